@@ -1,0 +1,438 @@
+#include "actors/task.hpp"
+
+#include "actors/messages.hpp"
+#include "operators/chain.hpp"
+
+#include <deque>
+#include <map>
+
+namespace sluice {
+
+namespace {
+
+struct out_target {
+  caf::actor dest;
+  int receiver_channel = 0;
+  int credit = 0;
+  std::deque<batch_ptr> pending;
+  bool eoi_wanted = false;
+  bool eoi_sent = false;
+};
+
+struct in_channel {
+  caf::actor from;
+  input_channel wiring;
+  bool ended = false;
+};
+
+struct queued {
+  int channel = 0;
+  batch_ptr records; ///< null marks the end of the channel's input
+};
+
+class task_actor final : public caf::event_based_actor, public external_output {
+public:
+  task_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp, int index,
+             caf::actor coordinator)
+    : caf::event_based_actor(cfg), bp_(std::move(bp)), index_(index),
+      coordinator_(std::move(coordinator)),
+      wiring_(bp_->tasks[static_cast<std::size_t>(index)]),
+      plan_(bp_->plan.chains[static_cast<std::size_t>(wiring_.chain)]),
+      metrics_(bp_->metrics[static_cast<std::size_t>(index)]) {}
+
+  caf::behavior make_behavior() override {
+    return {
+      [this](msg::wire, const std::vector<caf::actor>& all) { on_wire(all); },
+      [this](msg::start) { on_start(); },
+      [this](msg::data, int channel, batch_ptr& records) {
+        accept_input(queued{channel, std::move(records)});
+      },
+      [this](msg::eoi, int channel) { accept_input(queued{channel, nullptr}); },
+      [this](msg::credit, int output, int target, int n) { on_credit(output, target, n); },
+      [this](msg::poll) { on_poll(); },
+      [this](msg::flush) {
+        flush_scheduled_ = false;
+        flush_routers();
+      },
+      [this](msg::cancel) {
+        if (source_active_) {
+          source_active_ = false;
+          finish();
+        }
+      },
+    };
+  }
+
+  void on_exit() override {
+    // Release resources and the handles of other actors (no reference cycles).
+    if (chain_)
+      permit_unchecked(chain_->close());
+    if (source_)
+      source_->close();
+    chain_.reset();
+    source_.reset();
+    inputs_.clear();
+    outputs_.clear();
+    queue_.clear();
+    coordinator_ = nullptr;
+  }
+
+  // -- output: what leaves the chain ------------------------------------------------------
+
+  result<void> emit(int node, int port, batch_ptr records) override {
+    auto it = routes_.find({node, port});
+    if (it == routes_.end())
+      return make_error(error_code::internal, "output port " + std::to_string(port) + " of '" +
+                                                node_name(node) + "' is not connected");
+    auto& edges = it->second;
+    for (std::size_t i = 0; i < edges.size(); ++i) {
+      auto& out = outputs_[static_cast<std::size_t>(edges[i])];
+      if (i + 1 < edges.size())
+        out.router->push(records, out.writer);
+      else
+        out.router->push(std::move(records), out.writer);
+    }
+    return {};
+  }
+
+private:
+  struct out_edge;
+
+  struct edge_writer final : channel_writer {
+    task_actor* self = nullptr;
+    int edge = 0;
+    void send(int target, batch_ptr records) override { self->send_batch(edge, target, std::move(records)); }
+  };
+
+  struct out_edge {
+    std::unique_ptr<router_base> router;
+    std::vector<out_target> targets;
+    edge_writer writer;
+  };
+
+  // -- setup ------------------------------------------------------------------------------
+
+  void on_wire(const std::vector<caf::actor>& all) {
+    const auto& opts = bp_->options;
+    for (auto& in : wiring_.inputs)
+      inputs_.push_back(in_channel{all[static_cast<std::size_t>(in.from_task)], in, false});
+    open_inputs_ = static_cast<int>(inputs_.size());
+    outputs_.resize(wiring_.outputs.size());
+    for (std::size_t e = 0; e < wiring_.outputs.size(); ++e) {
+      const auto& w = wiring_.outputs[e];
+      const auto& edge = bp_->plan.edges[static_cast<std::size_t>(w.plan_edge)];
+      auto& out = outputs_[e];
+      router_config cfg{static_cast<int>(w.targets.size()), opts.batch_size,
+                        bp_->plan.max_key_groups};
+      out.router = edge.make_router(cfg);
+      out.writer.self = this;
+      out.writer.edge = static_cast<int>(e);
+      for (auto& t : w.targets)
+        out.targets.push_back(out_target{all[static_cast<std::size_t>(t.to_task)],
+                                         t.receiver_channel, opts.credits, {}, false, false});
+      routes_[{w.from_node_index, w.from_port}].push_back(static_cast<int>(e));
+    }
+  }
+
+  void on_start() {
+    std::vector<std::unique_ptr<operator_base>> ops;
+    std::vector<operator_info> infos;
+    const auto& g = bp_->logical;
+    for (auto id : plan_.nodes) {
+      const auto& spec = g.node(id);
+      operator_info info;
+      info.name = spec.name;
+      info.instance = wiring_.instance;
+      info.parallelism = plan_.parallelism;
+      info.max_key_groups = bp_->plan.max_key_groups;
+      info.key_groups =
+        key_groups_of_instance(wiring_.instance, bp_->plan.max_key_groups, plan_.parallelism);
+      info.processing_clock = bp_->options.processing_clock;
+      infos.push_back(info);
+      if (spec.kind == node_kind::source) {
+        source_context ctx{spec.name, wiring_.instance, plan_.parallelism,
+                           bp_->options.processing_clock};
+        if (!guarded([&]() -> result<void> {
+              source_ = spec.make_source(ctx);
+              return source_->open(ctx);
+            }))
+          return;
+        ops.push_back(nullptr);
+      } else {
+        ops.push_back(spec.make_operator());
+      }
+    }
+    chain_ = std::make_unique<chain>(std::move(ops), *this);
+    if (!guarded([&] { return chain_->open(infos); }))
+      return;
+    if (source_) {
+      source_active_ = true;
+      schedule_poll();
+    } else if (open_inputs_ == 0) {
+      finish();
+    }
+  }
+
+  // -- input ------------------------------------------------------------------------------
+
+  void accept_input(queued item) {
+    queue_.push_back(std::move(item));
+    metrics_.input_queue.store(queue_.size(), std::memory_order_relaxed);
+    task_metrics::raise_to(metrics_.max_input_queue, queue_.size());
+    drain();
+  }
+
+  /// Processes queued input while no output waits for credit.
+  void drain() {
+    bool processed = false;
+    while (!queue_.empty() && pending_ == 0 && !failed_) {
+      auto item = std::move(queue_.front());
+      queue_.pop_front();
+      metrics_.input_queue.store(queue_.size(), std::memory_order_relaxed);
+      auto& ch = inputs_[static_cast<std::size_t>(item.channel)];
+      if (!item.records) {
+        ch.ended = true;
+        --open_inputs_;
+        continue;
+      }
+      task_metrics::add(metrics_.records_in, item.records->size());
+      task_metrics::add(metrics_.batches_in, 1);
+      const auto input = ch.wiring.to_input;
+      if (!guarded([&] { return chain_->push(input, std::move(item.records)); }))
+        return;
+      processed = true;
+      // Credit goes back only once the batch is consumed: in-flight data stays bounded.
+      send<caf::message_priority::high>(ch.from, msg::credit::value, ch.wiring.sender_output,
+                                        ch.wiring.sender_target, 1);
+    }
+    if (processed)
+      after_input();
+    if (open_inputs_ == 0 && queue_.empty() && !finishing_ && !failed_ && chain_)
+      finish();
+  }
+
+  // -- sources ----------------------------------------------------------------------------
+
+  void schedule_poll() {
+    if (poll_scheduled_)
+      return;
+    poll_scheduled_ = true;
+    send(this, msg::poll::value);
+  }
+
+  void on_poll() {
+    poll_scheduled_ = false;
+    if (!source_active_ || pending_ > 0 || failed_)
+      return;
+    batch_ptr records;
+    batch_ptr dead_letters;
+    result<poll_result> polled = poll_result::more();
+    if (!guarded([&]() -> result<void> {
+          polled = source_->poll_batches(bp_->options.batch_size, records, dead_letters);
+          if (!polled)
+            return polled.error();
+          if (records) {
+            task_metrics::add(metrics_.records_in, records->size());
+            if (auto r = chain_->deliver(0, 0, std::move(records)); !r)
+              return r;
+          }
+          if (dead_letters)
+            return chain_->deliver(0, 1, std::move(dead_letters));
+          return {};
+        }))
+      return;
+    after_input();
+    switch (polled->state) {
+      case poll_result::status::more:
+        schedule_poll();
+        break;
+      case poll_result::status::idle:
+        flush_routers();
+        poll_scheduled_ = true;
+        delayed_send(this, std::max(polled->retry_after, std::chrono::nanoseconds{1000}),
+                     msg::poll::value);
+        break;
+      case poll_result::status::end:
+        source_active_ = false;
+        finish();
+        break;
+    }
+  }
+
+  // -- output -----------------------------------------------------------------------------
+
+  void send_batch(int edge, int target, batch_ptr records) {
+    auto& t = outputs_[static_cast<std::size_t>(edge)].targets[static_cast<std::size_t>(target)];
+    if (t.credit > 0 && t.pending.empty()) {
+      transmit(t, std::move(records));
+      return;
+    }
+    if (pending_ == 0) {
+      task_metrics::add(metrics_.backpressure_events, 1);
+      metrics_.backpressured.store(true, std::memory_order_relaxed);
+    }
+    t.pending.push_back(std::move(records));
+    ++pending_;
+  }
+
+  void transmit(out_target& t, batch_ptr records) {
+    --t.credit;
+    task_metrics::add(metrics_.records_out, records->size());
+    task_metrics::add(metrics_.batches_out, 1);
+    task_metrics::raise_to(metrics_.max_in_flight,
+                           static_cast<std::uint64_t>(bp_->options.credits - t.credit));
+    send(t.dest, msg::data::value, t.receiver_channel, std::move(records));
+  }
+
+  void on_credit(int output, int target, int n) {
+    if (output < 0 || output >= static_cast<int>(outputs_.size()))
+      return;
+    auto& t = outputs_[static_cast<std::size_t>(output)].targets[static_cast<std::size_t>(target)];
+    t.credit += n;
+    while (t.credit > 0 && !t.pending.empty()) {
+      auto records = std::move(t.pending.front());
+      t.pending.pop_front();
+      --pending_;
+      transmit(t, std::move(records));
+    }
+    send_eoi_if_ready(t);
+    if (pending_ > 0)
+      return;
+    metrics_.backpressured.store(false, std::memory_order_relaxed);
+    if (source_active_)
+      schedule_poll();
+    else
+      drain();
+    finish_if_flushed();
+  }
+
+  void after_input() {
+    if (bp_->options.linger.count() == 0) {
+      flush_routers();
+      return;
+    }
+    if (flush_scheduled_)
+      return;
+    for (auto& out : outputs_) {
+      if (out.router->buffered()) {
+        flush_scheduled_ = true;
+        delayed_send(this, bp_->options.linger, msg::flush::value);
+        return;
+      }
+    }
+  }
+
+  void flush_routers() {
+    for (auto& out : outputs_)
+      out.router->flush(out.writer);
+  }
+
+  // -- completion -------------------------------------------------------------------------
+
+  void finish() {
+    if (finishing_ || failed_)
+      return;
+    finishing_ = true;
+    if (!guarded([&] { return chain_->finish(); }))
+      return;
+    flush_routers();
+    for (auto& out : outputs_)
+      for (auto& t : out.targets) {
+        t.eoi_wanted = true;
+        send_eoi_if_ready(t);
+      }
+    finish_if_flushed();
+  }
+
+  void send_eoi_if_ready(out_target& t) {
+    if (t.eoi_wanted && !t.eoi_sent && t.pending.empty()) {
+      t.eoi_sent = true;
+      send(t.dest, msg::eoi::value, t.receiver_channel);
+    }
+  }
+
+  void finish_if_flushed() {
+    if (!finishing_ || failed_ || done_ || pending_ > 0)
+      return;
+    for (auto& out : outputs_)
+      for (auto& t : out.targets)
+        if (!t.eoi_sent)
+          return;
+    done_ = true;
+    auto closed = chain_->close();
+    if (!closed) {
+      fail(std::move(closed).error(), chain_->current_node());
+      return;
+    }
+    send(coordinator_, msg::done::value, index_);
+    quit();
+  }
+
+  // -- failures ---------------------------------------------------------------------------
+
+  /// Runs `f`; turns an error result or an exception into a named job failure.
+  template <class F>
+  bool guarded(F&& f) {
+    try {
+      auto r = f();
+      if (r)
+        return true;
+      fail(std::move(r).error(), chain_ ? chain_->current_node() : 0);
+    } catch (const std::exception& e) {
+      fail(make_error(error_code::user_function_failed, e.what()),
+           chain_ ? chain_->current_node() : 0, true);
+    } catch (...) {
+      fail(make_error(error_code::user_function_failed, "unknown exception"),
+           chain_ ? chain_->current_node() : 0, true);
+    }
+    return false;
+  }
+
+  void fail(error err, int node, bool thrown = false) {
+    if (failed_)
+      return;
+    failed_ = true;
+    std::string where = "operator '" + node_name(node) + "' (instance " +
+                        std::to_string(wiring_.instance + 1) + " of " +
+                        std::to_string(plan_.parallelism) + ")";
+    auto text = where + (thrown ? " threw: " : ": ") + err.message;
+    send(coordinator_, msg::failed::value, index_, static_cast<int>(err.code), std::move(text));
+  }
+
+  std::string node_name(int node) const {
+    if (node < 0 || node >= static_cast<int>(plan_.nodes.size()))
+      return plan_.name;
+    return bp_->logical.node(plan_.nodes[static_cast<std::size_t>(node)]).name;
+  }
+
+  std::shared_ptr<const blueprint> bp_;
+  int index_;
+  caf::actor coordinator_;
+  const task_wiring& wiring_;
+  const chain_plan& plan_;
+  task_metrics& metrics_;
+
+  std::unique_ptr<chain> chain_;
+  std::unique_ptr<source_base> source_;
+  std::vector<in_channel> inputs_;
+  std::vector<out_edge> outputs_;
+  std::map<std::pair<int, int>, std::vector<int>> routes_;
+  std::deque<queued> queue_;
+  std::size_t pending_ = 0;
+  int open_inputs_ = 0;
+  bool source_active_ = false;
+  bool poll_scheduled_ = false;
+  bool flush_scheduled_ = false;
+  bool finishing_ = false;
+  bool done_ = false;
+  bool failed_ = false;
+};
+
+} // namespace
+
+caf::actor spawn_task(caf::local_actor* parent, std::shared_ptr<const blueprint> bp, int index,
+                      caf::actor coordinator) {
+  return parent->spawn<task_actor>(std::move(bp), index, std::move(coordinator));
+}
+
+} // namespace sluice

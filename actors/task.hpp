@@ -1,0 +1,15 @@
+#pragma once
+/// The task actor: one parallel instance of a chain. Private to actors/.
+#include "actors/blueprint.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <memory>
+
+namespace sluice {
+
+/// Spawns task `index` of the blueprint; it reports to `coordinator`.
+caf::actor spawn_task(caf::local_actor* parent, std::shared_ptr<const blueprint> bp, int index,
+                      caf::actor coordinator);
+
+} // namespace sluice

@@ -1,0 +1,37 @@
+#include "api/job.hpp"
+
+namespace sluice {
+
+job::job(job_options opts) : opts_(std::move(opts)), b_(std::make_shared<detail::job_builder>()) {}
+
+result<physical_plan> job::plan() const {
+  return make_plan(b_->g, plan_options{opts_.parallelism, opts_.max_key_groups});
+}
+
+result<std::string> job::explain(explain_format format) const {
+  auto p = plan();
+  if (!p)
+    return std::move(p).error();
+  switch (format) {
+    case explain_format::dot: return explain_dot(b_->g, *p);
+    case explain_format::json: return explain_json(b_->g, *p);
+    case explain_format::text: break;
+  }
+  return explain_text(b_->g, *p);
+}
+
+result<std::unique_ptr<job_execution>> job::start() {
+  auto p = plan();
+  if (!p)
+    return std::move(p).error();
+  return execute(b_->g, *p, opts_.runtime);
+}
+
+result<job_result> job::run() {
+  auto running = start();
+  if (!running)
+    return std::move(running).error();
+  return (*running)->wait();
+}
+
+} // namespace sluice

@@ -1,0 +1,85 @@
+#pragma once
+/// `job`: where a streaming job is declared and run.
+///
+/// ```cpp
+/// sluice::job job{{.name = "wordcount", .parallelism = 2}};
+/// job.from(sources::collection<std::string>{{"a b", "b"}})
+///    .flat_map([](const std::string& line, collector<std::string>& out) { ... })
+///    .key_by([](const std::string& w) { return w; })
+///    .reduce(...)
+///    .sink_to(sinks::collect<...>{});
+/// auto done = job.run();
+/// ```
+#include "actors/runtime.hpp"
+#include "api/stream.hpp"
+#include "graph/plan.hpp"
+
+#include <memory>
+#include <string>
+
+namespace sluice {
+
+/// Options of a job. Every field has a working default.
+struct job_options {
+  /// Shown in logs, metrics and errors.
+  std::string name = "sluice-job";
+  /// Parallel instances of nodes that do not set their own.
+  int parallelism = 1;
+  /// Key groups (Flink's max parallelism): the finest unit in which keyed state moves.
+  /// No keyed operator may run more instances than this.
+  int max_key_groups = default_max_key_groups;
+  /// Batching, flow control, threads and clock.
+  runtime_options runtime{};
+};
+
+enum class explain_format { text, dot, json };
+
+class job {
+public:
+  explicit job(job_options opts = {});
+
+  /// Adds a source and returns its stream.
+  template <source_descriptor D>
+  stream<typename D::record_type> from(D desc) {
+    using T = typename D::record_type;
+    node_spec spec;
+    spec.kind = node_kind::source;
+    spec.kind_name = "source";
+    spec.description = desc.describe();
+    spec.name = b_->unique_name(desc.describe().substr(0, desc.describe().find('(')));
+    spec.max_parallelism = source_max_parallelism(desc);
+    spec.outputs = {port_spec::of<T>()};
+    spec.outputs.push_back(
+      port_spec::of<dead_letter>("dead-letters", source_emits_dead_letters(desc)));
+    if (auto ok = validate_source(desc); !ok)
+      b_->g.record_error(std::move(ok).error());
+    spec.make_source = [desc](const source_context& ctx) -> std::unique_ptr<source_base> {
+      return desc.create(ctx);
+    };
+    auto id = b_->g.add(std::move(spec));
+    return stream<T>{b_, {out_port{id, 0}}};
+  }
+
+  /// The lower-level graph, for adding nodes and edges by hand.
+  sluice::graph& graph() noexcept { return b_->g; }
+  const sluice::graph& graph() const noexcept { return b_->g; }
+
+  const job_options& options() const noexcept { return opts_; }
+  job_options& options() noexcept { return opts_; }
+
+  /// Validates the graph and builds the physical plan, without running anything.
+  result<physical_plan> plan() const;
+  /// The logical and physical plans, printed.
+  result<std::string> explain(explain_format format = explain_format::text) const;
+
+  /// Runs the job to completion (bounded sources) or until cancelled or failed.
+  [[nodiscard]] result<job_result> run();
+  /// Starts the job and returns a handle to cancel or await it.
+  [[nodiscard]] result<std::unique_ptr<job_execution>> start();
+
+private:
+  job_options opts_;
+  std::shared_ptr<detail::job_builder> b_;
+};
+
+} // namespace sluice

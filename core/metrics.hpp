@@ -1,0 +1,64 @@
+#pragma once
+/// Counters a task keeps about itself. Written by the task's own thread with relaxed
+/// atomics (a plain add on x86), read by anyone at any time.
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace sluice {
+
+struct task_metrics {
+  std::atomic<std::uint64_t> records_in{0};
+  std::atomic<std::uint64_t> records_out{0};
+  std::atomic<std::uint64_t> batches_in{0};
+  std::atomic<std::uint64_t> batches_out{0};
+  /// Times an output channel ran out of credit and the task had to wait.
+  std::atomic<std::uint64_t> backpressure_events{0};
+  /// Batches queued at this task's input, now and at most so far.
+  std::atomic<std::uint64_t> input_queue{0};
+  std::atomic<std::uint64_t> max_input_queue{0};
+  /// The most batches ever in flight (sent, not yet credited back) on one output channel.
+  std::atomic<std::uint64_t> max_in_flight{0};
+  /// True while the task waits for credit.
+  std::atomic<bool> backpressured{false};
+
+  static void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static void raise_to(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+    if (n > c.load(std::memory_order_relaxed))
+      c.store(n, std::memory_order_relaxed);
+  }
+};
+
+/// A copy of one task's counters.
+struct task_stats {
+  std::string chain; ///< the chain's name: its node names joined by " -> "
+  int chain_id = 0;
+  int instance = 0;
+  std::uint64_t records_in = 0;
+  std::uint64_t records_out = 0;
+  std::uint64_t batches_in = 0;
+  std::uint64_t batches_out = 0;
+  std::uint64_t backpressure_events = 0;
+  std::uint64_t input_queue = 0;
+  std::uint64_t max_input_queue = 0;
+  std::uint64_t max_in_flight = 0;
+  bool backpressured = false;
+};
+
+inline task_stats snapshot(const task_metrics& m) {
+  task_stats s;
+  s.records_in = m.records_in.load(std::memory_order_relaxed);
+  s.records_out = m.records_out.load(std::memory_order_relaxed);
+  s.batches_in = m.batches_in.load(std::memory_order_relaxed);
+  s.batches_out = m.batches_out.load(std::memory_order_relaxed);
+  s.backpressure_events = m.backpressure_events.load(std::memory_order_relaxed);
+  s.input_queue = m.input_queue.load(std::memory_order_relaxed);
+  s.max_input_queue = m.max_input_queue.load(std::memory_order_relaxed);
+  s.max_in_flight = m.max_in_flight.load(std::memory_order_relaxed);
+  s.backpressured = m.backpressured.load(std::memory_order_relaxed);
+  return s;
+}
+
+} // namespace sluice

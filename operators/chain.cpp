@@ -1,0 +1,78 @@
+#include "operators/chain.hpp"
+
+#include "operators/partition.hpp"
+
+namespace sluice {
+
+std::string_view to_string(partition_kind kind) noexcept {
+  switch (kind) {
+    case partition_kind::forward: return "forward";
+    case partition_kind::hash: return "hash";
+    case partition_kind::rebalance: return "rebalance";
+    case partition_kind::broadcast: return "broadcast";
+  }
+  return "unknown";
+}
+
+chain::chain(std::vector<std::unique_ptr<operator_base>> ops, external_output& tail)
+  : ops_(std::move(ops)), links_(ops_.size()), tail_(&tail) {
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    links_[i].self = this;
+    links_[i].node = static_cast<int>(i);
+  }
+}
+
+result<void> chain::open(const std::vector<operator_info>& infos) {
+  for (std::size_t i = 0; i < ops_.size(); ++i) {
+    current_ = static_cast<int>(i);
+    if (ops_[i]) {
+      if (auto r = ops_[i]->open(infos[i]); !r)
+        return r;
+    }
+    opened_ = i + 1;
+  }
+  return {};
+}
+
+result<void> chain::push(int input, batch_ptr records) {
+  current_ = 0;
+  return ops_[0]->process(input, std::move(records), links_[0]);
+}
+
+result<void> chain::deliver(int node, int port, batch_ptr records) {
+  const auto next = static_cast<std::size_t>(node) + 1;
+  if (port != 0 || next == ops_.size())
+    return tail_->emit(node, port, std::move(records));
+  const int caller = current_;
+  current_ = static_cast<int>(next);
+  auto r = ops_[next]->process(0, std::move(records), links_[next]);
+  if (r)
+    current_ = caller; // keep the failing node on error
+  return r;
+}
+
+result<void> chain::finish() {
+  for (std::size_t i = 0; i < ops_.size(); ++i) {
+    if (!ops_[i])
+      continue;
+    current_ = static_cast<int>(i);
+    if (auto r = ops_[i]->finish(links_[i]); !r)
+      return r;
+  }
+  return {};
+}
+
+result<void> chain::close() {
+  result<void> first;
+  for (std::size_t i = 0; i < opened_; ++i) {
+    if (!ops_[i])
+      continue;
+    auto r = ops_[i]->close();
+    if (!r && first)
+      first = std::move(r);
+  }
+  opened_ = 0;
+  return first;
+}
+
+} // namespace sluice

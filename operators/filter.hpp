@@ -1,0 +1,37 @@
+#pragma once
+#include "operators/operator.hpp"
+
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+/// `filter`: keeps the records for which the predicate holds. Compacts in place when the
+/// batch is not shared; emits nothing for an empty result.
+template <class T, class F>
+class filter_operator final : public operator_base {
+public:
+  explicit filter_operator(F fn) : fn_(std::move(fn)) {}
+
+  result<void> process(int, batch_ptr in, output& out) override {
+    auto& src = records_of<T>(*in);
+    if (in.use_count() == 1) {
+      std::erase_if(src, [this](const T& r) { return !fn_(r); });
+      if (src.empty())
+        return {};
+      return out.emit(0, std::move(in));
+    }
+    auto kept = make_batch<T>(src.size());
+    for (const auto& r : src)
+      if (fn_(r))
+        kept->records.push_back(r);
+    if (kept->records.empty())
+      return {};
+    return out.emit(0, std::move(kept));
+  }
+
+private:
+  F fn_;
+};
+
+} // namespace sluice

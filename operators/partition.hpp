@@ -1,0 +1,226 @@
+#pragma once
+/// Partitioning: how records of one edge are spread over the downstream instances, and
+/// how they are re-batched on the way (batch size; the task decides when to flush).
+#include "core/batch.hpp"
+#include "core/key_group.hpp"
+
+#include <cstddef>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+/// How an edge distributes records.
+enum class partition_kind {
+  forward,   ///< instance i sends to instance i; needs equal parallelism; fuses into a chain
+  hash,      ///< by key group of the record's key
+  rebalance, ///< round-robin, one batch at a time
+  broadcast, ///< every record to every instance
+};
+
+std::string_view to_string(partition_kind kind) noexcept;
+
+/// Receives batches that are ready to go to one downstream target.
+class channel_writer {
+public:
+  virtual ~channel_writer() = default;
+  virtual void send(int target, batch_ptr records) = 0;
+};
+
+/// What a router needs to know about its edge.
+struct router_config {
+  int targets = 1;              ///< downstream channels of this router
+  std::size_t batch_size = 1024; ///< a buffer is sent as soon as it holds this many records
+  int max_key_groups = default_max_key_groups;
+};
+
+/// Splits and re-batches the records of one edge of one task.
+class router_base {
+public:
+  virtual ~router_base() = default;
+  /// Takes a batch; sends every buffer that becomes full.
+  virtual void push(batch_ptr records, channel_writer& out) = 0;
+  /// Sends every non-empty buffer (linger expired, end of input, or linger 0).
+  virtual void flush(channel_writer& out) = 0;
+  /// True when some records wait in a buffer.
+  virtual bool buffered() const noexcept = 0;
+};
+
+using router_factory = std::function<std::unique_ptr<router_base>(const router_config&)>;
+
+namespace detail {
+
+/// Per-target buffers shared by all router kinds.
+template <class T>
+class buffers {
+public:
+  buffers(int targets, std::size_t batch_size)
+    : bufs_(static_cast<std::size_t>(targets)), batch_size_(batch_size) {}
+
+  /// Adopts `in` as target's buffer when possible (zero copy), else appends its records.
+  void take(int target, batch_ptr in, channel_writer& out) {
+    auto& buf = bufs_[static_cast<std::size_t>(target)];
+    if (!buf && in.use_count() == 1) {
+      buf = std::static_pointer_cast<batch<T>>(std::move(in));
+    } else {
+      auto& dst = slot(target)->records;
+      auto& src = records_of<T>(*in);
+      if (in.use_count() == 1)
+        std::move(src.begin(), src.end(), std::back_inserter(dst));
+      else
+        dst.insert(dst.end(), src.begin(), src.end());
+    }
+    if (buf->records.size() >= batch_size_)
+      send(target, out);
+  }
+
+  /// The buffer of `target`, created on demand.
+  batch<T>* slot(int target) {
+    auto& buf = bufs_[static_cast<std::size_t>(target)];
+    if (!buf)
+      buf = make_batch<T>(batch_size_);
+    return buf.get();
+  }
+
+  void append(int target, T&& record, channel_writer& out) {
+    auto* b = slot(target);
+    b->records.push_back(std::move(record));
+    if (b->records.size() >= batch_size_)
+      send(target, out);
+  }
+
+  void send(int target, channel_writer& out) {
+    auto& buf = bufs_[static_cast<std::size_t>(target)];
+    if (buf && !buf->records.empty())
+      out.send(target, std::move(buf));
+    buf.reset();
+  }
+
+  void flush(channel_writer& out) {
+    for (int t = 0; t < static_cast<int>(bufs_.size()); ++t)
+      send(t, out);
+  }
+
+  bool buffered() const noexcept {
+    for (auto& b : bufs_)
+      if (b && !b->records.empty())
+        return true;
+    return false;
+  }
+
+  std::size_t batch_size() const noexcept { return batch_size_; }
+
+private:
+  std::vector<std::shared_ptr<batch<T>>> bufs_;
+  std::size_t batch_size_;
+};
+
+} // namespace detail
+
+/// Forward (one target) and rebalance (round-robin over whole batches).
+template <class T>
+class round_robin_router final : public router_base {
+public:
+  explicit round_robin_router(const router_config& cfg)
+    : bufs_(cfg.targets, cfg.batch_size), targets_(cfg.targets) {}
+
+  void push(batch_ptr in, channel_writer& out) override {
+    bufs_.take(next_, std::move(in), out);
+    next_ = (next_ + 1) % targets_;
+  }
+  void flush(channel_writer& out) override { bufs_.flush(out); }
+  bool buffered() const noexcept override { return bufs_.buffered(); }
+
+private:
+  detail::buffers<T> bufs_;
+  int targets_;
+  int next_ = 0;
+};
+
+/// Sends each record to the instance that owns its key group.
+template <class T, class K, class KeyFn>
+class hash_router final : public router_base {
+public:
+  hash_router(const router_config& cfg, KeyFn key_fn)
+    : bufs_(cfg.targets, cfg.batch_size), targets_(cfg.targets),
+      max_key_groups_(cfg.max_key_groups), key_fn_(std::move(key_fn)) {}
+
+  void push(batch_ptr in, channel_writer& out) override {
+    auto& src = records_of<T>(*in);
+    const bool owned = in.use_count() == 1;
+    for (auto& r : src) {
+      const auto kg = key_group_of(key_hash<K>{}(key_fn_(r)), max_key_groups_);
+      const auto target = instance_of_key_group(kg, max_key_groups_, targets_);
+      if (owned)
+        bufs_.append(target, std::move(r), out);
+      else
+        bufs_.append(target, T{r}, out);
+    }
+  }
+  void flush(channel_writer& out) override { bufs_.flush(out); }
+  bool buffered() const noexcept override { return bufs_.buffered(); }
+
+private:
+  detail::buffers<T> bufs_;
+  int targets_;
+  int max_key_groups_;
+  KeyFn key_fn_;
+};
+
+/// Sends every batch to every target (copies for all but the last).
+template <class T>
+class broadcast_router final : public router_base {
+public:
+  explicit broadcast_router(const router_config& cfg)
+    : buf_(1, cfg.batch_size), targets_(cfg.targets) {}
+
+  void push(batch_ptr in, channel_writer& out) override {
+    fan_out_writer w{*this, out};
+    buf_.take(0, std::move(in), w);
+  }
+  void flush(channel_writer& out) override {
+    fan_out_writer w{*this, out};
+    buf_.flush(w);
+  }
+  bool buffered() const noexcept override { return buf_.buffered(); }
+
+private:
+  struct fan_out_writer final : channel_writer {
+    fan_out_writer(broadcast_router& self, channel_writer& out) : self(self), out(out) {}
+    void send(int, batch_ptr records) override {
+      for (int t = 0; t + 1 < self.targets_; ++t)
+        out.send(t, std::make_shared<batch<T>>(records_of<T>(*records)));
+      out.send(self.targets_ - 1, std::move(records));
+    }
+    broadcast_router& self;
+    channel_writer& out;
+  };
+
+  detail::buffers<T> buf_;
+  int targets_;
+};
+
+/// A router factory for the non-keyed kinds.
+template <class T>
+router_factory make_router_factory(partition_kind kind) {
+  if (kind == partition_kind::broadcast)
+    return [](const router_config& cfg) -> std::unique_ptr<router_base> {
+      return std::make_unique<broadcast_router<T>>(cfg);
+    };
+  return [](const router_config& cfg) -> std::unique_ptr<router_base> {
+    return std::make_unique<round_robin_router<T>>(cfg);
+  };
+}
+
+/// A router factory for hash partitioning by `key_fn`.
+template <class T, class K, class KeyFn>
+router_factory make_hash_router_factory(KeyFn key_fn) {
+  return [key_fn](const router_config& cfg) -> std::unique_ptr<router_base> {
+    return std::make_unique<hash_router<T, K, KeyFn>>(cfg, key_fn);
+  };
+}
+
+} // namespace sluice

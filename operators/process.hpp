@@ -1,0 +1,67 @@
+#pragma once
+/// `process`: custom per-record logic with a context, keyed or not.
+#include "operators/collector.hpp"
+#include "operators/context.hpp"
+#include "operators/operator.hpp"
+
+#include <utility>
+
+namespace sluice {
+
+/// Calls a process function: either an object with `on_element(record, ctx, out)` or a
+/// plain callable `(record, ctx, out)`.
+template <class F, class In, class Ctx, class Out>
+void invoke_on_element(F& fn, const In& record, Ctx& ctx, collector<Out>& out) {
+  if constexpr (requires { fn.on_element(record, ctx, out); })
+    fn.on_element(record, ctx, out);
+  else
+    fn(record, ctx, out);
+}
+
+/// A non-keyed process function.
+template <class In, class Out, class F>
+class process_operator final : public operator_base {
+public:
+  explicit process_operator(F fn) : fn_(std::move(fn)) {}
+
+  result<void> process(int, batch_ptr in, output& out) override {
+    auto produced = make_batch<Out>(in->size());
+    collector<Out> c{produced->records};
+    context ctx{info_};
+    for (const auto& r : records_of<In>(*in))
+      invoke_on_element(fn_, r, ctx, c);
+    if (produced->records.empty())
+      return {};
+    return out.emit(0, std::move(produced));
+  }
+
+private:
+  F fn_;
+};
+
+/// A keyed process function: the context knows the current key.
+template <class K, class In, class Out, class KeyFn, class F>
+class keyed_process_operator final : public operator_base {
+public:
+  keyed_process_operator(KeyFn key_fn, F fn) : key_fn_(std::move(key_fn)), fn_(std::move(fn)) {}
+
+  result<void> process(int, batch_ptr in, output& out) override {
+    auto produced = make_batch<Out>(in->size());
+    collector<Out> c{produced->records};
+    keyed_context<K> ctx{info_};
+    for (const auto& r : records_of<In>(*in)) {
+      const K key = key_fn_(r);
+      ctx.set_current_key(key, key_group_of(key_hash<K>{}(key), info_.max_key_groups));
+      invoke_on_element(fn_, r, ctx, c);
+    }
+    if (produced->records.empty())
+      return {};
+    return out.emit(0, std::move(produced));
+  }
+
+private:
+  KeyFn key_fn_;
+  F fn_;
+};
+
+} // namespace sluice

@@ -1,0 +1,58 @@
+#pragma once
+/// The sink interface. Connectors implement `sink<T>`; they know nothing of actors.
+///
+/// A sink may block in `write` (a slow disk, a corked test sink): the task stops
+/// returning credit upstream meanwhile, so backpressure reaches the sources.
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "operators/operator.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+/// Facts about one parallel sink instance.
+struct sink_context {
+  std::string name;
+  int instance = 0;
+  int parallelism = 1;
+};
+
+/// A sink of `T`.
+template <class T>
+class sink {
+public:
+  using record_type = T;
+  virtual ~sink() = default;
+  virtual result<void> open(const sink_context&) { return {}; }
+  /// Takes a batch of records; the sink may move them out.
+  virtual result<void> write(std::vector<T>& records) = 0;
+  /// Makes everything written so far durable or visible.
+  virtual result<void> flush() { return {}; }
+  /// Flushes and releases resources.
+  virtual result<void> close() { return flush(); }
+};
+
+/// Runs a `sink<T>` as the last operator of a chain.
+template <class T>
+class sink_operator final : public operator_base {
+public:
+  explicit sink_operator(std::unique_ptr<sink<T>> s) : sink_(std::move(s)) {}
+
+  result<void> open(const operator_info& info) override {
+    info_ = info;
+    return sink_->open(sink_context{info.name, info.instance, info.parallelism});
+  }
+  result<void> process(int, batch_ptr in, output&) override {
+    return sink_->write(records_of<T>(*in));
+  }
+  result<void> finish(output&) override { return sink_->flush(); }
+  result<void> close() override { return sink_->close(); }
+
+private:
+  std::unique_ptr<sink<T>> sink_;
+};
+
+} // namespace sluice

@@ -1,0 +1,1 @@
+#include "sinks/sink.hpp"

@@ -1,0 +1,116 @@
+#pragma once
+/// The generator source: deterministic records computed from their sequence number,
+/// bounded or unbounded, optionally rate-limited.
+#include "sources/source.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace sluice {
+
+/// A fast, well-mixed hash of a 64-bit integer (splitmix64's finalizer); the basis of
+/// seeded, reproducible generators.
+constexpr std::uint64_t splitmix64(std::uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+namespace sources {
+
+/// Options of the generator source.
+struct generator_options {
+  /// Records in total; none for an unbounded source.
+  std::optional<std::uint64_t> count;
+  /// Records per second over all instances; none for as fast as possible.
+  std::optional<double> rate;
+  /// The first sequence number.
+  std::uint64_t first = 0;
+};
+
+/// Instance i of p produces sequence numbers first+i, first+i+p, ...; `fn(n)` makes the
+/// record for number n, so the output is the same for every parallelism.
+template <class T, class F>
+class generator_source final : public source<T> {
+public:
+  generator_source(generator_options opts, F fn) : opts_(opts), fn_(std::move(fn)) {}
+
+  result<void> open(const source_context& ctx) override {
+    clock_ = ctx.processing_clock;
+    step_ = static_cast<std::uint64_t>(ctx.parallelism);
+    next_ = opts_.first + static_cast<std::uint64_t>(ctx.instance);
+    if (opts_.count)
+      end_ = opts_.first + *opts_.count;
+    if (opts_.rate)
+      per_instance_rate_ = *opts_.rate / ctx.parallelism;
+    start_ = clock_->now();
+    return {};
+  }
+
+  result<poll_result> poll(source_output<T>& out, std::size_t max) override {
+    if (next_ >= end_)
+      return poll_result::end();
+    std::uint64_t allowed = max;
+    if (per_instance_rate_ > 0) {
+      const std::chrono::duration<double> elapsed = clock_->now() - start_;
+      const auto due = static_cast<std::uint64_t>(elapsed.count() * per_instance_rate_) + 1;
+      if (due <= emitted_) {
+        // Sleep until the next record is due.
+        const auto wait = std::chrono::duration<double>(
+          static_cast<double>(emitted_) / per_instance_rate_ - elapsed.count());
+        return poll_result::idle(std::chrono::duration_cast<std::chrono::nanoseconds>(wait));
+      }
+      allowed = std::min<std::uint64_t>(allowed, due - emitted_);
+    }
+    auto& records = out.records;
+    for (std::uint64_t i = 0; i < allowed && next_ < end_; ++i, next_ += step_)
+      records.push_back(fn_(next_));
+    emitted_ += records.size();
+    return next_ >= end_ ? poll_result::end() : poll_result::more();
+  }
+
+private:
+  generator_options opts_;
+  F fn_;
+  std::shared_ptr<const clock> clock_;
+  clock::time_point start_{};
+  std::uint64_t step_ = 1;
+  std::uint64_t next_ = 0;
+  std::uint64_t end_ = ~std::uint64_t{0};
+  std::uint64_t emitted_ = 0;
+  double per_instance_rate_ = 0;
+};
+
+/// Descriptor: `job.from(sources::generator<T>({.count = 1000}, [](std::uint64_t n) {...}))`.
+template <class T, class F>
+struct generator {
+  using record_type = T;
+  generator_options options;
+  F fn;
+
+  generator(generator_options o, F f) : options(o), fn(std::move(f)) {}
+
+  std::unique_ptr<source<T>> create(const source_context&) const {
+    return std::make_unique<generator_source<T, F>>(options, fn);
+  }
+  std::string describe() const {
+    std::string d = "generator";
+    d += options.count ? "(count=" + std::to_string(*options.count) : "(unbounded";
+    if (options.rate)
+      d += ", rate=" + std::to_string(static_cast<long long>(*options.rate)) + "/s";
+    return d + ")";
+  }
+  result<void> validate() const {
+    if (options.rate && !(*options.rate > 0))
+      return make_error(error_code::invalid_option, "generator: rate must be positive");
+    return {};
+  }
+};
+
+template <class F>
+generator(generator_options, F) -> generator<std::invoke_result_t<F, std::uint64_t>, F>;
+
+} // namespace sources
+} // namespace sluice

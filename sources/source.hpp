@@ -1,0 +1,105 @@
+#pragma once
+/// The source interface. Connectors implement `source<T>`; they know nothing of actors.
+///
+/// A source task calls `poll` repeatedly, from one thread at a time. `poll` must not
+/// block: when nothing is available it returns `idle` with a hint when to ask again.
+#include "core/batch.hpp"
+#include "core/error.hpp"
+#include "core/time.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+/// Facts about one parallel source instance.
+struct source_context {
+  std::string name;
+  int instance = 0;
+  int parallelism = 1;
+  std::shared_ptr<const clock> processing_clock = default_clock();
+};
+
+/// What one `poll` call achieved.
+struct poll_result {
+  enum class status {
+    more, ///< call again right away
+    idle, ///< nothing available now; call again after `retry_after`
+    end,  ///< bounded input is exhausted; `poll` will not be called again
+  };
+  status state = status::more;
+  std::chrono::nanoseconds retry_after{0};
+
+  static poll_result more() { return {status::more, {}}; }
+  static poll_result idle(std::chrono::nanoseconds retry) { return {status::idle, retry}; }
+  static poll_result end() { return {status::end, {}}; }
+};
+
+/// A record that could not be decoded, kept with where it came from. Sources with the
+/// `dead_letter` policy emit these on output port 1.
+struct dead_letter {
+  std::string source;   ///< the source node's name
+  std::string location; ///< e.g. "data/in.csv:17" or "socket 127.0.0.1:9999 line 4"
+  std::string raw;      ///< the offending input, truncated to 1 KiB
+  std::string error;    ///< why it failed
+
+  friend bool operator==(const dead_letter&, const dead_letter&) = default;
+};
+
+template <class Inspector>
+bool inspect(Inspector& f, dead_letter& x) {
+  return f.object("dead_letter")
+    .fields(f.field("source", x.source), f.field("location", x.location), f.field("raw", x.raw),
+            f.field("error", x.error));
+}
+
+/// What a source does with input it cannot decode. Nothing is dropped silently.
+enum class on_malformed {
+  fail,        ///< fail the job with an error naming the input and line (the default)
+  dead_letter, ///< emit a `dead_letter` on the source's second output and count it
+};
+
+/// Where a source puts what it polled.
+template <class T>
+struct source_output {
+  std::vector<T>& records;
+  std::vector<dead_letter>& dead_letters;
+};
+
+/// The type-erased side the runtime drives.
+class source_base {
+public:
+  virtual ~source_base() = default;
+  virtual result<void> open(const source_context& ctx) = 0;
+  /// Polls up to `max` records; records go to port 0, dead letters to port 1.
+  virtual result<poll_result> poll_batches(std::size_t max, batch_ptr& records,
+                                           batch_ptr& dead_letters) = 0;
+  virtual void close() {}
+  /// Records that could not be decoded so far (all of them, whatever the policy).
+  virtual std::uint64_t malformed_count() const noexcept { return 0; }
+};
+
+/// A source of `T`.
+template <class T>
+class source : public source_base {
+public:
+  using record_type = T;
+  virtual result<poll_result> poll(source_output<T>& out, std::size_t max) = 0;
+
+  result<poll_result> poll_batches(std::size_t max, batch_ptr& records,
+                                   batch_ptr& dead_letters) final {
+    auto recs = make_batch<T>(max);
+    auto bad = make_batch<dead_letter>();
+    source_output<T> out{recs->records, bad->records};
+    auto r = poll(out, max);
+    if (!recs->records.empty())
+      records = std::move(recs);
+    if (!bad->records.empty())
+      dead_letters = std::move(bad);
+    return r;
+  }
+};
+
+} // namespace sluice

@@ -299,7 +299,7 @@ public:
     using Acc = std::decay_t<decltype(agg.create())>;
     static_assert(std::is_invocable_v<decltype(&Agg::add), Agg&, Acc&, const T&>,
                   "aggregate: add must be (Acc&, const T&)");
-    using R = std::decay_t<decltype(result_of(agg))>;
+    using R = detail::aggregate_result<K, Acc, Agg>;
     auto key_fn = key_fn_;
     return in_.template attach<R>("aggregate", [key_fn, agg] {
       return std::make_unique<aggregate_operator<K, T, Acc, R, KeyFn, Agg>>(key_fn, agg);
@@ -358,15 +358,6 @@ public:
   const stream<T>& input() const noexcept { return in_; }
 
 private:
-  template <class Agg>
-  static auto result_of(Agg& agg) {
-    using Acc = std::decay_t<decltype(agg.create())>;
-    if constexpr (requires(const K& k, const Acc& a) { agg.result(k, a); })
-      return agg.result(std::declval<const K&>(), std::declval<const Acc&>());
-    else
-      return agg.result(std::declval<const Acc&>());
-  }
-
   stream<T> in_;
   KeyFn key_fn_;
 };

@@ -66,6 +66,20 @@ auto emitted_by_process() {
     return std::type_identity<emitted<F>>{};
 }
 template <class F>
-using process_output = typename decltype(emitted_by_process<F>())::type;
+using process_output = typename decltype(emitted_by_process<F>())::type::type;
+
+/// The type `agg.result(...)` returns for an aggregate function: `result(const K&, const
+/// Acc&)` or `result(const Acc&)`.
+template <class K, class Acc, class Agg>
+auto aggregate_result_type() {
+  if constexpr (requires(Agg& a, const K& k, const Acc& c) { a.result(k, c); })
+    return std::type_identity<std::decay_t<decltype(std::declval<Agg&>().result(
+      std::declval<const K&>(), std::declval<const Acc&>()))>>{};
+  else
+    return std::type_identity<
+      std::decay_t<decltype(std::declval<Agg&>().result(std::declval<const Acc&>()))>>{};
+}
+template <class K, class Acc, class Agg>
+using aggregate_result = typename decltype(aggregate_result_type<K, Acc, Agg>())::type;
 
 } // namespace sluice::detail

@@ -4,6 +4,8 @@
 /// A key is hashed into one of `max_key_groups` key groups; each parallel instance of a
 /// keyed operator owns a contiguous range of them. State and (later) checkpoints are kept
 /// per key group, so a job can restart with a different parallelism.
+// Inlined: a key is hashed once or twice per record on keyed edges.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <concepts>
@@ -19,12 +21,31 @@ inline constexpr int default_max_key_groups = 128;
 
 /// Hash of a key. Specialize `key_hash<K>` for your own key types; the default covers
 /// integers, enums, strings and trivially copyable structs without padding surprises.
+/// MurmurHash3's 64-bit finalizer: a full-avalanche mix of an integer key.
+constexpr std::uint64_t mix64(std::uint64_t k) noexcept {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ULL;
+  k ^= k >> 33;
+  return k;
+}
+
+/// Hash of a key. It decides the key group, so it must be stable across processes and
+/// versions (checkpoints depend on it).
 template <class K, class = void>
 struct key_hash {
   std::uint64_t operator()(const K& key) const noexcept {
     static_assert(std::is_trivially_copyable_v<K>,
                   "sluice::key_hash<K>: specialize key_hash for this key type");
     return XXH3_64bits(&key, sizeof(K));
+  }
+};
+
+template <class K>
+struct key_hash<K, std::enable_if_t<std::is_integral_v<K> || std::is_enum_v<K>>> {
+  std::uint64_t operator()(K key) const noexcept {
+    return mix64(static_cast<std::uint64_t>(key));
   }
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 #include "operators/operator.hpp"
 
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -16,7 +17,18 @@ public:
   result<void> process(int, batch_ptr in, output& out) override {
     auto& src = records_of<T>(*in);
     if (in.use_count() == 1) {
-      std::erase_if(src, [this](const T& r) { return !fn_(r); });
+      if constexpr (std::is_trivially_copyable_v<T>) {
+        // Branch-free compaction: a kept/dropped pattern that is random (a 50% filter)
+        // would otherwise cost a mispredicted branch per record.
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < src.size(); ++i) {
+          src[kept] = src[i];
+          kept += fn_(src[i]) ? 1 : 0;
+        }
+        src.resize(kept);
+      } else {
+        std::erase_if(src, [this](const T& r) { return !fn_(r); });
+      }
       if (src.empty())
         return {};
       return out.emit(0, std::move(in));

@@ -3,16 +3,21 @@
 /// key group by key group.
 #include "core/key_group.hpp"
 
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
 namespace sluice {
 
-/// Adapts `key_hash<K>` to the std hasher interface.
+/// The hasher of the state maps: `std::hash` where it exists (cheap for integers; the
+/// key group was already chosen by `key_hash`), else `key_hash`.
 template <class K>
 struct key_hasher {
   std::size_t operator()(const K& key) const noexcept {
-    return static_cast<std::size_t>(key_hash<K>{}(key));
+    if constexpr (requires { std::hash<K>{}(key); })
+      return std::hash<K>{}(key);
+    else
+      return static_cast<std::size_t>(key_hash<K>{}(key));
   }
 };
 

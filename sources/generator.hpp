@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <algorithm>
 #include <string>
+#include <type_traits>
 
 namespace sluice {
 
@@ -65,9 +67,20 @@ public:
       allowed = std::min<std::uint64_t>(allowed, due - emitted_);
     }
     auto& records = out.records;
-    for (std::uint64_t i = 0; i < allowed && next_ < end_; ++i, next_ += step_)
-      records.push_back(fn_(next_));
-    emitted_ += records.size();
+    const auto before = records.size();
+    const auto remaining = (end_ - next_ + step_ - 1) / step_;
+    const auto n = static_cast<std::size_t>(std::min(allowed, remaining));
+    if constexpr (std::is_default_constructible_v<T> && std::is_move_assignable_v<T>) {
+      // Sized first, then filled by index: the loop stays free of capacity checks.
+      records.resize(before + n);
+      auto* dst = records.data() + before;
+      for (std::size_t i = 0; i < n; ++i, next_ += step_)
+        dst[i] = fn_(next_);
+    } else {
+      for (std::size_t i = 0; i < n; ++i, next_ += step_)
+        records.push_back(fn_(next_));
+    }
+    emitted_ += n;
     return next_ >= end_ ? poll_result::end() : poll_result::more();
   }
 

@@ -91,15 +91,19 @@ public:
   result<poll_result> poll_batches(std::size_t max, batch_ptr& records,
                                    batch_ptr& dead_letters) final {
     auto recs = make_batch<T>(max);
-    auto bad = make_batch<dead_letter>();
-    source_output<T> out{recs->records, bad->records};
+    source_output<T> out{recs->records, bad_};
     auto r = poll(out, max);
     if (!recs->records.empty())
       records = std::move(recs);
-    if (!bad->records.empty())
-      dead_letters = std::move(bad);
+    if (!bad_.empty()) {
+      dead_letters = std::make_shared<batch<dead_letter>>(std::move(bad_));
+      bad_.clear();
+    }
     return r;
   }
+
+private:
+  std::vector<dead_letter> bad_; // reused: most polls have no dead letters
 };
 
 } // namespace sluice

@@ -1,1 +1,128 @@
+// The non-template halves of the connectors in sinks/: table rendering, console writes and
+// part files.
+#include "sinks/console.hpp"
+#include "sinks/file.hpp"
 #include "sinks/sink.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+namespace sluice::sinks::detail {
+
+namespace {
+
+bool is_continuation(char c) noexcept { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+/// Characters (UTF-8 code points) in `s`.
+std::size_t width(std::string_view s) noexcept {
+  return static_cast<std::size_t>(
+    std::count_if(s.begin(), s.end(), [](char c) { return !is_continuation(c); }));
+}
+
+/// `s` cut to `limit` characters, the last three replaced by `...` (as Spark's show()).
+std::string truncated(const std::string& s, std::size_t limit) {
+  if (limit == 0 || width(s) <= limit)
+    return s;
+  const std::size_t keep = limit < 4 ? limit : limit - 3;
+  std::size_t bytes = 0;
+  for (std::size_t chars = 0; bytes < s.size(); ++bytes) {
+    if (!is_continuation(s[bytes]) && chars++ == keep)
+      break;
+  }
+  return s.substr(0, bytes) + (limit < 4 ? "" : "...");
+}
+
+} // namespace
+
+std::string render_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows, std::size_t truncate) {
+  const std::size_t columns = header.size();
+  std::vector<std::vector<std::string>> cells;
+  cells.reserve(rows.size() + 1);
+  cells.push_back(header);
+  for (const auto& row : rows) {
+    auto& out = cells.emplace_back();
+    out.reserve(columns);
+    for (std::size_t c = 0; c < columns; ++c)
+      out.push_back(c < row.size() ? truncated(row[c], truncate) : std::string{});
+  }
+  // Spark's minimum column width is 3, so a short header still gets a visible border.
+  std::vector<std::size_t> widths(columns, 3);
+  for (const auto& row : cells)
+    for (std::size_t c = 0; c < columns; ++c)
+      widths[c] = std::max(widths[c], width(row[c]));
+
+  std::string border = "+";
+  for (auto w : widths)
+    border.append(w, '-').push_back('+');
+  border.push_back('\n');
+
+  std::string out = border;
+  for (std::size_t r = 0; r < cells.size(); ++r) {
+    out.push_back('|');
+    for (std::size_t c = 0; c < columns; ++c) {
+      out.append(widths[c] - width(cells[r][c]), ' ');
+      out += cells[r][c];
+      out.push_back('|');
+    }
+    out.push_back('\n');
+    if (r == 0)
+      out += border;
+  }
+  out += border;
+  return out;
+}
+
+result<void> write_console(std::ostream& out, const std::string& text) {
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.flush();
+  if (!out)
+    return make_error(error_code::io_error, "console sink: writing to the output stream failed");
+  return {};
+}
+
+result<void> part_file::open(const std::filesystem::path& directory, const std::string& name) {
+  path_ = directory / name;
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  if (ec)
+    return make_error(error_code::io_error, "file sink: cannot create directory '" +
+                                              directory.string() + "': " + ec.message());
+  out_.open(path_, std::ios::out | std::ios::trunc | std::ios::binary);
+  if (!out_.is_open()) {
+    const int err = errno;
+    return make_error(error_code::io_error, "file sink: cannot open '" + path_.string() +
+                                              "': " + std::generic_category().message(err));
+  }
+  return {};
+}
+
+result<void> part_file::write(const std::string& text) {
+  if (!out_.is_open())
+    return make_error(error_code::io_error, "file sink: '" + path_.string() + "' is not open");
+  out_.write(text.data(), static_cast<std::streamsize>(text.size()));
+  if (!out_)
+    return make_error(error_code::io_error, "file sink: writing '" + path_.string() + "' failed");
+  return {};
+}
+
+result<void> part_file::flush() {
+  if (!out_.is_open())
+    return {};
+  out_.flush();
+  if (!out_)
+    return make_error(error_code::io_error, "file sink: flushing '" + path_.string() + "' failed");
+  return {};
+}
+
+result<void> part_file::close() {
+  if (!out_.is_open())
+    return {};
+  out_.close();
+  if (!out_)
+    return make_error(error_code::io_error, "file sink: closing '" + path_.string() + "' failed");
+  return {};
+}
+
+} // namespace sluice::sinks::detail

@@ -1,0 +1,261 @@
+#pragma once
+/// The file source: records from JSON-lines or CSV files, like Spark's file source.
+///
+/// ```cpp
+/// job.from(sources::file<txn>{{.path = "data/in/", .format = sources::file_format::csv}});
+/// ```
+///
+/// The path is a single file or a directory. A directory's regular files are read in
+/// lexicographic order of name; names starting with `.` or `_` are skipped, so writers can
+/// use such names for files in progress and rename them when complete (as Spark expects).
+#include "core/codec/csv.hpp"
+#include "core/codec/json.hpp"
+#include "sources/malformed.hpp"
+#include "sources/source.hpp"
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace sluice::sources {
+
+/// How each line of an input file encodes one record.
+enum class file_format {
+  json_lines, ///< one JSON object per line (`codec::from_json_line`)
+  csv,        ///< one RFC 4180 row per line, columns as `codec::csv_header<T>()`
+};
+
+/// Options of the file source. Every field but `path` has a working default.
+struct file_options {
+  /// A single file, or a directory whose visible regular files are all read.
+  std::filesystem::path path{};
+  /// How lines are decoded. Default: JSON lines.
+  file_format format = file_format::json_lines;
+  /// Keep watching the directory for new files (unbounded). Default: read what is there
+  /// when the job starts, then end (bounded). Each file is read once, identified by name;
+  /// files must appear complete (rename them into the directory), since a file is not
+  /// re-read when it grows.
+  bool watch = false;
+  /// At most this many new files are *started* per directory scan (a "trigger"). Default:
+  /// no cap. In continuous mode a poll scans at most once, so this bounds how many files one
+  /// poll takes on; a micro-batch mode will use it as Spark's `maxFilesPerTrigger`.
+  std::optional<std::size_t> max_files_per_trigger{};
+  /// CSV only: skip the first line of each file (a header). Default: true.
+  bool csv_header = true;
+  /// CSV only: the delimiter. Default: `,`.
+  codec::csv_options csv{};
+  /// What to do with a line that does not decode. Default: fail the job.
+  on_malformed malformed = on_malformed::fail;
+  /// With `watch`: how long to wait before scanning again when nothing is new. Default 100 ms.
+  std::chrono::milliseconds poll_interval = std::chrono::milliseconds{100};
+};
+
+namespace detail {
+
+/// True for names the file source skips: those starting with `.` or `_` (hidden files and
+/// files still being written).
+bool is_hidden_file_name(std::string_view name) noexcept;
+
+/// The input files under `path`: `path` itself if it is a regular file, else the visible
+/// regular files of the directory, sorted by name. Fails with `io_error` naming the path if
+/// it does not exist or cannot be listed.
+[[nodiscard]] result<std::vector<std::filesystem::path>>
+list_input_files(const std::filesystem::path& path);
+
+/// 64-bit FNV-1a: the same on every run and machine, unlike `std::hash`.
+std::uint64_t stable_hash(std::string_view text) noexcept;
+
+/// The non-template half of the file source: decides which files this instance reads,
+/// opens them in turn and yields their lines with file name and line number.
+///
+/// Which instance reads a file: when bounded, file k of the sorted list goes to instance
+/// k % parallelism, which spreads files evenly. When watching, the list grows while
+/// instances scan it at different moments, so an index would move; a file goes instead to
+/// instance `stable_hash(name) % parallelism`. Either way every file is read by exactly one
+/// instance.
+class file_line_reader {
+public:
+  /// Checks that the path exists and, when bounded, lists the files to read.
+  [[nodiscard]] result<void> open(const file_options& options, int instance, int parallelism);
+
+  /// Advances to the next line of the current file: true if there is one (see `line()`),
+  /// false when no file is open or the current one just ended (it is then closed). Skips
+  /// the CSV header line and a UTF-8 byte order mark.
+  [[nodiscard]] result<bool> next_line();
+
+  /// Opens the next file taken by `scan`; false if none is waiting.
+  [[nodiscard]] result<bool> start_next_file();
+
+  /// One trigger: takes up to `max_files_per_trigger` new files (the bounded list's next
+  /// ones, or new names in the watched directory). Returns how many were taken.
+  [[nodiscard]] result<std::size_t> scan();
+
+  /// True when bounded and every file has been read.
+  bool exhausted() const noexcept;
+
+  /// The current line, without its line terminator (`\n` or `\r\n`).
+  std::string_view line() const noexcept { return line_; }
+  /// "data/in.csv:3": the current file and 1-based line number.
+  std::string location() const;
+
+  void close();
+
+private:
+  file_options options_;
+  int instance_ = 0;
+  int parallelism_ = 1;
+  std::deque<std::filesystem::path> listed_;  // bounded: owned files not yet taken
+  std::deque<std::filesystem::path> pending_; // taken by a scan, not yet opened
+  std::unordered_set<std::string> seen_;      // watching: names already taken
+  std::ifstream in_;
+  std::string current_;
+  std::string line_;
+  std::uint64_t line_number_ = 0;
+};
+
+} // namespace detail
+
+/// One parallel instance of the file source. See `file` for the contract.
+template <class T>
+  requires std::default_initializable<T> && std::movable<T>
+class file_source final : public source<T> {
+public:
+  explicit file_source(file_options options) : options_(std::move(options)) {}
+
+  result<void> open(const source_context& ctx) override {
+    name_ = ctx.name;
+    return reader_.open(options_, ctx.instance, ctx.parallelism);
+  }
+
+  result<poll_result> poll(source_output<T>& out, std::size_t max) override {
+    // Every line read counts against `max`, empty and malformed ones too, so one poll
+    // never runs unbounded over a file of junk.
+    bool scanned = false;
+    std::size_t budget = max;
+    while (budget > 0) {
+      auto got = reader_.next_line();
+      if (!got)
+        return std::move(got).error();
+      if (*got) {
+        --budget;
+        if (reader_.line().empty())
+          continue;
+        auto decoded = decode(reader_.line());
+        if (decoded) {
+          out.records.push_back(std::move(*decoded));
+        } else if (auto handled = on_malformed_line(decoded.error(), out); !handled) {
+          return std::move(handled).error();
+        }
+        continue;
+      }
+      auto started = reader_.start_next_file();
+      if (!started)
+        return std::move(started).error();
+      if (*started)
+        continue;
+      // One scan per poll, so that `max_files_per_trigger` caps the files started per poll.
+      if (scanned)
+        break;
+      scanned = true;
+      auto found = reader_.scan();
+      if (!found)
+        return std::move(found).error();
+      if (*found == 0)
+        return reader_.exhausted() ? poll_result::end() : poll_result::idle(options_.poll_interval);
+    }
+    return reader_.exhausted() ? poll_result::end() : poll_result::more();
+  }
+
+  void close() override { reader_.close(); }
+
+  std::uint64_t malformed_count() const noexcept override { return malformed_; }
+
+private:
+  result<T> decode(std::string_view line) const {
+    if (options_.format == file_format::csv)
+      return codec::from_csv_row<T>(line, options_.csv);
+    return codec::from_json_line<T>(line);
+  }
+
+  result<void> on_malformed_line(const error& cause, source_output<T>& out) {
+    ++malformed_;
+    if (options_.malformed == on_malformed::fail)
+      return detail::located_error(reader_.location(), cause);
+    out.dead_letters.push_back(dead_letter{name_, reader_.location(),
+                                           detail::truncate_raw(reader_.line()), cause.message});
+    return {};
+  }
+
+  file_options options_;
+  std::string name_;
+  detail::file_line_reader reader_;
+  std::uint64_t malformed_ = 0;
+};
+
+/// Descriptor: `job.from(sources::file<T>{{.path = "in/", .format = file_format::csv}})`.
+///
+/// - Bounded unless `watch`: ends after the files present at start. With `watch` it never
+///   ends and returns `idle(poll_interval)` when no new file has appeared.
+/// - Empty lines are skipped. Line numbers in errors count every physical line from 1,
+///   the CSV header included.
+/// - A malformed line with `on_malformed::fail` fails the job with `malformed_record:
+///   <file>:<line>: <cause>`; with `on_malformed::dead_letter` it becomes a `dead_letter`
+///   (raw line cut to 1 KiB) on `dead_letters()` and reading goes on. Both are counted.
+/// - A missing path fails `open` with `io_error` naming it; so does a file that vanishes
+///   between the directory scan and its opening.
+/// - When watching, the names already read are kept in memory for the job's lifetime.
+/// - Parallel instances split the files (see `detail::file_line_reader`): file k of the
+///   sorted list goes to instance k % parallelism; when watching, by a hash of the name.
+/// - Delivery: every line of every file once per run. There is no checkpointed offset yet,
+///   so a restarted job reads all files again.
+/// - `T` is decoded as JSON or CSV, chosen at run time, so `T` needs both codec forms (no
+///   `std::vector` fields): the CSV codec rejects such types at compile time.
+///
+/// The descriptor is its options (it derives from `file_options`), so `malformed` is the one
+/// field the engine reads to enable the dead-letter output.
+template <class T>
+struct file : file_options {
+  using record_type = T;
+
+  explicit file(file_options options) : file_options(std::move(options)) {}
+
+  const file_options& options() const noexcept { return *this; }
+
+  std::unique_ptr<source<T>> create(const source_context&) const {
+    return std::make_unique<file_source<T>>(options());
+  }
+
+  std::string describe() const {
+    return "file(" + path.string() + (format == file_format::csv ? ", csv" : ", json_lines") +
+           (watch ? ", watch)" : ")");
+  }
+
+  result<void> validate() const {
+    if (path.empty())
+      return make_error(error_code::invalid_option, "file source: path is empty");
+    if (max_files_per_trigger && *max_files_per_trigger == 0)
+      return make_error(error_code::invalid_option,
+                        "file source: max_files_per_trigger must be at least 1");
+    if (watch && poll_interval <= std::chrono::milliseconds::zero())
+      return make_error(error_code::invalid_option,
+                        "file source: poll_interval must be positive when watching");
+    if (format == file_format::csv &&
+        (csv.delimiter == '"' || csv.delimiter == '\r' || csv.delimiter == '\n'))
+      return make_error(error_code::invalid_option,
+                        "file source: the CSV delimiter cannot be a quote or a line break");
+    return {};
+  }
+};
+
+} // namespace sluice::sources

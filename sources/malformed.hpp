@@ -1,0 +1,21 @@
+#pragma once
+/// Helpers every decoding source shares for reporting malformed input the same way.
+#include "core/error.hpp"
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace sluice::sources::detail {
+
+/// The most bytes of an offending line a dead letter keeps.
+inline constexpr std::size_t max_dead_letter_raw = 1024;
+
+/// `raw` cut to at most `limit` bytes, never in the middle of a UTF-8 sequence.
+std::string truncate_raw(std::string_view raw, std::size_t limit = max_dead_letter_raw);
+
+/// The cause prefixed with where it happened, keeping the cause's code, so that
+/// `to_string()` reads `malformed_record: data/in.csv:3: expected 3 fields, found 2`.
+error located_error(std::string_view location, const error& cause);
+
+} // namespace sluice::sources::detail

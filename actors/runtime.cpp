@@ -119,6 +119,14 @@ public:
   execution(std::shared_ptr<blueprint> bp, int threads, scheduler_policy policy)
     : bp_(std::move(bp)), state_(std::make_shared<job_state>()) {
     cfg_.set("scheduler.max-threads", static_cast<std::size_t>(threads));
+    // CAF 0.17 lets an actor keep its worker thread for as long as its mailbox is not
+    // empty (max-throughput is unlimited by default). A source task that re-sends itself
+    // `poll` without ever running out of credit (seen with a source instance that polls
+    // "more" but yields no records) then never empties its mailbox: the coordinator and
+    // tasks queued behind it on that worker starved, so cancel() and failures went
+    // unhandled while the rest of the job ran on. Yielding after 64 messages (batches)
+    // lets them run; W1/W2 throughput is unchanged within noise.
+    cfg_.set("scheduler.max-throughput", std::size_t{64});
     cfg_.set("scheduler.policy", policy == scheduler_policy::sharing ? caf::atom("sharing")
                                                                      : caf::atom("stealing"));
     system_.emplace(cfg_);

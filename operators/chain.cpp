@@ -31,6 +31,9 @@ result<void> chain::open(const std::vector<operator_info>& infos) {
     }
     opened_ = i + 1;
   }
+  // Back at the head: a failure of a source head (which has no operator and never sets
+  // `current_`) must not be charged to the last node opened.
+  current_ = 0;
   return {};
 }
 
@@ -68,8 +71,10 @@ result<void> chain::close() {
     if (!ops_[i])
       continue;
     auto r = ops_[i]->close();
-    if (!r && first)
+    if (!r && first) {
       first = std::move(r);
+      current_ = static_cast<int>(i); // the task names this node in the failure
+    }
   }
   opened_ = 0;
   return first;

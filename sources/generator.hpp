@@ -25,9 +25,9 @@ namespace sources {
 /// Options of the generator source.
 struct generator_options {
   /// Records in total; none for an unbounded source.
-  std::optional<std::uint64_t> count;
+  std::optional<std::uint64_t> count{};
   /// Records per second over all instances; none for as fast as possible.
-  std::optional<double> rate;
+  std::optional<double> rate{};
   /// The first sequence number.
   std::uint64_t first = 0;
 };

@@ -1,0 +1,352 @@
+// Job lifecycle: completion with stats, cancellation, failures named by operator and
+// instance, no hang on failure, and destroying a running execution.
+#include <boost/test/unit_test.hpp>
+
+#include "api/job.hpp"
+#include "tests/engine/test_helpers.hpp"
+#include "sinks/callback.hpp"
+#include "sinks/memory.hpp"
+#include "sources/collection.hpp"
+#include "sources/generator.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+using namespace sluice;
+using namespace sluice::test;
+
+namespace {
+
+/// "Unbounded" for the jobs below that run several generator instances: unbounded
+/// generators with parallelism > 1 hit a known bug (see
+/// `unbounded_generator_instances_all_produce`), so these use a count no test reaches.
+constexpr std::uint64_t practically_unbounded = std::uint64_t{1} << 40;
+
+std::vector<int> iota_vec(int n) {
+  std::vector<int> v(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i)
+    v[static_cast<std::size_t>(i)] = i;
+  return v;
+}
+
+/// Records arriving at a sink, shared with the test; the test can wait for a count.
+struct arrivals {
+  std::mutex m;
+  std::vector<std::uint64_t> records;
+  counter_gate count;
+};
+
+auto arrivals_sink(std::shared_ptr<arrivals> a) {
+  return sinks::for_each<std::uint64_t>([a](const std::uint64_t& x) {
+    {
+      std::lock_guard lk{a->m};
+      a->records.push_back(x);
+    }
+    a->count.add(1);
+  });
+}
+
+/// A sink that fails on its first write, by error or by exception.
+struct failing_sink final : sink<int> {
+  bool throws = false;
+  result<void> write(std::vector<int>&) override {
+    if (throws)
+      throw std::runtime_error("sink exploded");
+    return make_error(error_code::connector_failed, "disk full");
+  }
+};
+struct failing_sink_desc {
+  using record_type = int;
+  bool throws = false;
+  std::unique_ptr<sink<int>> create(const sink_context&) const {
+    auto s = std::make_unique<failing_sink>();
+    s->throws = throws;
+    return s;
+  }
+  std::string describe() const { return "failing"; }
+};
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+/// Checks that per source instance (`i` of `p`, emitting i, i+p, ...) the received
+/// numbers form a prefix without gap or duplicate, and that they add up to `total`.
+void require_prefixes(std::vector<std::uint64_t> got, std::uint64_t p, std::uint64_t total) {
+  BOOST_REQUIRE_EQUAL(got.size(), total);
+  std::sort(got.begin(), got.end());
+  BOOST_REQUIRE(std::adjacent_find(got.begin(), got.end()) == got.end());
+  std::vector<std::uint64_t> next(p);
+  for (std::uint64_t i = 0; i < p; ++i)
+    next[i] = i;
+  int gaps = 0;
+  for (auto x : got) {
+    auto& expected = next[x % p];
+    gaps += x != expected ? 1 : 0;
+    expected = x + p;
+  }
+  BOOST_TEST(gaps == 0, "every source instance's output arrived as a prefix");
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(lifecycle)
+
+BOOST_AUTO_TEST_CASE(a_bounded_job_completes_with_its_stats) {
+  job j{{.runtime = {.batch_size = 100}}};
+  auto out = sinks::collect<int>{};
+  j.from(sources::collection<int>{iota_vec(1000)})
+    .name("numbers")
+    .parallelism(2)
+    .filter([](const int& x) { return x % 4 != 0; })
+    .name("drop-quarter")
+    .parallelism(2)
+    .rebalance()
+    .map([](const int& x) { return x * 2; })
+    .name("double")
+    .parallelism(3)
+    .sink_to(out)
+    .name("out")
+    .parallelism(3);
+  auto done = require_ok(j.run());
+  BOOST_TEST(!done.cancelled);
+  BOOST_TEST(done.elapsed.count() > 0);
+  BOOST_TEST(out.size() == 750u);
+  // Two chains: numbers -> drop-quarter (x2) and double -> out (x3).
+  BOOST_REQUIRE_EQUAL(done.tasks.size(), 5u);
+  const std::string head = "numbers -> drop-quarter", tail = "double -> out";
+  BOOST_TEST(sum_of(done.tasks, head, &task_stats::records_in) == 1000u, "polled");
+  BOOST_TEST(sum_of(done.tasks, head, &task_stats::records_out) == 750u, "sent after the filter");
+  BOOST_TEST(sum_of(done.tasks, tail, &task_stats::records_in) == 750u);
+  BOOST_TEST(sum_of(done.tasks, tail, &task_stats::records_out) == 0u, "the sink is fused");
+  BOOST_TEST(sum_of(done.tasks, head, &task_stats::batches_out) ==
+             sum_of(done.tasks, tail, &task_stats::batches_in));
+  for (auto& t : done.tasks) {
+    BOOST_TEST(!t.backpressured);
+    BOOST_TEST(t.input_queue == 0u, "nothing left queued");
+  }
+  BOOST_TEST(stats_of(done.tasks, head, 1).records_in == 500u, "instance 1 reads every other");
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_an_unbounded_job_flushes_everything_read) {
+  auto a = std::make_shared<arrivals>();
+  job j{{.runtime = {.batch_size = 256}}};
+  j.from(sources::generator({.count = practically_unbounded}, [](std::uint64_t n) { return n; }))
+    .name("src")
+    .parallelism(2)
+    .map([](const std::uint64_t& x) { return x; })
+    .parallelism(3) // rebalanced: separate tasks, records in flight when cancelled
+    .sink_to(arrivals_sink(a))
+    .name("sink")
+    .parallelism(2);
+  auto exec = require_ok(j.start());
+  BOOST_REQUIRE(a->count.wait_at_least(20000));
+  exec->cancel();
+  auto done = require_ok(exec->wait());
+  BOOST_TEST(done.cancelled);
+  const auto emitted = sum_of(done.tasks, "src", &task_stats::records_in);
+  BOOST_TEST(emitted >= 20000u);
+  BOOST_TEST(sum_of(done.tasks, "sink", &task_stats::records_in) == emitted);
+  std::lock_guard lk{a->m};
+  require_prefixes(a->records, 2, emitted);
+  // wait() gives the same outcome again.
+  auto again = require_ok(exec->wait());
+  BOOST_TEST(again.cancelled);
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_map_fails_the_job_naming_operator_and_instance) {
+  // Source, map and sink all run 3 instances and fuse; the collection's instance i reads
+  // elements i, i+3, ..., so element 7 reaches instance 1: "instance 2 of 3".
+  job j{{.parallelism = 3}};
+  auto out = sinks::collect<int>{};
+  j.from(sources::collection<int>{iota_vec(100)})
+    .map([](const int& x) {
+      if (x == 7)
+        throw std::runtime_error("boom");
+      return x;
+    })
+    .name("exploder")
+    .sink_to(out);
+  auto err = require_error(j.run());
+  BOOST_TEST_MESSAGE(err.to_string());
+  BOOST_TEST(err.code == error_code::user_function_failed);
+  BOOST_TEST(contains(err.message, "'exploder'"), err.message);
+  BOOST_TEST(contains(err.message, "instance 2 of 3"), err.message);
+  BOOST_TEST(contains(err.message, "boom"), err.message);
+  BOOST_TEST(err.message == "operator 'exploder' (instance 2 of 3) threw: boom");
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_sink_fails_the_job_naming_the_sink) {
+  for (bool throws : {false, true}) {
+    BOOST_TEST_CONTEXT((throws ? "throws" : "returns an error")) {
+      job j;
+      j.from(sources::collection<int>{iota_vec(10)})
+        .rebalance()
+        .sink_to(failing_sink_desc{throws})
+        .name("bad-sink");
+      auto err = require_error(j.run());
+      if (throws) {
+        BOOST_TEST(err.code == error_code::user_function_failed);
+        BOOST_TEST(err.message == "operator 'bad-sink' (instance 1 of 1) threw: sink exploded");
+      } else {
+        BOOST_TEST(err.code == error_code::connector_failed);
+        BOOST_TEST(err.message == "operator 'bad-sink' (instance 1 of 1): disk full");
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_source_fails_the_job_naming_the_source) {
+  // The source head has no operator object; the failure must still be charged to it, not
+  // to the last node of its chain.
+  job j;
+  auto out = sinks::collect<std::uint64_t>{};
+  j.from(sources::generator({.count = 10000}, [](std::uint64_t n) {
+     if (n == 5000)
+       throw std::runtime_error("bad sequence number");
+     return n;
+   }))
+    .name("numbers")
+    .map([](const std::uint64_t& x) { return x; })
+    .name("identity")
+    .sink_to(out)
+    .name("out");
+  auto err = require_error(j.run());
+  BOOST_TEST(err.code == error_code::user_function_failed);
+  BOOST_TEST(err.message == "operator 'numbers' (instance 1 of 1) threw: bad sequence number");
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_under_load_does_not_hang) {
+  // Unbounded input, several tasks with data and credits in flight, and a user function
+  // that throws deep into the run: run() must return the failure. The test ending is the
+  // proof that nothing hangs.
+  job j{{.runtime = {.batch_size = 128, .credits = 2}}};
+  auto out = sinks::collect<std::uint64_t>{};
+  j.from(sources::generator({.count = practically_unbounded}, [](std::uint64_t n) { return n; }))
+    .parallelism(2)
+    .rebalance()
+    .map([](const std::uint64_t& x) {
+      if (x == 300000)
+        throw std::runtime_error("late boom");
+      return x;
+    })
+    .name("late")
+    .parallelism(3)
+    .key_by([](const std::uint64_t& x) { return x % 10; })
+    .reduce([](const std::uint64_t& a, const std::uint64_t& b) { return a + b; })
+    .parallelism(2)
+    .sink_to(out);
+  auto err = require_error(j.run());
+  BOOST_TEST(err.code == error_code::user_function_failed);
+  BOOST_TEST(contains(err.message, "operator 'late' (instance "), err.message);
+  BOOST_TEST(contains(err.message, " of 3) threw: late boom"), err.message);
+}
+
+BOOST_AUTO_TEST_CASE(destroying_a_running_execution_cancels_it_cleanly) {
+  auto a = std::make_shared<arrivals>();
+  auto produced = std::make_shared<std::atomic<std::uint64_t>>(0);
+  {
+    job j{{.runtime = {.batch_size = 64}}};
+    j.from(sources::generator({}, [produced](std::uint64_t n) {
+       produced->fetch_add(1, std::memory_order_relaxed);
+       return n;
+     }))
+      .rebalance()
+      .sink_to(arrivals_sink(a));
+    auto exec = require_ok(j.start());
+    BOOST_REQUIRE(a->count.wait_at_least(1000));
+    // `exec` goes out of scope without cancel() or wait().
+  }
+  // The destructor cancelled and drained: everything generated reached the sink.
+  std::lock_guard lk{a->m};
+  BOOST_TEST(a->records.size() == produced->load());
+  require_prefixes(a->records, 1, produced->load());
+}
+
+BOOST_AUTO_TEST_CASE(destroying_an_execution_right_after_start_is_clean) {
+  auto a = std::make_shared<arrivals>();
+  job j;
+  j.from(sources::generator({}, [](std::uint64_t n) { return n; })).sink_to(arrivals_sink(a));
+  for (int i = 0; i < 5; ++i) {
+    auto exec = require_ok(j.start());
+    exec.reset();
+  }
+  BOOST_TEST(true, "five executions started and destroyed");
+}
+
+BOOST_AUTO_TEST_CASE(a_rate_limited_source_follows_the_injected_clock) {
+  // 1000 records/s on a manual clock: at t=0 one record is due; after advancing 1 s,
+  // 1001 are. The real time between polls does not matter.
+  auto clk = std::make_shared<manual_clock>();
+  auto a = std::make_shared<arrivals>();
+  job j{{.runtime = {.processing_clock = clk}}};
+  j.from(sources::generator({.rate = 1000.0}, [](std::uint64_t n) { return n; }))
+    .name("paced")
+    .sink_to(arrivals_sink(a));
+  auto exec = require_ok(j.start());
+  BOOST_REQUIRE(a->count.wait_at_least(1));
+  // The source keeps polling (idle, retrying about every millisecond) and finds nothing
+  // due: give it a few rounds, then the count must still be 1.
+  for (int i = 0; i < 5; ++i)
+    BOOST_REQUIRE(!exec->wait_for(5ms));
+  BOOST_TEST(a->count.value() == 1u);
+  clk->advance(1s);
+  BOOST_REQUIRE(a->count.wait_at_least(1001));
+  for (int i = 0; i < 5; ++i)
+    BOOST_REQUIRE(!exec->wait_for(5ms));
+  BOOST_TEST(a->count.value() == 1001u);
+  exec->cancel();
+  auto done = require_ok(exec->wait());
+  BOOST_TEST(done.cancelled);
+  BOOST_TEST(stats_of(done.tasks, "paced -> foreach").records_in == 1001u);
+}
+
+// KNOWN BUG (sources/generator.hpp, not fixed here: another engineer owns sources/):
+// for an unbounded generator, `end_` is 2^64-1 and `poll` computes the records left as
+// `(end_ - next_ + step_ - 1) / step_`, which wraps to 0 for every instance i <= p-2. Those
+// instances never emit and re-poll without pause ("more" with no records), hogging a
+// worker thread; under CAF's work-stealing scheduler that starved the coordinator, so
+// cancel() and failures were not handled and memory grew without bound. Remove the
+// `expected_failures` decorator once fixed.
+BOOST_AUTO_TEST_CASE(unbounded_generator_instances_all_produce,
+                     *boost::unit_test::expected_failures(2)) {
+  sources::generator desc{{}, [](std::uint64_t n) { return n; }};
+  std::vector<std::uint64_t> first_of_instance;
+  for (int i = 0; i < 3; ++i) {
+    source_context ctx{"gen", i, 3, default_clock()};
+    auto src = desc.create(ctx);
+    require_ok(src->open(ctx));
+    batch_ptr records, dead;
+    auto polled = require_ok(src->poll_batches(8, records, dead));
+    BOOST_TEST((polled.state == poll_result::status::more));
+    BOOST_TEST_CONTEXT("instance " << i << " of 3") {
+      BOOST_TEST(records != nullptr, "an unbounded generator instance emitted nothing");
+      if (records)
+        BOOST_TEST(records_of<std::uint64_t>(*records) ==
+                   (std::vector<std::uint64_t>{std::uint64_t(i), std::uint64_t(i) + 3,
+                                               std::uint64_t(i) + 6, std::uint64_t(i) + 9,
+                                               std::uint64_t(i) + 12, std::uint64_t(i) + 15,
+                                               std::uint64_t(i) + 18, std::uint64_t(i) + 21}),
+                 boost::test_tools::per_element());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(invalid_runtime_options_are_rejected_before_start) {
+  auto try_with = [](runtime_options o) {
+    job j{{.runtime = o}};
+    j.from(sources::collection<int>{{1}}).sink_to(sinks::collect<int>{});
+    return require_error(j.run());
+  };
+  BOOST_TEST(try_with({.batch_size = 0}).code == error_code::invalid_option);
+  BOOST_TEST(try_with({.credits = 0}).code == error_code::invalid_option);
+  BOOST_TEST(try_with({.linger = std::chrono::microseconds{-1}}).code == error_code::invalid_option);
+  BOOST_TEST(try_with({.threads = -1}).code == error_code::invalid_option);
+  BOOST_TEST(try_with({.processing_clock = nullptr}).code == error_code::invalid_option);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,58 @@
+#pragma once
+// Command-line flags every sample shares, parsed with CLI11 into typed options.
+#include "api/job.hpp"
+#include "core/codec/time_format.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace sluice::samples {
+
+/// Flags common to all samples.
+struct common_flags {
+  int parallelism = 1;
+  std::size_t batch_size = 1024;
+  std::string linger = "0";
+  int threads = 0;
+  std::string scheduler = "stealing";
+  std::string duration = "0"; ///< 0: until the input ends or Ctrl-C
+  bool explain = false;
+};
+
+inline void add_common_flags(CLI::App& app, common_flags& f) {
+  app.add_option("--parallelism", f.parallelism, "default parallel instances per operator")
+    ->check(CLI::Range(1, 128));
+  app.add_option("--batch-size", f.batch_size, "records per batch between tasks")
+    ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--linger", f.linger, "how long a partial batch may wait, e.g. 0, 100us, 5ms");
+  app.add_option("--threads", f.threads, "worker threads (0: one per core)");
+  app.add_option("--scheduler", f.scheduler, "stealing (fastest) or sharing (idles at 0% CPU)")
+    ->check(CLI::IsMember({"stealing", "sharing"}));
+  app.add_option("--duration", f.duration, "stop after this long, e.g. 10s (0: run to the end)");
+  app.add_flag("--explain", f.explain, "print the logical and physical plans and exit");
+}
+
+/// Applies the flags to job options; errors name the offending flag.
+inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const common_flags& f,
+                                                                          job_options& o) {
+  o.parallelism = f.parallelism;
+  o.runtime.batch_size = f.batch_size;
+  o.runtime.threads = f.threads;
+  o.runtime.scheduler = f.scheduler == "sharing" ? scheduler_policy::sharing
+                                                 : scheduler_policy::stealing;
+  auto linger = codec::parse_duration(f.linger);
+  if (!linger)
+    return make_error(error_code::invalid_option, "--linger: " + linger.error().message);
+  o.runtime.linger = *linger;
+  auto duration = codec::parse_duration(f.duration);
+  if (!duration)
+    return make_error(error_code::invalid_option, "--duration: " + duration.error().message);
+  if (duration->count() <= 0)
+    return std::optional<std::chrono::nanoseconds>{};
+  return std::optional<std::chrono::nanoseconds>{*duration};
+}
+
+} // namespace sluice::samples

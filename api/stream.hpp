@@ -239,8 +239,9 @@ public:
     node_spec spec;
     spec.kind = node_kind::sink;
     spec.kind_name = "sink";
-    spec.name = b_->unique_name(desc.describe());
     spec.description = desc.describe();
+    // Like sources: the node is named by the connector, its options stay in the description.
+    spec.name = b_->unique_name(spec.description.substr(0, spec.description.find('(')));
     spec.max_parallelism = sink_max_parallelism(desc);
     spec.inputs = {record_type_of<T>()};
     if (auto ok = validate_sink(desc); !ok)

@@ -3,9 +3,10 @@
 /// bounded or unbounded, optionally rate-limited.
 #include "sources/source.hpp"
 
-#include <cstdint>
-#include <optional>
 #include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -68,7 +69,9 @@ public:
     }
     auto& records = out.records;
     const auto before = records.size();
-    const auto remaining = (end_ - next_ + step_ - 1) / step_;
+    // Unbounded: end_ is 2^64-1 and the division below would wrap, so it is not a limit.
+    const auto remaining =
+      opts_.count ? (end_ - next_ + step_ - 1) / step_ : std::numeric_limits<std::uint64_t>::max();
     const auto n = static_cast<std::size_t>(std::min(allowed, remaining));
     if constexpr (std::is_default_constructible_v<T> && std::is_move_assignable_v<T>) {
       // Sized first, then filled by index: the loop stays free of capacity checks.

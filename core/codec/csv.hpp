@@ -5,9 +5,11 @@
 /// own fields, headed `outer.inner`. Cells: `true`/`false`, decimal numbers (shortest form that
 /// reads back exactly), strings as they are, `event_time` as ISO-8601 UTC. An empty cell is
 /// `std::nullopt` for an optional field, so an optional string cannot hold an empty string
-/// through CSV. Vectors, and optionals of structs, have no CSV form and fail to compile.
+/// through CSV. A vector field is one cell holding a JSON array (`"[1,2]"` after quoting), so
+/// any record that has a JSON form also has a CSV form. Optionals of structs fail to compile.
 /// Embedded newlines are not supported: one line is one row.
 #include "core/codec/inspect.hpp"
+#include "core/codec/json.hpp"
 #include "core/codec/time_format.hpp"
 #include "core/error.hpp"
 #include "core/time.hpp"
@@ -71,14 +73,14 @@ bool csv_blank(std::string_view cell) noexcept;
 /// Fails to compile, with a message, for types CSV cannot represent.
 template <class T>
 consteval void csv_check_type() {
-  static_assert(!is_vector_v<T>,
-                "sluice CSV codec: std::vector fields have no CSV form; use the JSON or binary "
-                "codec, or flatten the field");
-  if constexpr (is_optional_v<T>) {
+  if constexpr (is_vector_v<T>) {
+    static_assert(is_codec_value_v<typename T::value_type>,
+                  "sluice CSV codec: unsupported element type in a std::vector field");
+  } else if constexpr (is_optional_v<T>) {
     static_assert(is_codec_leaf_v<typename T::value_type>,
                   "sluice CSV codec: std::optional is supported only around leaf types "
                   "(bool, integers, float, double, std::string, sluice::event_time)");
-  } else if constexpr (!is_vector_v<T>) {
+  } else {
     static_assert(is_codec_leaf_v<T> || inspectable<T>,
                   "sluice CSV codec: unsupported field type. Supported are bool, integers, "
                   "float, double, std::string, sluice::event_time, std::optional of those, "
@@ -157,6 +159,9 @@ public:
         add(*x);
       else
         out_->emplace_back(display_ ? "null" : "");
+    } else if constexpr (is_vector_v<T>) {
+      // CSV has no lists: the whole vector is one cell holding a JSON array.
+      out_->push_back(dump_json_line(to_json_value<nlohmann::ordered_json>(x)));
     } else if constexpr (inspectable<T>) {
       // Writing never changes the record; the inspect() protocol just has one signature.
       static_cast<void>(inspect(*this, const_cast<T&>(x)));
@@ -214,6 +219,12 @@ public:
       if (!x)
         x.emplace();
       return read(*x);
+    } else if constexpr (is_vector_v<T>) {
+      const std::string_view cell = cells_[pos_++];
+      auto parsed = parse_json_text(cell);
+      if (!parsed)
+        return e_->fail("expected a JSON array in the cell, got \"" + std::string{cell} + "\"");
+      return json_read_value(*parsed, x, *e_);
     } else if constexpr (inspectable<T>) {
       if (!inspect(*this, x)) {
         if (e_->problem.empty())

@@ -77,6 +77,19 @@ bool inspect(Inspector& f, shape& s) {
                                   f.field("anchor", s.anchor), f.field("flags", s.flags));
 }
 
+struct tagged {
+  std::int64_t id = 0;
+  std::vector<std::string> tags;
+  std::vector<point> path;
+  friend bool operator==(const tagged&, const tagged&) = default;
+};
+
+template <class Inspector>
+bool inspect(Inspector& f, tagged& x) {
+  return f.object("tagged").fields(f.field("id", x.id), f.field("tags", x.tags),
+                                   f.field("path", x.path));
+}
+
 struct ints {
   std::int8_t i8 = 0;
   std::uint8_t u8 = 0;
@@ -539,6 +552,21 @@ BOOST_AUTO_TEST_CASE(header_flattens_nested_structs) {
   BOOST_TEST(csv_header<flat_shape>() == nested, boost::test_tools::per_element());
   BOOST_TEST(csv_header<std::int64_t>() == std::vector<std::string>{"value"},
              boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(vector_fields_are_one_json_array_cell) {
+  BOOST_TEST(csv_header<tagged>() == (std::vector<std::string>{"id", "tags", "path"}),
+             boost::test_tools::per_element());
+  const tagged t{.id = 7, .tags = {"a", "b,c"}, .path = {{1, 2}, {3, 4}}};
+  const std::string row = to_csv_row(t);
+  BOOST_TEST(row == R"(7,"[""a"",""b,c""]","[{""x"":1,""y"":2},{""x"":3,""y"":4}]")");
+  auto back = from_csv_row<tagged>(row);
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST((*back == t));
+  auto bad = from_csv_row<tagged>("7,not-json,[]");
+  BOOST_REQUIRE(!bad.has_value());
+  BOOST_TEST(bad.error().message.find("tags") != std::string::npos, bad.error().message);
+  BOOST_TEST(bad.error().message.find("JSON array") != std::string::npos, bad.error().message);
 }
 
 BOOST_AUTO_TEST_CASE(writes_and_round_trips) {

@@ -305,15 +305,9 @@ BOOST_AUTO_TEST_CASE(a_rate_limited_source_follows_the_injected_clock) {
   BOOST_TEST(stats_of(done.tasks, "paced -> foreach").records_in == 1001u);
 }
 
-// KNOWN BUG (sources/generator.hpp, not fixed here: another engineer owns sources/):
-// for an unbounded generator, `end_` is 2^64-1 and `poll` computes the records left as
-// `(end_ - next_ + step_ - 1) / step_`, which wraps to 0 for every instance i <= p-2. Those
-// instances never emit and re-poll without pause ("more" with no records), hogging a
-// worker thread; under CAF's work-stealing scheduler that starved the coordinator, so
-// cancel() and failures were not handled and memory grew without bound. Remove the
-// `expected_failures` decorator once fixed.
-BOOST_AUTO_TEST_CASE(unbounded_generator_instances_all_produce,
-                     *boost::unit_test::expected_failures(2)) {
+// Regression: the records left of an unbounded generator were computed from end_ = 2^64-1
+// and wrapped to 0 for instances i <= p-2, which then never emitted and spun.
+BOOST_AUTO_TEST_CASE(unbounded_generator_instances_all_produce) {
   sources::generator desc{{}, [](std::uint64_t n) { return n; }};
   std::vector<std::uint64_t> first_of_instance;
   for (int i = 0; i < 3; ++i) {

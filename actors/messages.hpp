@@ -1,10 +1,11 @@
 #pragma once
 /// The fixed set of messages between tasks and the coordinator. Private to actors/.
 ///
-/// task -> task:   (data, channel, batch), (eoi, channel), (credit, output, target, n)
+/// task -> task:   (data, channel, batch), (eoi, channel), (credit, output, target, n),
+///                 (wm, channel, µs since epoch), (idle, channel, bool)
 /// coord -> task:  (wire, actors), (start), (cancel)
 /// task -> coord:  (done, task), (failed, task, code, message)
-/// task -> self:   (poll), (flush)
+/// task -> self:   (poll), (flush), (timer)
 #include "core/batch.hpp"
 
 #include <caf/all.hpp>
@@ -21,6 +22,9 @@ using done = caf::atom_constant<caf::atom("done")>;
 using failed = caf::atom_constant<caf::atom("failed")>;
 using poll = caf::atom_constant<caf::atom("poll")>;
 using flush = caf::atom_constant<caf::atom("flush")>;
+using timer = caf::atom_constant<caf::atom("timer")>;
+using wm = caf::atom_constant<caf::atom("wm")>;
+using idle = caf::atom_constant<caf::atom("idle")>;
 
 } // namespace sluice::msg
 

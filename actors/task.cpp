@@ -3,18 +3,30 @@
 #include "actors/messages.hpp"
 #include "operators/chain.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <deque>
+#include <optional>
 #include <map>
 
 namespace sluice {
 
 namespace {
 
+/// What travels on a channel, in order. Only data costs credit; watermarks and idle marks
+/// queue behind the data sent before them so that they never overtake it.
+struct out_item {
+  enum class kind : std::uint8_t { data, watermark, idle, active };
+  kind what = kind::data;
+  batch_ptr records;
+  event_time watermark{};
+};
+
 struct out_target {
   caf::actor dest;
   int receiver_channel = 0;
   int credit = 0;
-  std::deque<batch_ptr> pending;
+  std::deque<out_item> pending;
   bool eoi_wanted = false;
   bool eoi_sent = false;
 };
@@ -23,14 +35,21 @@ struct in_channel {
   caf::actor from;
   input_channel wiring;
   bool ended = false;
+  bool idle = false;
+  event_time watermark = min_watermark;
 };
 
 struct queued {
+  enum class kind : std::uint8_t { data, end, watermark, idle, active };
   int channel = 0;
-  batch_ptr records; ///< null marks the end of the channel's input
+  kind what = kind::data;
+  batch_ptr records;
+  event_time watermark{};
 };
 
-class task_actor final : public caf::event_based_actor, public external_output {
+class task_actor final : public caf::event_based_actor,
+                         public external_output,
+                         public timer_service {
 public:
   task_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp, int index,
              caf::actor coordinator)
@@ -45,9 +64,17 @@ public:
       [this](msg::wire, const std::vector<caf::actor>& all) { on_wire(all); },
       [this](msg::start) { on_start(); },
       [this](msg::data, int channel, batch_ptr& records) {
-        accept_input(queued{channel, std::move(records)});
+        accept_input(queued{channel, queued::kind::data, std::move(records), {}});
       },
-      [this](msg::eoi, int channel) { accept_input(queued{channel, nullptr}); },
+      [this](msg::eoi, int channel) { accept_input(queued{channel, queued::kind::end, {}, {}}); },
+      [this](msg::wm, int channel, std::int64_t us) {
+        accept_input(queued{channel, queued::kind::watermark, {}, event_time{duration{us}}});
+      },
+      [this](msg::idle, int channel, bool idle) {
+        accept_input(
+          queued{channel, idle ? queued::kind::idle : queued::kind::active, {}, {}});
+      },
+      [this](msg::timer) { on_timer(); },
       [this](msg::credit, int output, int target, int n) { on_credit(output, target, n); },
       [this](msg::poll) { on_poll(); },
       [this](msg::flush) {
@@ -57,7 +84,7 @@ public:
       [this](msg::cancel) {
         if (source_active_) {
           source_active_ = false;
-          finish();
+          finish(false);
         }
       },
     };
@@ -95,8 +122,36 @@ public:
     return {};
   }
 
+  // -- processing-time wake-ups of operators ----------------------------------------------
+
+  void request_wakeup(clock::time_point when) override {
+    if (wakeup_at_ && *wakeup_at_ <= when)
+      return;
+    wakeup_at_ = when;
+    const auto now = bp_->options.processing_clock->now();
+    delayed_send(this, std::max<std::chrono::nanoseconds>(when - now, std::chrono::nanoseconds{0}),
+                 msg::timer::value);
+  }
+
 private:
   struct out_edge;
+
+  void on_timer() {
+    if (!wakeup_at_ || failed_ || done_ || !chain_)
+      return;
+    const auto now = bp_->options.processing_clock->now();
+    if (now < *wakeup_at_) {
+      // Early (an injected clock that has not moved yet): ask again.
+      const auto at = *wakeup_at_;
+      wakeup_at_.reset();
+      request_wakeup(at);
+      return;
+    }
+    wakeup_at_.reset();
+    if (!guarded([&] { return chain_->processing_time(now); }))
+      return;
+    after_input();
+  }
 
   struct edge_writer final : channel_writer {
     task_actor* self = nullptr;
@@ -148,6 +203,8 @@ private:
       info.key_groups =
         key_groups_of_instance(wiring_.instance, bp_->plan.max_key_groups, plan_.parallelism);
       info.processing_clock = bp_->options.processing_clock;
+      info.timers = this;
+      info.metrics = &metrics_;
       infos.push_back(info);
       if (spec.kind == node_kind::source) {
         source_context ctx{spec.name, wiring_.instance, plan_.parallelism,
@@ -169,7 +226,7 @@ private:
       source_active_ = true;
       schedule_poll();
     } else if (open_inputs_ == 0) {
-      finish();
+      finish(true);
     }
   }
 
@@ -190,11 +247,33 @@ private:
       queue_.pop_front();
       metrics_.input_queue.store(queue_.size(), std::memory_order_relaxed);
       auto& ch = inputs_[static_cast<std::size_t>(item.channel)];
-      if (!item.records) {
-        ch.ended = true;
-        --open_inputs_;
-        continue;
+      switch (item.what) {
+        case queued::kind::data: break;
+        case queued::kind::end:
+          ch.ended = true;
+          --open_inputs_;
+          update_watermark();
+          continue;
+        case queued::kind::watermark:
+          ch.idle = false;
+          ch.watermark = std::max(ch.watermark, item.watermark);
+          update_watermark();
+          continue;
+        case queued::kind::idle:
+        case queued::kind::active:
+          ch.idle = item.what == queued::kind::idle;
+          update_watermark();
+          continue;
       }
+      if (failed_)
+        return;
+      if (ch.idle) {
+        // Data means the channel is back, even if its "active" mark was lost to a race.
+        ch.idle = false;
+        update_watermark();
+      }
+      if (ch.watermark < out_watermark_)
+        task_metrics::add(metrics_.records_behind_watermark, item.records->size());
       task_metrics::add(metrics_.records_in, item.records->size());
       task_metrics::add(metrics_.batches_in, 1);
       const auto input = ch.wiring.to_input;
@@ -208,7 +287,77 @@ private:
     if (processed)
       after_input();
     if (open_inputs_ == 0 && queue_.empty() && !finishing_ && !failed_ && chain_)
-      finish();
+      finish(true);
+  }
+
+  // -- event time -------------------------------------------------------------------------
+
+  /// The task's watermark is the minimum over its live, non-idle input channels; it only
+  /// advances. When every live input is idle, the task tells its outputs it is idle too.
+  void update_watermark() {
+    std::optional<event_time> low;
+    bool live = false;
+    std::uint64_t idle = 0;
+    for (auto& ch : inputs_) {
+      if (ch.ended)
+        continue;
+      live = true;
+      if (ch.idle) {
+        ++idle;
+        continue;
+      }
+      low = low ? std::min(*low, ch.watermark) : ch.watermark;
+    }
+    metrics_.idle_inputs.store(idle, std::memory_order_relaxed);
+    if (!live)
+      return; // end of input: finish() decides
+    if (!low) {
+      set_output_idle(true);
+      return;
+    }
+    set_output_idle(false);
+    if (*low > out_watermark_)
+      advance_watermark(*low);
+  }
+
+  void advance_watermark(event_time wm) {
+    out_watermark_ = wm;
+    metrics_.watermark.store(wm.time_since_epoch().count(), std::memory_order_relaxed);
+    if (!chain_ || !guarded([&] { return chain_->advance_watermark(wm); }))
+      return;
+    // Records emitted so far (and on the watermark) must reach downstream before it.
+    flush_routers();
+    broadcast_control(out_item{out_item::kind::watermark, nullptr, wm});
+  }
+
+  void set_output_idle(bool idle) {
+    if (idle == output_idle_)
+      return;
+    output_idle_ = idle;
+    flush_routers();
+    broadcast_control(out_item{idle ? out_item::kind::idle : out_item::kind::active, nullptr, {}});
+  }
+
+  void broadcast_control(const out_item& item) {
+    for (auto& out : outputs_)
+      for (auto& t : out.targets) {
+        if (t.eoi_wanted)
+          continue;
+        if (t.pending.empty())
+          transmit_control(t, item);
+        else {
+          t.pending.push_back(item);
+          ++pending_;
+        }
+      }
+  }
+
+  void transmit_control(out_target& t, const out_item& item) {
+    if (item.what == out_item::kind::watermark)
+      send(t.dest, msg::wm::value, t.receiver_channel,
+           static_cast<std::int64_t>(item.watermark.time_since_epoch().count()));
+    else
+      send(t.dest, msg::idle::value, t.receiver_channel, item.what == out_item::kind::idle);
   }
 
   // -- sources ----------------------------------------------------------------------------
@@ -232,6 +381,8 @@ private:
           if (!polled)
             return polled.error();
           if (records) {
+            if (output_idle_)
+              set_output_idle(false); // before the records, so downstream counts them live
             task_metrics::add(metrics_.records_in, records->size());
             if (auto r = chain_->deliver(0, 0, std::move(records)); !r)
               return r;
@@ -241,6 +392,15 @@ private:
           return {};
         }))
       return;
+    if (source_->has_watermarks()) {
+      auto u = source_->watermarks(bp_->options.processing_clock->now());
+      if (u.idle)
+        set_output_idle(*u.idle);
+      if (u.advanced && *u.advanced > out_watermark_)
+        advance_watermark(*u.advanced);
+      if (failed_)
+        return;
+    }
     after_input();
     switch (polled->state) {
       case poll_result::status::more:
@@ -254,7 +414,7 @@ private:
         break;
       case poll_result::status::end:
         source_active_ = false;
-        finish();
+        finish(true);
         break;
     }
   }
@@ -271,7 +431,7 @@ private:
       task_metrics::add(metrics_.backpressure_events, 1);
       metrics_.backpressured.store(true, std::memory_order_relaxed);
     }
-    t.pending.push_back(std::move(records));
+    t.pending.push_back(out_item{out_item::kind::data, std::move(records), {}});
     ++pending_;
   }
 
@@ -289,11 +449,15 @@ private:
       return;
     auto& t = outputs_[static_cast<std::size_t>(output)].targets[static_cast<std::size_t>(target)];
     t.credit += n;
-    while (t.credit > 0 && !t.pending.empty()) {
-      auto records = std::move(t.pending.front());
+    while (!t.pending.empty() &&
+           (t.credit > 0 || t.pending.front().what != out_item::kind::data)) {
+      auto item = std::move(t.pending.front());
       t.pending.pop_front();
       --pending_;
-      transmit(t, std::move(records));
+      if (item.what == out_item::kind::data)
+        transmit(t, std::move(item.records));
+      else
+        transmit_control(t, item);
     }
     send_eoi_if_ready(t);
     if (pending_ > 0)
@@ -329,9 +493,16 @@ private:
 
   // -- completion -------------------------------------------------------------------------
 
-  void finish() {
+  /// `end_of_input`: the input is exhausted (not cancelled), so event time ends too: every
+  /// window and event-time timer fires, as with Flink's final MAX watermark.
+  void finish(bool end_of_input) {
     if (finishing_ || failed_)
       return;
+    if (end_of_input && out_watermark_ < max_watermark && all_inputs_reached_end_of_time()) {
+      advance_watermark(max_watermark);
+      if (failed_)
+        return;
+    }
     finishing_ = true;
     if (!guarded([&] { return chain_->finish(); }))
       return;
@@ -342,6 +513,16 @@ private:
         send_eoi_if_ready(t);
       }
     finish_if_flushed();
+  }
+
+  /// Sources at their natural end, and tasks whose every input reached the max watermark.
+  bool all_inputs_reached_end_of_time() const {
+    if (source_)
+      return true;
+    for (auto& ch : inputs_)
+      if (ch.watermark < max_watermark)
+        return false;
+    return true;
   }
 
   void send_eoi_if_ready(out_target& t) {
@@ -426,6 +607,9 @@ private:
   bool finishing_ = false;
   bool done_ = false;
   bool failed_ = false;
+  event_time out_watermark_ = min_watermark; ///< sent downstream; only advances
+  bool output_idle_ = false;
+  std::optional<clock::time_point> wakeup_at_;
 };
 
 } // namespace

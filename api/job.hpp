@@ -15,6 +15,7 @@
 #include "graph/plan.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace sluice {
@@ -41,23 +42,16 @@ public:
   /// Adds a source and returns its stream.
   template <source_descriptor D>
   stream<typename D::record_type> from(D desc) {
-    using T = typename D::record_type;
-    node_spec spec;
-    spec.kind = node_kind::source;
-    spec.kind_name = "source";
-    spec.description = desc.describe();
-    spec.name = b_->unique_name(desc.describe().substr(0, desc.describe().find('(')));
-    spec.max_parallelism = source_max_parallelism(desc);
-    spec.outputs = {port_spec::of<T>()};
-    spec.outputs.push_back(
-      port_spec::of<dead_letter>("dead-letters", source_emits_dead_letters(desc)));
-    if (auto ok = validate_source(desc); !ok)
-      b_->g.record_error(std::move(ok).error());
-    spec.make_source = [desc](const source_context& ctx) -> std::unique_ptr<source_base> {
-      return desc.create(ctx);
-    };
-    auto id = b_->g.add(std::move(spec));
-    return stream<T>{b_, {out_port{id, 0}}};
+    return add_source(std::move(desc), std::nullopt);
+  }
+
+  /// Adds a source whose records carry event time: `strategy` stamps each record and
+  /// makes the watermarks (see sources/watermarks.hpp). Event-time operators downstream
+  /// (windows, joins, timers) use both.
+  template <source_descriptor D>
+  stream<typename D::record_type> from(D desc,
+                                       watermark_strategy<typename D::record_type> strategy) {
+    return add_source(std::move(desc), std::move(strategy));
   }
 
   /// The lower-level graph, for adding nodes and edges by hand.
@@ -78,6 +72,46 @@ public:
   [[nodiscard]] result<std::unique_ptr<job_execution>> start();
 
 private:
+  template <class D>
+  stream<typename D::record_type>
+  add_source(D desc, std::optional<watermark_strategy<typename D::record_type>> strategy) {
+    using T = typename D::record_type;
+    node_spec spec;
+    spec.kind = node_kind::source;
+    spec.kind_name = "source";
+    spec.description = desc.describe();
+    spec.name = b_->unique_name(spec.description.substr(0, spec.description.find('(')));
+    spec.max_parallelism = source_max_parallelism(desc);
+    spec.outputs = {port_spec::of<T>()};
+    spec.outputs.push_back(
+      port_spec::of<dead_letter>("dead-letters", source_emits_dead_letters(desc)));
+    if (auto ok = validate_source(desc); !ok)
+      b_->g.record_error(std::move(ok).error());
+    if (strategy) {
+      if (!strategy->timestamp || !strategy->generator)
+        b_->g.record_error(make_error(error_code::invalid_option,
+                                      "source '" + spec.name +
+                                        "': a watermark strategy needs a timestamp function "
+                                        "and a generator"));
+      if (strategy->idle_timeout && strategy->idle_timeout->count() <= 0)
+        b_->g.record_error(make_error(error_code::invalid_option,
+                                      "source '" + spec.name +
+                                        "': the idle timeout must be positive"));
+      spec.description += ", watermarks: " + strategy->description;
+    }
+    spec.make_source = [desc, strategy](const source_context& ctx) -> std::unique_ptr<source_base> {
+      std::unique_ptr<source<T>> s = desc.create(ctx);
+      if (strategy)
+        s->set_watermark_strategy(*strategy);
+      return s;
+    };
+    auto id = b_->g.add(std::move(spec));
+    stream<T> out{b_, {out_port{id, 0}}};
+    if (strategy)
+      out.set_timestamps(strategy->timestamp);
+    return out;
+  }
+
   job_options opts_;
   std::shared_ptr<detail::job_builder> b_;
 };

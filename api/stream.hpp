@@ -15,6 +15,7 @@
 #include "sinks/descriptor.hpp"
 #include "sources/descriptor.hpp"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -127,7 +128,8 @@ public:
   stream<T> filter(F fn) {
     static_assert(std::is_invocable_r_v<bool, F&, const T&>,
                   "filter: the predicate must accept (const T&) and return bool");
-    return attach<T>("filter", [fn] { return std::make_unique<filter_operator<T, F>>(fn); });
+    return with_my_timestamps(
+      attach<T>("filter", [fn] { return std::make_unique<filter_operator<T, F>>(fn); }));
   }
 
   /// Zero or more records per record: `fn(const T&, collector<U>&)`.
@@ -165,22 +167,41 @@ public:
     static_assert(std::is_invocable_v<KeyFn&, const T&>,
                   "key_by: the key function must accept (const T&) and return the key");
     using K = std::decay_t<std::invoke_result_t<KeyFn&, const T&>>;
-    return keyed_stream<K, T, KeyFn>{b_, ends_, std::move(key_fn), std::move(key_name)};
+    return keyed_stream<K, T, KeyFn>{with_my_timestamps(stream<T>{b_, ends_}), std::move(key_fn),
+                                     std::move(key_name)};
   }
   /// Spreads batches round-robin over the next operator's instances.
-  stream<T> rebalance() const { return {b_, ends_, partition::rebalance()}; }
+  stream<T> rebalance() const { return with_my_timestamps({b_, ends_, partition::rebalance()}); }
   /// Sends every record to every instance of the next operator.
-  stream<T> broadcast() const { return {b_, ends_, partition::broadcast()}; }
+  stream<T> broadcast() const { return with_my_timestamps({b_, ends_, partition::broadcast()}); }
   /// Instance i to instance i; the next operator must have the same parallelism.
-  stream<T> forward() const { return {b_, ends_, partition::forward()}; }
+  stream<T> forward() const { return with_my_timestamps({b_, ends_, partition::forward()}); }
 
-  /// Merges streams of the same type.
+  /// Merges streams of the same type. The result keeps this stream's event time.
   template <class... Streams>
   stream<T> union_with(const Streams&... others) const {
     auto ends = ends_;
     (ends.insert(ends.end(), others.ends().begin(), others.ends().end()), ...);
-    return {b_, std::move(ends), next_};
+    return with_my_timestamps({b_, std::move(ends), next_});
   }
+
+  // -- event time ------------------------------------------------------------------------
+
+  /// Declares the event time of this stream's records: `fn(const T&) -> event_time`.
+  /// Event time set at the source (`job::from(desc, strategy)`) carries through filter,
+  /// key_by, union and repartitioning; after map, flat_map or process the record type
+  /// changes, so declare it again. Watermarks still come from the sources.
+  template <class F>
+  stream<T> with_timestamps(F fn) const {
+    static_assert(std::is_invocable_r_v<event_time, F&, const T&>,
+                  "with_timestamps: the function must be (const T&) -> sluice::event_time");
+    stream<T> out = *this;
+    out.ts_ = [fn](const T& r) -> event_time { return std::invoke(fn, r); };
+    return out;
+  }
+  /// The event-time function, or an empty function when the stream has none.
+  const std::function<event_time(const T&)>& timestamps() const noexcept { return ts_; }
+  void set_timestamps(std::function<event_time(const T&)> fn) { ts_ = std::move(fn); }
 
   /// Joins two streams into one two-input operator (see `connected_streams`).
   template <class U>
@@ -255,6 +276,11 @@ public:
   }
 
 private:
+  stream<T> with_my_timestamps(stream<T> s) const {
+    s.ts_ = ts_;
+    return s;
+  }
+
   node_spec* producer(const char* what) {
     if (ends_.size() != 1) {
       b_->g.record_error(make_error(error_code::invalid_graph,
@@ -267,6 +293,7 @@ private:
   std::shared_ptr<detail::job_builder> b_;
   std::vector<out_port> ends_;
   partitioning next_;
+  std::function<event_time(const T&)> ts_;
 };
 
 /// A stream partitioned by key `K` (from `stream<T>::key_by`).
@@ -276,10 +303,11 @@ public:
   using key_type = K;
   using record_type = T;
 
-  keyed_stream(std::shared_ptr<detail::job_builder> b, std::vector<out_port> ends, KeyFn key_fn,
-               std::string key_name)
-    : in_(std::move(b), std::move(ends), partition::hash<T>(key_fn, key_name)),
-      key_fn_(std::move(key_fn)) {}
+  keyed_stream(stream<T> in, KeyFn key_fn, std::string key_name)
+    : in_(in.builder(), in.ends(), partition::hash<T>(key_fn, key_name)),
+      key_fn_(std::move(key_fn)) {
+    in_.set_timestamps(in.timestamps());
+  }
 
   /// A running reduction per key: `fn(const T& acc, const T& next) -> T`; emits the new
   /// value for every record.

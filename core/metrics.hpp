@@ -2,6 +2,7 @@
 /// Counters a task keeps about itself. Written by the task's own thread with relaxed
 /// atomics (a plain add on x86), read by anyone at any time.
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <string>
 
@@ -21,6 +22,17 @@ struct task_metrics {
   std::atomic<std::uint64_t> max_in_flight{0};
   /// True while the task waits for credit.
   std::atomic<bool> backpressured{false};
+  /// The task's event-time watermark in µs since the epoch (INT64_MIN before the first).
+  std::atomic<std::int64_t> watermark{INT64_MIN};
+  /// Records that came too late for an event-time operator: dropped (and counted here),
+  /// or sent to a late-data side output (counted in both).
+  std::atomic<std::uint64_t> late_records{0};
+  std::atomic<std::uint64_t> late_records_to_side_output{0};
+  /// Records that arrived on an input channel whose watermark was behind the task's, i.e.
+  /// from an input that had been idle and rejoined: they are at risk of being late.
+  std::atomic<std::uint64_t> records_behind_watermark{0};
+  /// Input channels currently marked idle.
+  std::atomic<std::uint64_t> idle_inputs{0};
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -45,6 +57,11 @@ struct task_stats {
   std::uint64_t max_input_queue = 0;
   std::uint64_t max_in_flight = 0;
   bool backpressured = false;
+  std::int64_t watermark = INT64_MIN;
+  std::uint64_t late_records = 0;
+  std::uint64_t late_records_to_side_output = 0;
+  std::uint64_t records_behind_watermark = 0;
+  std::uint64_t idle_inputs = 0;
 };
 
 inline task_stats snapshot(const task_metrics& m) {
@@ -58,6 +75,11 @@ inline task_stats snapshot(const task_metrics& m) {
   s.max_input_queue = m.max_input_queue.load(std::memory_order_relaxed);
   s.max_in_flight = m.max_in_flight.load(std::memory_order_relaxed);
   s.backpressured = m.backpressured.load(std::memory_order_relaxed);
+  s.watermark = m.watermark.load(std::memory_order_relaxed);
+  s.late_records = m.late_records.load(std::memory_order_relaxed);
+  s.late_records_to_side_output = m.late_records_to_side_output.load(std::memory_order_relaxed);
+  s.records_behind_watermark = m.records_behind_watermark.load(std::memory_order_relaxed);
+  s.idle_inputs = m.idle_inputs.load(std::memory_order_relaxed);
   return s;
 }
 

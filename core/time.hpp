@@ -12,6 +12,11 @@ using namespace std::chrono_literals;
 using event_time = std::chrono::sys_time<std::chrono::microseconds>;
 using duration = std::chrono::microseconds;
 
+/// The watermark before any input: nothing is known about event time yet.
+inline constexpr event_time min_watermark = event_time::min();
+/// The watermark at the end of bounded input: every event-time window and timer is due.
+inline constexpr event_time max_watermark = event_time::max();
+
 /// A source of processing time. Injectable so that tests never depend on the wall clock.
 class clock {
 public:

@@ -54,6 +54,29 @@ result<void> chain::deliver(int node, int port, batch_ptr records) {
   return r;
 }
 
+result<void> chain::advance_watermark(event_time wm) {
+  for (std::size_t i = 0; i < ops_.size(); ++i) {
+    if (!ops_[i])
+      continue;
+    current_ = static_cast<int>(i);
+    ops_[i]->set_watermark(wm);
+    if (auto r = ops_[i]->on_watermark(wm, links_[i]); !r)
+      return r;
+  }
+  return {};
+}
+
+result<void> chain::processing_time(clock::time_point now) {
+  for (std::size_t i = 0; i < ops_.size(); ++i) {
+    if (!ops_[i])
+      continue;
+    current_ = static_cast<int>(i);
+    if (auto r = ops_[i]->on_processing_time(now, links_[i]); !r)
+      return r;
+  }
+  return {};
+}
+
 result<void> chain::finish() {
   for (std::size_t i = 0; i < ops_.size(); ++i) {
     if (!ops_[i])

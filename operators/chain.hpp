@@ -33,6 +33,11 @@ public:
   result<void> push(int input, batch_ptr records);
   /// Routes the output of `node`'s `port` (used by source heads).
   result<void> deliver(int node, int port, batch_ptr records);
+  /// Moves every operator's watermark to `wm`, head first, so that what an operator emits
+  /// on the watermark reaches the next one before the next one sees the watermark.
+  result<void> advance_watermark(event_time wm);
+  /// Lets every operator fire processing-time timers due at `now`.
+  result<void> processing_time(clock::time_point now);
   /// Ends input: each operator's `finish` output flows through the rest before the next
   /// operator finishes.
   result<void> finish();

@@ -7,6 +7,7 @@
 #include "core/batch.hpp"
 #include "core/error.hpp"
 #include "core/key_group.hpp"
+#include "core/metrics.hpp"
 #include "core/time.hpp"
 
 #include <functional>
@@ -25,6 +26,15 @@ public:
   virtual result<void> emit(int port, batch_ptr records) = 0;
 };
 
+/// Lets an operator ask to be woken in processing time. The task implements it.
+class timer_service {
+public:
+  virtual ~timer_service() = default;
+  /// `on_processing_time` will be called at or after `when` (earlier requests may
+  /// wake the operator early; it checks the clock).
+  virtual void request_wakeup(clock::time_point when) = 0;
+};
+
 /// Facts about one parallel instance of an operator, given to `open`.
 struct operator_info {
   std::string name;             ///< the node's name, as set with `.name(...)`
@@ -33,6 +43,11 @@ struct operator_info {
   int max_key_groups = default_max_key_groups;
   key_group_range key_groups{}; ///< the key groups this instance owns
   std::shared_ptr<const clock> processing_clock = default_clock();
+  /// Processing-time wake-ups; null when nothing drives them (the operator harness
+  /// calls `on_processing_time` itself).
+  timer_service* timers = nullptr;
+  /// The task's counters (late records, ...); null in unit tests without a task.
+  task_metrics* metrics = nullptr;
 };
 
 /// One parallel instance of an operator.
@@ -51,15 +66,37 @@ public:
   /// Processes one batch that arrived at `input`. The operator may change `records` in
   /// place when it holds the only reference (`records.use_count() == 1`).
   virtual result<void> process(int input, batch_ptr records, output& out) = 0;
+  /// The event-time watermark advanced to `wm` (it never goes back). Event-time
+  /// operators fire their due windows and timers here; `current_watermark()` is already
+  /// `wm`. The chain forwards the watermark after this returns, so what is emitted here
+  /// reaches downstream before the watermark does.
+  virtual result<void> on_watermark(event_time /*wm*/, output&) { return {}; }
+  /// Processing time reached a wake-up requested through `info().timers` (or the harness
+  /// moved its clock).
+  virtual result<void> on_processing_time(clock::time_point /*now*/, output&) { return {}; }
   /// All inputs have ended: emit whatever is still held back.
   virtual result<void> finish(output&) { return {}; }
   /// Releases resources. Called once, also after failures.
   virtual result<void> close() { return {}; }
 
   const operator_info& info() const noexcept { return info_; }
+  /// The last watermark delivered to this operator (`min_watermark` before the first).
+  event_time current_watermark() const noexcept { return watermark_; }
+  /// Only the chain (and the test harness) moves the watermark, then calls `on_watermark`.
+  void set_watermark(event_time wm) noexcept { watermark_ = wm; }
 
 protected:
+  /// Counts a record too late for this operator; `to_side_output` when it was kept.
+  void count_late(std::uint64_t n, bool to_side_output) noexcept {
+    if (!info_.metrics)
+      return;
+    task_metrics::add(info_.metrics->late_records, n);
+    if (to_side_output)
+      task_metrics::add(info_.metrics->late_records_to_side_output, n);
+  }
+
   operator_info info_;
+  event_time watermark_ = min_watermark;
 };
 
 /// Creates one operator instance per parallel task.

@@ -6,9 +6,11 @@
 #include "core/batch.hpp"
 #include "core/error.hpp"
 #include "core/time.hpp"
+#include "sources/watermarks.hpp"
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +68,21 @@ template <class T>
 struct source_output {
   std::vector<T>& records;
   std::vector<dead_letter>& dead_letters;
+  /// Set by the runtime when the source has a watermark strategy.
+  std::vector<split_mark>* splits = nullptr;
+  std::vector<int>* ended_splits = nullptr;
+
+  /// Records appended from now on belong to split `id` (a partition, a file): each split
+  /// gets its own watermark. Sources with a single split need not call it.
+  void begin_split(int id) {
+    if (splits)
+      splits->push_back(split_mark{id, records.size()});
+  }
+  /// Split `id` has no more records: it stops holding the watermark back.
+  void end_split(int id) {
+    if (ended_splits)
+      ended_splits->push_back(id);
+  }
 };
 
 /// The type-erased side the runtime drives.
@@ -79,6 +96,10 @@ public:
   virtual void close() {}
   /// Records that could not be decoded so far (all of them, whatever the policy).
   virtual std::uint64_t malformed_count() const noexcept { return 0; }
+  /// True when a watermark strategy is attached.
+  virtual bool has_watermarks() const noexcept { return false; }
+  /// The instance's watermark and idleness after the last poll, at processing time `now`.
+  virtual watermark_update watermarks(clock::time_point /*now*/) { return {}; }
 };
 
 /// A source of `T`.
@@ -92,7 +113,18 @@ public:
                                    batch_ptr& dead_letters) final {
     auto recs = make_batch<T>(max);
     source_output<T> out{recs->records, bad_};
+    if (tracker_) {
+      marks_.clear();
+      ended_.clear();
+      out.splits = &marks_;
+      out.ended_splits = &ended_;
+    }
     auto r = poll(out, max);
+    if (tracker_) {
+      tracker_->observe(recs->records, marks_);
+      for (int id : ended_)
+        tracker_->end_split(id);
+    }
     if (!recs->records.empty())
       records = std::move(recs);
     if (!bad_.empty()) {
@@ -102,8 +134,20 @@ public:
     return r;
   }
 
+  /// Attaches a watermark strategy (done by `job::from`, before `open`).
+  void set_watermark_strategy(watermark_strategy<T> strategy) {
+    tracker_.emplace(std::move(strategy));
+  }
+  bool has_watermarks() const noexcept final { return tracker_.has_value(); }
+  watermark_update watermarks(clock::time_point now) final {
+    return tracker_ ? tracker_->update(now) : watermark_update{};
+  }
+
 private:
   std::vector<dead_letter> bad_; // reused: most polls have no dead letters
+  std::optional<watermark_tracker<T>> tracker_;
+  std::vector<split_mark> marks_;
+  std::vector<int> ended_;
 };
 
 } // namespace sluice

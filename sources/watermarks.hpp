@@ -1,0 +1,228 @@
+#pragma once
+/// Watermark strategies: how a source turns the event times it reads into watermarks.
+///
+/// ```cpp
+/// job.from(sources::file<txn>{...},
+///          watermarks::bounded_out_of_orderness<txn>(5s, [](const txn& t) { return t.ts; })
+///            .with_idleness(1min));
+/// ```
+///
+/// Semantics are Flink's: a watermark W promises that no record with event time <= W
+/// follows. Bounded out-of-orderness emits `max event time seen - delay - 1µs`, so a record
+/// exactly `delay` behind the maximum is still on time. Each split of a source instance
+/// (a Kafka partition, a file) has its own generator; the instance's watermark is the
+/// minimum over its splits that are not idle, and it never goes back.
+#include "core/time.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+/// Makes watermarks from the event times of one split (Flink's WatermarkGenerator).
+template <class T>
+class watermark_generator {
+public:
+  virtual ~watermark_generator() = default;
+  /// Sees every record of the split with its event time.
+  virtual void on_event(const T& record, event_time ts) = 0;
+  /// The watermark now, or nothing yet. Asked after every polled batch; a value lower than
+  /// an earlier one is ignored.
+  virtual std::optional<event_time> current() = 0;
+};
+
+/// `max seen - delay - 1µs`.
+template <class T>
+class bounded_out_of_orderness_generator final : public watermark_generator<T> {
+public:
+  explicit bounded_out_of_orderness_generator(duration delay) : delay_(delay) {}
+  void on_event(const T&, event_time ts) override { max_ = std::max(max_, ts); }
+  std::optional<event_time> current() override {
+    if (max_ == min_watermark)
+      return std::nullopt;
+    return max_ - delay_ - duration{1};
+  }
+
+private:
+  duration delay_;
+  event_time max_ = min_watermark;
+};
+
+/// How a source stamps records with event time and makes watermarks from them.
+template <class T>
+struct watermark_strategy {
+  using timestamp_fn = std::function<event_time(const T&)>;
+  using generator_factory = std::function<std::unique_ptr<watermark_generator<T>>()>;
+
+  timestamp_fn timestamp;     ///< the event time of a record; required
+  generator_factory generator; ///< one generator per split; required
+  /// A split (or the whole instance) that has had no records for this long is idle: it no
+  /// longer holds the watermark back, and rejoins with its next record. Unset: never idle.
+  std::optional<std::chrono::nanoseconds> idle_timeout;
+  std::string description; ///< shown in explain()
+
+  /// Marks inputs idle after `timeout` without records (Flink's withIdleness).
+  watermark_strategy with_idleness(std::chrono::nanoseconds timeout) const {
+    auto copy = *this;
+    copy.idle_timeout = timeout;
+    copy.description += ", idle after " + std::to_string(
+                          std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
+                        "ms";
+    return copy;
+  }
+};
+
+namespace watermarks {
+
+namespace detail {
+template <class T, class F>
+std::function<event_time(const T&)> timestamp_of(F f) {
+  static_assert(std::is_invocable_r_v<event_time, F&, const T&>,
+                "watermarks: the timestamp function must be (const T&) -> sluice::event_time");
+  return [f = std::move(f)](const T& r) -> event_time { return std::invoke(f, r); };
+}
+} // namespace detail
+
+/// Records may be up to `max_delay` out of order: W = max event time seen - max_delay - 1µs.
+template <class T, class F>
+watermark_strategy<T> bounded_out_of_orderness(duration max_delay, F timestamp) {
+  return {detail::timestamp_of<T>(std::move(timestamp)),
+          [max_delay] {
+            return std::make_unique<bounded_out_of_orderness_generator<T>>(max_delay);
+          },
+          std::nullopt,
+          "bounded out-of-orderness " + std::to_string(max_delay.count()) + "us"};
+}
+
+/// Event times only ever increase within a split: W = max event time seen - 1µs.
+template <class T, class F>
+watermark_strategy<T> monotonous(F timestamp) {
+  auto s = bounded_out_of_orderness<T>(duration{0}, std::move(timestamp));
+  s.description = "monotonous";
+  return s;
+}
+
+/// A user generator, one per split: `make()` returns a `watermark_generator<T>`.
+template <class T, class F, class Make>
+watermark_strategy<T> custom(F timestamp, Make make, std::string description = "custom") {
+  return {detail::timestamp_of<T>(std::move(timestamp)),
+          [make = std::move(make)]() -> std::unique_ptr<watermark_generator<T>> { return make(); },
+          std::nullopt, std::move(description)};
+}
+
+} // namespace watermarks
+
+/// Where one split's records start in a polled batch (see `source_output::begin_split`).
+struct split_mark {
+  int split = 0;
+  std::size_t begin = 0; ///< index of the split's first record in the batch
+};
+
+/// What the watermark of a source instance did after a poll.
+struct watermark_update {
+  std::optional<event_time> advanced; ///< the new watermark, when it moved forward
+  std::optional<bool> idle;           ///< the new idle state, when it changed
+};
+
+/// Runs a strategy over the splits of one source instance.
+template <class T>
+class watermark_tracker {
+public:
+  explicit watermark_tracker(watermark_strategy<T> strategy) : strategy_(std::move(strategy)) {}
+
+  /// Feeds a polled batch. `marks` split it by split; without marks it all belongs to
+  /// split 0. The processing time of the batch is that of the next `update`.
+  void observe(const std::vector<T>& records, const std::vector<split_mark>& marks) {
+    if (marks.empty()) {
+      if (!records.empty())
+        observe_split(0, records, 0, records.size());
+      return;
+    }
+    for (std::size_t m = 0; m < marks.size(); ++m) {
+      const auto end = m + 1 < marks.size() ? marks[m + 1].begin : records.size();
+      observe_split(marks[m].split, records, marks[m].begin, end);
+    }
+  }
+
+  /// A split is finished (a file read to its end, a partition revoked): it no longer holds
+  /// the watermark back.
+  void end_split(int split) { splits_.erase(split); }
+
+  /// The instance's watermark and idleness at `now`; changes only.
+  watermark_update update(clock::time_point now) {
+    watermark_update u;
+    if (!opened_)
+      opened_ = now;
+    std::optional<event_time> low;
+    bool any_active = false;
+    bool blocked = false; // an active split without a watermark yet holds everything back
+    for (auto& [id, s] : splits_) {
+      if (s.seen) {
+        s.seen = false;
+        s.last_record = now;
+      }
+      if (strategy_.idle_timeout && now - s.last_record >= *strategy_.idle_timeout)
+        s.idle = true;
+      if (s.idle)
+        continue;
+      any_active = true;
+      auto w = s.generator->current();
+      if (!w) {
+        blocked = true;
+        continue;
+      }
+      low = low ? std::min(*low, *w) : *w;
+    }
+    bool idle = !any_active && strategy_.idle_timeout &&
+                (!splits_.empty() || now - *opened_ >= *strategy_.idle_timeout);
+    if (idle != idle_) {
+      idle_ = idle;
+      u.idle = idle;
+    }
+    if (!blocked && low && *low > watermark_) {
+      watermark_ = *low;
+      u.advanced = *low;
+    }
+    return u;
+  }
+
+  event_time watermark() const noexcept { return watermark_; }
+  bool idle() const noexcept { return idle_; }
+  const watermark_strategy<T>& strategy() const noexcept { return strategy_; }
+
+private:
+  struct split_state {
+    std::unique_ptr<watermark_generator<T>> generator;
+    clock::time_point last_record{};
+    bool seen = false; ///< records since the last update
+    bool idle = false;
+  };
+
+  void observe_split(int id, const std::vector<T>& records, std::size_t begin, std::size_t end) {
+    if (begin == end)
+      return;
+    auto& s = splits_[id];
+    if (!s.generator)
+      s.generator = strategy_.generator();
+    s.seen = true;
+    s.idle = false;
+    for (auto i = begin; i < end; ++i)
+      s.generator->on_event(records[i], strategy_.timestamp(records[i]));
+  }
+
+  watermark_strategy<T> strategy_;
+  std::optional<clock::time_point> opened_; ///< the first update
+  std::map<int, split_state> splits_;
+  event_time watermark_ = min_watermark;
+  bool idle_ = false;
+};
+
+} // namespace sluice

@@ -1,0 +1,310 @@
+#pragma once
+/// Keyed process functions with state and timers (Flink's `KeyedProcessFunction`).
+///
+/// ```cpp
+/// struct counter {
+///   state_descriptor<value_state<long>> count{"count"};
+///   void on_element(const txn& t, keyed_process_context<long>& ctx, collector<alert>& out) {
+///     auto n = ctx.state(count);
+///     n.update(n.value_or(0) + 1);
+///     ctx.timers().register_event_time(t.ts + 1min);
+///   }
+///   void on_timer(event_time at, keyed_process_context<long>& ctx, collector<alert>& out) {
+///     out.collect(alert{ctx.current_key(), ctx.state(count).value_or(0)});
+///     ctx.state(count).clear();
+///   }
+/// };
+/// ```
+///
+/// `on_timer(event_time, ctx, out)` receives event-time timers and
+/// `on_timer(clock::time_point, ctx, out)` processing-time timers; a generic
+/// `on_timer(auto, ...)` receives both and asks `ctx.timer_domain()`. A plain callable
+/// `(const T&, keyed_context<K>&, collector<U>&)` is a process function without timers.
+#include "operators/collector.hpp"
+#include "operators/context.hpp"
+#include "operators/operator.hpp"
+#include "operators/process.hpp"
+#include "operators/state/backend.hpp"
+#include "operators/state/state.hpp"
+#include "operators/state/timers.hpp"
+
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+namespace sluice {
+
+/// Timers of the current key (Flink's `TimerService`). Valid only during the call whose
+/// context returned it.
+class keyed_timer_service {
+public:
+  /// Fires `on_timer` for the current key once the watermark reaches `t`. Registering the
+  /// same (key, time) again has no effect. A time the watermark already reached fires at
+  /// the next watermark.
+  virtual void register_event_time(event_time t) = 0;
+  virtual void delete_event_time(event_time t) = 0;
+  /// Fires `on_timer` for the current key once processing time reaches `t`.
+  virtual void register_processing_time(clock::time_point t) = 0;
+  virtual void delete_processing_time(clock::time_point t) = 0;
+  virtual event_time current_watermark() const noexcept = 0;
+  virtual clock::time_point current_processing_time() const noexcept = 0;
+
+protected:
+  ~keyed_timer_service() = default;
+};
+
+/// The context of a stateful keyed process function: the key, its state and its timers.
+template <class K>
+class keyed_process_context : public keyed_context<K> {
+public:
+  keyed_process_context(const operator_info& info, keyed_state_backend<K>& state,
+                        keyed_timer_service& timers, const state_clock& clk) noexcept
+    : keyed_context<K>(info), state_(&state), timers_(&timers), clock_(&clk) {}
+
+  /// The value state `name` of the current key, created on first use.
+  template <class V>
+  sluice::value_state<V> value_state(std::string_view name, std::optional<state_ttl> ttl = {}) {
+    return sluice::value_state<V>{state_->template resolve<V>(name, ttl)};
+  }
+  template <class V>
+  sluice::list_state<V> list_state(std::string_view name, std::optional<state_ttl> ttl = {}) {
+    using S = sluice::list_state<V>;
+    return S{state_->template resolve<typename S::payload_type>(name, ttl)};
+  }
+  template <class UK, class UV>
+  sluice::map_state<UK, UV> map_state(std::string_view name, std::optional<state_ttl> ttl = {}) {
+    using S = sluice::map_state<UK, UV>;
+    return S{state_->template resolve<typename S::payload_type>(name, ttl)};
+  }
+  /// The state a descriptor declares, for the current key.
+  template <class S>
+  S state(const state_descriptor<S>& d) {
+    return S{state_->template resolve<typename S::payload_type>(d.name, d.ttl, &d.cached_owner,
+                                                                &d.cached_slot)};
+  }
+
+  keyed_timer_service& timers() noexcept { return *timers_; }
+  event_time current_watermark() const noexcept { return clock_->watermark(); }
+  /// The event time of the record being processed (when the stream declares event time),
+  /// or the time of the firing event-time timer; nothing in a processing-time timer.
+  std::optional<event_time> timestamp() const {
+    if (domain_ == time_domain::processing_time)
+      return std::nullopt;
+    return clock_->write_time();
+  }
+  /// Which kind of timer is firing; nothing in `on_element`.
+  std::optional<time_domain> timer_domain() const noexcept { return domain_; }
+
+  void set_timer_domain(std::optional<time_domain> d) noexcept { domain_ = d; }
+
+private:
+  keyed_state_backend<K>* state_;
+  keyed_timer_service* timers_;
+  const state_clock* clock_;
+  std::optional<time_domain> domain_;
+};
+
+/// Runs a keyed process function with per-key state and timers.
+///
+/// Order within a call: `process` runs `on_element` per record; `on_watermark(wm)` fires
+/// the event-time timers with time <= wm in (time, key group, key) order, then frees
+/// event-time TTL entries; `on_processing_time(now)` does the same for processing time and
+/// asks for a wake-up at the next timer or TTL expiry. Timers registered while timers fire
+/// wait for the next watermark or wake-up. Pending processing-time timers are dropped at
+/// the end of input; event-time ones fire with the final (maximal) watermark.
+template <class K, class In, class Out, class KeyFn, class F>
+class keyed_process_function_operator final : public operator_base,
+                                              private state_clock,
+                                              private keyed_timer_service {
+public:
+  using timestamp_fn = std::function<event_time(const In&)>;
+  using context_type = keyed_process_context<K>;
+
+  static constexpr bool has_event_timer =
+    requires(F& f, event_time t, context_type& c, collector<Out>& o) { f.on_timer(t, c, o); };
+  static constexpr bool has_processing_timer =
+    requires(F& f, clock::time_point t, context_type& c, collector<Out>& o) { f.on_timer(t, c, o); };
+
+  keyed_process_function_operator(KeyFn key_fn, F fn, timestamp_fn ts = {})
+    : key_fn_(std::move(key_fn)), fn_(std::move(fn)), ts_(std::move(ts)) {}
+
+  result<void> open(const operator_info& info) override {
+    info_ = info;
+    state_.emplace(info.key_groups, static_cast<state_clock&>(*this));
+    timers_ = timer_table<K>{info.key_groups};
+    requested_.reset();
+    proc_now_ = info_.processing_clock->now();
+    return {};
+  }
+
+  result<void> process(int, batch_ptr in, output& out) override {
+    proc_now_ = info_.processing_clock->now();
+    auto produced = make_batch<Out>(in->size());
+    collector<Out> c{produced->records};
+    context_type ctx{info_, *state_, *this, *this};
+    auto ok = guarded([&] {
+      for (const auto& r : records_of<In>(*in)) {
+        const K key = key_fn_(r);
+        const int kg = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
+        set_key(ctx, key, kg);
+        element_ = &r;
+        invoke_on_element(fn_, r, ctx, c);
+      }
+    });
+    element_ = nullptr;
+    if (!ok)
+      return ok;
+    return emit(out, std::move(produced));
+  }
+
+  result<void> on_watermark(event_time wm, output& out) override {
+    proc_now_ = info_.processing_clock->now();
+    auto produced = make_batch<Out>(0);
+    if (auto ok = fire(time_domain::event_time, detail::ticks(wm), produced->records); !ok)
+      return ok;
+    state_->expire(time_domain::event_time, detail::ticks(wm));
+    return emit(out, std::move(produced));
+  }
+
+  result<void> on_processing_time(clock::time_point now, output& out) override {
+    requested_.reset(); // this wake-up is used up
+    proc_now_ = now;
+    auto produced = make_batch<Out>(0);
+    auto ok = fire(time_domain::processing_time, detail::ticks(now), produced->records);
+    state_->expire(time_domain::processing_time, detail::ticks(now));
+    auto next = timers_.earliest(time_domain::processing_time);
+    if (auto t = state_->next_processing_expiry(); t && (!next || *t < *next))
+      next = t;
+    if (next)
+      want_wakeup(detail::processing_time_of(*next));
+    if (!ok)
+      return ok;
+    return emit(out, std::move(produced));
+  }
+
+  // -- inspection, for tests and metrics ---------------------------------------------------
+
+  /// Keys holding an entry in state `name` (expired entries not yet freed included).
+  std::size_t state_size(std::string_view name) const noexcept { return state_->size(name); }
+  /// Registered timers of one domain.
+  std::size_t timer_count(time_domain d) const noexcept { return timers_.size(d); }
+
+private:
+  // -- state_clock --------------------------------------------------------------------------
+
+  event_time watermark() const noexcept override { return current_watermark(); }
+  clock::time_point processing_now() const noexcept override { return proc_now_; }
+  std::optional<event_time> write_time() const override {
+    if (element_)
+      return ts_ ? std::optional<event_time>{ts_(*element_)} : std::nullopt;
+    if (firing_ == time_domain::event_time)
+      return detail::event_time_of(firing_time_);
+    return current_watermark();
+  }
+  bool has_event_time() const noexcept override { return static_cast<bool>(ts_); }
+  void ttl_deadline(clock::time_point t) override { want_wakeup(t); }
+
+  // -- keyed_timer_service ------------------------------------------------------------------
+
+  void register_event_time(event_time t) override {
+    if constexpr (!has_event_timer)
+      throw state_usage_error{"register_event_time: the process function has no "
+                              "on_timer(event_time, ctx, out)"};
+    else
+      timers_.add(time_domain::event_time, state_->current_key_group(), detail::ticks(t),
+                  *state_->current_key());
+  }
+  void delete_event_time(event_time t) override {
+    timers_.remove(time_domain::event_time, state_->current_key_group(), detail::ticks(t),
+                   *state_->current_key());
+  }
+  void register_processing_time(clock::time_point t) override {
+    if constexpr (!has_processing_timer)
+      throw state_usage_error{"register_processing_time: the process function has no "
+                              "on_timer(clock::time_point, ctx, out)"};
+    else if (timers_.add(time_domain::processing_time, state_->current_key_group(),
+                         detail::ticks(t), *state_->current_key()))
+      want_wakeup(t);
+  }
+  void delete_processing_time(clock::time_point t) override {
+    // The wake-up already requested stays: an early wake-up finds nothing due.
+    timers_.remove(time_domain::processing_time, state_->current_key_group(), detail::ticks(t),
+                   *state_->current_key());
+  }
+  event_time current_watermark() const noexcept override { return operator_base::current_watermark(); }
+  clock::time_point current_processing_time() const noexcept override {
+    return info_.processing_clock->now();
+  }
+
+  // -- helpers ------------------------------------------------------------------------------
+
+  void set_key(context_type& ctx, const K& key, int kg) {
+    ctx.set_current_key(key, kg);
+    state_->set_current_key(key, kg);
+  }
+
+  /// Fires the timers of `d` due at `up_to` (a snapshot: timers registered meanwhile wait).
+  result<void> fire(time_domain d, std::int64_t up_to, std::vector<Out>& sink) {
+    collector<Out> c{sink};
+    context_type ctx{info_, *state_, *this, *this};
+    ctx.set_timer_domain(d);
+    element_ = nullptr;
+    firing_ = d;
+    auto ok = guarded([&] {
+      for (auto& t : timers_.due(d, up_to)) {
+        if (!timers_.take(d, t))
+          continue; // deleted by an earlier callback of this pass
+        set_key(ctx, t.key, t.key_group);
+        firing_time_ = t.time;
+        if (d == time_domain::event_time) {
+          if constexpr (has_event_timer)
+            fn_.on_timer(detail::event_time_of(t.time), ctx, c);
+        } else {
+          if constexpr (has_processing_timer)
+            fn_.on_timer(detail::processing_time_of(t.time), ctx, c);
+        }
+      }
+    });
+    firing_.reset();
+    return ok;
+  }
+
+  /// Runs user code, turning API misuse into an error that names the operator. Other
+  /// exceptions propagate to the task, which fails the job with the operator's name.
+  template <class Fn>
+  result<void> guarded(Fn&& f) {
+    try {
+      f();
+    } catch (const state_usage_error& e) {
+      return make_error(error_code::invalid_option, "'" + info_.name + "': " + e.what());
+    }
+    return {};
+  }
+
+  void want_wakeup(clock::time_point t) {
+    if (!info_.timers || (requested_ && *requested_ <= t))
+      return;
+    requested_ = t;
+    info_.timers->request_wakeup(t);
+  }
+
+  static result<void> emit(output& out, std::shared_ptr<batch<Out>> produced) {
+    if (produced->records.empty())
+      return {};
+    return out.emit(0, std::move(produced));
+  }
+
+  KeyFn key_fn_;
+  F fn_;
+  timestamp_fn ts_;
+  std::optional<keyed_state_backend<K>> state_;
+  timer_table<K> timers_;
+  std::optional<clock::time_point> requested_; ///< the earliest wake-up asked for and not received
+  clock::time_point proc_now_{};
+  const In* element_ = nullptr;         ///< the record in on_element
+  std::optional<time_domain> firing_;   ///< the domain of the firing timers
+  std::int64_t firing_time_ = 0;        ///< the time of the firing timer
+};
+
+} // namespace sluice

@@ -1,0 +1,419 @@
+#pragma once
+/// The per-key storage behind state handles: one table per named state, each split into
+/// key groups (keyed_state_table), with TTL bookkeeping.
+///
+/// Memory: a state without TTL stores exactly its payload per key in a hash-map node. A
+/// state with TTL adds two 64-bit times per key (expiry, and the time of its entry in the
+/// cleanup queue) plus one cleanup-queue entry (a time and a copy of the key).
+#include "core/key_group.hpp"
+#include "core/time.hpp"
+#include "operators/keyed_state.hpp"
+#include "operators/state/state.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <typeindex>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+/// What the state backend needs to know about time. The keyed operator implements it.
+class state_clock {
+public:
+  /// The operator's current watermark.
+  virtual event_time watermark() const noexcept = 0;
+  /// Processing time as the operator last read it (once per batch and per timer pass).
+  virtual clock::time_point processing_now() const noexcept = 0;
+  /// The event time that stamps a write for event-time TTL: the record's event time, the
+  /// firing event-time timer's time, or the watermark in a processing-time timer. Nothing
+  /// when the stream has no event time.
+  virtual std::optional<event_time> write_time() const = 0;
+  /// Whether the operator's input stream declares event time.
+  virtual bool has_event_time() const noexcept = 0;
+  /// A processing-time TTL entry expires at `t`: the operator should wake up then.
+  virtual void ttl_deadline(clock::time_point t) = 0;
+
+protected:
+  ~state_clock() = default;
+};
+
+namespace detail {
+
+/// A strict weak order on keys, for ordered timer sets: `<` where it exists, else the
+/// bytes (keys hashed by the default `key_hash` are trivially copyable and compared by
+/// their bytes already).
+template <class K>
+struct key_less {
+  bool operator()(const K& a, const K& b) const noexcept {
+    if constexpr (std::totally_ordered<K>) {
+      return a < b;
+    } else {
+      static_assert(std::is_trivially_copyable_v<K>,
+                    "timers need keys with operator< or trivially copyable keys");
+      return std::memcmp(&a, &b, sizeof(K)) < 0;
+    }
+  }
+};
+
+inline std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
+  std::int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    return b > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+  return r;
+}
+
+/// A time as a 64-bit tick count of its domain: microseconds since the epoch for event
+/// time, the steady clock's ticks for processing time.
+inline std::int64_t ticks(event_time t) noexcept { return t.time_since_epoch().count(); }
+inline std::int64_t ticks(clock::time_point t) noexcept { return t.time_since_epoch().count(); }
+inline event_time event_time_of(std::int64_t t) noexcept { return event_time{duration{t}}; }
+inline clock::time_point processing_time_of(std::int64_t t) noexcept {
+  return clock::time_point{clock::time_point::duration{t}};
+}
+
+/// Where the current key is; shared by every slot of one backend.
+template <class K>
+struct key_cursor {
+  const K* key = nullptr;
+  int key_group = 0;
+};
+
+/// One named state of one operator instance, whatever its kind.
+template <class K>
+class state_slot {
+public:
+  state_slot(std::string name, std::type_index type, std::optional<state_ttl> ttl)
+    : name_(std::move(name)), type_(type), ttl_(ttl) {}
+  virtual ~state_slot() = default;
+
+  /// Keys holding an entry, expired ones not yet freed included.
+  virtual std::size_t size() const noexcept = 0;
+  /// Frees the entries whose TTL in `domain` ran out by `now` (ticks); returns how many.
+  virtual std::size_t expire(time_domain domain, std::int64_t now) = 0;
+  /// The earliest time the cleanup queue wants to look at again (maybe early), or nothing.
+  virtual std::optional<std::int64_t> next_expiry() const = 0;
+
+  const std::string& name() const noexcept { return name_; }
+  std::type_index type() const noexcept { return type_; }
+  const std::optional<state_ttl>& ttl() const noexcept { return ttl_; }
+
+private:
+  std::string name_;
+  std::type_index type_;
+  std::optional<state_ttl> ttl_;
+};
+
+template <class P, bool Ttl>
+struct cell {
+  P payload;
+};
+template <class P>
+struct cell<P, true> {
+  P payload;
+  std::int64_t expires = 0;   ///< invisible once the domain's time reaches this
+  std::int64_t queued_at = 0; ///< the time of this key's live entry in the cleanup queue
+};
+
+/// The storage of one named state: `P` per key, with TTL when `Ttl`.
+///
+/// Cleanup queue (TTL only): per key group a min-heap of (time, key) with one live entry
+/// per stored key, pushed when the key is inserted. Popping an entry whose key was
+/// refreshed re-queues it at the new expiry; entries of keys erased meanwhile (cleared, or
+/// lazily dropped on read) are recognised by `queued_at` and discarded. So the queue holds
+/// at most one entry per key plus one per erase since the last pass, and a pass costs
+/// O(log n) per due entry.
+template <class K, class P, bool Ttl>
+class slot final : public state_slot<K>, public cell_access<P> {
+public:
+  using cell_type = cell<P, Ttl>;
+
+  slot(std::string name, std::optional<state_ttl> ttl, key_group_range range,
+       const key_cursor<K>& cursor, state_clock& clk)
+    : state_slot<K>(std::move(name), typeid(P), ttl),
+      cursor_(&cursor),
+      clock_(&clk),
+      table_(range) {
+    if constexpr (Ttl) {
+      heaps_.resize(static_cast<std::size_t>(range.size()));
+      domain_ = ttl->domain;
+      update_on_read_ = ttl->update == ttl_update::on_read_and_write;
+      ttl_ticks_ = domain_ == time_domain::event_time
+                     ? std::chrono::ceil<duration>(ttl->ttl).count()
+                     : std::chrono::ceil<clock::time_point::duration>(ttl->ttl).count();
+    }
+  }
+
+  // -- cell_access ------------------------------------------------------------------------
+
+  P* find() override {
+    auto& g = group();
+    auto it = g.find(*cursor_->key);
+    if (it == g.end())
+      return nullptr;
+    if constexpr (Ttl) {
+      if (now() >= it->second.expires) {
+        g.erase(it); // lazy cleanup; the queue entry goes stale (see queued_at)
+        return nullptr;
+      }
+      if (update_on_read_)
+        it->second.expires = std::max(it->second.expires, new_expiry());
+    }
+    return &it->second.payload;
+  }
+
+  P& write() override {
+    auto& g = group();
+    auto [it, fresh] = g.try_emplace(*cursor_->key);
+    if constexpr (Ttl)
+      stamp(it->second, fresh, [&](cell_type& c) { c.payload = P{}; });
+    return it->second.payload;
+  }
+
+  void put(P value) override {
+    auto& g = group();
+    auto it = g.find(*cursor_->key);
+    if (it == g.end()) {
+      it = g.try_emplace(*cursor_->key, cell_type{std::move(value)}).first;
+      if constexpr (Ttl)
+        stamp(it->second, true, [](cell_type&) {});
+      return;
+    }
+    it->second.payload = std::move(value);
+    if constexpr (Ttl)
+      stamp(it->second, false, [](cell_type&) {});
+  }
+
+  void erase() override { group().erase(*cursor_->key); }
+
+  // -- state_slot -------------------------------------------------------------------------
+
+  std::size_t size() const noexcept override { return table_.size(); }
+
+  std::size_t expire(time_domain domain, std::int64_t now) override {
+    if constexpr (!Ttl) {
+      return 0;
+    } else {
+      if (domain != domain_)
+        return 0;
+      std::size_t freed = 0;
+      const auto range = table_.range();
+      for (int kg = range.first; kg < range.last; ++kg) {
+        auto& heap = heaps_[static_cast<std::size_t>(kg - range.first)];
+        auto& g = table_.group(kg);
+        while (!heap.empty() && heap.front().first <= now) {
+          std::pop_heap(heap.begin(), heap.end(), later);
+          auto [at, key] = std::move(heap.back());
+          heap.pop_back();
+          auto it = g.find(key);
+          if (it == g.end() || it->second.queued_at != at)
+            continue; // stale: the key was erased (and maybe re-created) since
+          if (now >= it->second.expires) {
+            g.erase(it);
+            ++freed;
+          } else {
+            it->second.queued_at = it->second.expires;
+            heap.emplace_back(it->second.expires, std::move(key));
+            std::push_heap(heap.begin(), heap.end(), later);
+          }
+        }
+      }
+      return freed;
+    }
+  }
+
+  std::optional<std::int64_t> next_expiry() const override {
+    std::optional<std::int64_t> best;
+    if constexpr (Ttl)
+      for (auto& h : heaps_)
+        if (!h.empty() && (!best || h.front().first < *best))
+          best = h.front().first;
+    return best;
+  }
+
+private:
+  using queue_entry = std::pair<std::int64_t, K>;
+  static bool later(const queue_entry& a, const queue_entry& b) noexcept {
+    return a.first > b.first;
+  }
+
+  typename keyed_state_table<K, cell_type>::map_type& group() {
+    return table_.group(cursor_->key_group);
+  }
+
+  std::int64_t now() const {
+    return domain_ == time_domain::event_time ? ticks(clock_->watermark())
+                                              : ticks(clock_->processing_now());
+  }
+  std::int64_t new_expiry() const {
+    std::int64_t at;
+    if (domain_ == time_domain::event_time) {
+      auto w = clock_->write_time();
+      at = ticks(w ? *w : clock_->watermark());
+    } else {
+      at = ticks(clock_->processing_now());
+    }
+    return saturating_add(at, ttl_ticks_);
+  }
+
+  /// A write to `c`: a fresh or expired cell starts over (`reset` empties an expired
+  /// payload that is about to be appended to), a live one only moves its expiry forward.
+  template <class Reset>
+  void stamp(cell_type& c, bool fresh, Reset reset) {
+    const auto exp = new_expiry();
+    if (fresh) {
+      c.expires = exp;
+      c.queued_at = exp;
+      auto& heap = heaps_[static_cast<std::size_t>(cursor_->key_group - table_.range().first)];
+      heap.emplace_back(exp, *cursor_->key);
+      std::push_heap(heap.begin(), heap.end(), later);
+      if (domain_ == time_domain::processing_time)
+        clock_->ttl_deadline(processing_time_of(exp));
+      return;
+    }
+    if (now() >= c.expires) {
+      // Expired but not yet freed: a new entry. Its queue entry (at or before the old
+      // expiry) is due and will re-queue it at the new expiry.
+      reset(c);
+      c.expires = exp;
+    } else {
+      c.expires = std::max(c.expires, exp);
+    }
+  }
+
+  const key_cursor<K>* cursor_;
+  state_clock* clock_;
+  keyed_state_table<K, cell_type> table_;
+  std::vector<std::vector<queue_entry>> heaps_; // per key group; TTL only
+  time_domain domain_ = time_domain::processing_time;
+  bool update_on_read_ = false;
+  std::int64_t ttl_ticks_ = 0;
+};
+
+inline std::uint64_t next_backend_id() noexcept {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+inline bool same_ttl(const std::optional<state_ttl>& a, const std::optional<state_ttl>& b) {
+  if (a.has_value() != b.has_value())
+    return false;
+  return !a || (a->ttl == b->ttl && a->domain == b->domain && a->update == b->update);
+}
+
+} // namespace detail
+
+/// Every named state of one keyed operator instance.
+///
+/// Concurrency: owned by one operator instance, used only from its task's thread.
+template <class K>
+class keyed_state_backend {
+public:
+  keyed_state_backend(key_group_range range, state_clock& clk) : range_(range), clock_(&clk) {}
+  keyed_state_backend(const keyed_state_backend&) = delete;
+  keyed_state_backend& operator=(const keyed_state_backend&) = delete;
+
+  /// Scopes every state to `key` (which must outlive the call using the state).
+  void set_current_key(const K& key, int key_group) noexcept {
+    cursor_.key = &key;
+    cursor_.key_group = key_group;
+  }
+  const K* current_key() const noexcept { return cursor_.key; }
+  int current_key_group() const noexcept { return cursor_.key_group; }
+
+  /// The storage of the state `name` with payload `P`, created on first use.
+  /// `cache` (a descriptor's) skips the name lookup after the first call.
+  /// Throws `state_usage_error` when `name` exists with another payload type or TTL, when
+  /// the TTL is not positive, or for an event-time TTL without event time.
+  template <class P>
+  detail::cell_access<P>* resolve(std::string_view name, const std::optional<state_ttl>& ttl,
+                                  std::uint64_t* cache_owner = nullptr, int* cache_slot = nullptr) {
+    if (cache_owner && *cache_owner == id_ && *cache_slot >= 0)
+      return access<P>(static_cast<std::size_t>(*cache_slot));
+    std::size_t i = 0;
+    while (i < slots_.size() && slots_[i]->name() != name)
+      ++i;
+    if (i < slots_.size()) {
+      if (slots_[i]->type() != std::type_index{typeid(P)} || !detail::same_ttl(slots_[i]->ttl(), ttl))
+        throw state_usage_error{"state '" + std::string{name} +
+                                "' is already registered with another type or TTL"};
+    } else {
+      if (ttl && ttl->ttl.count() <= 0)
+        throw state_usage_error{"state '" + std::string{name} + "': the TTL must be positive"};
+      if (ttl && ttl->domain == time_domain::event_time && !clock_->has_event_time())
+        throw state_usage_error{"state '" + std::string{name} +
+                                "' has an event-time TTL, but the stream has no event time "
+                                "(give the source a watermark strategy or call "
+                                "with_timestamps before key_by)"};
+      if (ttl)
+        slots_.push_back(std::make_unique<detail::slot<K, P, true>>(std::string{name}, ttl, range_,
+                                                                    cursor_, *clock_));
+      else
+        slots_.push_back(std::make_unique<detail::slot<K, P, false>>(std::string{name}, ttl,
+                                                                     range_, cursor_, *clock_));
+    }
+    if (cache_owner) {
+      *cache_owner = id_;
+      *cache_slot = static_cast<int>(i);
+    }
+    return access<P>(i);
+  }
+
+  /// Keys holding an entry in state `name` (expired but not yet freed ones included); 0
+  /// for an unknown name.
+  std::size_t size(std::string_view name) const noexcept {
+    for (auto& s : slots_)
+      if (s->name() == name)
+        return s->size();
+    return 0;
+  }
+
+  /// Frees every entry whose TTL in `domain` ran out by `now`; returns how many.
+  std::size_t expire(time_domain domain, std::int64_t now) {
+    std::size_t n = 0;
+    for (auto& s : slots_)
+      n += s->expire(domain, now);
+    return n;
+  }
+
+  /// The earliest time (ticks) a processing-time TTL cleanup pass is due, or nothing.
+  std::optional<std::int64_t> next_processing_expiry() const {
+    std::optional<std::int64_t> best;
+    for (auto& s : slots_)
+      if (s->ttl() && s->ttl()->domain == time_domain::processing_time)
+        if (auto t = s->next_expiry(); t && (!best || *t < *best))
+          best = t;
+    return best;
+  }
+
+  key_group_range key_groups() const noexcept { return range_; }
+
+private:
+  template <class P>
+  detail::cell_access<P>* access(std::size_t i) {
+    auto* s = slots_[i].get();
+    // The payload type was checked at registration; the TTL flag picks the class.
+    if (s->ttl())
+      return static_cast<detail::slot<K, P, true>*>(s);
+    return static_cast<detail::slot<K, P, false>*>(s);
+  }
+
+  key_group_range range_;
+  state_clock* clock_;
+  detail::key_cursor<K> cursor_;
+  std::vector<std::unique_ptr<detail::state_slot<K>>> slots_;
+  std::uint64_t id_ = detail::next_backend_id();
+};
+
+} // namespace sluice

@@ -1,0 +1,103 @@
+#pragma once
+/// Per-key timers, kept per key group: an ordered set of (time, key) per key group and
+/// time domain. A (key, time) pair is stored once, so registering it again is a no-op.
+#include "core/key_group.hpp"
+#include "operators/state/backend.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <vector>
+
+namespace sluice {
+
+template <class K>
+class timer_table {
+public:
+  /// A timer that is due; `key_group` tells where it is stored.
+  struct due_timer {
+    std::int64_t time;
+    int key_group;
+    K key;
+  };
+
+  explicit timer_table(key_group_range range = {0, default_max_key_groups})
+    : range_(range),
+      event_(static_cast<std::size_t>(range.size())),
+      processing_(static_cast<std::size_t>(range.size())) {}
+
+  /// Adds a timer; false when (key, time) was already registered.
+  bool add(time_domain d, int key_group, std::int64_t time, const K& key) {
+    return group(d, key_group).insert(entry{time, key}).second;
+  }
+  /// Removes a timer; false when there was none.
+  bool remove(time_domain d, int key_group, std::int64_t time, const K& key) {
+    return group(d, key_group).erase(entry{time, key}) > 0;
+  }
+
+  /// The timers with time <= `up_to`, ordered by time, then key group, then key. They
+  /// stay registered: `take` each right before firing it, so that one deleted by an
+  /// earlier timer's callback is skipped.
+  std::vector<due_timer> due(time_domain d, std::int64_t up_to) const {
+    std::vector<due_timer> out;
+    auto& groups = d == time_domain::event_time ? event_ : processing_;
+    for (std::size_t i = 0; i < groups.size(); ++i)
+      for (auto& e : groups[i]) {
+        if (e.time > up_to)
+          break;
+        out.push_back(due_timer{e.time, range_.first + static_cast<int>(i), e.key});
+      }
+    // Each group's run is sorted by (time, key) and groups were appended in order.
+    std::stable_sort(out.begin(), out.end(),
+                     [](const due_timer& a, const due_timer& b) { return a.time < b.time; });
+    return out;
+  }
+
+  /// Unregisters a due timer before it fires; false when it was deleted meanwhile.
+  bool take(time_domain d, const due_timer& t) { return remove(d, t.key_group, t.time, t.key); }
+
+  /// The earliest registered time in `d`, or nothing.
+  std::optional<std::int64_t> earliest(time_domain d) const {
+    std::optional<std::int64_t> best;
+    for (auto& g : d == time_domain::event_time ? event_ : processing_)
+      if (!g.empty() && (!best || g.begin()->time < *best))
+        best = g.begin()->time;
+    return best;
+  }
+
+  /// How many timers are registered in `d`.
+  std::size_t size(time_domain d) const noexcept {
+    std::size_t n = 0;
+    for (auto& g : d == time_domain::event_time ? event_ : processing_)
+      n += g.size();
+    return n;
+  }
+
+  key_group_range range() const noexcept { return range_; }
+
+private:
+  struct entry {
+    std::int64_t time;
+    K key;
+  };
+  struct entry_less {
+    bool operator()(const entry& a, const entry& b) const noexcept {
+      if (a.time != b.time)
+        return a.time < b.time;
+      return detail::key_less<K>{}(a.key, b.key);
+    }
+  };
+  using set_type = std::set<entry, entry_less>;
+
+  set_type& group(time_domain d, int key_group) {
+    auto& groups = d == time_domain::event_time ? event_ : processing_;
+    return groups[static_cast<std::size_t>(key_group - range_.first)];
+  }
+
+  key_group_range range_;
+  std::vector<set_type> event_;
+  std::vector<set_type> processing_;
+};
+
+} // namespace sluice

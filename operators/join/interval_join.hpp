@@ -1,0 +1,346 @@
+#pragma once
+/// The interval join (Flink's `intervalJoin`, Spark's stream-stream join with a time-range
+/// condition): left row `l` and right row `r` with equal keys join when
+///
+///     l.ts + lower <= r.ts <= l.ts + upper        (both bounds inclusive)
+///
+/// Both sides are buffered per key, per key group (see `keyed_state_table`), sorted by event
+/// time. The watermark `W` (the minimum over both inputs; no record with ts <= W follows)
+/// bounds the buffers:
+///
+/// - a left row can match no right row that is still to come once `W >= l.ts + upper`: it is
+///   dropped then, and in a left outer join, if it never matched, emitted with no right row;
+/// - a right row can match no left row still to come once `W >= r.ts - lower`: dropped then.
+///
+/// A record arriving with `ts <= W` is late: its partners may already be gone, so joining it
+/// would give a partial, timing-dependent answer. It is dropped and counted
+/// (`task_stats::late_records`), never silently. See docs/joins.md.
+#include "core/key_group.hpp"
+#include "operators/join/join_common.hpp"
+#include "operators/keyed_state.hpp"
+#include "operators/operator.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+/// Rows of one side of one key, kept sorted by event time (equal times in arrival order).
+///
+/// A vector with a moving head rather than a `std::deque`: rows arrive nearly in order, so
+/// inserting is an append, expiring is advancing the head, and an idle key costs three
+/// words instead of a deque's preallocated block.
+template <class Row>
+class time_sorted_rows {
+public:
+  using iterator = typename std::vector<Row>::iterator;
+
+  void insert(Row row) {
+    if (rows_.size() == head_ || !(row.ts < rows_.back().ts)) {
+      rows_.push_back(std::move(row));
+      return;
+    }
+    auto pos = std::upper_bound(begin(), end(), row.ts,
+                                [](event_time t, const Row& r) { return t < r.ts; });
+    rows_.insert(pos, std::move(row));
+  }
+
+  /// The rows with `lo <= ts <= hi`.
+  std::pair<iterator, iterator> between(event_time lo, event_time hi) {
+    auto first = std::lower_bound(begin(), end(), lo,
+                                  [](const Row& r, event_time t) { return r.ts < t; });
+    auto last = std::upper_bound(first, end(), hi,
+                                 [](event_time t, const Row& r) { return t < r.ts; });
+    return {first, last};
+  }
+
+  Row& front() noexcept { return rows_[head_]; }
+  void pop_front() {
+    ++head_;
+    if (head_ == rows_.size()) {
+      rows_.clear();
+      head_ = 0;
+    } else if (head_ >= 32 && head_ * 2 >= rows_.size()) {
+      // Compact once the dead prefix is at least half: amortized O(1) per row.
+      rows_.erase(rows_.begin(), begin());
+      head_ = 0;
+    }
+  }
+
+  iterator begin() noexcept { return rows_.begin() + static_cast<std::ptrdiff_t>(head_); }
+  iterator end() noexcept { return rows_.end(); }
+  std::size_t size() const noexcept { return rows_.size() - head_; }
+  bool empty() const noexcept { return rows_.size() == head_; }
+
+private:
+  std::vector<Row> rows_;
+  std::size_t head_ = 0;
+};
+
+/// What the interval join keeps for one key.
+template <class L, class R>
+struct interval_join_buffers {
+  struct left_row {
+    event_time ts;
+    bool matched; ///< for left outer: it has been emitted with a right row at least once
+    L record;
+  };
+  struct right_row {
+    event_time ts;
+    R record;
+  };
+  time_sorted_rows<left_row> left;
+  time_sorted_rows<right_row> right;
+  bool empty() const noexcept { return left.empty() && right.empty(); }
+};
+
+/// The bounds and type of an interval join.
+struct interval_join_spec {
+  duration lower{0}; ///< inclusive; may be negative
+  duration upper{0}; ///< inclusive; must be >= lower
+  join_type type = join_type::inner;
+};
+
+/// Input 0 carries `L`, input 1 carries `R`; both keyed by `K`. `fn` is called with
+/// `(const L&, const R&)` (or `(const L&, const R*)`) for each match and, in a left outer
+/// join, with `(const L&, nullptr)` for a left row that expired unmatched.
+///
+/// Output order: matches are emitted when the later of the two rows arrives, in event-time
+/// order of the buffered partners. Unmatched left rows come out on the watermark that
+/// expires them, in event-time order.
+template <class K, class L, class R, class Out, class KeyL, class KeyR, class F>
+class interval_join_operator final : public operator_base {
+public:
+  using buffers = interval_join_buffers<L, R>;
+  using left_row = typename buffers::left_row;
+  using right_row = typename buffers::right_row;
+
+  interval_join_operator(interval_join_spec spec, KeyL key_l, KeyR key_r,
+                         std::function<event_time(const L&)> ts_l,
+                         std::function<event_time(const R&)> ts_r, F fn)
+    : spec_(spec), key_l_(std::move(key_l)), key_r_(std::move(key_r)), ts_l_(std::move(ts_l)),
+      ts_r_(std::move(ts_r)), fn_(std::move(fn)) {}
+
+  result<void> open(const operator_info& info) override {
+    info_ = info;
+    if (spec_.lower > spec_.upper)
+      return make_error(error_code::invalid_option,
+                        "interval join '" + info.name + "': lower bound exceeds upper bound");
+    if (spec_.type == join_type::left_outer && !outer_join_function<F, L, R>)
+      return make_error(error_code::invalid_option,
+                        "interval join '" + info.name +
+                          "': a left outer join needs a function (const L&, const R*)");
+    if (!ts_l_ || !ts_r_)
+      return make_error(error_code::invalid_option,
+                        "interval join '" + info.name + "': both inputs need event time");
+    state_ = keyed_state_table<K, buffers>{info.key_groups};
+    next_due_.assign(static_cast<std::size_t>(info.key_groups.size()), max_watermark);
+    left_rows_ = right_rows_ = 0;
+    return {};
+  }
+
+  result<void> process(int input, batch_ptr in, output& out) override {
+    auto produced = make_batch<Out>();
+    if (input == 0) {
+      for (const auto& l : records_of<L>(*in))
+        if (auto r = on_left(l, produced->records); !r)
+          return r;
+    } else {
+      for (const auto& r : records_of<R>(*in))
+        if (auto res = on_right(r, produced->records); !res)
+          return res;
+    }
+    if (produced->records.empty())
+      return {};
+    return out.emit(0, std::move(produced));
+  }
+
+  result<void> on_watermark(event_time wm, output& out) override {
+    // (event time, row) of left rows that expire unmatched, emitted in event-time order.
+    std::vector<std::pair<event_time, L>> unmatched;
+    const auto range = state_.range();
+    for (int kg = range.first; kg < range.last; ++kg) {
+      auto& due = next_due_[static_cast<std::size_t>(kg - range.first)];
+      if (due > wm)
+        continue;
+      due = max_watermark;
+      auto& group = state_.group(kg);
+      for (auto it = group.begin(); it != group.end();) {
+        auto& b = it->second;
+        while (!b.left.empty() && left_expiry(b.left.front().ts) <= wm) {
+          auto& row = b.left.front();
+          if (spec_.type == join_type::left_outer && !row.matched)
+            unmatched.emplace_back(row.ts, std::move(row.record));
+          b.left.pop_front();
+          --left_rows_;
+        }
+        while (!b.right.empty() && right_expiry(b.right.front().ts) <= wm) {
+          b.right.pop_front();
+          --right_rows_;
+        }
+        if (b.empty()) {
+          it = group.erase(it);
+          continue;
+        }
+        if (!b.left.empty())
+          due = std::min(due, left_expiry(b.left.front().ts));
+        if (!b.right.empty())
+          due = std::min(due, right_expiry(b.right.front().ts));
+        ++it;
+      }
+    }
+    if (unmatched.empty())
+      return {};
+    std::stable_sort(unmatched.begin(), unmatched.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    auto produced = make_batch<Out>(unmatched.size());
+    for (auto& [ts, l] : unmatched)
+      produced->records.push_back(unmatched_result(l));
+    return out.emit(0, std::move(produced));
+  }
+
+  /// Left rows buffered now, over all keys of this instance.
+  std::size_t buffered_left() const noexcept { return left_rows_; }
+  /// Right rows buffered now, over all keys of this instance.
+  std::size_t buffered_right() const noexcept { return right_rows_; }
+  /// Keys with at least one buffered row.
+  std::size_t buffered_keys() const noexcept { return state_.size(); }
+
+private:
+  // When a buffered row can no longer meet a partner that is still to come.
+  event_time left_expiry(event_time ts) const noexcept {
+    return detail::join_bound_add(ts, spec_.upper);
+  }
+  event_time right_expiry(event_time ts) const noexcept {
+    return detail::join_bound_sub(ts, spec_.lower);
+  }
+
+  /// The output for a left row that never matched (left outer only; `open` refuses a left
+  /// outer join whose function cannot take a null right row).
+  Out unmatched_result(const L& l) {
+    if constexpr (outer_join_function<F, L, R>)
+      return fn_(l, static_cast<const R*>(nullptr));
+    else
+      return call_join_matched_unreachable(l);
+  }
+  [[noreturn]] static Out call_join_matched_unreachable(const L&) { std::abort(); }
+
+  /// The key group of `key`, checked against this instance's range: a record routed to the
+  /// wrong instance would silently join with nothing, so it is an engine error.
+  result<int> group_of(const K& key) const {
+    const int kg = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
+    if (!state_.range().contains(kg))
+      return make_error(error_code::internal, "interval join '" + info_.name +
+                                                "': record of key group " +
+                                                std::to_string(kg) + " reached the wrong instance");
+    return kg;
+  }
+
+  void note_due(int kg, event_time t) {
+    auto& due = next_due_[static_cast<std::size_t>(kg - state_.range().first)];
+    due = std::min(due, t);
+  }
+
+  result<void> on_left(const L& l, std::vector<Out>& out) {
+    const event_time ts = ts_l_(l);
+    const event_time wm = current_watermark();
+    if (ts <= wm) {
+      count_late(1, false);
+      return {};
+    }
+    const K key = key_l_(l);
+    auto kg = group_of(key);
+    if (!kg)
+      return std::move(kg).error();
+    auto& group = state_.group(*kg);
+    auto it = group.find(key);
+    bool matched = false;
+    if (it != group.end()) {
+      auto [first, last] =
+        it->second.right.between(detail::join_bound_add(ts, spec_.lower), left_expiry(ts));
+      matched = first != last;
+      for (; first != last; ++first)
+        out.push_back(detail::call_join_matched(fn_, l, first->record));
+    }
+    const event_time expiry = left_expiry(ts);
+    if (expiry <= wm) {
+      // With upper < 0 the whole range can already be behind the watermark: no right row
+      // to come can match, so the row is done now.
+      if (spec_.type == join_type::left_outer && !matched)
+        out.push_back(unmatched_result(l));
+      return {};
+    }
+    if (it == group.end())
+      it = group.try_emplace(key).first;
+    it->second.left.insert(left_row{ts, matched, l});
+    ++left_rows_;
+    note_due(*kg, expiry);
+    return {};
+  }
+
+  result<void> on_right(const R& r, std::vector<Out>& out) {
+    const event_time ts = ts_r_(r);
+    const event_time wm = current_watermark();
+    if (ts <= wm) {
+      count_late(1, false);
+      return {};
+    }
+    const K key = key_r_(r);
+    auto kg = group_of(key);
+    if (!kg)
+      return std::move(kg).error();
+    auto& group = state_.group(*kg);
+    auto it = group.find(key);
+    if (it != group.end()) {
+      // l.ts + lower <= r.ts <= l.ts + upper  <=>  r.ts - upper <= l.ts <= r.ts - lower
+      auto [first, last] = it->second.left.between(detail::join_bound_sub(ts, spec_.upper),
+                                                   right_expiry(ts));
+      for (; first != last; ++first) {
+        first->matched = true;
+        out.push_back(detail::call_join_matched(fn_, first->record, r));
+      }
+    }
+    const event_time expiry = right_expiry(ts);
+    if (expiry <= wm)
+      return {}; // with lower > 0: no left row to come can match
+    if (it == group.end())
+      it = group.try_emplace(key).first;
+    it->second.right.insert(right_row{ts, r});
+    ++right_rows_;
+    note_due(*kg, expiry);
+    return {};
+  }
+
+  interval_join_spec spec_;
+  KeyL key_l_;
+  KeyR key_r_;
+  std::function<event_time(const L&)> ts_l_;
+  std::function<event_time(const R&)> ts_r_;
+  F fn_;
+  keyed_state_table<K, buffers> state_;
+  /// Per key group of this instance: no buffered row of the group expires before this
+  /// time, so a watermark below it skips the group. Derived from the buffers (not state).
+  std::vector<event_time> next_due_;
+  std::size_t left_rows_ = 0;
+  std::size_t right_rows_ = 0;
+};
+
+/// Creates an interval join operator; the concrete type is returned so that tests can read
+/// `buffered_left()` and `buffered_right()`.
+template <class K, class L, class R, class KeyL, class KeyR, class F>
+auto make_interval_join_operator(interval_join_spec spec, KeyL key_l, KeyR key_r,
+                                 std::function<event_time(const L&)> ts_l,
+                                 std::function<event_time(const R&)> ts_r, F fn) {
+  using Out = detail::join_output<F, L, R>;
+  static_assert(!std::is_void_v<Out>, "interval join: the join function must be "
+                                      "(const L&, const R&) -> Out or (const L&, const R*) -> Out");
+  return std::make_unique<interval_join_operator<K, L, R, Out, KeyL, KeyR, F>>(
+    spec, std::move(key_l), std::move(key_r), std::move(ts_l), std::move(ts_r), std::move(fn));
+}
+
+} // namespace sluice

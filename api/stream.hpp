@@ -7,8 +7,11 @@
 #include "api/traits.hpp"
 #include "graph/graph.hpp"
 #include "operators/co_process.hpp"
+#include "operators/dedup.hpp"
 #include "operators/filter.hpp"
 #include "operators/flat_map.hpp"
+#include "operators/join/join_common.hpp"
+#include "operators/keyed_process.hpp"
 #include "operators/map.hpp"
 #include "operators/process.hpp"
 #include "operators/reduce.hpp"
@@ -55,6 +58,17 @@ template <class K, class T, class KeyFn>
 class keyed_stream;
 template <class A, class B>
 class connected_streams;
+template <class KOut, class T, class KeyFn, class Assigner>
+class windowed_stream; // api/windowed_stream.hpp
+template <class T>
+class stream;
+// Joins (defined in api/join.hpp, included at the end of this file).
+template <class K, class L, class KeyL, class R, class KeyR>
+class interval_join_builder;
+namespace detail {
+template <class T, class Table, class KeyFn, class F>
+auto add_static_join(const stream<T>& in, Table table, KeyFn key_fn, F fn, join_type type);
+} // namespace detail
 
 /// Returned by `sink_to`: lets the sink node be named and sized.
 class sink_handle {
@@ -170,6 +184,13 @@ public:
     return keyed_stream<K, T, KeyFn>{with_my_timestamps(stream<T>{b_, ends_}), std::move(key_fn),
                                      std::move(key_name)};
   }
+  /// Drops records whose key (`key_fn(const T&)`) was already seen while the watermark has
+  /// not passed the first record's event time + `delay` (Spark's
+  /// dropDuplicatesWithinWatermark; see operators/dedup.hpp). Needs this stream's event time.
+  template <class KeyFn>
+  stream<T> drop_duplicates_within_watermark(KeyFn key_fn, duration delay = duration{0}) {
+    return key_by(std::move(key_fn)).drop_duplicates_within_watermark(delay);
+  }
   /// Spreads batches round-robin over the next operator's instances.
   stream<T> rebalance() const { return with_my_timestamps({b_, ends_, partition::rebalance()}); }
   /// Sends every record to every instance of the next operator.
@@ -207,6 +228,21 @@ public:
   template <class U>
   connected_streams<T, U> connect(const stream<U>& other) const {
     return {*this, other};
+  }
+
+  /// Non-keyed event-time windows over the whole stream, computed by one instance
+  /// (parallelism 1): `window_all(windows::tumbling{.size = 1s}).count()`. See
+  /// api/windowed_stream.hpp and docs/windows.md.
+  template <class Assigner>
+  auto window_all(Assigner assigner) const;
+
+  /// Looks each record up in a static table loaded at open on every instance (see
+  /// api/join.hpp, docs/joins.md): `key_fn(const T&) -> K`, and one `fn(const T&, const V&)`
+  /// result per table row of the key. `join_type::left_outer` also emits
+  /// `fn(const T&, nullptr)` (fn taking `const V*`) for records whose key has no row.
+  template <class Table, class KeyFn, class F>
+  auto join_static(Table table, KeyFn key_fn, F fn, join_type type = join_type::inner) const {
+    return detail::add_static_join(*this, std::move(table), std::move(key_fn), std::move(fn), type);
   }
 
   // -- the end ---------------------------------------------------------------------------
@@ -336,7 +372,8 @@ public:
   }
 
   /// Keyed custom logic: `fn(const T&, keyed_context<K>&, collector<U>&)`, or an object
-  /// with `on_element` of that signature.
+  /// with `on_element` of that signature (or taking `keyed_process_context<K>&`, which
+  /// gives per-key state and timers) and optional `on_timer` (operators/keyed_process.hpp).
   template <class U = void, class F>
   auto process(F fn) {
     using Out = std::conditional_t<std::is_void_v<U>, detail::process_output<F>, U>;
@@ -345,9 +382,35 @@ public:
                   "(const T&, keyed_context<K>&, collector<U>&), an object with on_element "
                   "of that signature, or process<U>(fn)");
     auto key_fn = key_fn_;
-    return in_.template attach<Out>("process", [key_fn, fn] {
-      return std::make_unique<keyed_process_operator<K, T, Out, KeyFn, F>>(key_fn, fn);
+    auto ts = in_.timestamps(); // stamps event-time TTL writes and ctx.timestamp()
+    return in_.template attach<Out>("process", [key_fn, fn, ts] {
+      return std::make_unique<keyed_process_function_operator<K, T, Out, KeyFn, F>>(key_fn, fn, ts);
     });
+  }
+
+  /// Per key, the first record passes and later ones are dropped until the watermark passes
+  /// the first one's event time + `delay`; then the key's state is freed (Spark's
+  /// dropDuplicatesWithinWatermark, operators/dedup.hpp). Records already behind the
+  /// watermark are dropped as late. Needs the stream's event time.
+  stream<T> drop_duplicates_within_watermark(duration delay = duration{0}) {
+    auto key_fn = key_fn_;
+    auto ts = in_.timestamps();
+    auto out = in_.template attach<T>("dedup", [key_fn, ts, delay] {
+      return std::make_unique<dedup_within_watermark_operator<K, T, KeyFn>>(key_fn, ts, delay);
+    });
+    auto& g = in_.builder()->g;
+    const auto& name = g.node(out.ends().front().node).name;
+    if (!ts)
+      g.record_error(make_error(error_code::invalid_graph,
+                                "drop_duplicates_within_watermark ('" + name +
+                                  "'): the stream has no event time; give its source a "
+                                  "watermark strategy or call with_timestamps() before it"));
+    if (delay < duration{0})
+      g.record_error(make_error(error_code::invalid_option,
+                                "drop_duplicates_within_watermark ('" + name +
+                                  "'): the delay must not be negative"));
+    out.set_timestamps(ts);
+    return out;
   }
 
   /// Joins with another stream keyed by the same key type, into one keyed two-input
@@ -382,6 +445,19 @@ public:
   sink_handle sink_to(D desc) {
     return in_.sink_to_with(std::move(desc), in_.next_partitioning());
   }
+
+  /// Interval join with another stream keyed by the same key type (see api/join.hpp):
+  /// `left.interval_join(right).between(lower, upper)[.left_outer()].apply(fn)`.
+  template <class T2, class KeyFn2>
+  interval_join_builder<K, T, KeyFn, T2, KeyFn2>
+  interval_join(const keyed_stream<K, T2, KeyFn2>& other) const {
+    return {*this, other};
+  }
+
+  /// Event-time windows per key: `window(windows::tumbling{.size = 1min}).sum(fn)`. See
+  /// api/windowed_stream.hpp and docs/windows.md.
+  template <class Assigner>
+  auto window(Assigner assigner) const;
 
   const KeyFn& key_fn() const noexcept { return key_fn_; }
   const stream<T>& input() const noexcept { return in_; }
@@ -428,3 +504,8 @@ private:
 };
 
 } // namespace sluice
+
+// After the stream types: the join builders need them complete.
+#include "api/join.hpp"
+// After the stream types: window() and window_all() are defined there.
+#include "api/windowed_stream.hpp"

@@ -4,8 +4,14 @@
 //   sluice_bench w1 --records 10000000 --runs 5
 //   sluice_bench w2 --records 10000000 --runs 5
 //   sluice_bench w3 --rate 100000 --seconds 5
+//   sluice_bench w4 --window 1s --parallelism 1 --runs 5   (also --window 10ms)
+//   sluice_bench session --gap 2ms --parallelism 2 --runs 5
+//   sluice_bench join --records 2000000 --bound-ms 1 --runs 5
 #include "api/job.hpp"
 #include "bench/workload.hpp"
+#include "bench/window_bench.hpp"
+#include "operators/harness.hpp"
+#include "operators/keyed_process.hpp"
 #include "sinks/sink.hpp"
 
 #include <CLI/CLI.hpp>
@@ -16,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <malloc.h>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -371,6 +378,189 @@ int latency(const options& o) {
   return 0;
 }
 
+// -- state-memory: heap bytes per key of a keyed value_state<int64> count --------------------
+
+/// Bytes the heap has handed out (small chunks and mmapped ones).
+std::size_t heap_in_use() {
+  const auto mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+/// Counts records per key in a `value_state<std::int64_t>`, optionally with a TTL.
+struct state_counter {
+  state_descriptor<value_state<std::int64_t>> count;
+  void on_element(const std::uint64_t&, keyed_process_context<std::uint64_t>& ctx,
+                  collector<std::uint64_t>&) {
+    auto c = ctx.state(count);
+    c.update(c.value_or(0) + 1);
+  }
+};
+
+/// Feeds `keys` distinct keys (twice each) through one keyed process operator in the operator
+/// harness and reports the growth of the heap per key.
+double state_bytes_per_key(std::uint64_t keys, std::optional<state_ttl> ttl) {
+  auto key_fn = [](const std::uint64_t& k) { return k; };
+  using op = keyed_process_function_operator<std::uint64_t, std::uint64_t, std::uint64_t,
+                                             decltype(key_fn), state_counter>;
+  auto owned = std::make_unique<op>(key_fn, state_counter{{"count", ttl}});
+  auto* counter = owned.get();
+  operator_harness h{std::move(owned)};
+  if (!h.open())
+    return -1;
+  const auto before = heap_in_use();
+  constexpr std::uint64_t chunk = 4096;
+  for (int pass = 0; pass < 2; ++pass)
+    for (std::uint64_t first = 0; first < keys; first += chunk) {
+      std::vector<std::uint64_t> batch;
+      for (auto k = first; k < std::min(keys, first + chunk); ++k)
+        batch.push_back(splitmix64(k));
+      if (!h.push(std::move(batch)))
+        return -1;
+    }
+  const auto after = heap_in_use();
+  if (counter->state_size("count") != keys)
+    return -1;
+  return static_cast<double>(after - before) / static_cast<double>(keys);
+}
+
+int state_memory(std::uint64_t keys) {
+  fmt::print("state-memory: {} keys, value_state<int64_t> count per key\n", keys);
+  const auto plain = state_bytes_per_key(keys, std::nullopt);
+  const auto with_ttl = state_bytes_per_key(keys, state_ttl::processing(std::chrono::hours{1}));
+  if (plain < 0 || with_ttl < 0) {
+    fmt::print("state-memory: the operator failed or lost keys\n");
+    return 1;
+  }
+  fmt::print("  without TTL: {:.1f} bytes/key\n", plain);
+  fmt::print("  with TTL:    {:.1f} bytes/key\n", with_ttl);
+  return 0;
+}
+
+// -- join: interval join of two generated streams -------------------------------------------
+//
+// Left record i = make_record(i); right record i = make_record(i + 2^40) with its ts set to
+// i: both streams advance 1 µs per record over the same 1000 keys, so a key sees one record
+// per side about every 1 ms. Pairs join when l.ts - bound <= r.ts <= l.ts + bound. Both sides
+// are in event-time order, so no record is late and the pair count is exact.
+
+struct join_options {
+  double bound_ms = 1.0;
+};
+
+record join_right_record(std::uint64_t i) noexcept {
+  auto r = make_record(i + (std::uint64_t{1} << 40));
+  r.ts = static_cast<std::int64_t>(i);
+  return r;
+}
+
+struct joined_pair {
+  std::uint64_t left_value;
+  std::uint64_t right_value;
+};
+
+/// The checksum of one pair; summed over all pairs it must agree between engine and loop.
+std::uint64_t pair_checksum(std::uint64_t left_value, std::uint64_t right_value) noexcept {
+  return left_value * 1'048'583 + right_value;
+}
+
+run_result join_loop(const options& o, const join_options& jo) {
+  const auto bound = static_cast<std::int64_t>(jo.bound_ms * 1000);
+  auto t0 = steady::now();
+  struct row {
+    std::int64_t ts;
+    std::uint64_t value;
+  };
+  struct sides {
+    std::deque<row> left, right;
+  };
+  std::unordered_map<std::uint64_t, sides> state;
+  std::uint64_t count = 0, sum = 0;
+  for (std::uint64_t i = 0; i < o.records; ++i) {
+    // In ts order: left i, then right i. Everything before ts i is final ("watermark" i-1).
+    const auto l = make_record(i);
+    auto& ls = state[l.key];
+    while (!ls.right.empty() && ls.right.front().ts + bound <= l.ts - 1)
+      ls.right.pop_front(); // expired: r.ts - lower <= wm
+    for (auto& r : ls.right)
+      if (r.ts >= l.ts - bound && r.ts <= l.ts + bound) {
+        ++count;
+        sum += pair_checksum(l.value, r.value);
+      }
+    ls.left.push_back({l.ts, l.value});
+    const auto r = join_right_record(i);
+    auto& rs = state[r.key];
+    while (!rs.left.empty() && rs.left.front().ts + bound <= r.ts - 1)
+      rs.left.pop_front(); // expired: l.ts + upper <= wm
+    for (auto& lr : rs.left)
+      if (r.ts >= lr.ts - bound && r.ts <= lr.ts + bound) {
+        ++count;
+        sum += pair_checksum(lr.value, r.value);
+      }
+    rs.right.push_back({r.ts, r.value});
+  }
+  return {std::chrono::duration<double>(steady::now() - t0).count(), count, sum};
+}
+
+run_result join_engine(const options& o, const join_options& jo) {
+  totals t;
+  job j{engine_options(o, o.parallelism)};
+  auto ts = [](const record& r) { return event_time{duration{r.ts}}; };
+  auto left = j.from(sources::generator({.count = o.records}, [](std::uint64_t i) {
+                       return make_record(i);
+                     }),
+                     watermarks::monotonous<record>(ts))
+                .name("left")
+                .parallelism(1);
+  auto right = j.from(sources::generator({.count = o.records}, join_right_record),
+                      watermarks::monotonous<record>(ts))
+                 .name("right")
+                 .parallelism(1);
+  const auto bound = std::chrono::duration_cast<duration>(
+    std::chrono::duration<double, std::milli>{jo.bound_ms});
+  auto by_key = [](const record& r) { return r.key; };
+  left.key_by(by_key)
+    .interval_join(right.key_by(by_key))
+    .between(-bound, bound)
+    .apply([](const record& l, const record& r) { return joined_pair{l.value, r.value}; })
+    .name("interval-join")
+    .sink_to(count_sum<joined_pair, std::uint64_t (*)(const joined_pair&)>{
+      &t, [](const joined_pair& p) { return pair_checksum(p.left_value, p.right_value); }});
+  auto t0 = steady::now();
+  auto r = j.run();
+  auto secs = std::chrono::duration<double>(steady::now() - t0).count();
+  if (!r) {
+    fmt::print(stderr, "join failed: {}\n", r.error().to_string());
+    std::exit(1);
+  }
+  return {secs, t.count.load(), t.sum.load()};
+}
+
+int join_bench(const options& o, const join_options& jo) {
+  std::vector<double> loop_rates, engine_rates;
+  run_result last_loop{}, last_engine{};
+  const auto inputs = static_cast<double>(2 * o.records);
+  for (int i = 0; i < o.runs; ++i) {
+    last_loop = join_loop(o, jo);
+    loop_rates.push_back(inputs / last_loop.seconds);
+    last_engine = join_engine(o, jo);
+    engine_rates.push_back(inputs / last_engine.seconds);
+  }
+  const auto l = median(loop_rates), e = median(engine_rates);
+  fmt::print("join: records={} per side, keys=1000, between(-{}ms, +{}ms), runs={} batch_size={} "
+             "parallelism={}\n",
+             o.records, jo.bound_ms, jo.bound_ms, o.runs, o.batch_size, o.parallelism);
+  fmt::print("  loop:   {:8.2f} M input records/s  (pairs={} checksum={})\n", l / 1e6,
+             last_loop.count, last_loop.sum);
+  fmt::print("  engine: {:8.2f} M input records/s  (pairs={} checksum={})\n", e / 1e6,
+             last_engine.count, last_engine.sum);
+  fmt::print("  ratio engine/loop: {:.2f}\n", e / l);
+  if (last_loop.count != last_engine.count || last_loop.sum != last_engine.sum) {
+    fmt::print(stderr, "join: engine result differs from the loop\n");
+    return 1;
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -395,7 +585,37 @@ int main(int argc, char** argv) {
   w3->add_option("--rate", o.rate, "records per second");
   w3->add_option("--seconds", o.seconds, "duration of each run");
   common(w3);
+  std::uint64_t state_keys = 1'000'000;
+  auto* sm = app.add_subcommand("state-memory", "heap bytes per key of keyed value state");
+  sm->add_option("--keys", state_keys, "distinct keys");
+  join_options join_opts;
+  auto* jn = app.add_subcommand("join", "interval join of two generated streams vs a loop");
+  jn->add_option("--records", o.records, "records per side");
+  jn->add_option("--bound-ms", join_opts.bound_ms, "join bounds: between(-bound, +bound)");
+  common(jn);
+  windows_bench::options wo;
+  auto window_common = [&](CLI::App* sub) {
+    sub->add_option("--records", wo.records);
+    sub->add_option("--runs", wo.runs, "repetitions; medians are reported");
+    sub->add_option("--batch-size", wo.batch_size, "records per batch");
+    sub->add_option("--parallelism", wo.parallelism, "parallelism of source and windows");
+    sub->add_option("--threads", wo.threads, "actor scheduler threads");
+  };
+  auto* w4 = app.add_subcommand("w4", "keyed tumbling event-time window count vs a loop");
+  w4->add_option("--window", wo.window, "window size: 1s, 10ms, 500us");
+  window_common(w4);
+  auto* sw = app.add_subcommand("session", "keyed session window count vs a loop");
+  sw->add_option("--gap", wo.gap, "session gap: 1s, 10ms, 500us");
+  window_common(sw);
   CLI11_PARSE(app, argc, argv);
+  if (*w4)
+    return windows_bench::w4(wo);
+  if (*sw)
+    return windows_bench::session(wo);
+  if (*jn)
+    return join_bench(o, join_opts);
+  if (*sm)
+    return state_memory(state_keys);
   if (*w1)
     return throughput("w1", o, w1_loop, w1_engine);
   if (*w2)

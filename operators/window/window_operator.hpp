@@ -1,0 +1,459 @@
+#pragma once
+/// The event-time window operators: `window_operator` for tumbling and sliding windows,
+/// `session_window_operator` for merging (session) windows.
+///
+/// State layout (everything per key group, so a checkpoint can snapshot and a rescale can
+/// move it key group by key group):
+/// - tumbling/sliding: a hash map `(key, window) -> accumulator`;
+/// - sessions: a hash map `key -> the key's open sessions` (a short vector);
+/// - timers: a binary heap of `(time, key, window)` per key group. The earliest time over
+///   all heaps is cached, so a watermark that fires nothing costs one comparison, and a
+///   watermark that fires F windows costs O(F log n) plus one pass over the key groups.
+///
+/// Timers are never deleted. A window of a tumbling or sliding window has exactly one timer.
+/// A session has one timer that answers for it (`timer_at`); when the session grows, that
+/// timer re-arms itself at the new end when it comes due, and timers of sessions merged away
+/// are skipped, so in-order input pushes about one timer per session, not one per record.
+///
+/// Semantics (Flink's, see docs/windows.md): a window fires when the watermark reaches its
+/// max timestamp (`end - 1µs`); its state is dropped then, or `allowed_lateness` later. A
+/// record is late for a window when `max timestamp + allowed_lateness <= watermark`. A
+/// record late for every window it belongs to is dropped (counted) or, when enabled, sent
+/// to side-output port 1. A record that is late but within the allowed lateness re-fires
+/// its window at once with `firing > 0`.
+#include "core/key_group.hpp"
+#include "operators/keyed_state.hpp"
+#include "operators/operator.hpp"
+#include "operators/window/assigners.hpp"
+#include "operators/window/window_functions.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+/// Options of a window operator.
+struct window_options {
+  /// How long after a window fired records may still update it. Default: zero (a record
+  /// for a window that has fired is late).
+  duration allowed_lateness{0};
+  /// Send records that are too late to output port 1 instead of dropping them. Default:
+  /// off (they are dropped and counted in `task_metrics::late_records`).
+  bool late_to_side_output = false;
+};
+
+namespace detail {
+
+/// The key of one window's state: the record key and the window bounds.
+template <class K>
+struct window_slot {
+  K key;
+  time_window window;
+  friend bool operator==(const window_slot&, const window_slot&) = default;
+};
+
+template <class K>
+struct window_slot_hash {
+  std::size_t operator()(const window_slot<K>& s) const noexcept {
+    // Only the start is hashed: for tumbling and sliding windows the end follows from it.
+    const auto start = static_cast<std::uint64_t>(s.window.start.time_since_epoch().count());
+    return static_cast<std::size_t>(
+      mix64(static_cast<std::uint64_t>(key_hasher<K>{}(s.key)) ^ (start * 0x9E3779B97F4A7C15ULL)));
+  }
+};
+
+/// A pending event-time timer of one window of one key.
+template <class K>
+struct window_timer {
+  event_time when;
+  K key;
+  time_window window;
+};
+
+/// Event-time timers per key group, each a binary min-heap on `when`.
+template <class K>
+class window_timer_queues {
+public:
+  explicit window_timer_queues(key_group_range range = {0, 0})
+    : range_(range), heaps_(static_cast<std::size_t>(range.size())) {}
+
+  void add(int key_group, window_timer<K> t) {
+    auto& h = heap(key_group);
+    next_ = std::min(next_, t.when);
+    h.push_back(std::move(t));
+    std::push_heap(h.begin(), h.end(), later);
+  }
+
+  /// The earliest pending timer (`max_watermark` when none: nothing is ever due).
+  event_time next() const noexcept { return next_; }
+
+  /// The number of pending timers, including skipped-when-due ones.
+  std::size_t size() const noexcept {
+    std::size_t n = 0;
+    for (auto& h : heaps_)
+      n += h.size();
+    return n;
+  }
+
+  /// Pops every timer with `when <= wm` and calls `fn(key_group, timer)`: key group by key
+  /// group, in time order within each. The order across key groups does not matter (all
+  /// results are due at this watermark) and a global order would cost a merge per firing.
+  /// `fn` may add timers to the same key group; those already due are popped in this pass.
+  template <class F>
+  void fire_until(event_time wm, F&& fn) {
+    if (wm < next_)
+      return;
+    next_ = max_watermark;
+    for (int g = range_.first; g < range_.last; ++g) {
+      auto* h = &heap(g);
+      while (!h->empty() && h->front().when <= wm) {
+        std::pop_heap(h->begin(), h->end(), later);
+        auto t = std::move(h->back());
+        h->pop_back();
+        fn(g, t);
+        h = &heap(g);
+      }
+      if (!h->empty())
+        next_ = std::min(next_, h->front().when);
+    }
+  }
+
+private:
+  static bool later(const window_timer<K>& a, const window_timer<K>& b) noexcept {
+    return a.when > b.when;
+  }
+  std::vector<window_timer<K>>& heap(int key_group) noexcept {
+    return heaps_[static_cast<std::size_t>(key_group - range_.first)];
+  }
+
+  key_group_range range_;
+  std::vector<std::vector<window_timer<K>>> heaps_;
+  event_time next_ = max_watermark;
+};
+
+/// The key group of a key; computed once per record.
+template <class K>
+int window_key_group(const K& key, int max_key_groups) noexcept {
+  return key_group_of(key_hash<K>{}(key), max_key_groups);
+}
+
+/// Sends updated results (port 0), then late records (the side output, port 1).
+template <class R, class T>
+result<void> emit_updates_and_late(output& out, std::vector<R> updates, std::vector<T> late) {
+  if (!updates.empty())
+    if (auto e = out.emit(0, std::make_shared<batch<R>>(std::move(updates))); !e)
+      return e;
+  if (!late.empty())
+    return out.emit(1, std::make_shared<batch<T>>(std::move(late)));
+  return {};
+}
+
+} // namespace detail
+
+/// Keyed tumbling or sliding event-time windows.
+///
+/// `K`: the key type (`detail::window_all_key` for `window_all`); `KeyFn(const T&) -> K`;
+/// `TsFn(const T&) -> event_time`; `Assigner`: `windows::tumbling` or `windows::sliding`;
+/// `Fn`: a window function (see window_functions.hpp). Output port 0 carries
+/// `Fn::output_type`; port 1 the late records when `late_to_side_output`.
+template <class K, class T, class KeyFn, class TsFn, class Assigner, class Fn>
+class window_operator final : public operator_base {
+public:
+  using acc_type = typename Fn::acc_type;
+  using output_type = typename Fn::output_type;
+  static_assert(!is_merging_assigner<Assigner>, "use session_window_operator for sessions");
+
+  window_operator(KeyFn key_fn, TsFn ts_fn, Assigner assigner, Fn fn, window_options opts)
+    : key_fn_(std::move(key_fn)), ts_fn_(std::move(ts_fn)), assigner_(std::move(assigner)),
+      fn_(std::move(fn)), opts_(opts) {}
+
+  result<void> open(const operator_info& info) override {
+    info_ = info;
+    groups_.assign(static_cast<std::size_t>(info.key_groups.size()), table{});
+    timers_ = detail::window_timer_queues<K>{info.key_groups};
+    return {};
+  }
+
+  result<void> process(int, batch_ptr in, output& out) override {
+    const auto& records = records_of<T>(*in);
+    const auto wm = current_watermark();
+    std::vector<output_type> updates; // re-firings caused by allowed-late records
+    std::vector<T> late;
+    std::uint64_t late_count = 0;
+    for (const auto& r : records) {
+      const event_time ts = ts_fn_(r);
+      const K key = key_fn_(r);
+      const int g = detail::window_key_group(key, info_.max_key_groups);
+      auto& tab = group(g);
+      bool assigned = false, kept = false;
+      assigner_.assign(ts, [&](time_window w) {
+        assigned = true;
+        const auto max_ts = w.max_timestamp();
+        if (cleanup_time(w) <= wm)
+          return; // late for this window (Flink's isWindowLate)
+        kept = true;
+        auto it = tab.find(detail::window_slot<K>{key, w});
+        if (it == tab.end()) {
+          it = tab.emplace(detail::window_slot<K>{key, w}, slot_state{fn_.create(), 0}).first;
+          // A window first seen after it was due fires below; only its cleanup is pending.
+          timers_.add(g, {max_ts <= wm ? cleanup_time(w) : max_ts, key, w});
+        }
+        fn_.add(it->second.acc, r);
+        if (max_ts <= wm)
+          fire(key, w, it->second, wm, updates);
+      });
+      if (assigned && !kept) {
+        ++late_count;
+        if (opts_.late_to_side_output)
+          late.push_back(r);
+      }
+    }
+    if (late_count)
+      count_late(late_count, opts_.late_to_side_output);
+    return detail::emit_updates_and_late(out, std::move(updates), std::move(late));
+  }
+
+  result<void> on_watermark(event_time wm, output& out) override {
+    std::vector<output_type> fired;
+    timers_.fire_until(wm, [&](int g, detail::window_timer<K>& t) {
+      auto& tab = group(g);
+      auto it = tab.find(detail::window_slot<K>{t.key, t.window});
+      if (it == tab.end())
+        return;
+      if (t.when == t.window.max_timestamp()) {
+        fire(t.key, t.window, it->second, wm, fired);
+        if (const auto cleanup = cleanup_time(t.window); cleanup != t.when) {
+          // Allowed lateness: keep the state so late records can update the result.
+          timers_.add(g, {cleanup, std::move(t.key), t.window});
+          return;
+        }
+      }
+      tab.erase(it);
+    });
+    if (fired.empty())
+      return {};
+    return out.emit(0, std::make_shared<batch<output_type>>(std::move(fired)));
+  }
+
+  /// Windows held (for tests and metrics).
+  std::size_t window_count() const noexcept {
+    std::size_t n = 0;
+    for (auto& t : groups_)
+      n += t.size();
+    return n;
+  }
+  std::size_t timer_count() const noexcept { return timers_.size(); }
+
+private:
+  struct slot_state {
+    acc_type acc;
+    std::uint32_t firings = 0;
+  };
+  using table = std::unordered_map<detail::window_slot<K>, slot_state, detail::window_slot_hash<K>>;
+
+  table& group(int key_group) noexcept {
+    return groups_[static_cast<std::size_t>(key_group - info_.key_groups.first)];
+  }
+  event_time cleanup_time(const time_window& w) const noexcept {
+    return detail::saturating_add(w.max_timestamp(), opts_.allowed_lateness);
+  }
+  void fire(const K& key, const time_window& w, slot_state& s, event_time wm,
+            std::vector<output_type>& out) {
+    fn_.fire(key, w, s.acc, s.firings, wm, out);
+    ++s.firings;
+  }
+
+  KeyFn key_fn_;
+  TsFn ts_fn_;
+  Assigner assigner_;
+  Fn fn_;
+  window_options opts_;
+  std::vector<table> groups_;
+  detail::window_timer_queues<K> timers_;
+};
+
+/// Keyed session windows (static or dynamic gap). A record at `ts` opens `[ts, ts + gap)`;
+/// every open session of the key that overlaps or touches it merges with it (one record
+/// can bridge two sessions), merging accumulators with `Fn::merge`.
+template <class K, class T, class KeyFn, class TsFn, class Assigner, class Fn>
+class session_window_operator final : public operator_base {
+public:
+  using acc_type = typename Fn::acc_type;
+  using output_type = typename Fn::output_type;
+  static_assert(is_merging_assigner<Assigner>, "use window_operator for tumbling and sliding");
+
+  session_window_operator(KeyFn key_fn, TsFn ts_fn, Assigner assigner, Fn fn, window_options opts)
+    : key_fn_(std::move(key_fn)), ts_fn_(std::move(ts_fn)), assigner_(std::move(assigner)),
+      fn_(std::move(fn)), opts_(opts) {}
+
+  result<void> open(const operator_info& info) override {
+    info_ = info;
+    state_ = keyed_state_table<K, std::vector<session_state>>{info.key_groups};
+    timers_ = detail::window_timer_queues<K>{info.key_groups};
+    return {};
+  }
+
+  result<void> process(int, batch_ptr in, output& out) override {
+    const auto& records = records_of<T>(*in);
+    const auto wm = current_watermark();
+    std::vector<output_type> updates;
+    std::vector<T> late;
+    std::uint64_t late_count = 0;
+    std::vector<std::size_t> touching;
+    for (const auto& r : records) {
+      const event_time ts = ts_fn_(r);
+      const duration gap = assigner_.gap_of(r);
+      if (gap <= duration::zero())
+        return make_error(error_code::invalid_option,
+                          "window '" + info_.name + "': the session gap function returned " +
+                            detail::micros(gap) + "; gaps must be positive");
+      const time_window fresh{ts, detail::saturating_add(ts, gap)};
+      K key = key_fn_(r);
+      const int g = detail::window_key_group(key, info_.max_key_groups);
+      auto& tab = state_.group(g);
+      auto it = tab.find(key);
+      touching.clear();
+      if (it != tab.end())
+        for (std::size_t i = 0; i < it->second.size(); ++i)
+          if (it->second[i].window.touches(fresh))
+            touching.push_back(i);
+      if (touching.empty() && cleanup_time(fresh) <= wm) {
+        // Late only when it would open a new session: any live session it touches ends
+        // after the watermark minus the lateness, and so does the merge.
+        ++late_count;
+        if (opts_.late_to_side_output)
+          late.push_back(r);
+        continue;
+      }
+      if (it == tab.end())
+        it = tab.try_emplace(std::move(key)).first;
+      auto& sessions = it->second;
+      std::size_t target;
+      if (touching.empty()) {
+        sessions.push_back(session_state{fresh, fn_.create(), 0, min_watermark, max_watermark});
+        target = sessions.size() - 1;
+      } else {
+        target = touching.front();
+        auto& s = sessions[target];
+        s.window = span(s.window, fresh);
+        // Later touching sessions fold into the first; erase from the back so the
+        // indices still to visit stay valid. The merged session answers to the earliest
+        // of their timers; the others' timers find it with another time and are skipped.
+        for (auto i = touching.size(); i-- > 1;) {
+          auto& other = sessions[touching[i]];
+          s.window = span(s.window, other.window);
+          s.firings = std::max(s.firings, other.firings);
+          s.fired_max = std::max(s.fired_max, other.fired_max);
+          s.timer_at = std::min(s.timer_at, other.timer_at);
+          fn_.merge(s.acc, std::move(other.acc));
+          sessions.erase(sessions.begin() + static_cast<std::ptrdiff_t>(touching[i]));
+        }
+      }
+      auto& s = sessions[target];
+      fn_.add(s.acc, r);
+      if (s.window.max_timestamp() <= wm)
+        fire(it->first, s, wm, updates);
+      // Usually the pending timer is earlier than the new due time (a session that grew):
+      // it re-arms itself when it comes due, so growing a session costs no heap push.
+      if (const auto due = due_time(s); due < s.timer_at) {
+        s.timer_at = due;
+        timers_.add(g, {due, it->first, s.window});
+      }
+    }
+    if (late_count)
+      count_late(late_count, opts_.late_to_side_output);
+    return detail::emit_updates_and_late(out, std::move(updates), std::move(late));
+  }
+
+  result<void> on_watermark(event_time wm, output& out) override {
+    std::vector<output_type> fired;
+    timers_.fire_until(wm, [&](int g, detail::window_timer<K>& t) {
+      auto& tab = state_.group(g);
+      auto it = tab.find(t.key);
+      if (it == tab.end())
+        return;
+      auto& sessions = it->second;
+      // Sessions only grow, so the session this timer was set for is the one containing
+      // the window it was set with (sessions of a key never touch each other).
+      auto s = std::find_if(sessions.begin(), sessions.end(), [&](const session_state& x) {
+        return x.window.start <= t.window.start && t.window.end <= x.window.end;
+      });
+      if (s == sessions.end() || s->timer_at != t.when)
+        return; // another timer answers for this session now
+      if (const auto due = due_time(*s); due > t.when) {
+        s->timer_at = due; // the session grew since: wait for its new end
+        timers_.add(g, {due, t.key, s->window});
+        return;
+      }
+      if (s->fired_max < s->window.max_timestamp()) {
+        fire(it->first, *s, wm, fired);
+        if (const auto cleanup = due_time(*s); cleanup > t.when) {
+          s->timer_at = cleanup; // allowed lateness: keep the state for updates
+          timers_.add(g, {cleanup, t.key, s->window});
+          return;
+        }
+      }
+      sessions.erase(s);
+      if (sessions.empty())
+        tab.erase(it);
+    });
+    if (fired.empty())
+      return {};
+    return out.emit(0, std::make_shared<batch<output_type>>(std::move(fired)));
+  }
+
+  /// Open sessions over all keys (for tests and metrics).
+  std::size_t window_count() const noexcept {
+    std::size_t n = 0;
+    for (int g = state_.range().first; g < state_.range().last; ++g)
+      for (auto& [k, v] : state_.group(g))
+        n += v.size();
+    return n;
+  }
+  std::size_t timer_count() const noexcept { return timers_.size(); }
+
+private:
+  struct session_state {
+    time_window window;
+    acc_type acc;
+    std::uint32_t firings = 0;
+    /// The max timestamp of the window when it last fired (`min_watermark`: never).
+    event_time fired_max = min_watermark;
+    /// When the one timer that answers for this session is due.
+    event_time timer_at = max_watermark;
+  };
+
+  /// When the session needs attention: its end while it has grown past its last firing,
+  /// else the end of its allowed lateness.
+  event_time due_time(const session_state& s) const noexcept {
+    const auto max_ts = s.window.max_timestamp();
+    return s.fired_max < max_ts ? max_ts : cleanup_time(s.window);
+  }
+
+  static time_window span(const time_window& a, const time_window& b) noexcept {
+    return {std::min(a.start, b.start), std::max(a.end, b.end)};
+  }
+  event_time cleanup_time(const time_window& w) const noexcept {
+    return detail::saturating_add(w.max_timestamp(), opts_.allowed_lateness);
+  }
+  void fire(const K& key, session_state& s, event_time wm, std::vector<output_type>& out) {
+    fn_.fire(key, s.window, s.acc, s.firings, wm, out);
+    ++s.firings;
+    s.fired_max = s.window.max_timestamp();
+  }
+
+  KeyFn key_fn_;
+  TsFn ts_fn_;
+  Assigner assigner_;
+  Fn fn_;
+  window_options opts_;
+  keyed_state_table<K, std::vector<session_state>> state_;
+  detail::window_timer_queues<K> timers_;
+};
+
+} // namespace sluice

@@ -149,6 +149,11 @@ public:
       max_key_groups_(cfg.max_key_groups), key_fn_(std::move(key_fn)) {}
 
   void push(batch_ptr in, channel_writer& out) override {
+    if (targets_ == 1) {
+      // Every key group belongs to the one target: pass the batch on whole, uncopied.
+      bufs_.take(0, std::move(in), out);
+      return;
+    }
     auto& src = records_of<T>(*in);
     const bool owned = in.use_count() == 1;
     for (auto& r : src) {

@@ -68,6 +68,9 @@ struct watermark_strategy {
   /// longer holds the watermark back, and rejoins with its next record. Unset: never idle.
   std::optional<std::chrono::nanoseconds> idle_timeout;
   std::string description; ///< shown in explain()
+  /// Set by the built-in bounded strategies: the tracker then keeps the maximum itself in a
+  /// tight loop instead of a virtual call per record (same watermarks as `generator`).
+  std::optional<duration> bounded_delay;
 
   /// Marks inputs idle after `timeout` without records (Flink's withIdleness).
   watermark_strategy with_idleness(std::chrono::nanoseconds timeout) const {
@@ -99,7 +102,8 @@ watermark_strategy<T> bounded_out_of_orderness(duration max_delay, F timestamp) 
             return std::make_unique<bounded_out_of_orderness_generator<T>>(max_delay);
           },
           std::nullopt,
-          "bounded out-of-orderness " + std::to_string(max_delay.count()) + "us"};
+          "bounded out-of-orderness " + std::to_string(max_delay.count()) + "us",
+          max_delay};
 }
 
 /// Event times only ever increase within a split: W = max event time seen - 1µs.
@@ -115,7 +119,7 @@ template <class T, class F, class Make>
 watermark_strategy<T> custom(F timestamp, Make make, std::string description = "custom") {
   return {detail::timestamp_of<T>(std::move(timestamp)),
           [make = std::move(make)]() -> std::unique_ptr<watermark_generator<T>> { return make(); },
-          std::nullopt, std::move(description)};
+          std::nullopt, std::move(description), std::nullopt};
 }
 
 } // namespace watermarks
@@ -174,7 +178,7 @@ public:
       if (s.idle)
         continue;
       any_active = true;
-      auto w = s.generator->current();
+      auto w = current(s);
       if (!w) {
         blocked = true;
         continue;
@@ -201,6 +205,7 @@ public:
 private:
   struct split_state {
     std::unique_ptr<watermark_generator<T>> generator;
+    event_time max_ts = min_watermark; ///< bounded strategies only
     clock::time_point last_record{};
     bool seen = false; ///< records since the last update
     bool idle = false;
@@ -210,12 +215,28 @@ private:
     if (begin == end)
       return;
     auto& s = splits_[id];
-    if (!s.generator)
-      s.generator = strategy_.generator();
     s.seen = true;
     s.idle = false;
+    if (strategy_.bounded_delay) {
+      auto m = s.max_ts;
+      for (auto i = begin; i < end; ++i)
+        m = std::max(m, strategy_.timestamp(records[i]));
+      s.max_ts = m;
+      return;
+    }
+    if (!s.generator)
+      s.generator = strategy_.generator();
     for (auto i = begin; i < end; ++i)
       s.generator->on_event(records[i], strategy_.timestamp(records[i]));
+  }
+
+  std::optional<event_time> current(split_state& s) {
+    if (strategy_.bounded_delay) {
+      if (s.max_ts == min_watermark)
+        return std::nullopt;
+      return s.max_ts - *strategy_.bounded_delay - duration{1};
+    }
+    return s.generator ? s.generator->current() : std::nullopt;
   }
 
   watermark_strategy<T> strategy_;

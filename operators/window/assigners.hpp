@@ -105,9 +105,9 @@ struct tumbling {
 struct sliding {
   /// The window length; must be positive.
   duration size{};
-  /// The distance between window starts; must be positive. `slide == size` is tumbling;
-  /// `slide > size` leaves gaps whose records belong to no window (they are dropped
-  /// without counting as late).
+  /// The distance between window starts; `0 < slide <= size` (Spark's rule). `slide ==
+  /// size` is tumbling. Flink allows `slide > size`, but records in the gaps then belong to
+  /// no window and vanish without a trace, so Sluice rejects it.
   duration slide{};
   /// Shifts window starts; `|offset| < slide`. Default: none.
   duration offset{};
@@ -119,6 +119,11 @@ struct sliding {
     if (slide <= duration::zero())
       return make_error(error_code::invalid_option,
                         "sliding window: slide must be positive, got " + detail::micros(slide));
+    if (slide > size)
+      return make_error(error_code::invalid_option,
+                        "sliding window: slide " + detail::micros(slide) +
+                          " is larger than the size " + detail::micros(size) +
+                          "; records between windows would belong to none");
     if (offset >= slide || offset <= -slide)
       return make_error(error_code::invalid_option,
                         "sliding window: |offset| must be less than the slide, got offset " +

@@ -171,7 +171,7 @@ BOOST_AUTO_TEST_CASE(sliding_assigns_every_window_that_contains_the_record) {
   windows::sliding odd{.size = std::chrono::seconds{10}, .slide = std::chrono::seconds{3}};
   BOOST_TEST(windows_of(odd, 0) ==
              "[0,10000000)[-3000000,7000000)[-6000000,4000000)[-9000000,1000000)");
-  // slide > size leaves gaps: a record in a gap belongs to no window.
+  // slide > size would leave gaps (validate() rejects it); assignment itself skips them.
   windows::sliding gappy{.size = std::chrono::seconds{2}, .slide = std::chrono::seconds{5}};
   BOOST_TEST(windows_of(gappy, 1 * sec) == "[0,2000000)");
   BOOST_TEST(windows_of(gappy, 3 * sec) == "");
@@ -196,7 +196,10 @@ BOOST_AUTO_TEST_CASE(invalid_options_are_named_errors) {
              "sliding window: size must be positive, got 0us");
   BOOST_TEST(msg(windows::session{}.validate()) == "session window: gap must be positive, got 0us");
   BOOST_TEST((windows::tumbling{.size = 10s, .offset = -9s}.validate().has_value()));
-  BOOST_TEST((windows::sliding{.size = 10s, .slide = 15s}.validate().has_value()));
+  BOOST_TEST(msg(windows::sliding{.size = 10s, .slide = 15s}.validate()) ==
+             "sliding window: slide 15000000us is larger than the size 10000000us; records "
+             "between windows would belong to none");
+  BOOST_TEST((windows::sliding{.size = 10s, .slide = 10s}.validate().has_value()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

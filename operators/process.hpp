@@ -1,5 +1,6 @@
 #pragma once
-/// `process`: custom per-record logic with a context, keyed or not.
+/// `process`: custom per-record logic with a context (the keyed form, with state and timers,
+/// is in keyed_process.hpp).
 #include "operators/collector.hpp"
 #include "operators/context.hpp"
 #include "operators/operator.hpp"
@@ -36,31 +37,6 @@ public:
   }
 
 private:
-  F fn_;
-};
-
-/// A keyed process function: the context knows the current key.
-template <class K, class In, class Out, class KeyFn, class F>
-class keyed_process_operator final : public operator_base {
-public:
-  keyed_process_operator(KeyFn key_fn, F fn) : key_fn_(std::move(key_fn)), fn_(std::move(fn)) {}
-
-  result<void> process(int, batch_ptr in, output& out) override {
-    auto produced = make_batch<Out>(in->size());
-    collector<Out> c{produced->records};
-    keyed_context<K> ctx{info_};
-    for (const auto& r : records_of<In>(*in)) {
-      const K key = key_fn_(r);
-      ctx.set_current_key(key, key_group_of(key_hash<K>{}(key), info_.max_key_groups));
-      invoke_on_element(fn_, r, ctx, c);
-    }
-    if (produced->records.empty())
-      return {};
-    return out.emit(0, std::move(produced));
-  }
-
-private:
-  KeyFn key_fn_;
   F fn_;
 };
 

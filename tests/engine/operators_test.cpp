@@ -8,6 +8,7 @@
 #include "operators/filter.hpp"
 #include "operators/flat_map.hpp"
 #include "operators/map.hpp"
+#include "operators/keyed_process.hpp"
 #include "operators/process.hpp"
 #include "operators/reduce.hpp"
 #include "sinks/sink.hpp"
@@ -280,7 +281,7 @@ BOOST_AUTO_TEST_CASE(keyed_process_context_carries_the_key_and_its_key_group) {
     out.collect(kv{ctx.current_key(), ctx.current_key_group()});
     (void)r;
   };
-  keyed_process_operator<int, kv, kv, decltype(key_fn), decltype(fn)> op{key_fn, fn};
+  keyed_process_function_operator<int, kv, kv, decltype(key_fn), decltype(fn)> op{key_fn, fn};
   require_ok(op.open(info_for("kp")));
   capture_output out;
   require_ok(op.process(0, batch_of<kv>({{1, 0}, {42, 0}, {1000, 0}}), out));

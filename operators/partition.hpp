@@ -80,16 +80,9 @@ public:
   /// The buffer of `target`, created on demand.
   batch<T>* slot(int target) {
     auto& buf = bufs_[static_cast<std::size_t>(target)];
-    if (!buf)
+    if (!buf) [[unlikely]]
       buf = make_batch<T>(batch_size_);
     return buf.get();
-  }
-
-  void append(int target, T&& record, channel_writer& out) {
-    auto* b = slot(target);
-    b->records.push_back(std::move(record));
-    if (b->records.size() >= batch_size_)
-      send(target, out);
   }
 
   void send(int target, channel_writer& out) {
@@ -156,13 +149,19 @@ public:
     }
     auto& src = records_of<T>(*in);
     const bool owned = in.use_count() == 1;
+    const auto batch_size = bufs_.batch_size();
+    // The loop body is kept small enough to inline: one slot lookup, one push_back, and the
+    // rare full-buffer send out of line.
     for (auto& r : src) {
       const auto kg = key_group_of(key_hash<K>{}(key_fn_(r)), max_key_groups_);
       const auto target = instance_of_key_group(kg, max_key_groups_, targets_);
+      auto& records = bufs_.slot(target)->records;
       if (owned)
-        bufs_.append(target, std::move(r), out);
+        records.push_back(std::move(r));
       else
-        bufs_.append(target, T{r}, out);
+        records.push_back(r);
+      if (records.size() >= batch_size) [[unlikely]]
+        bufs_.send(target, out);
     }
   }
   void flush(channel_writer& out) override { bufs_.flush(out); }

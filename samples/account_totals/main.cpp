@@ -1,9 +1,12 @@
 // account_totals: running totals per account over a stream of card transactions.
 //
 // The interim main sample (until samples/fraud_detection lands): a source of transactions,
-// keyed by account, a running aggregate per account, printed as it changes.
+// keyed by account, a running aggregate per account, printed as it changes; or, with
+// --window, event-time tumbling windows per account (watermarks from the transactions'
+// timestamps, late records counted).
 //
 //   account_totals                                 # built-in generator, 5 s
+//   account_totals --window 1s                     # per-account totals per second of event time
 //   account_totals --source walkthrough            # Flink's walkthrough data, cycling
 //   account_totals --source file --input DIR       # JSON lines files
 #include "api/job.hpp"
@@ -97,7 +100,13 @@ int main(int argc, char** argv) {
   int accounts = 20;
   std::uint64_t seed = 42;
   std::string format = "json";
+  std::string window = "0";
+  std::string out_of_orderness = "1s";
   samples::add_common_flags(app, common);
+  app.add_option("--window", window,
+                 "event-time tumbling window per account, e.g. 1s, 1min (0: running totals)");
+  app.add_option("--out-of-orderness", out_of_orderness,
+                 "how late a transaction may arrive and still count, e.g. 1s");
   app.add_option("--source", source, "generator, walkthrough or file")
     ->check(CLI::IsMember({"generator", "walkthrough", "file"}));
   app.add_option("--input", input, "file or directory of JSON lines (--source file)");
@@ -116,7 +125,17 @@ int main(int argc, char** argv) {
     std::cerr << "account_totals: " << duration.error().to_string() << "\n";
     return 2;
   }
+  auto window_size = codec::parse_duration(window);
+  auto delay = codec::parse_duration(out_of_orderness);
+  if (!window_size || !delay) {
+    std::cerr << "account_totals: "
+              << (window_size ? delay.error() : window_size.error()).to_string() << "\n";
+    return 2;
+  }
   job j{opts};
+  // Event time is the transaction's timestamp; the watermark trails the newest by `delay`.
+  const auto strategy = watermarks::bounded_out_of_orderness<transaction>(
+    *delay, &transaction::timestamp);
 
   const auto epoch = event_time{std::chrono::sys_days{std::chrono::year{2019} / 1 / 1}};
   auto transactions = [&]() -> result<stream<transaction>> {
@@ -126,7 +145,7 @@ int main(int argc, char** argv) {
       sources::file_options fo;
       fo.path = input;
       fo.format = sources::file_format::json_lines;
-      return j.from(sources::file<transaction>{fo});
+      return j.from(sources::file<transaction>{fo}, strategy);
     }
     if (source == "walkthrough") {
       auto rows = load_walkthrough(walkthrough);
@@ -138,7 +157,7 @@ int main(int argc, char** argv) {
         auto t = (*data)[n % data->size()];
         t.timestamp = epoch + std::chrono::minutes{6} * static_cast<std::int64_t>(n);
         return t;
-      })).parallelism(1);
+      }), strategy).parallelism(1);
     }
     const auto step = std::chrono::microseconds{static_cast<std::int64_t>(1e6 / rate)};
     return j.from(sources::generator({.rate = rate}, [=](std::uint64_t n) {
@@ -146,20 +165,29 @@ int main(int argc, char** argv) {
       return transaction{static_cast<std::int64_t>(h % static_cast<std::uint64_t>(accounts)) + 1,
                          static_cast<double>((h >> 24) % 100'000) / 100.0,
                          epoch + step * static_cast<std::int64_t>(n)};
-    }));
+    }), strategy);
   }();
   if (!transactions) {
     std::cerr << "account_totals: " << transactions.error().to_string() << "\n";
     return 2;
   }
-  transactions->name("transactions")
-    .key_by([](const transaction& t) { return t.account_id; }, "account_id")
-    .aggregate(totals{})
-    .name("account-totals")
-    .sink_to(sinks::console<account_total>{{.format = format == "table"
-                                                        ? sinks::console_format::table
-                                                        : sinks::console_format::json_lines}})
-    .name("console");
+  const auto console_format =
+    format == "table" ? sinks::console_format::table : sinks::console_format::json_lines;
+  auto by_account = transactions->name("transactions")
+                      .key_by([](const transaction& t) { return t.account_id; }, "account_id");
+  if (window_size->count() > 0) {
+    by_account
+      .window(windows::tumbling{.size = *window_size})
+      .sum(&transaction::amount)
+      .name("windowed-totals")
+      .sink_to(sinks::console<window_result<std::int64_t, double>>{{.format = console_format}})
+      .name("console");
+  } else {
+    by_account.aggregate(totals{})
+      .name("account-totals")
+      .sink_to(sinks::console<account_total>{{.format = console_format}})
+      .name("console");
+  }
 
   if (common.explain) {
     auto text = j.explain();
@@ -175,12 +203,17 @@ int main(int argc, char** argv) {
     std::cerr << "account_totals: job failed: " << done.error().to_string() << "\n";
     return 1;
   }
-  std::uint64_t read = 0;
-  for (auto& t : done->tasks)
+  std::uint64_t read = 0, late = 0, behind = 0;
+  for (auto& t : done->tasks) {
     if (t.chain_id == 0)
       read += t.records_in;
-  std::cerr << fmt::format("account_totals: {} after {:.2f} s, {} transactions read\n",
-                           done->cancelled ? "stopped" : "finished",
-                           std::chrono::duration<double>(done->elapsed).count(), read);
+    late += t.late_records;
+    behind += t.records_behind_watermark;
+  }
+  std::cerr << fmt::format(
+    "account_totals: {} after {:.2f} s, {} transactions read, {} too late for their window, "
+    "{} behind the watermark on arrival\n",
+    done->cancelled ? "stopped" : "finished", std::chrono::duration<double>(done->elapsed).count(),
+    read, late, behind);
   return 0;
 }

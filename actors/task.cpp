@@ -129,16 +129,19 @@ public:
       return;
     wakeup_at_ = when;
     const auto now = bp_->options.processing_clock->now();
-    delayed_send(this, std::max<std::chrono::nanoseconds>(when - now, std::chrono::nanoseconds{0}),
-                 msg::timer::value);
+    // The processing clock may be injected (a manual clock moves in jumps), so the wait in
+    // real time is capped: an early wake-up re-checks the clock and asks again.
+    const auto wait = std::clamp<std::chrono::nanoseconds>(when - now, std::chrono::nanoseconds{0},
+                                                           std::chrono::milliseconds{100});
+    delayed_send(this, wait, msg::timer::value);
   }
 
 private:
   struct out_edge;
 
   void on_timer() {
-    if (!wakeup_at_ || failed_ || done_ || !chain_)
-      return;
+    if (!wakeup_at_ || failed_ || finishing_ || done_ || !chain_)
+      return; // after finish() nothing may be sent behind the end of input
     const auto now = bp_->options.processing_clock->now();
     if (now < *wakeup_at_) {
       // Early (an injected clock that has not moved yet): ask again.
@@ -151,6 +154,8 @@ private:
     if (!guarded([&] { return chain_->processing_time(now); }))
       return;
     after_input();
+    if (!source_)
+      update_watermark(); // timer output may have ended an idle spell; idle again if so
   }
 
   struct edge_writer final : channel_writer {
@@ -394,8 +399,7 @@ private:
       return;
     if (source_->has_watermarks()) {
       auto u = source_->watermarks(bp_->options.processing_clock->now());
-      if (u.idle)
-        set_output_idle(*u.idle);
+      set_output_idle(u.idle_now); // level, not edge: data may have ended an idle spell
       if (u.advanced && *u.advanced > out_watermark_)
         advance_watermark(*u.advanced);
       if (failed_)
@@ -421,7 +425,7 @@ private:
 
   // -- output -----------------------------------------------------------------------------
 
-  void send_batch(int edge, int target, batch_ptr records) {
+  void send_data(int edge, int target, batch_ptr records) {
     auto& t = outputs_[static_cast<std::size_t>(edge)].targets[static_cast<std::size_t>(target)];
     if (t.credit > 0 && t.pending.empty()) {
       transmit(t, std::move(records));
@@ -433,6 +437,16 @@ private:
     }
     t.pending.push_back(out_item{out_item::kind::data, std::move(records), {}});
     ++pending_;
+  }
+
+  /// Every batch that leaves the task: an idle task first tells its outputs it is active
+  /// (whatever produced the data: input, a timer, a dead letter).
+  void send_batch(int edge, int target, batch_ptr records) {
+    if (output_idle_) {
+      output_idle_ = false;
+      broadcast_control(out_item{out_item::kind::active, nullptr, {}});
+    }
+    send_data(edge, target, std::move(records));
   }
 
   void transmit(out_target& t, batch_ptr records) {

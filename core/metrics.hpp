@@ -33,6 +33,8 @@ struct task_metrics {
   std::atomic<std::uint64_t> records_behind_watermark{0};
   /// Input channels currently marked idle.
   std::atomic<std::uint64_t> idle_inputs{0};
+  /// Records a deduplication operator dropped as repeats of a key it had seen.
+  std::atomic<std::uint64_t> duplicates_dropped{0};
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -62,6 +64,7 @@ struct task_stats {
   std::uint64_t late_records_to_side_output = 0;
   std::uint64_t records_behind_watermark = 0;
   std::uint64_t idle_inputs = 0;
+  std::uint64_t duplicates_dropped = 0;
 };
 
 inline task_stats snapshot(const task_metrics& m) {
@@ -80,6 +83,7 @@ inline task_stats snapshot(const task_metrics& m) {
   s.late_records_to_side_output = m.late_records_to_side_output.load(std::memory_order_relaxed);
   s.records_behind_watermark = m.records_behind_watermark.load(std::memory_order_relaxed);
   s.idle_inputs = m.idle_inputs.load(std::memory_order_relaxed);
+  s.duplicates_dropped = m.duplicates_dropped.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -66,6 +66,9 @@ public:
     }
     if (late > 0)
       count_late(late, false);
+    if (info_.metrics)
+      task_metrics::add(info_.metrics->duplicates_dropped,
+                        records.size() - late - kept->records.size());
     if (kept->records.empty())
       return {};
     return out.emit(0, std::move(kept));

@@ -134,6 +134,7 @@ struct split_mark {
 struct watermark_update {
   std::optional<event_time> advanced; ///< the new watermark, when it moved forward
   std::optional<bool> idle;           ///< the new idle state, when it changed
+  bool idle_now = false;              ///< the idle state now
 };
 
 /// Runs a strategy over the splits of one source instance.
@@ -142,17 +143,16 @@ class watermark_tracker {
 public:
   explicit watermark_tracker(watermark_strategy<T> strategy) : strategy_(std::move(strategy)) {}
 
-  /// Feeds a polled batch. `marks` split it by split; without marks it all belongs to
-  /// split 0. The processing time of the batch is that of the next `update`.
+  /// Feeds a polled batch. `marks` split it by split; records before the first mark belong
+  /// to the split marked last (split 0 before any mark), so a source reading one split over
+  /// many polls marks it once. The processing time of the batch is that of the next `update`.
   void observe(const std::vector<T>& records, const std::vector<split_mark>& marks) {
-    if (marks.empty()) {
-      if (!records.empty())
-        observe_split(0, records, 0, records.size());
-      return;
-    }
+    const auto first = marks.empty() ? records.size() : marks.front().begin;
+    observe_split(current_split_, records, 0, first);
     for (std::size_t m = 0; m < marks.size(); ++m) {
       const auto end = m + 1 < marks.size() ? marks[m + 1].begin : records.size();
       observe_split(marks[m].split, records, marks[m].begin, end);
+      current_split_ = marks[m].split;
     }
   }
 
@@ -191,6 +191,7 @@ public:
       idle_ = idle;
       u.idle = idle;
     }
+    u.idle_now = idle;
     if (!blocked && low && *low > watermark_) {
       watermark_ = *low;
       u.advanced = *low;
@@ -244,6 +245,7 @@ private:
   std::map<int, split_state> splits_;
   event_time watermark_ = min_watermark;
   bool idle_ = false;
+  int current_split_ = 0;
 };
 
 } // namespace sluice

@@ -486,6 +486,7 @@ BOOST_AUTO_TEST_CASE(drops_duplicates_and_frees_state_once_the_watermark_passes)
   BOOST_TEST(h.take<ev>() == expected, boost::test_tools::per_element());
   BOOST_TEST(d->state_size() == 2u);
   BOOST_TEST(d->dropped_duplicates() == 2u);
+  BOOST_TEST(h.metrics().duplicates_dropped.load() == 2u);
 
   require_ok(h.watermark(at(15s))); // kept while watermark <= 10s + 5s
   BOOST_TEST(d->state_size() == 2u);

@@ -10,6 +10,7 @@
 /// monotonous watermark strategy (watermark = max timestamp - 1µs, after each polled batch).
 #include "api/job.hpp"
 #include "bench/workload.hpp"
+#include "core/codec/time_format.hpp"
 #include "sinks/sink.hpp"
 #include "sources/watermarks.hpp"
 
@@ -17,7 +18,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -39,20 +39,12 @@ struct options {
   std::string gap = "2ms";   ///< session: inactivity gap
 };
 
-/// "1s", "10ms", "250us" -> microseconds; nothing for anything else.
+/// "1s", "10ms", "250us" -> positive microseconds (codec::parse_duration); nothing otherwise.
 inline std::optional<std::int64_t> parse_micros(const std::string& s) {
-  std::int64_t n = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-  if (ec != std::errc{} || n <= 0)
+  auto d = codec::parse_duration(s);
+  if (!d || d->count() <= 0)
     return std::nullopt;
-  const std::string unit(p, s.data() + s.size());
-  if (unit == "us")
-    return n;
-  if (unit == "ms")
-    return n * 1000;
-  if (unit == "s")
-    return n * 1'000'000;
-  return std::nullopt;
+  return d->count();
 }
 
 struct outcome {

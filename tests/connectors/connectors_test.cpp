@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE connectors_test
 #include <boost/test/unit_test.hpp>
 
+#include "tests/common/temp_dir.hpp"
 #include "api/job.hpp"
 #include "sinks/callback.hpp"
 #include "sinks/console.hpp"
@@ -87,32 +88,7 @@ namespace {
 
 // -- helpers --------------------------------------------------------------------------------
 
-/// A fresh directory under the system temp dir, removed with everything in it at scope end.
-struct temp_dir {
-  fs::path path;
-
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("sluice-connectors-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
-            "-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-
-  fs::path write(const std::string& name, const std::string& content) const {
-    auto p = path / name;
-    std::ofstream out{p, std::ios::binary};
-    out << content;
-    return p;
-  }
-};
+using sluice::test::temp_dir;
 
 std::string read_file(const fs::path& p) {
   std::ifstream in{p, std::ios::binary};

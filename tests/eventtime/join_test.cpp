@@ -2,6 +2,7 @@
 #define BOOST_TEST_MODULE join_test
 #include <boost/test/unit_test.hpp>
 
+#include "tests/common/temp_dir.hpp"
 #include "../engine/test_helpers.hpp"
 #include "api/job.hpp"
 #include "operators/harness.hpp"
@@ -463,27 +464,7 @@ struct txn {
   int amount = 0;
 };
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("sluice-join-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& text) const {
-    auto p = path / name;
-    std::ofstream{p, std::ios::binary} << text;
-    return p;
-  }
-};
+using sluice::test::temp_dir;
 
 const std::string accounts_json = "{\"id\":1,\"name\":\"alice\"}\n"
                                   "\n"

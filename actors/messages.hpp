@@ -2,11 +2,16 @@
 /// The fixed set of messages between tasks and the coordinator. Private to actors/.
 ///
 /// task -> task:   (data, channel, batch), (eoi, channel), (credit, output, target, n),
-///                 (wm, channel, µs since epoch), (idle, channel, bool)
+///                 (wm, channel, µs since epoch), (idle, channel, bool),
+///                 (barrier, channel, epoch)
 /// coord -> task:  (wire, actors), (start), (cancel)
-/// task -> coord:  (done, task), (failed, task, code, message)
+/// coord -> source task: (prepare, epoch, unlimited) -> (prepared, task, epoch, available),
+///                 (run, epoch, watermark µs), (inject, epoch)
+/// task -> coord:  (done, task), (failed, task, code, message), (ack, report)
 /// task -> self:   (poll), (flush), (timer)
+/// coord -> self:  (tick)
 #include "core/batch.hpp"
+#include "core/epoch.hpp"
 
 #include <caf/all.hpp>
 
@@ -25,9 +30,17 @@ using flush = caf::atom_constant<caf::atom("flush")>;
 using timer = caf::atom_constant<caf::atom("timer")>;
 using wm = caf::atom_constant<caf::atom("wm")>;
 using idle = caf::atom_constant<caf::atom("idle")>;
+using barrier = caf::atom_constant<caf::atom("barrier")>;
+using prepare = caf::atom_constant<caf::atom("prepare")>;
+using prepared = caf::atom_constant<caf::atom("prepared")>;
+using run = caf::atom_constant<caf::atom("run")>;
+using inject = caf::atom_constant<caf::atom("inject")>;
+using ack = caf::atom_constant<caf::atom("ack")>;
+using tick = caf::atom_constant<caf::atom("tick")>;
 
 } // namespace sluice::msg
 
 // Batches never leave the process through CAF (multi-node uses ZeroMQ with our own
 // encoding), so the shared pointer may travel as an unsafe, in-process message type.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sluice::batch_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sluice::epoch_report_ptr)

@@ -4,7 +4,15 @@
 #include "actors/messages.hpp"
 #include "actors/task.hpp"
 
+#include "core/codec/time_format.hpp"
+
 #include <malloc.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <random>
 
 #include <condition_variable>
 #include <mutex>
@@ -21,7 +29,38 @@ struct job_state {
   std::condition_variable cv;
   std::optional<result<job_result>> outcome;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::deque<query_progress> progress; ///< the last 100 epochs
 };
+
+/// A progress report's ids: random version-4 UUIDs.
+struct query_ids {
+  std::string query;
+  std::string run;
+
+  static std::string uuid() {
+    static thread_local std::mt19937_64 gen{std::random_device{}()};
+    const auto a = gen(), b = gen();
+    char text[40];
+    std::snprintf(text, sizeof text, "%08x-%04x-4%03x-%04x-%012llx",
+                  static_cast<unsigned>(a >> 32), static_cast<unsigned>((a >> 16) & 0xffff),
+                  static_cast<unsigned>(a & 0x0fff),
+                  static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
+                  static_cast<unsigned long long>(b & 0xffffffffffffULL));
+    return text;
+  }
+  static query_ids fresh() { return {uuid(), uuid()}; }
+};
+
+/// `2026-01-01T12:00:00.000Z`: Spark's progress timestamps, always with milliseconds.
+std::string iso_millis(event_time t) {
+  const auto secs = std::chrono::floor<std::chrono::seconds>(t);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
+  auto text = codec::format_iso8601(secs);
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms));
+  text.pop_back(); // the 'Z'
+  return text + frac;
+}
 
 std::vector<task_stats> collect_stats(const blueprint& bp) {
   std::vector<task_stats> out;
@@ -36,13 +75,15 @@ std::vector<task_stats> collect_stats(const blueprint& bp) {
   return out;
 }
 
-/// Owns the job's lifecycle: spawns and wires the tasks, waits for them to finish,
-/// turns the first failure into the job's outcome and stops everything else.
+/// Owns the job's lifecycle: spawns and wires the tasks, drives epochs (triggers,
+/// barriers, progress reports), waits for the tasks to finish, turns the first failure
+/// into the job's outcome and stops everything else.
 class coordinator_actor final : public caf::event_based_actor {
 public:
   coordinator_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
                     std::shared_ptr<job_state> state)
-    : caf::event_based_actor(cfg), bp_(std::move(bp)), state_(std::move(state)) {}
+    : caf::event_based_actor(cfg), bp_(std::move(bp)), state_(std::move(state)),
+      clock_(bp_->options.processing_clock), when_(bp_->options.epochs) {}
 
   caf::behavior make_behavior() override {
     const auto n = bp_->tasks.size();
@@ -50,7 +91,10 @@ public:
       auto t = spawn_task(this, bp_, static_cast<int>(i), this);
       link_to(t); // if the coordinator is killed, the tasks go with it
       tasks_.push_back(std::move(t));
+      if (bp_->plan.chains[static_cast<std::size_t>(bp_->tasks[i].chain)].is_source)
+        sources_.push_back(static_cast<int>(i));
     }
+    task_done_.assign(n, false);
     set_exit_handler([this](caf::exit_msg& m) {
       if (m.reason && !completed_)
         complete(make_error(error_code::internal, "a task stopped unexpectedly: " +
@@ -60,26 +104,353 @@ public:
       send(t, msg::wire::value, tasks_);
     for (auto& t : tasks_)
       send(t, msg::start::value);
+    if (when_.micro_batch())
+      begin_trigger();
+    else
+      schedule_tick(clock_->now() + when_.interval);
     return {
-      [this](msg::done, int) {
-        if (++done_ == tasks_.size())
+      [this](msg::done, int task) {
+        task_done_[static_cast<std::size_t>(task)] = true;
+        complete_epochs();
+        if (++done_ == tasks_.size()) {
+          complete_epochs(true);
           complete(std::nullopt);
+        }
       },
       [this](msg::failed, int, int code, std::string& text) {
         complete(make_error(static_cast<error_code>(code), std::move(text)));
       },
       [this](msg::cancel) {
         cancelled_ = true;
-        for (std::size_t i = 0; i < tasks_.size(); ++i)
-          if (bp_->plan.chains[static_cast<std::size_t>(bp_->tasks[i].chain)].is_source)
-            send(tasks_[i], msg::cancel::value);
+        if (phase_ == phase::running)
+          stop_after_epoch_ = true; // a micro-batch in flight completes first
+        else
+          stop_sources();
       },
+      [this](msg::ack, const epoch_report_ptr& report) { on_ack(report); },
+      [this](msg::prepared, int, std::int64_t epoch, bool available) {
+        on_prepared(epoch, available);
+      },
+      [this](msg::tick) { on_tick(); },
     };
   }
 
   void on_exit() override { tasks_.clear(); }
 
 private:
+  enum class phase { idle, preparing, running, stopping };
+
+  /// An epoch between its start and the last task's acknowledgement.
+  struct open_epoch {
+    sluice::clock::time_point triggered; ///< the trigger fired (prepare, or inject)
+    sluice::clock::time_point started;   ///< the sources began reading it
+    std::chrono::system_clock::time_point wall = std::chrono::system_clock::now();
+    std::vector<bool> acked;
+    std::vector<epoch_report_ptr> reports;
+    std::optional<event_time> watermark; ///< micro-batch: Spark's watermark it ran with
+  };
+
+  // -- triggers ---------------------------------------------------------------------------
+
+  void schedule_tick(sluice::clock::time_point at) {
+    tick_at_ = at;
+    if (tick_scheduled_)
+      return;
+    tick_scheduled_ = true;
+    // The clock may be injected (it moves in jumps): real waits are capped, then re-checked.
+    const auto wait = std::clamp<std::chrono::nanoseconds>(at - clock_->now(),
+                                                           std::chrono::nanoseconds{0},
+                                                           std::chrono::milliseconds{100});
+    delayed_send(this, wait, msg::tick::value);
+  }
+
+  void on_tick() {
+    tick_scheduled_ = false;
+    if (completed_ || phase_ == phase::stopping || !tick_at_)
+      return;
+    const auto now = clock_->now();
+    if (now < *tick_at_) {
+      schedule_tick(*tick_at_);
+      return;
+    }
+    tick_at_.reset();
+    if (when_.micro_batch()) {
+      if (phase_ == phase::idle)
+        begin_trigger();
+      return;
+    }
+    // Continuous: a barrier into every source, then the next tick.
+    inject_through(next_epoch_);
+    schedule_tick(now + when_.interval);
+  }
+
+  /// Continuous mode: epochs up to `last` start at every source that has not begun them.
+  void inject_through(std::int64_t last) {
+    for (; next_epoch_ <= last; ++next_epoch_) {
+      auto& e = open_epochs_[next_epoch_];
+      init_epoch(e, clock_->now());
+      for (int i : sources_)
+        send(tasks_[static_cast<std::size_t>(i)], msg::inject::value, next_epoch_);
+    }
+  }
+
+  void init_epoch(open_epoch& e, sluice::clock::time_point now) {
+    if (!e.acked.empty())
+      return;
+    e.triggered = e.started = now;
+    e.acked.assign(tasks_.size(), false);
+  }
+
+  /// Micro-batch: ask every source what this trigger would read.
+  void begin_trigger() {
+    phase_ = phase::preparing;
+    trigger_started_ = clock_->now();
+    prepared_ = 0;
+    available_ = false;
+    const bool unlimited = when_.how == trigger::kind::once;
+    for (int i : sources_)
+      send(tasks_[static_cast<std::size_t>(i)], msg::prepare::value, next_epoch_, unlimited);
+    if (sources_.empty())
+      stop_sources();
+  }
+
+  void on_prepared(std::int64_t epoch, bool available) {
+    if (phase_ != phase::preparing || epoch != next_epoch_)
+      return;
+    available_ = available_ || available;
+    if (++prepared_ < sources_.size())
+      return;
+    // Spark runs an epoch for new data, or without data when the watermark moved and a
+    // stateful operator may have rows to emit or evict (not in complete mode).
+    const bool watermark_moved = spark_watermark_ && (!last_run_watermark_ ||
+                                                      *spark_watermark_ > *last_run_watermark_);
+    const bool no_data_epoch = watermark_moved && bp_->options.has_event_time_state &&
+                               bp_->options.mode != output_mode::complete;
+    if (!available_ && !no_data_epoch) {
+      phase_ = phase::idle;
+      if (when_.how == trigger::kind::processing_time)
+        schedule_tick(trigger_started_ + when_.interval);
+      else
+        stop_sources(); // available_now / once: nothing left
+      return;
+    }
+    phase_ = phase::running;
+    auto& e = open_epochs_[next_epoch_];
+    init_epoch(e, clock_->now());
+    e.triggered = trigger_started_;
+    e.watermark = spark_watermark_.value_or(event_time{});
+    last_run_watermark_ = spark_watermark_;
+    // Operators use the engine's convention (W = the last instant known complete), one
+    // microsecond below Spark's (W = the first instant that may still come): both make a
+    // window with `end <= Spark's W` late.
+    const std::int64_t wm =
+      spark_watermark_ ? (*spark_watermark_ - duration{1}).time_since_epoch().count()
+                       : min_watermark.time_since_epoch().count();
+    for (int i : sources_)
+      send(tasks_[static_cast<std::size_t>(i)], msg::run::value, next_epoch_, wm);
+  }
+
+  void stop_sources() {
+    if (phase_ == phase::stopping)
+      return;
+    phase_ = phase::stopping;
+    for (int i : sources_)
+      send(tasks_[static_cast<std::size_t>(i)], msg::cancel::value);
+  }
+
+  // -- acknowledgements and progress --------------------------------------------------------
+
+  void on_ack(const epoch_report_ptr& report) {
+    if (completed_ || !report)
+      return;
+    if (!when_.micro_batch() && report->epoch >= next_epoch_)
+      inject_through(report->epoch); // a source ended its input with a last barrier
+    auto it = open_epochs_.find(report->epoch);
+    if (it == open_epochs_.end())
+      return;
+    init_epoch(it->second, clock_->now());
+    it->second.acked[static_cast<std::size_t>(report->task)] = true;
+    it->second.reports.push_back(report);
+    complete_epochs();
+  }
+
+  /// Reports every epoch, oldest first, that each task acknowledged or finished without.
+  /// `all`: the job ended, so every epoch still open is as complete as it will get.
+  void complete_epochs(bool all = false) {
+    while (!open_epochs_.empty()) {
+      auto it = open_epochs_.begin();
+      auto& e = it->second;
+      if (!all)
+        for (std::size_t t = 0; t < tasks_.size(); ++t)
+          if (!e.acked[t] && !task_done_[t])
+            return;
+      if (!e.reports.empty())
+        report_epoch(it->first, e);
+      open_epochs_.erase(it);
+      if (when_.micro_batch() && phase_ == phase::running) {
+        ++next_epoch_;
+        after_micro_batch();
+      }
+    }
+  }
+
+  void after_micro_batch() {
+    phase_ = phase::idle;
+    if (stop_after_epoch_ || when_.how == trigger::kind::once) {
+      stop_sources();
+      return;
+    }
+    if (when_.how == trigger::kind::available_now) {
+      begin_trigger();
+      return;
+    }
+    const auto next = trigger_started_ + when_.interval;
+    if (clock_->now() >= next)
+      begin_trigger(); // the epoch overran its interval: the next one starts at once
+    else
+      schedule_tick(next);
+  }
+
+  void report_epoch(std::int64_t id, const open_epoch& e) {
+    const auto now = clock_->now();
+    query_progress p;
+    p.id = ids_.query;
+    p.run_id = ids_.run;
+    p.name = bp_->options.query_name;
+    p.timestamp = iso_millis(std::chrono::time_point_cast<duration>(e.wall));
+    p.batch_id = id;
+    std::map<int, source_progress> sources;
+    std::map<int, std::vector<const source_epoch_report*>> per_source;
+    std::map<int, state_operator_progress> state;
+    event_time_stats times;
+    bool event_time_input = false;
+    for (auto& r : e.reports) {
+      for (auto& s : r->sources) {
+        per_source[s.node].push_back(&s);
+        times.merge(s.event_times);
+        if (s.watermark_delay) {
+          event_time_input = true;
+          if (s.event_times.count > 0) {
+            auto& m = source_max_[s.node];
+            m = std::max(m, s.event_times.max);
+            source_delay_[s.node] = *s.watermark_delay;
+          }
+        }
+      }
+      for (auto& s : r->state) {
+        auto& o = state[s.node];
+        o.name = s.name;
+        o.num_rows_total += s.rows_total;
+        o.num_rows_updated += s.rows_updated;
+        o.num_rows_removed += s.rows_removed;
+        o.num_rows_dropped_by_watermark += s.rows_dropped_by_watermark;
+        o.memory_used_bytes += s.memory_used_bytes;
+      }
+      for (auto& s : r->sinks) {
+        if (p.sink.description.empty())
+          p.sink.description = s.description;
+        else if (p.sink.description.find(s.description) == std::string::npos)
+          p.sink.description += ", " + s.description;
+        p.sink.num_output_rows += s.rows;
+      }
+    }
+    const double elapsed_s =
+      std::chrono::duration<double>(now - e.triggered).count();
+    const double since_last_s =
+      last_trigger_ ? std::chrono::duration<double>(e.triggered - *last_trigger_).count() : 0.0;
+    last_trigger_ = e.triggered;
+    auto rate = [](std::uint64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; };
+    for (auto& [node, reports] : per_source) {
+      source_progress sp;
+      sp.description = reports.front()->description;
+      if (reports.size() == 1) {
+        sp.start_offset = reports.front()->start_offset;
+        sp.end_offset = reports.front()->end_offset;
+      } else { // one offset per parallel instance, in the order the tasks reported
+        sp.start_offset = sp.end_offset = "{";
+        for (std::size_t k = 0; k < reports.size(); ++k) {
+          const auto sep = std::string(k ? ", " : "") + "\"" + std::to_string(k) + "\": ";
+          sp.start_offset += sep + reports[k]->start_offset;
+          sp.end_offset += sep + reports[k]->end_offset;
+        }
+        sp.start_offset += "}";
+        sp.end_offset += "}";
+      }
+      for (auto* r : reports)
+        sp.num_input_rows += r->rows;
+      sp.input_rows_per_second = rate(sp.num_input_rows, since_last_s);
+      sp.processed_rows_per_second = rate(sp.num_input_rows, elapsed_s);
+      p.num_input_rows += sp.num_input_rows;
+      p.sources.push_back(std::move(sp));
+    }
+    for (auto& [node, s] : state)
+      p.state_operators.push_back(s);
+    p.input_rows_per_second = rate(p.num_input_rows, since_last_s);
+    p.processed_rows_per_second = rate(p.num_input_rows, elapsed_s);
+    auto ms = [](auto d) {
+      return static_cast<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    };
+    p.duration_ms["triggerExecution"] = ms(now - e.triggered);
+    p.duration_ms["latestOffset"] = ms(e.started - e.triggered);
+    p.duration_ms["addBatch"] = ms(now - e.started);
+    if (times.count > 0) {
+      p.event_time["min"] = iso_millis(times.min);
+      p.event_time["max"] = iso_millis(times.max);
+      p.event_time["avg"] = iso_millis(event_time{duration{static_cast<duration::rep>(
+        times.sum_us / static_cast<long double>(times.count))}});
+    }
+    if (event_time_input) {
+      if (e.watermark)
+        p.event_time["watermark"] = iso_millis(*e.watermark);
+      else if (auto wm = continuous_watermark())
+        p.event_time["watermark"] = iso_millis(*wm);
+    }
+    if (when_.micro_batch())
+      update_spark_watermark();
+    publish(std::move(p));
+  }
+
+  /// Spark's rule: the watermark of the next epoch is, per source, the maximum event time
+  /// seen so far minus the delay; with several sources the minimum; it never goes back.
+  void update_spark_watermark() {
+    std::optional<event_time> low;
+    for (auto& [node, max] : source_max_) {
+      const auto w = max - source_delay_[node];
+      low = low ? std::min(*low, w) : w;
+    }
+    if (low && (!spark_watermark_ || *low > *spark_watermark_))
+      spark_watermark_ = *low;
+    if (!spark_watermark_ && !source_delay_.empty())
+      spark_watermark_ = event_time{}; // Spark starts at 1970-01-01
+  }
+
+  /// Continuous mode: the lowest watermark of the sources, in Spark's convention.
+  std::optional<event_time> continuous_watermark() const {
+    std::optional<event_time> low;
+    for (int i : sources_) {
+      const event_time w{duration{bp_->metrics[static_cast<std::size_t>(i)].watermark.load(
+        std::memory_order_relaxed)}};
+      if (w == min_watermark)
+        continue;
+      low = low ? std::min(*low, w) : w;
+    }
+    if (low && *low != max_watermark)
+      *low += duration{1};
+    return low;
+  }
+
+  void publish(query_progress p) {
+    if (bp_->options.on_progress)
+      bp_->options.on_progress(p);
+    std::lock_guard guard{state_->mtx};
+    state_->progress.push_back(std::move(p));
+    if (state_->progress.size() > 100)
+      state_->progress.pop_front();
+  }
+
+  // -- completion -------------------------------------------------------------------------
+
   void complete(std::optional<error> err) {
     if (completed_)
       return;
@@ -108,10 +479,30 @@ private:
 
   std::shared_ptr<const blueprint> bp_;
   std::shared_ptr<job_state> state_;
+  std::shared_ptr<const sluice::clock> clock_;
+  trigger when_;
   std::vector<caf::actor> tasks_;
+  std::vector<int> sources_;
+  std::vector<bool> task_done_;
   std::size_t done_ = 0;
   bool cancelled_ = false;
   bool completed_ = false;
+  // Epochs.
+  query_ids ids_ = query_ids::fresh();
+  std::map<std::int64_t, open_epoch> open_epochs_;
+  std::int64_t next_epoch_ = 0;
+  phase phase_ = phase::idle;
+  bool stop_after_epoch_ = false;
+  std::optional<sluice::clock::time_point> tick_at_;
+  bool tick_scheduled_ = false;
+  sluice::clock::time_point trigger_started_{};
+  std::optional<sluice::clock::time_point> last_trigger_;
+  std::size_t prepared_ = 0;
+  bool available_ = false;
+  std::map<int, event_time> source_max_;
+  std::map<int, duration> source_delay_;
+  std::optional<event_time> spark_watermark_;
+  std::optional<event_time> last_run_watermark_;
 };
 
 class execution final : public job_execution {
@@ -156,6 +547,11 @@ public:
   }
 
   std::vector<task_stats> metrics() const override { return collect_stats(*bp_); }
+
+  std::vector<query_progress> recent_progress() const override {
+    std::lock_guard guard{state_->mtx};
+    return {state_->progress.begin(), state_->progress.end()};
+  }
 
 private:
   bool finished() {

@@ -1,10 +1,15 @@
 #pragma once
 /// The runtime's entry point, free of CAF: runs a physical plan on actors.
+#include "core/epoch.hpp"
 #include "core/metrics.hpp"
+#include "core/progress.hpp"
 #include "core/time.hpp"
 #include "graph/plan.hpp"
 
 #include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -32,6 +37,25 @@ struct runtime_options {
   /// thread than the one that allocated them otherwise return memory to the kernel on
   /// every batch (5-25x slower; see docs/architecture.md).
   bool tune_malloc = true;
+
+  // -- epochs (set from job_options; see core/epoch.hpp) ---------------------------------
+
+  /// When epochs begin.
+  trigger epochs = triggers::continuous();
+  /// Spark's output mode, when the job sets one.
+  std::optional<output_mode> mode{};
+  late_row_rule late_rows = late_row_rule::previous_watermark;
+  /// Micro-batch mode: records one source instance may read in one trigger, for sources
+  /// that never run dry (an unthrottled generator). Files are capped by
+  /// `max_files_per_trigger` instead.
+  std::size_t max_records_per_trigger = 1'000'000;
+  /// Called with every epoch's progress report, on a runtime thread: keep it short.
+  std::function<void(const query_progress&)> on_progress{};
+  /// The query's name in progress reports.
+  std::string query_name = "sluice-job";
+  /// Whether a stateful event-time operator exists: micro-batch mode then runs an epoch
+  /// without data when the watermark moved (set by `job`).
+  bool has_event_time_state = false;
 };
 
 /// How a finished job ended.
@@ -53,6 +77,9 @@ public:
   virtual bool wait_for(std::chrono::nanoseconds timeout) = 0;
   /// The counters of every task, now.
   virtual std::vector<task_stats> metrics() const = 0;
+  /// The progress reports of the last (up to 100) epochs, oldest first (Spark's
+  /// `recentProgress`).
+  virtual std::vector<query_progress> recent_progress() const = 0;
 };
 
 /// Starts the plan's tasks and returns at once.

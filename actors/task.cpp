@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <iterator>
+#include <string>
+#include <utility>
 #include <optional>
 #include <map>
 
@@ -16,10 +19,11 @@ namespace {
 /// What travels on a channel, in order. Only data costs credit; watermarks and idle marks
 /// queue behind the data sent before them so that they never overtake it.
 struct out_item {
-  enum class kind : std::uint8_t { data, watermark, idle, active };
+  enum class kind : std::uint8_t { data, watermark, idle, active, barrier };
   kind what = kind::data;
   batch_ptr records;
   event_time watermark{};
+  std::int64_t epoch = 0;
 };
 
 struct out_target {
@@ -31,20 +35,25 @@ struct out_target {
   bool eoi_sent = false;
 };
 
+struct queued {
+  enum class kind : std::uint8_t { data, end, watermark, idle, active, barrier };
+  int channel = 0;
+  kind what = kind::data;
+  batch_ptr records;
+  event_time watermark{};
+  std::int64_t epoch = 0;
+};
+
 struct in_channel {
   caf::actor from;
   input_channel wiring;
   bool ended = false;
   bool idle = false;
   event_time watermark = min_watermark;
-};
-
-struct queued {
-  enum class kind : std::uint8_t { data, end, watermark, idle, active };
-  int channel = 0;
-  kind what = kind::data;
-  batch_ptr records;
-  event_time watermark{};
+  /// Barrier alignment: the channel delivered the barrier of the epoch being aligned;
+  /// what it sends next waits in `held` until every other input delivered it too.
+  bool blocked = false;
+  std::deque<queued> held;
 };
 
 class task_actor final : public caf::event_based_actor,
@@ -74,6 +83,15 @@ public:
         accept_input(
           queued{channel, idle ? queued::kind::idle : queued::kind::active, {}, {}});
       },
+      [this](msg::barrier, int channel, std::int64_t epoch) {
+        accept_input(queued{channel, queued::kind::barrier, {}, {}, epoch});
+      },
+      [this](msg::prepare, std::int64_t epoch, bool unlimited) { on_prepare(epoch, unlimited); },
+      [this](msg::run, std::int64_t epoch, std::int64_t wm_us) { on_run(epoch, wm_us); },
+      [this](msg::inject, std::int64_t epoch) {
+        if (source_ && !finishing_ && !failed_ && epoch > last_epoch_)
+          end_source_epoch(epoch);
+      },
       [this](msg::timer) { on_timer(); },
       [this](msg::credit, int output, int target, int n) { on_credit(output, target, n); },
       [this](msg::poll) { on_poll(); },
@@ -82,7 +100,7 @@ public:
         flush_routers();
       },
       [this](msg::cancel) {
-        if (source_active_) {
+        if (source_ && !finishing_) {
           source_active_ = false;
           finish(false);
         }
@@ -210,6 +228,9 @@ private:
       info.processing_clock = bp_->options.processing_clock;
       info.timers = this;
       info.metrics = &metrics_;
+      info.mode = bp_->options.mode;
+      info.micro_batch = micro_batch();
+      info.late_rows = bp_->options.late_rows;
       infos.push_back(info);
       if (spec.kind == node_kind::source) {
         source_context ctx{spec.name, wiring_.instance, plan_.parallelism,
@@ -228,8 +249,11 @@ private:
     if (!guarded([&] { return chain_->open(infos); }))
       return;
     if (source_) {
-      source_active_ = true;
-      schedule_poll();
+      source_->collect_event_time_stats(true);
+      if (!micro_batch()) {
+        source_active_ = true;
+        schedule_poll();
+      } // else the coordinator's `run` starts each trigger's polls
     } else if (open_inputs_ == 0) {
       finish(true);
     }
@@ -252,12 +276,22 @@ private:
       queue_.pop_front();
       metrics_.input_queue.store(queue_.size(), std::memory_order_relaxed);
       auto& ch = inputs_[static_cast<std::size_t>(item.channel)];
+      if (ch.blocked) {
+        ch.held.push_back(std::move(item));
+        continue;
+      }
       switch (item.what) {
         case queued::kind::data: break;
         case queued::kind::end:
           ch.ended = true;
           --open_inputs_;
           update_watermark();
+          align_barrier();
+          continue;
+        case queued::kind::barrier:
+          ch.blocked = true;
+          aligning_ = item.epoch;
+          align_barrier();
           continue;
         case queued::kind::watermark:
           ch.idle = false;
@@ -291,7 +325,8 @@ private:
     }
     if (processed)
       after_input();
-    if (open_inputs_ == 0 && queue_.empty() && !finishing_ && !failed_ && chain_)
+    // Sources finish when their input ends or they are stopped, never for lack of inputs.
+    if (!source_ && open_inputs_ == 0 && queue_.empty() && !finishing_ && !failed_ && chain_)
       finish(true);
   }
 
@@ -358,11 +393,144 @@ private:
   }
 
   void transmit_control(out_target& t, const out_item& item) {
-    if (item.what == out_item::kind::watermark)
+    if (item.what == out_item::kind::barrier)
+      send(t.dest, msg::barrier::value, t.receiver_channel, item.epoch);
+    else if (item.what == out_item::kind::watermark)
       send(t.dest, msg::wm::value, t.receiver_channel,
            static_cast<std::int64_t>(item.watermark.time_since_epoch().count()));
     else
       send(t.dest, msg::idle::value, t.receiver_channel, item.what == out_item::kind::idle);
+  }
+
+  // -- epochs -----------------------------------------------------------------------------
+
+  bool micro_batch() const noexcept { return bp_->options.epochs.micro_batch(); }
+
+  /// When every live input delivered the barrier, the epoch ends here: the chain emits its
+  /// epoch output, the barrier goes on behind it, the coordinator hears of it, and the
+  /// input held back meanwhile is released in its order.
+  void align_barrier() {
+    if (!aligning_ || failed_)
+      return;
+    for (auto& ch : inputs_)
+      if (!ch.ended && !ch.blocked)
+        return;
+    const auto epoch = *aligning_;
+    aligning_.reset();
+    epoch_report report;
+    if (!end_chain_epoch(epoch, report))
+      return;
+    std::deque<queued> released;
+    for (auto& ch : inputs_) {
+      ch.blocked = false;
+      std::move(ch.held.begin(), ch.held.end(), std::back_inserter(released));
+      ch.held.clear();
+    }
+    queue_.insert(queue_.begin(), std::make_move_iterator(released.begin()),
+                  std::make_move_iterator(released.end()));
+    send_ack(std::move(report));
+  }
+
+  /// Ends `epoch` in the chain and sends the barrier downstream; fills the report's
+  /// operator part.
+  bool end_chain_epoch(std::int64_t epoch, epoch_report& report) {
+    std::vector<operator_epoch_stats> stats;
+    if (!guarded([&] { return chain_->end_epoch(epoch, stats); }))
+      return false;
+    flush_routers();
+    broadcast_control(out_item{out_item::kind::barrier, nullptr, {}, epoch});
+    last_epoch_ = epoch;
+    report.task = index_;
+    report.epoch = epoch;
+    for (std::size_t i = 0; i < stats.size(); ++i) {
+      const auto node = plan_.nodes[i];
+      const auto& spec = bp_->logical.node(node);
+      if (stats[i].state) {
+        auto st = *stats[i].state;
+        st.node = node;
+        st.name = spec.name;
+        report.state.push_back(std::move(st));
+      }
+      if (stats[i].sink_rows)
+        report.sinks.push_back(
+          sink_epoch_report{node, spec.name, spec.description, *stats[i].sink_rows});
+    }
+    return true;
+  }
+
+  void send_ack(epoch_report report) {
+    send(coordinator_, msg::ack::value,
+         epoch_report_ptr{std::make_shared<const epoch_report>(std::move(report))});
+  }
+
+  /// A source task ends an epoch: after what it polled so far, at the head of its chain.
+  void end_source_epoch(std::int64_t epoch) {
+    flush_routers();
+    epoch_report report;
+    if (!end_chain_epoch(epoch, report))
+      return;
+    const auto& spec = bp_->logical.node(plan_.nodes[0]);
+    source_epoch_report src;
+    src.node = plan_.nodes[0];
+    src.name = spec.name;
+    src.description = spec.description;
+    src.rows = std::exchange(epoch_rows_, 0);
+    src.event_times = source_->take_event_time_stats();
+    src.watermark_delay = source_->watermark_delay();
+    src.start_offset = std::exchange(last_offset_, current_offset());
+    src.end_offset = last_offset_;
+    report.sources.push_back(std::move(src));
+    send_ack(std::move(report));
+  }
+
+  std::string current_offset() const {
+    auto off = source_->offset();
+    return off.empty() ? "{\"records\": " + std::to_string(rows_read_) + "}" : off;
+  }
+
+  /// Micro-batch: fix this trigger's input and say whether there is any.
+  void on_prepare(std::int64_t epoch, bool unlimited) {
+    if (!source_ || failed_)
+      return;
+    bool available = false;
+    if (!exhausted_ && !finishing_)
+      if (!guarded([&]() -> result<void> {
+            auto r = source_->begin_trigger(unlimited);
+            if (!r)
+              return std::move(r).error();
+            available = *r;
+            return {};
+          }))
+        return;
+    send(coordinator_, msg::prepared::value, index_, epoch, available);
+  }
+
+  /// Micro-batch: read this trigger's input under watermark `wm_us`, then end the epoch.
+  void on_run(std::int64_t epoch, std::int64_t wm_us) {
+    if (!source_ || failed_ || finishing_)
+      return;
+    running_epoch_ = epoch;
+    trigger_rows_ = 0;
+    const event_time wm{duration{wm_us}};
+    if (wm > out_watermark_)
+      advance_watermark(wm);
+    if (failed_)
+      return;
+    if (exhausted_) {
+      end_trigger();
+      return;
+    }
+    source_active_ = true;
+    schedule_poll();
+  }
+
+  void end_trigger() {
+    source_active_ = false;
+    if (running_epoch_) {
+      const auto epoch = *running_epoch_;
+      running_epoch_.reset();
+      end_source_epoch(epoch);
+    }
   }
 
   // -- sources ----------------------------------------------------------------------------
@@ -389,6 +557,9 @@ private:
             if (output_idle_)
               set_output_idle(false); // before the records, so downstream counts them live
             task_metrics::add(metrics_.records_in, records->size());
+            epoch_rows_ += records->size();
+            trigger_rows_ += records->size();
+            rows_read_ += records->size();
             if (auto r = chain_->deliver(0, 0, std::move(records)); !r)
               return r;
           }
@@ -397,6 +568,19 @@ private:
           return {};
         }))
       return;
+    if (micro_batch()) {
+      // The coordinator sets the watermark per trigger (Spark's timing); the trigger ends
+      // when the source runs dry or reaches its cap.
+      after_input();
+      if (polled->state == poll_result::status::end)
+        exhausted_ = true;
+      if (polled->state == poll_result::status::more &&
+          trigger_rows_ < bp_->options.max_records_per_trigger)
+        schedule_poll();
+      else
+        end_trigger();
+      return;
+    }
     if (source_->has_watermarks()) {
       auto u = source_->watermarks(bp_->options.processing_clock->now());
       set_output_idle(u.idle_now); // level, not edge: data may have ended an idle spell
@@ -517,6 +701,12 @@ private:
       if (failed_)
         return;
     }
+    if (source_ && !micro_batch()) {
+      // The records read since the last barrier form a last epoch.
+      end_source_epoch(last_epoch_ + 1);
+      if (failed_)
+        return;
+    }
     finishing_ = true;
     if (!guarded([&] { return chain_->finish(); }))
       return;
@@ -623,6 +813,15 @@ private:
   bool failed_ = false;
   event_time out_watermark_ = min_watermark; ///< sent downstream; only advances
   bool output_idle_ = false;
+  // Epochs.
+  std::optional<std::int64_t> aligning_;      ///< the barrier being aligned
+  std::int64_t last_epoch_ = -1;              ///< the last epoch that passed this task
+  std::optional<std::int64_t> running_epoch_; ///< micro-batch source: the trigger being read
+  std::uint64_t epoch_rows_ = 0;              ///< source: records read in this epoch
+  std::uint64_t trigger_rows_ = 0;
+  std::uint64_t rows_read_ = 0;
+  std::string last_offset_ = "null";
+  bool exhausted_ = false; ///< micro-batch source: bounded input read to its end
   std::optional<clock::time_point> wakeup_at_;
 };
 

@@ -5,6 +5,10 @@ namespace sluice {
 job::job(job_options opts) : opts_(std::move(opts)), b_(std::make_shared<detail::job_builder>()) {}
 
 result<physical_plan> job::plan() const {
+  if (auto ok = b_->g.validate(); !ok)
+    return std::move(ok).error();
+  if (auto ok = check_query_rules(b_->g, opts_.output_mode, opts_.trigger); !ok)
+    return std::move(ok).error();
   return make_plan(b_->g, plan_options{opts_.parallelism, opts_.max_key_groups});
 }
 
@@ -24,7 +28,16 @@ result<std::unique_ptr<job_execution>> job::start() {
   auto p = plan();
   if (!p)
     return std::move(p).error();
-  return execute(b_->g, *p, opts_.runtime);
+  auto run = opts_.runtime;
+  run.epochs = opts_.trigger;
+  run.mode = opts_.output_mode;
+  run.late_rows = opts_.late_rows;
+  run.on_progress = opts_.on_progress;
+  run.query_name = opts_.name;
+  run.has_event_time_state = false;
+  for (auto& n : b_->g.nodes())
+    run.has_event_time_state = run.has_event_time_state || n.role.event_time_state;
+  return execute(b_->g, *p, run);
 }
 
 result<job_result> job::run() {

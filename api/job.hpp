@@ -14,6 +14,7 @@
 #include "api/stream.hpp"
 #include "graph/plan.hpp"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,19 @@ struct job_options {
   /// Key groups (Flink's max parallelism): the finest unit in which keyed state moves.
   /// No keyed operator may run more instances than this.
   int max_key_groups = default_max_key_groups;
+  /// When epochs begin (Spark's trigger): `triggers::continuous()` (the default: records
+  /// flow as they come, epochs every second), `triggers::processing_time(5s)`,
+  /// `triggers::available_now()` or `triggers::once()` (micro-batches). See docs/micro-batch.md.
+  sluice::trigger trigger = triggers::continuous();
+  /// Spark's output mode for the job's aggregations. Unset (the default): Flink's
+  /// semantics, where each operator emits as it computes. Checked against Spark's rules
+  /// before the job starts.
+  std::optional<sluice::output_mode> output_mode{};
+  /// Micro-batch mode: which watermark makes a row late. Default: Spark 3.4+'s rule.
+  late_row_rule late_rows = late_row_rule::previous_watermark;
+  /// Called with each epoch's progress report (Spark's StreamingQueryProgress), on a
+  /// runtime thread: keep it short and thread-safe.
+  std::function<void(const query_progress&)> on_progress{};
   /// Batching, flow control, threads and clock.
   runtime_options runtime{};
 };
@@ -98,6 +112,8 @@ private:
                                       "source '" + spec.name +
                                         "': the idle timeout must be positive"));
       spec.description += ", watermarks: " + strategy->description;
+      spec.event_time = true;
+      spec.watermark_delay = strategy->bounded_delay;
     }
     spec.make_source = [desc, strategy](const source_context& ctx) -> std::unique_ptr<source_base> {
       std::unique_ptr<source<T>> s = desc.create(ctx);

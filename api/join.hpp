@@ -79,6 +79,8 @@ public:
     node_spec spec;
     spec.name = b->unique_name("interval_join");
     spec.kind_name = "interval_join";
+    spec.role.stream_join = true;
+    spec.role.event_time_state = true;
     spec.description = std::string{spec_.type == join_type::inner ? "inner" : "left outer"} +
                        " interval join [" + std::to_string(spec_.lower.count()) + "us, " +
                        std::to_string(spec_.upper.count()) + "us]";

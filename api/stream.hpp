@@ -300,6 +300,7 @@ public:
     // Like sources: the node is named by the connector, its options stay in the description.
     spec.name = b_->unique_name(spec.description.substr(0, spec.description.find('(')));
     spec.max_parallelism = sink_max_parallelism(desc);
+    spec.sink_modes = sink_output_modes(desc);
     spec.inputs = {record_type_of<T>()};
     if (auto ok = validate_sink(desc); !ok)
       b_->g.record_error(std::move(ok).error());
@@ -352,9 +353,11 @@ public:
     static_assert(std::is_invocable_r_v<T, F&, const T&, const T&>,
                   "reduce: the function must be (const T& accumulated, const T& next) -> T");
     auto key_fn = key_fn_;
-    return in_.template attach<T>("reduce", [key_fn, fn] {
+    auto out = in_.template attach<T>("reduce", [key_fn, fn] {
       return std::make_unique<reduce_operator<K, T, KeyFn, F>>(key_fn, fn);
     });
+    in_.builder()->g.node(out.ends().front().node).role.aggregation = true;
+    return out;
   }
 
   /// A running aggregation per key: `agg.create() -> Acc`, `agg.add(Acc&, const T&)`,
@@ -366,9 +369,11 @@ public:
                   "aggregate: add must be (Acc&, const T&)");
     using R = detail::aggregate_result<K, Acc, Agg>;
     auto key_fn = key_fn_;
-    return in_.template attach<R>("aggregate", [key_fn, agg] {
+    auto out = in_.template attach<R>("aggregate", [key_fn, agg] {
       return std::make_unique<aggregate_operator<K, T, Acc, R, KeyFn, Agg>>(key_fn, agg);
     });
+    in_.builder()->g.node(out.ends().front().node).role.aggregation = true;
+    return out;
   }
 
   /// Keyed custom logic: `fn(const T&, keyed_context<K>&, collector<U>&)`, or an object
@@ -383,9 +388,12 @@ public:
                   "of that signature, or process<U>(fn)");
     auto key_fn = key_fn_;
     auto ts = in_.timestamps(); // stamps event-time TTL writes and ctx.timestamp()
-    return in_.template attach<Out>("process", [key_fn, fn, ts] {
+    auto out = in_.template attach<Out>("process", [key_fn, fn, ts] {
       return std::make_unique<keyed_process_function_operator<K, T, Out, KeyFn, F>>(key_fn, fn, ts);
     });
+    // It may set event-time timers: micro-batches without data fire them.
+    in_.builder()->g.node(out.ends().front().node).role.event_time_state = true;
+    return out;
   }
 
   /// Per key, the first record passes and later ones are dropped until the watermark passes
@@ -399,6 +407,7 @@ public:
       return std::make_unique<dedup_within_watermark_operator<K, T, KeyFn>>(key_fn, ts, delay);
     });
     auto& g = in_.builder()->g;
+    g.node(out.ends().front().node).role.event_time_state = true;
     const auto& name = g.node(out.ends().front().node).name;
     if (!ts)
       g.record_error(make_error(error_code::invalid_graph,

@@ -193,6 +193,10 @@ private:
       spec.description += ", allowed lateness " + detail::micros(lateness_);
     spec.inputs = {record_type_of<T>()};
     spec.outputs = {port_spec::of<Out>(), port_spec::of<T>("late-data")};
+    spec.role.aggregation = true;
+    spec.role.event_time_aggregation = true;
+    spec.role.session_window = is_merging_assigner<Assigner>;
+    spec.role.event_time_state = true;
     if constexpr (!keyed) {
       // One key: a single instance sees every record (Flink's windowAll).
       spec.parallelism = 1;

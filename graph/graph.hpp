@@ -3,6 +3,7 @@
 /// partitioning. This is the lower-level, type-erased API; the fluent `stream<T>` API in
 /// api/ builds on it. Nothing runs here.
 #include "core/batch.hpp"
+#include "core/epoch.hpp"
 #include "core/error.hpp"
 #include "operators/operator.hpp"
 #include "operators/partition.hpp"
@@ -10,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +62,21 @@ partitioning hash(KeyFn key_fn, std::string key_name = "key") {
 }
 } // namespace partition
 
+/// What Spark's output-mode rules and the micro-batch watermark need to know of a node.
+/// The fluent API sets it; hand-built nodes keep the defaults (plain stateless nodes).
+struct query_role {
+  /// A streaming aggregation: a keyed reduce/aggregate or a window function.
+  bool aggregation = false;
+  /// Grouped by an event-time window, so the watermark ends its groups (append works).
+  bool event_time_aggregation = false;
+  bool session_window = false;
+  /// A join of two streams.
+  bool stream_join = false;
+  /// Holds state or timers that the watermark releases (windows, joins, dedup): a
+  /// micro-batch without data runs when the watermark moved.
+  bool event_time_state = false;
+};
+
 /// One node of the logical graph.
 struct node_spec {
   node_kind kind = node_kind::operator_node;
@@ -75,7 +92,15 @@ struct node_spec {
   operator_factory make_operator;
   /// For sources: a new instance per parallel task.
   std::function<std::unique_ptr<source_base>(const source_context&)> make_source;
+  query_role role;
+  /// Sinks: the output modes the sink accepts.
+  output_modes sink_modes = output_modes::all();
+  /// Sources: records carry event time from a watermark strategy; `watermark_delay` is its
+  /// bound when it is one of the bounded strategies (micro-batch mode needs it).
+  bool event_time = false;
+  std::optional<duration> watermark_delay;
 };
+
 
 struct edge_spec {
   node_id from = 0;
@@ -123,5 +148,10 @@ private:
   std::vector<edge_spec> edges_;
   std::vector<error> deferred_;
 };
+
+/// Checks Spark's rules for output mode `mode` and trigger `when` on graph `g`, with
+/// Spark's wording where it has one. Called by `job` before anything starts.
+result<void> check_query_rules(const graph& g, std::optional<output_mode> mode,
+                               const trigger& when);
 
 } // namespace sluice

@@ -66,6 +66,18 @@ result<void> chain::advance_watermark(event_time wm) {
   return {};
 }
 
+result<void> chain::end_epoch(std::int64_t epoch, std::vector<operator_epoch_stats>& stats) {
+  stats.assign(ops_.size(), operator_epoch_stats{});
+  for (std::size_t i = 0; i < ops_.size(); ++i) {
+    if (!ops_[i])
+      continue;
+    current_ = static_cast<int>(i);
+    if (auto r = ops_[i]->end_epoch(epoch, links_[i], stats[i]); !r)
+      return r;
+  }
+  return {};
+}
+
 result<void> chain::processing_time(clock::time_point now) {
   for (std::size_t i = 0; i < ops_.size(); ++i) {
     if (!ops_[i])

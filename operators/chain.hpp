@@ -36,6 +36,9 @@ public:
   /// Moves every operator's watermark to `wm`, head first, so that what an operator emits
   /// on the watermark reaches the next one before the next one sees the watermark.
   result<void> advance_watermark(event_time wm);
+  /// Ends epoch `epoch` in every operator, head first (like `advance_watermark`);
+  /// `stats[i]` receives node i's report.
+  result<void> end_epoch(std::int64_t epoch, std::vector<operator_epoch_stats>& stats);
   /// Lets every operator fire processing-time timers due at `now`.
   result<void> processing_time(clock::time_point now);
   /// Ends input: each operator's `finish` output flows through the rest before the next

@@ -5,6 +5,7 @@
 /// `output::emit`, so a chain of map -> filter -> sink is a few virtual calls per batch
 /// and tight loops over records, with no queue in between.
 #include "core/batch.hpp"
+#include "core/epoch.hpp"
 #include "core/error.hpp"
 #include "core/key_group.hpp"
 #include "core/metrics.hpp"
@@ -12,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace sluice {
@@ -48,6 +50,13 @@ struct operator_info {
   timer_service* timers = nullptr;
   /// The task's counters (late records, ...); null in unit tests without a task.
   task_metrics* metrics = nullptr;
+  /// Spark's output mode when the job sets one; unset: Flink's semantics (each operator
+  /// emits as it computes: windows when the watermark passes, running aggregates per record).
+  std::optional<output_mode> mode{};
+  /// Epochs are micro-batches: the watermark moves only at their start, and aggregations
+  /// under an output mode emit and free state at their end (Spark's order).
+  bool micro_batch = false;
+  late_row_rule late_rows = late_row_rule::previous_watermark;
 };
 
 /// One parallel instance of an operator.
@@ -74,6 +83,13 @@ public:
   /// Processing time reached a wake-up requested through `info().timers` (or the harness
   /// moved its clock).
   virtual result<void> on_processing_time(clock::time_point /*now*/, output&) { return {}; }
+  /// Every input passed the barrier of `epoch`: all records before it are processed.
+  /// Aggregations under an output mode emit the epoch's rows here (update, complete);
+  /// stateful operators and sinks fill `stats` for the epoch's progress report. The
+  /// barrier goes on after this returns, behind what was emitted.
+  virtual result<void> end_epoch(std::int64_t /*epoch*/, output&, operator_epoch_stats& /*stats*/) {
+    return {};
+  }
   /// All inputs have ended: emit whatever is still held back.
   virtual result<void> finish(output&) { return {}; }
   /// Releases resources. Called once, also after failures.

@@ -1,12 +1,57 @@
 #pragma once
 /// Running per-key aggregations: `reduce` and `aggregate` emit the updated result for
-/// every input record (Flink's keyed `reduce`).
+/// every input record (Flink's keyed `reduce`). Under a Spark output mode they emit at each
+/// epoch's end instead: the keys changed in the epoch (`update`) or every key (`complete`).
 #include "operators/keyed_state.hpp"
 #include "operators/operator.hpp"
 
 #include <utility>
+#include <vector>
 
 namespace sluice {
+
+namespace detail {
+
+/// The keys a running aggregation changed in the current epoch, and its epoch report.
+template <class K>
+class epoch_changes {
+public:
+  void open(key_group_range range) { changed_ = keyed_state_table<K, char>{range}; }
+  void mark(int key_group, const K& key) { changed_.group(key_group).try_emplace(key, 0); }
+
+  /// Emits, for the keys changed in the epoch (`update`) or all keys of `state`
+  /// (`complete`), `result(key, value)`; then reports and forgets the epoch's changes.
+  template <class V, class F>
+  result<void> end_epoch(output_mode mode, const keyed_state_table<K, V>& state, F&& result,
+                         output& out, operator_epoch_stats& stats) {
+    using R = std::decay_t<std::invoke_result_t<F&, const K&, const V&>>;
+    std::vector<R> rows;
+    std::uint64_t updated = 0;
+    for (int g = state.range().first; g < state.range().last; ++g) {
+      auto& changed = changed_.group(g);
+      updated += changed.size();
+      if (mode == output_mode::complete) {
+        for (auto& [key, value] : state.group(g))
+          rows.push_back(result(key, value));
+      } else {
+        for (auto& [key, flag] : changed)
+          rows.push_back(result(key, state.group(g).at(key)));
+      }
+      changed.clear();
+    }
+    const auto total = state.size();
+    stats.state = state_epoch_report{0, {}, total, updated, 0, 0,
+                                     total * (sizeof(K) + sizeof(V) + 32)};
+    if (rows.empty())
+      return {};
+    return out.emit(0, std::make_shared<batch<R>>(std::move(rows)));
+  }
+
+private:
+  keyed_state_table<K, char> changed_;
+};
+
+} // namespace detail
 
 /// `reduce(fn)`: `fn(accumulated, next) -> accumulated`, per key.
 template <class K, class T, class KeyFn, class F>
@@ -17,21 +62,35 @@ public:
   result<void> open(const operator_info& info) override {
     info_ = info;
     state_ = keyed_state_table<K, T>{info.key_groups};
+    changes_.open(info.key_groups);
     return {};
   }
 
   result<void> process(int, batch_ptr in, output& out) override {
     auto& records = records_of<T>(*in);
-    auto updates = make_batch<T>(records.size());
+    auto updates = make_batch<T>(info_.mode ? 0 : records.size());
     for (const auto& r : records) {
       K key = key_fn_(r);
-      auto& group = state_.group(key_group_of(key_hash<K>{}(key), info_.max_key_groups));
+      const int g = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
+      auto& group = state_.group(g);
       auto [it, fresh] = group.try_emplace(std::move(key), r);
       if (!fresh)
         it->second = fn_(std::as_const(it->second), r);
-      updates->records.push_back(it->second);
+      if (info_.mode)
+        changes_.mark(g, it->first);
+      else
+        updates->records.push_back(it->second);
     }
+    if (info_.mode)
+      return {};
     return out.emit(0, std::move(updates));
+  }
+
+  result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
+    if (!info_.mode)
+      return {};
+    return changes_.end_epoch(
+      *info_.mode, state_, [](const K&, const T& v) { return v; }, out, stats);
   }
 
   const keyed_state_table<K, T>& state() const noexcept { return state_; }
@@ -40,6 +99,7 @@ private:
   KeyFn key_fn_;
   F fn_;
   keyed_state_table<K, T> state_;
+  detail::epoch_changes<K> changes_;
 };
 
 /// `aggregate(agg)`: an accumulator per key. `agg` provides `create() -> Acc`,
@@ -52,31 +112,51 @@ public:
   result<void> open(const operator_info& info) override {
     info_ = info;
     state_ = keyed_state_table<K, Acc>{info.key_groups};
+    changes_.open(info.key_groups);
     return {};
   }
 
   result<void> process(int, batch_ptr in, output& out) override {
     auto& records = records_of<T>(*in);
-    auto results = make_batch<R>(records.size());
+    auto results = make_batch<R>(info_.mode ? 0 : records.size());
     for (const auto& r : records) {
       K key = key_fn_(r);
-      auto& group = state_.group(key_group_of(key_hash<K>{}(key), info_.max_key_groups));
+      const int g = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
+      auto& group = state_.group(g);
       auto it = group.find(key);
       if (it == group.end())
         it = group.emplace(key, agg_.create()).first;
       agg_.add(it->second, r);
-      if constexpr (requires { agg_.result(it->first, it->second); })
-        results->records.push_back(agg_.result(it->first, it->second));
+      if (info_.mode)
+        changes_.mark(g, it->first);
       else
-        results->records.push_back(agg_.result(it->second));
+        results->records.push_back(result_of(it->first, it->second));
     }
+    if (info_.mode)
+      return {};
     return out.emit(0, std::move(results));
   }
 
+  result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
+    if (!info_.mode)
+      return {};
+    return changes_.end_epoch(
+      *info_.mode, state_, [this](const K& k, const Acc& a) { return result_of(k, a); }, out,
+      stats);
+  }
+
 private:
+  R result_of(const K& key, const Acc& acc) {
+    if constexpr (requires { agg_.result(key, acc); })
+      return agg_.result(key, acc);
+    else
+      return agg_.result(acc);
+  }
+
   KeyFn key_fn_;
   Agg agg_;
   keyed_state_table<K, Acc> state_;
+  detail::epoch_changes<K> changes_;
 };
 
 } // namespace sluice

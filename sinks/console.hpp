@@ -13,6 +13,7 @@
 #include <concepts>
 #include <cstddef>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -130,17 +131,40 @@ public:
   console_sink(console_options options, std::shared_ptr<std::mutex> lock)
     : options_(options), lock_(std::move(lock)) {}
 
+  result<void> open(const sink_context& ctx) override {
+    per_epoch_ = ctx.mode.has_value();
+    return {};
+  }
+
   result<void> write(std::vector<T>& records) override {
-    if (records.empty())
+    if (per_epoch_) { // printed whole at the epoch's end, under its batch header
+      std::move(records.begin(), records.end(), std::back_inserter(epoch_rows_));
+      return {};
+    }
+    return print(records, {});
+  }
+
+  /// Under an output mode, like Spark's console sink: a "Batch: N" header, then the rows.
+  result<void> end_epoch(std::int64_t epoch) override {
+    if (!per_epoch_)
+      return {};
+    const std::string rule = "-------------------------------------------\n";
+    auto rows = std::move(epoch_rows_);
+    epoch_rows_.clear();
+    return print(rows, rule + "Batch: " + std::to_string(epoch) + "\n" + rule);
+  }
+
+private:
+  result<void> print(std::vector<T>& records, std::string text) {
+    if (records.empty() && text.empty())
       return {};
     // Formatted outside the lock, so instances only wait for each other's output call.
-    std::string text;
-    if (options_.format == console_format::table) {
+    if (options_.format == console_format::table && !records.empty()) {
       std::vector<std::vector<std::string>> rows;
       rows.reserve(records.size());
       for (const auto& r : records)
         rows.push_back(detail::table_cells(r));
-      text = detail::render_table(header_, rows, options_.truncate);
+      text += detail::render_table(header_, rows, options_.truncate);
     } else {
       for (const auto& r : records) {
         text += detail::console_line(r);
@@ -151,12 +175,19 @@ public:
     return detail::write_console(*options_.out, text);
   }
 
+public:
   result<void> flush() override {
+    if (!epoch_rows_.empty()) // rows after the last epoch (the end of bounded input)
+      if (auto r = print(epoch_rows_, {}); !r)
+        return r;
+    epoch_rows_.clear();
     std::lock_guard guard{*lock_};
     return detail::write_console(*options_.out, {});
   }
 
 private:
+  bool per_epoch_ = false;
+  std::vector<T> epoch_rows_;
   console_options options_;
   std::shared_ptr<std::mutex> lock_;
   std::vector<std::string> header_ = detail::table_header<T>();

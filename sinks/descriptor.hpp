@@ -24,6 +24,15 @@ int sink_max_parallelism(const D& d) {
     return 1 << 16;
 }
 
+/// The output modes a sink accepts: `d.supported_modes()` if it says, else all three.
+template <class D>
+output_modes sink_output_modes(const D& d) {
+  if constexpr (requires { { d.supported_modes() } -> std::convertible_to<output_modes>; })
+    return d.supported_modes();
+  else
+    return output_modes::all();
+}
+
 template <class D>
 result<void> validate_sink(const D& d) {
   if constexpr (requires { { d.validate() } -> std::convertible_to<result<void>>; })

@@ -100,6 +100,8 @@ struct file : file_sink_options {
     return std::make_unique<file_sink<T>>(options());
   }
   std::string describe() const { return "file"; }
+  /// Appends lines it cannot take back: Spark's file sink is append-only too.
+  static constexpr output_modes supported_modes() { return output_modes::append_only(); }
   result<void> validate() const {
     if (path.empty())
       return make_error(error_code::invalid_option, "file sink: path is empty");

@@ -8,6 +8,7 @@
 #include "operators/operator.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ struct sink_context {
   std::string name;
   int instance = 0;
   int parallelism = 1;
+  /// The job's output mode, when it sets one (a memory sink replaces its table per epoch
+  /// in `complete`).
+  std::optional<output_mode> mode{};
 };
 
 /// A sink of `T`.
@@ -29,6 +33,9 @@ public:
   virtual result<void> open(const sink_context&) { return {}; }
   /// Takes a batch of records; the sink may move them out.
   virtual result<void> write(std::vector<T>& records) = 0;
+  /// Every record of epoch `epoch` has been written. Sinks that work per epoch
+  /// (foreach_batch, the memory table) publish it here.
+  virtual result<void> end_epoch(std::int64_t /*epoch*/) { return {}; }
   /// Makes everything written so far durable or visible.
   virtual result<void> flush() { return {}; }
   /// Flushes and releases resources.
@@ -43,16 +50,24 @@ public:
 
   result<void> open(const operator_info& info) override {
     info_ = info;
-    return sink_->open(sink_context{info.name, info.instance, info.parallelism});
+    return sink_->open(sink_context{info.name, info.instance, info.parallelism, info.mode});
   }
   result<void> process(int, batch_ptr in, output&) override {
-    return sink_->write(records_of<T>(*in));
+    auto& records = records_of<T>(*in);
+    rows_in_epoch_ += records.size();
+    return sink_->write(records);
+  }
+  result<void> end_epoch(std::int64_t epoch, output&, operator_epoch_stats& stats) override {
+    stats.sink_rows = rows_in_epoch_;
+    rows_in_epoch_ = 0;
+    return sink_->end_epoch(epoch);
   }
   result<void> finish(output&) override { return sink_->flush(); }
   result<void> close() override { return sink_->close(); }
 
 private:
   std::unique_ptr<sink<T>> sink_;
+  std::uint64_t rows_in_epoch_ = 0;
 };
 
 } // namespace sluice

@@ -49,7 +49,7 @@ struct file_options {
   bool watch = false;
   /// At most this many new files are *started* per directory scan (a "trigger"). Default:
   /// no cap. In continuous mode a poll scans at most once, so this bounds how many files one
-  /// poll takes on; a micro-batch mode will use it as Spark's `maxFilesPerTrigger`.
+  /// poll takes on; in micro-batch mode it is Spark's `maxFilesPerTrigger` (per instance).
   std::optional<std::size_t> max_files_per_trigger{};
   /// CSV only: skip the first line of each file (a header). Default: true.
   bool csv_header = true;
@@ -98,8 +98,14 @@ public:
   [[nodiscard]] result<bool> start_next_file();
 
   /// One trigger: takes up to `max_files_per_trigger` new files (the bounded list's next
-  /// ones, or new names in the watched directory). Returns how many were taken.
-  [[nodiscard]] result<std::size_t> scan();
+  /// ones, or new names in the watched directory), or all of them when `unlimited`.
+  /// Returns how many were taken.
+  [[nodiscard]] result<std::size_t> scan(bool unlimited = false);
+
+  /// True while a taken file is open or waiting to be opened.
+  bool busy() const noexcept { return in_.is_open() || !pending_.empty(); }
+  /// Files taken by scans so far (the progress report's offset).
+  std::uint64_t files_taken() const noexcept { return files_taken_; }
 
   /// True when bounded and every file has been read.
   bool exhausted() const noexcept;
@@ -122,6 +128,7 @@ private:
   std::string current_;
   std::string line_;
   std::uint64_t line_number_ = 0;
+  std::uint64_t files_taken_ = 0;
 };
 
 } // namespace detail
@@ -164,6 +171,9 @@ public:
         return std::move(started).error();
       if (*started)
         continue;
+      // Micro-batch mode: the trigger's files were taken by begin_trigger; none are left.
+      if (trigger_mode_)
+        return reader_.exhausted() ? poll_result::end() : poll_result::idle(options_.poll_interval);
       // One scan per poll, so that `max_files_per_trigger` caps the files started per poll.
       if (scanned)
         break;
@@ -178,6 +188,20 @@ public:
   }
 
   void close() override { reader_.close(); }
+
+  result<bool> begin_trigger(bool unlimited) override {
+    trigger_mode_ = true;
+    if (reader_.busy())
+      return true; // the last trigger's files are not read yet (a record cap stopped it)
+    auto found = reader_.scan(unlimited);
+    if (!found)
+      return std::move(found).error();
+    return *found > 0;
+  }
+
+  std::string offset() const override {
+    return "{\"files\": " + std::to_string(reader_.files_taken()) + "}";
+  }
 
   std::uint64_t malformed_count() const noexcept override { return malformed_; }
 
@@ -201,6 +225,7 @@ private:
   std::string name_;
   detail::file_line_reader reader_;
   std::uint64_t malformed_ = 0;
+  bool trigger_mode_ = false; // micro-batch: only begin_trigger takes new files
 };
 
 /// Descriptor: `job.from(sources::file<T>{{.path = "in/", .format = file_format::csv}})`.

@@ -4,6 +4,7 @@
 /// A source task calls `poll` repeatedly, from one thread at a time. `poll` must not
 /// block: when nothing is available it returns `idle` with a hint when to ask again.
 #include "core/batch.hpp"
+#include "core/epoch.hpp"
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "sources/watermarks.hpp"
@@ -12,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sluice {
@@ -100,6 +102,29 @@ public:
   virtual bool has_watermarks() const noexcept { return false; }
   /// The instance's watermark and idleness after the last poll, at processing time `now`.
   virtual watermark_update watermarks(clock::time_point /*now*/) { return {}; }
+
+  // -- micro-batch mode ------------------------------------------------------------------
+
+  /// Starts a trigger: fixes what the polls of this trigger read (Spark's latest offset
+  /// under the read limit, e.g. `max_files_per_trigger` new files) and says whether any
+  /// input is waiting. Polls then return `idle` or `end` once the trigger's input is read.
+  /// Calling it again before that keeps the trigger's input. `unlimited`: ignore per-trigger
+  /// caps (Trigger.Once). Default: input may be waiting; polls say when there is none.
+  virtual result<bool> begin_trigger(bool /*unlimited*/) { return true; }
+  /// The position after everything polled so far, as JSON text (a progress report's
+  /// `endOffset`). Empty: the runtime reports the number of records read.
+  virtual std::string offset() const { return {}; }
+  /// Micro-batch mode: also gather statistics of the polled records' event times.
+  void collect_event_time_stats(bool on) noexcept { collect_stats_ = on; }
+  /// The statistics gathered since the last call.
+  event_time_stats take_event_time_stats() noexcept { return std::exchange(stats_, {}); }
+  /// The delay of a bounded watermark strategy (`max event time - delay` is Spark's
+  /// watermark); unset for other strategies and without one.
+  virtual std::optional<duration> watermark_delay() const noexcept { return std::nullopt; }
+
+protected:
+  bool collect_stats_ = false;
+  event_time_stats stats_;
 };
 
 /// A source of `T`.
@@ -121,6 +146,9 @@ public:
     }
     auto r = poll(out, max);
     if (tracker_) {
+      if (collect_stats_)
+        for (const auto& rec : recs->records)
+          stats_.add(tracker_->strategy().timestamp(rec));
       tracker_->observe(recs->records, marks_);
       for (int id : ended_)
         tracker_->end_split(id);
@@ -141,6 +169,9 @@ public:
   bool has_watermarks() const noexcept final { return tracker_.has_value(); }
   watermark_update watermarks(clock::time_point now) final {
     return tracker_ ? tracker_->update(now) : watermark_update{};
+  }
+  std::optional<duration> watermark_delay() const noexcept final {
+    return tracker_ ? tracker_->strategy().bounded_delay : std::nullopt;
   }
 
 private:

@@ -101,15 +101,17 @@ result<void> file_line_reader::open(const file_options& options, int instance, i
   return {};
 }
 
-result<std::size_t> file_line_reader::scan() {
-  const std::size_t cap = options_.max_files_per_trigger.value_or(
-    std::numeric_limits<std::size_t>::max());
+result<std::size_t> file_line_reader::scan(bool unlimited) {
+  const std::size_t cap = unlimited ? std::numeric_limits<std::size_t>::max()
+                                    : options_.max_files_per_trigger.value_or(
+                                        std::numeric_limits<std::size_t>::max());
   std::size_t taken = 0;
   if (!options_.watch) {
     for (; taken < cap && !listed_.empty(); ++taken) {
       pending_.push_back(std::move(listed_.front()));
       listed_.pop_front();
     }
+    files_taken_ += taken;
     return taken;
   }
   auto files = list_input_files(options_.path);
@@ -127,6 +129,7 @@ result<std::size_t> file_line_reader::scan() {
     pending_.push_back(std::move(f));
     ++taken;
   }
+  files_taken_ += taken;
   return taken;
 }
 

@@ -21,6 +21,16 @@
 /// record late for every window it belongs to is dropped (counted) or, when enabled, sent
 /// to side-output port 1. A record that is late but within the allowed lateness re-fires
 /// its window at once with `firing > 0`.
+///
+/// Under a Spark output mode (`operator_info::mode`, see docs/micro-batch.md) the rules are
+/// Spark's: a (record, window) pair is late when `end <= watermark` (Spark's watermark, one
+/// microsecond above the engine's; in micro-batches the previous epoch's watermark by
+/// default, as Spark 3.4+) and dropped windows are counted once per epoch; `append` emits a
+/// window once when the watermark passes its end and frees it; `update` emits the windows
+/// changed in an epoch at its end and frees them silently when the watermark passes;
+/// `complete` emits every window at every epoch's end and neither frees nor drops anything.
+/// In micro-batches windows are freed at the epoch's end (after its data), in continuous
+/// mode when the watermark arrives. Allowed lateness must be zero.
 #include "core/key_group.hpp"
 #include "operators/keyed_state.hpp"
 #include "operators/operator.hpp"
@@ -32,6 +42,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -176,10 +187,16 @@ public:
     info_ = info;
     groups_.assign(static_cast<std::size_t>(info.key_groups.size()), table{});
     timers_ = detail::window_timer_queues<K>{info.key_groups};
+    if (info.mode && opts_.allowed_lateness != duration::zero())
+      return make_error(error_code::invalid_option,
+                        "window '" + info.name + "': allowed lateness has no meaning under an "
+                        "output mode (Spark's watermark alone decides what is late)");
     return {};
   }
 
-  result<void> process(int, batch_ptr in, output& out) override {
+  result<void> process(int input, batch_ptr in, output& out) override {
+    if (info_.mode)
+      return process_with_mode(input, std::move(in), out);
     const auto& records = records_of<T>(*in);
     const auto wm = current_watermark();
     std::vector<output_type> updates; // re-firings caused by allowed-late records
@@ -220,6 +237,15 @@ public:
 
   result<void> on_watermark(event_time wm, output& out) override {
     std::vector<output_type> fired;
+    if (info_.mode) {
+      // Micro-batches free windows at the epoch's end; complete mode never does.
+      if (info_.micro_batch || info_.mode == output_mode::complete)
+        return {};
+      evict(wm, fired);
+      if (fired.empty())
+        return {};
+      return out.emit(0, std::make_shared<batch<output_type>>(std::move(fired)));
+    }
     timers_.fire_until(wm, [&](int g, detail::window_timer<K>& t) {
       auto& tab = group(g);
       auto it = tab.find(detail::window_slot<K>{t.key, t.window});
@@ -234,6 +260,7 @@ public:
         }
       }
       tab.erase(it);
+      ++epoch_.removed;
     });
     if (fired.empty())
       return {};
@@ -249,10 +276,115 @@ public:
   }
   std::size_t timer_count() const noexcept { return timers_.size(); }
 
+  result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
+    std::vector<output_type> rows;
+    const auto wm = current_watermark();
+    if (info_.mode == output_mode::complete) {
+      for (auto& tab : groups_)
+        for (auto& [slot, st] : tab) {
+          fire(slot.key, slot.window, st, wm, rows);
+          st.dirty = false;
+        }
+    } else {
+      for (auto& [g, slot] : dirty_) {
+        auto& tab = group(g);
+        auto it = tab.find(slot);
+        if (it == tab.end() || !it->second.dirty)
+          continue; // emitted and freed when the watermark passed
+        if (info_.mode == output_mode::update)
+          fire(slot.key, slot.window, it->second, wm, rows);
+        it->second.dirty = false;
+      }
+      if (info_.mode && info_.micro_batch)
+        evict(wm, rows); // Spark: after the epoch's data, at the epoch's watermark
+    }
+    dirty_.clear();
+    late_watermark_ = wm; // the next epoch's rows are late by this one (Spark 3.4+)
+    const auto total = window_count();
+    stats.state = state_epoch_report{0, {}, total, epoch_.updated, epoch_.removed,
+                                     dropped_.size() + epoch_.dropped,
+                                     total * (sizeof(typename table::value_type) + 32)};
+    epoch_ = {};
+    dropped_.clear();
+    if (rows.empty())
+      return {};
+    return out.emit(0, std::make_shared<batch<output_type>>(std::move(rows)));
+  }
+
 private:
   struct slot_state {
     acc_type acc;
     std::uint32_t firings = 0;
+    bool dirty = false; ///< under an output mode: changed in the current epoch
+  };
+
+  /// Frees the windows the watermark `wm` passed; append mode emits them (their final
+  /// row), update mode only a change not yet emitted (the watermark can pass mid-epoch
+  /// in continuous mode).
+  void evict(event_time wm, std::vector<output_type>& rows) {
+    timers_.fire_until(wm, [&](int g, detail::window_timer<K>& t) {
+      auto& tab = group(g);
+      auto it = tab.find(detail::window_slot<K>{t.key, t.window});
+      if (it == tab.end())
+        return;
+      if (info_.mode == output_mode::append || it->second.dirty)
+        fire(t.key, t.window, it->second, wm, rows);
+      tab.erase(it);
+      ++epoch_.removed;
+    });
+  }
+
+  /// Spark's rules (see the file comment); windows fire in `end_epoch` or `on_watermark`.
+  result<void> process_with_mode(int, batch_ptr in, output& out) {
+    const auto& records = records_of<T>(*in);
+    const bool complete = info_.mode == output_mode::complete;
+    const bool timers = !complete;
+    // Complete mode keeps every row (Spark drops nothing there).
+    const auto wm = complete ? min_watermark
+                    : info_.micro_batch && info_.late_rows == late_row_rule::previous_watermark
+                      ? late_watermark_
+                      : current_watermark();
+    std::vector<T> late;
+    std::uint64_t late_count = 0;
+    for (const auto& r : records) {
+      const event_time ts = ts_fn_(r);
+      const K key = key_fn_(r);
+      const int g = detail::window_key_group(key, info_.max_key_groups);
+      auto& tab = group(g);
+      bool kept = false, assigned = false;
+      assigner_.assign(ts, [&](time_window w) {
+        assigned = true;
+        if (w.max_timestamp() <= wm) {
+          dropped_.insert(detail::window_slot<K>{key, w}); // Spark counts dropped groups
+          return;
+        }
+        kept = true;
+        auto it = tab.find(detail::window_slot<K>{key, w});
+        if (it == tab.end()) {
+          it = tab.emplace(detail::window_slot<K>{key, w}, slot_state{fn_.create(), 0}).first;
+          if (timers)
+            timers_.add(g, {w.max_timestamp(), key, w});
+        }
+        fn_.add(it->second.acc, r);
+        if (!it->second.dirty) {
+          it->second.dirty = true;
+          ++epoch_.updated;
+          dirty_.push_back({g, it->first});
+        }
+      });
+      if (assigned && !kept) {
+        ++late_count;
+        if (opts_.late_to_side_output)
+          late.push_back(r);
+      }
+    }
+    if (late_count)
+      count_late(late_count, opts_.late_to_side_output);
+    return detail::emit_updates_and_late(out, std::vector<output_type>{}, std::move(late));
+  }
+
+  struct epoch_counts {
+    std::uint64_t updated = 0, removed = 0, dropped = 0;
   };
   using table = std::unordered_map<detail::window_slot<K>, slot_state, detail::window_slot_hash<K>>;
 
@@ -275,6 +407,10 @@ private:
   window_options opts_;
   std::vector<table> groups_;
   detail::window_timer_queues<K> timers_;
+  std::vector<std::pair<int, detail::window_slot<K>>> dirty_; ///< changed in this epoch
+  std::unordered_set<detail::window_slot<K>, detail::window_slot_hash<K>> dropped_;
+  epoch_counts epoch_;
+  event_time late_watermark_ = min_watermark; ///< the watermark at the last epoch's end
 };
 
 /// Keyed session windows (static or dynamic gap). A record at `ts` opens `[ts, ts + gap)`;
@@ -295,6 +431,14 @@ public:
     info_ = info;
     state_ = keyed_state_table<K, std::vector<session_state>>{info.key_groups};
     timers_ = detail::window_timer_queues<K>{info.key_groups};
+    if (info.mode == output_mode::update)
+      return make_error(error_code::invalid_option,
+                        "window '" + info.name + "': session windows do not support the update "
+                        "output mode (Spark's rule)");
+    if (info.mode && opts_.allowed_lateness != duration::zero())
+      return make_error(error_code::invalid_option,
+                        "window '" + info.name + "': allowed lateness has no meaning under an "
+                        "output mode (Spark's watermark alone decides what is late)");
     return {};
   }
 
@@ -326,6 +470,7 @@ public:
         // Late only when it would open a new session: any live session it touches ends
         // after the watermark minus the lateness, and so does the merge.
         ++late_count;
+        ++epoch_.dropped;
         if (opts_.late_to_side_output)
           late.push_back(r);
         continue;
@@ -356,6 +501,9 @@ public:
       }
       auto& s = sessions[target];
       fn_.add(s.acc, r);
+      ++epoch_.updated; // per record: sessions merge, so "rows" are not stable here
+      if (info_.mode == output_mode::complete)
+        continue; // every session is emitted at the epoch's end and none is freed
       if (s.window.max_timestamp() <= wm)
         fire(it->first, s, wm, updates);
       // Usually the pending timer is earlier than the new due time (a session that grew):
@@ -372,6 +520,8 @@ public:
 
   result<void> on_watermark(event_time wm, output& out) override {
     std::vector<output_type> fired;
+    if (info_.mode == output_mode::complete)
+      return {};
     timers_.fire_until(wm, [&](int g, detail::window_timer<K>& t) {
       auto& tab = state_.group(g);
       auto it = tab.find(t.key);
@@ -399,6 +549,7 @@ public:
         }
       }
       sessions.erase(s);
+      ++epoch_.removed;
       if (sessions.empty())
         tab.erase(it);
     });
@@ -417,7 +568,27 @@ public:
   }
   std::size_t timer_count() const noexcept { return timers_.size(); }
 
+  result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
+    std::vector<output_type> rows;
+    if (info_.mode == output_mode::complete)
+      for (int g = state_.range().first; g < state_.range().last; ++g)
+        for (auto& [key, sessions] : state_.group(g))
+          for (auto& s : sessions)
+            fire(key, s, current_watermark(), rows);
+    const auto total = window_count();
+    stats.state = state_epoch_report{0, {}, total, epoch_.updated, epoch_.removed, epoch_.dropped,
+                                     total * (sizeof(session_state) + sizeof(K) + 48)};
+    epoch_ = {};
+    if (rows.empty())
+      return {};
+    return out.emit(0, std::make_shared<batch<output_type>>(std::move(rows)));
+  }
+
 private:
+  struct epoch_counts {
+    std::uint64_t updated = 0, removed = 0, dropped = 0;
+  };
+
   struct session_state {
     time_window window;
     acc_type acc;
@@ -454,6 +625,7 @@ private:
   window_options opts_;
   keyed_state_table<K, std::vector<session_state>> state_;
   detail::window_timer_queues<K> timers_;
+  epoch_counts epoch_;
 };
 
 } // namespace sluice

@@ -1,0 +1,270 @@
+#include "checkpoint/store.hpp"
+
+#include <leveldb/db.h>
+#include <leveldb/write_batch.h>
+#include <nlohmann/json.hpp>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <mutex>
+
+namespace sluice {
+
+namespace {
+
+constexpr std::string_view meta_prefix = "m/";
+constexpr std::string_view piece_prefix = "p/";
+
+std::string id_text(std::int64_t id) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%020" PRId64, id);
+  return buf;
+}
+std::string meta_key(std::int64_t id) { return std::string{meta_prefix} + id_text(id); }
+std::string piece_key(std::int64_t id, std::string_view name) {
+  return std::string{piece_prefix} + id_text(id) + "/" + std::string{name};
+}
+
+std::uint64_t hash_of(std::string_view bytes) { return XXH64(bytes.data(), bytes.size(), 0); }
+
+std::string hex(std::uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
+  return buf;
+}
+
+/// Metadata as stored: JSON, a newline, and the JSON's hash, so a damaged record is told
+/// apart from a valid one.
+std::string encode_meta(const checkpoint_meta& m) {
+  nlohmann::ordered_json j;
+  j["id"] = m.id;
+  j["savepoint"] = m.savepoint;
+  j["job"] = m.job;
+  j["max_key_groups"] = m.max_key_groups;
+  j["created"] = m.created;
+  auto& pieces = j["pieces"] = nlohmann::ordered_json::array();
+  for (auto& p : m.pieces)
+    pieces.push_back({{"name", p.name}, {"size", p.size}, {"hash", hex(p.hash)}});
+  j["properties"] = m.properties;
+  auto text = j.dump();
+  return text + "\n" + hex(hash_of(text));
+}
+
+result<checkpoint_meta> decode_meta(std::string_view stored, std::int64_t id) {
+  const auto what = "checkpoint " + std::to_string(id) + ": ";
+  const auto nl = stored.rfind('\n');
+  if (nl == std::string_view::npos)
+    return make_error(error_code::io_error, what + "metadata has no checksum");
+  const auto text = stored.substr(0, nl);
+  if (hex(hash_of(text)) != stored.substr(nl + 1))
+    return make_error(error_code::io_error, what + "metadata checksum mismatch (corrupt)");
+  try {
+    auto j = nlohmann::json::parse(text);
+    checkpoint_meta m;
+    m.id = j.at("id").get<std::int64_t>();
+    m.savepoint = j.at("savepoint").get<bool>();
+    m.job = j.at("job").get<std::string>();
+    m.max_key_groups = j.at("max_key_groups").get<int>();
+    m.created = j.at("created").get<std::string>();
+    for (auto& p : j.at("pieces"))
+      m.pieces.push_back(checkpoint_piece{p.at("name").get<std::string>(),
+                                          p.at("size").get<std::uint64_t>(),
+                                          std::stoull(p.at("hash").get<std::string>(), nullptr, 16)});
+    m.properties = j.at("properties").get<std::map<std::string, std::string>>();
+    if (m.id != id)
+      return make_error(error_code::io_error, what + "metadata names checkpoint " +
+                                                std::to_string(m.id));
+    return m;
+  } catch (const std::exception& e) {
+    return make_error(error_code::io_error, what + "unreadable metadata: " + e.what());
+  }
+}
+
+class leveldb_store final : public checkpoint_store {
+public:
+  leveldb_store(std::unique_ptr<leveldb::DB> db, std::filesystem::path dir,
+                checkpoint_store_options options)
+    : db_(std::move(db)), dir_(std::move(dir)), options_(options) {}
+
+  result<checkpoint_piece> put(std::int64_t id, std::string_view name,
+                               std::string_view bytes) override {
+    auto s = db_->Put(leveldb::WriteOptions{}, piece_key(id, name),
+                      leveldb::Slice{bytes.data(), bytes.size()});
+    if (!s.ok())
+      return failure("cannot write piece '" + std::string{name} + "' of checkpoint " +
+                     std::to_string(id), s);
+    return checkpoint_piece{std::string{name}, bytes.size(), hash_of(bytes)};
+  }
+
+  result<void> complete(const checkpoint_meta& meta) override {
+    leveldb::WriteOptions sync;
+    sync.sync = true;
+    if (auto s = db_->Put(sync, meta_key(meta.id), encode_meta(meta)); !s.ok())
+      return failure("cannot complete checkpoint " + std::to_string(meta.id), s);
+    return apply_retention(meta.id);
+  }
+
+  result<std::optional<checkpoint_meta>> latest(std::vector<std::string>& skipped) override {
+    auto ids = complete_ids();
+    if (!ids)
+      return std::move(ids).error();
+    for (auto it = ids->rbegin(); it != ids->rend(); ++it) {
+      auto m = find(*it);
+      if (m)
+        return std::optional<checkpoint_meta>{std::move(*m)};
+      skipped.push_back(m.error().message);
+    }
+    return std::optional<checkpoint_meta>{};
+  }
+
+  result<checkpoint_meta> find(std::int64_t id) override {
+    std::string stored;
+    auto s = db_->Get(read_options(), meta_key(id), &stored);
+    if (s.IsNotFound())
+      return make_error(error_code::io_error, "checkpoint " + std::to_string(id) +
+                                                " is not complete (no metadata) in " +
+                                                dir_.string());
+    if (!s.ok())
+      return failure("cannot read checkpoint " + std::to_string(id), s);
+    auto m = decode_meta(stored, id);
+    if (!m)
+      return std::move(m).error();
+    for (auto& p : m->pieces)
+      if (auto got = get(*m, p.name); !got)
+        return std::move(got).error();
+    return m;
+  }
+
+  result<std::string> get(const checkpoint_meta& meta, std::string_view name) override {
+    const auto what = "checkpoint " + std::to_string(meta.id) + ", piece '" + std::string{name} + "'";
+    auto p = std::find_if(meta.pieces.begin(), meta.pieces.end(),
+                          [&](const checkpoint_piece& x) { return x.name == name; });
+    if (p == meta.pieces.end())
+      return make_error(error_code::io_error, what + ": not in the checkpoint's metadata");
+    std::string bytes;
+    auto s = db_->Get(read_options(), piece_key(meta.id, name), &bytes);
+    if (s.IsNotFound())
+      return make_error(error_code::io_error, what + ": missing (partial checkpoint)");
+    if (!s.ok())
+      return failure("cannot read " + what, s);
+    if (bytes.size() != p->size || hash_of(bytes) != p->hash)
+      return make_error(error_code::io_error, what + ": size or hash mismatch (corrupt)");
+    return bytes;
+  }
+
+  result<std::vector<std::int64_t>> complete_ids() override {
+    std::vector<std::int64_t> ids;
+    std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(read_options())};
+    for (it->Seek(leveldb::Slice{meta_prefix.data(), meta_prefix.size()});
+         it->Valid() && it->key().starts_with(leveldb::Slice{meta_prefix.data(), meta_prefix.size()});
+         it->Next())
+      ids.push_back(std::stoll(it->key().ToString().substr(meta_prefix.size())));
+    if (!it->status().ok())
+      return failure("cannot list checkpoints", it->status());
+    return ids;
+  }
+
+  result<std::int64_t> highest_id() override {
+    std::int64_t high = -1;
+    std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(read_options())};
+    for (auto prefix : {meta_prefix, piece_prefix}) {
+      // Keys sort by id within a prefix: the last key before the next prefix is the highest.
+      std::string end{prefix};
+      end.back() = static_cast<char>(end.back() + 1);
+      it->Seek(end);
+      if (it->Valid())
+        it->Prev();
+      else
+        it->SeekToLast();
+      if (it->Valid() && it->key().starts_with(leveldb::Slice{prefix.data(), prefix.size()}))
+        high = std::max<std::int64_t>(high, std::stoll(it->key().ToString().substr(prefix.size(), 20)));
+    }
+    if (!it->status().ok())
+      return failure("cannot list checkpoints", it->status());
+    return high;
+  }
+
+private:
+  static leveldb::ReadOptions read_options() {
+    leveldb::ReadOptions r;
+    r.verify_checksums = true;
+    return r;
+  }
+
+  error failure(const std::string& what, const leveldb::Status& s) const {
+    return make_error(error_code::io_error,
+                      what + " in " + dir_.string() + ": " + s.ToString());
+  }
+
+  /// Keeps the newest `retained` complete checkpoints (savepoints always) and drops the
+  /// leftovers of checkpoints that never completed before `newest`.
+  result<void> apply_retention(std::int64_t newest) {
+    auto ids = complete_ids();
+    if (!ids)
+      return std::move(ids).error();
+    std::vector<std::int64_t> keep;
+    for (auto it = ids->rbegin(); it != ids->rend(); ++it) {
+      if (keep.size() < options_.retained) {
+        keep.push_back(*it);
+        continue;
+      }
+      std::string stored;
+      if (db_->Get(read_options(), meta_key(*it), &stored).ok())
+        if (auto m = decode_meta(stored, *it); m && m->savepoint) {
+          keep.push_back(*it);
+          continue;
+        }
+    }
+    leveldb::WriteBatch drop;
+    std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(read_options())};
+    for (auto prefix : {meta_prefix, piece_prefix})
+      for (it->Seek(leveldb::Slice{prefix.data(), prefix.size()});
+           it->Valid() && it->key().starts_with(leveldb::Slice{prefix.data(), prefix.size()});
+           it->Next()) {
+        const auto id = std::stoll(it->key().ToString().substr(prefix.size(), 20));
+        if (id < newest && std::find(keep.begin(), keep.end(), id) == keep.end())
+          drop.Delete(it->key());
+      }
+    if (!it->status().ok())
+      return failure("cannot list checkpoints", it->status());
+    if (auto s = db_->Write(leveldb::WriteOptions{}, &drop); !s.ok())
+      return failure("cannot delete old checkpoints", s);
+    return {};
+  }
+
+  std::unique_ptr<leveldb::DB> db_;
+  std::filesystem::path dir_;
+  checkpoint_store_options options_;
+};
+
+} // namespace
+
+result<std::unique_ptr<checkpoint_store>>
+checkpoint_store::open(const std::filesystem::path& dir, checkpoint_store_options options) {
+  if (options.retained == 0)
+    return make_error(error_code::invalid_option, "checkpoints: retained must be at least 1");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return make_error(error_code::io_error,
+                      "cannot create checkpoint directory " + dir.string() + ": " + ec.message());
+  leveldb::Options o;
+  o.create_if_missing = true;
+  o.paranoid_checks = true;
+  leveldb::DB* raw = nullptr;
+  auto s = leveldb::DB::Open(o, (dir / "checkpoints.ldb").string(), &raw);
+  if (!s.ok()) {
+    const auto text = s.ToString();
+    const bool locked = text.find("lock") != std::string::npos;
+    return make_error(error_code::io_error,
+                      "cannot open checkpoint store " + (dir / "checkpoints.ldb").string() +
+                        (locked ? " (is another job using this checkpoint directory?)" : "") +
+                        ": " + text);
+  }
+  return std::unique_ptr<checkpoint_store>{
+    std::make_unique<leveldb_store>(std::unique_ptr<leveldb::DB>{raw}, dir, options)};
+}
+
+} // namespace sluice

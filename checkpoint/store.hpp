@@ -1,0 +1,83 @@
+#pragma once
+/// The checkpoint store: every checkpoint of a job in one LevelDB database under the job's
+/// checkpoint directory. No LevelDB type leaks out of this header.
+///
+/// A checkpoint is a set of *pieces* (one per key group of a stateful operator, one per
+/// source instance, one per sink instance, ...) and its *metadata*. Pieces are written
+/// unsynced as tasks snapshot; the checkpoint counts only once its metadata, which lists
+/// every piece with its size and hash, is written in one synced write (`complete`). So a
+/// crash at any moment leaves either a complete checkpoint or an incomplete one that is
+/// never restored from.
+#include "core/error.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+/// One stored piece of a checkpoint.
+struct checkpoint_piece {
+  std::string name;
+  std::uint64_t size = 0;
+  std::uint64_t hash = 0; ///< xxh64 of the bytes
+  friend bool operator==(const checkpoint_piece&, const checkpoint_piece&) = default;
+};
+
+/// What makes a checkpoint complete.
+struct checkpoint_meta {
+  std::int64_t id = 0;
+  /// Savepoints are taken by the user and never deleted by retention.
+  bool savepoint = false;
+  std::string job;
+  int max_key_groups = 0;
+  std::string created; ///< ISO-8601, for people
+  std::vector<checkpoint_piece> pieces;
+  /// Anything else the runtime wants back at restore (epoch, query id, ...).
+  std::map<std::string, std::string> properties;
+};
+
+/// Options of the store. Every field has a working default.
+struct checkpoint_store_options {
+  /// Complete checkpoints kept; older ones (not savepoints) are deleted. Default 3.
+  std::size_t retained = 3;
+};
+
+class checkpoint_store {
+public:
+  virtual ~checkpoint_store() = default;
+
+  /// Opens (creating it if needed) the store in `dir`. Fails with `io_error` naming the
+  /// directory when it cannot be created or the database is unreadable or corrupt.
+  [[nodiscard]] static result<std::unique_ptr<checkpoint_store>>
+  open(const std::filesystem::path& dir, checkpoint_store_options options = {});
+
+  /// Stores piece `name` of checkpoint `id` (not synced). Thread-safe.
+  [[nodiscard]] virtual result<checkpoint_piece> put(std::int64_t id, std::string_view name,
+                                                     std::string_view bytes) = 0;
+  /// Makes checkpoint `meta.id` complete with one synced write, then applies retention.
+  [[nodiscard]] virtual result<void> complete(const checkpoint_meta& meta) = 0;
+
+  /// The newest complete checkpoint whose metadata and pieces all verify, or none. Each
+  /// newer one that fails to verify is skipped and described in `skipped` (the caller
+  /// reports it). Fails only when the store itself cannot be read.
+  [[nodiscard]] virtual result<std::optional<checkpoint_meta>>
+  latest(std::vector<std::string>& skipped) = 0;
+  /// A complete checkpoint by id, verified.
+  [[nodiscard]] virtual result<checkpoint_meta> find(std::int64_t id) = 0;
+  /// Piece `name` of checkpoint `meta`, checked against the metadata's size and hash.
+  [[nodiscard]] virtual result<std::string> get(const checkpoint_meta& meta,
+                                                std::string_view name) = 0;
+  /// The ids of the complete checkpoints, oldest first (not verified).
+  [[nodiscard]] virtual result<std::vector<std::int64_t>> complete_ids() = 0;
+  /// The highest id that has pieces or metadata (complete or not); -1 when empty. A new
+  /// run numbers its checkpoints after it, so ids never repeat.
+  [[nodiscard]] virtual result<std::int64_t> highest_id() = 0;
+};
+
+} // namespace sluice

@@ -3,6 +3,7 @@
 /// Shared read-only by all tasks of a job.
 #include "actors/runtime.hpp"
 #include "actors/wiring.hpp"
+#include "checkpoint/store.hpp"
 #include "core/metrics.hpp"
 
 #include <memory>
@@ -17,6 +18,13 @@ struct blueprint {
   runtime_options options;
   /// One counter block per task, indexed like `tasks`.
   std::unique_ptr<task_metrics[]> metrics;
+  /// The checkpoint store; null without checkpoints.
+  std::shared_ptr<checkpoint_store> store;
+};
+
+/// Where a (re)started run begins: a complete checkpoint, or nothing.
+struct restore_point {
+  std::optional<checkpoint_meta> meta;
 };
 
 } // namespace sluice

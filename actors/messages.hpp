@@ -3,10 +3,10 @@
 ///
 /// task -> task:   (data, channel, batch), (eoi, channel), (credit, output, target, n),
 ///                 (wm, channel, µs since epoch), (idle, channel, bool),
-///                 (barrier, channel, epoch)
-/// coord -> task:  (wire, actors), (start), (cancel)
+///                 (barrier, channel, epoch, checkpoint?)
+/// coord -> task:  (wire, actors), (start), (cancel), (commit, checkpoint)
 /// coord -> source task: (prepare, epoch, unlimited) -> (prepared, task, epoch, available),
-///                 (run, epoch, watermark µs), (inject, epoch)
+///                 (run, epoch, watermark µs), (inject, epoch, checkpoint?)
 /// task -> coord:  (done, task), (failed, task, code, message), (ack, report)
 /// task -> self:   (poll), (flush), (timer)
 /// coord -> self:  (tick)
@@ -37,6 +37,8 @@ using run = caf::atom_constant<caf::atom("run")>;
 using inject = caf::atom_constant<caf::atom("inject")>;
 using ack = caf::atom_constant<caf::atom("ack")>;
 using tick = caf::atom_constant<caf::atom("tick")>;
+using commit = caf::atom_constant<caf::atom("commit")>;
+using restart = caf::atom_constant<caf::atom("restart")>;
 
 } // namespace sluice::msg
 

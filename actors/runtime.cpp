@@ -13,6 +13,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
 
 #include <condition_variable>
 #include <mutex>
@@ -81,35 +82,30 @@ std::vector<task_stats> collect_stats(const blueprint& bp) {
 class coordinator_actor final : public caf::event_based_actor {
 public:
   coordinator_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
-                    std::shared_ptr<job_state> state)
+                    std::shared_ptr<job_state> state, std::shared_ptr<const restore_point> from,
+                    std::vector<std::string> skipped)
     : caf::event_based_actor(cfg), bp_(std::move(bp)), state_(std::move(state)),
-      clock_(bp_->options.processing_clock), when_(bp_->options.epochs) {}
+      clock_(bp_->options.processing_clock), when_(bp_->options.epochs),
+      skipped_(std::move(skipped)) {
+    if (from->meta)
+      restored_from_ = from->meta->id;
+    first_from_ = std::move(from);
+  }
 
   caf::behavior make_behavior() override {
-    const auto n = bp_->tasks.size();
-    for (std::size_t i = 0; i < n; ++i) {
-      auto t = spawn_task(this, bp_, static_cast<int>(i), this);
-      link_to(t); // if the coordinator is killed, the tasks go with it
-      tasks_.push_back(std::move(t));
+    for (std::size_t i = 0; i < bp_->tasks.size(); ++i)
       if (bp_->plan.chains[static_cast<std::size_t>(bp_->tasks[i].chain)].is_source)
         sources_.push_back(static_cast<int>(i));
-    }
-    task_done_.assign(n, false);
     set_exit_handler([this](caf::exit_msg& m) {
       if (m.reason && !completed_)
         complete(make_error(error_code::internal, "a task stopped unexpectedly: " +
                                                     to_string(m.reason)));
     });
-    for (auto& t : tasks_)
-      send(t, msg::wire::value, tasks_);
-    for (auto& t : tasks_)
-      send(t, msg::start::value);
-    if (when_.micro_batch())
-      begin_trigger();
-    else
-      schedule_tick(clock_->now() + when_.interval);
+    start_tasks(std::exchange(first_from_, nullptr));
     return {
       [this](msg::done, int task) {
+        if (!from_current(task))
+          return;
         task_done_[static_cast<std::size_t>(task)] = true;
         complete_epochs();
         if (++done_ == tasks_.size()) {
@@ -117,9 +113,12 @@ public:
           complete(std::nullopt);
         }
       },
-      [this](msg::failed, int, int code, std::string& text) {
-        complete(make_error(static_cast<error_code>(code), std::move(text)));
+      [this](msg::failed, int task, int code, std::string& text) {
+        if (!from_current(task))
+          return; // a task of a run that was already restarted
+        on_task_failed(make_error(static_cast<error_code>(code), std::move(text)));
       },
+      [this](msg::restart) { restart_now(); },
       [this](msg::cancel) {
         cancelled_ = true;
         if (phase_ == phase::running)
@@ -127,9 +126,13 @@ public:
         else
           stop_sources();
       },
-      [this](msg::ack, const epoch_report_ptr& report) { on_ack(report); },
-      [this](msg::prepared, int, std::int64_t epoch, bool available) {
-        on_prepared(epoch, available);
+      [this](msg::ack, const epoch_report_ptr& report) {
+        if (report && from_current(report->task))
+          on_ack(report);
+      },
+      [this](msg::prepared, int task, std::int64_t epoch, bool available) {
+        if (from_current(task))
+          on_prepared(epoch, available);
       },
       [this](msg::tick) { on_tick(); },
     };
@@ -149,6 +152,159 @@ private:
     std::vector<epoch_report_ptr> reports;
     std::optional<event_time> watermark; ///< micro-batch: Spark's watermark it ran with
   };
+
+  // -- the tasks of one run ---------------------------------------------------------------
+
+  /// Spawns, wires and starts every task, restoring checkpoint `from` (or none).
+  void start_tasks(std::shared_ptr<const restore_point> from) {
+    const auto n = bp_->tasks.size();
+    tasks_.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      auto t = spawn_task(this, bp_, static_cast<int>(i), this, from);
+      link_to(t); // if the coordinator is killed, the tasks go with it
+      tasks_.push_back(std::move(t));
+    }
+    task_done_.assign(n, false);
+    done_ = 0;
+    open_epochs_.clear();
+    phase_ = phase::idle;
+    checkpoint_in_flight_ = false;
+    if (from->meta)
+      resume_epochs(*from->meta);
+    for (auto& t : tasks_)
+      send(t, msg::wire::value, tasks_);
+    for (auto& t : tasks_)
+      send(t, msg::start::value);
+    if (when_.micro_batch())
+      begin_trigger();
+    else
+      schedule_tick(clock_->now() + when_.interval);
+  }
+
+  /// Messages of tasks killed by a restart may still be queued: only the current run's
+  /// tasks count.
+  bool from_current(int task) {
+    return task >= 0 && static_cast<std::size_t>(task) < tasks_.size() &&
+           caf::actor_cast<caf::actor_addr>(current_sender()) == tasks_[static_cast<std::size_t>(task)].address();
+  }
+
+  /// A failure restarts the job from its latest complete checkpoint when the restart
+  /// strategy allows; else it fails the job with this cause.
+  void on_task_failed(error err) {
+    const auto& rs = bp_->options.checkpoints.restart;
+    if (completed_ || restarting_)
+      return;
+    if (!bp_->store || rs.how == restart_strategy::kind::none || restarts_ >= rs.max_restarts ||
+        cancelled_) {
+      if (restarts_ > 0)
+        err.message += " (after " + std::to_string(restarts_) + " restarts)";
+      complete(std::move(err));
+      return;
+    }
+    last_failure_ = std::move(err);
+    restarting_ = true;
+    for (auto& t : tasks_) {
+      unlink_from(t);
+      send_exit(t, caf::exit_reason::kill);
+    }
+    tasks_.clear();
+    auto delay = rs.delay;
+    if (rs.how == restart_strategy::kind::exponential_backoff)
+      for (int i = 0; i < restarts_ && delay < rs.max_delay; ++i)
+        delay = std::min(delay * 2, rs.max_delay);
+    ++restarts_;
+    delayed_send(this, delay, msg::restart::value);
+  }
+
+  void restart_now() {
+    restarting_ = false;
+    if (completed_)
+      return;
+    std::vector<std::string> skipped;
+    auto latest = bp_->store->latest(skipped);
+    if (!latest) {
+      complete(std::move(latest).error());
+      return;
+    }
+    for (auto& s : skipped)
+      skipped_.push_back(s);
+    auto from = std::make_shared<restore_point>();
+    from->meta = std::move(*latest);
+    start_tasks(std::move(from));
+  }
+
+  /// After a restore: epochs continue after the checkpoint, micro-batch watermarks too.
+  void resume_epochs(const checkpoint_meta& m) {
+    next_epoch_ = m.id + 1;
+    auto get = [&](const std::string& k) -> std::optional<std::int64_t> {
+      auto it = m.properties.find(k);
+      if (it == m.properties.end())
+        return std::nullopt;
+      return std::stoll(it->second);
+    };
+    auto at = [](std::int64_t us) { return event_time{duration{us}}; };
+    if (auto w = get("spark_watermark"))
+      spark_watermark_ = at(*w);
+    if (auto w = get("last_run_watermark"))
+      last_run_watermark_ = at(*w);
+    source_max_.clear();
+    source_delay_.clear();
+    for (auto& [k, v] : m.properties) {
+      if (k.starts_with("source_max/"))
+        source_max_[std::stoi(k.substr(11))] = at(std::stoll(v));
+      if (k.starts_with("source_delay/"))
+        source_delay_[std::stoi(k.substr(13))] = duration{std::stoll(v)};
+    }
+    if (auto it = m.properties.find("query_id"); it != m.properties.end())
+      ids_.query = it->second;
+  }
+
+  // -- checkpoints ------------------------------------------------------------------------
+
+  /// Continuous mode: whether the next injected epoch is also a checkpoint.
+  bool checkpoint_due(sluice::clock::time_point now) const {
+    if (!bp_->store || checkpoint_in_flight_)
+      return false;
+    const auto& o = bp_->options.checkpoints;
+    return (!last_checkpoint_started_ || now - *last_checkpoint_started_ >= o.interval) &&
+           (!last_checkpoint_done_ || now - *last_checkpoint_done_ >= o.min_pause);
+  }
+
+  /// Every task snapshotted epoch `id`: the metadata makes it complete (one synced write),
+  /// and only then may sinks commit.
+  void complete_checkpoint(std::int64_t id, const open_epoch& e) {
+    checkpoint_meta meta;
+    meta.id = id;
+    meta.job = bp_->options.query_name;
+    meta.max_key_groups = bp_->plan.max_key_groups;
+    meta.created = iso_millis(std::chrono::time_point_cast<duration>(std::chrono::system_clock::now()));
+    for (auto& r : e.reports)
+      meta.pieces.insert(meta.pieces.end(), r->pieces.begin(), r->pieces.end());
+    auto us = [](event_time t) { return std::to_string(t.time_since_epoch().count()); };
+    if (spark_watermark_)
+      meta.properties["spark_watermark"] = us(*spark_watermark_);
+    if (last_run_watermark_)
+      meta.properties["last_run_watermark"] = us(*last_run_watermark_);
+    for (auto& [node, max] : source_max_)
+      meta.properties["source_max/" + std::to_string(node)] = us(max);
+    for (auto& [node, d] : source_delay_)
+      meta.properties["source_delay/" + std::to_string(node)] = std::to_string(d.count());
+    meta.properties["query_id"] = ids_.query;
+    checkpoint_in_flight_ = false;
+    last_checkpoint_done_ = clock_->now();
+    if (auto ok = bp_->store->complete(meta); !ok) {
+      if (++failed_checkpoints_ > bp_->options.checkpoints.tolerable_failures)
+        complete(make_error(ok.error().code, ok.error().message + " (" +
+                                               std::to_string(failed_checkpoints_) +
+                                               " checkpoint failures in a row)"));
+      return;
+    }
+    failed_checkpoints_ = 0;
+    ++checkpoints_completed_;
+    for (std::size_t t = 0; t < tasks_.size(); ++t)
+      if (!task_done_[t])
+        send(tasks_[t], msg::commit::value, id);
+  }
 
   // -- triggers ---------------------------------------------------------------------------
 
@@ -180,17 +336,21 @@ private:
       return;
     }
     // Continuous: a barrier into every source, then the next tick.
-    inject_through(next_epoch_);
+    inject_through(next_epoch_, checkpoint_due(now));
     schedule_tick(now + when_.interval);
   }
 
   /// Continuous mode: epochs up to `last` start at every source that has not begun them.
-  void inject_through(std::int64_t last) {
+  void inject_through(std::int64_t last, bool checkpoint) {
     for (; next_epoch_ <= last; ++next_epoch_) {
       auto& e = open_epochs_[next_epoch_];
       init_epoch(e, clock_->now());
+      if (checkpoint) {
+        checkpoint_in_flight_ = true;
+        last_checkpoint_started_ = clock_->now();
+      }
       for (int i : sources_)
-        send(tasks_[static_cast<std::size_t>(i)], msg::inject::value, next_epoch_);
+        send(tasks_[static_cast<std::size_t>(i)], msg::inject::value, next_epoch_, checkpoint);
     }
   }
 
@@ -263,8 +423,8 @@ private:
   void on_ack(const epoch_report_ptr& report) {
     if (completed_ || !report)
       return;
-    if (!when_.micro_batch() && report->epoch >= next_epoch_)
-      inject_through(report->epoch); // a source ended its input with a last barrier
+    if (!when_.micro_batch() && report->epoch >= next_epoch_) // a source's last barrier
+      inject_through(report->epoch, report->checkpoint);
     auto it = open_epochs_.find(report->epoch);
     if (it == open_epochs_.end())
       return;
@@ -284,8 +444,14 @@ private:
         for (std::size_t t = 0; t < tasks_.size(); ++t)
           if (!e.acked[t] && !task_done_[t])
             return;
-      if (!e.reports.empty())
+      if (!e.reports.empty()) {
+        if (std::any_of(e.reports.begin(), e.reports.end(),
+                        [](const epoch_report_ptr& r) { return r->checkpoint; }))
+          complete_checkpoint(it->first, e);
+        if (completed_)
+          return;
         report_epoch(it->first, e);
+      }
       open_epochs_.erase(it);
       if (when_.micro_batch() && phase_ == phase::running) {
         ++next_epoch_;
@@ -320,13 +486,14 @@ private:
     p.timestamp = iso_millis(std::chrono::time_point_cast<duration>(e.wall));
     p.batch_id = id;
     std::map<int, source_progress> sources;
-    std::map<int, std::vector<const source_epoch_report*>> per_source;
+    // node -> instance -> report: offsets are keyed by instance, whatever order tasks acked in
+    std::map<int, std::map<int, const source_epoch_report*>> per_source;
     std::map<int, state_operator_progress> state;
     event_time_stats times;
     bool event_time_input = false;
     for (auto& r : e.reports) {
       for (auto& s : r->sources) {
-        per_source[s.node].push_back(&s);
+        per_source[s.node][bp_->tasks[static_cast<std::size_t>(r->task)].instance] = &s;
         times.merge(s.event_times);
         if (s.watermark_delay) {
           event_time_input = true;
@@ -362,21 +529,22 @@ private:
     auto rate = [](std::uint64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; };
     for (auto& [node, reports] : per_source) {
       source_progress sp;
-      sp.description = reports.front()->description;
+      sp.description = reports.begin()->second->description;
       if (reports.size() == 1) {
-        sp.start_offset = reports.front()->start_offset;
-        sp.end_offset = reports.front()->end_offset;
-      } else { // one offset per parallel instance, in the order the tasks reported
+        sp.start_offset = reports.begin()->second->start_offset;
+        sp.end_offset = reports.begin()->second->end_offset;
+      } else { // one offset per parallel instance, keyed by the instance
         sp.start_offset = sp.end_offset = "{";
-        for (std::size_t k = 0; k < reports.size(); ++k) {
-          const auto sep = std::string(k ? ", " : "") + "\"" + std::to_string(k) + "\": ";
-          sp.start_offset += sep + reports[k]->start_offset;
-          sp.end_offset += sep + reports[k]->end_offset;
+        for (auto& [instance, r] : reports) {
+          const auto sep = std::string(sp.start_offset.size() > 1 ? ", " : "") + "\"" +
+                           std::to_string(instance) + "\": ";
+          sp.start_offset += sep + r->start_offset;
+          sp.end_offset += sep + r->end_offset;
         }
         sp.start_offset += "}";
         sp.end_offset += "}";
       }
-      for (auto* r : reports)
+      for (auto& [instance, r] : reports)
         sp.num_input_rows += r->rows;
       sp.input_rows_per_second = rate(sp.num_input_rows, since_last_s);
       sp.processed_rows_per_second = rate(sp.num_input_rows, elapsed_s);
@@ -470,6 +638,10 @@ private:
         r.cancelled = cancelled_;
         r.elapsed = std::chrono::steady_clock::now() - state_->started;
         r.tasks = collect_stats(*bp_);
+        r.restored_from = restored_from_;
+        r.skipped_checkpoints = skipped_;
+        r.checkpoints_completed = checkpoints_completed_;
+        r.restarts = restarts_;
         state_->outcome.emplace(std::move(r));
       }
     }
@@ -481,6 +653,7 @@ private:
   std::shared_ptr<job_state> state_;
   std::shared_ptr<const sluice::clock> clock_;
   trigger when_;
+  std::vector<std::string> skipped_; ///< checkpoints that could not be restored, and why
   std::vector<caf::actor> tasks_;
   std::vector<int> sources_;
   std::vector<bool> task_done_;
@@ -503,11 +676,23 @@ private:
   std::map<int, duration> source_delay_;
   std::optional<event_time> spark_watermark_;
   std::optional<event_time> last_run_watermark_;
+  // Checkpoints and restarts.
+  std::shared_ptr<const restore_point> first_from_;
+  std::optional<std::int64_t> restored_from_;
+  bool checkpoint_in_flight_ = false;
+  std::optional<sluice::clock::time_point> last_checkpoint_started_;
+  std::optional<sluice::clock::time_point> last_checkpoint_done_;
+  int failed_checkpoints_ = 0;
+  std::int64_t checkpoints_completed_ = 0;
+  int restarts_ = 0;
+  bool restarting_ = false;
+  std::optional<error> last_failure_;
 };
 
 class execution final : public job_execution {
 public:
-  execution(std::shared_ptr<blueprint> bp, int threads, scheduler_policy policy)
+  execution(std::shared_ptr<blueprint> bp, int threads, scheduler_policy policy,
+            std::shared_ptr<const restore_point> from, std::vector<std::string> skipped)
     : bp_(std::move(bp)), state_(std::make_shared<job_state>()) {
     cfg_.set("scheduler.max-threads", static_cast<std::size_t>(threads));
     // CAF 0.17 lets an actor keep its worker thread for as long as its mailbox is not
@@ -521,7 +706,8 @@ public:
     cfg_.set("scheduler.policy", policy == scheduler_policy::sharing ? caf::atom("sharing")
                                                                      : caf::atom("stealing"));
     system_.emplace(cfg_);
-    coordinator_ = system_->spawn<coordinator_actor>(bp_, state_);
+    coordinator_ = system_->spawn<coordinator_actor>(bp_, state_, std::move(from),
+                                                     std::move(skipped));
   }
 
   ~execution() override {
@@ -576,6 +762,63 @@ void tune_malloc_once() {
 
 } // namespace
 
+/// A job with checkpoints: every operator can snapshot its state, and node names (the
+/// keys of their state in a checkpoint, like Flink's operator uids) are unique.
+result<void> check_checkpointable(const graph& g, const physical_plan&) {
+  std::set<std::string> names;
+  for (auto& n : g.nodes()) {
+    if (!names.insert(n.name).second)
+      return make_error(error_code::invalid_graph,
+                        "checkpoints: two nodes are named '" + n.name +
+                          "'; names key the state in a checkpoint, so give them distinct names");
+    if (n.kind == node_kind::source || !n.make_operator)
+      continue;
+    if (!n.make_operator()->can_checkpoint())
+      return make_error(error_code::invalid_graph,
+                        "checkpoints: operator '" + n.name + "' (" + n.kind_name +
+                          ") cannot be checkpointed yet, or its state types have no "
+                          "inspect(); run it without a checkpoint directory");
+  }
+  return {};
+}
+
+/// The checkpoint to start from: the one asked for, else the latest that verifies. A
+/// directory with complete checkpoints of which none verifies is an error, never a
+/// silent fresh start.
+result<std::optional<checkpoint_meta>> find_restore_point(checkpoint_store& store,
+                                                          const checkpoint_options& o,
+                                                          const physical_plan& plan,
+                                                          std::vector<std::string>& skipped) {
+  std::optional<checkpoint_meta> meta;
+  if (o.restore_from) {
+    auto m = store.find(*o.restore_from);
+    if (!m)
+      return make_error(error_code::io_error, "cannot restore checkpoint " +
+                                                std::to_string(*o.restore_from) + ": " +
+                                                m.error().message);
+    meta = std::move(*m);
+  } else {
+    auto latest = store.latest(skipped);
+    if (!latest)
+      return std::move(latest).error();
+    if (!*latest && !skipped.empty()) {
+      std::string why;
+      for (auto& s : skipped)
+        why += "\n  " + s;
+      return make_error(error_code::io_error, "checkpoint directory " + o.dir.string() +
+                                                " holds checkpoints but none is usable:" + why);
+    }
+    meta = std::move(*latest);
+  }
+  if (meta && meta->max_key_groups != plan.max_key_groups)
+    return make_error(error_code::invalid_option,
+                      "checkpoint " + std::to_string(meta->id) + " was written with " +
+                        std::to_string(meta->max_key_groups) + " key groups, the job has " +
+                        std::to_string(plan.max_key_groups) +
+                        "; key groups (max_key_groups) cannot change across a restore");
+  return meta;
+}
+
 result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_plan& plan,
                                                const runtime_options& opts) {
   if (opts.batch_size == 0)
@@ -596,11 +839,25 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
   bp->tasks = wire(plan);
   bp->options = opts;
   bp->metrics = std::make_unique<task_metrics[]>(bp->tasks.size());
+  auto from = std::make_shared<restore_point>();
+  std::vector<std::string> skipped;
+  if (!opts.checkpoints.dir.empty()) {
+    if (auto ok = check_checkpointable(g, plan); !ok)
+      return std::move(ok).error();
+    auto store = checkpoint_store::open(opts.checkpoints.dir, {opts.checkpoints.retained});
+    if (!store)
+      return std::move(store).error();
+    bp->store = std::shared_ptr<checkpoint_store>{std::move(*store)};
+    auto point = find_restore_point(*bp->store, opts.checkpoints, plan, skipped);
+    if (!point)
+      return std::move(point).error();
+    from->meta = std::move(*point);
+  }
   auto threads = opts.threads > 0
                    ? opts.threads
                    : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
-  return std::unique_ptr<job_execution>{std::make_unique<execution>(std::move(bp), threads,
-                                                                    opts.scheduler)};
+  return std::unique_ptr<job_execution>{std::make_unique<execution>(
+    std::move(bp), threads, opts.scheduler, std::move(from), std::move(skipped))};
 }
 
 } // namespace sluice

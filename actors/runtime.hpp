@@ -7,6 +7,7 @@
 #include "graph/plan.hpp"
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -18,6 +19,46 @@ namespace sluice {
 /// CAF's scheduler policies. `stealing` polls (about 1.5% of a core when idle) and moves
 /// messages fastest; `sharing` idles at 0% but moves messages 3-5x slower.
 enum class scheduler_policy { stealing, sharing };
+
+/// What a job does after a task fails (Flink's restart strategies). Restarts need
+/// checkpoints: the job resumes from the latest complete one.
+struct restart_strategy {
+  enum class kind {
+    none,                ///< the first failure fails the job
+    fixed_delay,         ///< wait `delay` before each restart
+    exponential_backoff, ///< wait `delay`, then twice as long each time, up to `max_delay`
+  };
+  kind how = kind::exponential_backoff;
+  /// Restarts within one run before the job fails with the last cause. Default 3.
+  int max_restarts = 3;
+  std::chrono::milliseconds delay{100};
+  std::chrono::milliseconds max_delay{10'000};
+
+  static restart_strategy none() { return {kind::none, 0, {}, {}}; }
+  static restart_strategy fixed(int times, std::chrono::milliseconds delay) {
+    return {kind::fixed_delay, times, delay, delay};
+  }
+};
+
+/// Checkpoints (Flink's asynchronous barrier snapshots, stored in LevelDB). Off unless
+/// `dir` is set. See docs/checkpoints.md.
+struct checkpoint_options {
+  /// Where checkpoints live. Empty: no checkpoints. A job started with a directory that
+  /// holds a complete checkpoint resumes from the latest one.
+  std::filesystem::path dir{};
+  /// Time between checkpoints in continuous mode (every micro-batch is one). Default 1 s.
+  std::chrono::milliseconds interval{1000};
+  /// Least time between the end of one checkpoint and the start of the next. Default 0.
+  std::chrono::milliseconds min_pause{0};
+  /// Checkpoints that may fail in a row (a store error) before the job fails. Default 0.
+  int tolerable_failures = 0;
+  /// Complete checkpoints kept; older ones are deleted (savepoints never). Default 3.
+  std::size_t retained = 3;
+  /// Start from this checkpoint or savepoint instead of the latest.
+  std::optional<std::int64_t> restore_from{};
+  /// What a task failure does. Default: exponential backoff, 3 restarts.
+  restart_strategy restart{};
+};
 
 /// How a job executes. Defaults favour throughput with bounded memory.
 struct runtime_options {
@@ -56,6 +97,8 @@ struct runtime_options {
   /// Whether a stateful event-time operator exists: micro-batch mode then runs an epoch
   /// without data when the watermark moved (set by `job`).
   bool has_event_time_state = false;
+  /// Checkpoints and restarts (set from job_options).
+  checkpoint_options checkpoints{};
 };
 
 /// How a finished job ended.
@@ -63,6 +106,14 @@ struct job_result {
   bool cancelled = false; ///< stopped by `cancel()`; all input read so far was flushed
   std::chrono::nanoseconds elapsed{0};
   std::vector<task_stats> tasks;
+  /// The checkpoint the run started from (unset: it started empty).
+  std::optional<std::int64_t> restored_from;
+  /// Newer checkpoints that could not be used, and why (corrupt, partial).
+  std::vector<std::string> skipped_checkpoints;
+  /// Checkpoints completed during the run.
+  std::int64_t checkpoints_completed = 0;
+  /// Restarts after task failures during the run.
+  int restarts = 0;
 };
 
 /// A running job. Destroying it cancels the job and waits for it to stop.

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <chrono>
 #include <deque>
+#include <unordered_set>
 #include <iterator>
 #include <string>
 #include <utility>
@@ -24,6 +26,7 @@ struct out_item {
   batch_ptr records;
   event_time watermark{};
   std::int64_t epoch = 0;
+  bool checkpoint = false;
 };
 
 struct out_target {
@@ -42,6 +45,38 @@ struct queued {
   batch_ptr records;
   event_time watermark{};
   std::int64_t epoch = 0;
+  bool checkpoint = false;
+};
+
+/// Checkpoint pieces go to the store under "<node name>/<piece>".
+struct store_writer final : snapshot_writer {
+  checkpoint_store* store = nullptr;
+  std::int64_t id = 0;
+  std::string prefix;
+  std::vector<checkpoint_piece>* pieces = nullptr;
+  result<void> put(const std::string& piece, std::string bytes) override {
+    auto p = store->put(id, prefix + piece, bytes);
+    if (!p)
+      return std::move(p).error();
+    pieces->push_back(std::move(*p));
+    return {};
+  }
+};
+
+/// Reads pieces of the restored checkpoint (none when starting fresh).
+struct store_reader final : snapshot_reader {
+  checkpoint_store* store = nullptr;
+  const checkpoint_meta* meta = nullptr;
+  const std::unordered_set<std::string>* names = nullptr;
+  std::string prefix;
+  result<std::optional<std::string>> get(const std::string& piece) override {
+    if (!meta || !names->count(prefix + piece))
+      return std::optional<std::string>{};
+    auto bytes = store->get(*meta, prefix + piece);
+    if (!bytes)
+      return std::move(bytes).error();
+    return std::optional<std::string>{std::move(*bytes)};
+  }
 };
 
 struct in_channel {
@@ -61,9 +96,9 @@ class task_actor final : public caf::event_based_actor,
                          public timer_service {
 public:
   task_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp, int index,
-             caf::actor coordinator)
+             caf::actor coordinator, std::shared_ptr<const restore_point> from)
     : caf::event_based_actor(cfg), bp_(std::move(bp)), index_(index),
-      coordinator_(std::move(coordinator)),
+      coordinator_(std::move(coordinator)), from_(std::move(from)),
       wiring_(bp_->tasks[static_cast<std::size_t>(index)]),
       plan_(bp_->plan.chains[static_cast<std::size_t>(wiring_.chain)]),
       metrics_(bp_->metrics[static_cast<std::size_t>(index)]) {}
@@ -83,14 +118,15 @@ public:
         accept_input(
           queued{channel, idle ? queued::kind::idle : queued::kind::active, {}, {}});
       },
-      [this](msg::barrier, int channel, std::int64_t epoch) {
-        accept_input(queued{channel, queued::kind::barrier, {}, {}, epoch});
+      [this](msg::barrier, int channel, std::int64_t epoch, bool checkpoint) {
+        accept_input(queued{channel, queued::kind::barrier, {}, {}, epoch, checkpoint});
       },
+      [this](msg::commit, std::int64_t id) { on_commit(id); },
       [this](msg::prepare, std::int64_t epoch, bool unlimited) { on_prepare(epoch, unlimited); },
       [this](msg::run, std::int64_t epoch, std::int64_t wm_us) { on_run(epoch, wm_us); },
-      [this](msg::inject, std::int64_t epoch) {
+      [this](msg::inject, std::int64_t epoch, bool checkpoint) {
         if (source_ && !finishing_ && !failed_ && epoch > last_epoch_)
-          end_source_epoch(epoch);
+          end_source_epoch(epoch, checkpoint);
       },
       [this](msg::timer) { on_timer(); },
       [this](msg::credit, int output, int target, int n) { on_credit(output, target, n); },
@@ -193,7 +229,12 @@ private:
   void on_wire(const std::vector<caf::actor>& all) {
     const auto& opts = bp_->options;
     for (auto& in : wiring_.inputs)
-      inputs_.push_back(in_channel{all[static_cast<std::size_t>(in.from_task)], in, false});
+    {
+      in_channel ch;
+      ch.from = all[static_cast<std::size_t>(in.from_task)];
+      ch.wiring = in;
+      inputs_.push_back(std::move(ch));
+    }
     open_inputs_ = static_cast<int>(inputs_.size());
     outputs_.resize(wiring_.outputs.size());
     for (std::size_t e = 0; e < wiring_.outputs.size(); ++e) {
@@ -231,6 +272,9 @@ private:
       info.mode = bp_->options.mode;
       info.micro_batch = micro_batch();
       info.late_rows = bp_->options.late_rows;
+      info.checkpoints = checkpoints();
+      info.restored = from_ && from_->meta ? from_->meta->id : -1;
+      has_sink_ = has_sink_ || spec.kind == node_kind::sink;
       infos.push_back(info);
       if (spec.kind == node_kind::source) {
         source_context ctx{spec.name, wiring_.instance, plan_.parallelism,
@@ -247,6 +291,8 @@ private:
     }
     chain_ = std::make_unique<chain>(std::move(ops), *this);
     if (!guarded([&] { return chain_->open(infos); }))
+      return;
+    if (checkpoints() && !guarded([&] { return restore(); }))
       return;
     if (source_) {
       source_->collect_event_time_stats(true);
@@ -291,6 +337,7 @@ private:
         case queued::kind::barrier:
           ch.blocked = true;
           aligning_ = item.epoch;
+          aligning_checkpoint_ = item.checkpoint;
           align_barrier();
           continue;
         case queued::kind::watermark:
@@ -394,7 +441,7 @@ private:
 
   void transmit_control(out_target& t, const out_item& item) {
     if (item.what == out_item::kind::barrier)
-      send(t.dest, msg::barrier::value, t.receiver_channel, item.epoch);
+      send(t.dest, msg::barrier::value, t.receiver_channel, item.epoch, item.checkpoint);
     else if (item.what == out_item::kind::watermark)
       send(t.dest, msg::wm::value, t.receiver_channel,
            static_cast<std::int64_t>(item.watermark.time_since_epoch().count()));
@@ -418,7 +465,7 @@ private:
     const auto epoch = *aligning_;
     aligning_.reset();
     epoch_report report;
-    if (!end_chain_epoch(epoch, report))
+    if (!end_chain_epoch(epoch, report, aligning_checkpoint_))
       return;
     std::deque<queued> released;
     for (auto& ch : inputs_) {
@@ -431,14 +478,23 @@ private:
     send_ack(std::move(report));
   }
 
-  /// Ends `epoch` in the chain and sends the barrier downstream; fills the report's
-  /// operator part.
-  bool end_chain_epoch(std::int64_t epoch, epoch_report& report) {
+  /// Ends `epoch` in the chain, snapshots it when the barrier is a checkpoint's, and sends
+  /// the barrier downstream; fills the report's operator part.
+  bool end_chain_epoch(std::int64_t epoch, epoch_report& report, bool checkpoint) {
     std::vector<operator_epoch_stats> stats;
     if (!guarded([&] { return chain_->end_epoch(epoch, stats); }))
       return false;
+    if (checkpoint) {
+      const auto began = std::chrono::steady_clock::now();
+      if (!guarded([&] { return snapshot(epoch, report.pieces); }))
+        return false;
+      report.checkpoint = true;
+      report.pause = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - began);
+      last_checkpoint_ = epoch;
+    }
     flush_routers();
-    broadcast_control(out_item{out_item::kind::barrier, nullptr, {}, epoch});
+    broadcast_control(out_item{out_item::kind::barrier, nullptr, {}, epoch, checkpoint});
     last_epoch_ = epoch;
     report.task = index_;
     report.epoch = epoch;
@@ -463,11 +519,89 @@ private:
          epoch_report_ptr{std::make_shared<const epoch_report>(std::move(report))});
   }
 
+  // -- checkpoints ------------------------------------------------------------------------
+
+  bool checkpoints() const noexcept { return bp_->store != nullptr; }
+
+  /// The synchronous snapshot: every operator's state and the source's position, written
+  /// to the store under the node's name (unique in a job with checkpoints).
+  result<void> snapshot(std::int64_t id, std::vector<checkpoint_piece>& pieces) {
+    store_writer w;
+    w.store = bp_->store.get();
+    w.id = id;
+    w.pieces = &pieces;
+    for (std::size_t i = 0; i < chain_->size(); ++i) {
+      const auto& name = bp_->logical.node(plan_.nodes[i]).name;
+      if (auto* op = chain_->node(i)) {
+        w.prefix = name + "/";
+        if (auto r = op->snapshot(id, w); !r)
+          return r;
+      } else if (source_) {
+        if (auto pos = source_->position()) {
+          w.prefix = "source/" + name + "/";
+          if (auto r = w.put(std::to_string(wiring_.instance), std::move(*pos)); !r)
+            return r;
+        }
+      }
+    }
+    return {};
+  }
+
+  /// At start with checkpoints: each operator takes its key groups' state (whatever the
+  /// parallelism that wrote them), the source seeks to its position, two-phase sinks
+  /// settle what the crashed run left (also when starting fresh).
+  result<void> restore() {
+    const checkpoint_meta* meta = from_ && from_->meta ? &*from_->meta : nullptr;
+    std::unordered_set<std::string> names;
+    if (meta)
+      for (auto& p : meta->pieces)
+        names.insert(p.name);
+    store_reader r;
+    r.store = bp_->store.get();
+    r.meta = meta;
+    r.names = &names;
+    for (std::size_t i = 0; i < chain_->size(); ++i) {
+      const auto& name = bp_->logical.node(plan_.nodes[i]).name;
+      if (auto* op = chain_->node(i)) {
+        r.prefix = name + "/";
+        if (auto ok = op->restore(r); !ok)
+          return ok;
+      } else if (source_ && meta) {
+        r.prefix = "source/" + name + "/";
+        auto pos = r.get(std::to_string(wiring_.instance));
+        if (!pos)
+          return std::move(pos).error();
+        if (*pos) {
+          if (auto ok = source_->seek(**pos); !ok)
+            return ok;
+          last_offset_ = current_offset();
+        }
+      }
+    }
+    if (meta) {
+      last_epoch_ = meta->id;
+      last_checkpoint_ = last_committed_ = meta->id;
+    }
+    return {};
+  }
+
+  /// Checkpoint `id` is complete: two-phase sinks make their output visible.
+  void on_commit(std::int64_t id) {
+    if (failed_ || !chain_)
+      return;
+    for (std::size_t i = 0; i < chain_->size(); ++i)
+      if (auto* op = chain_->node(i))
+        if (!guarded([&] { return op->notify_checkpoint_complete(id); }))
+          return;
+    last_committed_ = std::max(last_committed_, id);
+    finish_if_flushed();
+  }
+
   /// A source task ends an epoch: after what it polled so far, at the head of its chain.
-  void end_source_epoch(std::int64_t epoch) {
+  void end_source_epoch(std::int64_t epoch, bool checkpoint) {
     flush_routers();
     epoch_report report;
-    if (!end_chain_epoch(epoch, report))
+    if (!end_chain_epoch(epoch, report, checkpoint))
       return;
     const auto& spec = bp_->logical.node(plan_.nodes[0]);
     source_epoch_report src;
@@ -493,6 +627,7 @@ private:
     if (!source_ || failed_)
       return;
     bool available = false;
+    unlimited_trigger_ = unlimited; // Trigger.Once: the record cap does not apply either
     if (!exhausted_ && !finishing_)
       if (!guarded([&]() -> result<void> {
             auto r = source_->begin_trigger(unlimited);
@@ -529,7 +664,7 @@ private:
     if (running_epoch_) {
       const auto epoch = *running_epoch_;
       running_epoch_.reset();
-      end_source_epoch(epoch);
+      end_source_epoch(epoch, checkpoints()); // every micro-batch is a checkpoint
     }
   }
 
@@ -575,7 +710,7 @@ private:
       if (polled->state == poll_result::status::end)
         exhausted_ = true;
       if (polled->state == poll_result::status::more &&
-          trigger_rows_ < bp_->options.max_records_per_trigger)
+          (unlimited_trigger_ || trigger_rows_ < bp_->options.max_records_per_trigger))
         schedule_poll();
       else
         end_trigger();
@@ -702,8 +837,8 @@ private:
         return;
     }
     if (source_ && !micro_batch()) {
-      // The records read since the last barrier form a last epoch.
-      end_source_epoch(last_epoch_ + 1);
+      // The records read since the last barrier form a last epoch (and checkpoint).
+      end_source_epoch(last_epoch_ + 1, checkpoints());
       if (failed_)
         return;
     }
@@ -738,6 +873,9 @@ private:
 
   void finish_if_flushed() {
     if (!finishing_ || failed_ || done_ || pending_ > 0)
+      return;
+    // A sink stays until its last pre-committed output is committed.
+    if (has_sink_ && last_committed_ < last_checkpoint_)
       return;
     for (auto& out : outputs_)
       for (auto& t : out.targets)
@@ -793,6 +931,7 @@ private:
   std::shared_ptr<const blueprint> bp_;
   int index_;
   caf::actor coordinator_;
+  std::shared_ptr<const restore_point> from_; ///< the checkpoint this run restores
   const task_wiring& wiring_;
   const chain_plan& plan_;
   task_metrics& metrics_;
@@ -815,21 +954,27 @@ private:
   bool output_idle_ = false;
   // Epochs.
   std::optional<std::int64_t> aligning_;      ///< the barrier being aligned
+  bool aligning_checkpoint_ = false;
   std::int64_t last_epoch_ = -1;              ///< the last epoch that passed this task
   std::optional<std::int64_t> running_epoch_; ///< micro-batch source: the trigger being read
   std::uint64_t epoch_rows_ = 0;              ///< source: records read in this epoch
   std::uint64_t trigger_rows_ = 0;
+  bool unlimited_trigger_ = false; ///< micro-batch source: the trigger ignores caps (once)
   std::uint64_t rows_read_ = 0;
   std::string last_offset_ = "null";
   bool exhausted_ = false; ///< micro-batch source: bounded input read to its end
+  // Checkpoints.
+  bool has_sink_ = false;
+  std::int64_t last_checkpoint_ = -1; ///< the last checkpoint snapshotted here
+  std::int64_t last_committed_ = -1;  ///< the last checkpoint known complete
   std::optional<clock::time_point> wakeup_at_;
 };
 
 } // namespace
 
 caf::actor spawn_task(caf::local_actor* parent, std::shared_ptr<const blueprint> bp, int index,
-                      caf::actor coordinator) {
-  return parent->spawn<task_actor>(std::move(bp), index, std::move(coordinator));
+                      caf::actor coordinator, std::shared_ptr<const restore_point> from) {
+  return parent->spawn<task_actor>(std::move(bp), index, std::move(coordinator), std::move(from));
 }
 
 } // namespace sluice

@@ -32,6 +32,7 @@ result<std::unique_ptr<job_execution>> job::start() {
   run.epochs = opts_.trigger;
   run.mode = opts_.output_mode;
   run.late_rows = opts_.late_rows;
+  run.checkpoints = opts_.checkpoints;
   run.on_progress = opts_.on_progress;
   run.query_name = opts_.name;
   run.has_event_time_state = false;

@@ -43,6 +43,9 @@ struct job_options {
   /// Called with each epoch's progress report (Spark's StreamingQueryProgress), on a
   /// runtime thread: keep it short and thread-safe.
   std::function<void(const query_progress&)> on_progress{};
+  /// Checkpoints, restore and restarts (off unless `checkpoints.dir` is set); see
+  /// docs/checkpoints.md.
+  checkpoint_options checkpoints{};
   /// Batching, flow control, threads and clock.
   runtime_options runtime{};
 };

@@ -8,6 +8,7 @@
 /// every piece with its size and hash, is written in one synced write (`complete`). So a
 /// crash at any moment leaves either a complete checkpoint or an incomplete one that is
 /// never restored from.
+#include "core/epoch.hpp"
 #include "core/error.hpp"
 
 #include <cstdint>
@@ -21,13 +22,6 @@
 
 namespace sluice {
 
-/// One stored piece of a checkpoint.
-struct checkpoint_piece {
-  std::string name;
-  std::uint64_t size = 0;
-  std::uint64_t hash = 0; ///< xxh64 of the bytes
-  friend bool operator==(const checkpoint_piece&, const checkpoint_piece&) = default;
-};
 
 /// What makes a checkpoint complete.
 struct checkpoint_meta {

@@ -133,6 +133,14 @@ struct sink_epoch_report {
   std::uint64_t rows = 0;
 };
 
+/// One stored piece of a checkpoint (checkpoint/store.hpp).
+struct checkpoint_piece {
+  std::string name;
+  std::uint64_t size = 0;
+  std::uint64_t hash = 0; ///< xxh64 of the bytes
+  friend bool operator==(const checkpoint_piece&, const checkpoint_piece&) = default;
+};
+
 /// Everything one task reports when epoch `epoch` passed through it.
 struct epoch_report {
   int task = 0;
@@ -140,6 +148,11 @@ struct epoch_report {
   std::vector<source_epoch_report> sources;
   std::vector<state_epoch_report> state;
   std::vector<sink_epoch_report> sinks;
+  /// The epoch's barrier was a checkpoint barrier: the task's snapshot pieces.
+  bool checkpoint = false;
+  std::vector<checkpoint_piece> pieces;
+  /// How long the task paused processing to take its snapshot.
+  std::chrono::microseconds pause{0};
 };
 using epoch_report_ptr = std::shared_ptr<const epoch_report>;
 

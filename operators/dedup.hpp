@@ -23,6 +23,9 @@ namespace sluice {
 template <class K, class T, class KeyFn>
 class dedup_within_watermark_operator final : public operator_base {
 public:
+  /// Not checkpointed yet: a job with checkpoints refuses this operator.
+  bool can_checkpoint() const noexcept override { return false; }
+
   using timestamp_fn = std::function<event_time(const T&)>;
 
   /// `ts` must be set (the API checks it while building the graph); `delay` >= 0.

@@ -118,6 +118,9 @@ class keyed_process_function_operator final : public operator_base,
                                               private state_clock,
                                               private keyed_timer_service {
 public:
+  /// Not checkpointed yet: a job with checkpoints refuses this operator.
+  bool can_checkpoint() const noexcept override { return false; }
+
   using timestamp_fn = std::function<event_time(const In&)>;
   using context_type = keyed_process_context<K>;
 

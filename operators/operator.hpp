@@ -57,7 +57,31 @@ struct operator_info {
   /// under an output mode emit and free state at their end (Spark's order).
   bool micro_batch = false;
   late_row_rule late_rows = late_row_rule::previous_watermark;
+  /// The job takes checkpoints.
+  bool checkpoints = false;
+  /// The checkpoint this run restored from; -1 when it started fresh.
+  std::int64_t restored = -1;
 };
+
+/// Where an operator writes its part of a checkpoint: named pieces of bytes. Keyed state
+/// goes in one piece per key group (`key_group_piece`), so a restart with another
+/// parallelism finds each key group's state wherever the key group now lives.
+class snapshot_writer {
+public:
+  virtual ~snapshot_writer() = default;
+  virtual result<void> put(const std::string& piece, std::string bytes) = 0;
+};
+
+/// Where an operator finds its state at a restart.
+class snapshot_reader {
+public:
+  virtual ~snapshot_reader() = default;
+  /// The piece, or nullopt when the checkpoint has none of that name (an empty key group).
+  virtual result<std::optional<std::string>> get(const std::string& piece) = 0;
+};
+
+inline std::string key_group_piece(int key_group) { return "kg/" + std::to_string(key_group); }
+inline std::string instance_piece(int instance) { return "instance/" + std::to_string(instance); }
 
 /// One parallel instance of an operator.
 ///
@@ -94,6 +118,19 @@ public:
   virtual result<void> finish(output&) { return {}; }
   /// Releases resources. Called once, also after failures.
   virtual result<void> close() { return {}; }
+
+  // -- checkpoints ---------------------------------------------------------------------
+
+  /// False for operators whose state cannot be checkpointed yet: a job with checkpoints
+  /// refuses to start with one (stateless operators, the default, have nothing to save).
+  virtual bool can_checkpoint() const noexcept { return true; }
+  /// Writes the state as of the checkpoint barrier `checkpoint` (after `end_epoch`).
+  virtual result<void> snapshot(std::int64_t /*checkpoint*/, snapshot_writer&) { return {}; }
+  /// Restores the state from a checkpoint, after `open` and before any input.
+  virtual result<void> restore(snapshot_reader&) { return {}; }
+  /// Checkpoint `checkpoint` is complete (its metadata is durable): two-phase sinks make
+  /// what they pre-committed for it visible. May be called again for the same id.
+  virtual result<void> notify_checkpoint_complete(std::int64_t /*checkpoint*/) { return {}; }
 
   const operator_info& info() const noexcept { return info_; }
   /// The last watermark delivered to this operator (`min_watermark` before the first).

@@ -4,6 +4,7 @@
 /// epoch's end instead: the keys changed in the epoch (`update`) or every key (`complete`).
 #include "operators/keyed_state.hpp"
 #include "operators/operator.hpp"
+#include "operators/state/snapshot_codec.hpp"
 
 #include <utility>
 #include <vector>
@@ -95,6 +96,22 @@ public:
 
   const keyed_state_table<K, T>& state() const noexcept { return state_; }
 
+  bool can_checkpoint() const noexcept override {
+    return detail::snapshottable_v<K> && detail::snapshottable_v<T>;
+  }
+  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
+    if constexpr (detail::snapshottable_v<K> && detail::snapshottable_v<T>)
+      return detail::snapshot_table(state_, w);
+    else
+      return detail::not_snapshottable(info_.name);
+  }
+  result<void> restore(snapshot_reader& r) override {
+    if constexpr (detail::snapshottable_v<K> && detail::snapshottable_v<T>)
+      return detail::restore_table(state_, r, info_.name);
+    else
+      return detail::not_snapshottable(info_.name);
+  }
+
 private:
   KeyFn key_fn_;
   F fn_;
@@ -143,6 +160,22 @@ public:
     return changes_.end_epoch(
       *info_.mode, state_, [this](const K& k, const Acc& a) { return result_of(k, a); }, out,
       stats);
+  }
+
+  bool can_checkpoint() const noexcept override {
+    return detail::snapshottable_v<K> && detail::snapshottable_v<Acc>;
+  }
+  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
+    if constexpr (detail::snapshottable_v<K> && detail::snapshottable_v<Acc>)
+      return detail::snapshot_table(state_, w);
+    else
+      return detail::not_snapshottable(info_.name);
+  }
+  result<void> restore(snapshot_reader& r) override {
+    if constexpr (detail::snapshottable_v<K> && detail::snapshottable_v<Acc>)
+      return detail::restore_table(state_, r, info_.name);
+    else
+      return detail::not_snapshottable(info_.name);
   }
 
 private:

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,12 @@ struct file_sink_options {
   /// Part files are named `<prefix>-<instance>.jsonl`, instances counted from 0.
   /// Default: `part`.
   std::string prefix = "part";
+  /// Exactly-once part files (Flink's FileSink): records go to a hidden in-progress file,
+  /// which is sealed as pending at each checkpoint (or, without checkpoints, each epoch) and
+  /// made visible as `<prefix>-<instance>-<id>.jsonl` when that checkpoint completes.
+  /// Readers that skip names starting with `.` see exactly the committed output. Default:
+  /// off (one growing `<prefix>-<instance>.jsonl` per instance, at-least-once).
+  bool transactional = false;
 };
 
 namespace detail {
@@ -42,10 +49,35 @@ public:
   [[nodiscard]] result<void> close();
 
   const std::filesystem::path& path() const noexcept { return path_; }
+  bool is_open() const noexcept { return out_.is_open(); }
 
 private:
   std::filesystem::path path_;
   std::ofstream out_;
+};
+
+/// The names of the transactional file sink and the moves between them. Every move is a
+/// rename within one directory, so a crash leaves each file wholly in one state.
+class part_transactions {
+public:
+  part_transactions(std::filesystem::path dir, std::string prefix, int instance, int parallelism)
+    : dir_(std::move(dir)), prefix_(std::move(prefix)), instance_(instance),
+      parallelism_(parallelism) {}
+
+  std::string in_progress_name() const;
+  /// Seals the in-progress file as pending for `id`.
+  [[nodiscard]] result<void> seal(std::int64_t id);
+  /// Makes this instance's pending files up to `id` visible. Idempotent.
+  [[nodiscard]] result<void> commit(std::int64_t id);
+  /// After a restart from checkpoint `id` (-1: none): commits pending files up to `id` of
+  /// this instance and of old instances that no longer exist, deletes the rest.
+  [[nodiscard]] result<void> recover(std::int64_t id);
+
+private:
+  std::filesystem::path dir_;
+  std::string prefix_;
+  int instance_;
+  int parallelism_;
 };
 
 } // namespace detail
@@ -78,6 +110,77 @@ private:
   std::string buffer_; // reused across batches
 };
 
+/// One instance of the transactional file sink (`file_sink_options::transactional`).
+template <class T>
+class transactional_file_sink final : public sink<T> {
+public:
+  explicit transactional_file_sink(file_sink_options options) : options_(std::move(options)) {}
+
+  result<void> open(const sink_context& ctx) override {
+    checkpoints_ = ctx.checkpoints;
+    tx_.emplace(options_.path, options_.prefix, ctx.instance, ctx.parallelism);
+    std::error_code ec;
+    std::filesystem::create_directories(options_.path, ec);
+    if (ec)
+      return make_error(error_code::io_error, "file sink: cannot create directory '" +
+                                                options_.path.string() + "': " + ec.message());
+    // With checkpoints the runtime calls recover() with the restored checkpoint; without,
+    // whatever a crashed run left uncommitted is dropped.
+    return checkpoints_ ? result<void>{} : tx_->recover(-1);
+  }
+
+  result<void> write(std::vector<T>& records) override {
+    if (!file_.is_open())
+      if (auto r = file_.open(options_.path, tx_->in_progress_name()); !r)
+        return r;
+    buffer_.clear();
+    for (const auto& r : records) {
+      buffer_ += codec::to_json_line(r);
+      buffer_ += '\n';
+    }
+    return file_.write(buffer_);
+  }
+
+  /// Without checkpoints each epoch commits at its end.
+  result<void> end_epoch(std::int64_t epoch) override {
+    last_epoch_ = epoch;
+    if (checkpoints_)
+      return {};
+    if (auto r = seal(epoch); !r)
+      return r;
+    return tx_->commit(epoch);
+  }
+  result<void> pre_commit(std::int64_t id) override { return seal(id); }
+  result<void> commit(std::int64_t id) override { return tx_->commit(id); }
+  result<void> recover(std::int64_t id) override { return tx_->recover(id); }
+  bool exactly_once() const noexcept override { return true; }
+
+  /// The end of a bounded job without checkpoints: what came after the last epoch.
+  result<void> close() override {
+    if (checkpoints_ || !file_.is_open())
+      return file_.close();
+    if (auto r = seal(last_epoch_ + 1); !r)
+      return r;
+    return tx_->commit(last_epoch_ + 1);
+  }
+
+private:
+  result<void> seal(std::int64_t id) {
+    if (!file_.is_open())
+      return {};
+    if (auto r = file_.close(); !r)
+      return r;
+    return tx_->seal(id);
+  }
+
+  file_sink_options options_;
+  std::optional<detail::part_transactions> tx_;
+  detail::part_file file_;
+  std::string buffer_;
+  bool checkpoints_ = false;
+  std::int64_t last_epoch_ = -1;
+};
+
 /// Descriptor: `stream.sink_to(sinks::file<T>{{.path = "out/"}})`.
 ///
 /// - Instance i writes `<path>/<prefix>-<i>.jsonl`, one `codec::to_json_line` per record, in
@@ -97,6 +200,8 @@ struct file : file_sink_options {
   const file_sink_options& options() const noexcept { return *this; }
 
   std::unique_ptr<sink<T>> create(const sink_context&) const {
+    if (transactional)
+      return std::make_unique<transactional_file_sink<T>>(options());
     return std::make_unique<file_sink<T>>(options());
   }
   std::string describe() const { return "file"; }

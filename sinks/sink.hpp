@@ -22,6 +22,8 @@ struct sink_context {
   /// The job's output mode, when it sets one (a memory sink replaces its table per epoch
   /// in `complete`).
   std::optional<output_mode> mode{};
+  /// The job takes checkpoints: two-phase sinks commit per checkpoint, not per epoch.
+  bool checkpoints = false;
 };
 
 /// A sink of `T`.
@@ -38,6 +40,20 @@ public:
   virtual result<void> end_epoch(std::int64_t /*epoch*/) { return {}; }
   /// Makes everything written so far durable or visible.
   virtual result<void> flush() { return {}; }
+
+  // -- two-phase commit with checkpoints ---------------------------------------------------
+
+  /// At checkpoint `id`'s barrier: make everything written since the last pre-commit
+  /// durable but not yet visible. Default: `flush()` (at-least-once sinks).
+  virtual result<void> pre_commit(std::int64_t /*id*/) { return flush(); }
+  /// Checkpoint `id` is complete: make what was pre-committed up to it visible. Must be
+  /// idempotent: it may come again after a restart.
+  virtual result<void> commit(std::int64_t /*id*/) { return {}; }
+  /// At a restart from checkpoint `id` (after `open`): commit what was pre-committed up to
+  /// it and discard whatever a crashed run wrote after it. `-1`: no checkpoint yet.
+  virtual result<void> recover(std::int64_t /*id*/) { return {}; }
+  /// True when the sink delivers exactly once with checkpoints (two-phase or idempotent).
+  virtual bool exactly_once() const noexcept { return false; }
   /// Flushes and releases resources.
   virtual result<void> close() { return flush(); }
 };
@@ -50,7 +66,8 @@ public:
 
   result<void> open(const operator_info& info) override {
     info_ = info;
-    return sink_->open(sink_context{info.name, info.instance, info.parallelism, info.mode});
+    return sink_->open(
+      sink_context{info.name, info.instance, info.parallelism, info.mode, info.checkpoints});
   }
   result<void> process(int, batch_ptr in, output&) override {
     auto& records = records_of<T>(*in);
@@ -63,6 +80,11 @@ public:
     return sink_->end_epoch(epoch);
   }
   result<void> finish(output&) override { return sink_->flush(); }
+  result<void> snapshot(std::int64_t id, snapshot_writer&) override {
+    return sink_->pre_commit(id);
+  }
+  result<void> notify_checkpoint_complete(std::int64_t id) override { return sink_->commit(id); }
+  result<void> restore(snapshot_reader&) override { return sink_->recover(info_.restored); }
   result<void> close() override { return sink_->close(); }
 
 private:

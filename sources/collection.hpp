@@ -26,6 +26,17 @@ public:
     return next_ >= items_->size() ? poll_result::end() : poll_result::more();
   }
 
+  std::optional<std::string> position() const override { return std::to_string(next_); }
+  result<void> seek(std::string_view pos) override {
+    try {
+      next_ = static_cast<std::size_t>(std::stoull(std::string{pos}));
+    } catch (const std::exception&) {
+      return make_error(error_code::io_error, "collection source: bad position '" +
+                                                std::string{pos} + "'");
+    }
+    return {};
+  }
+
 private:
   std::shared_ptr<const std::vector<T>> items_;
   std::size_t next_ = 0;

@@ -107,6 +107,12 @@ public:
   /// Files taken by scans so far (the progress report's offset).
   std::uint64_t files_taken() const noexcept { return files_taken_; }
 
+  /// Checkpoints: the files read to their end and the line reached in the open one, as JSON.
+  std::string position() const;
+  /// Continues after `position()` of an earlier run: finished files are skipped, the open
+  /// one is re-read from the line after the recorded one.
+  [[nodiscard]] result<void> seek(std::string_view position);
+
   /// True when bounded and every file has been read.
   bool exhausted() const noexcept;
 
@@ -129,6 +135,8 @@ private:
   std::string line_;
   std::uint64_t line_number_ = 0;
   std::uint64_t files_taken_ = 0;
+  std::vector<std::string> done_;  // files read to their end, in order
+  std::uint64_t skip_lines_ = 0;   // after a seek: lines of the next file already read
 };
 
 } // namespace detail
@@ -198,6 +206,9 @@ public:
       return std::move(found).error();
     return *found > 0;
   }
+
+  std::optional<std::string> position() const override { return reader_.position(); }
+  result<void> seek(std::string_view pos) override { return reader_.seek(pos); }
 
   std::string offset() const override {
     return "{\"files\": " + std::to_string(reader_.files_taken()) + "}";

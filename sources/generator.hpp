@@ -87,6 +87,24 @@ public:
     return next_ >= end_ ? poll_result::end() : poll_result::more();
   }
 
+  /// The next sequence number: records are a function of it, so replay is exact.
+  std::optional<std::string> position() const override { return std::to_string(next_); }
+  result<void> seek(std::string_view pos) override {
+    std::uint64_t n = 0;
+    try {
+      n = std::stoull(std::string{pos});
+    } catch (const std::exception&) {
+      return make_error(error_code::io_error, "generator: bad position '" + std::string{pos} + "'");
+    }
+    if (n % step_ != next_ % step_)
+      return make_error(error_code::invalid_option,
+                        "generator: checkpointed position " + std::to_string(n) +
+                          " belongs to another instance; restore with the same source "
+                          "parallelism");
+    next_ = n;
+    return {};
+  }
+
 private:
   generator_options opts_;
   F fn_;

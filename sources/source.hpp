@@ -114,6 +114,18 @@ public:
   /// The position after everything polled so far, as JSON text (a progress report's
   /// `endOffset`). Empty: the runtime reports the number of records read.
   virtual std::string offset() const { return {}; }
+  // -- checkpoints -----------------------------------------------------------------------
+
+  /// Where the next poll continues, as bytes (a sequence number; files and a line). Unset:
+  /// the source cannot replay, so a restart loses what it read after the last checkpoint
+  /// (the socket source: at-most-once).
+  virtual std::optional<std::string> position() const { return std::nullopt; }
+  /// Continues after `position`, which this instance's `position()` returned in an earlier
+  /// run. Called after `open`, before the first poll.
+  [[nodiscard]] virtual result<void> seek(std::string_view /*position*/) {
+    return make_error(error_code::invalid_option, "this source cannot replay from a checkpoint");
+  }
+
   /// Micro-batch mode: also gather statistics of the polled records' event times.
   void collect_event_time_stats(bool on) noexcept { collect_stats_ = on; }
   /// The statistics gathered since the last call.

@@ -5,6 +5,8 @@
 #include "sources/socket.hpp"
 #include "sources/source.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -158,11 +160,16 @@ result<bool> file_line_reader::next_line() {
     if (!std::getline(in_, line_)) {
       const bool failed = in_.bad();
       in_.close();
+      if (!failed)
+        done_.push_back(current_);
       if (failed)
         return make_error(error_code::io_error, "file source: cannot read '" + current_ + "'");
       return false;
     }
     ++line_number_;
+    if (line_number_ <= skip_lines_)
+      continue; // read before the checkpoint this run restarted from
+    skip_lines_ = 0;
     if (!line_.empty() && line_.back() == '\r')
       line_.pop_back();
     if (line_number_ == 1) {
@@ -173,6 +180,46 @@ result<bool> file_line_reader::next_line() {
     }
     return true;
   }
+}
+
+std::string file_line_reader::position() const {
+  nlohmann::json j;
+  j["done"] = done_;
+  j["current"] = in_.is_open() ? nlohmann::json(current_) : nlohmann::json(nullptr);
+  j["line"] = in_.is_open() ? line_number_ : 0;
+  return j.dump();
+}
+
+result<void> file_line_reader::seek(std::string_view position) {
+  std::vector<std::string> done;
+  std::optional<std::string> current;
+  std::uint64_t line = 0;
+  try {
+    auto j = nlohmann::json::parse(position);
+    done = j.at("done").get<std::vector<std::string>>();
+    if (!j.at("current").is_null())
+      current = j.at("current").get<std::string>();
+    line = j.at("line").get<std::uint64_t>();
+  } catch (const std::exception& e) {
+    return make_error(error_code::io_error,
+                      std::string{"file source: unreadable checkpointed position: "} + e.what());
+  }
+  std::unordered_set<std::string> finished(done.begin(), done.end());
+  auto taken = [&](const fs::path& p) {
+    return finished.count(p.string()) > 0 || (current && *current == p.string());
+  };
+  // Bounded: drop what was read from the list; watching: remember the names as seen.
+  std::erase_if(listed_, taken);
+  for (auto& name : done)
+    seen_.insert(fs::path{name}.filename().string());
+  if (current) {
+    seen_.insert(fs::path{*current}.filename().string());
+    pending_.push_front(*current);
+    skip_lines_ = line;
+  }
+  done_ = std::move(done);
+  files_taken_ = done_.size() + (current ? 1 : 0);
+  return {};
 }
 
 bool file_line_reader::exhausted() const noexcept {

@@ -116,6 +116,9 @@ struct interval_join_spec {
 template <class K, class L, class R, class Out, class KeyL, class KeyR, class F>
 class interval_join_operator final : public operator_base {
 public:
+  /// Not checkpointed yet: a job with checkpoints refuses this operator.
+  bool can_checkpoint() const noexcept override { return false; }
+
   using buffers = interval_join_buffers<L, R>;
   using left_row = typename buffers::left_row;
   using right_row = typename buffers::right_row;

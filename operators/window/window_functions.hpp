@@ -67,6 +67,10 @@ struct extremum {
   struct acc_type {
     value_type value{};
     bool set = false;
+    template <class Inspector>
+    friend bool inspect(Inspector& f, acc_type& x) {
+      return f.object("extremum").fields(f.field("value", x.value), f.field("set", x.set));
+    }
   };
   F fn;
   acc_type create() const { return {}; }
@@ -94,6 +98,10 @@ struct avg {
   struct acc_type {
     double sum = 0;
     std::uint64_t count = 0;
+    template <class Inspector>
+    friend bool inspect(Inspector& f, acc_type& x) {
+      return f.object("avg").fields(f.field("sum", x.sum), f.field("count", x.count));
+    }
   };
   F fn;
   acc_type create() const { return {}; }

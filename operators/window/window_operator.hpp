@@ -34,6 +34,7 @@
 #include "core/key_group.hpp"
 #include "operators/keyed_state.hpp"
 #include "operators/operator.hpp"
+#include "operators/state/snapshot_codec.hpp"
 #include "operators/window/assigners.hpp"
 #include "operators/window/window_functions.hpp"
 
@@ -311,6 +312,77 @@ public:
     return out.emit(0, std::make_shared<batch<output_type>>(std::move(rows)));
   }
 
+  // -- checkpoints: per key group, the windows with their accumulators ------------------
+
+  static constexpr bool snapshottable =
+    detail::snapshottable_v<K> && detail::snapshottable_v<acc_type>;
+  bool can_checkpoint() const noexcept override { return snapshottable; }
+
+  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
+    if constexpr (snapshottable) {
+      detail::state_encoder enc;
+      for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g) {
+        auto& tab = group(g);
+        if (tab.empty())
+          continue;
+        // Every piece carries the late-row watermark, so any instance restores it.
+        enc.put(late_watermark_);
+        enc.put(static_cast<std::uint64_t>(tab.size()));
+        for (auto& [slot, st] : tab) {
+          enc.put(slot.key);
+          enc.put(slot.window.start);
+          enc.put(slot.window.end);
+          enc.put(st.acc);
+          enc.put(st.firings);
+        }
+        if (auto r = w.put(key_group_piece(g), enc.take()); !r)
+          return r;
+      }
+      return {};
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
+
+  result<void> restore(snapshot_reader& r) override {
+    if constexpr (snapshottable) {
+      const bool timers = info_.mode != output_mode::complete;
+      for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g) {
+        auto piece = r.get(key_group_piece(g));
+        if (!piece)
+          return std::move(piece).error();
+        if (!*piece)
+          continue;
+        detail::state_decoder dec{**piece};
+        auto& tab = group(g);
+        event_time late{};
+        std::uint64_t n = 0;
+        result<void> ok = dec.get(late);
+        if (ok)
+          ok = dec.get(n);
+        late_watermark_ = std::max(late_watermark_, late);
+        for (std::uint64_t i = 0; ok && i < n; ++i) {
+          K key{};
+          time_window w;
+          slot_state st;
+          if (!(ok = dec.get(key)) || !(ok = dec.get(w.start)) || !(ok = dec.get(w.end)) ||
+              !(ok = dec.get(st.acc)) || !(ok = dec.get(st.firings)))
+            break;
+          if (timers) // a window that fired waits only for its cleanup
+            timers_.add(g, {st.firings == 0 ? w.max_timestamp() : cleanup_time(w), key, w});
+          tab.insert_or_assign(detail::window_slot<K>{std::move(key), w}, std::move(st));
+        }
+        if (!ok)
+          return make_error(error_code::io_error, "window '" + info_.name + "', key group " +
+                                                    std::to_string(g) +
+                                                    ": unreadable state: " + ok.error().message);
+      }
+      return {};
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
+
 private:
   struct slot_state {
     acc_type acc;
@@ -567,6 +639,9 @@ public:
     return n;
   }
   std::size_t timer_count() const noexcept { return timers_.size(); }
+
+  /// Sessions are not checkpointed yet: a job with checkpoints refuses them.
+  bool can_checkpoint() const noexcept override { return false; }
 
   result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
     std::vector<output_type> rows;

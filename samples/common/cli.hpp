@@ -20,6 +20,8 @@ struct common_flags {
   std::string scheduler = "stealing";
   std::string duration = "0"; ///< 0: until the input ends or Ctrl-C
   bool explain = false;
+  std::string checkpoint_dir;
+  std::string checkpoint_interval = "1s";
 };
 
 inline void add_common_flags(CLI::App& app, common_flags& f) {
@@ -33,6 +35,10 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
     ->check(CLI::IsMember({"stealing", "sharing"}));
   app.add_option("--duration", f.duration, "stop after this long, e.g. 10s (0: run to the end)");
   app.add_flag("--explain", f.explain, "print the logical and physical plans and exit");
+  app.add_option("--checkpoint-dir", f.checkpoint_dir,
+                 "checkpoint into this directory and resume from it (exactly-once)");
+  app.add_option("--checkpoint-interval", f.checkpoint_interval,
+                 "time between checkpoints in continuous mode, e.g. 1s");
 }
 
 /// Applies the flags to job options; errors name the offending flag.
@@ -47,6 +53,15 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
   if (!linger)
     return make_error(error_code::invalid_option, "--linger: " + linger.error().message);
   o.runtime.linger = *linger;
+  if (!f.checkpoint_dir.empty()) {
+    auto every = codec::parse_duration(f.checkpoint_interval);
+    if (!every || every->count() <= 0)
+      return make_error(error_code::invalid_option,
+                        "--checkpoint-interval: " +
+                          (every ? std::string{"must be positive"} : every.error().message));
+    o.checkpoints.dir = f.checkpoint_dir;
+    o.checkpoints.interval = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
+  }
   auto duration = codec::parse_duration(f.duration);
   if (!duration)
     return make_error(error_code::invalid_option, "--duration: " + duration.error().message);

@@ -228,8 +228,7 @@ private:
 
   void on_wire(const std::vector<caf::actor>& all) {
     const auto& opts = bp_->options;
-    for (auto& in : wiring_.inputs)
-    {
+    for (auto& in : wiring_.inputs) {
       in_channel ch;
       ch.from = all[static_cast<std::size_t>(in.from_task)];
       ch.wiring = in;

@@ -301,6 +301,8 @@ private:
     }
     failed_checkpoints_ = 0;
     ++checkpoints_completed_;
+    if (bp_->options.sync_point)
+      bp_->options.sync_point("completed", id);
     for (std::size_t t = 0; t < tasks_.size(); ++t)
       if (!task_done_[t])
         send(tasks_[t], msg::commit::value, id);

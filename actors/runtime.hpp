@@ -99,6 +99,12 @@ struct runtime_options {
   bool has_event_time_state = false;
   /// Checkpoints and restarts (set from job_options).
   checkpoint_options checkpoints{};
+  /// Tests only (RocksDB's SyncPoint): called at each step of the checkpoint protocol with
+  /// the step's name and checkpoint id: "snapshot" (a task is about to snapshot),
+  /// "snapshotted" (its pieces are written), "completed" (the metadata is durable, no sink
+  /// has committed), "commit" (a task is about to commit). Runs on runtime threads; it may
+  /// block to force an interleaving, or kill the process to test recovery.
+  std::function<void(const char* step, std::int64_t id)> sync_point{};
 };
 
 /// How a finished job ended.

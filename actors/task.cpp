@@ -484,9 +484,11 @@ private:
     if (!guarded([&] { return chain_->end_epoch(epoch, stats); }))
       return false;
     if (checkpoint) {
+      sync_point("snapshot", epoch);
       const auto began = std::chrono::steady_clock::now();
       if (!guarded([&] { return snapshot(epoch, report.pieces); }))
         return false;
+      sync_point("snapshotted", epoch);
       report.checkpoint = true;
       report.pause = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - began);
@@ -521,6 +523,11 @@ private:
   // -- checkpoints ------------------------------------------------------------------------
 
   bool checkpoints() const noexcept { return bp_->store != nullptr; }
+
+  void sync_point(const char* step, std::int64_t id) const {
+    if (bp_->options.sync_point)
+      bp_->options.sync_point(step, id);
+  }
 
   /// The synchronous snapshot: every operator's state and the source's position, written
   /// to the store under the node's name (unique in a job with checkpoints).
@@ -588,6 +595,7 @@ private:
   void on_commit(std::int64_t id) {
     if (failed_ || !chain_)
       return;
+    sync_point("commit", id);
     for (std::size_t i = 0; i < chain_->size(); ++i)
       if (auto* op = chain_->node(i))
         if (!guarded([&] { return op->notify_checkpoint_complete(id); }))

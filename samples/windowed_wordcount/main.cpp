@@ -5,21 +5,32 @@
 //     --output-mode append|update|complete \
 //     --trigger available-now|once|processing-time:5s|continuous[:1s] \
 //     --max-files-per-trigger N --output FILE [--progress FILE]
+//     [--output-dir DIR] [--checkpoint-dir DIR --checkpoint-interval 1s] [--bounded]
 //
 // DIR holds JSON-lines files, {"timestamp": "2026-01-01T12:07:00Z", "line": "cat dog"},
 // taken in lexicographic order of name. FILE gets one JSON line per output row:
 // {"batchId": 0, "window": {"start": ..., "end": ...}, "word": "dog", "count": 1}, rows of
 // a batch sorted by window start, then word. --progress gets each epoch's progress JSON.
+// --output-dir writes the same rows (without batch ids) through the exactly-once file sink:
+// part files become visible when their checkpoint completes. --checkpoint-dir makes the
+// job resume where it stopped, killed or not. --bounded reads the files present at start
+// and ends, also in continuous mode.
 #include "api/job.hpp"
 #include "api/signals.hpp"
 #include "core/codec/time_format.hpp"
 #include "samples/common/cli.hpp"
+#include "sinks/file.hpp"
 #include "sinks/foreach_batch.hpp"
 #include "sources/file.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -47,6 +58,21 @@ struct word_at {
 };
 
 using word_count = window_result<std::string, std::uint64_t>;
+
+/// A row of --output-dir.
+struct output_row {
+  std::string window_start;
+  std::string window_end;
+  std::string word;
+  std::uint64_t count = 0;
+};
+
+template <class Inspector>
+bool inspect(Inspector& f, output_row& x) {
+  return f.object("output_row")
+    .fields(f.field("window_start", x.window_start), f.field("window_end", x.window_end),
+            f.field("word", x.word), f.field("count", x.count));
+}
 
 /// `--trigger available-now | once | processing-time:5s | continuous[:1s]`.
 result<trigger> parse_trigger(const std::string& text) {
@@ -100,13 +126,17 @@ int main(int argc, char** argv) {
   CLI::App app{"Spark's windowed word count with a watermark, under Spark's triggers and "
                "output modes"};
   samples::common_flags common;
-  std::string input, output, progress;
+  std::string input, output, progress, output_dir;
+  bool bounded = false;
   std::string window = "10m", slide = "5m", watermark = "10m";
   std::string mode_text = "append", trigger_text = "available-now", late_rows = "previous";
   std::size_t max_files = 0;
   samples::add_common_flags(app, common);
   app.add_option("--input", input, "directory of JSON-lines files")->required();
-  app.add_option("--output", output, "file for the output rows (JSON lines)")->required();
+  app.add_option("--output", output, "file for the output rows (JSON lines)");
+  app.add_option("--output-dir", output_dir,
+                 "directory for the output rows through the exactly-once file sink");
+  app.add_flag("--bounded", bounded, "read the files present at start, then end");
   app.add_option("--progress", progress, "file for one progress JSON per epoch");
   app.add_option("--window", window, "window length, e.g. 10m");
   app.add_option("--slide", slide, "window slide, e.g. 5m (= window: tumbling)");
@@ -142,12 +172,18 @@ int main(int argc, char** argv) {
   opts.late_rows = late_rows == "epoch" ? late_row_rule::epoch_watermark
                                         : late_row_rule::previous_watermark;
 
-  std::ofstream out{output, std::ios::trunc};
-  if (!out)
-    return fail(make_error(error_code::io_error, "cannot write --output " + output));
+  if (output.empty() && output_dir.empty())
+    return fail(make_error(error_code::invalid_option, "give --output, --output-dir or both"));
+  std::ofstream out;
+  if (!output.empty()) {
+    // With checkpoints a restarted run continues the file; else it starts it anew.
+    out.open(output, opts.checkpoints.dir.empty() ? std::ios::trunc : std::ios::app);
+    if (!out)
+      return fail(make_error(error_code::io_error, "cannot write --output " + output));
+  }
   std::ofstream progress_out;
   if (!progress.empty()) {
-    progress_out.open(progress, std::ios::trunc);
+    progress_out.open(progress, opts.checkpoints.dir.empty() ? std::ios::trunc : std::ios::app);
     if (!progress_out)
       return fail(make_error(error_code::io_error, "cannot write --progress " + progress));
     opts.on_progress = [&progress_out](const query_progress& p) {
@@ -155,11 +191,24 @@ int main(int argc, char** argv) {
     };
   }
 
+  // Crash tests only: SLUICE_CRASH_AT=<step>:<n> kills the process with SIGKILL the n-th
+  // time the checkpoint protocol reaches <step> (see runtime_options::sync_point).
+  if (const char* at = std::getenv("SLUICE_CRASH_AT")) {
+    const std::string spec = at;
+    const auto colon = spec.find(':');
+    auto step = spec.substr(0, colon);
+    auto left = std::make_shared<std::atomic<long>>(
+      colon == std::string::npos ? 1 : std::stol(spec.substr(colon + 1)));
+    opts.runtime.sync_point = [step, left](const char* s, std::int64_t) {
+      if (step == s && --*left == 0)
+        ::kill(::getpid(), SIGKILL);
+    };
+  }
   job j{opts};
   sources::file_options files;
   files.path = input;
   // Micro-batches read what is there at start; the other triggers keep watching.
-  files.watch = !when->micro_batch() || when->how == trigger::kind::processing_time;
+  files.watch = !bounded && (!when->micro_batch() || when->how == trigger::kind::processing_time);
   if (max_files > 0)
     files.max_files_per_trigger = max_files;
   auto lines = j.from(sources::file<line_record>{files},
@@ -176,7 +225,18 @@ int main(int argc, char** argv) {
   auto counts = words.key_by([](const word_at& w) { return w.word; }, "word")
                   .window(windows::sliding{.size = *size, .slide = *step})
                   .count();
-  counts.name("counts").sink_to(
+  counts.name("counts");
+  if (!output_dir.empty())
+    counts
+      .map([](const word_count& r) {
+        return output_row{codec::format_iso8601(r.start), codec::format_iso8601(r.end), r.key,
+                          r.value};
+      })
+      .name("rows")
+      .sink_to(sinks::file<output_row>{{.path = output_dir, .transactional = true}})
+      .name("output-dir");
+  if (!output.empty())
+    counts.sink_to(
     sinks::foreach_batch<word_count>([&out](std::int64_t batch, std::vector<word_count>& rows) {
       std::sort(rows.begin(), rows.end(), [](const word_count& a, const word_count& b) {
         return std::tie(a.start, a.key) < std::tie(b.start, b.key);

@@ -20,6 +20,8 @@ struct blueprint {
   std::unique_ptr<task_metrics[]> metrics;
   /// The checkpoint store; null without checkpoints.
   std::shared_ptr<checkpoint_store> store;
+  /// Writes snapshots off the tasks' threads; with `store`.
+  std::shared_ptr<class checkpoint_writer> writer;
 };
 
 /// Where a (re)started run begins: a complete checkpoint, or nothing.

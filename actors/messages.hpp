@@ -39,6 +39,8 @@ using ack = caf::atom_constant<caf::atom("ack")>;
 using tick = caf::atom_constant<caf::atom("tick")>;
 using commit = caf::atom_constant<caf::atom("commit")>;
 using restart = caf::atom_constant<caf::atom("restart")>;
+using written = caf::atom_constant<caf::atom("written")>;
+using savepoint = caf::atom_constant<caf::atom("savepoint")>;
 
 } // namespace sluice::msg
 

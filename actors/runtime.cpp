@@ -1,6 +1,7 @@
 #include "actors/runtime.hpp"
 
 #include "actors/blueprint.hpp"
+#include "actors/checkpoint_writer.hpp"
 #include "actors/messages.hpp"
 #include "actors/task.hpp"
 
@@ -119,6 +120,23 @@ public:
         on_task_failed(make_error(static_cast<error_code>(code), std::move(text)));
       },
       [this](msg::restart) { restart_now(); },
+      [this](msg::savepoint, bool stop) -> caf::result<std::int64_t> {
+        if (!bp_->store)
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "savepoints need a checkpoint directory");
+        if (completed_ || cancelled_)
+          return caf::make_error(caf::sec::invalid_argument, "the job is stopping");
+        auto rp = make_response_promise<std::int64_t>();
+        savepoint_waiters_.push_back(rp);
+        stop_at_savepoint_ = stop_at_savepoint_ || stop;
+        // Continuous mode: a checkpoint now unless one is on its way; micro-batch: the next
+        // batch to complete (every batch is a checkpoint).
+        if (!when_.micro_batch() && !checkpoint_in_flight_)
+          inject_through(next_epoch_, true);
+        else if (when_.micro_batch() && phase_ == phase::idle && when_.how == trigger::kind::processing_time)
+          begin_trigger();
+        return rp;
+      },
       [this](msg::cancel) {
         cancelled_ = true;
         if (phase_ == phase::running)
@@ -301,6 +319,34 @@ private:
     }
     failed_checkpoints_ = 0;
     ++checkpoints_completed_;
+    if (!savepoint_waiters_.empty()) {
+      meta.savepoint = true; // rewrite the metadata with the flag: retention keeps it
+      if (auto ok = bp_->store->complete(meta); !ok) {
+        complete(std::move(ok).error());
+        return;
+      }
+      for (auto& rp : savepoint_waiters_)
+        rp.deliver(id);
+      savepoint_waiters_.clear();
+      if (std::exchange(stop_at_savepoint_, false)) {
+        cancelled_ = true;
+        if (phase_ == phase::running)
+          stop_after_epoch_ = true;
+        else
+          stop_sources();
+      }
+    }
+    checkpoint_stats st;
+    st.id = id;
+    st.duration = std::chrono::duration_cast<std::chrono::microseconds>(clock_->now() - e.triggered);
+    for (auto& p : meta.pieces)
+      st.bytes += p.size;
+    for (auto& r : e.reports)
+      if (r->checkpoint)
+        st.pauses.push_back(r->pause);
+    checkpoint_stats_.push_back(std::move(st));
+    if (checkpoint_stats_.size() > 1000)
+      checkpoint_stats_.erase(checkpoint_stats_.begin());
     if (bp_->options.sync_point)
       bp_->options.sync_point("completed", id);
     for (std::size_t t = 0; t < tasks_.size(); ++t)
@@ -447,6 +493,7 @@ private:
           if (!e.acked[t] && !task_done_[t])
             return;
       if (!e.reports.empty()) {
+        absorb_event_times(e); // before the checkpoint, which keeps the next watermark
         if (std::any_of(e.reports.begin(), e.reports.end(),
                         [](const epoch_report_ptr& r) { return r->checkpoint; }))
           complete_checkpoint(it->first, e);
@@ -497,14 +544,8 @@ private:
       for (auto& s : r->sources) {
         per_source[s.node][bp_->tasks[static_cast<std::size_t>(r->task)].instance] = &s;
         times.merge(s.event_times);
-        if (s.watermark_delay) {
+        if (s.watermark_delay)
           event_time_input = true;
-          if (s.event_times.count > 0) {
-            auto& m = source_max_[s.node];
-            m = std::max(m, s.event_times.max);
-            source_delay_[s.node] = *s.watermark_delay;
-          }
-        }
       }
       for (auto& s : r->state) {
         auto& o = state[s.node];
@@ -576,9 +617,23 @@ private:
       else if (auto wm = continuous_watermark())
         p.event_time["watermark"] = iso_millis(*wm);
     }
+    publish(std::move(p));
+  }
+
+  /// Folds an epoch's event times into each source's maximum and, in micro-batch mode,
+  /// computes the watermark the next epoch runs with. Runs before the epoch's checkpoint is
+  /// completed, so that the checkpoint holds that watermark and a restored run resumes with
+  /// it (not with the one of the epoch before).
+  void absorb_event_times(const open_epoch& e) {
+    for (auto& r : e.reports)
+      for (auto& s : r->sources)
+        if (s.watermark_delay && s.event_times.count > 0) {
+          auto& m = source_max_[s.node];
+          m = std::max(m, s.event_times.max);
+          source_delay_[s.node] = *s.watermark_delay;
+        }
     if (when_.micro_batch())
       update_spark_watermark();
-    publish(std::move(p));
   }
 
   /// Spark's rule: the watermark of the next epoch is, per source, the maximum event time
@@ -625,6 +680,9 @@ private:
     if (completed_)
       return;
     completed_ = true;
+    for (auto& rp : savepoint_waiters_) // the job ended before a checkpoint completed
+      rp.deliver(caf::make_error(caf::sec::request_receiver_down));
+    savepoint_waiters_.clear();
     if (err)
       for (auto& t : tasks_)
         send_exit(t, caf::exit_reason::kill);
@@ -643,6 +701,7 @@ private:
         r.restored_from = restored_from_;
         r.skipped_checkpoints = skipped_;
         r.checkpoints_completed = checkpoints_completed_;
+        r.checkpoints = checkpoint_stats_;
         r.restarts = restarts_;
         state_->outcome.emplace(std::move(r));
       }
@@ -686,8 +745,11 @@ private:
   std::optional<sluice::clock::time_point> last_checkpoint_done_;
   int failed_checkpoints_ = 0;
   std::int64_t checkpoints_completed_ = 0;
+  std::vector<checkpoint_stats> checkpoint_stats_;
   int restarts_ = 0;
   bool restarting_ = false;
+  std::vector<caf::response_promise> savepoint_waiters_;
+  bool stop_at_savepoint_ = false;
   std::optional<error> last_failure_;
 };
 
@@ -722,6 +784,18 @@ public:
   }
 
   void cancel() override { caf::anon_send(coordinator_, msg::cancel::value); }
+
+  result<std::int64_t> savepoint(bool stop) override {
+    caf::scoped_actor self{*system_};
+    result<std::int64_t> out = make_error(error_code::internal, "no answer");
+    self->request(coordinator_, caf::infinite, msg::savepoint::value, stop)
+      .receive([&](std::int64_t id) { out = id; },
+               [&](caf::error& e) {
+                 out = make_error(error_code::invalid_option,
+                                  "savepoint failed: " + system_->render(e));
+               });
+    return out;
+  }
 
   result<job_result> wait() override {
     std::unique_lock lock{state_->mtx};
@@ -850,6 +924,7 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
     if (!store)
       return std::move(store).error();
     bp->store = std::shared_ptr<checkpoint_store>{std::move(*store)};
+    bp->writer = std::make_shared<checkpoint_writer>();
     auto point = find_restore_point(*bp->store, opts.checkpoints, plan, skipped);
     if (!point)
       return std::move(point).error();

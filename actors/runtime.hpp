@@ -107,6 +107,17 @@ struct runtime_options {
   std::function<void(const char* step, std::int64_t id)> sync_point{};
 };
 
+/// One completed checkpoint, measured.
+struct checkpoint_stats {
+  std::int64_t id = 0;
+  /// From the barrier's injection (or the micro-batch's trigger) to the durable metadata.
+  std::chrono::microseconds duration{0};
+  /// The bytes of all its pieces.
+  std::uint64_t bytes = 0;
+  /// Each task's synchronous pause to snapshot.
+  std::vector<std::chrono::microseconds> pauses;
+};
+
 /// How a finished job ended.
 struct job_result {
   bool cancelled = false; ///< stopped by `cancel()`; all input read so far was flushed
@@ -118,6 +129,8 @@ struct job_result {
   std::vector<std::string> skipped_checkpoints;
   /// Checkpoints completed during the run.
   std::int64_t checkpoints_completed = 0;
+  /// Their measurements (the last 1000).
+  std::vector<checkpoint_stats> checkpoints;
   /// Restarts after task failures during the run.
   int restarts = 0;
 };
@@ -134,6 +147,10 @@ public:
   virtual bool wait_for(std::chrono::nanoseconds timeout) = 0;
   /// The counters of every task, now.
   virtual std::vector<task_stats> metrics() const = 0;
+  /// Takes a savepoint: the next checkpoint, made never to be deleted by retention; with
+  /// `stop`, the job then stops (Flink's stop-with-savepoint). Blocks until it is
+  /// complete; returns its id, to start a job from with `checkpoint_options::restore_from`.
+  virtual result<std::int64_t> savepoint(bool stop = false) = 0;
   /// The progress reports of the last (up to 100) epochs, oldest first (Spark's
   /// `recentProgress`).
   virtual std::vector<query_progress> recent_progress() const = 0;

@@ -1,5 +1,6 @@
 #include "actors/task.hpp"
 
+#include "actors/checkpoint_writer.hpp"
 #include "actors/messages.hpp"
 #include "operators/chain.hpp"
 
@@ -48,17 +49,12 @@ struct queued {
   bool checkpoint = false;
 };
 
-/// Checkpoint pieces go to the store under "<node name>/<piece>".
+/// Collects checkpoint pieces, named "<node name>/<piece>", for the writer thread.
 struct store_writer final : snapshot_writer {
-  checkpoint_store* store = nullptr;
-  std::int64_t id = 0;
   std::string prefix;
-  std::vector<checkpoint_piece>* pieces = nullptr;
+  std::vector<std::pair<std::string, std::string>>* pieces = nullptr;
   result<void> put(const std::string& piece, std::string bytes) override {
-    auto p = store->put(id, prefix + piece, bytes);
-    if (!p)
-      return std::move(p).error();
-    pieces->push_back(std::move(*p));
+    pieces->emplace_back(prefix + piece, std::move(bytes));
     return {};
   }
 };
@@ -122,6 +118,9 @@ public:
         accept_input(queued{channel, queued::kind::barrier, {}, {}, epoch, checkpoint});
       },
       [this](msg::commit, std::int64_t id) { on_commit(id); },
+      [this](msg::written, const epoch_report_ptr& report, const std::string& problem) {
+        on_written(report, problem);
+      },
       [this](msg::prepare, std::int64_t epoch, bool unlimited) { on_prepare(epoch, unlimited); },
       [this](msg::run, std::int64_t epoch, std::int64_t wm_us) { on_run(epoch, wm_us); },
       [this](msg::inject, std::int64_t epoch, bool checkpoint) {
@@ -486,9 +485,8 @@ private:
     if (checkpoint) {
       sync_point("snapshot", epoch);
       const auto began = std::chrono::steady_clock::now();
-      if (!guarded([&] { return snapshot(epoch, report.pieces); }))
+      if (!guarded([&] { return snapshot(epoch, snapshot_bytes_); }))
         return false;
-      sync_point("snapshotted", epoch);
       report.checkpoint = true;
       report.pause = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - began);
@@ -515,9 +513,42 @@ private:
     return true;
   }
 
+  /// Acknowledges an epoch. A checkpoint's pieces are written by the writer thread first;
+  /// it hands the report back (`written`) and the ack leaves from here, so that it always
+  /// precedes this task's `done`.
   void send_ack(epoch_report report) {
-    send(coordinator_, msg::ack::value,
-         epoch_report_ptr{std::make_shared<const epoch_report>(std::move(report))});
+    if (!report.checkpoint) {
+      send(coordinator_, msg::ack::value,
+           epoch_report_ptr{std::make_shared<const epoch_report>(std::move(report))});
+      return;
+    }
+    ++pending_writes_;
+    bp_->writer->submit([store = bp_->store, self = caf::actor{this},
+                         pieces = std::exchange(snapshot_bytes_, {}),
+                         report = std::move(report)]() mutable {
+      auto written = store->put_all(report.epoch, pieces);
+      std::string problem;
+      if (written)
+        report.pieces = std::move(*written);
+      else
+        problem = written.error().message;
+      caf::anon_send(self, msg::written::value,
+                     epoch_report_ptr{std::make_shared<const epoch_report>(std::move(report))},
+                     problem);
+    });
+  }
+
+  void on_written(const epoch_report_ptr& report, const std::string& problem) {
+    --pending_writes_;
+    if (!problem.empty()) {
+      fail(make_error(error_code::io_error, "checkpoint " + std::to_string(report->epoch) +
+                                              ": " + problem),
+           0);
+      return;
+    }
+    sync_point("snapshotted", report->epoch);
+    send(coordinator_, msg::ack::value, report);
+    finish_if_flushed();
   }
 
   // -- checkpoints ------------------------------------------------------------------------
@@ -531,10 +562,8 @@ private:
 
   /// The synchronous snapshot: every operator's state and the source's position, written
   /// to the store under the node's name (unique in a job with checkpoints).
-  result<void> snapshot(std::int64_t id, std::vector<checkpoint_piece>& pieces) {
+  result<void> snapshot(std::int64_t id, std::vector<std::pair<std::string, std::string>>& pieces) {
     store_writer w;
-    w.store = bp_->store.get();
-    w.id = id;
     w.pieces = &pieces;
     for (std::size_t i = 0; i < chain_->size(); ++i) {
       const auto& name = bp_->logical.node(plan_.nodes[i]).name;
@@ -881,8 +910,9 @@ private:
   void finish_if_flushed() {
     if (!finishing_ || failed_ || done_ || pending_ > 0)
       return;
-    // A sink stays until its last pre-committed output is committed.
-    if (has_sink_ && last_committed_ < last_checkpoint_)
+    // Snapshots still being written must be acknowledged before `done`; a sink stays
+    // until its last pre-committed output is committed.
+    if (pending_writes_ > 0 || (has_sink_ && last_committed_ < last_checkpoint_))
       return;
     for (auto& out : outputs_)
       for (auto& t : out.targets)
@@ -972,6 +1002,8 @@ private:
   bool exhausted_ = false; ///< micro-batch source: bounded input read to its end
   // Checkpoints.
   bool has_sink_ = false;
+  int pending_writes_ = 0; ///< snapshots handed to the writer, not yet acknowledged
+  std::vector<std::pair<std::string, std::string>> snapshot_bytes_;
   std::int64_t last_checkpoint_ = -1; ///< the last checkpoint snapshotted here
   std::int64_t last_committed_ = -1;  ///< the last checkpoint known complete
   std::optional<clock::time_point> wakeup_at_;

@@ -8,6 +8,7 @@
 //   sluice_bench session --gap 2ms --parallelism 2 --runs 5
 //   sluice_bench join --records 2000000 --bound-ms 1 --runs 5
 #include "api/job.hpp"
+#include "bench/checkpoint_bench.hpp"
 #include "bench/workload.hpp"
 #include "bench/window_bench.hpp"
 #include "operators/harness.hpp"
@@ -607,7 +608,37 @@ int main(int argc, char** argv) {
   auto* sw = app.add_subcommand("session", "keyed session window count vs a loop");
   sw->add_option("--gap", wo.gap, "session gap: 1s, 10ms, 500us");
   window_common(sw);
+  std::string ck_workload = "count";
+  std::uint64_t ck_records = 20'000'000;
+  int ck_runs = 5;
+  std::string ck_interval = "1s";
+  double bp_rate = 1'000'000, bp_seconds = 5;
+  auto* cko = app.add_subcommand("checkpoint-overhead", "throughput with checkpoints vs none");
+  cko->add_option("--workload", ck_workload, "w4 or count (1M keys)");
+  cko->add_option("--records", ck_records);
+  cko->add_option("--runs", ck_runs);
+  cko->add_option("--interval", ck_interval);
+  auto* cks = app.add_subcommand("checkpoint-state", "pause, size, duration, recovery with 1M keys");
+  cks->add_option("--keys", state_keys);
+  cks->add_option("--interval", ck_interval);
+  auto* ckb = app.add_subcommand("checkpoint-backpressure", "checkpoints behind a slow sink");
+  ckb->add_option("--interval", ck_interval);
+  ckb->add_option("--rate", bp_rate, "source records per second");
+  ckb->add_option("--seconds", bp_seconds);
   CLI11_PARSE(app, argc, argv);
+  if (*cko || *cks || *ckb) {
+    auto every = codec::parse_duration(ck_interval);
+    if (!every || every->count() <= 0) {
+      fmt::print(stderr, "--interval: a positive duration, e.g. 1s\n");
+      return 2;
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
+    if (*cko)
+      return checkpoints::overhead(ck_workload, ck_runs, ck_records, ms);
+    if (*cks)
+      return checkpoints::state(state_keys, ms);
+    return checkpoints::backpressure(ms, bp_rate, bp_seconds);
+  }
   if (*w4)
     return windows_bench::w4(wo);
   if (*sw)

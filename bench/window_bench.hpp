@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <queue>
@@ -37,6 +38,9 @@ struct options {
   int threads = 2;
   std::string window = "1s"; ///< w4: tumbling window size
   std::string gap = "2ms";   ///< session: inactivity gap
+  /// Checkpoint into this directory (emptied first) every `checkpoint_interval`.
+  std::string checkpoint_dir;
+  std::chrono::milliseconds checkpoint_interval{1000};
 };
 
 /// "1s", "10ms", "250us" -> positive microseconds (codec::parse_duration); nothing otherwise.
@@ -94,6 +98,11 @@ inline job_options engine_options(const options& o) {
   jo.parallelism = o.parallelism;
   jo.runtime.batch_size = o.batch_size;
   jo.runtime.threads = o.threads;
+  if (!o.checkpoint_dir.empty()) {
+    std::filesystem::remove_all(o.checkpoint_dir);
+    jo.checkpoints.dir = o.checkpoint_dir;
+    jo.checkpoints.interval = o.checkpoint_interval;
+  }
   return jo;
 }
 

@@ -98,6 +98,20 @@ public:
     return checkpoint_piece{std::string{name}, bytes.size(), hash_of(bytes)};
   }
 
+  result<std::vector<checkpoint_piece>>
+  put_all(std::int64_t id, const std::vector<std::pair<std::string, std::string>>& pieces) override {
+    leveldb::WriteBatch batch;
+    std::vector<checkpoint_piece> out;
+    out.reserve(pieces.size());
+    for (auto& [name, bytes] : pieces) {
+      batch.Put(piece_key(id, name), bytes);
+      out.push_back(checkpoint_piece{name, bytes.size(), hash_of(bytes)});
+    }
+    if (auto s = db_->Write(leveldb::WriteOptions{}, &batch); !s.ok())
+      return failure("cannot write the pieces of checkpoint " + std::to_string(id), s);
+    return out;
+  }
+
   result<void> complete(const checkpoint_meta& meta) override {
     leveldb::WriteOptions sync;
     sync.sync = true;

@@ -1,9 +1,9 @@
 // windowed_wordcount: the windowed word count of Spark's Structured Streaming programming
 // guide, with a watermark, under Spark's triggers and output modes.
 //
-//   windowed_wordcount --input DIR --window 10m --slide 5m --watermark 10m \
-//     --output-mode append|update|complete \
-//     --trigger available-now|once|processing-time:5s|continuous[:1s] \
+//   windowed_wordcount --input DIR --window 10m --slide 5m --watermark 10m
+//     --output-mode append|update|complete
+//     --trigger available-now|once|processing-time:5s|continuous[:1s]
 //     --max-files-per-trigger N --output FILE [--progress FILE]
 //     [--output-dir DIR] [--checkpoint-dir DIR --checkpoint-interval 1s] [--bounded]
 //

@@ -1,0 +1,284 @@
+#pragma once
+/// Checkpoint benchmarks (issue 5, BENCHMARKS.md):
+///
+///   sluice_bench checkpoint-overhead --workload w4|count --runs 5
+///     the same job without and with checkpoints every second; medians and their ratio
+///   sluice_bench checkpoint-state --keys 1000000
+///     1M keys of running-count state: synchronous pause per task per checkpoint (p50, p99),
+///     checkpoint size and duration, and the recovery time of a restarted job
+///   sluice_bench checkpoint-backpressure --interval 1s
+///     checkpoint duration while the sink takes a tenth of the source's rate
+#include "api/job.hpp"
+#include "bench/window_bench.hpp"
+#include "bench/workload.hpp"
+#include "sinks/sink.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sluice::bench::checkpoints {
+
+using clock_type = std::chrono::steady_clock;
+
+/// A running count per key: the state the checkpoints copy.
+struct key_count {
+  std::uint64_t key = 0;
+  std::uint64_t count = 0;
+  template <class Inspector>
+  friend bool inspect(Inspector& f, key_count& x) {
+    return f.object("key_count").fields(f.field("key", x.key), f.field("count", x.count));
+  }
+};
+
+struct count_agg {
+  key_count create() const { return {}; }
+  void add(key_count& acc, const record& r) const {
+    acc.key = r.key;
+    ++acc.count;
+  }
+  key_count result(const key_count& acc) const { return acc; }
+};
+
+/// Counts what it receives; remembers when the first record came; optionally throttled.
+struct probe {
+  std::atomic<std::uint64_t> rows{0};
+  std::atomic<std::int64_t> first_ns{0};
+  double max_rate = 0; ///< records per second, 0: unthrottled
+};
+
+class probe_sink final : public sink<key_count> {
+public:
+  explicit probe_sink(probe* p) : p_(p), start_(clock_type::now()) {}
+  result<void> write(std::vector<key_count>& rows) override {
+    std::int64_t zero = 0;
+    p_->first_ns.compare_exchange_strong(zero, clock_type::now().time_since_epoch().count());
+    seen_ += rows.size();
+    p_->rows += rows.size();
+    if (p_->max_rate > 0) { // a slow sink: hold the batch until the rate allows it
+      const auto due = start_ + std::chrono::duration_cast<clock_type::duration>(
+                                  std::chrono::duration<double>(static_cast<double>(seen_) / p_->max_rate));
+      std::this_thread::sleep_until(due);
+    }
+    return {};
+  }
+
+private:
+  probe* p_;
+  clock_type::time_point start_;
+  std::uint64_t seen_ = 0;
+};
+
+struct probe_desc {
+  using record_type = key_count;
+  probe* p;
+  std::unique_ptr<sink<key_count>> create(const sink_context&) const {
+    return std::make_unique<probe_sink>(p);
+  }
+  std::string describe() const { return "probe"; }
+};
+
+struct count_options {
+  std::uint64_t records = 20'000'000;
+  std::uint64_t keys = 1'000'000;
+  std::uint64_t first = 0;
+  int parallelism = 2;
+  int threads = 2;
+  double rate = 0;      ///< source records per second, 0: as fast as possible
+  double sink_rate = 0; ///< sink records per second, 0: unthrottled
+  std::string checkpoint_dir; ///< empty: no checkpoints
+  std::chrono::milliseconds interval{1000};
+};
+
+struct count_outcome {
+  double seconds = 0;
+  std::uint64_t rows = 0;
+  double first_row_seconds = 0; ///< from start() to the first row at the sink
+  job_result result;
+};
+
+/// generator (keys spread over `keys`) -> key_by -> running count -> probe sink.
+inline count_outcome run_count(const count_options& o) {
+  probe p;
+  p.max_rate = o.sink_rate;
+  job_options jo;
+  jo.name = "checkpoint-bench";
+  jo.parallelism = o.parallelism;
+  jo.runtime.threads = o.threads;
+  if (!o.checkpoint_dir.empty()) {
+    jo.checkpoints.dir = o.checkpoint_dir;
+    jo.checkpoints.interval = o.interval;
+    jo.checkpoints.retained = 2;
+  }
+  job j{jo};
+  const auto keys = o.keys;
+  sources::generator_options g{.count = o.records, .first = o.first};
+  if (o.rate > 0)
+    g.rate = o.rate;
+  j.from(sources::generator(g, [keys](std::uint64_t i) {
+     auto r = make_record(i);
+     r.key = splitmix64(i) % keys;
+     return r;
+   }))
+    .name("generator")
+    .parallelism(1)
+    .key_by([](const record& r) { return r.key; })
+    .aggregate(count_agg{})
+    .name("count")
+    .sink_to(probe_desc{&p})
+    .name("probe");
+  const auto t0 = clock_type::now();
+  auto run = j.run();
+  const auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  if (!run) {
+    fmt::print(stderr, "checkpoint benchmark failed: {}\n", run.error().to_string());
+    std::exit(1);
+  }
+  count_outcome out{secs, p.rows.load(), 0, std::move(*run)};
+  if (p.first_ns.load() > 0)
+    out.first_row_seconds =
+      std::chrono::duration<double>(clock_type::time_point{clock_type::duration{p.first_ns.load()}} - t0).count();
+  return out;
+}
+
+inline double median_of(std::vector<double> v) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+inline double percentile(std::vector<double> v, double p) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+inline std::string temp_dir(const char* what) {
+  auto d = std::filesystem::temp_directory_path() / (std::string{"sluice-bench-"} + what);
+  std::filesystem::remove_all(d);
+  return d.string();
+}
+
+/// Throughput with checkpoints every `interval` against none, same job, same run.
+inline int overhead(const std::string& workload, int runs, std::uint64_t records,
+                    std::chrono::milliseconds interval) {
+  std::vector<double> plain, with;
+  std::int64_t checkpoints = 0;
+  for (int i = 0; i < runs; ++i) {
+    if (workload == "w4") {
+      windows_bench::options o;
+      o.records = records;
+      auto a = windows_bench::engine_run(o, windows::tumbling{.size = std::chrono::seconds{1}});
+      o.checkpoint_dir = temp_dir("w4");
+      o.checkpoint_interval = interval;
+      auto b = windows_bench::engine_run(o, windows::tumbling{.size = std::chrono::seconds{1}});
+      if (a.results != b.results || a.sum != b.sum) {
+        fmt::print(stderr, "w4 results differ with checkpoints\n");
+        return 1;
+      }
+      plain.push_back(static_cast<double>(records) / a.seconds);
+      with.push_back(static_cast<double>(records) / b.seconds);
+      std::filesystem::remove_all(o.checkpoint_dir);
+    } else {
+      count_options o;
+      o.records = records;
+      auto a = run_count(o);
+      o.checkpoint_dir = temp_dir("count");
+      o.interval = interval;
+      auto b = run_count(o);
+      if (a.rows != b.rows) {
+        fmt::print(stderr, "count results differ with checkpoints\n");
+        return 1;
+      }
+      checkpoints += b.result.checkpoints_completed;
+      plain.push_back(static_cast<double>(records) / a.seconds);
+      with.push_back(static_cast<double>(records) / b.seconds);
+      std::filesystem::remove_all(o.checkpoint_dir);
+    }
+  }
+  const auto p = median_of(plain), w = median_of(with);
+  fmt::print("checkpoint-overhead {}: records={} runs={} interval={}ms\n", workload, records, runs,
+             interval.count());
+  fmt::print("  no checkpoints:   {:8.2f} M records/s\n", p / 1e6);
+  fmt::print("  with checkpoints: {:8.2f} M records/s\n", w / 1e6);
+  if (workload != "w4")
+    fmt::print("  checkpoints completed per run: {:.1f}\n", static_cast<double>(checkpoints) / runs);
+  fmt::print("  ratio with/without: {:.3f}  (throughput loss {:.1f}%)\n", w / p, 100 * (1 - w / p));
+  return 0;
+}
+
+/// Pause, size and duration with `keys` keys in state; then the recovery time.
+inline int state(std::uint64_t keys, std::chrono::milliseconds interval) {
+  count_options o;
+  o.keys = keys;
+  o.records = keys * 20;
+  o.checkpoint_dir = temp_dir("state");
+  o.interval = interval;
+  auto a = run_count(o);
+  std::vector<double> pauses_ms, durations_ms, sizes_mb;
+  for (auto& c : a.result.checkpoints) {
+    for (auto p : c.pauses)
+      pauses_ms.push_back(static_cast<double>(p.count()) / 1000);
+    durations_ms.push_back(static_cast<double>(c.duration.count()) / 1000);
+    sizes_mb.push_back(static_cast<double>(c.bytes) / 1e6);
+  }
+  fmt::print("checkpoint-state: keys={} records={} interval={}ms parallelism={}\n", keys,
+             o.records, interval.count(), o.parallelism);
+  fmt::print("  checkpoints: {}  (run {:.2f} s)\n", a.result.checkpoints.size(), a.seconds);
+  fmt::print("  pause per task per checkpoint: p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
+             percentile(pauses_ms, 0.5), percentile(pauses_ms, 0.99), percentile(pauses_ms, 1.0));
+  fmt::print("  checkpoint duration: median {:.1f} ms, max {:.1f} ms\n", median_of(durations_ms),
+             percentile(durations_ms, 1.0));
+  fmt::print("  checkpoint size (full): median {:.1f} MB, last {:.1f} MB\n", median_of(sizes_mb),
+             sizes_mb.empty() ? 0.0 : sizes_mb.back());
+  // Recovery: the same job restarted on its checkpoint directory, with more input; the
+  // time from start() to the first row at the sink includes restoring every key.
+  std::vector<double> recovery;
+  for (int i = 0; i < 3; ++i) {
+    auto r = o;
+    r.first = o.records + static_cast<std::uint64_t>(i) * 1000;
+    r.records = 1000;
+    auto b = run_count(r);
+    if (!b.result.restored_from) {
+      fmt::print(stderr, "checkpoint-state: the restart did not restore\n");
+      return 1;
+    }
+    recovery.push_back(b.first_row_seconds * 1000);
+  }
+  fmt::print("  recovery (start to first row, {} keys): median {:.0f} ms\n", keys,
+             median_of(recovery));
+  std::filesystem::remove_all(o.checkpoint_dir);
+  return 0;
+}
+
+/// Checkpoint duration while the sink takes a tenth of the source's rate.
+inline int backpressure(std::chrono::milliseconds interval, double rate, double seconds) {
+  count_options o;
+  o.keys = 10'000;
+  o.rate = rate;
+  o.sink_rate = rate / 10;
+  o.records = static_cast<std::uint64_t>(rate * seconds / 10); // what the sink can take
+  o.checkpoint_dir = temp_dir("backpressure");
+  o.interval = interval;
+  auto a = run_count(o);
+  std::vector<double> durations;
+  for (auto& c : a.result.checkpoints)
+    durations.push_back(static_cast<double>(c.duration.count()) / 1000);
+  fmt::print("checkpoint-backpressure: source {:.0f}/s, sink {:.0f}/s, interval {}ms, run {:.1f} s\n",
+             rate, o.sink_rate, interval.count(), a.seconds);
+  fmt::print("  checkpoints: {}, duration median {:.1f} ms, max {:.1f} ms ({:.2f}x the interval)\n",
+             durations.size(), median_of(durations), percentile(durations, 1.0),
+             percentile(durations, 1.0) / static_cast<double>(interval.count()));
+  std::filesystem::remove_all(o.checkpoint_dir);
+  return 0;
+}
+
+} // namespace sluice::bench::checkpoints

@@ -106,7 +106,7 @@ struct count_outcome {
 /// generator (keys spread over `keys`) -> key_by -> running count -> probe sink.
 inline count_outcome run_count(const count_options& o) {
   probe p;
-  p.max_rate = o.sink_rate;
+  p.max_rate = o.sink_rate / o.parallelism; // per instance: the sink as a whole takes sink_rate
   job_options jo;
   jo.name = "checkpoint-bench";
   jo.parallelism = o.parallelism;

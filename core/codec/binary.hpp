@@ -17,6 +17,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -41,6 +42,13 @@ inline void put_varint(std::vector<std::byte>& out, std::uint64_t v) {
 /// Appends the low `sizeof(U)` bytes of `v`, least significant first.
 template <std::unsigned_integral U>
 void put_fixed(std::vector<std::byte>& out, U v) {
+  if constexpr (std::endian::native == std::endian::little) {
+    // The layout is little-endian: on such hosts the bytes are the value's own.
+    const auto n = out.size();
+    out.resize(n + sizeof(U));
+    std::memcpy(out.data() + n, &v, sizeof(U));
+    return;
+  }
   for (std::size_t i = 0; i < sizeof(U); ++i) {
     out.push_back(static_cast<std::byte>(v & 0xff));
     if constexpr (sizeof(U) > 1)

@@ -139,6 +139,10 @@ public:
       },
       [this](msg::cancel) {
         cancelled_ = true;
+        if (restarting_) { // no tasks to stop: the job ends here, cancelled
+          complete(std::nullopt);
+          return;
+        }
         if (phase_ == phase::running)
           stop_after_epoch_ = true; // a micro-batch in flight completes first
         else
@@ -189,6 +193,8 @@ private:
     checkpoint_in_flight_ = false;
     if (from->meta)
       resume_epochs(*from->meta);
+    else
+      reset_epochs(); // a restart before any checkpoint: the tasks start at epoch 0 again
     for (auto& t : tasks_)
       send(t, msg::wire::value, tasks_);
     for (auto& t : tasks_)
@@ -275,6 +281,16 @@ private:
     }
     if (auto it = m.properties.find("query_id"); it != m.properties.end())
       ids_.query = it->second;
+  }
+
+  /// A run without a checkpoint to restore numbers its epochs from 0, as its tasks do, and
+  /// forgets the event times of a failed run.
+  void reset_epochs() {
+    next_epoch_ = 0;
+    spark_watermark_.reset();
+    last_run_watermark_.reset();
+    source_max_.clear();
+    source_delay_.clear();
   }
 
   // -- checkpoints ------------------------------------------------------------------------
@@ -370,7 +386,8 @@ private:
 
   void on_tick() {
     tick_scheduled_ = false;
-    if (completed_ || phase_ == phase::stopping || !tick_at_)
+    // While a restart waits for its delay there are no tasks; start_tasks schedules anew.
+    if (completed_ || restarting_ || phase_ == phase::stopping || !tick_at_)
       return;
     const auto now = clock_->now();
     if (now < *tick_at_) {
@@ -780,6 +797,13 @@ public:
       permit_unchecked(wait());
     }
     coordinator_ = nullptr;
+    // Snapshots still queued for the writer (of tasks a failure killed) are written now,
+    // while the actors they answer exist. Its jobs hold those tasks, which hold the
+    // blueprint: left to itself, the writer thread could drop the blueprint's last reference
+    // and join itself in its destructor (std::terminate), and keep the store open after the
+    // job has ended.
+    if (bp_->writer)
+      bp_->writer.reset();
     system_.reset(); // waits for every actor; all have quit by now
   }
 

@@ -26,6 +26,9 @@ public:
     return next_ >= items_->size() ? poll_result::end() : poll_result::more();
   }
 
+  /// Micro-batch: input is waiting until every element was read (also after a restore).
+  result<bool> begin_trigger(bool) override { return next_ < items_->size(); }
+
   std::optional<std::string> position() const override { return std::to_string(next_); }
   result<void> seek(std::string_view pos) override {
     try {

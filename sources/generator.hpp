@@ -87,6 +87,10 @@ public:
     return next_ >= end_ ? poll_result::end() : poll_result::more();
   }
 
+  /// Micro-batch: input is waiting until the last sequence number was read (also after a
+  /// restore at the end, where a new trigger must not run an empty batch).
+  result<bool> begin_trigger(bool) override { return next_ < end_; }
+
   /// The next sequence number: records are a function of it, so replay is exact.
   std::optional<std::string> position() const override { return std::to_string(next_); }
   result<void> seek(std::string_view pos) override {

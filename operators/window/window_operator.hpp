@@ -338,7 +338,10 @@ public:
         if (auto r = w.put(key_group_piece(g), enc.take()); !r)
           return r;
       }
-      return {};
+      // And once per instance: an instance whose key groups are all empty (or that a
+      // rescale gave other key groups) must restore it too.
+      enc.put(late_watermark_);
+      return w.put(instance_piece(info_.instance), enc.take());
     } else {
       return detail::not_snapshottable(info_.name);
     }
@@ -347,6 +350,20 @@ public:
   result<void> restore(snapshot_reader& r) override {
     if constexpr (snapshottable) {
       const bool timers = info_.mode != output_mode::complete;
+      for (int i = 0;; ++i) { // the instances that wrote the checkpoint: 0, 1, ...
+        auto piece = r.get(instance_piece(i));
+        if (!piece)
+          return std::move(piece).error();
+        if (!*piece)
+          break;
+        detail::state_decoder dec{**piece};
+        event_time late{};
+        if (auto ok = dec.get(late); !ok)
+          return make_error(error_code::io_error, "window '" + info_.name + "', instance " +
+                                                    std::to_string(i) +
+                                                    ": unreadable state: " + ok.error().message);
+        late_watermark_ = std::max(late_watermark_, late);
+      }
       for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g) {
         auto piece = r.get(key_group_piece(g));
         if (!piece)

@@ -1,0 +1,488 @@
+#pragma once
+/// Shared pieces of the job-level checkpoint tests: records, the jobs they run, a gate that
+/// stops a job at a known point, a log of the checkpoint protocol's sync points, and readers
+/// of what the transactional file sink committed and of the raw checkpoint database.
+///
+/// As in tests/engine/test_helpers.hpp, code that runs inside a job only records (or waits
+/// on a gate); the test thread asserts afterwards.
+#include "../common/temp_dir.hpp"
+#include "../engine/test_helpers.hpp"
+
+#include "api/job.hpp"
+#include "checkpoint/store.hpp"
+#include "core/codec/json.hpp"
+#include "operators/window/window_result.hpp"
+#include "sinks/file.hpp"
+#include "sinks/foreach_batch.hpp"
+#include "sources/file.hpp"
+#include "sources/generator.hpp"
+#include "sources/watermarks.hpp"
+
+#include <leveldb/db.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace sluice::test::ckpt {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// -- records ------------------------------------------------------------------------------
+
+/// A keyed measurement at an event time.
+struct reading {
+  std::int64_t key = 0;
+  std::int64_t value = 0;
+  event_time ts{};
+  friend bool operator==(const reading&, const reading&) = default;
+  friend auto operator<=>(const reading&, const reading&) = default;
+};
+template <class Inspector>
+bool inspect(Inspector& f, reading& x) {
+  return f.object("reading").fields(f.field("key", x.key), f.field("value", x.value),
+                                    f.field("ts", x.ts));
+}
+inline std::int64_t key_of(const reading& r) { return r.key; }
+inline event_time ts_of(const reading& r) { return r.ts; }
+/// The running sum: the newest record's time, the sum of the values.
+inline reading sum_values(const reading& acc, const reading& next) {
+  return {acc.key, acc.value + next.value, next.ts};
+}
+
+/// Event times are this many seconds after 1970 plus the record's offset.
+inline constexpr std::int64_t base_s = 1'700'000'000;
+inline event_time at_ms(std::int64_t ms) {
+  return event_time{std::chrono::duration_cast<duration>(std::chrono::seconds{base_s} +
+                                                         std::chrono::milliseconds{ms})};
+}
+
+inline constexpr std::int64_t key_count = 50;
+
+/// Record n of the generator: a well-mixed key among 50 and value, 10 ms of event time apart
+/// (in order, so no record is late).
+inline reading make_reading(std::uint64_t n) {
+  const auto h = splitmix64(n);
+  return {static_cast<std::int64_t>(h % key_count), static_cast<std::int64_t>((h >> 20) % 1000),
+          at_ms(static_cast<std::int64_t>(n) * 10)};
+}
+
+using window_count = window_result<std::int64_t, std::uint64_t>;
+
+// -- sync points and gates ------------------------------------------------------------------
+
+/// Records every call of `runtime_options::sync_point` (step, checkpoint id).
+class sync_log {
+public:
+  std::function<void(const char*, std::int64_t)> callback() {
+    return [s = state_](const char* step, std::int64_t id) {
+      {
+        std::lock_guard guard{s->mtx};
+        s->calls.emplace_back(step, id);
+      }
+      s->cv.notify_all();
+    };
+  }
+  /// How many times `step` was reached.
+  std::size_t count(const std::string& step) const {
+    std::lock_guard guard{state_->mtx};
+    return static_cast<std::size_t>(std::count_if(
+      state_->calls.begin(), state_->calls.end(), [&](auto& c) { return c.first == step; }));
+  }
+  /// The ids `step` was reached with, in order (repeats included).
+  std::vector<std::int64_t> ids(const std::string& step) const {
+    std::lock_guard guard{state_->mtx};
+    std::vector<std::int64_t> out;
+    for (auto& c : state_->calls)
+      if (c.first == step)
+        out.push_back(c.second);
+    return out;
+  }
+  /// Waits until `step` was reached at least `n` times; false on timeout.
+  bool wait_for(const std::string& step, std::size_t n = 1,
+                std::chrono::nanoseconds timeout = safety_timeout) const {
+    std::unique_lock lk{state_->mtx};
+    return state_->cv.wait_for(lk, timeout, [&] {
+      return static_cast<std::size_t>(std::count_if(state_->calls.begin(), state_->calls.end(),
+                                                    [&](auto& c) { return c.first == step; })) >= n;
+    });
+  }
+
+private:
+  struct shared {
+    mutable std::mutex mtx;
+    std::condition_variable cv;
+    std::vector<std::pair<std::string, std::int64_t>> calls;
+  };
+  std::shared_ptr<shared> state_ = std::make_shared<shared>();
+};
+
+/// Holds a job at a known point: the call of `pass()` that is the `at`-th (counted over every
+/// parallel instance) blocks until `release()`; every other call passes. Put it downstream of
+/// the source, so that the source stops for lack of credit but still handles `cancel`.
+/// Never blocks longer than the safety timeout, so a broken engine fails instead of hanging.
+class gate {
+public:
+  explicit gate(std::uint64_t at) : at_(at) {}
+
+  void pass() {
+    if (seen_.fetch_add(1, std::memory_order_acq_rel) + 1 != at_)
+      return;
+    std::unique_lock lk{mtx_};
+    reached_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lk, safety_timeout, [&] { return open_; });
+  }
+  bool wait_reached(std::chrono::nanoseconds timeout = safety_timeout) {
+    std::unique_lock lk{mtx_};
+    return cv_.wait_for(lk, timeout, [&] { return reached_; });
+  }
+  void release() {
+    {
+      std::lock_guard guard{mtx_};
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  std::uint64_t seen() const { return seen_.load(std::memory_order_acquire); }
+
+private:
+  std::uint64_t at_;
+  std::atomic<std::uint64_t> seen_{0};
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  bool reached_ = false;
+  bool open_ = false;
+};
+
+/// Opens the gate when the scope ends (a failed assertion must not leave a task blocked while
+/// the job's handle waits for it). Declare it after the job's handle.
+struct open_at_exit {
+  std::shared_ptr<gate> g;
+  ~open_at_exit() {
+    if (g)
+      g->release();
+  }
+};
+
+// -- the transactional file sink's output --------------------------------------------------
+
+/// A committed part file: `<prefix>-<instance>-<checkpoint>.jsonl`.
+struct part_name {
+  std::int64_t checkpoint = 0;
+  int instance = 0;
+  fs::path path;
+};
+
+inline std::vector<part_name> committed_parts(const fs::path& dir, const std::string& prefix) {
+  std::vector<part_name> out;
+  if (!fs::exists(dir))
+    return out;
+  for (auto& e : fs::directory_iterator{dir}) {
+    const auto name = e.path().filename().string();
+    if (name.starts_with(".") || !name.starts_with(prefix + "-") || !name.ends_with(".jsonl"))
+      continue;
+    int instance = -1;
+    long long id = -1;
+    char tail = 0;
+    const auto body = name.substr(prefix.size() + 1);
+    if (std::sscanf(body.c_str(), "%d-%lld.jsonl%c", &instance, &id, &tail) != 2) {
+      BOOST_ERROR("unexpected committed file name " << name);
+      continue;
+    }
+    out.push_back({static_cast<std::int64_t>(id), instance, e.path()});
+  }
+  std::sort(out.begin(), out.end(), [](const part_name& a, const part_name& b) {
+    return std::tie(a.checkpoint, a.instance) < std::tie(b.checkpoint, b.instance);
+  });
+  return out;
+}
+
+/// Every committed record, in checkpoint order (then instance, then line).
+template <class T>
+std::vector<T> read_committed(const fs::path& dir, const std::string& prefix = "part") {
+  std::vector<T> out;
+  for (auto& p : committed_parts(dir, prefix)) {
+    std::ifstream in{p.path};
+    std::string line;
+    while (std::getline(in, line)) {
+      auto r = codec::from_json_line<T>(line);
+      BOOST_REQUIRE_MESSAGE(r.has_value(), p.path.string() + ": " + error_text(r));
+      out.push_back(std::move(*r));
+    }
+  }
+  return out;
+}
+
+/// Names in `dir` starting with a dot: uncommitted output (in progress or pending).
+inline std::vector<std::string> hidden_files(const fs::path& dir) {
+  std::vector<std::string> out;
+  if (!fs::exists(dir))
+    return out;
+  for (auto& e : fs::directory_iterator{dir})
+    if (e.path().filename().string().starts_with("."))
+      out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Every file name in `dir` with its size: what a run that should change nothing must leave.
+inline std::map<std::string, std::uintmax_t> listing(const fs::path& dir) {
+  std::map<std::string, std::uintmax_t> out;
+  if (!fs::exists(dir))
+    return out;
+  for (auto& e : fs::directory_iterator{dir})
+    out[e.path().filename().string()] = fs::file_size(e.path());
+  return out;
+}
+
+/// The running sums per key, in order: a key's whole history of outputs.
+inline std::map<std::int64_t, std::vector<std::int64_t>> per_key(const std::vector<reading>& rows) {
+  std::map<std::int64_t, std::vector<std::int64_t>> out;
+  for (auto& r : rows)
+    out[r.key].push_back(r.value);
+  return out;
+}
+/// The last output per key: the final totals.
+inline std::map<std::int64_t, std::int64_t> last_per_key(const std::vector<reading>& rows) {
+  std::map<std::int64_t, std::int64_t> out;
+  for (auto& r : rows)
+    out[r.key] = r.value;
+  return out;
+}
+/// The totals computed directly from the generator's records 0..n-1.
+inline std::map<std::int64_t, std::int64_t> expected_totals(std::uint64_t n) {
+  std::map<std::int64_t, std::int64_t> out;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    auto r = make_reading(i);
+    out[r.key] += r.value;
+  }
+  return out;
+}
+
+/// Each key's running sums over the generator's records 0..n-1, in order.
+inline std::map<std::int64_t, std::vector<std::int64_t>> expected_sums(std::uint64_t n) {
+  std::map<std::int64_t, std::vector<std::int64_t>> out;
+  std::map<std::int64_t, std::int64_t> sum;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    auto r = make_reading(i);
+    out[r.key].push_back(sum[r.key] += r.value);
+  }
+  return out;
+}
+
+template <class T>
+std::vector<T> sorted(std::vector<T> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// -- the continuous job: generator -> key_by -> reduce | tumbling window count --------------
+
+/// Where one run of the generator job writes, and how it runs.
+struct generator_job {
+  fs::path totals;  ///< the running sums (transactional file sink)
+  fs::path windows; ///< the window counts (transactional file sink)
+  std::uint64_t count = 20'000;
+  int parallelism = 1; ///< of the keyed operators and sinks; the source always has 1
+  fs::path checkpoints{};
+  std::shared_ptr<gate> hold{}; ///< in the totals branch, after the reduce
+  /// Continuous trigger interval: long, so that only the last barrier of a source (at its
+  /// end or at cancel) is an epoch and a checkpoint, unless the test wants more.
+  std::chrono::milliseconds epoch = 1h;
+  std::chrono::milliseconds checkpoint_interval = 1s;
+  std::function<void(const char*, std::int64_t)> sync_point{};
+
+  job_options options() const {
+    job_options o;
+    o.name = "readings";
+    o.parallelism = parallelism;
+    o.trigger = triggers::continuous(epoch);
+    o.checkpoints.dir = checkpoints;
+    o.checkpoints.interval = checkpoint_interval;
+    o.runtime.batch_size = 256;
+    o.runtime.threads = 4; // a gate blocks one worker
+    o.runtime.sync_point = sync_point;
+    return o;
+  }
+
+  void build(job& j) const {
+    auto src = j.from(sources::generator({.count = count}, make_reading),
+                      watermarks::bounded_out_of_orderness<reading>(duration{0}, ts_of))
+                 .name("readings")
+                 .parallelism(1);
+    auto g = hold;
+    src.key_by(key_of)
+      .reduce(sum_values)
+      .name("totals")
+      .map([g](const reading& r) {
+        if (g)
+          g->pass();
+        return r;
+      })
+      .name("hold")
+      .sink_to(sinks::file<reading>{{.path = totals, .transactional = true}})
+      .name("totals-out");
+    src.key_by(key_of)
+      .window(windows::tumbling{.size = 1s})
+      .count()
+      .name("counts")
+      .sink_to(sinks::file<window_count>{{.path = windows, .transactional = true}})
+      .name("counts-out");
+  }
+
+  result<job_result> run() const {
+    job j{options()};
+    build(j);
+    return j.run();
+  }
+};
+
+/// Runs `spec` with its gate: waits until the gate holds the job, cancels it, waits until a
+/// source took the cancel's checkpoint (with the long epoch interval no other barrier
+/// exists), then opens the gate. So the run stops at a point that depends only on the gate
+/// and the credit window, far from the source's end.
+inline job_result run_cancelled_at_gate(const generator_job& spec, sync_log& log) {
+  BOOST_REQUIRE(spec.hold);
+  job j{spec.options()};
+  spec.build(j);
+  auto exec = require_ok(j.start());
+  open_at_exit opener{spec.hold};
+  BOOST_REQUIRE_MESSAGE(spec.hold->wait_reached(), "the job never reached the gate");
+  const auto before = log.count("snapshot");
+  exec->cancel();
+  BOOST_REQUIRE_MESSAGE(log.wait_for("snapshot", before + 1),
+                        "no task snapshotted after cancel()");
+  spec.hold->release();
+  return require_ok(exec->wait());
+}
+
+// -- files for the file source ---------------------------------------------------------------
+
+/// Writes `rows` as JSON lines into `dir/name` the way a producer should (a dotfile renamed
+/// into place).
+template <class T>
+void drop_file(const fs::path& dir, const std::string& name, const std::vector<T>& rows) {
+  fs::create_directories(dir);
+  std::string text;
+  for (auto& r : rows)
+    text += codec::to_json_line(r) + "\n";
+  const auto tmp = dir / ("." + name + ".tmp");
+  std::ofstream{tmp, std::ios::binary} << text;
+  fs::rename(tmp, dir / name);
+}
+
+/// What a foreach_batch sink received: one entry per call, in call order. An optional gate
+/// holds the call for batch `hold_at` until released.
+template <class T>
+class batch_log {
+public:
+  struct entry {
+    std::int64_t batch_id;
+    std::vector<T> rows;
+  };
+
+  auto sink(std::shared_ptr<gate> hold = nullptr, std::int64_t hold_at = -1) {
+    return sinks::foreach_batch<T>(
+      [state = state_, hold, hold_at](std::int64_t id, std::vector<T>& rows) {
+        {
+          std::lock_guard guard{state->mtx};
+          state->entries.push_back({id, rows});
+        }
+        if (hold && id == hold_at)
+          hold->pass();
+      });
+  }
+  std::vector<entry> entries() const {
+    std::lock_guard guard{state_->mtx};
+    return state_->entries;
+  }
+  std::vector<std::int64_t> ids() const {
+    std::vector<std::int64_t> out;
+    for (auto& e : entries())
+      out.push_back(e.batch_id);
+    return out;
+  }
+  /// batch id -> its rows, sorted.
+  std::map<std::int64_t, std::vector<T>> by_id() const {
+    std::map<std::int64_t, std::vector<T>> out;
+    for (auto& e : entries()) {
+      auto& rows = out[e.batch_id];
+      rows.insert(rows.end(), e.rows.begin(), e.rows.end());
+      std::sort(rows.begin(), rows.end());
+    }
+    return out;
+  }
+
+private:
+  struct shared {
+    std::mutex mtx;
+    std::vector<entry> entries;
+  };
+  std::shared_ptr<shared> state_ = std::make_shared<shared>();
+};
+
+// -- the raw checkpoint database ------------------------------------------------------------
+
+inline std::string id_text(std::int64_t id) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020lld", static_cast<long long>(id));
+  return buf;
+}
+inline std::string meta_key(std::int64_t id) { return "m/" + id_text(id); }
+inline std::string piece_key(std::int64_t id, const std::string& name) {
+  return "p/" + id_text(id) + "/" + name;
+}
+
+/// Overwrites a raw key of the store's database (no job may be using it).
+inline void overwrite_raw(const fs::path& dir, const std::string& key, const std::string& value) {
+  leveldb::DB* raw = nullptr;
+  leveldb::Options o;
+  auto s = leveldb::DB::Open(o, (dir / "checkpoints.ldb").string(), &raw);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
+  std::unique_ptr<leveldb::DB> db{raw};
+  BOOST_REQUIRE(db->Put(leveldb::WriteOptions{}, key, value).ok());
+}
+
+/// The ids of every raw key with `prefix` ("m/" or "p/").
+inline std::vector<std::int64_t> raw_ids(const fs::path& dir, const std::string& prefix) {
+  leveldb::DB* raw = nullptr;
+  leveldb::Options o;
+  auto s = leveldb::DB::Open(o, (dir / "checkpoints.ldb").string(), &raw);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
+  std::unique_ptr<leveldb::DB> db{raw};
+  std::vector<std::int64_t> ids;
+  std::unique_ptr<leveldb::Iterator> it{db->NewIterator(leveldb::ReadOptions{})};
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const auto id = std::stoll(it->key().ToString().substr(prefix.size(), 20));
+    if (ids.empty() || ids.back() != id)
+      ids.push_back(id);
+  }
+  return ids;
+}
+
+/// Opens the store of a directory no job is using.
+inline std::unique_ptr<checkpoint_store> open_store(const fs::path& dir, std::size_t retained = 3) {
+  auto s = checkpoint_store::open(dir, {.retained = retained});
+  BOOST_REQUIRE_MESSAGE(s.has_value(), error_text(s));
+  return std::move(*s);
+}
+
+inline bool mentions(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace sluice::test::ckpt

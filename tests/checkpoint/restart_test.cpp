@@ -1,0 +1,357 @@
+// Restart strategies: a task failure restarts the job from its latest complete checkpoint
+// (exactly-once output with the transactional file sink); a failure that keeps coming fails
+// the job after `max_restarts` with the last cause; `none()` and a job without checkpoints
+// fail at the first failure.
+#include <boost/test/unit_test.hpp>
+
+#include "core/time.hpp"
+#include "sources/source.hpp"
+#include "tests/checkpoint/job_helpers.hpp"
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <optional>
+#include <string>
+#include <string_view>
+
+using namespace sluice;
+using namespace sluice::test;
+using namespace sluice::test::ckpt;
+
+namespace {
+
+/// Throws on record `at` the first time any run sees it.
+struct fail_once {
+  std::uint64_t at;
+  std::shared_ptr<std::atomic<bool>> failed = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<int>> throws = std::make_shared<std::atomic<int>>(0);
+};
+
+/// Throws on every record; the message counts the attempts.
+struct fail_always {
+  std::shared_ptr<std::atomic<int>> throws = std::make_shared<std::atomic<int>>(0);
+};
+
+/// Record n, with its sequence number as event time (for the maps that fail on one).
+reading numbered(std::uint64_t n) {
+  auto r = make_reading(n);
+  r.ts = at_ms(static_cast<std::int64_t>(n));
+  return r;
+}
+
+/// Records `numbered(0..n-1)`, replayable; counts how often an instance was closed (the
+/// runtime closes a source when its task stops, also when a failure kills it).
+class closing_source final : public source<reading> {
+public:
+  closing_source(std::uint64_t n, std::shared_ptr<std::atomic<int>> closed)
+    : n_(n), closed_(std::move(closed)) {}
+  result<void> open(const source_context&) override { return {}; }
+  result<poll_result> poll(source_output<reading>& out, std::size_t max) override {
+    for (std::size_t i = 0; i < max && next_ < n_; ++i, ++next_)
+      out.records.push_back(numbered(next_));
+    return next_ >= n_ ? poll_result::end() : poll_result::more();
+  }
+  std::optional<std::string> position() const override { return std::to_string(next_); }
+  result<void> seek(std::string_view pos) override {
+    next_ = std::stoull(std::string{pos});
+    return {};
+  }
+  void close() override { closed_->fetch_add(1); }
+
+private:
+  std::uint64_t n_;
+  std::uint64_t next_ = 0;
+  std::shared_ptr<std::atomic<int>> closed_;
+};
+
+struct closing {
+  using record_type = reading;
+  std::uint64_t n;
+  std::shared_ptr<std::atomic<int>> closed = std::make_shared<std::atomic<int>>(0);
+  std::unique_ptr<source<reading>> create(const source_context&) const {
+    return std::make_unique<closing_source>(n, closed);
+  }
+  std::string describe() const { return "closing"; }
+  int max_parallelism() const { return 1; }
+};
+
+/// generator (sequence numbers in `reading::ts`) -> map (may throw) -> key_by -> reduce ->
+/// transactional file sink.
+struct restart_job {
+  fs::path out;
+  fs::path checkpoints{};
+  std::uint64_t count = 1'000;
+  restart_strategy restart{};
+  sluice::trigger trigger = triggers::continuous(1h);
+  std::function<void(const char*, std::int64_t)> sync_point{};
+  std::shared_ptr<const sluice::clock> clock{};
+
+  job_options options() const {
+    job_options o;
+    o.name = "restarts";
+    o.trigger = trigger;
+    o.checkpoints.dir = checkpoints;
+    o.checkpoints.interval = 0ms;
+    o.checkpoints.restart = restart;
+    o.runtime.batch_size = 100;
+    o.runtime.max_records_per_trigger = 100;
+    o.runtime.threads = 4;
+    o.runtime.sync_point = sync_point;
+    if (clock)
+      o.runtime.processing_clock = clock;
+    return o;
+  }
+
+  template <class F>
+  void build(job& j, F fn) const {
+    build_from(j, sources::generator({.count = count}, numbered), std::move(fn));
+  }
+
+  template <class Source, class F>
+  void build_from(job& j, Source src, F fn) const {
+    j.from(std::move(src))
+      .name("readings")
+      .map(std::move(fn))
+      .name("check")
+      .disable_chaining() // a map that waits must not hold up the source's task
+      .key_by(key_of)
+      .reduce(sum_values)
+      .name("totals")
+      .sink_to(sinks::file<reading>{{.path = out, .transactional = true}})
+      .name("out");
+  }
+};
+
+std::uint64_t seq_of(const reading& r) {
+  return static_cast<std::uint64_t>(
+    std::chrono::duration_cast<std::chrono::milliseconds>(r.ts - at_ms(0)).count());
+}
+
+auto once_fn(const fail_once& f) {
+  return [f](const reading& r) {
+    if (seq_of(r) == f.at && !f.failed->exchange(true)) {
+      f.throws->fetch_add(1);
+      throw std::runtime_error("poison record " + std::to_string(f.at));
+    }
+    return r;
+  };
+}
+
+auto always_fn(const fail_always& f) {
+  return [f](const reading& r) -> reading {
+    const auto n = f.throws->fetch_add(1) + 1;
+    throw std::runtime_error("cannot parse, attempt " + std::to_string(n));
+    return r;
+  };
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(restart)
+
+BOOST_AUTO_TEST_CASE(a_micro_batch_failure_resumes_from_the_last_checkpoint_exactly_once) {
+  // Ten micro-batches of 100 records, each a checkpoint; record 550 fails in batch 5, once.
+  temp_dir dir;
+  restart_job spec{dir.path / "out", dir.path / "ckpt"};
+  spec.trigger = triggers::available_now();
+  spec.restart = restart_strategy::fixed(3, 10ms);
+  fail_once f{550};
+  job j{spec.options()};
+  spec.build(j, once_fn(f));
+  auto r = require_ok(j.run());
+  BOOST_TEST(f.throws->load() == 1);
+  BOOST_TEST(r.restarts == 1);
+  BOOST_TEST(!r.cancelled);
+  // Batches 0-4 before the failure, 5-9 after it: batch 5 was not completed twice, and
+  // the restart did not start over from batch 0.
+  BOOST_TEST(r.checkpoints_completed == 10);
+  const auto out = read_committed<reading>(spec.out);
+  BOOST_TEST(out.size() == spec.count, "every running sum exactly once");
+  BOOST_TEST((per_key(out) == expected_sums(spec.count)));
+  BOOST_TEST(hidden_files(spec.out).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_continuous_failure_restarts_and_the_output_is_exactly_once) {
+  // Checkpoints every 2 ms epoch (or none yet when the record fails): either way the
+  // committed output is each running sum once.
+  temp_dir dir;
+  restart_job spec{dir.path / "out", dir.path / "ckpt"};
+  spec.count = 20'000;
+  spec.trigger = triggers::continuous(2ms);
+  spec.restart = restart_strategy::fixed(3, 10ms);
+  fail_once f{12'345};
+  job j{spec.options()};
+  spec.build(j, once_fn(f));
+  auto exec = require_ok(j.start());
+  if (!exec->wait_for(safety_timeout)) {
+    (void)exec.release(); // hung: leak it rather than hang the test binary in its destructor
+    BOOST_FAIL("the restarted job never finished");
+  }
+  auto r = require_ok(exec->wait());
+  BOOST_TEST(f.throws->load() == 1);
+  BOOST_TEST(r.restarts == 1);
+  const auto out = read_committed<reading>(spec.out);
+  BOOST_TEST(out.size() == spec.count, "every running sum exactly once");
+  BOOST_TEST((per_key(out) == expected_sums(spec.count)));
+  BOOST_TEST(hidden_files(spec.out).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_before_the_first_checkpoint_completes_restarts_from_scratch) {
+  // A manual clock drives the epochs. The map holds record 500 until the source has
+  // snapshotted epoch 0 (the first tick, a checkpoint), then throws: epoch 0 never
+  // completes, so the job restarts with no checkpoint. The clock then stands still, so
+  // the restarted run reaches the end of its input before any further epoch begins.
+  temp_dir dir;
+  sync_log log;
+  auto clock = std::make_shared<manual_clock>();
+  restart_job spec{dir.path / "out", dir.path / "ckpt"};
+  spec.count = 2'000;
+  spec.trigger = triggers::continuous(1s);
+  spec.restart = restart_strategy::fixed(3, 10ms);
+  spec.sync_point = log.callback();
+  spec.clock = clock;
+  auto failed = std::make_shared<std::atomic<bool>>(false);
+  job j{spec.options()};
+  spec.build(j, [failed, log](const reading& r) {
+    if (seq_of(r) == 500 && !failed->exchange(true)) {
+      log.wait_for("snapshot");
+      throw std::runtime_error("poison record 500");
+    }
+    return r;
+  });
+  auto exec = require_ok(j.start());
+  // The first epoch (a checkpoint barrier into the source) begins once the clock passed the
+  // coordinator's first tick; the clock stops as soon as the source snapshotted it.
+  for (int i = 0; i < 600 && !log.wait_for("snapshot", 1, 100ms); ++i)
+    clock->advance(1s);
+  BOOST_REQUIRE_MESSAGE(log.count("snapshot") >= 1, "no epoch began");
+  if (!exec->wait_for(safety_timeout)) {
+    (void)exec.release(); // hung: leak it rather than hang the test binary in its destructor
+    BOOST_FAIL("the job restarted without a checkpoint never finished");
+  }
+  auto r = require_ok(exec->wait());
+  BOOST_TEST(failed->load());
+  BOOST_TEST(r.restarts == 1);
+  BOOST_TEST(!r.restored_from.has_value());
+  const auto out = read_committed<reading>(spec.out);
+  BOOST_TEST(out.size() == spec.count, "every running sum exactly once");
+  BOOST_TEST((per_key(out) == expected_sums(spec.count)));
+  BOOST_TEST(hidden_files(spec.out).empty());
+}
+
+BOOST_AUTO_TEST_CASE(cancel_while_a_restart_waits_ends_the_job) {
+  // The restart waits 10 minutes; the source's close (its task was killed by the failure)
+  // says the coordinator is in that wait. cancel() must end the job now, as cancelled, and
+  // a later run resumes from the last checkpoint.
+  temp_dir dir;
+  restart_job spec{dir.path / "out", dir.path / "ckpt"};
+  spec.trigger = triggers::available_now();
+  spec.restart = restart_strategy::fixed(3, std::chrono::minutes{10});
+  fail_once f{550};
+  closing src{spec.count};
+  {
+    job j{spec.options()};
+    spec.build_from(j, src, once_fn(f));
+    auto exec = require_ok(j.start());
+    BOOST_REQUIRE(wait_until(*exec, [&] { return src.closed->load() >= 1; }));
+    BOOST_TEST(f.throws->load() == 1);
+    exec->cancel();
+    if (!exec->wait_for(safety_timeout)) {
+      (void)exec.release(); // hung: leak it rather than hang the test binary in its destructor
+      BOOST_FAIL("cancel() during a restart's delay did not end the job");
+    }
+    auto r = require_ok(exec->wait());
+    BOOST_TEST(r.cancelled);
+    BOOST_TEST(r.restarts == 1);
+    BOOST_TEST(r.checkpoints_completed == 5); // batches 0-4; batch 5 failed
+  }
+  job j{spec.options()};
+  spec.build_from(j, closing{spec.count}, once_fn(f));
+  auto r = require_ok(j.run());
+  BOOST_REQUIRE(r.restored_from.has_value());
+  BOOST_TEST(*r.restored_from == 4);
+  const auto out = read_committed<reading>(spec.out);
+  BOOST_TEST(out.size() == spec.count, "every running sum exactly once");
+  BOOST_TEST((per_key(out) == expected_sums(spec.count)));
+}
+
+BOOST_AUTO_TEST_CASE(a_savepoint_asked_for_while_a_restart_waits_is_refused) {
+  // As above, the coordinator waits 10 minutes to restart: there are no tasks to take a
+  // savepoint, so the request fails at once (as Flink's does when tasks are not running),
+  // and cancel() then ends the job.
+  temp_dir dir;
+  restart_job spec{dir.path / "out", dir.path / "ckpt"};
+  spec.trigger = triggers::continuous(1h);
+  spec.restart = restart_strategy::fixed(3, std::chrono::minutes{10});
+  fail_once f{550};
+  closing src{spec.count};
+  job j{spec.options()};
+  spec.build_from(j, src, once_fn(f));
+  auto exec = require_ok(j.start());
+  BOOST_REQUIRE(wait_until(*exec, [&] { return src.closed->load() >= 1; }));
+  auto sp = exec->savepoint(false);
+  BOOST_REQUIRE_MESSAGE(!sp.has_value(), "a savepoint while no task runs");
+  BOOST_TEST(mentions(sp.error().message, "restart"), sp.error().message);
+  exec->cancel();
+  if (!exec->wait_for(safety_timeout)) {
+    (void)exec.release(); // hung: leak it rather than hang the test binary in its destructor
+    BOOST_FAIL("cancel() during a restart's delay did not end the job");
+  }
+  BOOST_TEST(require_ok(exec->wait()).cancelled);
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_that_keeps_coming_fails_after_max_restarts_with_the_last_cause) {
+  temp_dir dir;
+  restart_job spec{dir.path / "out", dir.path / "ckpt"};
+  spec.restart = restart_strategy::fixed(3, 10ms);
+  fail_always f;
+  job j{spec.options()};
+  spec.build(j, always_fn(f));
+  auto e = require_error(j.run());
+  BOOST_TEST(f.throws->load() == 4, "the first run and three restarts");
+  BOOST_TEST(mentions(e.message, "cannot parse, attempt 4"), e.message);
+  BOOST_TEST(mentions(e.message, "after 3 restarts"), e.message);
+  BOOST_TEST(mentions(e.message, "'check'"), e.message);
+  BOOST_TEST(read_committed<reading>(spec.out).empty());
+}
+
+BOOST_AUTO_TEST_CASE(exponential_backoff_also_gives_up_after_max_restarts) {
+  temp_dir dir;
+  restart_job spec{dir.path / "out", dir.path / "ckpt"};
+  spec.restart = {restart_strategy::kind::exponential_backoff, 2, 1ms, 4ms};
+  fail_always f;
+  job j{spec.options()};
+  spec.build(j, always_fn(f));
+  auto e = require_error(j.run());
+  BOOST_TEST(f.throws->load() == 3);
+  BOOST_TEST(mentions(e.message, "cannot parse, attempt 3"), e.message);
+  BOOST_TEST(mentions(e.message, "after 2 restarts"), e.message);
+}
+
+BOOST_AUTO_TEST_CASE(restart_strategy_none_fails_at_the_first_failure) {
+  temp_dir dir;
+  restart_job spec{dir.path / "out", dir.path / "ckpt"};
+  spec.restart = restart_strategy::none();
+  fail_once f{500};
+  job j{spec.options()};
+  spec.build(j, once_fn(f));
+  auto e = require_error(j.run());
+  BOOST_TEST(f.throws->load() == 1);
+  BOOST_TEST(mentions(e.message, "poison record 500"), e.message);
+  BOOST_TEST(!mentions(e.message, "restart"), e.message);
+}
+
+BOOST_AUTO_TEST_CASE(without_checkpoints_a_failure_is_not_restarted) {
+  temp_dir dir;
+  restart_job spec{dir.path / "out"};
+  spec.restart = restart_strategy::fixed(3, 1ms); // needs checkpoints: ignored
+  fail_once f{500};
+  job j{spec.options()};
+  spec.build(j, once_fn(f));
+  auto e = require_error(j.run());
+  BOOST_TEST(f.throws->load() == 1);
+  BOOST_TEST(mentions(e.message, "poison record 500"), e.message);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

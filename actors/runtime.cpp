@@ -126,6 +126,9 @@ public:
                                  "savepoints need a checkpoint directory");
         if (completed_ || cancelled_)
           return caf::make_error(caf::sec::invalid_argument, "the job is stopping");
+        if (restarting_) // no tasks until the restart: nothing could take it
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "the job is restarting after a failure");
         auto rp = make_response_promise<std::int64_t>();
         savepoint_waiters_.push_back(rp);
         stop_at_savepoint_ = stop_at_savepoint_ || stop;

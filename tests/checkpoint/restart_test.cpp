@@ -9,11 +9,13 @@
 #include "tests/checkpoint/job_helpers.hpp"
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 using namespace sluice;
 using namespace sluice::test;
@@ -290,7 +292,17 @@ BOOST_AUTO_TEST_CASE(a_savepoint_asked_for_while_a_restart_waits_is_refused) {
   spec.build_from(j, src, once_fn(f));
   auto exec = require_ok(j.start());
   BOOST_REQUIRE(wait_until(*exec, [&] { return src.closed->load() >= 1; }));
-  auto sp = exec->savepoint(false);
+  // savepoint() blocks until answered: ask from a thread, so that no answer fails the test.
+  std::promise<result<std::int64_t>> answer;
+  auto answered = answer.get_future();
+  std::thread asking{[&exec, &answer] { answer.set_value(exec->savepoint(false)); }};
+  if (answered.wait_for(safety_timeout) != std::future_status::ready) {
+    asking.detach();
+    (void)exec.release(); // hung: leak it rather than hang the test binary
+    BOOST_FAIL("a savepoint asked for while the job restarts never got an answer");
+  }
+  asking.join();
+  auto sp = answered.get();
   BOOST_REQUIRE_MESSAGE(!sp.has_value(), "a savepoint while no task runs");
   BOOST_TEST(mentions(sp.error().message, "restart"), sp.error().message);
   exec->cancel();

@@ -572,7 +572,7 @@ private:
         if (auto r = op->snapshot(id, w); !r)
           return r;
       } else if (source_) {
-        if (auto pos = source_->position()) {
+        if (auto pos = source_->snapshot_position(id)) {
           w.prefix = "source/" + name + "/";
           if (auto r = w.put(std::to_string(wiring_.instance), std::move(*pos)); !r)
             return r;
@@ -603,6 +603,23 @@ private:
           return ok;
       } else if (source_ && meta) {
         r.prefix = "source/" + name + "/";
+        if (source_->restores_from_all_instances()) {
+          // Every old instance's position, whatever the old parallelism was.
+          std::vector<std::string> all;
+          for (const auto& piece : meta->pieces) {
+            if (!piece.name.starts_with(r.prefix))
+              continue;
+            auto pos = r.get(piece.name.substr(r.prefix.size()));
+            if (!pos)
+              return std::move(pos).error();
+            if (*pos)
+              all.push_back(std::move(**pos));
+          }
+          if (auto ok = source_->seek_all(all); !ok)
+            return ok;
+          last_offset_ = current_offset();
+          continue;
+        }
         auto pos = r.get(std::to_string(wiring_.instance));
         if (!pos)
           return std::move(pos).error();
@@ -625,6 +642,8 @@ private:
     if (failed_ || !chain_)
       return;
     sync_point("commit", id);
+    if (source_ && !guarded([&] { return source_->notify_checkpoint_complete(id); }))
+      return;
     for (std::size_t i = 0; i < chain_->size(); ++i)
       if (auto* op = chain_->node(i))
         if (!guarded([&] { return op->notify_checkpoint_complete(id); }))
@@ -912,7 +931,8 @@ private:
       return;
     // Snapshots still being written must be acknowledged before `done`; a sink stays
     // until its last pre-committed output is committed.
-    if (pending_writes_ > 0 || (has_sink_ && last_committed_ < last_checkpoint_))
+    const bool awaits_commit = has_sink_ || (source_ && source_->wants_checkpoint_complete());
+    if (pending_writes_ > 0 || (awaits_commit && last_committed_ < last_checkpoint_))
       return;
     for (auto& out : outputs_)
       for (auto& t : out.targets)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build needs (Debian packages, only those missing) and builds Sluice
-# into ./build with Ninja and ccache. Sourced by run.sh and test.sh.
+# into ./build with Ninja and ccache. Run by run.sh and test.sh. SLUICE_EXTRA_PACKAGES names
+# more Debian packages for one caller only (test.sh adds the Kafka broker's Java and kcat, which
+# run.sh does not need).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -10,6 +12,8 @@ packages=(
   libboost-test-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libcpp-httplib-dev libxxhash-dev
 )
+read -r -a extra <<< "${SLUICE_EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -52,6 +52,12 @@ public:
   /// At a restart from checkpoint `id` (after `open`): commit what was pre-committed up to
   /// it and discard whatever a crashed run wrote after it. `-1`: no checkpoint yet.
   virtual result<void> recover(std::int64_t /*id*/) { return {}; }
+  /// After `pre_commit(id)`: stores what the sink needs to finish checkpoint `id` after a
+  /// crash (Kafka keeps the records of its open transactions: see docs/kafka.md).
+  virtual result<void> snapshot(std::int64_t /*id*/, snapshot_writer&) { return {}; }
+  /// At a restart from checkpoint `id` (-1: none yet), with what `snapshot` stored. Default:
+  /// `recover(id)`.
+  virtual result<void> restore(std::int64_t id, snapshot_reader&) { return recover(id); }
   /// True when the sink delivers exactly once with checkpoints (two-phase or idempotent).
   virtual bool exactly_once() const noexcept { return false; }
   /// Flushes and releases resources.
@@ -80,11 +86,13 @@ public:
     return sink_->end_epoch(epoch);
   }
   result<void> finish(output&) override { return sink_->flush(); }
-  result<void> snapshot(std::int64_t id, snapshot_writer&) override {
-    return sink_->pre_commit(id);
+  result<void> snapshot(std::int64_t id, snapshot_writer& w) override {
+    if (auto r = sink_->pre_commit(id); !r)
+      return r;
+    return sink_->snapshot(id, w);
   }
   result<void> notify_checkpoint_complete(std::int64_t id) override { return sink_->commit(id); }
-  result<void> restore(snapshot_reader&) override { return sink_->recover(info_.restored); }
+  result<void> restore(snapshot_reader& r) override { return sink_->restore(info_.restored, r); }
   result<void> close() override { return sink_->close(); }
 
 private:

@@ -73,6 +73,7 @@ struct source_output {
   /// Set by the runtime when the source has a watermark strategy.
   std::vector<split_mark>* splits = nullptr;
   std::vector<int>* ended_splits = nullptr;
+  std::vector<int>* new_splits = nullptr;
 
   /// Records appended from now on belong to split `id` (a partition, a file): each split
   /// gets its own watermark. Sources with a single split need not call it.
@@ -84,6 +85,13 @@ struct source_output {
   void end_split(int id) {
     if (ended_splits)
       ended_splits->push_back(id);
+  }
+  /// Split `id` exists before its first record (an assigned, still empty Kafka partition):
+  /// it holds the watermark back until it has records or turns idle, as in Flink, so data
+  /// that arrives there later is not behind a watermark its siblings pushed ahead.
+  void add_split(int id) {
+    if (new_splits)
+      new_splits->push_back(id);
   }
 };
 
@@ -125,6 +133,25 @@ public:
   [[nodiscard]] virtual result<void> seek(std::string_view /*position*/) {
     return make_error(error_code::invalid_option, "this source cannot replay from a checkpoint");
   }
+  /// The position stored with checkpoint `checkpoint`. Sources that commit offsets back
+  /// somewhere when the checkpoint completes (Kafka) remember them here.
+  virtual std::optional<std::string> snapshot_position(std::int64_t /*checkpoint*/) {
+    return position();
+  }
+  /// Checkpoint `checkpoint` is complete.
+  [[nodiscard]] virtual result<void> notify_checkpoint_complete(std::int64_t /*checkpoint*/) {
+    return {};
+  }
+  /// True when the source acts on `notify_checkpoint_complete`: its task then stays until
+  /// the last checkpoint it took part in completes, even after its input ended.
+  virtual bool wants_checkpoint_complete() const noexcept { return false; }
+  /// True when each instance restores from the positions of every old instance (it takes
+  /// the partitions it owns now), so the source's parallelism may change between runs.
+  virtual bool restores_from_all_instances() const noexcept { return false; }
+  /// With `restores_from_all_instances`: the positions every old instance stored.
+  [[nodiscard]] virtual result<void> seek_all(const std::vector<std::string>& /*positions*/) {
+    return make_error(error_code::internal, "seek_all is not implemented by this source");
+  }
 
   /// Micro-batch mode: also gather statistics of the polled records' event times.
   void collect_event_time_stats(bool on) noexcept { collect_stats_ = on; }
@@ -153,11 +180,15 @@ public:
     if (tracker_) {
       marks_.clear();
       ended_.clear();
+      added_.clear();
       out.splits = &marks_;
       out.ended_splits = &ended_;
+      out.new_splits = &added_;
     }
     auto r = poll(out, max);
     if (tracker_) {
+      for (int id : added_)
+        tracker_->add_split(id);
       if (collect_stats_)
         for (const auto& rec : recs->records)
           stats_.add(tracker_->strategy().timestamp(rec));
@@ -191,6 +222,7 @@ private:
   std::optional<watermark_tracker<T>> tracker_;
   std::vector<split_mark> marks_;
   std::vector<int> ended_;
+  std::vector<int> added_;
 };
 
 } // namespace sluice

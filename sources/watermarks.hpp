@@ -159,6 +159,13 @@ public:
   /// A split is finished (a file read to its end, a partition revoked): it no longer holds
   /// the watermark back.
   void end_split(int split) { splits_.erase(split); }
+  /// A split exists before its first record: it holds the watermark back from the next
+  /// update on, until it has records or turns idle (see `source_output::add_split`).
+  void add_split(int split) {
+    auto [it, added] = splits_.try_emplace(split);
+    if (added)
+      it->second.seen = true; // starts its idle clock at the next update
+  }
 
   /// The instance's watermark and idleness at `now`; changes only.
   watermark_update update(clock::time_point now) {

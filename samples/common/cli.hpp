@@ -5,6 +5,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -68,6 +75,23 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
   if (duration->count() <= 0)
     return std::optional<std::chrono::nanoseconds>{};
   return std::optional<std::chrono::nanoseconds>{*duration};
+}
+
+/// Crash tests only: SLUICE_CRASH_AT=<step>:<n> kills the process with SIGKILL the n-th
+/// time the checkpoint protocol reaches <step> (see runtime_options::sync_point).
+inline void install_crash_hook(job_options& o) {
+  const char* at = std::getenv("SLUICE_CRASH_AT");
+  if (!at)
+    return;
+  const std::string spec = at;
+  const auto colon = spec.find(':');
+  auto step = spec.substr(0, colon);
+  auto left = std::make_shared<std::atomic<long>>(
+    colon == std::string::npos ? 1 : std::stol(spec.substr(colon + 1)));
+  o.runtime.sync_point = [step, left](const char* s, std::int64_t) {
+    if (step == s && --*left == 0)
+      ::kill(::getpid(), SIGKILL);
+  };
 }
 
 } // namespace sluice::samples

@@ -25,11 +25,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <signal.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -191,19 +188,7 @@ int main(int argc, char** argv) {
     };
   }
 
-  // Crash tests only: SLUICE_CRASH_AT=<step>:<n> kills the process with SIGKILL the n-th
-  // time the checkpoint protocol reaches <step> (see runtime_options::sync_point).
-  if (const char* at = std::getenv("SLUICE_CRASH_AT")) {
-    const std::string spec = at;
-    const auto colon = spec.find(':');
-    auto step = spec.substr(0, colon);
-    auto left = std::make_shared<std::atomic<long>>(
-      colon == std::string::npos ? 1 : std::stol(spec.substr(colon + 1)));
-    opts.runtime.sync_point = [step, left](const char* s, std::int64_t) {
-      if (step == s && --*left == 0)
-        ::kill(::getpid(), SIGKILL);
-    };
-  }
+  samples::install_crash_hook(opts);
   job j{opts};
   sources::file_options files;
   files.path = input;

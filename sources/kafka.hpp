@@ -1,0 +1,262 @@
+#pragma once
+/// The Kafka source (librdkafka), replayable from checkpoints.
+///
+/// ```cpp
+/// job.from(sources::kafka<txn>{{.bootstrap_servers = "127.0.0.1:9092", .topics = {"txns"}}},
+///          watermarks::bounded_out_of_orderness<txn>(5s, &txn::ts).with_idleness(30s));
+/// // keys, headers, offsets and Kafka timestamps too:
+/// job.from(sources::kafka<kafka::record<txn>>{{...}});
+/// ```
+///
+/// - **Partitions** of the topics (or of every topic matching `topic_pattern`) are spread
+///   over the parallel instances as Flink's KafkaSource does; partitions created later are
+///   found every `discovery_interval` and read from their beginning.
+/// - **Offsets live in the checkpoint**; a restart seeks to them, also with a different
+///   parallelism. After each completed checkpoint they are committed to `group_id` too, so
+///   lag tools show progress (the job never reads them back, except with
+///   `start_position::committed()` on a fresh start).
+/// - **Event time**: each partition is its own split with its own watermark; an assigned
+///   partition without records holds the watermark back until it turns idle
+///   (`with_idleness`), so its late-arriving data is not behind a watermark.
+/// - **Malformed values** fail the job naming topic, partition and offset, or become dead
+///   letters (`on_malformed::dead_letter`), counted either way.
+/// - `read_committed` by default: records of aborted transactions are never seen.
+#include "kafka/client.hpp"
+#include "kafka/record.hpp"
+#include "sources/malformed.hpp"
+#include "sources/source.hpp"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace sluice::sources {
+
+/// Where a fresh start (no checkpoint) begins reading each partition.
+struct kafka_start {
+  enum class kind { earliest, latest, committed, offsets, timestamp };
+  kind from = kind::earliest;
+  /// `committed`/`offsets`: where partitions without a committed or given offset begin.
+  kind fallback = kind::earliest;
+  std::map<kafka::topic_partition, std::int64_t> offsets; ///< `offsets` only
+  event_time timestamp{};                                 ///< `timestamp` only
+
+  static kafka_start earliest() { return {}; }
+  static kafka_start latest() { return {kind::latest, kind::earliest, {}, {}}; }
+  /// The group's committed offsets (Kafka's default for consumer groups).
+  static kafka_start committed(kind fallback = kind::earliest) {
+    return {kind::committed, fallback, {}, {}};
+  }
+  static kafka_start at_offsets(std::map<kafka::topic_partition, std::int64_t> o,
+                                kind fallback = kind::earliest) {
+    return {kind::offsets, fallback, std::move(o), {}};
+  }
+  /// The first record whose Kafka timestamp is at or after `t`.
+  static kafka_start at_timestamp(event_time t) { return {kind::timestamp, kind::earliest, {}, t}; }
+};
+
+/// Options of the Kafka source. `bootstrap_servers` and `topics` (or `topic_pattern`) are
+/// required; everything else has a working default.
+struct kafka_source_options {
+  std::string bootstrap_servers{};
+  std::vector<std::string> topics{};
+  /// Every topic whose whole name matches this ECMAScript regex (internal `__` topics
+  /// excluded), checked again at each discovery.
+  std::string topic_pattern{};
+  /// The consumer group offsets are committed to. Default: "sluice-<source name>".
+  std::string group_id{};
+  kafka_start start_position = kafka_start::earliest();
+  /// How often to look for new partitions and topics. Zero: never. Default 10 s.
+  std::chrono::milliseconds discovery_interval = std::chrono::seconds{10};
+  /// Skip records of aborted transactions. Default: on.
+  bool read_committed = true;
+  kafka::value_format format = kafka::value_format::json;
+  on_malformed malformed = on_malformed::fail;
+  /// Bounded: each partition is read up to where it ends when the source catches up with
+  /// it (its last stable offset under read_committed), then the source finishes (Flink's
+  /// `setBounded(latest)`; Spark's available-now). No discovery then. Default: unbounded.
+  bool bounded = false;
+  /// Commit checkpointed offsets to `group_id` when a checkpoint completes. Default: on.
+  bool commit_offsets_on_checkpoint = true;
+  /// `open` fails when no broker answers within this. Default 10 s.
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds{10};
+  /// How long to wait before polling again when nothing arrived. Default 2 ms.
+  std::chrono::milliseconds poll_interval = std::chrono::milliseconds{2};
+  /// librdkafka consumer properties, passed through (they win over the defaults above).
+  kafka::properties properties{};
+};
+
+namespace detail {
+
+/// The partition bookkeeping of one source instance, whatever its record type: assignment,
+/// start offsets, positions for checkpoints and offset commits.
+class kafka_reader {
+public:
+  [[nodiscard]] result<void> open(const kafka_source_options& options, const source_context& ctx);
+  /// Continues from the positions of every old instance (any old parallelism).
+  [[nodiscard]] result<void> restore(const std::vector<std::string>& positions);
+  /// Hands up to `max` records to `fn` with their split id; `added` gets the split ids of
+  /// partitions assigned during this call.
+  [[nodiscard]] result<std::size_t>
+  poll(std::size_t max, const std::function<void(const kafka::message_view&, int split)>& fn,
+       std::vector<int>& added, std::vector<int>& ended);
+  /// Bounded and every assigned partition read to its end.
+  bool finished() const noexcept;
+  /// {"topic/partition": next offset} of this instance's partitions.
+  std::string position() const;
+  /// Remembers the offsets of checkpoint `id`, to commit them when it completes.
+  void remember(std::int64_t id);
+  /// Commits the offsets of checkpoint `id` (and drops older ones). Failures are counted,
+  /// not fatal: the group's offsets are for monitoring only.
+  void commit(std::int64_t id);
+  /// Commits the last completed checkpoint's offsets and waits for it, then closes.
+  void close();
+  /// Spark's endOffset: {"topic": {"partition": offset}}.
+  std::string offset_json() const;
+  /// "kafka orders/3@17": where the last record came from.
+  std::string location(const kafka::message_view& m) const;
+  const std::string& name() const noexcept { return name_; }
+  const std::string& label() const noexcept { return label_; }
+  std::uint64_t failed_commits() const noexcept { return failed_commits_; }
+  std::size_t partition_count() const noexcept { return next_.size(); }
+
+private:
+  [[nodiscard]] result<void> discover(bool first);
+  [[nodiscard]] result<std::int64_t> start_offset(const kafka::topic_partition& tp, bool first);
+  bool mine(const kafka::topic_partition& tp) const;
+
+  kafka_source_options options_;
+  source_context ctx_;
+  std::string name_{};
+  std::string label_{};
+  std::optional<kafka::consumer> consumer_;
+  std::optional<std::map<kafka::topic_partition, std::int64_t>> restored_;
+  std::map<kafka::topic_partition, std::int64_t> next_; ///< assigned partitions
+  std::map<kafka::topic_partition, int> split_of_;
+  std::set<kafka::topic_partition> at_end_; ///< bounded: partitions read to their end
+  std::map<std::int64_t, std::map<kafka::topic_partition, std::int64_t>> pending_commits_;
+  std::optional<clock::time_point> last_discovery_;
+  std::map<kafka::topic_partition, std::int64_t> last_completed_;
+  std::uint64_t failed_commits_ = 0;
+  std::vector<int>* added_ = nullptr;
+};
+
+/// One instance of the Kafka source. See `kafka` for the contract.
+template <class T>
+class kafka_source final : public source<T> {
+public:
+  explicit kafka_source(kafka_source_options options) : options_(std::move(options)) {}
+
+  result<void> open(const source_context& ctx) override { return reader_.open(options_, ctx); }
+
+  result<poll_result> poll(source_output<T>& out, std::size_t max) override {
+    std::optional<error> failure;
+    int current = -1;
+    std::vector<int> added;
+    std::vector<int> ended;
+    auto n = reader_.poll(
+      max,
+      [&](const kafka::message_view& m, int split) {
+        if (failure)
+          return;
+        if (split != current) {
+          out.begin_split(split);
+          current = split;
+        }
+        auto decoded = kafka::decode<T>(m, options_.format);
+        if (decoded) {
+          out.records.push_back(std::move(*decoded));
+          return;
+        }
+        ++malformed_;
+        if (options_.malformed == on_malformed::fail) {
+          failure = located_error(reader_.location(m), decoded.error());
+          return;
+        }
+        out.dead_letters.push_back(dead_letter{reader_.name(), reader_.location(m),
+                                               truncate_raw(m.value()), decoded.error().message});
+      },
+      added, ended);
+    for (int id : added)
+      out.add_split(id);
+    for (int id : ended)
+      out.end_split(id);
+    if (!n)
+      return std::move(n).error();
+    if (failure)
+      return std::move(*failure);
+    if (*n == 0 && reader_.finished())
+      return poll_result::end();
+    return *n == 0 ? poll_result::idle(options_.poll_interval) : poll_result::more();
+  }
+
+  std::uint64_t malformed_count() const noexcept override { return malformed_; }
+  std::string offset() const override { return reader_.offset_json(); }
+  std::optional<std::string> position() const override { return reader_.position(); }
+  std::optional<std::string> snapshot_position(std::int64_t id) override {
+    reader_.remember(id);
+    return reader_.position();
+  }
+  result<void> notify_checkpoint_complete(std::int64_t id) override {
+    reader_.commit(id);
+    return {};
+  }
+  bool wants_checkpoint_complete() const noexcept override {
+    return options_.commit_offsets_on_checkpoint;
+  }
+  void close() override { reader_.close(); }
+  bool restores_from_all_instances() const noexcept override { return true; }
+  result<void> seek_all(const std::vector<std::string>& positions) override {
+    return reader_.restore(positions);
+  }
+  result<void> seek(std::string_view position) override {
+    return reader_.restore({std::string{position}});
+  }
+
+private:
+  kafka_source_options options_;
+  kafka_reader reader_;
+  std::uint64_t malformed_ = 0;
+};
+
+[[nodiscard]] result<void> validate_kafka_source(const kafka_source_options& o);
+
+} // namespace detail
+
+/// Descriptor: `job.from(sources::kafka<T>{{.bootstrap_servers = ..., .topics = {...}}})`.
+/// `T` is a value type decoded in `format`, or `kafka::record<V>` to keep Kafka's metadata.
+template <class T>
+  requires std::default_initializable<T> && std::movable<T>
+struct kafka : kafka_source_options {
+  using record_type = T;
+
+  explicit kafka(kafka_source_options options) : kafka_source_options(std::move(options)) {}
+
+  const kafka_source_options& options() const noexcept { return *this; }
+  std::unique_ptr<source<T>> create(const source_context&) const {
+    return std::make_unique<detail::kafka_source<T>>(options());
+  }
+  std::string describe() const {
+    std::string s = "kafka(";
+    for (std::size_t i = 0; i < topics.size(); ++i)
+      s += (i ? "," : "") + topics[i];
+    if (!topic_pattern.empty())
+      s += (topics.empty() ? "/" : ",/") + topic_pattern + "/";
+    return s + ")";
+  }
+  result<void> validate() const {
+    if (auto ok = detail::validate_kafka_source(*this); !ok)
+      return ok;
+    if (!sluice::kafka::format_supports<T>(format))
+      return make_error(error_code::invalid_option,
+                        "kafka source: value format 'text' needs std::string records");
+    return {};
+  }
+};
+
+} // namespace sluice::sources

@@ -1,0 +1,444 @@
+#define BOOST_TEST_MODULE kafka_test
+#include <boost/test/unit_test.hpp>
+
+#include "tests/kafka/kafka_helpers.hpp"
+
+#include "api/job.hpp"
+#include "sinks/kafka.hpp"
+#include "sinks/memory.hpp"
+#include "sources/collection.hpp"
+#include "sources/kafka.hpp"
+#include "sources/watermarks.hpp"
+#include "tools/kafka_mock/mock_cluster.hpp"
+
+#include <algorithm>
+#include <thread>
+
+using namespace sluice;
+using namespace sluice::test::kafka_tests;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A mock cluster with topic `in` of `partitions` partitions.
+struct mock_fixture {
+  kafka::mock_cluster cluster = must(kafka::mock_cluster::create(1));
+  std::string bootstrap = cluster.bootstrap();
+};
+
+std::vector<std::string> json_readings(std::int64_t n) {
+  std::vector<std::string> out;
+  for (std::int64_t i = 0; i < n; ++i)
+    out.push_back(codec::to_json_line(make_reading(i)));
+  return out;
+}
+
+sources::kafka_source_options bounded_source(const std::string& bootstrap, const std::string& topic) {
+  sources::kafka_source_options o;
+  o.bootstrap_servers = bootstrap;
+  o.topics = {topic};
+  o.bounded = true;
+  o.connect_timeout = 5s;
+  return o;
+}
+
+template <class T>
+std::vector<T> sorted(std::vector<T> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+std::vector<reading> expected_readings(std::int64_t n) {
+  std::vector<reading> out;
+  for (std::int64_t i = 0; i < n; ++i)
+    out.push_back(make_reading(i));
+  return out;
+}
+
+std::vector<reading> decode_all(const std::vector<kafka::message>& msgs) {
+  std::vector<reading> out;
+  for (auto& m : msgs)
+    out.push_back(must(codec::from_json_line<reading>(m.value)));
+  return out;
+}
+
+} // namespace
+
+// -- the source, on librdkafka's mock cluster ----------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(kafka_source_mock)
+
+BOOST_AUTO_TEST_CASE(reads_every_partition_once_with_two_instances) {
+  mock_fixture m;
+  must(m.cluster.create_topic("in", 3));
+  produce_all(m.bootstrap, "in", json_readings(300), [](std::size_t i) { return int(i % 3); });
+  job j{{.name = "kafka-read", .parallelism = 2}};
+  auto out = sinks::collect<reading>{};
+  j.from(sources::kafka<reading>{bounded_source(m.bootstrap, "in")}).name("in").sink_to(out);
+  must(j.run());
+  BOOST_TEST(sorted(out.records()) == expected_readings(300), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(records_carry_key_headers_partition_offset_and_timestamp) {
+  mock_fixture m;
+  must(m.cluster.create_topic("in", 2));
+  kafka::header_list headers{{"trace", "abc"}, {"empty", ""}};
+  produce_all(
+    m.bootstrap, "in", json_readings(10), [](std::size_t i) { return int(i % 2); },
+    [](std::size_t i) { return std::optional<std::string>{"key" + std::to_string(i)}; }, &headers);
+  job j{{.name = "kafka-meta"}};
+  auto out = sinks::collect<kafka::record<reading>>{};
+  j.from(sources::kafka<kafka::record<reading>>{bounded_source(m.bootstrap, "in")}).sink_to(out);
+  const auto before = std::chrono::system_clock::now();
+  must(j.run());
+  auto recs = out.records();
+  BOOST_REQUIRE_EQUAL(recs.size(), 10u);
+  std::map<int, std::vector<std::int64_t>> offsets;
+  for (auto& r : recs) {
+    BOOST_TEST(r.topic == "in");
+    BOOST_TEST(r.partition == int(r.value.id % 2));
+    BOOST_TEST(*r.key == "key" + std::to_string(r.value.id));
+    BOOST_TEST(r.headers == headers);
+    // Create time, set by the producer a moment ago.
+    BOOST_TEST(r.timestamp.time_since_epoch().count() > 0);
+    BOOST_TEST((r.timestamp <= std::chrono::time_point_cast<std::chrono::microseconds>(before)));
+    offsets[r.partition].push_back(r.offset);
+  }
+  BOOST_TEST(offsets[0] == (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+  BOOST_TEST(offsets[1] == (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_value_fails_the_job_naming_topic_partition_offset) {
+  mock_fixture m;
+  must(m.cluster.create_topic("in", 1));
+  auto values = json_readings(3);
+  values[1] = "{not json";
+  produce_all(m.bootstrap, "in", values, [](std::size_t) { return 0; });
+  job j{{.name = "kafka-bad"}};
+  auto out = sinks::collect<reading>{};
+  j.from(sources::kafka<reading>{bounded_source(m.bootstrap, "in")}).name("in").sink_to(out);
+  auto r = j.run();
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().to_string().find("kafka in/0@1") != std::string::npos, r.error().to_string());
+  BOOST_TEST(r.error().to_string().find("malformed_record") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_values_become_counted_dead_letters) {
+  mock_fixture m;
+  must(m.cluster.create_topic("in", 2));
+  auto values = json_readings(20);
+  values[4] = "oops";
+  values[7] = "{\"id\": \"x\"}";
+  produce_all(m.bootstrap, "in", values, [](std::size_t i) { return int(i % 2); });
+  job j{{.name = "kafka-dlq"}};
+  auto good = sinks::collect<reading>{};
+  auto bad = sinks::collect<dead_letter>{};
+  auto opts = bounded_source(m.bootstrap, "in");
+  opts.malformed = on_malformed::dead_letter;
+  auto s = j.from(sources::kafka<reading>{opts}).name("in");
+  s.sink_to(good);
+  s.dead_letters().sink_to(bad);
+  must(j.run());
+  BOOST_TEST(good.size() == 18u);
+  auto dl = bad.records();
+  BOOST_REQUIRE_EQUAL(dl.size(), 2u);
+  std::set<std::string> where{dl[0].location, dl[1].location};
+  BOOST_TEST(where.count("kafka in/0@2") == 1u); // value 4: partition 0, third record
+  BOOST_TEST(where.count("kafka in/1@3") == 1u); // value 7: partition 1, fourth record
+  for (auto& d : dl)
+    BOOST_TEST(d.source == "in");
+}
+
+BOOST_AUTO_TEST_CASE(unreachable_brokers_fail_with_the_address) {
+  auto opts = bounded_source("127.0.0.1:1", "in");
+  opts.connect_timeout = 500ms;
+  job j{{.name = "kafka-unreachable"}};
+  auto out = sinks::collect<reading>{};
+  j.from(sources::kafka<reading>{opts}).sink_to(out);
+  auto r = j.run();
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().to_string().find("cannot reach the brokers at '127.0.0.1:1'") !=
+               std::string::npos,
+             r.error().to_string());
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_topic_is_named) {
+  mock_fixture m;
+  job j{{.name = "kafka-missing"}};
+  auto out = sinks::collect<reading>{};
+  j.from(sources::kafka<reading>{bounded_source(m.bootstrap, "nope")}).sink_to(out);
+  auto r = j.run();
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().to_string().find("topic 'nope' does not exist") != std::string::npos,
+             r.error().to_string());
+}
+
+BOOST_AUTO_TEST_CASE(bad_options_are_rejected_before_start) {
+  auto check = [](sources::kafka_source_options o, const std::string& expect) {
+    auto r = sources::kafka<reading>{std::move(o)}.validate();
+    BOOST_REQUIRE(!r);
+    BOOST_TEST(r.error().message.find(expect) != std::string::npos, r.error().message);
+  };
+  check({}, "bootstrap_servers is empty");
+  check({.bootstrap_servers = "x:1"}, "give topics or a topic_pattern");
+  check({.bootstrap_servers = "x:1", .topic_pattern = "(("}, "not a valid regex");
+  sources::kafka_source_options text{.bootstrap_servers = "x:1", .topics = {"t"}};
+  text.format = kafka::value_format::text;
+  check(text, "value format 'text' needs std::string");
+  auto r = sinks::kafka<reading>{{{.bootstrap_servers = "x:1", .topic = "t",
+                                   .delivery = sinks::kafka_delivery::exactly_once}}}
+             .validate();
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().message.find("transactional_id_prefix") != std::string::npos);
+}
+
+/// Drives one source instance by hand with a manual clock, as the runtime would.
+struct driven_source {
+  std::shared_ptr<manual_clock> clock = std::make_shared<manual_clock>();
+  std::unique_ptr<source<reading>> src;
+  std::vector<reading> got;
+
+  explicit driven_source(sources::kafka_source_options o) {
+    src = sources::kafka<reading>{std::move(o)}.create({});
+    must(src->open(source_context{"in", 0, 1, clock}));
+  }
+  /// Polls until `n` records arrived in all (bounded by a real-time deadline: the data
+  /// travels over loopback).
+  void poll_until(std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (got.size() < n) {
+      BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
+                            "only " << got.size() << " of " << n << " records arrived");
+      batch_ptr recs, dead;
+      auto r = must(src->poll_batches(100, recs, dead));
+      if (recs)
+        for (auto& x : records_of<reading>(*recs))
+          got.push_back(x);
+      if (r.state == poll_result::status::idle)
+        std::this_thread::sleep_for(1ms);
+    }
+  }
+};
+
+BOOST_AUTO_TEST_CASE(topics_matching_the_pattern_are_discovered_on_the_discovery_interval) {
+  mock_fixture m;
+  must(m.cluster.create_topic("orders-a", 1));
+  produce_all(m.bootstrap, "orders-a", json_readings(5), [](std::size_t) { return 0; });
+  sources::kafka_source_options o{.bootstrap_servers = m.bootstrap, .topic_pattern = "orders-.*"};
+  o.discovery_interval = 10s;
+  driven_source d{o};
+  d.poll_until(5);
+  must(m.cluster.create_topic("orders-b", 2));
+  std::vector<std::string> more;
+  for (int i = 5; i < 9; ++i)
+    more.push_back(codec::to_json_line(make_reading(i)));
+  produce_all(m.bootstrap, "orders-b", more, [](std::size_t i) { return int(i % 2); });
+  // Before the interval passed the new topic is not assigned: nothing more arrives.
+  for (int i = 0; i < 50; ++i) {
+    batch_ptr recs, dead;
+    (void)must(d.src->poll_batches(100, recs, dead));
+    BOOST_TEST(!recs);
+  }
+  d.clock->advance(10s);
+  d.poll_until(9);
+  BOOST_TEST(sorted(d.got) == expected_readings(9), boost::test_tools::per_element());
+  auto pos = *d.src->position();
+  BOOST_TEST(pos.find("\"orders-b/1\":2") != std::string::npos, pos);
+}
+
+BOOST_AUTO_TEST_CASE(a_restart_continues_from_the_checkpointed_offsets_at_any_parallelism) {
+  mock_fixture m;
+  must(m.cluster.create_topic("in", 4));
+  produce_all(m.bootstrap, "in", json_readings(40), [](std::size_t i) { return int(i % 4); });
+  // One instance reads everything and checkpoints; two instances continue from its position.
+  std::string position;
+  {
+    sources::kafka_source_options o{.bootstrap_servers = m.bootstrap, .topics = {"in"}};
+    driven_source d{o};
+    d.poll_until(40);
+    position = *d.src->snapshot_position(1);
+  }
+  std::vector<std::string> more;
+  for (int i = 40; i < 60; ++i)
+    more.push_back(codec::to_json_line(make_reading(i)));
+  produce_all(m.bootstrap, "in", more, [](std::size_t i) { return int(i % 4); });
+  std::vector<reading> after;
+  std::size_t partitions = 0;
+  for (int instance = 0; instance < 2; ++instance) {
+    auto clock = std::make_shared<manual_clock>();
+    auto src = sources::kafka<reading>{{.bootstrap_servers = m.bootstrap, .topics = {"in"},
+                                        .bounded = true}}.create({});
+    must(src->open(source_context{"in", instance, 2, clock}));
+    BOOST_REQUIRE(src->restores_from_all_instances());
+    must(src->seek_all({position}));
+    for (;;) {
+      batch_ptr recs, dead;
+      auto r = must(src->poll_batches(100, recs, dead));
+      if (recs)
+        for (auto& x : records_of<reading>(*recs))
+          after.push_back(x);
+      if (r.state == poll_result::status::end)
+        break;
+      if (r.state == poll_result::status::idle)
+        std::this_thread::sleep_for(1ms);
+    }
+    auto pos = nlohmann::json::parse(*src->position());
+    partitions += pos["partitions"].size();
+  }
+  BOOST_TEST(partitions == 4u); // every partition owned by exactly one instance
+  std::vector<reading> want;
+  for (int i = 40; i < 60; ++i)
+    want.push_back(make_reading(i));
+  BOOST_TEST(sorted(after) == want, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_broker_outage_delays_but_loses_nothing) {
+  mock_fixture m;
+  must(m.cluster.create_topic("in", 1));
+  produce_all(m.bootstrap, "in", json_readings(10), [](std::size_t) { return 0; });
+  driven_source d{{.bootstrap_servers = m.bootstrap, .topics = {"in"}}};
+  d.poll_until(10);
+  must(m.cluster.broker_down(1));
+  // Polls during the outage report no data and no error: librdkafka reconnects by itself.
+  for (int i = 0; i < 100; ++i) {
+    batch_ptr recs, dead;
+    (void)must(d.src->poll_batches(100, recs, dead));
+    BOOST_TEST(!recs);
+  }
+  must(m.cluster.broker_up(1));
+  std::vector<std::string> more;
+  for (int i = 10; i < 30; ++i)
+    more.push_back(codec::to_json_line(make_reading(i)));
+  produce_all(m.bootstrap, "in", more, [](std::size_t) { return 0; });
+  d.poll_until(30);
+  BOOST_TEST(sorted(d.got) == expected_readings(30), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- per-partition watermarks ---------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(kafka_watermarks)
+
+BOOST_AUTO_TEST_CASE(an_assigned_empty_partition_holds_the_watermark_until_idle) {
+  auto strategy = watermarks::bounded_out_of_orderness<reading>(0ms, [](const reading& r) {
+                    return r.ts;
+                  }).with_idleness(5s);
+  watermark_tracker<reading> t{strategy};
+  const clock::time_point t0{};
+  t.add_split(0);
+  t.add_split(1); // assigned, never has records
+  std::vector<reading> recs{make_reading(100)};
+  t.observe(recs, {split_mark{0, 0}});
+  BOOST_TEST(!t.update(t0).advanced); // split 1 holds it back
+  BOOST_TEST(!t.update(t0 + 4s).advanced);
+  recs = {make_reading(200)};
+  t.observe(recs, {split_mark{0, 0}});
+  auto u = t.update(t0 + 5s); // split 1 idle now; split 0 just had records
+  BOOST_REQUIRE(u.advanced);
+  BOOST_TEST(u.advanced->time_since_epoch().count() ==
+             (make_reading(200).ts - duration{1}).time_since_epoch().count());
+}
+
+BOOST_AUTO_TEST_CASE(partitions_far_apart_in_event_time_lose_no_record) {
+  // Partition 1 is an hour ahead of partition 0. With one watermark per partition the
+  // job's watermark follows partition 0, so none of its records is late.
+  mock_fixture m;
+  must(m.cluster.create_topic("in", 2));
+  std::vector<std::string> values;
+  for (int i = 0; i < 200; ++i) {
+    auto r = make_reading(i);
+    if (i % 2)
+      r.ts += std::chrono::hours{1};
+    values.push_back(codec::to_json_line(r));
+  }
+  produce_all(m.bootstrap, "in", values, [](std::size_t i) { return int(i % 2); });
+  job j{{.name = "kafka-wm"}};
+  auto out = sinks::collect<window_result<std::string, std::uint64_t>>{};
+  auto late = sinks::collect<reading>{};
+  auto counted = j.from(sources::kafka<reading>{bounded_source(m.bootstrap, "in")},
+                        watermarks::bounded_out_of_orderness<reading>(
+                          0ms, [](const reading& r) { return r.ts; }))
+                   .key_by([](const reading& r) { return r.name; })
+                   .window(windows::tumbling(1s))
+                   .count();
+  counted.sink_to(out);
+  must(j.run());
+  std::uint64_t total = 0;
+  for (auto& w : out.records())
+    total += w.value;
+  BOOST_TEST(total == 200u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- the sink, on the mock cluster ----------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(kafka_sink_mock)
+
+BOOST_AUTO_TEST_CASE(at_least_once_writes_every_record_with_key_and_partitioner) {
+  mock_fixture m;
+  must(m.cluster.create_topic("out", 3));
+  job j{{.name = "kafka-write", .parallelism = 2}};
+  j.from(sources::collection<reading>{expected_readings(100)})
+    .rebalance()
+    .sink_to(sinks::kafka<reading>{{{.bootstrap_servers = m.bootstrap, .topic = "out"},
+                                    [](const reading& r) { return std::optional{r.name}; },
+                                    [](const reading& r, int n) { return int(r.id % n); }}})
+    .parallelism(2);
+  must(j.run());
+  auto msgs = read_topic(m.bootstrap, "out");
+  BOOST_TEST(sorted(decode_all(msgs)) == expected_readings(100), boost::test_tools::per_element());
+  for (auto& msg : msgs) {
+    auto r = must(codec::from_json_line<reading>(msg.value));
+    BOOST_TEST(msg.partition == int(r.id % 3));
+    BOOST_TEST(*msg.key == r.name);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_partitioner_out_of_range_fails_the_job_by_name) {
+  mock_fixture m;
+  must(m.cluster.create_topic("out", 2));
+  job j{{.name = "kafka-bad-partitioner"}};
+  j.from(sources::collection<reading>{expected_readings(3)})
+    .sink_to(sinks::kafka<reading>{{{.bootstrap_servers = m.bootstrap, .topic = "out"},
+                                    {},
+                                    [](const reading&, int) { return 7; }}});
+  auto r = j.run();
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().to_string().find("partitioner returned 7 for a topic with 2 partitions") !=
+               std::string::npos,
+             r.error().to_string());
+}
+
+BOOST_AUTO_TEST_CASE(exactly_once_without_checkpoints_is_refused) {
+  mock_fixture m;
+  must(m.cluster.create_topic("out", 1));
+  job j{{.name = "kafka-eo-nockpt"}};
+  j.from(sources::collection<reading>{expected_readings(3)})
+    .sink_to(sinks::kafka<reading>{{{.bootstrap_servers = m.bootstrap, .topic = "out",
+                                     .delivery = sinks::kafka_delivery::exactly_once,
+                                     .transactional_id_prefix = "t"}}});
+  auto r = j.run();
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().to_string().find("exactly_once delivery needs checkpoints") !=
+               std::string::npos,
+             r.error().to_string());
+}
+
+BOOST_AUTO_TEST_CASE(produce_errors_injected_by_the_broker_are_retried_without_duplicates) {
+  mock_fixture m;
+  must(m.cluster.create_topic("out", 1));
+  m.cluster.push_errors(kafka::request::produce,
+                        {kafka::broker_error::not_leader_for_partition,
+                         kafka::broker_error::request_timed_out,
+                         kafka::broker_error::not_enough_replicas});
+  job j{{.name = "kafka-retry"}};
+  j.from(sources::collection<reading>{expected_readings(50)})
+    .sink_to(sinks::kafka<reading>{{{.bootstrap_servers = m.bootstrap, .topic = "out"}}});
+  must(j.run());
+  BOOST_TEST(sorted(decode_all(read_topic(m.bootstrap, "out"))) == expected_readings(50),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -41,6 +41,8 @@ using commit = caf::atom_constant<caf::atom("commit")>;
 using restart = caf::atom_constant<caf::atom("restart")>;
 using written = caf::atom_constant<caf::atom("written")>;
 using savepoint = caf::atom_constant<caf::atom("savepoint")>;
+/// (final, task, piece, bytes): a finished source's last position, for later checkpoints.
+using final_position = caf::atom_constant<caf::atom("finalpos")>;
 
 } // namespace sluice::msg
 

@@ -114,6 +114,10 @@ public:
           complete(std::nullopt);
         }
       },
+      [this](msg::final_position, int task, std::string& piece, std::string& bytes) {
+        if (from_current(task))
+          final_positions_[task] = {std::move(piece), std::move(bytes)};
+      },
       [this](msg::failed, int task, int code, std::string& text) {
         if (!from_current(task))
           return; // a task of a run that was already restarted
@@ -190,6 +194,7 @@ private:
       tasks_.push_back(std::move(t));
     }
     task_done_.assign(n, false);
+    final_positions_.clear();
     done_ = 0;
     open_epochs_.clear();
     phase_ = phase::idle;
@@ -317,6 +322,17 @@ private:
     meta.created = iso_millis(std::chrono::time_point_cast<duration>(std::chrono::system_clock::now()));
     for (auto& r : e.reports)
       meta.pieces.insert(meta.pieces.end(), r->pieces.begin(), r->pieces.end());
+    // Finished sources take no part any more: their final positions are carried forward.
+    for (auto& [task, piece] : final_positions_) {
+      if (e.acked[static_cast<std::size_t>(task)])
+        continue;
+      auto stored = bp_->store->put(id, piece.first, piece.second);
+      if (!stored) {
+        complete(std::move(stored).error());
+        return;
+      }
+      meta.pieces.push_back(*stored);
+    }
     auto us = [](event_time t) { return std::to_string(t.time_since_epoch().count()); };
     if (spark_watermark_)
       meta.properties["spark_watermark"] = us(*spark_watermark_);
@@ -738,6 +754,8 @@ private:
   std::vector<caf::actor> tasks_;
   std::vector<int> sources_;
   std::vector<bool> task_done_;
+  /// Finished source tasks: (piece name, bytes) of where their input ended.
+  std::map<int, std::pair<std::string, std::string>> final_positions_;
   std::size_t done_ = 0;
   bool cancelled_ = false;
   bool completed_ = false;

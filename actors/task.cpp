@@ -944,6 +944,14 @@ private:
       fail(std::move(closed).error(), chain_->current_node());
       return;
     }
+    // Checkpoints taken after this task is gone must still hold where its source ended, or
+    // a restore would read that input again.
+    if (checkpoints() && source_)
+      if (auto pos = source_->position())
+        send(coordinator_, msg::final_position::value, index_,
+             "source/" + bp_->logical.node(plan_.nodes[0]).name + "/" +
+               std::to_string(wiring_.instance),
+             std::move(*pos));
     send(coordinator_, msg::done::value, index_);
     quit();
   }

@@ -25,12 +25,14 @@ struct payment {
   std::int64_t account = 0;
   std::int64_t cents = 0;
   std::int64_t sent_us = 0; ///< when the producer sent it (end-to-end latency)
+  std::string memo;         ///< free text (the benchmark pads records to 100 bytes with it)
 };
 
 template <class Inspector>
 bool inspect(Inspector& f, payment& x) {
   return f.object("payment").fields(f.field("id", x.id), f.field("account", x.account),
-                                    f.field("cents", x.cents), f.field("sent_us", x.sent_us));
+                                    f.field("cents", x.cents), f.field("sent_us", x.sent_us),
+                                    f.field("memo", x.memo));
 }
 
 struct account_total {
@@ -39,13 +41,15 @@ struct account_total {
   std::int64_t cents = 0;
   std::int64_t total_cents = 0;
   std::int64_t sent_us = 0;
+  std::string memo;
 };
 
 template <class Inspector>
 bool inspect(Inspector& f, account_total& x) {
   return f.object("account_total")
     .fields(f.field("id", x.id), f.field("account", x.account), f.field("cents", x.cents),
-            f.field("total_cents", x.total_cents), f.field("sent_us", x.sent_us));
+            f.field("total_cents", x.total_cents), f.field("sent_us", x.sent_us),
+            f.field("memo", x.memo));
 }
 
 /// The running total per account: one output per payment.
@@ -57,6 +61,7 @@ struct running_total {
     acc.cents = p.cents;
     acc.total_cents += p.cents;
     acc.sent_us = p.sent_us;
+    acc.memo = p.memo;
   }
   account_total result(const account_total& acc) const { return acc; }
 };
@@ -102,7 +107,7 @@ int main(int argc, char** argv) {
                     .name("payments");
   auto totals =
     map_only ? payments.map([](const payment& p) {
-                 return account_total{p.id, p.account, p.cents, p.cents, p.sent_us};
+                 return account_total{p.id, p.account, p.cents, p.cents, p.sent_us, p.memo};
                }).name("convert")
              : payments.key_by([](const payment& p) { return p.account; })
                  .aggregate(running_total{})

@@ -220,6 +220,91 @@ struct driven_source {
   }
 };
 
+/// Reads `topic` to its end with a bounded source of these options; returns the ids.
+std::vector<std::int64_t> ids_read(sources::kafka_source_options o) {
+  o.bounded = true;
+  job j{{.name = "kafka-start"}};
+  auto out = sinks::collect<reading>{};
+  j.from(sources::kafka<reading>{std::move(o)}).sink_to(out);
+  must(j.run());
+  std::vector<std::int64_t> ids;
+  for (auto& r : out.records())
+    ids.push_back(r.id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<std::int64_t> range(std::int64_t from, std::int64_t to) {
+  std::vector<std::int64_t> v;
+  for (auto i = from; i < to; ++i)
+    v.push_back(i);
+  return v;
+}
+
+BOOST_AUTO_TEST_CASE(start_positions_earliest_latest_offsets_committed) {
+  mock_fixture m;
+  must(m.cluster.create_topic("in", 1));
+  produce_all(m.bootstrap, "in", json_readings(10), [](std::size_t) { return 0; });
+  auto o = bounded_source(m.bootstrap, "in");
+  BOOST_TEST(ids_read(o) == range(0, 10));
+  o.start_position = sources::kafka_start::latest();
+  BOOST_TEST(ids_read(o).empty());
+  o.start_position = sources::kafka_start::at_offsets({{{"in", 0}, 7}});
+  BOOST_TEST(ids_read(o) == range(7, 10));
+  // (Start by timestamp: kafka_real_broker; the mock does not look up offsets by time.)
+  // Committed offsets of the group, else the fallback.
+  o.group_id = "start-test";
+  o.start_position = sources::kafka_start::committed(sources::kafka_start::kind::latest);
+  BOOST_TEST(ids_read(o).empty()); // nothing committed yet: latest
+  {
+    auto c = must(kafka::consumer::open({.bootstrap_servers = m.bootstrap, .group_id = "start-test",
+                                         .label = "committer"}));
+    must(c.commit({{{"in", 0}, 4}}, true));
+  }
+  BOOST_TEST(ids_read(o) == range(4, 10));
+}
+
+BOOST_AUTO_TEST_CASE(csv_and_text_values) {
+  mock_fixture m;
+  must(m.cluster.create_topic("csv", 1));
+  must(m.cluster.create_topic("text", 1));
+  std::vector<std::string> rows;
+  for (int i = 0; i < 5; ++i)
+    rows.push_back(codec::to_csv_row(make_reading(i)));
+  produce_all(m.bootstrap, "csv", rows, [](std::size_t) { return 0; });
+  produce_all(m.bootstrap, "text", {"plain words", "{not json either}"}, [](std::size_t) { return 0; });
+  job j{{.name = "kafka-formats"}};
+  auto csv_out = sinks::collect<reading>{};
+  auto text_out = sinks::collect<std::string>{};
+  auto csv = bounded_source(m.bootstrap, "csv");
+  csv.format = kafka::value_format::csv;
+  auto text = bounded_source(m.bootstrap, "text");
+  text.format = kafka::value_format::text;
+  j.from(sources::kafka<reading>{csv}).name("csv").sink_to(csv_out);
+  j.from(sources::kafka<std::string>{text}).name("text").sink_to(text_out);
+  must(j.run());
+  BOOST_TEST(sorted(csv_out.records()) == expected_readings(5), boost::test_tools::per_element());
+  BOOST_TEST(sorted(text_out.records()) ==
+               (std::vector<std::string>{"plain words", "{not json either}"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(completed_checkpoints_commit_offsets_to_the_group) {
+  mock_fixture m;
+  must(m.cluster.create_topic("in", 2));
+  produce_all(m.bootstrap, "in", json_readings(20), [](std::size_t i) { return int(i % 2); });
+  driven_source d{{.bootstrap_servers = m.bootstrap, .topics = {"in"}, .group_id = "lag"}};
+  d.poll_until(20);
+  (void)d.src->snapshot_position(1);
+  must(d.src->notify_checkpoint_complete(1));
+  d.src->close(); // waits for the commit
+  for (int p = 0; p < 2; ++p) {
+    auto c = must(kafka::committed_offset(m.bootstrap, {}, "lag", {"in", p}, 10s));
+    BOOST_REQUIRE(c);
+    BOOST_TEST(c->offset == 10);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(topics_matching_the_pattern_are_discovered_on_the_discovery_interval) {
   mock_fixture m;
   must(m.cluster.create_topic("orders-a", 1));

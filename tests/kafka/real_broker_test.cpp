@@ -320,6 +320,33 @@ BOOST_AUTO_TEST_CASE(new_partitions_of_a_topic_are_read_after_discovery) {
   BOOST_TEST(got == readings(0, 3), boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(a_fresh_start_at_a_timestamp_skips_older_records) {
+  const auto topic = unique_topic("by-time");
+  must(kafka::create_topic(broker(), topic, 1, 30s));
+  produce_all(broker(), topic, {codec::to_json_line(make_reading(0)), codec::to_json_line(make_reading(1))},
+              [](std::size_t) { return 0; });
+  // Create times are the wall clock when produced: the cut lies between the two batches.
+  const auto cut = std::chrono::time_point_cast<std::chrono::microseconds>(
+    std::chrono::system_clock::now() + 1ms);
+  std::this_thread::sleep_for(5ms); // so the second batch's create time is after the cut
+  produce_all(broker(), topic, {codec::to_json_line(make_reading(2))}, [](std::size_t) { return 0; });
+  auto read_from = [&](event_time t) {
+    job j{{.name = "by-time"}};
+    auto out = sinks::collect<reading>{};
+    j.from(sources::kafka<reading>{{.bootstrap_servers = broker(), .topics = {topic},
+                                    .start_position = sources::kafka_start::at_timestamp(t),
+                                    .bounded = true}})
+      .sink_to(out);
+    must(j.run());
+    auto got = out.records();
+    std::sort(got.begin(), got.end());
+    return got;
+  };
+  BOOST_TEST(read_from(event_time{}) == readings(0, 3), boost::test_tools::per_element());
+  BOOST_TEST(read_from(cut) == readings(2, 3), boost::test_tools::per_element());
+  BOOST_TEST(read_from(cut + std::chrono::hours{24}).empty());
+}
+
 BOOST_AUTO_TEST_CASE(kcat_writes_what_the_engine_reads_and_reads_what_it_commits) {
   const auto in = unique_topic("kcat-in");
   const auto out_topic = unique_topic("kcat-out");

@@ -8,12 +8,10 @@
 #define BOOST_TEST_MODULE recovery
 #include <boost/test/unit_test.hpp>
 
+#include "tests/common/child_process.hpp"
 #include "tests/common/temp_dir.hpp"
 
-#include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -26,8 +24,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-extern char** environ;
 
 namespace fs = std::filesystem;
 
@@ -57,34 +53,7 @@ void write_input(const fs::path& dir) {
   }
 }
 
-/// Runs the sample; `kill_after` kills it after that long; returns the wait status.
-int run(const std::vector<std::string>& args, const std::string& crash_at,
-        std::optional<std::chrono::milliseconds> kill_after) {
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text;
-  for (char** e = environ; *e; ++e)
-    if (!std::string_view{*e}.starts_with("SLUICE_CRASH_AT="))
-      env_text.emplace_back(*e);
-  if (!crash_at.empty())
-    env_text.push_back("SLUICE_CRASH_AT=" + crash_at);
-  std::vector<char*> envp;
-  for (auto& e : env_text)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = 0;
-  BOOST_REQUIRE_EQUAL(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()), 0);
-  if (kill_after) {
-    // Only picks the moment of the kill; the outcome asserted does not depend on it.
-    std::this_thread::sleep_for(*kill_after);
-    ::kill(pid, SIGKILL);
-  }
-  int status = 0;
-  BOOST_REQUIRE_EQUAL(::waitpid(pid, &status, 0), pid);
-  return status;
-}
+using sluice::test::run_child;
 
 /// The committed output: visible part files only (names starting with '.' are not).
 std::vector<std::string> committed_rows(const fs::path& dir) {
@@ -119,7 +88,7 @@ void crash_until_done(const std::string& trigger, std::uint64_t seed) {
   write_input(input);
 
   const auto reference = [&] {
-    const auto status = run(sample_args(input, tmp.path / "ref", tmp.path / "ref-cp", trigger), "", {});
+    const auto status = run_child(sample_args(input, tmp.path / "ref", tmp.path / "ref-cp", trigger), "", {});
     BOOST_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     return committed_rows(tmp.path / "ref");
   }();
@@ -142,7 +111,7 @@ void crash_until_done(const std::string& trigger, std::uint64_t seed) {
       else // while processing, at a random moment
         after = std::chrono::milliseconds{rng() % 60};
     }
-    const int status = run(args, crash_at, after);
+    const int status = run_child(args, crash_at, after);
     if (WIFEXITED(status)) {
       BOOST_REQUIRE_MESSAGE(WEXITSTATUS(status) == 0, "the sample failed on attempt " << attempt);
       // A run ends before its kill only when the input is consumed; restarting then must

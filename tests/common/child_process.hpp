@@ -1,0 +1,52 @@
+#pragma once
+/// Runs a program as a child process for crash tests: optionally with SLUICE_CRASH_AT set
+/// (samples kill themselves at a step of the checkpoint protocol, see
+/// samples/common/cli.hpp) or killed with SIGKILL after a delay.
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace sluice::test {
+
+/// Runs `args` (args[0] is the program); returns the wait status.
+inline int run_child(const std::vector<std::string>& args, const std::string& crash_at,
+                     std::optional<std::chrono::milliseconds> kill_after) {
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e; ++e)
+    if (!std::string_view{*e}.starts_with("SLUICE_CRASH_AT="))
+      env_text.emplace_back(*e);
+  if (!crash_at.empty())
+    env_text.push_back("SLUICE_CRASH_AT=" + crash_at);
+  std::vector<char*> envp;
+  for (auto& e : env_text)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  BOOST_REQUIRE_EQUAL(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()), 0);
+  if (kill_after) {
+    // Only picks the moment of the kill; the outcome asserted does not depend on it.
+    std::this_thread::sleep_for(*kill_after);
+    ::kill(pid, SIGKILL);
+  }
+  int status = 0;
+  BOOST_REQUIRE_EQUAL(::waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+} // namespace sluice::test

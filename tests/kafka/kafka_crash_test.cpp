@@ -1,0 +1,140 @@
+// Exactly-once under SIGKILL through a real Kafka broker: the kafka_pipeline sample
+// (Kafka -> running total per account -> Kafka, exactly_once, 20 ms checkpoints) runs as a
+// child process and is killed at seeded random moments: after a random time, or at a step
+// of the checkpoint protocol, including "completed" (the checkpoint is durable, no
+// transaction committed yet: the case Flink solves by resuming the transaction and this
+// engine by the checkpoint's copy of the output and the marker in Kafka). It is restarted
+// until it finishes. A read_committed consumer must then see every expected record once.
+#define BOOST_TEST_MODULE kafka_crash
+#include <boost/test/unit_test.hpp>
+
+#include "tests/common/child_process.hpp"
+#include "tests/common/temp_dir.hpp"
+#include "tests/kafka/kafka_helpers.hpp"
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <tuple>
+
+using namespace sluice;
+using namespace sluice::test::kafka_tests;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct payment {
+  std::int64_t id = 0;
+  std::int64_t account = 0;
+  std::int64_t cents = 0;
+  std::int64_t sent_us = 0;
+  std::string memo;
+};
+template <class Inspector>
+bool inspect(Inspector& f, payment& x) {
+  return f.object("payment").fields(f.field("id", x.id), f.field("account", x.account),
+                                    f.field("cents", x.cents), f.field("sent_us", x.sent_us),
+                                    f.field("memo", x.memo));
+}
+
+struct account_total {
+  std::int64_t id = 0;
+  std::int64_t account = 0;
+  std::int64_t cents = 0;
+  std::int64_t total_cents = 0;
+  std::int64_t sent_us = 0;
+  std::string memo;
+};
+template <class Inspector>
+bool inspect(Inspector& f, account_total& x) {
+  return f.object("account_total")
+    .fields(f.field("id", x.id), f.field("account", x.account), f.field("cents", x.cents),
+            f.field("total_cents", x.total_cents), f.field("sent_us", x.sent_us),
+            f.field("memo", x.memo));
+}
+
+constexpr int payments = 3000;
+constexpr int accounts = 37;
+constexpr int in_partitions = 4;
+
+payment make_payment(int i) {
+  return {i, i % accounts, 1 + (i * 7919) % 1000, 0, ""};
+}
+
+/// (id, account, total) after each payment: an account's payments stay in one partition,
+/// so their order, and with it each running total, is fixed.
+std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> expected() {
+  std::map<std::int64_t, std::int64_t> totals;
+  std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> out;
+  for (int i = 0; i < payments; ++i) {
+    auto p = make_payment(i);
+    out.emplace_back(p.id, p.account, totals[p.account] += p.cents);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void crash_until_done(std::uint64_t seed) {
+  auto b = real_broker();
+  BOOST_REQUIRE_MESSAGE(b, "no real Kafka broker: run through ctest (fixture kafka_broker)");
+  const auto in = unique_topic("crash-in");
+  const auto out = unique_topic("crash-out");
+  must(kafka::create_topic(*b, in, in_partitions, 30s));
+  must(kafka::create_topic(*b, out, 3, 30s));
+  std::vector<std::string> values;
+  for (int i = 0; i < payments; ++i)
+    values.push_back(codec::to_json_line(make_payment(i)));
+  produce_all(*b, in, values, [](std::size_t i) { return int(make_payment(int(i)).account % in_partitions); });
+
+  sluice::test::temp_dir tmp;
+  const std::vector<std::string> args{SLUICE_KAFKA_PIPELINE_BIN, "--bootstrap", *b, "--input", in,
+                                      "--output", out, "--transactional-id-prefix", out,
+                                      "--checkpoint-dir", (tmp.path / "cp").string(),
+                                      "--checkpoint-interval", "20ms", "--parallelism", "2",
+                                      "--bounded"};
+  std::mt19937_64 rng{seed};
+  const char* steps[] = {"snapshot", "snapshotted", "completed", "commit"};
+  constexpr int target = 10;
+  int kills = 0;
+  bool finished = false;
+  for (int attempt = 0; attempt < 3 * target && !finished; ++attempt) {
+    std::string crash_at;
+    std::optional<std::chrono::milliseconds> after;
+    if (kills < target) {
+      if (rng() % 3 != 0) // at a step of the checkpoint protocol, "completed" most often
+        crash_at = std::string{steps[rng() % 2 ? 2 : rng() % 4]} + ":" + std::to_string(1 + rng() % 6);
+      else // at a random moment: while connecting, processing or recovering
+        after = std::chrono::milliseconds{100 + rng() % 700};
+    }
+    const int status = sluice::test::run_child(args, crash_at, after);
+    if (WIFEXITED(status)) {
+      BOOST_REQUIRE_MESSAGE(WEXITSTATUS(status) == 0, "the pipeline failed on attempt " << attempt);
+      finished = kills >= target;
+    } else {
+      BOOST_REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+      ++kills;
+    }
+  }
+  BOOST_REQUIRE(finished);
+  BOOST_TEST_MESSAGE("seed " << seed << ": " << kills << " kills");
+  std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> got;
+  for (auto& m : read_topic(*b, out, true)) {
+    auto t = must(codec::from_json_line<account_total>(m.value));
+    got.emplace_back(t.id, t.account, t.total_cents);
+  }
+  std::sort(got.begin(), got.end());
+  const auto want = expected();
+  BOOST_TEST(got.size() == want.size());
+  BOOST_TEST(got == want);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(kafka_kill9)
+
+BOOST_AUTO_TEST_CASE(kafka_to_stateful_job_to_kafka_loses_and_duplicates_nothing) {
+  for (std::uint64_t seed : {11, 12, 13})
+    crash_until_done(seed);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

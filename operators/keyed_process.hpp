@@ -20,18 +20,37 @@
 /// `on_timer(clock::time_point, ctx, out)` processing-time timers; a generic
 /// `on_timer(auto, ...)` receives both and asks `ctx.timer_domain()`. A plain callable
 /// `(const T&, keyed_context<K>&, collector<U>&)` is a process function without timers.
+///
+/// Checkpoints: one piece per non-empty key group (`kg/<n>`) holds that key group's state
+/// and timers, so any instance of a later run restores the key groups it owns, whatever
+/// parallelism wrote them:
+///
+///     "sluice.keyed_process", u32 version (1), the writer's watermark,
+///     the writer's processing time (clock ticks),
+///     the states (detail::state_section: name, payload type, TTL, entries),
+///     event-time timers: count, (time, key)...,
+///     processing-time timers: count, (time - the writer's processing time, key)...
+///
+/// plus `instance/<i>` per writing instance (tag, version, watermark), so that every new
+/// instance learns the watermark the checkpoint was taken at.
 #include "operators/collector.hpp"
 #include "operators/context.hpp"
 #include "operators/operator.hpp"
 #include "operators/process.hpp"
 #include "operators/state/backend.hpp"
+#include "operators/state/snapshot_codec.hpp"
 #include "operators/state/state.hpp"
 #include "operators/state/timers.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 namespace sluice {
 
@@ -118,8 +137,11 @@ class keyed_process_function_operator final : public operator_base,
                                               private state_clock,
                                               private keyed_timer_service {
 public:
-  /// Not checkpointed yet: a job with checkpoints refuses this operator.
-  bool can_checkpoint() const noexcept override { return false; }
+  /// Keys go into every piece (state and timers), so they need a codec form. State payload
+  /// types are only known when the function first uses a state (by name, at run time), so
+  /// the backend refuses one without a codec form then, naming it.
+  static constexpr bool snapshottable = detail::snapshottable_v<K>;
+  bool can_checkpoint() const noexcept override { return snapshottable; }
 
   using timestamp_fn = std::function<event_time(const In&)>;
   using context_type = keyed_process_context<K>;
@@ -135,6 +157,8 @@ public:
   result<void> open(const operator_info& info) override {
     info_ = info;
     state_.emplace(info.key_groups, static_cast<state_clock&>(*this));
+    state_->set_checkpointed(info.checkpoints);
+    restored_watermark_ = min_watermark;
     timers_ = timer_table<K>{info.key_groups};
     requested_.reset();
     proc_now_ = info_.processing_clock->now();
@@ -161,8 +185,9 @@ public:
     return emit(out, std::move(produced));
   }
 
-  result<void> on_watermark(event_time wm, output& out) override {
+  result<void> on_watermark(event_time, output& out) override {
     proc_now_ = info_.processing_clock->now();
+    const auto wm = current_watermark(); // not behind the restored one
     auto produced = make_batch<Out>(0);
     if (auto ok = fire(time_domain::event_time, detail::ticks(wm), produced->records); !ok)
       return ok;
@@ -192,6 +217,91 @@ public:
   std::size_t state_size(std::string_view name) const noexcept { return state_->size(name); }
   /// Registered timers of one domain.
   std::size_t timer_count(time_domain d) const noexcept { return timers_.size(d); }
+
+  // -- checkpoints (format in the file comment) ---------------------------------------------
+
+  static constexpr std::string_view piece_tag = "sluice.keyed_process";
+  static constexpr std::uint32_t piece_version = 1;
+
+  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
+    if constexpr (snapshottable) {
+      proc_now_ = info_.processing_clock->now(); // TTL expiry is judged at this time
+      const auto now = detail::ticks(proc_now_);
+      detail::state_encoder enc;
+      for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g) {
+        auto sections = state_->snapshot_group(g, now);
+        if (!sections)
+          return make_error(sections.error().code, "operator '" + info_.name + "', key group " +
+                                                     std::to_string(g) + ": " +
+                                                     sections.error().message);
+        const auto events = timers_in(time_domain::event_time, g);
+        const auto wakeups = timers_in(time_domain::processing_time, g);
+        if (sections->empty() && events.empty() && wakeups.empty())
+          continue;
+        put_header(enc);
+        enc.put(now);
+        enc.put(*sections);
+        enc.put(static_cast<std::uint64_t>(events.size()));
+        for (auto& [t, key] : events) {
+          enc.put(t);
+          enc.put(key);
+        }
+        enc.put(static_cast<std::uint64_t>(wakeups.size()));
+        for (auto& [t, key] : wakeups) {
+          enc.put(t - now);
+          enc.put(key);
+        }
+        if (auto r = w.put(key_group_piece(g), enc.take()); !r)
+          return r;
+      }
+      put_header(enc);
+      return w.put(instance_piece(info_.instance), enc.take());
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
+
+  result<void> restore(snapshot_reader& r) override {
+    if constexpr (snapshottable) {
+      proc_now_ = info_.processing_clock->now();
+      const auto now = detail::ticks(proc_now_);
+      // The watermark the checkpoint was taken at, the lowest over the instances that wrote
+      // it: the replayed input may bring a lower one first, and state and timers must not
+      // see time go back (an entry that had expired stays expired).
+      std::optional<event_time> floor;
+      for (int i = 0;; ++i) { // the instances that wrote the checkpoint: 0, 1, ...
+        auto piece = r.get(instance_piece(i));
+        if (!piece)
+          return std::move(piece).error();
+        if (!*piece)
+          break;
+        detail::state_decoder dec{**piece};
+        event_time wm{};
+        auto ok = get_header(dec, wm);
+        if (ok && !dec.done())
+          ok = make_error(error_code::malformed_record, "bytes after the watermark");
+        if (!ok)
+          return unreadable("instance " + std::to_string(i), ok.error());
+        floor = floor ? std::min(*floor, wm) : wm;
+      }
+      if (floor)
+        restored_watermark_ = *floor;
+      for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g) {
+        auto piece = r.get(key_group_piece(g));
+        if (!piece)
+          return std::move(piece).error();
+        if (!*piece)
+          continue;
+        if (auto ok = restore_group(g, **piece, now); !ok)
+          return unreadable("key group " + std::to_string(g), ok.error());
+      }
+      if (auto t = timers_.earliest(time_domain::processing_time))
+        want_wakeup(detail::processing_time_of(*t));
+      return {};
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
 
 private:
   // -- state_clock --------------------------------------------------------------------------
@@ -235,7 +345,10 @@ private:
     timers_.remove(time_domain::processing_time, state_->current_key_group(), detail::ticks(t),
                    *state_->current_key());
   }
-  event_time current_watermark() const noexcept override { return operator_base::current_watermark(); }
+  /// The operator's watermark, but never behind the one restored from a checkpoint.
+  event_time current_watermark() const noexcept override {
+    return std::max(operator_base::current_watermark(), restored_watermark_);
+  }
   clock::time_point current_processing_time() const noexcept override {
     return info_.processing_clock->now();
   }
@@ -281,8 +394,93 @@ private:
       f();
     } catch (const state_usage_error& e) {
       return make_error(error_code::invalid_option, "'" + info_.name + "': " + e.what());
+    } catch (const state_restore_error& e) {
+      auto msg = "operator '" + info_.name + "', " + e.what();
+      if (info_.restored >= 0)
+        msg += " (restored from checkpoint " + std::to_string(info_.restored) + ")";
+      return make_error(error_code::io_error, std::move(msg));
     }
     return {};
+  }
+
+  // -- checkpoint helpers -------------------------------------------------------------------
+
+  std::vector<std::pair<std::int64_t, K>> timers_in(time_domain d, int g) const {
+    std::vector<std::pair<std::int64_t, K>> out;
+    timers_.for_each_in_group(d, g,
+                              [&](std::int64_t t, const K& key) { out.emplace_back(t, key); });
+    return out;
+  }
+
+  void put_header(detail::state_encoder& enc) const {
+    enc.put(std::string{piece_tag});
+    enc.put(piece_version);
+    enc.put(current_watermark());
+  }
+
+  static result<void> get_header(detail::state_decoder& dec, event_time& wm) {
+    std::string tag;
+    if (auto ok = dec.get(tag); !ok)
+      return ok;
+    if (tag != piece_tag)
+      return make_error(error_code::malformed_record,
+                        "not a keyed process piece (was the node renamed or replaced?)");
+    std::uint32_t version = 0;
+    if (auto ok = dec.get(version); !ok)
+      return ok;
+    if (version != piece_version)
+      return make_error(error_code::malformed_record,
+                        "format version " + std::to_string(version) + ", this build reads " +
+                          std::to_string(piece_version));
+    return dec.get(wm);
+  }
+
+  /// Reads one key group's piece: its states wait in the backend until first used, its
+  /// timers are registered now. Registers nothing unless the whole piece reads.
+  result<void> restore_group(int g, std::string_view bytes, std::int64_t now) {
+    detail::state_decoder dec{bytes};
+    event_time wm{};
+    std::int64_t clock_ref = 0;
+    std::vector<detail::state_section> sections;
+    result<void> ok = get_header(dec, wm);
+    if (ok)
+      ok = dec.get(clock_ref);
+    if (ok)
+      ok = dec.get(sections);
+    // Processing-time timers follow the backend's rule for TTL expiries (restore_group in
+    // operators/state/backend.hpp): on the same clock they keep their times, on a clock
+    // behind the checkpoint's they keep the time they had left.
+    const auto base = std::min(clock_ref, now);
+    std::vector<std::tuple<time_domain, std::int64_t, K>> timers;
+    for (auto d : {time_domain::event_time, time_domain::processing_time}) {
+      std::uint64_t n = 0;
+      if (ok)
+        ok = dec.get(n);
+      if (ok && n > dec.remaining()) // every timer takes at least 8 bytes
+        ok = make_error(error_code::malformed_record,
+                        std::to_string(n) + " timers in " + std::to_string(dec.remaining()) +
+                          " bytes");
+      for (std::uint64_t i = 0; ok && i < n; ++i) {
+        std::int64_t t = 0;
+        K key{};
+        if ((ok = dec.get(t)) && (ok = dec.get(key)))
+          timers.emplace_back(d, d == time_domain::event_time ? t : detail::saturating_add(base, t),
+                              std::move(key));
+      }
+    }
+    if (ok && !dec.done())
+      ok = make_error(error_code::malformed_record,
+                      std::to_string(dec.remaining()) + " bytes after the timers");
+    if (!ok)
+      return ok;
+    for (auto& [d, t, key] : timers)
+      timers_.add(d, g, t, key);
+    return state_->restore_group(g, std::move(sections), now);
+  }
+
+  error unreadable(const std::string& where, const error& e) const {
+    return make_error(error_code::io_error, "operator '" + info_.name + "', " + where +
+                                              ": unreadable checkpoint state: " + e.message);
   }
 
   void want_wakeup(clock::time_point t) {
@@ -308,6 +506,8 @@ private:
   const In* element_ = nullptr;         ///< the record in on_element
   std::optional<time_domain> firing_;   ///< the domain of the firing timers
   std::int64_t firing_time_ = 0;        ///< the time of the firing timer
+  /// The watermark of the checkpoint restored from (see `restore`).
+  event_time restored_watermark_ = min_watermark;
 };
 
 } // namespace sluice

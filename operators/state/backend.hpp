@@ -5,21 +5,35 @@
 /// Memory: a state without TTL stores exactly its payload per key in a hash-map node. A
 /// state with TTL adds two 64-bit times per key (expiry, and the time of its entry in the
 /// cleanup queue) plus one cleanup-queue entry (a time and a copy of the key).
+///
+/// Checkpoints: the backend writes and reads its states per key group as `state_section`s
+/// (keyed_process.hpp frames them into a piece). States are created by name on first use,
+/// so at a restore their payload types are not known yet: a restored section waits, as
+/// bytes, until its state is first used and is decoded then (and a checkpoint taken before
+/// that writes it on unchanged).
 #include "core/key_group.hpp"
 #include "core/time.hpp"
 #include "operators/keyed_state.hpp"
+#include "operators/state/snapshot_codec.hpp"
 #include "operators/state/state.hpp"
+
+#if __has_include(<cxxabi.h>)
+#include <cxxabi.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <typeindex>
@@ -49,7 +63,63 @@ protected:
   ~state_clock() = default;
 };
 
+/// A state a checkpoint holds cannot be taken back: the function now uses it with another
+/// payload type or TTL domain, or its bytes do not decode. Thrown by the state call that
+/// first uses the state after a restore (only then is its type known); the operator turns
+/// it into an `io_error` naming itself. The message names the key group and the state.
+class state_restore_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
 namespace detail {
+
+/// One named state of one key group in a checkpoint.
+struct state_section {
+  std::string name;
+  /// The payload's type (`typeid(P).name()`): a restore into another type is refused, not
+  /// misread (the binary codec carries no schema).
+  std::string type;
+  std::uint8_t ttl = 0; ///< 0: none, 1: processing time, 2: event time (`ttl_tag`)
+  std::uint8_t update = 0;
+  std::int64_t ttl_ns = 0;
+  /// The processing time `entries` are relative to: their processing-time expiries are
+  /// offsets from it, so a restore can re-anchor them on another clock (see keyed_process).
+  std::int64_t clock_ref = 0;
+  /// A count, then per key: the key, its expiry (with TTL; event time in microseconds),
+  /// the payload.
+  std::string entries;
+};
+
+template <class Inspector>
+bool inspect(Inspector& f, state_section& x) {
+  return f.object("state_section")
+    .fields(f.field("name", x.name), f.field("type", x.type), f.field("ttl", x.ttl),
+            f.field("update", x.update), f.field("ttl_ns", x.ttl_ns),
+            f.field("clock_ref", x.clock_ref), f.field("entries", x.entries));
+}
+
+inline std::uint8_t ttl_tag(const std::optional<state_ttl>& t) noexcept {
+  if (!t)
+    return 0;
+  return t->domain == time_domain::processing_time ? 1 : 2;
+}
+inline std::string ttl_text(std::uint8_t tag) {
+  return tag == 0 ? "no TTL" : tag == 1 ? "a processing-time TTL" : "an event-time TTL";
+}
+
+/// A type name for messages: demangled where the ABI offers it.
+inline std::string readable_type(const std::string& mangled) {
+#if __has_include(<cxxabi.h>)
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> s{abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr,
+                                                               &status),
+                                           std::free};
+  if (status == 0 && s)
+    return s.get();
+#endif
+  return mangled;
+}
 
 /// A strict weak order on keys, for ordered timer sets: `<` where it exists, else the
 /// bytes (keys hashed by the default `key_hash` are trivially copyable and compared by
@@ -104,6 +174,16 @@ public:
   virtual std::size_t expire(time_domain domain, std::int64_t now) = 0;
   /// The earliest time the cleanup queue wants to look at again (maybe early), or nothing.
   virtual std::optional<std::int64_t> next_expiry() const = 0;
+
+  /// The live entries of `key_group` as a section's `entries`, or nothing when it has none.
+  /// Expired entries are left out: they are invisible already and must stay so after a
+  /// restore, whose clocks start behind. Processing-time expiries become offsets from
+  /// `clock_ref`. Fails when the key or payload type has no codec form.
+  virtual result<std::optional<std::string>> encode(int key_group,
+                                                    std::int64_t clock_ref) const = 0;
+  /// Adds the entries `encode` wrote for `key_group`, processing-time expiries re-anchored
+  /// at `clock_ref`. Fails on bytes that do not decode.
+  virtual result<void> decode(int key_group, std::string_view entries, std::int64_t clock_ref) = 0;
 
   const std::string& name() const noexcept { return name_; }
   std::type_index type() const noexcept { return type_; }
@@ -242,6 +322,84 @@ public:
     return best;
   }
 
+  static constexpr bool snapshottable = snapshottable_v<K> && snapshottable_v<P>;
+
+  result<std::optional<std::string>> encode(int key_group, std::int64_t clock_ref) const override {
+    if constexpr (!snapshottable) {
+      return make_error(error_code::invalid_graph,
+                        "state '" + this->name() + "' cannot be checkpointed: give its key and "
+                        "value types an inspect() function");
+    } else {
+      state_encoder body;
+      std::uint64_t n = 0;
+      for (const auto& [key, c] : table_.group(key_group)) {
+        if constexpr (Ttl)
+          if (now() >= c.expires)
+            continue;
+        body.put(key);
+        if constexpr (Ttl)
+          body.put(domain_ == time_domain::processing_time ? c.expires - clock_ref : c.expires);
+        body.put(c.payload);
+        ++n;
+      }
+      if (n == 0)
+        return std::optional<std::string>{};
+      state_encoder head;
+      head.put(n);
+      return std::optional<std::string>{head.take() + body.take()};
+    }
+  }
+
+  result<void> decode(int key_group, std::string_view entries, std::int64_t clock_ref) override {
+    if constexpr (!snapshottable) {
+      return make_error(error_code::invalid_graph,
+                        "state '" + this->name() + "' cannot be checkpointed: give its key and "
+                        "value types an inspect() function");
+    } else {
+      state_decoder dec{entries};
+      std::uint64_t n = 0;
+      if (auto ok = dec.get(n); !ok)
+        return ok;
+      if (n > 1 && n > dec.remaining()) // every entry takes at least a byte
+        return make_error(error_code::malformed_record,
+                          std::to_string(n) + " entries in " + std::to_string(dec.remaining()) +
+                            " bytes");
+      auto& g = table_.group(key_group);
+      std::optional<std::int64_t> earliest;
+      for (std::uint64_t i = 0; i < n; ++i) {
+        K key{};
+        P payload{};
+        std::int64_t expires = 0;
+        if (auto ok = dec.get(key); !ok)
+          return ok;
+        if constexpr (Ttl) {
+          if (auto ok = dec.get(expires); !ok)
+            return ok;
+          if (domain_ == time_domain::processing_time)
+            expires = saturating_add(clock_ref, expires);
+        }
+        if (auto ok = dec.get(payload); !ok)
+          return ok;
+        if constexpr (Ttl) {
+          auto& heap = heaps_[static_cast<std::size_t>(key_group - table_.range().first)];
+          heap.emplace_back(expires, key);
+          std::push_heap(heap.begin(), heap.end(), later);
+          if (!earliest || expires < *earliest)
+            earliest = expires;
+        }
+        auto& c = g.insert_or_assign(std::move(key), cell_type{std::move(payload)}).first->second;
+        if constexpr (Ttl)
+          c.expires = c.queued_at = expires;
+      }
+      if (!dec.done())
+        return make_error(error_code::malformed_record,
+                          std::to_string(dec.remaining()) + " bytes after the last entry");
+      if (earliest && domain_ == time_domain::processing_time)
+        clock_->ttl_deadline(processing_time_of(*earliest));
+      return {};
+    }
+  }
+
 private:
   using queue_entry = std::pair<std::int64_t, K>;
   static bool later(const queue_entry& a, const queue_entry& b) noexcept {
@@ -356,12 +514,19 @@ public:
                                 "' has an event-time TTL, but the stream has no event time "
                                 "(give the source a watermark strategy or call "
                                 "with_timestamps before key_by)"};
+      if (checkpointed_ && !detail::snapshottable_v<P>)
+        throw state_usage_error{"state '" + std::string{name} +
+                                "' cannot be checkpointed: its type has no inspect() function "
+                                "(give it one, or run the job without checkpoints)"};
+      std::unique_ptr<detail::state_slot<K>> s;
       if (ttl)
-        slots_.push_back(std::make_unique<detail::slot<K, P, true>>(std::string{name}, ttl, range_,
-                                                                    cursor_, *clock_));
+        s = std::make_unique<detail::slot<K, P, true>>(std::string{name}, ttl, range_, cursor_,
+                                                       *clock_);
       else
-        slots_.push_back(std::make_unique<detail::slot<K, P, false>>(std::string{name}, ttl,
-                                                                     range_, cursor_, *clock_));
+        s = std::make_unique<detail::slot<K, P, false>>(std::string{name}, ttl, range_, cursor_,
+                                                        *clock_);
+      take_restored(*s);
+      slots_.push_back(std::move(s));
     }
     if (cache_owner) {
       *cache_owner = id_;
@@ -376,7 +541,15 @@ public:
     for (auto& s : slots_)
       if (s->name() == name)
         return s->size();
-    return 0;
+    std::size_t n = 0;
+    if (auto it = restored_.find(name); it != restored_.end())
+      for (auto& [kg, section] : it->second) {
+        detail::state_decoder dec{section.entries}; // starts with the entry count
+        std::uint64_t count = 0;
+        if (dec.get(count))
+          n += static_cast<std::size_t>(count);
+      }
+    return n;
   }
 
   /// Frees every entry whose TTL in `domain` ran out by `now`; returns how many.
@@ -399,7 +572,86 @@ public:
 
   key_group_range key_groups() const noexcept { return range_; }
 
+  // -- checkpoints ------------------------------------------------------------------------
+
+  /// In a job with checkpoints a state whose type has no codec form is refused when it is
+  /// first used (states are declared by use, so the operator cannot refuse it at start).
+  void set_checkpointed(bool on) noexcept { checkpointed_ = on; }
+
+  /// The sections of `key_group`: every state with live entries there, plus sections
+  /// restored earlier whose state has not been used since (written on unchanged, so a
+  /// checkpoint right after a restore loses nothing). `clock_ref` is the processing time now.
+  result<std::vector<detail::state_section>> snapshot_group(int key_group,
+                                                            std::int64_t clock_ref) const {
+    std::vector<detail::state_section> out;
+    for (auto& s : slots_) {
+      auto entries = s->encode(key_group, clock_ref);
+      if (!entries)
+        return std::move(entries).error();
+      if (!*entries)
+        continue;
+      detail::state_section sec;
+      sec.name = s->name();
+      sec.type = s->type().name();
+      sec.ttl = detail::ttl_tag(s->ttl());
+      if (s->ttl()) {
+        sec.update = static_cast<std::uint8_t>(s->ttl()->update);
+        sec.ttl_ns = s->ttl()->ttl.count();
+      }
+      sec.clock_ref = clock_ref;
+      sec.entries = std::move(**entries);
+      out.push_back(std::move(sec));
+    }
+    for (auto& [name, groups] : restored_)
+      if (auto it = groups.find(key_group); it != groups.end())
+        out.push_back(it->second);
+    // By name: the same state gives the same bytes, whatever order the function used it in.
+    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
+    return out;
+  }
+
+  /// Takes the sections a checkpoint holds for `key_group`. Each waits until its state is
+  /// first used; `now` (the processing time) re-anchors processing-time expiries: kept as
+  /// they are when the clock is not behind the checkpoint's (the same clock: a restart in
+  /// the same process or on the same host), else moved so that each keeps the time it had
+  /// left (another clock, whose readings mean nothing here). Throws nothing; a duplicate
+  /// name is an error.
+  result<void> restore_group(int key_group, std::vector<detail::state_section> sections,
+                             std::int64_t now) {
+    for (auto& sec : sections) {
+      sec.clock_ref = std::min(sec.clock_ref, now);
+      const auto name = sec.name;
+      if (std::any_of(slots_.begin(), slots_.end(), [&](auto& s) { return s->name() == name; }))
+        return make_error(error_code::internal,
+                          "state '" + name + "' is restored after its first use");
+      if (!restored_[name].emplace(key_group, std::move(sec)).second)
+        return make_error(error_code::malformed_record, "state '" + name + "' appears twice");
+    }
+    return {};
+  }
+
 private:
+  /// Decodes the restored sections of `s`'s name into `s`. Throws `state_restore_error`.
+  void take_restored(detail::state_slot<K>& s) {
+    auto it = restored_.find(s.name());
+    if (it == restored_.end())
+      return;
+    for (auto& [kg, sec] : it->second) {
+      const auto where = "key group " + std::to_string(kg) + ", state '" + s.name() + "': ";
+      if (sec.type != s.type().name())
+        throw state_restore_error{where + "the checkpoint holds type " +
+                                  detail::readable_type(sec.type) + ", the function uses " +
+                                  detail::readable_type(s.type().name())};
+      if (sec.ttl != detail::ttl_tag(s.ttl()))
+        throw state_restore_error{where + "the checkpoint holds it with " +
+                                  detail::ttl_text(sec.ttl) + ", the function declares " +
+                                  detail::ttl_text(detail::ttl_tag(s.ttl()))};
+      if (auto ok = s.decode(kg, sec.entries, sec.clock_ref); !ok)
+        throw state_restore_error{where + "unreadable state: " + ok.error().message};
+    }
+    restored_.erase(it);
+  }
+
   template <class P>
   detail::cell_access<P>* access(std::size_t i) {
     auto* s = slots_[i].get();
@@ -413,6 +665,9 @@ private:
   state_clock* clock_;
   detail::key_cursor<K> cursor_;
   std::vector<std::unique_ptr<detail::state_slot<K>>> slots_;
+  /// Restored sections by state name, then key group, until the state is first used.
+  std::map<std::string, std::map<int, detail::state_section>, std::less<>> restored_;
+  bool checkpointed_ = false;
   std::uint64_t id_ = detail::next_backend_id();
 };
 

@@ -1,7 +1,9 @@
 #pragma once
 /// Encoding operator state for checkpoints with the binary record codec
 /// (core/codec/binary.hpp): keys, accumulators and values need `inspect()` or must be
-/// codec leaves (numbers, strings, event_time, vectors and optionals of those).
+/// codec leaves (numbers, strings, event_time, vectors and optionals of those). Hash maps of
+/// such keys and values (the payload of `map_state`) are encoded here, as a count and the
+/// pairs, because the record codec has no map type.
 #include "core/codec/binary.hpp"
 #include "core/error.hpp"
 #include "operators/keyed_state.hpp"
@@ -12,19 +14,40 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 namespace sluice::detail {
 
+template <class T>
+struct is_unordered_map : std::false_type {};
+template <class K, class V, class H, class E, class A>
+struct is_unordered_map<std::unordered_map<K, V, H, E, A>> : std::true_type {};
+
+template <class T>
+struct snapshottable : std::bool_constant<sluice::is_codec_value_v<T>> {};
+template <class K, class V, class H, class E, class A>
+struct snapshottable<std::unordered_map<K, V, H, E, A>>
+  : std::bool_constant<snapshottable<K>::value && snapshottable<V>::value> {};
+
 /// True when `T` can be written to a checkpoint.
 template <class T>
-inline constexpr bool snapshottable_v = sluice::is_codec_value_v<T>;
+inline constexpr bool snapshottable_v = snapshottable<T>::value;
 
 class state_encoder {
 public:
   template <class T>
   void put(const T& x) {
-    codec::to_binary(x, bytes_);
+    if constexpr (is_unordered_map<T>::value) {
+      put(static_cast<std::uint64_t>(x.size()));
+      for (const auto& [k, v] : x) {
+        put(k);
+        put(v);
+      }
+    } else {
+      codec::to_binary(x, bytes_);
+    }
   }
   std::string take() {
     std::string out(reinterpret_cast<const char*>(bytes_.data()), bytes_.size());
@@ -42,9 +65,33 @@ public:
     : in_(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()) {}
   template <class T>
   [[nodiscard]] result<void> get(T& x) {
-    return codec::from_binary(in_, x);
+    if constexpr (is_unordered_map<T>::value) {
+      std::uint64_t n = 0;
+      if (auto ok = get(n); !ok)
+        return ok;
+      // A corrupt count must not loop for ages: every pair takes at least one byte, except
+      // in a map whose key type encodes to nothing, which holds at most one pair.
+      if (n > 1 && n > in_.size())
+        return make_error(error_code::malformed_record,
+                          "map of " + std::to_string(n) + " entries in " +
+                            std::to_string(in_.size()) + " bytes");
+      x.clear();
+      for (std::uint64_t i = 0; i < n; ++i) {
+        typename T::key_type k{};
+        typename T::mapped_type v{};
+        if (auto ok = get(k); !ok)
+          return ok;
+        if (auto ok = get(v); !ok)
+          return ok;
+        x.insert_or_assign(std::move(k), std::move(v));
+      }
+      return {};
+    } else {
+      return codec::from_binary(in_, x);
+    }
   }
   bool done() const noexcept { return in_.empty(); }
+  std::size_t remaining() const noexcept { return in_.size(); }
 
 private:
   std::span<const std::byte> in_;

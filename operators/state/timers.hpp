@@ -76,6 +76,15 @@ public:
 
   key_group_range range() const noexcept { return range_; }
 
+  /// Calls `fn(time, key)` for every timer of `d` in `key_group`, in (time, key) order: what
+  /// a checkpoint writes for that key group.
+  template <class Fn>
+  void for_each_in_group(time_domain d, int key_group, Fn&& fn) const {
+    const auto& groups = d == time_domain::event_time ? event_ : processing_;
+    for (auto& e : groups[static_cast<std::size_t>(key_group - range_.first)])
+      fn(e.time, e.key);
+  }
+
 private:
   struct entry {
     std::int64_t time;

@@ -485,23 +485,35 @@ result<void> producer::flush(std::chrono::milliseconds timeout) {
 }
 
 result<int> producer::partition_count(const std::string& topic, std::chrono::milliseconds timeout) {
+  // A broker that creates topics on first use answers "unknown topic" while it creates
+  // one: ask again until `timeout`.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   rd_kafka_topic_t* t = rd_kafka_topic_new(p_->rk, topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  auto e = rd_kafka_metadata(p_->rk, 0, t, &md, ms(timeout));
-  rd_kafka_topic_destroy(t);
-  if (e)
-    return fail(p_->label, "cannot read metadata of topic '" + topic + "': " + rd_kafka_err2str(e));
-  int n = 0;
-  rd_kafka_resp_err_t terr = RD_KAFKA_RESP_ERR_NO_ERROR;
-  if (md->topic_cnt == 1) {
-    n = md->topics[0].partition_cnt;
-    terr = md->topics[0].err;
+  for (;;) {
+    const rd_kafka_metadata_t* md = nullptr;
+    auto e = rd_kafka_metadata(p_->rk, 0, t, &md, ms(timeout));
+    if (e) {
+      rd_kafka_topic_destroy(t);
+      return fail(p_->label, "cannot read metadata of topic '" + topic + "': " + rd_kafka_err2str(e));
+    }
+    int n = 0;
+    rd_kafka_resp_err_t terr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (md->topic_cnt == 1) {
+      n = md->topics[0].partition_cnt;
+      terr = md->topics[0].err;
+    }
+    rd_kafka_metadata_destroy(md);
+    if (!terr && n > 0) {
+      rd_kafka_topic_destroy(t);
+      return n;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      rd_kafka_topic_destroy(t);
+      return fail(p_->label, "topic '" + topic + "' is not available: " +
+                               rd_kafka_err2str(terr ? terr : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
+    }
+    std::this_thread::sleep_for(100ms);
   }
-  rd_kafka_metadata_destroy(md);
-  if (terr || n == 0)
-    return fail(p_->label, "topic '" + topic + "' is not available: " +
-                             rd_kafka_err2str(terr ? terr : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
-  return n;
 }
 
 result<void> producer::init_transactions(std::chrono::milliseconds timeout) {

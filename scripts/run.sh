@@ -3,5 +3,5 @@
 # Extra arguments go to the sample (try --help).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/scripts/setup.sh" --target account_totals
-exec "$root/build/samples/account_totals" "$@"
+"$root/scripts/setup.sh" --target fraud_detection
+exec "$root/build/samples/fraud_detection/fraud_detection" "$@"

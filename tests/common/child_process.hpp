@@ -4,6 +4,7 @@
 /// samples/common/cli.hpp) or killed with SIGKILL after a delay.
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -20,9 +21,12 @@ extern char** environ;
 
 namespace sluice::test {
 
-/// Runs `args` (args[0] is the program); returns the wait status.
-inline int run_child(const std::vector<std::string>& args, const std::string& crash_at,
-                     std::optional<std::chrono::milliseconds> kill_after) {
+/// Runs `args` (args[0] is the program) with `SLUICE_CRASH_AT=crash_at` when not empty, its
+/// stdout and stderr to the files given (empty: this process's); `kill_after` kills it after
+/// that long. Returns the wait status.
+inline int run_child(const std::vector<std::string>& args, const std::string& crash_at = {},
+                     std::optional<std::chrono::milliseconds> kill_after = {},
+                     const std::string& stdout_file = {}, const std::string& stderr_file = {}) {
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(const_cast<char*>(a.c_str()));
@@ -37,8 +41,16 @@ inline int run_child(const std::vector<std::string>& args, const std::string& cr
   for (auto& e : env_text)
     envp.push_back(e.data());
   envp.push_back(nullptr);
+  posix_spawn_file_actions_t io;
+  posix_spawn_file_actions_init(&io);
+  if (!stdout_file.empty())
+    posix_spawn_file_actions_addopen(&io, 1, stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (!stderr_file.empty())
+    posix_spawn_file_actions_addopen(&io, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = 0;
-  BOOST_REQUIRE_EQUAL(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()), 0);
+  const int spawned = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&io);
+  BOOST_REQUIRE_EQUAL(spawned, 0);
   if (kill_after) {
     // Only picks the moment of the kill; the outcome asserted does not depend on it.
     std::this_thread::sleep_for(*kill_after);

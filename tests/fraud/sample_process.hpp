@@ -1,62 +1,15 @@
 #pragma once
 /// Runs the fraud_detection sample as a child process (for the command-line and kill -9
-/// tests), optionally killing it with SIGKILL after a while.
-#include <boost/test/unit_test.hpp>
-
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <thread>
-#include <vector>
-
-extern char** environ;
+/// tests), its output to files (or /dev/null), optionally killed with SIGKILL after a while.
+#include "tests/common/child_process.hpp"
 
 namespace sluice::fraud::test {
 
-/// Runs `args` (args[0] is the binary) with `SLUICE_CRASH_AT=crash_at` when not empty, its
-/// stdout and stderr to the files given (or /dev/null); `kill_after` kills it after that
-/// long. Returns the wait status.
 inline int run_sample(const std::vector<std::string>& args, const std::string& crash_at = {},
                       std::optional<std::chrono::milliseconds> kill_after = {},
                       const std::string& stdout_file = "/dev/null",
                       const std::string& stderr_file = "/dev/null") {
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text;
-  for (char** e = environ; *e; ++e)
-    if (!std::string_view{*e}.starts_with("SLUICE_CRASH_AT="))
-      env_text.emplace_back(*e);
-  if (!crash_at.empty())
-    env_text.push_back("SLUICE_CRASH_AT=" + crash_at);
-  std::vector<char*> envp;
-  for (auto& e : env_text)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t io;
-  posix_spawn_file_actions_init(&io);
-  posix_spawn_file_actions_addopen(&io, 1, stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&io, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&io);
-  BOOST_REQUIRE_EQUAL(spawned, 0);
-  if (kill_after) {
-    // Only picks the moment of the kill; the outcome asserted does not depend on it.
-    std::this_thread::sleep_for(*kill_after);
-    ::kill(pid, SIGKILL);
-  }
-  int status = 0;
-  BOOST_REQUIRE_EQUAL(::waitpid(pid, &status, 0), pid);
-  return status;
+  return sluice::test::run_child(args, crash_at, kill_after, stdout_file, stderr_file);
 }
 
 } // namespace sluice::fraud::test

@@ -11,6 +11,7 @@
 #include "api/job.hpp"
 #include "api/signals.hpp"
 #include "samples/common/cli.hpp"
+#include "samples/kafka_pipeline/payments.hpp"
 #include "sinks/kafka.hpp"
 #include "sources/kafka.hpp"
 
@@ -19,38 +20,8 @@
 #include <iostream>
 
 using namespace sluice;
-
-struct payment {
-  std::int64_t id = 0;
-  std::int64_t account = 0;
-  std::int64_t cents = 0;
-  std::int64_t sent_us = 0; ///< when the producer sent it (end-to-end latency)
-  std::string memo;         ///< free text (the benchmark pads records to 100 bytes with it)
-};
-
-template <class Inspector>
-bool inspect(Inspector& f, payment& x) {
-  return f.object("payment").fields(f.field("id", x.id), f.field("account", x.account),
-                                    f.field("cents", x.cents), f.field("sent_us", x.sent_us),
-                                    f.field("memo", x.memo));
-}
-
-struct account_total {
-  std::int64_t id = 0; ///< the payment that made it
-  std::int64_t account = 0;
-  std::int64_t cents = 0;
-  std::int64_t total_cents = 0;
-  std::int64_t sent_us = 0;
-  std::string memo;
-};
-
-template <class Inspector>
-bool inspect(Inspector& f, account_total& x) {
-  return f.object("account_total")
-    .fields(f.field("id", x.id), f.field("account", x.account), f.field("cents", x.cents),
-            f.field("total_cents", x.total_cents), f.field("sent_us", x.sent_us),
-            f.field("memo", x.memo));
-}
+using sluice::samples::account_total;
+using sluice::samples::payment;
 
 /// The running total per account: one output per payment.
 struct running_total {

@@ -11,6 +11,7 @@
 #include "tests/common/child_process.hpp"
 #include "tests/common/temp_dir.hpp"
 #include "tests/kafka/kafka_helpers.hpp"
+#include "samples/kafka_pipeline/payments.hpp"
 
 #include <algorithm>
 #include <map>
@@ -23,35 +24,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct payment {
-  std::int64_t id = 0;
-  std::int64_t account = 0;
-  std::int64_t cents = 0;
-  std::int64_t sent_us = 0;
-  std::string memo;
-};
-template <class Inspector>
-bool inspect(Inspector& f, payment& x) {
-  return f.object("payment").fields(f.field("id", x.id), f.field("account", x.account),
-                                    f.field("cents", x.cents), f.field("sent_us", x.sent_us),
-                                    f.field("memo", x.memo));
-}
-
-struct account_total {
-  std::int64_t id = 0;
-  std::int64_t account = 0;
-  std::int64_t cents = 0;
-  std::int64_t total_cents = 0;
-  std::int64_t sent_us = 0;
-  std::string memo;
-};
-template <class Inspector>
-bool inspect(Inspector& f, account_total& x) {
-  return f.object("account_total")
-    .fields(f.field("id", x.id), f.field("account", x.account), f.field("cents", x.cents),
-            f.field("total_cents", x.total_cents), f.field("sent_us", x.sent_us),
-            f.field("memo", x.memo));
-}
+using sluice::samples::account_total;
+using sluice::samples::payment;
 
 constexpr int payments = 3000;
 constexpr int accounts = 37;

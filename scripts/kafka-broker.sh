@@ -130,8 +130,13 @@ EOF
 
 # Kafka's Uuid: 16 random bytes in URL-safe base64 without padding (22 characters); made here
 # because "kafka-storage.sh random-uuid" would cost a JVM start.
+# One starting with '-' would be read as an option by the storage tool: draw again.
 cluster_id() {
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  local id
+  while id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"; [[ "$id" == -* ]]; do
+    :
+  done
+  printf '%s' "$id"
 }
 
 # The JVM command line, in the array jvm. C1 only (TieredStopAtLevel=1) starts the broker in

@@ -165,10 +165,10 @@ struct consumer::impl {
   ~impl() {
     if (queue)
       rd_kafka_queue_destroy(queue);
-    if (rk) {
-      rd_kafka_consumer_close(rk);
-      rd_kafka_destroy(rk);
-    }
+    // No consumer close: it waits for the group coordinator, forever when the brokers are
+    // gone, and this consumer has no subscription to leave (offsets are committed by hand).
+    if (rk)
+      rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
   }
 };
 
@@ -319,9 +319,25 @@ result<void> consumer::commit(const std::vector<std::pair<topic_partition, std::
   partition_list list{static_cast<int>(offsets.size())};
   for (const auto& [tp, offset] : offsets)
     list.add(tp).offset = offset;
-  if (auto e = rd_kafka_commit(p_->rk, list.p, wait ? 0 : 1))
-    return fail(p_->label, std::string{"cannot commit offsets: "} + rd_kafka_err2str(e));
-  return {};
+  if (!wait) {
+    if (auto e = rd_kafka_commit(p_->rk, list.p, 1))
+      return fail(p_->label, std::string{"cannot commit offsets: "} + rd_kafka_err2str(e));
+    return {};
+  }
+  // A synchronous rd_kafka_commit has no timeout: wait for the result on a queue instead.
+  rd_kafka_queue_t* q = rd_kafka_queue_new(p_->rk);
+  result<void> out;
+  if (auto e = rd_kafka_commit_queue(p_->rk, list.p, q, nullptr, nullptr)) {
+    out = fail(p_->label, std::string{"cannot commit offsets: "} + rd_kafka_err2str(e));
+  } else if (rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 5000)) {
+    if (rd_kafka_event_error(ev))
+      out = fail(p_->label, std::string{"cannot commit offsets: "} + rd_kafka_event_error_string(ev));
+    rd_kafka_event_destroy(ev);
+  } else {
+    out = fail(p_->label, "committing offsets was not confirmed within 5 s" + p_->r.context());
+  }
+  rd_kafka_queue_destroy(q);
+  return out;
 }
 
 result<std::map<topic_partition, std::int64_t>>

@@ -150,7 +150,8 @@ public:
   virtual bool restores_from_all_instances() const noexcept { return false; }
   /// With `restores_from_all_instances`: the positions every old instance stored.
   [[nodiscard]] virtual result<void> seek_all(const std::vector<std::string>& /*positions*/) {
-    return make_error(error_code::internal, "seek_all is not implemented by this source");
+    return make_error(error_code::internal,
+                      "seek_all called on a source that restores one position per instance");
   }
 
   /// Micro-batch mode: also gather statistics of the polled records' event times.

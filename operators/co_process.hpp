@@ -3,6 +3,7 @@
 #include "operators/collector.hpp"
 #include "operators/context.hpp"
 #include "operators/operator.hpp"
+#include "operators/record_loop.hpp"
 
 #include <utility>
 
@@ -20,11 +21,11 @@ public:
     collector<Out> c{produced->records};
     context ctx{info_};
     if (input == 0)
-      for (const auto& r : records_of<A>(*in))
-        fn_.process_element1(r, ctx, c);
+      for_each_record(std::as_const(records_of<A>(*in)),
+                      [&](const A& r) { fn_.process_element1(r, ctx, c); });
     else
-      for (const auto& r : records_of<B>(*in))
-        fn_.process_element2(r, ctx, c);
+      for_each_record(std::as_const(records_of<B>(*in)),
+                      [&](const B& r) { fn_.process_element2(r, ctx, c); });
     if (produced->records.empty())
       return {};
     return out.emit(0, std::move(produced));
@@ -46,17 +47,17 @@ public:
     collector<Out> c{produced->records};
     keyed_context<K> ctx{info_};
     if (input == 0) {
-      for (const auto& r : records_of<A>(*in)) {
+      for_each_record(std::as_const(records_of<A>(*in)), [&](const A& r) {
         const K key = key_a_(r);
         ctx.set_current_key(key, key_group_of(key_hash<K>{}(key), info_.max_key_groups));
         fn_.process_element1(r, ctx, c);
-      }
+      });
     } else {
-      for (const auto& r : records_of<B>(*in)) {
+      for_each_record(std::as_const(records_of<B>(*in)), [&](const B& r) {
         const K key = key_b_(r);
         ctx.set_current_key(key, key_group_of(key_hash<K>{}(key), info_.max_key_groups));
         fn_.process_element2(r, ctx, c);
-      }
+      });
     }
     if (produced->records.empty())
       return {};

@@ -10,6 +10,7 @@
 #include "core/key_group.hpp"
 #include "operators/keyed_state.hpp"
 #include "operators/operator.hpp"
+#include "operators/record_loop.hpp"
 #include "operators/state/backend.hpp"
 
 #include <algorithm>
@@ -48,11 +49,11 @@ public:
     auto kept = make_batch<T>(records.size());
     const auto wm = detail::ticks(current_watermark());
     std::uint64_t late = 0;
-    for (const auto& r : records) {
+    for_each_record(std::as_const(records), [&](const T& r) {
       const auto ts = detail::ticks(ts_(r));
       if (ts <= wm) {
         ++late;
-        continue;
+        return;
       }
       K key = key_fn_(r);
       const int kg = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
@@ -60,13 +61,13 @@ public:
       auto [it, fresh] = seen_.group(kg).try_emplace(key, expires);
       if (!fresh) {
         ++duplicates_;
-        continue;
+        return;
       }
       auto& q = queues_[static_cast<std::size_t>(kg - info_.key_groups.first)];
       q.emplace_back(expires, std::move(key));
       std::push_heap(q.begin(), q.end(), later);
       kept->records.push_back(r);
-    }
+    });
     if (late > 0)
       count_late(late, false);
     if (info_.metrics)

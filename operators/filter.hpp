@@ -1,5 +1,6 @@
 #pragma once
 #include "operators/operator.hpp"
+#include "operators/record_loop.hpp"
 
 #include <type_traits>
 #include <utility>
@@ -21,22 +22,33 @@ public:
         // Branch-free compaction: a kept/dropped pattern that is random (a 50% filter)
         // would otherwise cost a mispredicted branch per record.
         std::size_t kept = 0;
-        for (std::size_t i = 0; i < src.size(); ++i) {
-          src[kept] = src[i];
-          kept += fn_(src[i]) ? 1 : 0;
-        }
+        for_each_record(src, [&](T& r) {
+          src[kept] = r;
+          kept += fn_(std::as_const(r)) ? 1 : 0;
+        });
         src.resize(kept);
       } else {
-        std::erase_if(src, [this](const T& r) { return !fn_(r); });
+        // Compaction by hand rather than std::erase_if: a record is moved only after the
+        // predicate saw it, so a throwing predicate's record is still intact to report.
+        std::size_t kept = 0;
+        for_each_record(src, [&](T& r) {
+          if (!fn_(std::as_const(r)))
+            return;
+          if (&src[kept] != &r)
+            src[kept] = std::move(r);
+          ++kept;
+        });
+        src.resize(kept);
       }
       if (src.empty())
         return {};
       return out.emit(0, std::move(in));
     }
     auto kept = make_batch<T>(src.size());
-    for (const auto& r : src)
+    for_each_record(std::as_const(src), [&](const T& r) {
       if (fn_(r))
         kept->records.push_back(r);
+    });
     if (kept->records.empty())
       return {};
     return out.emit(0, std::move(kept));

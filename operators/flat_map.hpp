@@ -1,6 +1,7 @@
 #pragma once
 #include "operators/collector.hpp"
 #include "operators/operator.hpp"
+#include "operators/record_loop.hpp"
 
 #include <utility>
 
@@ -15,8 +16,7 @@ public:
   result<void> process(int, batch_ptr in, output& out) override {
     auto produced = make_batch<Out>(in->size());
     collector<Out> c{produced->records};
-    for (const auto& r : records_of<In>(*in))
-      fn_(r, c);
+    for_each_record(std::as_const(records_of<In>(*in)), [&](const In& r) { fn_(r, c); });
     if (produced->records.empty())
       return {};
     return out.emit(0, std::move(produced));

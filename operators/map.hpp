@@ -1,5 +1,6 @@
 #pragma once
 #include "operators/operator.hpp"
+#include "operators/record_loop.hpp"
 
 #include <type_traits>
 #include <utility>
@@ -17,14 +18,13 @@ public:
     auto& src = records_of<In>(*in);
     if constexpr (std::is_same_v<In, Out> && std::is_move_assignable_v<Out>) {
       if (in.use_count() == 1) {
-        for (auto& r : src)
-          r = fn_(std::as_const(r));
+        for_each_record(src, [this](Out& r) { r = fn_(std::as_const(r)); });
         return out.emit(0, std::move(in));
       }
     }
     auto mapped = make_batch<Out>(src.size());
-    for (const auto& r : src)
-      mapped->records.push_back(fn_(r));
+    for_each_record(std::as_const(src),
+                    [&](const In& r) { mapped->records.push_back(fn_(r)); });
     return out.emit(0, std::move(mapped));
   }
 

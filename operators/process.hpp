@@ -4,6 +4,7 @@
 #include "operators/collector.hpp"
 #include "operators/context.hpp"
 #include "operators/operator.hpp"
+#include "operators/record_loop.hpp"
 
 #include <utility>
 
@@ -29,8 +30,8 @@ public:
     auto produced = make_batch<Out>(in->size());
     collector<Out> c{produced->records};
     context ctx{info_};
-    for (const auto& r : records_of<In>(*in))
-      invoke_on_element(fn_, r, ctx, c);
+    for_each_record(std::as_const(records_of<In>(*in)),
+                    [&](const In& r) { invoke_on_element(fn_, r, ctx, c); });
     if (produced->records.empty())
       return {};
     return out.emit(0, std::move(produced));

@@ -8,6 +8,7 @@
 #include "core/codec/csv.hpp"
 #include "core/codec/inspect.hpp"
 #include "core/codec/json.hpp"
+#include "core/codec/record_text.hpp"
 #include "sinks/sink.hpp"
 
 #include <concepts>
@@ -52,26 +53,18 @@ std::string render_table(const std::vector<std::string>& header,
 /// Writes `text` to `out` and flushes; `io_error` if the stream fails.
 [[nodiscard]] result<void> write_console(std::ostream& out, const std::string& text);
 
-template <class T>
-concept streamable = requires(std::ostream& os, const T& x) { os << x; };
-
 /// The display text of one value: leaves (and optional leaves) as the codec shows them in
-/// cells, anything else with a codec form (nested structs, vectors) as compact JSON.
+/// cells, anything else with a codec form (nested structs, vectors) as compact JSON; the
+/// same text as `record_text`, without its bound.
 template <class T>
 std::string display_text(const T& x) {
-  if constexpr (is_codec_leaf_v<T>) {
-    return codec::to_cells(x).front();
-  } else if constexpr (is_optional_v<T>) {
+  if constexpr (is_optional_v<T>) {
     return x ? display_text(*x) : std::string{"null"};
-  } else if constexpr (is_codec_value_v<T>) {
-    return codec::to_json_line(x);
   } else {
-    static_assert(streamable<T>, "console sink: the record type must have an inspect() "
-                                 "overload, be a codec leaf (string, number, bool, "
-                                 "event_time) or support `std::ostream << x`");
-    std::ostringstream os;
-    os << x;
-    return std::move(os).str();
+    static_assert(is_codec_value_v<T> || ostreamable<T>,
+                  "console sink: the record type must have an inspect() overload, be a codec "
+                  "leaf (string, number, bool, event_time) or support `std::ostream << x`");
+    return sluice::detail::full_record_text(x);
   }
 }
 

@@ -21,17 +21,7 @@ std::size_t width(std::string_view s) noexcept {
 }
 
 /// `s` cut to `limit` characters, the last three replaced by `...` (as Spark's show()).
-std::string truncated(const std::string& s, std::size_t limit) {
-  if (limit == 0 || width(s) <= limit)
-    return s;
-  const std::size_t keep = limit < 4 ? limit : limit - 3;
-  std::size_t bytes = 0;
-  for (std::size_t chars = 0; bytes < s.size(); ++bytes) {
-    if (!is_continuation(s[bytes]) && chars++ == keep)
-      break;
-  }
-  return s.substr(0, bytes) + (limit < 4 ? "" : "...");
-}
+std::string truncated(const std::string& s, std::size_t limit) { return truncate_text(s, limit); }
 
 } // namespace
 

@@ -226,7 +226,7 @@ private:
   result<void> on_malformed_line(const error& cause, source_output<T>& out) {
     ++malformed_;
     if (options_.malformed == on_malformed::fail)
-      return detail::located_error(reader_.location(), cause);
+      return detail::located_error(reader_.location(), cause, reader_.line());
     out.dead_letters.push_back(dead_letter{name_, reader_.location(),
                                            detail::truncate_raw(reader_.line()), cause.message});
     return {};

@@ -1,5 +1,6 @@
 // The non-template halves of the connectors in sources/: file listing and line reading,
 // and the POSIX socket code (kept out of the headers so users never include <sys/socket.h>).
+#include "core/codec/record_text.hpp"
 #include "sources/file.hpp"
 #include "sources/malformed.hpp"
 #include "sources/socket.hpp"
@@ -38,6 +39,13 @@ error located_error(std::string_view location, const error& cause) {
   message += ": ";
   message += cause.message;
   return make_error(cause.code, std::move(message));
+}
+
+error located_error(std::string_view location, const error& cause, std::string_view raw) {
+  auto located = located_error(location, cause);
+  located.message += "; line: ";
+  located.message += truncate_text(std::string{raw}, max_error_raw_chars);
+  return located;
 }
 
 // -- file source ----------------------------------------------------------------------------

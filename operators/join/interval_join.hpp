@@ -19,6 +19,7 @@
 #include "operators/join/join_common.hpp"
 #include "operators/keyed_state.hpp"
 #include "operators/operator.hpp"
+#include "operators/record_loop.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -149,15 +150,14 @@ public:
 
   result<void> process(int input, batch_ptr in, output& out) override {
     auto produced = make_batch<Out>();
-    if (input == 0) {
-      for (const auto& l : records_of<L>(*in))
-        if (auto r = on_left(l, produced->records); !r)
-          return r;
-    } else {
-      for (const auto& r : records_of<R>(*in))
-        if (auto res = on_right(r, produced->records); !res)
-          return res;
-    }
+    auto looped =
+      input == 0
+        ? for_each_record(std::as_const(records_of<L>(*in)),
+                          [&](const L& l) { return on_left(l, produced->records); })
+        : for_each_record(std::as_const(records_of<R>(*in)),
+                          [&](const R& r) { return on_right(r, produced->records); });
+    if (!looped)
+      return looped;
     if (produced->records.empty())
       return {};
     return out.emit(0, std::move(produced));

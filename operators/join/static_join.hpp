@@ -4,6 +4,7 @@
 /// table is the same on every instance, so the stream needs no partitioning by key.
 #include "operators/join/join_common.hpp"
 #include "operators/operator.hpp"
+#include "operators/record_loop.hpp"
 
 #include <functional>
 #include <memory>
@@ -44,7 +45,7 @@ public:
   result<void> process(int, batch_ptr in, output& out) override {
     auto& records = records_of<T>(*in);
     auto produced = make_batch<Out>(records.size());
-    for (const auto& r : records) {
+    for_each_record(std::as_const(records), [&](const T& r) {
       const auto* rows = table_->find(static_cast<const K&>(key_fn_(r)));
       if (rows) {
         for (const auto& v : *rows)
@@ -53,7 +54,7 @@ public:
         if constexpr (outer_join_function<F, T, V>)
           produced->records.push_back(fn_(r, static_cast<const V*>(nullptr)));
       }
-    }
+    });
     if (produced->records.empty())
       return {};
     return out.emit(0, std::move(produced));

@@ -406,7 +406,7 @@ BOOST_AUTO_TEST_CASE(malformed_fail_names_file_line_and_cause) {
   auto p = s.poll();
   BOOST_REQUIRE(!p);
   BOOST_TEST(p.error().to_string() ==
-             "malformed_record: " + file.string() + ":3: expected 3 fields, found 2");
+             "malformed_record: " + file.string() + ":3: expected 3 fields, found 2; line: 2,b");
   BOOST_TEST(s.src->malformed_count() == 1u);
 }
 

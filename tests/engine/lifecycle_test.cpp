@@ -177,7 +177,7 @@ BOOST_AUTO_TEST_CASE(a_throwing_map_fails_the_job_naming_operator_and_instance) 
   BOOST_TEST(contains(err.message, "'exploder'"), err.message);
   BOOST_TEST(contains(err.message, "instance 2 of 3"), err.message);
   BOOST_TEST(contains(err.message, "boom"), err.message);
-  BOOST_TEST(err.message == "operator 'exploder' (instance 2 of 3) threw: boom");
+  BOOST_TEST(err.message == "operator 'exploder' (instance 2 of 3) threw: boom; record: 7");
 }
 
 BOOST_AUTO_TEST_CASE(a_failing_sink_fails_the_job_naming_the_sink) {

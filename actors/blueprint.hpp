@@ -22,6 +22,9 @@ struct blueprint {
   std::shared_ptr<checkpoint_store> store;
   /// Writes snapshots off the tasks' threads; with `store`.
   std::shared_ptr<class checkpoint_writer> writer;
+  /// Taps, by logical node id; tasks hand their nodes' points to their chain. Never null
+  /// once the job runs (mutable through a const blueprint: taps change while it runs).
+  std::shared_ptr<tap_registry> taps;
 };
 
 /// Where a (re)started run begins: a complete checkpoint, or nothing.

@@ -3,6 +3,7 @@
 /// partitioning. This is the lower-level, type-erased API; the fluent `stream<T>` API in
 /// api/ builds on it. Nothing runs here.
 #include "core/batch.hpp"
+#include "core/codec/record_text.hpp"
 #include "core/epoch.hpp"
 #include "core/error.hpp"
 #include "operators/operator.hpp"
@@ -30,11 +31,15 @@ struct port_spec {
   std::function<router_factory(partition_kind)> routers;
   /// True when a record on this port must have somewhere to go (dead letters).
   bool must_connect = false;
+  /// The one-line text of a record of a batch on this port (`record_text`), for taps.
+  /// Empty for hand-built ports: taps then show the record type's name.
+  record_describer describe{};
 
   template <class T>
   static port_spec of(std::string name = "out", bool must_connect = false) {
     return port_spec{record_type_of<T>(), std::move(name),
-                     [](partition_kind k) { return make_router_factory<T>(k); }, must_connect};
+                     [](partition_kind k) { return make_router_factory<T>(k); }, must_connect,
+                     describe_records<T>()};
   }
 };
 

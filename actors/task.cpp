@@ -3,6 +3,7 @@
 #include "actors/checkpoint_writer.hpp"
 #include "actors/messages.hpp"
 #include "operators/chain.hpp"
+#include "operators/record_loop.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -104,7 +105,7 @@ public:
       [this](msg::wire, const std::vector<caf::actor>& all) { on_wire(all); },
       [this](msg::start) { on_start(); },
       [this](msg::data, int channel, batch_ptr& records) {
-        accept_input(queued{channel, queued::kind::data, std::move(records), {}});
+        busy([&] { accept_input(queued{channel, queued::kind::data, std::move(records), {}}); });
       },
       [this](msg::eoi, int channel) { accept_input(queued{channel, queued::kind::end, {}, {}}); },
       [this](msg::wm, int channel, std::int64_t us) {
@@ -127,9 +128,11 @@ public:
         if (source_ && !finishing_ && !failed_ && epoch > last_epoch_)
           end_source_epoch(epoch, checkpoint);
       },
-      [this](msg::timer) { on_timer(); },
-      [this](msg::credit, int output, int target, int n) { on_credit(output, target, n); },
-      [this](msg::poll) { on_poll(); },
+      [this](msg::timer) { busy([&] { on_timer(); }); },
+      [this](msg::credit, int output, int target, int n) {
+        busy([&] { on_credit(output, target, n); });
+      },
+      [this](msg::poll) { busy([&] { on_poll(); }); },
       [this](msg::flush) {
         flush_scheduled_ = false;
         flush_routers();
@@ -192,6 +195,33 @@ public:
 private:
   struct out_edge;
 
+  /// Runs a handler and counts its time as busy (two clock reads per message: a batch, a
+  /// poll, a timer), for the busy/backpressured/idle shares.
+  template <class F>
+  void busy(F&& f) {
+    if (!bp_->options.collect_metrics) {
+      f();
+      return;
+    }
+    const auto began = std::chrono::steady_clock::now();
+    f();
+    const auto spent = std::chrono::steady_clock::now() - began;
+    task_metrics::add(metrics_.busy_ns, static_cast<std::uint64_t>(spent.count()));
+  }
+
+  void set_backpressured(bool on) {
+    if (on == backpressured_)
+      return;
+    backpressured_ = on;
+    metrics_.backpressured.store(on, std::memory_order_relaxed);
+    const auto now = std::chrono::steady_clock::now();
+    if (on)
+      backpressured_since_ = now;
+    else
+      task_metrics::add(metrics_.backpressured_ns,
+                        static_cast<std::uint64_t>((now - backpressured_since_).count()));
+  }
+
   void on_timer() {
     if (!wakeup_at_ || failed_ || finishing_ || done_ || !chain_)
       return; // after finish() nothing may be sent behind the end of input
@@ -234,6 +264,7 @@ private:
       inputs_.push_back(std::move(ch));
     }
     open_inputs_ = static_cast<int>(inputs_.size());
+    metrics_.credits.store(0, std::memory_order_relaxed); // a restarted task starts afresh
     outputs_.resize(wiring_.outputs.size());
     for (std::size_t e = 0; e < wiring_.outputs.size(); ++e) {
       const auto& w = wiring_.outputs[e];
@@ -247,6 +278,8 @@ private:
       for (auto& t : w.targets)
         out.targets.push_back(out_target{all[static_cast<std::size_t>(t.to_task)],
                                          t.receiver_channel, opts.credits, {}, false, false});
+      task_metrics::add(metrics_.credits, static_cast<std::int64_t>(opts.credits) *
+                                            static_cast<std::int64_t>(w.targets.size()));
       routes_[{w.from_node_index, w.from_port}].push_back(static_cast<int>(e));
     }
   }
@@ -288,6 +321,14 @@ private:
       }
     }
     chain_ = std::make_unique<chain>(std::move(ops), *this);
+    if (bp_->taps) {
+      std::vector<tap_point*> taps;
+      for (auto id : plan_.nodes)
+        taps.push_back(bp_->taps->point(id));
+      chain_->set_taps(taps, wiring_.instance);
+    }
+    if (bp_->options.collect_metrics)
+      chain_->set_metrics(metrics_.nodes.get());
     if (!guarded([&] { return chain_->open(infos); }))
       return;
     if (checkpoints() && !guarded([&] { return restore(); }))
@@ -333,6 +374,8 @@ private:
           align_barrier();
           continue;
         case queued::kind::barrier:
+          if (!aligning_)
+            alignment_began_ = std::chrono::steady_clock::now();
           ch.blocked = true;
           aligning_ = item.epoch;
           aligning_checkpoint_ = item.checkpoint;
@@ -463,6 +506,8 @@ private:
     const auto epoch = *aligning_;
     aligning_.reset();
     epoch_report report;
+    report.alignment = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - alignment_began_);
     if (!end_chain_epoch(epoch, report, aligning_checkpoint_))
       return;
     std::deque<queued> released;
@@ -502,6 +547,10 @@ private:
       const auto& spec = bp_->logical.node(node);
       if (stats[i].state) {
         auto st = *stats[i].state;
+        auto& nm = metrics_.nodes[i];
+        nm.state_entries.store(st.rows_total, std::memory_order_relaxed);
+        nm.state_bytes.store(st.memory_used_bytes, std::memory_order_relaxed);
+        nm.timers_pending.store(st.timers_pending, std::memory_order_relaxed);
         st.node = node;
         st.name = spec.name;
         report.state.push_back(std::move(st));
@@ -747,6 +796,11 @@ private:
             if (output_idle_)
               set_output_idle(false); // before the records, so downstream counts them live
             task_metrics::add(metrics_.records_in, records->size());
+            if (bp_->options.collect_metrics) {
+              task_metrics::add(metrics_.nodes[0].records_in, records->size());
+              task_metrics::add(metrics_.nodes[0].bytes_in, records->bytes());
+              task_metrics::add(metrics_.nodes[0].batches_in, 1);
+            }
             epoch_rows_ += records->size();
             trigger_rows_ += records->size();
             rows_read_ += records->size();
@@ -807,7 +861,7 @@ private:
     }
     if (pending_ == 0) {
       task_metrics::add(metrics_.backpressure_events, 1);
-      metrics_.backpressured.store(true, std::memory_order_relaxed);
+      set_backpressured(true);
     }
     t.pending.push_back(out_item{out_item::kind::data, std::move(records), {}});
     ++pending_;
@@ -825,6 +879,7 @@ private:
 
   void transmit(out_target& t, batch_ptr records) {
     --t.credit;
+    task_metrics::add(metrics_.credits, -1);
     task_metrics::add(metrics_.records_out, records->size());
     task_metrics::add(metrics_.batches_out, 1);
     task_metrics::raise_to(metrics_.max_in_flight,
@@ -837,6 +892,7 @@ private:
       return;
     auto& t = outputs_[static_cast<std::size_t>(output)].targets[static_cast<std::size_t>(target)];
     t.credit += n;
+    task_metrics::add(metrics_.credits, n);
     while (!t.pending.empty() &&
            (t.credit > 0 || t.pending.front().what != out_item::kind::data)) {
       auto item = std::move(t.pending.front());
@@ -850,7 +906,7 @@ private:
     send_eoi_if_ready(t);
     if (pending_ > 0)
       return;
-    metrics_.backpressured.store(false, std::memory_order_relaxed);
+    set_backpressured(false);
     if (source_active_)
       schedule_poll();
     else
@@ -966,6 +1022,10 @@ private:
       if (r)
         return true;
       fail(std::move(r).error(), chain_ ? chain_->current_node() : 0);
+    } catch (const record_failure& e) {
+      // "operator 'parse' (instance 1 of 2) threw: bad digit; record: {"line":"x1"}"
+      fail(make_error(error_code::user_function_failed, e.cause() + "; record: " + e.record()),
+           chain_ ? chain_->current_node() : 0, true);
     } catch (const std::exception& e) {
       fail(make_error(error_code::user_function_failed, e.what()),
            chain_ ? chain_->current_node() : 0, true);
@@ -1015,6 +1075,9 @@ private:
   bool finishing_ = false;
   bool done_ = false;
   bool failed_ = false;
+  bool backpressured_ = false;
+  std::chrono::steady_clock::time_point alignment_began_{};
+  std::chrono::steady_clock::time_point backpressured_since_{};
   event_time out_watermark_ = min_watermark; ///< sent downstream; only advances
   bool output_idle_ = false;
   // Epochs.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <typeindex>
+#include <type_traits>
 #include <typeinfo>
 #include <vector>
 
@@ -37,6 +38,9 @@ public:
   virtual ~batch_base() = default;
   virtual std::size_t size() const noexcept = 0;
   virtual std::type_index type() const noexcept = 0;
+  /// The records' size in memory, estimated for metrics: `sizeof` each record, plus the
+  /// characters of string records. Heap parts of other types are not counted.
+  virtual std::size_t bytes() const noexcept = 0;
 };
 
 /// A batch of records of type `T`.
@@ -47,6 +51,13 @@ public:
   explicit batch(std::vector<T> records) : records(std::move(records)) {}
   std::size_t size() const noexcept override { return records.size(); }
   std::type_index type() const noexcept override { return typeid(T); }
+  std::size_t bytes() const noexcept override {
+    std::size_t n = records.size() * sizeof(T);
+    if constexpr (std::is_same_v<T, std::string>)
+      for (const auto& r : records)
+        n += r.size();
+    return n;
+  }
 
   std::vector<T> records;
 };

@@ -123,6 +123,7 @@ struct state_epoch_report {
   std::uint64_t rows_removed = 0; ///< state rows evicted in the epoch
   std::uint64_t rows_dropped_by_watermark = 0; ///< late input rows (per window for windows)
   std::uint64_t memory_used_bytes = 0;         ///< an estimate
+  std::uint64_t timers_pending = 0;            ///< event- and processing-time timers set
 };
 
 /// What one sink instance received in an epoch.
@@ -153,6 +154,9 @@ struct epoch_report {
   std::vector<checkpoint_piece> pieces;
   /// How long the task paused processing to take its snapshot.
   std::chrono::microseconds pause{0};
+  /// From the first barrier of the epoch to the last (inputs blocked meanwhile); 0 for
+  /// sources and single-input tasks.
+  std::chrono::microseconds alignment{0};
 };
 using epoch_report_ptr = std::shared_ptr<const epoch_report>;
 

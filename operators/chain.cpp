@@ -15,7 +15,8 @@ std::string_view to_string(partition_kind kind) noexcept {
 }
 
 chain::chain(std::vector<std::unique_ptr<operator_base>> ops, external_output& tail)
-  : ops_(std::move(ops)), links_(ops_.size()), tail_(&tail) {
+  : ops_(std::move(ops)), links_(ops_.size()), taps_(ops_.size(), &inactive_tap_point()),
+    tail_(&tail) {
   for (std::size_t i = 0; i < links_.size(); ++i) {
     links_[i].self = this;
     links_[i].node = static_cast<int>(i);
@@ -37,13 +38,40 @@ result<void> chain::open(const std::vector<operator_info>& infos) {
   return {};
 }
 
+namespace {
+void count(std::atomic<std::uint64_t>& records, std::atomic<std::uint64_t>& bytes,
+           std::atomic<std::uint64_t>& batches, const batch_base& b) {
+  task_metrics::add(records, b.size());
+  task_metrics::add(bytes, b.bytes());
+  task_metrics::add(batches, 1);
+}
+} // namespace
+
+void chain::set_taps(const std::vector<tap_point*>& points, int instance) {
+  for (std::size_t i = 0; i < taps_.size(); ++i)
+    taps_[i] = i < points.size() && points[i] ? points[i] : &inactive_tap_point();
+  instance_ = instance;
+}
+
 result<void> chain::push(int input, batch_ptr records) {
   current_ = 0;
+  if (metrics_)
+    count(metrics_[0].records_in, metrics_[0].bytes_in, metrics_[0].batches_in, *records);
   return ops_[0]->process(input, std::move(records), links_[0]);
 }
 
 result<void> chain::deliver(int node, int port, batch_ptr records) {
   const auto next = static_cast<std::size_t>(node) + 1;
+  if (metrics_) {
+    auto& m = metrics_[node];
+    count(m.records_out, m.bytes_out, m.batches_out, *records);
+    if (port == 0 && next < ops_.size())
+      count(metrics_[next].records_in, metrics_[next].bytes_in, metrics_[next].batches_in,
+            *records);
+  }
+  // With no tap active: one relaxed load and a predictable branch per batch.
+  if (taps_[static_cast<std::size_t>(node)]->active() && port == 0) [[unlikely]]
+    taps_[static_cast<std::size_t>(node)]->sample(instance_, *records);
   if (port != 0 || next == ops_.size())
     return tail_->emit(node, port, std::move(records));
   const int caller = current_;

@@ -5,7 +5,9 @@
 /// object); the task polls it and hands its output to `deliver(0, ...)`. Port 0 of every
 /// node but the last feeds the next node; every other (node, port) goes out of the task
 /// through `external_output`.
+#include "core/metrics.hpp"
 #include "operators/operator.hpp"
+#include "operators/tap.hpp"
 
 #include <memory>
 #include <string>
@@ -47,6 +49,13 @@ public:
   /// Closes every opened operator; returns the first error.
   result<void> close();
 
+  /// Counts records, bytes and batches into and out of each node (`nodes[i]` for node i,
+  /// as many as the chain has nodes); null (the default) counts nothing.
+  void set_metrics(node_metrics* nodes) noexcept { metrics_ = nodes; }
+  /// Where node i looks for a tap on its main output (`points[i]`, as many as the chain has
+  /// nodes; null entries: never tapped), and this chain's instance index for tap lines.
+  /// Without this call nothing is tapped.
+  void set_taps(const std::vector<tap_point*>& points, int instance);
   /// The node that was running when the last call failed or threw.
   int current_node() const noexcept { return current_; }
   std::size_t size() const noexcept { return ops_.size(); }
@@ -63,7 +72,10 @@ private:
 
   std::vector<std::unique_ptr<operator_base>> ops_;
   std::vector<link> links_;
+  std::vector<tap_point*> taps_; ///< one per node, never null
+  int instance_ = 0;
   external_output* tail_;
+  node_metrics* metrics_ = nullptr;
   int current_ = 0;
   std::size_t opened_ = 0;
 };

@@ -37,6 +37,7 @@
 #include "operators/context.hpp"
 #include "operators/operator.hpp"
 #include "operators/process.hpp"
+#include "operators/record_loop.hpp"
 #include "operators/state/backend.hpp"
 #include "operators/state/snapshot_codec.hpp"
 #include "operators/state/state.hpp"
@@ -171,13 +172,15 @@ public:
     collector<Out> c{produced->records};
     context_type ctx{info_, *state_, *this, *this};
     auto ok = guarded([&] {
-      for (const auto& r : records_of<In>(*in)) {
-        const K key = key_fn_(r);
-        const int kg = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
-        set_key(ctx, key, kg);
-        element_ = &r;
-        invoke_on_element(fn_, r, ctx, c);
-      }
+      // API misuse and restore failures are engine errors: they pass unchanged.
+      for_each_record<state_usage_error, state_restore_error>(
+        std::as_const(records_of<In>(*in)), [&](const In& r) {
+          const K key = key_fn_(r);
+          const int kg = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
+          set_key(ctx, key, kg);
+          element_ = &r;
+          invoke_on_element(fn_, r, ctx, c);
+        });
     });
     element_ = nullptr;
     if (!ok)
@@ -212,6 +215,18 @@ public:
   }
 
   // -- inspection, for tests and metrics ---------------------------------------------------
+
+  /// Spark's state-operator fields for metrics and progress: entries over all states,
+  /// their memory estimated as (key + value slot) per entry, and the timers set.
+  result<void> end_epoch(std::int64_t, output&, operator_epoch_stats& stats) override {
+    const auto entries = state_->total_entries();
+    stats.state = state_epoch_report{};
+    stats.state->rows_total = entries;
+    stats.state->memory_used_bytes = entries * (sizeof(K) + 64);
+    stats.state->timers_pending =
+      timers_.size(time_domain::event_time) + timers_.size(time_domain::processing_time);
+    return {};
+  }
 
   /// Keys holding an entry in state `name` (expired entries not yet freed included).
   std::size_t state_size(std::string_view name) const noexcept { return state_->size(name); }

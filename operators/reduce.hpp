@@ -4,6 +4,7 @@
 /// epoch's end instead: the keys changed in the epoch (`update`) or every key (`complete`).
 #include "operators/keyed_state.hpp"
 #include "operators/operator.hpp"
+#include "operators/record_loop.hpp"
 #include "operators/state/snapshot_codec.hpp"
 
 #include <utility>
@@ -12,6 +13,14 @@
 namespace sluice {
 
 namespace detail {
+
+/// Spark's state-operator figures of a running aggregation: its keys and their size.
+template <class K, class V>
+result<void> report_state(const keyed_state_table<K, V>& state, operator_epoch_stats& stats) {
+  const auto total = state.size();
+  stats.state = state_epoch_report{0, {}, total, 0, 0, 0, total * (sizeof(K) + sizeof(V) + 32)};
+  return {};
+}
 
 /// The keys a running aggregation changed in the current epoch, and its epoch report.
 template <class K>
@@ -40,9 +49,8 @@ public:
       }
       changed.clear();
     }
-    const auto total = state.size();
-    stats.state = state_epoch_report{0, {}, total, updated, 0, 0,
-                                     total * (sizeof(K) + sizeof(V) + 32)};
+    report_state(state, stats);
+    stats.state->rows_updated = updated;
     if (rows.empty())
       return {};
     return out.emit(0, std::make_shared<batch<R>>(std::move(rows)));
@@ -70,7 +78,7 @@ public:
   result<void> process(int, batch_ptr in, output& out) override {
     auto& records = records_of<T>(*in);
     auto updates = make_batch<T>(info_.mode ? 0 : records.size());
-    for (const auto& r : records) {
+    for_each_record(std::as_const(records), [&](const T& r) {
       K key = key_fn_(r);
       const int g = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
       auto& group = state_.group(g);
@@ -81,7 +89,7 @@ public:
         changes_.mark(g, it->first);
       else
         updates->records.push_back(it->second);
-    }
+    });
     if (info_.mode)
       return {};
     return out.emit(0, std::move(updates));
@@ -89,7 +97,7 @@ public:
 
   result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
     if (!info_.mode)
-      return {};
+      return detail::report_state(state_, stats);
     return changes_.end_epoch(
       *info_.mode, state_, [](const K&, const T& v) { return v; }, out, stats);
   }
@@ -136,7 +144,7 @@ public:
   result<void> process(int, batch_ptr in, output& out) override {
     auto& records = records_of<T>(*in);
     auto results = make_batch<R>(info_.mode ? 0 : records.size());
-    for (const auto& r : records) {
+    for_each_record(std::as_const(records), [&](const T& r) {
       K key = key_fn_(r);
       const int g = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
       auto& group = state_.group(g);
@@ -148,7 +156,7 @@ public:
         changes_.mark(g, it->first);
       else
         results->records.push_back(result_of(it->first, it->second));
-    }
+    });
     if (info_.mode)
       return {};
     return out.emit(0, std::move(results));
@@ -156,7 +164,7 @@ public:
 
   result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
     if (!info_.mode)
-      return {};
+      return detail::report_state(state_, stats);
     return changes_.end_epoch(
       *info_.mode, state_, [this](const K& k, const Acc& a) { return result_of(k, a); }, out,
       stats);

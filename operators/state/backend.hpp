@@ -552,6 +552,14 @@ public:
     return n;
   }
 
+  /// Entries over all states (for metrics).
+  std::size_t total_entries() const noexcept {
+    std::size_t n = 0;
+    for (auto& s : slots_)
+      n += s->size();
+    return n;
+  }
+
   /// Frees every entry whose TTL in `domain` ran out by `now`; returns how many.
   std::size_t expire(time_domain domain, std::int64_t now) {
     std::size_t n = 0;

@@ -34,6 +34,7 @@
 #include "core/key_group.hpp"
 #include "operators/keyed_state.hpp"
 #include "operators/operator.hpp"
+#include "operators/record_loop.hpp"
 #include "operators/state/snapshot_codec.hpp"
 #include "operators/window/assigners.hpp"
 #include "operators/window/window_functions.hpp"
@@ -203,7 +204,7 @@ public:
     std::vector<output_type> updates; // re-firings caused by allowed-late records
     std::vector<T> late;
     std::uint64_t late_count = 0;
-    for (const auto& r : records) {
+    for_each_record(records, [&](const T& r) {
       const event_time ts = ts_fn_(r);
       const K key = key_fn_(r);
       const int g = detail::window_key_group(key, info_.max_key_groups);
@@ -230,7 +231,7 @@ public:
         if (opts_.late_to_side_output)
           late.push_back(r);
       }
-    }
+    });
     if (late_count)
       count_late(late_count, opts_.late_to_side_output);
     return detail::emit_updates_and_late(out, std::move(updates), std::move(late));
@@ -304,7 +305,8 @@ public:
     const auto total = window_count();
     stats.state = state_epoch_report{0, {}, total, epoch_.updated, epoch_.removed,
                                      dropped_.size() + epoch_.dropped,
-                                     total * (sizeof(typename table::value_type) + 32)};
+                                     total * (sizeof(typename table::value_type) + 32),
+                                     total}; // one end-of-window timer per window
     epoch_ = {};
     dropped_.clear();
     if (rows.empty())
@@ -435,7 +437,7 @@ private:
                       : current_watermark();
     std::vector<T> late;
     std::uint64_t late_count = 0;
-    for (const auto& r : records) {
+    for_each_record(records, [&](const T& r) {
       const event_time ts = ts_fn_(r);
       const K key = key_fn_(r);
       const int g = detail::window_key_group(key, info_.max_key_groups);
@@ -466,7 +468,7 @@ private:
         if (opts_.late_to_side_output)
           late.push_back(r);
       }
-    }
+    });
     if (late_count)
       count_late(late_count, opts_.late_to_side_output);
     return detail::emit_updates_and_late(out, std::vector<output_type>{}, std::move(late));
@@ -538,7 +540,7 @@ public:
     std::vector<T> late;
     std::uint64_t late_count = 0;
     std::vector<std::size_t> touching;
-    for (const auto& r : records) {
+    auto looped = for_each_record(records, [&](const T& r) -> result<void> {
       const event_time ts = ts_fn_(r);
       const duration gap = assigner_.gap_of(r);
       if (gap <= duration::zero())
@@ -562,7 +564,7 @@ public:
         ++epoch_.dropped;
         if (opts_.late_to_side_output)
           late.push_back(r);
-        continue;
+        return {};
       }
       if (it == tab.end())
         it = tab.try_emplace(std::move(key)).first;
@@ -592,7 +594,7 @@ public:
       fn_.add(s.acc, r);
       ++epoch_.updated; // per record: sessions merge, so "rows" are not stable here
       if (info_.mode == output_mode::complete)
-        continue; // every session is emitted at the epoch's end and none is freed
+        return {}; // every session is emitted at the epoch's end and none is freed
       if (s.window.max_timestamp() <= wm)
         fire(it->first, s, wm, updates);
       // Usually the pending timer is earlier than the new due time (a session that grew):
@@ -601,7 +603,10 @@ public:
         s.timer_at = due;
         timers_.add(g, {due, it->first, s.window});
       }
-    }
+      return {};
+    });
+    if (!looped)
+      return looped;
     if (late_count)
       count_late(late_count, opts_.late_to_side_output);
     return detail::emit_updates_and_late(out, std::move(updates), std::move(late));
@@ -669,7 +674,8 @@ public:
             fire(key, s, current_watermark(), rows);
     const auto total = window_count();
     stats.state = state_epoch_report{0, {}, total, epoch_.updated, epoch_.removed, epoch_.dropped,
-                                     total * (sizeof(session_state) + sizeof(K) + 48)};
+                                     total * (sizeof(session_state) + sizeof(K) + 48),
+                                     total}; // one end-of-window timer per window
     epoch_ = {};
     if (rows.empty())
       return {};

@@ -6,6 +6,7 @@
 #include "actors/task.hpp"
 
 #include "core/codec/time_format.hpp"
+#include "core/log.hpp"
 
 #include <malloc.h>
 
@@ -31,7 +32,17 @@ struct job_state {
   std::condition_variable cv;
   std::optional<result<job_result>> outcome;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  std::deque<query_progress> progress; ///< the last 100 epochs
+  std::deque<query_progress> progress; ///< the last 100 reports
+  // What monitors read (job_snapshot), written by the coordinator.
+  std::string id, run_id;
+  std::string phase = "running";
+  query_status status;
+  int restarts = 0;
+  std::int64_t checkpoints_completed = 0;
+  std::int64_t checkpoint_failures = 0;
+  std::optional<std::string> last_failure;
+  std::deque<checkpoint_stats> checkpoints; ///< the last 100
+  std::optional<error> failure;             ///< the job's own failure, once it ended
 };
 
 /// A progress report's ids: random version-4 UUIDs.
@@ -72,6 +83,8 @@ std::vector<task_stats> collect_stats(const blueprint& bp) {
     s.chain = chain.name;
     s.chain_id = chain.id;
     s.instance = bp.tasks[i].instance;
+    for (std::size_t n = 0; n < s.nodes.size() && n < chain.nodes.size(); ++n)
+      s.nodes[n].name = bp.logical.node(chain.nodes[n]).name;
     out.push_back(std::move(s));
   }
   return out;
@@ -103,6 +116,25 @@ public:
                                                     to_string(m.reason)));
     });
     start_tasks(std::exchange(first_from_, nullptr));
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->id = ids_.query;
+      state_->run_id = ids_.run;
+    }
+    set_status(when_.micro_batch() ? "Initializing sources" : "Processing continuously",
+               false, !when_.micro_batch());
+    const query_listener::started_event started{ids_.query, ids_.run, bp_->options.query_name,
+                                                wall_now()};
+    for (auto& l : bp_->options.listeners)
+      l->on_started(started);
+    logging::get().info("job '{}' started: {} tasks, trigger {}{}", bp_->options.query_name,
+                        bp_->tasks.size(), when_.describe(),
+                        restored_from_ ? ", restored from checkpoint " +
+                                           std::to_string(*restored_from_)
+                                       : std::string{});
+    for (auto& why : skipped_)
+      logging::get().warn("job '{}': skipped checkpoint: {}", bp_->options.query_name, why);
+    report_span_start_ = clock_->now();
     return {
       [this](msg::done, int task) {
         if (!from_current(task))
@@ -233,6 +265,15 @@ private:
       complete(std::move(err));
       return;
     }
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->last_failure = err.message;
+      state_->restarts = restarts_ + 1;
+      state_->phase = "restarting";
+    }
+    set_status("Restarting after a failure: " + err.message, false, false);
+    logging::get().warn("job '{}': {}; restart {} of {}", bp_->options.query_name, err.message,
+                        restarts_ + 1, rs.max_restarts);
     last_failure_ = std::move(err);
     restarting_ = true;
     for (auto& t : tasks_) {
@@ -262,6 +303,12 @@ private:
       skipped_.push_back(s);
     auto from = std::make_shared<restore_point>();
     from->meta = std::move(*latest);
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->phase = "running";
+    }
+    set_status(when_.micro_batch() ? "Waiting for next trigger" : "Processing continuously",
+               false, !when_.micro_batch());
     start_tasks(std::move(from));
   }
 
@@ -346,6 +393,13 @@ private:
     checkpoint_in_flight_ = false;
     last_checkpoint_done_ = clock_->now();
     if (auto ok = bp_->store->complete(meta); !ok) {
+      {
+        std::lock_guard guard{state_->mtx};
+        ++state_->checkpoint_failures;
+        state_->last_failure = "checkpoint " + std::to_string(id) + ": " + ok.error().message;
+      }
+      logging::get().warn("job '{}': checkpoint {} failed: {}", bp_->options.query_name, id,
+                          ok.error().message);
       if (++failed_checkpoints_ > bp_->options.checkpoints.tolerable_failures)
         complete(make_error(ok.error().code, ok.error().message + " (" +
                                                std::to_string(failed_checkpoints_) +
@@ -376,9 +430,25 @@ private:
     st.duration = std::chrono::duration_cast<std::chrono::microseconds>(clock_->now() - e.triggered);
     for (auto& p : meta.pieces)
       st.bytes += p.size;
-    for (auto& r : e.reports)
+    for (auto& r : e.reports) {
       if (r->checkpoint)
         st.pauses.push_back(r->pause);
+      st.alignment = std::max(st.alignment, r->alignment);
+    }
+    st.completed_at = meta.created;
+    st.savepoint = meta.savepoint;
+    last_checkpoint_ = checkpoint_progress{
+      id, std::chrono::duration_cast<std::chrono::milliseconds>(st.duration).count(),
+      static_cast<std::uint64_t>(st.bytes)};
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->checkpoints.push_back(st);
+      if (state_->checkpoints.size() > 100)
+        state_->checkpoints.pop_front();
+      state_->checkpoints_completed = checkpoints_completed_;
+    }
+    logging::get().debug("job '{}': checkpoint {} complete: {} bytes in {} us",
+                         bp_->options.query_name, id, st.bytes, st.duration.count());
     checkpoint_stats_.push_back(std::move(st));
     if (checkpoint_stats_.size() > 1000)
       checkpoint_stats_.erase(checkpoint_stats_.begin());
@@ -447,6 +517,7 @@ private:
 
   /// Micro-batch: ask every source what this trigger would read.
   void begin_trigger() {
+    set_status("Getting offsets from sources", false, true);
     phase_ = phase::preparing;
     trigger_started_ = clock_->now();
     prepared_ = 0;
@@ -471,6 +542,8 @@ private:
     const bool no_data_epoch = watermark_moved && bp_->options.has_event_time_state &&
                                bp_->options.mode != output_mode::complete;
     if (!available_ && !no_data_epoch) {
+      set_status("Waiting for data to arrive", false, false);
+      idle_event();
       phase_ = phase::idle;
       if (when_.how == trigger::kind::processing_time)
         schedule_tick(trigger_started_ + when_.interval);
@@ -479,6 +552,7 @@ private:
       return;
     }
     phase_ = phase::running;
+    set_status("Processing new data", available_, true);
     auto& e = open_epochs_[next_epoch_];
     init_epoch(e, clock_->now());
     e.triggered = trigger_started_;
@@ -547,6 +621,7 @@ private:
 
   void after_micro_batch() {
     phase_ = phase::idle;
+    set_status("Waiting for next trigger", false, false);
     if (stop_after_epoch_ || when_.how == trigger::kind::once) {
       stop_sources();
       return;
@@ -653,7 +728,7 @@ private:
       else if (auto wm = continuous_watermark())
         p.event_time["watermark"] = iso_millis(*wm);
     }
-    publish(std::move(p));
+    offer(std::move(p), e.triggered);
   }
 
   /// Folds an epoch's event times into each source's maximum and, in micro-batch mode,
@@ -701,9 +776,129 @@ private:
     return low;
   }
 
+  // -- progress reports, status and listeners ---------------------------------------------
+
+  static std::string wall_now() {
+    return iso_millis(std::chrono::time_point_cast<duration>(std::chrono::system_clock::now()));
+  }
+
+  void set_status(std::string message, bool data_available, bool trigger_active) {
+    std::lock_guard guard{state_->mtx};
+    state_->status = query_status{std::move(message), data_available, trigger_active};
+  }
+
+  void idle_event() {
+    const query_listener::idle_event idle{ids_.query, ids_.run, wall_now()};
+    for (auto& l : bp_->options.listeners)
+      l->on_idle(idle);
+  }
+
+  /// One epoch's report. Micro-batch mode publishes it; continuous mode folds it into the
+  /// report of the progress interval, published when the interval is over (or the job
+  /// ends: `flush`).
+  void offer(std::optional<query_progress> p, sluice::clock::time_point triggered,
+             bool flush = false) {
+    const auto now = clock_->now();
+    const auto every = bp_->options.progress_interval;
+    if (!when_.micro_batch() && every.count() > 0) {
+      if (p && pending_report_)
+        pending_report_->absorb(*p);
+      else if (p)
+        pending_report_ = std::move(p);
+      if (!pending_report_ || (!flush && now - report_span_start_ < every))
+        return;
+      p = std::move(pending_report_);
+      pending_report_.reset();
+      // Rates over the whole interval, not one epoch.
+      const double span = std::chrono::duration<double>(now - report_span_start_).count();
+      auto rate = [span](std::uint64_t n) { return span > 0 ? static_cast<double>(n) / span : 0.0; };
+      p->input_rows_per_second = p->processed_rows_per_second = rate(p->num_input_rows);
+      for (auto& src : p->sources)
+        src.input_rows_per_second = src.processed_rows_per_second = rate(src.num_input_rows);
+      set_status("Processing continuously", p->num_input_rows > 0, true);
+    }
+    if (!p)
+      return;
+    (void)triggered;
+    add_operator_progress(*p, now);
+    report_span_start_ = now;
+    const bool idle = p->num_input_rows == 0 && !when_.micro_batch();
+    publish(std::move(*p));
+    if (idle)
+      idle_event();
+  }
+
+  /// Sluice's extra fields: per operator over the span since the last report, and the
+  /// newest checkpoint completed in it.
+  void add_operator_progress(query_progress& p, sluice::clock::time_point now) {
+    auto stats = collect_stats(*bp_);
+    const double span_ns =
+      std::max(1.0, static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          now - report_span_start_)
+                                          .count()));
+    std::map<node_id, operator_progress> ops;
+    std::map<node_id, std::int64_t> low_watermark;
+    for (std::size_t t = 0; t < stats.size(); ++t) {
+      const auto& cur = stats[t];
+      const task_stats* before = t < last_stats_.size() ? &last_stats_[t] : nullptr;
+      const auto& chain = bp_->plan.chains[static_cast<std::size_t>(bp_->tasks[t].chain)];
+      auto delta = [&](auto field) {
+        return before ? cur.*field - before->*field : cur.*field;
+      };
+      for (std::size_t n = 0; n < cur.nodes.size(); ++n) {
+        const auto id = chain.nodes[n];
+        const auto& spec = bp_->logical.node(id);
+        auto& o = ops[id];
+        o.name = spec.name;
+        o.parallelism = chain.parallelism;
+        const auto& cn = cur.nodes[n];
+        const node_stats* bn = before && n < before->nodes.size() ? &before->nodes[n] : nullptr;
+        o.records_in += cn.records_in - (bn ? bn->records_in : 0);
+        o.records_out += cn.records_out - (bn ? bn->records_out : 0);
+        o.state_entries += cn.state_entries;
+        o.state_bytes += cn.state_bytes;
+        // The chain's thread is shared by its operators: each shows the task's shares,
+        // averaged over the instances.
+        o.busy_share += static_cast<double>(delta(&task_stats::busy_ns)) / span_ns /
+                        chain.parallelism;
+        o.backpressured_share += static_cast<double>(delta(&task_stats::backpressured_ns)) /
+                                 span_ns / chain.parallelism;
+        // Late records belong to the chain's event-time operator (else its last node).
+        const bool late_here = spec.role.event_time_state ||
+                               (n + 1 == cur.nodes.size() &&
+                                std::none_of(chain.nodes.begin(), chain.nodes.end(), [&](node_id x) {
+                                  return bp_->logical.node(x).role.event_time_state;
+                                }));
+        if (late_here) {
+          const auto side = delta(&task_stats::late_records_to_side_output);
+          o.late_records_side_output += side;
+          o.late_records_dropped += delta(&task_stats::late_records) - side;
+        }
+        if (cur.watermark != INT64_MIN) {
+          auto [it, fresh] = low_watermark.emplace(id, cur.watermark);
+          if (!fresh)
+            it->second = std::min(it->second, cur.watermark);
+        }
+      }
+    }
+    const auto now_us = std::chrono::duration_cast<duration>(now.time_since_epoch()).count();
+    for (auto& [id, o] : ops) {
+      if (auto it = low_watermark.find(id); it != low_watermark.end() &&
+                                            it->second != max_watermark.time_since_epoch().count()) {
+        o.watermark = iso_millis(event_time{duration{it->second}});
+        o.watermark_lag_ms = (now_us - it->second) / 1000;
+      }
+      p.operators.push_back(std::move(o));
+    }
+    last_stats_ = std::move(stats);
+    p.checkpoint = std::exchange(last_checkpoint_, std::nullopt);
+  }
+
   void publish(query_progress p) {
     if (bp_->options.on_progress)
       bp_->options.on_progress(p);
+    for (auto& l : bp_->options.listeners)
+      l->on_progress(p);
     std::lock_guard guard{state_->mtx};
     state_->progress.push_back(std::move(p));
     if (state_->progress.size() > 100)
@@ -716,6 +911,8 @@ private:
     if (completed_)
       return;
     completed_ = true;
+    if (!err)
+      offer(std::nullopt, clock_->now(), true); // the last interval's report
     for (auto& rp : savepoint_waiters_) // the job ended before a checkpoint completed
       rp.deliver(caf::make_error(caf::sec::request_receiver_down));
     savepoint_waiters_.clear();
@@ -725,6 +922,24 @@ private:
     for (auto& t : tasks_)
       unlink_from(t);
     tasks_.clear();
+    set_status("Stopped", false, false);
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->phase = err ? "failed" : cancelled_ ? "cancelled" : "finished";
+      if (err) {
+        state_->last_failure = err->message;
+        state_->failure = *err;
+      }
+    }
+    const query_listener::terminated_event ended{
+      ids_.query, ids_.run, err ? std::optional<std::string>{err->message} : std::nullopt};
+    if (err)
+      logging::get().error("job '{}' failed: {}", bp_->options.query_name, err->message);
+    else
+      logging::get().info("job '{}' {}", bp_->options.query_name,
+                          cancelled_ ? "stopped" : "finished");
+    for (auto& l : bp_->options.listeners)
+      l->on_terminated(ended);
     {
       std::lock_guard guard{state_->mtx};
       if (err) {
@@ -789,6 +1004,11 @@ private:
   std::vector<caf::response_promise> savepoint_waiters_;
   bool stop_at_savepoint_ = false;
   std::optional<error> last_failure_;
+  // Progress reports.
+  std::optional<query_progress> pending_report_; ///< continuous: the interval so far
+  sluice::clock::time_point report_span_start_{};
+  std::vector<task_stats> last_stats_; ///< at the last report, for per-operator deltas
+  std::optional<checkpoint_progress> last_checkpoint_; ///< completed since the last report
 };
 
 class execution final : public job_execution {
@@ -860,6 +1080,52 @@ public:
     return {state_->progress.begin(), state_->progress.end()};
   }
 
+  result<void> tap(const std::string& operator_name, double max_per_second,
+                   std::function<void(const std::string& line)> out) override {
+    return bp_->taps->tap(operator_name, max_per_second, std::move(out));
+  }
+
+  void untap(const std::string& operator_name) override { bp_->taps->untap(operator_name); }
+
+  query_status status() const override {
+    std::lock_guard guard{state_->mtx};
+    return state_->status;
+  }
+
+  std::optional<query_progress> last_progress() const override {
+    std::lock_guard guard{state_->mtx};
+    if (state_->progress.empty())
+      return std::nullopt;
+    return state_->progress.back();
+  }
+
+  std::optional<error> exception() const override {
+    std::lock_guard guard{state_->mtx};
+    return state_->failure;
+  }
+
+  job_snapshot snapshot() const override {
+    job_snapshot s;
+    s.tasks = collect_stats(*bp_);
+    s.name = bp_->options.query_name;
+    s.plan_json = plan_json_;
+    s.now_us = std::chrono::duration_cast<duration>(
+                 bp_->options.processing_clock->now().time_since_epoch())
+                 .count();
+    std::lock_guard guard{state_->mtx};
+    s.id = state_->id;
+    s.run_id = state_->run_id;
+    s.state = state_->phase;
+    s.status = state_->status;
+    s.uptime = std::chrono::steady_clock::now() - state_->started;
+    s.restarts = state_->restarts;
+    s.checkpoints_completed = state_->checkpoints_completed;
+    s.checkpoint_failures = state_->checkpoint_failures;
+    s.last_failure = state_->last_failure;
+    s.checkpoints.assign(state_->checkpoints.begin(), state_->checkpoints.end());
+    return s;
+  }
+
 private:
   bool finished() {
     std::lock_guard guard{state_->mtx};
@@ -868,6 +1134,7 @@ private:
 
   std::shared_ptr<blueprint> bp_;
   std::shared_ptr<job_state> state_;
+  std::string plan_json_ = explain_json(bp_->logical, bp_->plan);
   caf::actor_system_config cfg_;
   std::optional<caf::actor_system> system_;
   caf::actor coordinator_;
@@ -960,6 +1227,29 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
   bp->tasks = wire(plan);
   bp->options = opts;
   bp->metrics = std::make_unique<task_metrics[]>(bp->tasks.size());
+  {
+    std::vector<tap_registry::node> tappable;
+    for (const auto& n : g.nodes()) {
+      auto& t = tappable.emplace_back(tap_registry::node{n.name, "out", {}});
+      if (n.outputs.empty())
+        continue; // a sink: nothing to tap
+      const auto& port = n.outputs.front();
+      t.port_name = port.name;
+      t.describe = port.describe ? port.describe
+                                 : [type = port.type.name](const batch_base&, std::size_t) {
+                                     return "<record of type " + type + ">";
+                                   };
+    }
+    bp->taps = std::make_shared<tap_registry>(tappable, opts.processing_clock);
+    for (const auto& t : opts.taps)
+      if (auto ok = bp->taps->tap(t.operator_name, t.max_per_second, t.out); !ok)
+        return std::move(ok).error();
+  }
+  for (std::size_t i = 0; i < bp->tasks.size(); ++i) {
+    auto& m = bp->metrics[i];
+    m.node_count = plan.chains[static_cast<std::size_t>(bp->tasks[i].chain)].nodes.size();
+    m.nodes = std::make_unique<node_metrics[]>(m.node_count);
+  }
   auto from = std::make_shared<restore_point>();
   std::vector<std::string> skipped;
   if (!opts.checkpoints.dir.empty()) {

@@ -2,9 +2,11 @@
 /// The runtime's entry point, free of CAF: runs a physical plan on actors.
 #include "core/epoch.hpp"
 #include "core/metrics.hpp"
+#include "core/error.hpp"
 #include "core/progress.hpp"
 #include "core/time.hpp"
 #include "graph/plan.hpp"
+#include "operators/tap.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -74,6 +76,9 @@ struct runtime_options {
   int credits = 4;
   /// Processing time; inject a `manual_clock` in tests.
   std::shared_ptr<const clock> processing_clock = default_clock();
+  /// Per-operator counters (records, bytes, batches) and busy/backpressured time. Off,
+  /// only the per-task record counters remain (for benchmarks of the metrics' cost).
+  bool collect_metrics = true;
   /// Raise glibc's trim and mmap thresholds once per process: batches freed on another
   /// thread than the one that allocated them otherwise return memory to the kernel on
   /// every batch (5-25x slower; see docs/architecture.md).
@@ -90,8 +95,14 @@ struct runtime_options {
   /// that never run dry (an unthrottled generator). Files are capped by
   /// `max_files_per_trigger` instead.
   std::size_t max_records_per_trigger = 1'000'000;
-  /// Called with every epoch's progress report, on a runtime thread: keep it short.
+  /// Called with every progress report, on a runtime thread: keep it short.
   std::function<void(const query_progress&)> on_progress{};
+  /// Spark-like listeners (started, progress, idle, terminated), called in order.
+  std::vector<std::shared_ptr<query_listener>> listeners{};
+  /// Continuous mode: one progress report per this interval, covering every epoch that
+  /// ended in it (Spark reports each micro-batch; a continuous job would flood). 0: one
+  /// report per epoch. Default 10 s.
+  std::chrono::milliseconds progress_interval{10'000};
   /// The query's name in progress reports.
   std::string query_name = "sluice-job";
   /// Whether a stateful event-time operator exists: micro-batch mode then runs an epoch
@@ -105,6 +116,9 @@ struct runtime_options {
   /// has committed), "commit" (a task is about to commit). Runs on runtime threads; it may
   /// block to force an interleaving, or kill the process to test recovery.
   std::function<void(const char* step, std::int64_t id)> sync_point{};
+  /// Taps active from the start (see `job_execution::tap`); an unknown operator name makes
+  /// the job fail to start. Default: none.
+  std::vector<tap_spec> taps{};
 };
 
 /// One completed checkpoint, measured.
@@ -116,6 +130,34 @@ struct checkpoint_stats {
   std::uint64_t bytes = 0;
   /// Each task's synchronous pause to snapshot.
   std::vector<std::chrono::microseconds> pauses;
+  /// The longest barrier alignment of any task (inputs blocked behind a barrier).
+  std::chrono::microseconds alignment{0};
+  /// When it completed, ISO-8601 with milliseconds.
+  std::string completed_at;
+  bool savepoint = false;
+};
+
+/// Everything a monitor shows about a job, copied at one moment.
+struct job_snapshot {
+  std::string name;
+  std::string id;     ///< the query id (kept across restarts from a checkpoint)
+  std::string run_id; ///< new for every run
+  /// "running", "restarting", "finished", "cancelled" or "failed".
+  std::string state = "running";
+  query_status status;
+  std::chrono::nanoseconds uptime{0};
+  int restarts = 0;
+  std::int64_t checkpoints_completed = 0;
+  std::int64_t checkpoint_failures = 0;
+  /// The last failure: a task failure that caused a restart, or the job's own failure.
+  std::optional<std::string> last_failure;
+  std::vector<task_stats> tasks;
+  /// The newest completed checkpoints (up to 100), oldest first.
+  std::vector<checkpoint_stats> checkpoints;
+  /// The logical and physical plans as JSON (`explain_json`).
+  std::string plan_json;
+  /// Processing time now, in µs since the epoch (for watermark lags).
+  std::int64_t now_us = 0;
 };
 
 /// How a finished job ended.
@@ -154,6 +196,45 @@ public:
   /// The progress reports of the last (up to 100) epochs, oldest first (Spark's
   /// `recentProgress`).
   virtual std::vector<query_progress> recent_progress() const = 0;
+
+  // -- debugging ---------------------------------------------------------------------------
+
+  /// Starts (or replaces) a tap on the operator named `operator_name`: `out` receives
+  /// `operator NAME[INSTANCE] out: RECORD` for at most `max_per_second` records per second
+  /// leaving it on its main output, over all its instances (processing time of
+  /// `runtime_options::processing_clock`). The job goes on unchanged. Thread-safe.
+  /// Fails with `invalid_option` naming the operator and listing the valid names when no
+  /// node has that name, or on a sink or a rate that is not positive. See operators/tap.hpp.
+  virtual result<void> tap(const std::string& operator_name, double max_per_second,
+                           std::function<void(const std::string& line)> out) {
+    static_cast<void>(max_per_second);
+    static_cast<void>(out);
+    return make_error(error_code::invalid_option,
+                      "tap '" + operator_name + "': this execution does not support taps");
+  }
+  /// Stops the tap on `operator_name`, if any: no line of it arrives after this returns.
+  virtual void untap(const std::string& /*operator_name*/) {}
+
+  // -- Spark's StreamingQuery ------------------------------------------------------------
+
+  /// What the query does now (Spark's `status`).
+  virtual query_status status() const = 0;
+  /// The newest progress report, if any (Spark's `lastProgress`).
+  virtual std::optional<query_progress> last_progress() const = 0;
+  /// Waits at most `timeout` for the job to end; true when it has. `exception()` tells
+  /// whether it failed.
+  bool await_termination(std::chrono::nanoseconds timeout) { return wait_for(timeout); }
+  /// Waits for the job to end.
+  void await_termination() { permit_unchecked(wait()); }
+  /// Stops the job (as `cancel()`) and waits until it has stopped.
+  void stop() {
+    cancel();
+    await_termination();
+  }
+  /// The error the job failed with; unset while it runs and after a clean end.
+  virtual std::optional<error> exception() const = 0;
+  /// Metrics, checkpoint history, failures and plan, for monitors (monitor/).
+  virtual job_snapshot snapshot() const = 0;
 };
 
 /// Starts the plan's tasks and returns at once.

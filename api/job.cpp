@@ -34,6 +34,9 @@ result<std::unique_ptr<job_execution>> job::start() {
   run.late_rows = opts_.late_rows;
   run.checkpoints = opts_.checkpoints;
   run.on_progress = opts_.on_progress;
+  run.listeners = opts_.listeners;
+  run.taps.insert(run.taps.end(), opts_.taps.begin(), opts_.taps.end());
+  run.progress_interval = opts_.progress_interval;
   run.query_name = opts_.name;
   run.has_event_time_state = false;
   for (auto& n : b_->g.nodes())

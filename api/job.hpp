@@ -40,9 +40,17 @@ struct job_options {
   std::optional<sluice::output_mode> output_mode{};
   /// Micro-batch mode: which watermark makes a row late. Default: Spark 3.4+'s rule.
   late_row_rule late_rows = late_row_rule::previous_watermark;
-  /// Called with each epoch's progress report (Spark's StreamingQueryProgress), on a
+  /// Called with each progress report (Spark's StreamingQueryProgress), on a
   /// runtime thread: keep it short and thread-safe.
   std::function<void(const query_progress&)> on_progress{};
+  /// Spark-like listeners: started, progress, idle and terminated events, in order.
+  std::vector<std::shared_ptr<query_listener>> listeners{};
+  /// Continuous mode: one progress report per interval, covering its epochs (0: one per
+  /// epoch). Micro-batch mode reports every epoch. Default 10 s.
+  std::chrono::milliseconds progress_interval{10'000};
+  /// Taps active from the start: a sample of the records leaving named operators, at a
+  /// bounded rate (`job_execution::tap` adds and removes them while the job runs).
+  std::vector<tap_spec> taps{};
   /// Checkpoints, restore and restarts (off unless `checkpoints.dir` is set); see
   /// docs/checkpoints.md.
   checkpoint_options checkpoints{};

@@ -5,7 +5,9 @@
 
 namespace sluice {
 
-result<job_result> run_until_stopped(job& j, std::optional<std::chrono::nanoseconds> duration) {
+result<job_result> run_until_stopped(
+  job& j, std::optional<std::chrono::nanoseconds> duration,
+  std::function<result<std::shared_ptr<void>>(job_execution&)> attach) {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -18,6 +20,18 @@ result<job_result> run_until_stopped(job& j, std::optional<std::chrono::nanoseco
     return std::move(running).error();
   }
   auto& exec = **running;
+  std::shared_ptr<void> attached;
+  if (attach) {
+    auto a = attach(exec);
+    if (!a) {
+      exec.cancel();
+      permit_unchecked(exec.wait());
+      running->reset();
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      return std::move(a).error();
+    }
+    attached = std::move(*a);
+  }
   const auto deadline =
     duration ? std::optional{std::chrono::steady_clock::now() + *duration} : std::nullopt;
   bool stopping = false;
@@ -32,6 +46,7 @@ result<job_result> run_until_stopped(job& j, std::optional<std::chrono::nanoseco
     }
   }
   auto outcome = exec.wait();
+  attached.reset();
   running->reset();
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   return outcome;

@@ -3,6 +3,8 @@
 #include "api/job.hpp"
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <optional>
 
 namespace sluice {
@@ -13,7 +15,11 @@ namespace sluice {
 /// Blocks SIGINT and SIGTERM in the calling thread before the job's threads start (they
 /// inherit the mask) and takes them with `sigtimedwait`; installs no signal handler. Meant
 /// for `main`: call it from the main thread of a program.
-[[nodiscard]] result<job_result> run_until_stopped(job& j,
-                                                   std::optional<std::chrono::nanoseconds> duration = {});
+///
+/// `attach`, when set, is called with the running job; what it returns (a monitor server,
+/// say) lives until the job has ended and is released before the job's handle is.
+[[nodiscard]] result<job_result> run_until_stopped(
+  job& j, std::optional<std::chrono::nanoseconds> duration = {},
+  std::function<result<std::shared_ptr<void>>(job_execution&)> attach = {});
 
 } // namespace sluice

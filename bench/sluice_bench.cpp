@@ -98,6 +98,7 @@ struct options {
   double rate = 100'000;
   double seconds = 5;
   std::string scheduler = "stealing";
+  bool metrics = true; ///< per-operator counters and busy/backpressure time
 };
 
 job_options engine_options(const options& o, int parallelism) {
@@ -107,6 +108,7 @@ job_options engine_options(const options& o, int parallelism) {
   jo.runtime.threads = o.threads;
   jo.runtime.scheduler =
     o.scheduler == "sharing" ? scheduler_policy::sharing : scheduler_policy::stealing;
+  jo.runtime.collect_metrics = o.metrics;
   return jo;
 }
 
@@ -225,6 +227,32 @@ int throughput(const char* name, const options& o, Loop loop, Engine engine) {
   fmt::print("  ratio engine/loop: {:.2f}\n", e / l);
   if (last_loop.count != last_engine.count || last_loop.sum != last_engine.sum) {
     fmt::print(stderr, "{}: engine result differs from the loop\n", name);
+    return 1;
+  }
+  return 0;
+}
+
+/// The metrics' cost on the hot path: W1 with metrics off (the baseline) and on, runs
+/// interleaved so that drift in the machine's speed hits both alike.
+int metrics_cost(options o) {
+  std::vector<double> off, on;
+  run_result last_off{}, last_on{};
+  for (int i = 0; i < o.runs; ++i) {
+    o.metrics = false;
+    last_off = w1_engine(o);
+    off.push_back(static_cast<double>(o.records) / last_off.seconds);
+    o.metrics = true;
+    last_on = w1_engine(o);
+    on.push_back(static_cast<double>(o.records) / last_on.seconds);
+  }
+  const auto b = median(off), m = median(on);
+  fmt::print("metrics-cost (w1): records={} runs={} batch_size={}\n", o.records, o.runs,
+             o.batch_size);
+  fmt::print("  metrics off: {:8.1f} M records/s\n", b / 1e6);
+  fmt::print("  metrics on:  {:8.1f} M records/s\n", m / 1e6);
+  fmt::print("  ratio on/off: {:.3f} (loss {:.1f}%)\n", m / b, (1 - m / b) * 100);
+  if (last_off.count != last_on.count || last_off.sum != last_on.sum) {
+    fmt::print(stderr, "metrics-cost: results differ with metrics on and off\n");
     return 1;
   }
   return 0;
@@ -578,7 +606,11 @@ int main(int argc, char** argv) {
   auto* w1 = app.add_subcommand("w1", "stateless: generator -> map -> filter -> sink");
   w1->add_option("--records", o.records);
   w1->add_option("--chaining", o.chaining, "on: fused chain; off: one task per operator");
+  w1->add_option("--metrics", o.metrics, "per-operator metrics on (true) or off (false)");
   common(w1);
+  auto* mc = app.add_subcommand("metrics-cost", "W1 with metrics off and on, interleaved");
+  mc->add_option("--records", o.records);
+  common(mc);
   auto* w2 = app.add_subcommand("w2", "keyed running aggregation");
   w2->add_option("--records", o.records);
   common(w2);
@@ -649,6 +681,8 @@ int main(int argc, char** argv) {
     return state_memory(state_keys);
   if (*w1)
     return throughput("w1", o, w1_loop, w1_engine);
+  if (*mc)
+    return metrics_cost(o);
   if (*w2)
     return throughput("w2", o, w2_loop, w2_engine);
   return latency(o);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace sluice {
 
 namespace {
@@ -52,7 +54,78 @@ std::string query_progress::to_json() const {
                             {"inputRowsPerSecond", s.input_rows_per_second},
                             {"processedRowsPerSecond", s.processed_rows_per_second}});
   j["sink"] = {{"description", sink.description}, {"numOutputRows", sink.num_output_rows}};
+  auto& x = j["sluice"] = nlohmann::ordered_json::object();
+  x["epochs"] = epochs;
+  x["operators"] = nlohmann::ordered_json::array();
+  for (auto& o : operators) {
+    nlohmann::ordered_json e{{"name", o.name},
+                             {"parallelism", o.parallelism},
+                             {"recordsIn", o.records_in},
+                             {"recordsOut", o.records_out}};
+    if (!o.watermark.empty()) {
+      e["watermark"] = o.watermark;
+      e["watermarkLagMs"] = o.watermark_lag_ms;
+    }
+    e["lateRecordsDropped"] = o.late_records_dropped;
+    e["lateRecordsSideOutput"] = o.late_records_side_output;
+    e["busyShare"] = o.busy_share;
+    e["backpressuredShare"] = o.backpressured_share;
+    e["stateEntries"] = o.state_entries;
+    e["stateBytes"] = o.state_bytes;
+    x["operators"].push_back(std::move(e));
+  }
+  if (checkpoint)
+    x["checkpoint"] = {{"id", checkpoint->id},
+                       {"durationMs", checkpoint->duration_ms},
+                       {"bytes", checkpoint->bytes}};
   return j.dump();
+}
+
+void query_progress::absorb(const query_progress& next) {
+  const auto rows_before = num_input_rows;
+  batch_id = next.batch_id;
+  epochs += next.epochs;
+  num_input_rows += next.num_input_rows;
+  for (auto& [k, v] : next.duration_ms)
+    duration_ms[k] += v;
+  // ISO-8601 texts of one format order like the instants they name.
+  for (auto& [k, v] : next.event_time) {
+    auto it = event_time.find(k);
+    if (it == event_time.end() || k == "watermark")
+      event_time[k] = v;
+    else if (k == "min")
+      it->second = std::min(it->second, v);
+    else if (k == "max")
+      it->second = std::max(it->second, v);
+    else if (k == "avg" && next.num_input_rows > rows_before)
+      it->second = v; // the mean of the busier epoch: exact means need the raw sums
+  }
+  for (auto& s : next.state_operators) {
+    auto it = std::find_if(state_operators.begin(), state_operators.end(),
+                           [&](const state_operator_progress& o) { return o.name == s.name; });
+    if (it == state_operators.end()) {
+      state_operators.push_back(s);
+      continue;
+    }
+    it->num_rows_total = s.num_rows_total;
+    it->memory_used_bytes = s.memory_used_bytes;
+    it->num_rows_updated += s.num_rows_updated;
+    it->num_rows_removed += s.num_rows_removed;
+    it->num_rows_dropped_by_watermark += s.num_rows_dropped_by_watermark;
+  }
+  for (auto& s : next.sources) {
+    auto it = std::find_if(sources.begin(), sources.end(),
+                           [&](const source_progress& o) { return o.description == s.description; });
+    if (it == sources.end()) {
+      sources.push_back(s);
+      continue;
+    }
+    it->end_offset = s.end_offset;
+    it->num_input_rows += s.num_input_rows;
+  }
+  if (sink.description.empty())
+    sink.description = next.sink.description;
+  sink.num_output_rows += next.sink.num_output_rows;
 }
 
 std::string_view to_string(output_mode m) noexcept {

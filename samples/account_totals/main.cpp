@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
     std::cout << *text;
     return 0;
   }
-  auto done = run_until_stopped(j, *duration);
+  auto done = samples::run_job(j, common, *duration);
   if (!done) {
     std::cerr << "account_totals: job failed: " << done.error().to_string() << "\n";
     return 1;

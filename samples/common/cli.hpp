@@ -1,7 +1,11 @@
 #pragma once
 // Command-line flags every sample shares, parsed with CLI11 into typed options.
 #include "api/job.hpp"
+#include "api/signals.hpp"
 #include "core/codec/time_format.hpp"
+#include "core/log.hpp"
+#include "monitor/progress_log.hpp"
+#include "monitor/server.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -10,6 +14,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <iostream>
 #include <memory>
 
 #include <chrono>
@@ -29,6 +34,11 @@ struct common_flags {
   bool explain = false;
   std::string checkpoint_dir;
   std::string checkpoint_interval = "1s";
+  int metrics_port = -1; ///< -1: no monitor; 0: any free port
+  std::string progress;  ///< progress log file
+  std::string progress_interval = "10s";
+  std::string log_level = "warn";
+  std::vector<std::string> taps; ///< OPERATOR[:PER_SECOND]
 };
 
 inline void add_common_flags(CLI::App& app, common_flags& f) {
@@ -46,6 +56,18 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
                  "checkpoint into this directory and resume from it (exactly-once)");
   app.add_option("--checkpoint-interval", f.checkpoint_interval,
                  "time between checkpoints in continuous mode, e.g. 1s");
+  app.add_option("--metrics-port", f.metrics_port,
+                 "serve Prometheus /metrics and the status page / on this port (0: any free)")
+    ->check(CLI::Range(0, 65535));
+  app.add_option("--progress", f.progress, "append each progress report as a JSON line to FILE");
+  app.add_option("--progress-interval", f.progress_interval,
+                 "continuous mode: time between progress reports, e.g. 10s (0: every epoch)");
+  app.add_option("--log-level", f.log_level,
+                 "log to stderr from this level: trace, debug, info, warn, error, critical, off")
+    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--tap", f.taps,
+                 "print a sample of the records leaving OPERATOR to stderr, at most "
+                 "PER_SECOND a second (default 5): OPERATOR[:PER_SECOND]; repeatable");
 }
 
 /// Applies the flags to job options; errors name the offending flag.
@@ -69,12 +91,59 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
     o.checkpoints.dir = f.checkpoint_dir;
     o.checkpoints.interval = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
   }
+  if (auto ok = logging::to_stderr(f.log_level); !ok)
+    return make_error(error_code::invalid_option, "--log-level: " + ok.error().message);
+  auto every = codec::parse_duration(f.progress_interval);
+  if (!every || every->count() < 0)
+    return make_error(error_code::invalid_option,
+                      "--progress-interval: " +
+                        (every ? std::string{"must not be negative"} : every.error().message));
+  o.progress_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
+  if (!f.progress.empty()) {
+    // A job resuming from a checkpoint continues its log.
+    auto log = monitor::progress_log::open(f.progress, !f.checkpoint_dir.empty());
+    if (!log)
+      return make_error(error_code::invalid_option, "--progress: " + log.error().message);
+    o.listeners.push_back(std::move(*log));
+  }
+  for (auto& t : f.taps) {
+    const auto colon = t.rfind(':');
+    tap_spec spec;
+    spec.operator_name = t.substr(0, colon);
+    spec.max_per_second = 5;
+    if (colon != std::string::npos) {
+      try {
+        spec.max_per_second = std::stod(t.substr(colon + 1));
+      } catch (const std::exception&) {
+        return make_error(error_code::invalid_option,
+                          "--tap " + t + ": the rate after ':' must be a number");
+      }
+    }
+    spec.out = [](const std::string& line) { std::cerr << "tap: " << line << "\n"; };
+    o.taps.push_back(std::move(spec));
+  }
   auto duration = codec::parse_duration(f.duration);
   if (!duration)
     return make_error(error_code::invalid_option, "--duration: " + duration.error().message);
   if (duration->count() <= 0)
     return std::optional<std::chrono::nanoseconds>{};
   return std::optional<std::chrono::nanoseconds>{*duration};
+}
+
+/// Runs the job until its input ends, `duration` passes or Ctrl-C, with the monitor
+/// (`--metrics-port`) while it runs.
+inline result<job_result> run_job(job& j, const common_flags& f,
+                                  std::optional<std::chrono::nanoseconds> duration) {
+  return run_until_stopped(j, duration, [&f](job_execution& exec) -> result<std::shared_ptr<void>> {
+    if (f.metrics_port < 0)
+      return std::shared_ptr<void>{};
+    auto server = monitor::server::start(exec, {.port = f.metrics_port});
+    if (!server)
+      return make_error(error_code::invalid_option, "--metrics-port: " + server.error().message);
+    std::cerr << "status page: " << (*server)->url() << "/  metrics: " << (*server)->url()
+              << "/metrics\n";
+    return std::shared_ptr<void>{std::move(*server)};
+  });
 }
 
 /// Crash tests only: SLUICE_CRASH_AT=<step>:<n> kills the process with SIGKILL the n-th

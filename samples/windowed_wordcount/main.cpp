@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Spark's windowed word count with a watermark, under Spark's triggers and "
                "output modes"};
   samples::common_flags common;
-  std::string input, output, progress, output_dir;
+  std::string input, output, output_dir;
   bool bounded = false;
   std::string window = "10m", slide = "5m", watermark = "10m";
   std::string mode_text = "append", trigger_text = "available-now", late_rows = "previous";
@@ -134,7 +134,6 @@ int main(int argc, char** argv) {
   app.add_option("--output-dir", output_dir,
                  "directory for the output rows through the exactly-once file sink");
   app.add_flag("--bounded", bounded, "read the files present at start, then end");
-  app.add_option("--progress", progress, "file for one progress JSON per epoch");
   app.add_option("--window", window, "window length, e.g. 10m");
   app.add_option("--slide", slide, "window slide, e.g. 5m (= window: tumbling)");
   app.add_option("--watermark", watermark, "how late a word may arrive, e.g. 10m");
@@ -177,15 +176,6 @@ int main(int argc, char** argv) {
     out.open(output, opts.checkpoints.dir.empty() ? std::ios::trunc : std::ios::app);
     if (!out)
       return fail(make_error(error_code::io_error, "cannot write --output " + output));
-  }
-  std::ofstream progress_out;
-  if (!progress.empty()) {
-    progress_out.open(progress, opts.checkpoints.dir.empty() ? std::ios::trunc : std::ios::app);
-    if (!progress_out)
-      return fail(make_error(error_code::io_error, "cannot write --progress " + progress));
-    opts.on_progress = [&progress_out](const query_progress& p) {
-      progress_out << p.to_json() << "\n" << std::flush;
-    };
   }
 
   samples::install_crash_hook(opts);
@@ -241,7 +231,7 @@ int main(int argc, char** argv) {
     std::cout << *text;
     return 0;
   }
-  auto done = run_until_stopped(j, *duration);
+  auto done = samples::run_job(j, common, *duration);
   if (!done)
     return fail(done.error());
   return 0;

@@ -325,7 +325,8 @@ BOOST_AUTO_TEST_CASE(json_has_sparks_layout) {
   BOOST_REQUIRE_EQUAL(r.json.size(), 5u);
   const std::vector<std::string> top{"id", "runId", "name", "timestamp", "batchId", "numInputRows",
                                      "inputRowsPerSecond", "processedRowsPerSecond", "durationMs",
-                                     "eventTime", "stateOperators", "sources", "sink"};
+                                     "eventTime", "stateOperators", "sources", "sink",
+                                     "sluice"}; // Sluice's own fields, after Spark's
   const std::regex uuid{"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"};
   const std::regex iso{R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"};
   // Watermarks and event-time statistics, in seconds after the base (2023-11-14T22:13:20Z).

@@ -164,6 +164,7 @@ BOOST_AUTO_TEST_CASE(two_unioned_sources_every_record_in_exactly_one_batch) {
   o.name = "continuous";
   o.parallelism = 2;
   o.trigger = triggers::continuous(1s);
+  o.progress_interval = 0s; // a report per epoch, to check each epoch's rows
   o.on_progress = progress.callback();
   o.runtime.processing_clock = clk;
   o.runtime.batch_size = 4;

@@ -359,6 +359,36 @@ private:
            (!last_checkpoint_done_ || now - *last_checkpoint_done_ >= o.min_pause);
   }
 
+  /// Continuous mode: a checkpoint still in flight after `checkpoints.timeout` is given up
+  /// (Flink's checkpoint timeout): it counts as a failure, and the next one may start. Its
+  /// barriers still flow and its late acknowledgements are ignored; what sinks pre-committed
+  /// for it is committed with the next complete checkpoint (sinks commit "up to" an id).
+  void expire_checkpoint(sluice::clock::time_point now) {
+    const auto timeout = bp_->options.checkpoints.timeout;
+    if (!checkpoint_in_flight_ || !last_checkpoint_started_ || timeout.count() <= 0 ||
+        now - *last_checkpoint_started_ < timeout)
+      return;
+    expired_.insert(in_flight_id_);
+    checkpoint_in_flight_ = false;
+    last_checkpoint_done_ = now;
+    checkpoint_failed(in_flight_id_, "expired: not complete after " +
+                                       std::to_string(timeout.count()) + " ms (checkpoint timeout)");
+  }
+
+  /// Counts a failed checkpoint; fails the job when more fail in a row than tolerated.
+  void checkpoint_failed(std::int64_t id, const std::string& why) {
+    {
+      std::lock_guard guard{state_->mtx};
+      ++state_->checkpoint_failures;
+      state_->last_failure = "checkpoint " + std::to_string(id) + ": " + why;
+    }
+    logging::get().warn("job '{}': checkpoint {} failed: {}", bp_->options.query_name, id, why);
+    if (++failed_checkpoints_ > bp_->options.checkpoints.tolerable_failures)
+      complete(make_error(error_code::checkpoint_failed, "checkpoint " + std::to_string(id) + " failed: " +
+                                                  why + " (" + std::to_string(failed_checkpoints_) +
+                                                  " checkpoint failures in a row)"));
+  }
+
   /// Every task snapshotted epoch `id`: the metadata makes it complete (one synced write),
   /// and only then may sinks commit.
   void complete_checkpoint(std::int64_t id, const open_epoch& e) {
@@ -393,17 +423,7 @@ private:
     checkpoint_in_flight_ = false;
     last_checkpoint_done_ = clock_->now();
     if (auto ok = bp_->store->complete(meta); !ok) {
-      {
-        std::lock_guard guard{state_->mtx};
-        ++state_->checkpoint_failures;
-        state_->last_failure = "checkpoint " + std::to_string(id) + ": " + ok.error().message;
-      }
-      logging::get().warn("job '{}': checkpoint {} failed: {}", bp_->options.query_name, id,
-                          ok.error().message);
-      if (++failed_checkpoints_ > bp_->options.checkpoints.tolerable_failures)
-        complete(make_error(ok.error().code, ok.error().message + " (" +
-                                               std::to_string(failed_checkpoints_) +
-                                               " checkpoint failures in a row)"));
+      checkpoint_failed(id, ok.error().message);
       return;
     }
     failed_checkpoints_ = 0;
@@ -489,6 +509,9 @@ private:
         begin_trigger();
       return;
     }
+    expire_checkpoint(now);
+    if (completed_)
+      return;
     // Continuous: a barrier into every source, then the next tick.
     inject_through(next_epoch_, checkpoint_due(now));
     schedule_tick(now + when_.interval);
@@ -501,6 +524,7 @@ private:
       init_epoch(e, clock_->now());
       if (checkpoint) {
         checkpoint_in_flight_ = true;
+        in_flight_id_ = next_epoch_;
         last_checkpoint_started_ = clock_->now();
       }
       for (int i : sources_)
@@ -605,7 +629,8 @@ private:
       if (!e.reports.empty()) {
         absorb_event_times(e); // before the checkpoint, which keeps the next watermark
         if (std::any_of(e.reports.begin(), e.reports.end(),
-                        [](const epoch_report_ptr& r) { return r->checkpoint; }))
+                        [](const epoch_report_ptr& r) { return r->checkpoint; }) &&
+            !expired_.erase(it->first))
           complete_checkpoint(it->first, e);
         if (completed_)
           return;
@@ -994,6 +1019,8 @@ private:
   std::shared_ptr<const restore_point> first_from_;
   std::optional<std::int64_t> restored_from_;
   bool checkpoint_in_flight_ = false;
+  std::int64_t in_flight_id_ = -1;
+  std::set<std::int64_t> expired_; ///< given up after the timeout, acks still to come
   std::optional<sluice::clock::time_point> last_checkpoint_started_;
   std::optional<sluice::clock::time_point> last_checkpoint_done_;
   int failed_checkpoints_ = 0;

@@ -50,6 +50,11 @@ struct checkpoint_options {
   std::filesystem::path dir{};
   /// Time between checkpoints in continuous mode (every micro-batch is one). Default 1 s.
   std::chrono::milliseconds interval{1000};
+  /// Continuous mode: a checkpoint not complete this long after its barriers left the
+  /// sources is given up and counts as a failure (`tolerable_failures`); 0 never gives up.
+  /// Micro-batch mode: every batch is its checkpoint and always completes. Default 10 min
+  /// (Flink's).
+  std::chrono::milliseconds timeout{600'000};
   /// Least time between the end of one checkpoint and the start of the next. Default 0.
   std::chrono::milliseconds min_pause{0};
   /// Checkpoints that may fail in a row (a store error) before the job fails. Default 0.

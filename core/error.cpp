@@ -11,6 +11,7 @@ std::string_view to_string(error_code code) noexcept {
     case error_code::user_function_failed: return "user_function_failed";
     case error_code::connector_failed: return "connector_failed";
     case error_code::cancelled: return "cancelled";
+    case error_code::checkpoint_failed: return "checkpoint_failed";
     case error_code::internal: return "internal";
   }
   return "unknown";

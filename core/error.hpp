@@ -17,6 +17,7 @@ enum class error_code : std::uint8_t {
   user_function_failed, ///< a user function threw; the message names operator and instance
   connector_failed,     ///< a source or sink reported a failure
   cancelled,            ///< the job was cancelled before it finished
+  checkpoint_failed,    ///< more checkpoints failed (store error, timeout) than tolerated
   internal,             ///< an engine invariant broke; please report it
 };
 

@@ -16,10 +16,9 @@ namespace detail {
 
 /// Spark's state-operator figures of a running aggregation: its keys and their size.
 template <class K, class V>
-result<void> report_state(const keyed_state_table<K, V>& state, operator_epoch_stats& stats) {
+void report_state(const keyed_state_table<K, V>& state, operator_epoch_stats& stats) {
   const auto total = state.size();
   stats.state = state_epoch_report{0, {}, total, 0, 0, 0, total * (sizeof(K) + sizeof(V) + 32)};
-  return {};
 }
 
 /// The keys a running aggregation changed in the current epoch, and its epoch report.
@@ -96,8 +95,10 @@ public:
   }
 
   result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
-    if (!info_.mode)
-      return detail::report_state(state_, stats);
+    if (!info_.mode) {
+      detail::report_state(state_, stats);
+      return {};
+    }
     return changes_.end_epoch(
       *info_.mode, state_, [](const K&, const T& v) { return v; }, out, stats);
   }
@@ -163,8 +164,10 @@ public:
   }
 
   result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
-    if (!info_.mode)
-      return detail::report_state(state_, stats);
+    if (!info_.mode) {
+      detail::report_state(state_, stats);
+      return {};
+    }
     return changes_.end_epoch(
       *info_.mode, state_, [this](const K& k, const Acc& a) { return result_of(k, a); }, out,
       stats);

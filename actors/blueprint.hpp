@@ -30,6 +30,9 @@ struct blueprint {
 /// Where a (re)started run begins: a complete checkpoint, or nothing.
 struct restore_point {
   std::optional<checkpoint_meta> meta;
+  /// The first epoch of the run when it must not follow `meta` directly (savepoints newer
+  /// than an explicitly restored checkpoint keep their ids); -1: `meta->id + 1`.
+  std::int64_t first_epoch = -1;
 };
 
 } // namespace sluice

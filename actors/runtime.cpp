@@ -231,9 +231,10 @@ private:
     open_epochs_.clear();
     phase_ = phase::idle;
     checkpoint_in_flight_ = false;
-    if (from->meta)
+    if (from->meta) {
       resume_epochs(*from->meta);
-    else
+      next_epoch_ = std::max(next_epoch_, from->first_epoch);
+    } else
       reset_epochs(); // a restart before any checkpoint: the tasks start at epoch 0 again
     for (auto& t : tasks_)
       send(t, msg::wire::value, tasks_);
@@ -1291,6 +1292,23 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
     if (!point)
       return std::move(point).error();
     from->meta = std::move(*point);
+    if (opts.checkpoints.restore_from) {
+      // A new history starts at the restored checkpoint: the newer ones must never be
+      // restored by a later restart (Spark users delete the later offsets for this).
+      auto gone = bp->store->discard_after(*opts.checkpoints.restore_from);
+      if (!gone)
+        return std::move(gone).error();
+      for (auto id : *gone)
+        logging::get().warn("job '{}': restored from checkpoint {}: deleted the newer "
+                            "checkpoint {}",
+                            opts.query_name, *opts.checkpoints.restore_from, id);
+      // Newer savepoints stay; epochs number after them so that none is overwritten.
+      auto high = bp->store->highest_id();
+      if (!high)
+        return std::move(high).error();
+      if (*high > *opts.checkpoints.restore_from)
+        from->first_epoch = *high + 1;
+    }
   }
   auto threads = opts.threads > 0
                    ? opts.threads

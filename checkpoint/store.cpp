@@ -200,6 +200,41 @@ public:
     return high;
   }
 
+  result<std::vector<std::int64_t>> discard_after(std::int64_t id) override {
+    auto ids = complete_ids();
+    if (!ids)
+      return std::move(ids).error();
+    std::vector<std::int64_t> discarded, savepoints;
+    for (auto c : *ids) {
+      if (c <= id)
+        continue;
+      std::string stored;
+      if (db_->Get(read_options(), meta_key(c), &stored).ok())
+        if (auto m = decode_meta(stored, c); m && m->savepoint) {
+          savepoints.push_back(c);
+          continue;
+        }
+      discarded.push_back(c);
+    }
+    leveldb::WriteBatch drop;
+    std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(read_options())};
+    for (auto prefix : {meta_prefix, piece_prefix})
+      for (it->Seek(leveldb::Slice{prefix.data(), prefix.size()});
+           it->Valid() && it->key().starts_with(leveldb::Slice{prefix.data(), prefix.size()});
+           it->Next()) {
+        const auto c = std::stoll(it->key().ToString().substr(prefix.size(), 20));
+        if (c > id && std::find(savepoints.begin(), savepoints.end(), c) == savepoints.end())
+          drop.Delete(it->key());
+      }
+    if (!it->status().ok())
+      return failure("cannot list checkpoints", it->status());
+    leveldb::WriteOptions sync;
+    sync.sync = true;
+    if (auto st = db_->Write(sync, &drop); !st.ok())
+      return failure("cannot delete the checkpoints after " + std::to_string(id), st);
+    return discarded;
+  }
+
 private:
   static leveldb::ReadOptions read_options() {
     leveldb::ReadOptions r;

@@ -75,6 +75,10 @@ public:
   /// The highest id that has pieces or metadata (complete or not); -1 when empty. A new
   /// run numbers its checkpoints after it, so ids never repeat.
   [[nodiscard]] virtual result<std::int64_t> highest_id() = 0;
+  /// Deletes every checkpoint newer than `id` except savepoints, and the leftovers of
+  /// unfinished ones: a run restored from an older checkpoint starts a new history, and
+  /// the abandoned one must never be restored by a later restart. Returns the ids deleted.
+  [[nodiscard]] virtual result<std::vector<std::int64_t>> discard_after(std::int64_t id) = 0;
 };
 
 } // namespace sluice

@@ -474,6 +474,32 @@ BOOST_AUTO_TEST_CASE(restore_from_picks_an_older_checkpoint) {
     BOOST_TEST((rows == first.at(id)),
                "batch " << id << ": got " << texts(rows) << ", expected " << texts(first.at(id)));
 
+  // The newer checkpoints of the abandoned history are gone: a run that fails before it
+  // completes anything new, then restarts, resumes from 1 again, never from the old 3.
+  {
+    auto o = spec.options();
+    o.checkpoints.restore_from = 1;
+    o.checkpoints.restart = restart_strategy::none();
+    job j{o};
+    spec.build(j, sinks::foreach_batch<window_count>([](std::int64_t id, std::vector<window_count>&) {
+      if (id == 2)
+        throw std::runtime_error("sink down");
+    }));
+    auto e = require_error(j.run());
+    BOOST_TEST(mentions(e.message, "sink down"), e.message);
+  }
+  batch_log<window_count> three;
+  {
+    job j{spec.options()};
+    spec.build(j, three.sink());
+    auto r = require_ok(j.run());
+    BOOST_REQUIRE(r.restored_from.has_value());
+    BOOST_TEST(*r.restored_from == 1);
+  }
+  BOOST_TEST(three.ids() == (std::vector<std::int64_t>{2, 3}), boost::test_tools::per_element());
+  for (auto& [id, rows] : three.by_id())
+    BOOST_TEST((rows == first.at(id)), "batch " << id);
+
   // A checkpoint that does not exist is an error naming it.
   auto o = spec.options();
   o.checkpoints.restore_from = 42;

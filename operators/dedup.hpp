@@ -12,6 +12,7 @@
 #include "operators/operator.hpp"
 #include "operators/record_loop.hpp"
 #include "operators/state/backend.hpp"
+#include "operators/state/snapshot_codec.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -24,8 +25,32 @@ namespace sluice {
 template <class K, class T, class KeyFn>
 class dedup_within_watermark_operator final : public operator_base {
 public:
-  /// Not checkpointed yet: a job with checkpoints refuses this operator.
-  bool can_checkpoint() const noexcept override { return false; }
+  /// Checkpoints hold each key's expiry per key group; the expiry queues are rebuilt from
+  /// them on restore, at any parallelism.
+  bool can_checkpoint() const noexcept override { return detail::snapshottable_v<K>; }
+
+  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
+    if constexpr (detail::snapshottable_v<K>)
+      return detail::snapshot_table(seen_, w);
+    else
+      return detail::not_snapshottable(info_.name);
+  }
+
+  result<void> restore(snapshot_reader& r) override {
+    if constexpr (detail::snapshottable_v<K>) {
+      if (auto ok = detail::restore_table(seen_, r, info_.name); !ok)
+        return ok;
+      for (int kg = info_.key_groups.first; kg < info_.key_groups.last; ++kg) {
+        auto& q = queues_[static_cast<std::size_t>(kg - info_.key_groups.first)];
+        for (auto& [key, expires] : seen_.group(kg))
+          q.emplace_back(expires, key);
+        std::make_heap(q.begin(), q.end(), later);
+      }
+      return {};
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
 
   using timestamp_fn = std::function<event_time(const T&)>;
 

@@ -444,6 +444,77 @@ BOOST_AUTO_TEST_CASE(a_finished_micro_batch_job_runs_no_batch_when_started_again
   }
 }
 
+BOOST_AUTO_TEST_CASE(deduplication_state_survives_a_restore_at_another_parallelism) {
+  temp_dir input;
+  write_reading_files(input.path);
+  // Every file repeats each (key, value) of the first: within the 30 s reach of the
+  // watermark they are duplicates, later they pass again.
+  auto build = [&](job& j, int parallelism, auto sink) {
+    sources::file_options files;
+    files.path = input.path;
+    files.max_files_per_trigger = 1;
+    j.from(sources::file<reading>{files}, watermarks::bounded_out_of_orderness<reading>(5s, ts_of))
+      .name("files")
+      .drop_duplicates_within_watermark([](const reading& r) { return r.key * 1000 + r.value; },
+                                        30s)
+      .name("dedup")
+      .parallelism(parallelism)
+      .sink_to(std::move(sink))
+      .name("batches");
+  };
+  auto options = [](const fs::path& ckpt) {
+    job_options o;
+    o.trigger = triggers::available_now();
+    o.output_mode = output_mode::append;
+    o.checkpoints.dir = ckpt;
+    o.runtime.threads = 4; // a gate blocks one worker
+    return o;
+  };
+  batch_log<reading> ref;
+  {
+    job j{options({})};
+    build(j, 2, ref.sink());
+    require_ok(j.run());
+  }
+  const auto ref_rows = ref.by_id();
+  std::size_t total = 0, dropped_somewhere = 0;
+  for (auto& [id, rows] : ref_rows)
+    total += rows.size();
+  dropped_somewhere = 6 * 20 + 5 * 5 - total; // six files of 20 rows, five extra rows each after the first
+  BOOST_REQUIRE_GT(dropped_somewhere, 0u);
+
+  temp_dir dir;
+  batch_log<reading> one;
+  {
+    auto hold = std::make_shared<gate>(1);
+    job j{options(dir.path / "ckpt")};
+    build(j, 1, one.sink(hold, 2));
+    auto exec = require_ok(j.start());
+    open_at_exit opener{hold};
+    BOOST_REQUIRE(hold->wait_reached());
+    exec->cancel();
+    hold->release();
+    auto r = require_ok(exec->wait());
+    BOOST_TEST(r.cancelled);
+  }
+  BOOST_TEST(one.ids() == (std::vector<std::int64_t>{0, 1, 2}), boost::test_tools::per_element());
+  batch_log<reading> two;
+  {
+    job j{options(dir.path / "ckpt")};
+    build(j, 3, two.sink());
+    auto r = require_ok(j.run());
+    BOOST_REQUIRE(r.restored_from.has_value());
+    BOOST_TEST(*r.restored_from == 2);
+  }
+  auto rows = one.by_id();
+  for (auto& [id, r] : two.by_id())
+    BOOST_TEST(rows.emplace(id, r).second, "batch " << id << " in both runs");
+  BOOST_TEST(rows.size() == ref_rows.size());
+  for (auto& [id, r] : ref_rows)
+    BOOST_TEST((rows[id] == r), "batch " << id << ": " << rows[id].size() << " rows, expected "
+                                         << r.size());
+}
+
 BOOST_AUTO_TEST_CASE(restore_from_picks_an_older_checkpoint) {
   temp_dir input;
   write_reading_files(input.path, 3);

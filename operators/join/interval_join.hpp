@@ -20,6 +20,7 @@
 #include "operators/keyed_state.hpp"
 #include "operators/operator.hpp"
 #include "operators/record_loop.hpp"
+#include "operators/state/snapshot_codec.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -117,8 +118,9 @@ struct interval_join_spec {
 template <class K, class L, class R, class Out, class KeyL, class KeyR, class F>
 class interval_join_operator final : public operator_base {
 public:
-  /// Not checkpointed yet: a job with checkpoints refuses this operator.
-  bool can_checkpoint() const noexcept override { return false; }
+  /// Checkpoints hold, per key group, each key's buffered rows of both sides (event time,
+  /// matched flag, record); any parallelism can restore them.
+  bool can_checkpoint() const noexcept override { return snapshottable; }
 
   using buffers = interval_join_buffers<L, R>;
   using left_row = typename buffers::left_row;
@@ -207,6 +209,62 @@ public:
     return out.emit(0, std::move(produced));
   }
 
+  // -- checkpoints: one piece per non-empty key group: the key count, then per key the key,
+  // the left rows (count; time, matched, record) and the right rows (count; time, record).
+
+  static constexpr bool snapshottable =
+    detail::snapshottable_v<K> && detail::snapshottable_v<L> && detail::snapshottable_v<R>;
+
+  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
+    if constexpr (snapshottable) {
+      detail::state_encoder enc;
+      for (int g = state_.range().first; g < state_.range().last; ++g) {
+        auto& group = state_.group(g);
+        if (group.empty())
+          continue;
+        enc.put(static_cast<std::uint64_t>(group.size()));
+        for (auto& [key, b] : group) {
+          enc.put(key);
+          enc.put(static_cast<std::uint64_t>(b.left.size()));
+          for (auto& row : b.left) {
+            enc.put(row.ts);
+            enc.put(row.matched);
+            enc.put(row.record);
+          }
+          enc.put(static_cast<std::uint64_t>(b.right.size()));
+          for (auto& row : b.right) {
+            enc.put(row.ts);
+            enc.put(row.record);
+          }
+        }
+        if (auto r = w.put(key_group_piece(g), enc.take()); !r)
+          return r;
+      }
+      return {};
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
+
+  result<void> restore(snapshot_reader& r) override {
+    if constexpr (snapshottable) {
+      for (int g = state_.range().first; g < state_.range().last; ++g) {
+        auto piece = r.get(key_group_piece(g));
+        if (!piece)
+          return std::move(piece).error();
+        if (!*piece)
+          continue;
+        if (auto ok = restore_group(g, **piece); !ok)
+          return make_error(error_code::io_error, "interval join '" + info_.name +
+                                                    "', key group " + std::to_string(g) +
+                                                    ": unreadable state: " + ok.error().message);
+      }
+      return {};
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
+
   /// Left rows buffered now, over all keys of this instance.
   std::size_t buffered_left() const noexcept { return left_rows_; }
   /// Right rows buffered now, over all keys of this instance.
@@ -242,6 +300,51 @@ private:
                                                 "': record of key group " +
                                                 std::to_string(kg) + " reached the wrong instance");
     return kg;
+  }
+
+  result<void> restore_group(int g, std::string_view bytes) {
+    detail::state_decoder dec{bytes};
+    auto& group = state_.group(g);
+    std::uint64_t keys = 0;
+    if (auto ok = dec.get(keys); !ok)
+      return ok;
+    for (std::uint64_t k = 0; k < keys; ++k) {
+      K key{};
+      std::uint64_t n = 0;
+      if (auto ok = dec.get(key); !ok)
+        return ok;
+      auto& b = group[key];
+      if (auto ok = dec.get(n); !ok)
+        return ok;
+      for (std::uint64_t i = 0; i < n; ++i) {
+        left_row row{};
+        if (auto ok = dec.get(row.ts); !ok)
+          return ok;
+        if (auto ok = dec.get(row.matched); !ok)
+          return ok;
+        if (auto ok = dec.get(row.record); !ok)
+          return ok;
+        note_due(g, left_expiry(row.ts));
+        b.left.insert(std::move(row));
+        ++left_rows_;
+      }
+      if (auto ok = dec.get(n); !ok)
+        return ok;
+      for (std::uint64_t i = 0; i < n; ++i) {
+        right_row row{};
+        if (auto ok = dec.get(row.ts); !ok)
+          return ok;
+        if (auto ok = dec.get(row.record); !ok)
+          return ok;
+        note_due(g, right_expiry(row.ts));
+        b.right.insert(std::move(row));
+        ++right_rows_;
+      }
+    }
+    if (!dec.done())
+      return make_error(error_code::malformed_record,
+                        std::to_string(dec.remaining()) + " bytes left over");
+    return {};
   }
 
   void note_due(int kg, event_time t) {

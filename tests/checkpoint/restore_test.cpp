@@ -3,6 +3,7 @@
 // nothing; micro-batch ids continue across runs.
 #include <boost/test/unit_test.hpp>
 
+#include "api/join.hpp"
 #include "sources/collection.hpp"
 #include "tests/checkpoint/job_helpers.hpp"
 
@@ -513,6 +514,94 @@ BOOST_AUTO_TEST_CASE(deduplication_state_survives_a_restore_at_another_paralleli
   for (auto& [id, r] : ref_rows)
     BOOST_TEST((rows[id] == r), "batch " << id << ": " << rows[id].size() << " rows, expected "
                                          << r.size());
+}
+
+BOOST_AUTO_TEST_CASE(interval_join_buffers_survive_a_restore_at_another_parallelism) {
+  // Left file f: keys 0..4 at f*10 s; right file f: the same keys 8 s later than left file
+  // f-1's rows, so every match joins rows of two different batches through the buffers.
+  temp_dir left, right;
+  for (int f = 0; f < 5; ++f) {
+    std::vector<reading> l, r;
+    for (std::int64_t k = 0; k < 5; ++k) {
+      l.push_back({k, f, at_ms(f * 10'000 + k * 100)});
+      if (f > 0)
+        r.push_back({k, 100 + f, at_ms((f - 1) * 10'000 + 2'000 + k * 100)});
+    }
+    char name[16];
+    std::snprintf(name, sizeof name, "%03d.jsonl", f);
+    drop_file(left.path, name, l);
+    drop_file(right.path, name, r);
+  }
+  auto build = [&](job& j, int parallelism, auto sink) {
+    auto files = [](const fs::path& dir) {
+      sources::file_options o;
+      o.path = dir;
+      o.max_files_per_trigger = 1;
+      return sources::file<reading>{o};
+    };
+    auto l = j.from(files(left.path), watermarks::bounded_out_of_orderness<reading>(20s, ts_of))
+               .name("left");
+    auto r = j.from(files(right.path), watermarks::bounded_out_of_orderness<reading>(20s, ts_of))
+               .name("right");
+    l.key_by(key_of)
+      .interval_join(r.key_by(key_of))
+      .between(-5s, 5s)
+      .apply([](const reading& a, const reading& b) {
+        return std::to_string(a.key) + ":" + std::to_string(a.value) + "+" + std::to_string(b.value);
+      })
+      .name("join")
+      .parallelism(parallelism)
+      .sink_to(std::move(sink))
+      .name("batches");
+  };
+  auto options = [](const fs::path& ckpt) {
+    job_options o;
+    o.trigger = triggers::available_now();
+    o.output_mode = output_mode::append;
+    o.checkpoints.dir = ckpt;
+    o.runtime.threads = 4; // a gate blocks one worker
+    return o;
+  };
+  batch_log<std::string> ref;
+  {
+    job j{options({})};
+    build(j, 1, ref.sink());
+    require_ok(j.run());
+  }
+  const auto ref_rows = ref.by_id();
+  std::size_t matches = 0;
+  for (auto& [id, rows] : ref_rows)
+    matches += rows.size();
+  BOOST_TEST(matches == 20u); // each right row meets the left row of its key 8 s earlier
+
+  temp_dir dir;
+  batch_log<std::string> one;
+  {
+    auto hold = std::make_shared<gate>(1);
+    job j{options(dir.path / "ckpt")};
+    build(j, 1, one.sink(hold, 2));
+    auto exec = require_ok(j.start());
+    open_at_exit opener{hold};
+    BOOST_REQUIRE(hold->wait_reached());
+    exec->cancel();
+    hold->release();
+    BOOST_TEST(require_ok(exec->wait()).cancelled);
+  }
+  batch_log<std::string> two;
+  {
+    job j{options(dir.path / "ckpt")};
+    build(j, 3, two.sink());
+    auto r = require_ok(j.run());
+    BOOST_REQUIRE(r.restored_from.has_value());
+    BOOST_TEST(*r.restored_from == 2);
+  }
+  auto rows = one.by_id();
+  for (auto& [id, r] : two.by_id())
+    BOOST_TEST(rows.emplace(id, r).second, "batch " << id << " in both runs");
+  for (auto& [id, r] : ref_rows)
+    BOOST_TEST((rows[id] == r), "batch " << id << ": " << rows[id].size() << " rows, expected "
+                                         << r.size());
+  BOOST_TEST(rows.size() == ref_rows.size());
 }
 
 BOOST_AUTO_TEST_CASE(restore_from_picks_an_older_checkpoint) {

@@ -754,7 +754,7 @@ private:
       else if (auto wm = continuous_watermark())
         p.event_time["watermark"] = iso_millis(*wm);
     }
-    offer(std::move(p), e.triggered);
+    offer(std::move(p));
   }
 
   /// Folds an epoch's event times into each source's maximum and, in micro-batch mode,
@@ -822,8 +822,7 @@ private:
   /// One epoch's report. Micro-batch mode publishes it; continuous mode folds it into the
   /// report of the progress interval, published when the interval is over (or the job
   /// ends: `flush`).
-  void offer(std::optional<query_progress> p, sluice::clock::time_point triggered,
-             bool flush = false) {
+  void offer(std::optional<query_progress> p, bool flush = false) {
     const auto now = clock_->now();
     const auto every = bp_->options.progress_interval;
     if (!when_.micro_batch() && every.count() > 0) {
@@ -845,7 +844,6 @@ private:
     }
     if (!p)
       return;
-    (void)triggered;
     add_operator_progress(*p, now);
     report_span_start_ = now;
     const bool idle = p->num_input_rows == 0 && !when_.micro_batch();
@@ -938,7 +936,7 @@ private:
       return;
     completed_ = true;
     if (!err)
-      offer(std::nullopt, clock_->now(), true); // the last interval's report
+      offer(std::nullopt, true); // the last interval's report
     for (auto& rp : savepoint_waiters_) // the job ended before a checkpoint completed
       rp.deliver(caf::make_error(caf::sec::request_receiver_down));
     savepoint_waiters_.clear();

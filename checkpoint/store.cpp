@@ -216,22 +216,13 @@ public:
         }
       discarded.push_back(c);
     }
-    leveldb::WriteBatch drop;
-    std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(read_options())};
-    for (auto prefix : {meta_prefix, piece_prefix})
-      for (it->Seek(leveldb::Slice{prefix.data(), prefix.size()});
-           it->Valid() && it->key().starts_with(leveldb::Slice{prefix.data(), prefix.size()});
-           it->Next()) {
-        const auto c = std::stoll(it->key().ToString().substr(prefix.size(), 20));
-        if (c > id && std::find(savepoints.begin(), savepoints.end(), c) == savepoints.end())
-          drop.Delete(it->key());
-      }
-    if (!it->status().ok())
-      return failure("cannot list checkpoints", it->status());
-    leveldb::WriteOptions sync;
-    sync.sync = true;
-    if (auto st = db_->Write(sync, &drop); !st.ok())
-      return failure("cannot delete the checkpoints after " + std::to_string(id), st);
+    auto dropped = drop_where(
+      [&](std::int64_t c) {
+        return c > id && std::find(savepoints.begin(), savepoints.end(), c) == savepoints.end();
+      },
+      true, "cannot delete the checkpoints after " + std::to_string(id));
+    if (!dropped)
+      return std::move(dropped).error();
     return discarded;
   }
 
@@ -266,20 +257,31 @@ private:
           continue;
         }
     }
-    leveldb::WriteBatch drop;
+    return drop_where(
+      [&](std::int64_t id) {
+        return id < newest && std::find(keep.begin(), keep.end(), id) == keep.end();
+      },
+      false, "cannot delete old checkpoints");
+  }
+
+  /// Deletes the metadata and pieces of every checkpoint id for which `drop(id)` holds, in
+  /// one write batch (synced when `sync`).
+  template <class Pred>
+  result<void> drop_where(Pred drop, bool sync, const std::string& what) {
+    leveldb::WriteBatch batch;
     std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(read_options())};
     for (auto prefix : {meta_prefix, piece_prefix})
       for (it->Seek(leveldb::Slice{prefix.data(), prefix.size()});
            it->Valid() && it->key().starts_with(leveldb::Slice{prefix.data(), prefix.size()});
-           it->Next()) {
-        const auto id = std::stoll(it->key().ToString().substr(prefix.size(), 20));
-        if (id < newest && std::find(keep.begin(), keep.end(), id) == keep.end())
-          drop.Delete(it->key());
-      }
+           it->Next())
+        if (drop(std::stoll(it->key().ToString().substr(prefix.size(), 20))))
+          batch.Delete(it->key());
     if (!it->status().ok())
       return failure("cannot list checkpoints", it->status());
-    if (auto s = db_->Write(leveldb::WriteOptions{}, &drop); !s.ok())
-      return failure("cannot delete old checkpoints", s);
+    leveldb::WriteOptions options;
+    options.sync = sync;
+    if (auto s = db_->Write(options, &batch); !s.ok())
+      return failure(what, s);
     return {};
   }
 

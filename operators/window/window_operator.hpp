@@ -662,8 +662,60 @@ public:
   }
   std::size_t timer_count() const noexcept { return timers_.size(); }
 
-  /// Sessions are not checkpointed yet: a job with checkpoints refuses them.
-  bool can_checkpoint() const noexcept override { return false; }
+  // -- checkpoints: per key group, each key's sessions (window, accumulator, firings) -----
+
+  static constexpr bool snapshottable =
+    detail::snapshottable_v<K> && detail::snapshottable_v<acc_type>;
+  bool can_checkpoint() const noexcept override { return snapshottable; }
+
+  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
+    if constexpr (snapshottable) {
+      detail::state_encoder enc;
+      for (int g = state_.range().first; g < state_.range().last; ++g) {
+        auto& tab = state_.group(g);
+        if (tab.empty())
+          continue;
+        enc.put(static_cast<std::uint64_t>(tab.size()));
+        for (auto& [key, sessions] : tab) {
+          enc.put(key);
+          enc.put(static_cast<std::uint64_t>(sessions.size()));
+          for (auto& s : sessions) {
+            enc.put(s.window.start);
+            enc.put(s.window.end);
+            enc.put(s.acc);
+            enc.put(s.firings);
+            enc.put(s.fired_max);
+          }
+        }
+        if (auto r = w.put(key_group_piece(g), enc.take()); !r)
+          return r;
+      }
+      return {};
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
+
+  /// Each restored session gets one timer, due when it next needs attention (none in
+  /// complete mode, which never frees state).
+  result<void> restore(snapshot_reader& r) override {
+    if constexpr (snapshottable) {
+      for (int g = state_.range().first; g < state_.range().last; ++g) {
+        auto piece = r.get(key_group_piece(g));
+        if (!piece)
+          return std::move(piece).error();
+        if (!*piece)
+          continue;
+        if (auto ok = restore_group(g, **piece); !ok)
+          return make_error(error_code::io_error, "window '" + info_.name + "', key group " +
+                                                    std::to_string(g) +
+                                                    ": unreadable state: " + ok.error().message);
+      }
+      return {};
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
 
   result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
     std::vector<output_type> rows;
@@ -696,6 +748,46 @@ private:
     /// When the one timer that answers for this session is due.
     event_time timer_at = max_watermark;
   };
+
+  result<void> restore_group(int g, std::string_view bytes) {
+    detail::state_decoder dec{bytes};
+    auto& tab = state_.group(g);
+    std::uint64_t keys = 0;
+    if (auto ok = dec.get(keys); !ok)
+      return ok;
+    for (std::uint64_t k = 0; k < keys; ++k) {
+      K key{};
+      std::uint64_t n = 0;
+      if (auto ok = dec.get(key); !ok)
+        return ok;
+      if (auto ok = dec.get(n); !ok)
+        return ok;
+      auto& sessions = tab[key];
+      for (std::uint64_t i = 0; i < n; ++i) {
+        session_state s{{}, fn_.create(), 0, min_watermark, max_watermark};
+        result<void> ok = dec.get(s.window.start);
+        if (ok)
+          ok = dec.get(s.window.end);
+        if (ok)
+          ok = dec.get(s.acc);
+        if (ok)
+          ok = dec.get(s.firings);
+        if (ok)
+          ok = dec.get(s.fired_max);
+        if (!ok)
+          return ok;
+        if (info_.mode != output_mode::complete) {
+          s.timer_at = due_time(s);
+          timers_.add(g, {s.timer_at, key, s.window});
+        }
+        sessions.push_back(std::move(s));
+      }
+    }
+    if (!dec.done())
+      return make_error(error_code::malformed_record,
+                        std::to_string(dec.remaining()) + " bytes left over");
+    return {};
+  }
 
   /// When the session needs attention: its end while it has grown past its last firing,
   /// else the end of its allowed lateness.

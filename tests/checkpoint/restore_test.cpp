@@ -527,6 +527,33 @@ BOOST_AUTO_TEST_CASE(deduplication_state_survives_a_restore_at_another_paralleli
   BOOST_TEST(passed < 145u, "of 145 rows some are duplicates"); // 20 + 5 files of 25
 }
 
+BOOST_AUTO_TEST_CASE(session_windows_survive_a_restore_at_another_parallelism) {
+  temp_dir input;
+  write_reading_files(input.path);
+  // A gap of 3 s: each key's rows of one file form a session, and the row 2 s before the
+  // next file's start extends the previous file's session, across batches.
+  auto build = [&](job& j, int parallelism, auto sink) {
+    sources::file_options files;
+    files.path = input.path;
+    files.max_files_per_trigger = 1;
+    j.from(sources::file<reading>{files}, watermarks::bounded_out_of_orderness<reading>(5s, ts_of))
+      .name("files")
+      .key_by(key_of)
+      .window(windows::session{.gap = 3s})
+      .count()
+      .name("sessions")
+      .parallelism(parallelism)
+      .sink_to(std::move(sink))
+      .name("batches");
+  };
+  const auto ref = expect_split_run_matches<window_count>(build, 2, 1, 3);
+  std::size_t merged = 0;
+  for (auto& [id, rows] : ref)
+    for (auto& w : rows)
+      merged += w.value > static_cast<std::uint64_t>(w.key) + 2 ? 1 : 0;
+  BOOST_TEST(merged > 0u, "some sessions span two files");
+}
+
 BOOST_AUTO_TEST_CASE(interval_join_buffers_survive_a_restore_at_another_parallelism) {
   // Left file f: keys 0..4 at f*10 s; right file f: the same keys 8 s later than left file
   // f-1's rows, so every match joins rows of two different batches through the buffers.

@@ -700,18 +700,9 @@ public:
   /// complete mode, which never frees state).
   result<void> restore(snapshot_reader& r) override {
     if constexpr (snapshottable) {
-      for (int g = state_.range().first; g < state_.range().last; ++g) {
-        auto piece = r.get(key_group_piece(g));
-        if (!piece)
-          return std::move(piece).error();
-        if (!*piece)
-          continue;
-        if (auto ok = restore_group(g, **piece); !ok)
-          return make_error(error_code::io_error, "window '" + info_.name + "', key group " +
-                                                    std::to_string(g) +
-                                                    ": unreadable state: " + ok.error().message);
-      }
-      return {};
+      return detail::restore_key_groups(
+        state_.range(), r, "window '" + info_.name + "'",
+        [this](int g, std::string_view bytes) { return restore_group(g, bytes); });
     } else {
       return detail::not_snapshottable(info_.name);
     }

@@ -139,6 +139,9 @@ struct checkpoint_piece {
   std::string name;
   std::uint64_t size = 0;
   std::uint64_t hash = 0; ///< xxh64 of the bytes
+  /// The checkpoint whose write stored the bytes: an incremental checkpoint refers to
+  /// unchanged pieces of earlier ones. -1: the checkpoint the piece is listed in.
+  std::int64_t stored_in = -1;
   friend bool operator==(const checkpoint_piece&, const checkpoint_piece&) = default;
 };
 

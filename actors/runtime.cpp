@@ -449,8 +449,11 @@ private:
     checkpoint_stats st;
     st.id = id;
     st.duration = std::chrono::duration_cast<std::chrono::microseconds>(clock_->now() - e.triggered);
-    for (auto& p : meta.pieces)
-      st.bytes += p.size;
+    for (auto& p : meta.pieces) {
+      st.full_bytes += p.size;
+      if (p.stored_in == id)
+        st.bytes += p.size;
+    }
     for (auto& r : e.reports) {
       if (r->checkpoint)
         st.pauses.push_back(r->pause);

@@ -131,8 +131,11 @@ struct checkpoint_stats {
   std::int64_t id = 0;
   /// From the barrier's injection (or the micro-batch's trigger) to the durable metadata.
   std::chrono::microseconds duration{0};
-  /// The bytes of all its pieces.
+  /// The bytes it wrote (Flink's "checkpointed data size"): less than `full_bytes` when
+  /// it is incremental and refers to unchanged pieces of earlier checkpoints.
   std::uint64_t bytes = 0;
+  /// The bytes of all the pieces it stands for (Flink's "full checkpoint data size").
+  std::uint64_t full_bytes = 0;
   /// Each task's synchronous pause to snapshot.
   std::vector<std::chrono::microseconds> pauses;
   /// The longest barrier alignment of any task (inputs blocked behind a barrier).

@@ -50,15 +50,75 @@ struct queued {
   bool checkpoint = false;
 };
 
+/// A piece of a snapshot on its way to the writer thread: its bytes, the function that
+/// makes them there, or a reference to the same piece of the task's previous snapshot.
+struct pending_piece {
+  std::string name;
+  std::string bytes;
+  std::function<result<std::string>()> encode;
+  bool reused = false;
+};
+
 /// Collects checkpoint pieces, named "<node name>/<piece>", for the writer thread.
 struct store_writer final : snapshot_writer {
   std::string prefix;
-  std::vector<std::pair<std::string, std::string>>* pieces = nullptr;
+  std::vector<pending_piece>* pieces = nullptr;
+  /// The task snapshotted before in this run: its pieces can be referred to.
+  bool has_previous = false;
   result<void> put(const std::string& piece, std::string bytes) override {
-    pieces->emplace_back(prefix + piece, std::move(bytes));
+    pieces->push_back(pending_piece{prefix + piece, std::move(bytes), {}, false});
+    return {};
+  }
+  result<void> put_later(const std::string& piece,
+                         std::function<result<std::string>()> encode) override {
+    pieces->push_back(pending_piece{prefix + piece, {}, std::move(encode), false});
+    return {};
+  }
+  bool can_reuse() const noexcept override { return has_previous; }
+  result<void> reuse(const std::string& piece) override {
+    if (!has_previous)
+      return snapshot_writer::reuse(piece);
+    pieces->push_back(pending_piece{prefix + piece, {}, {}, true});
     return {};
   }
 };
+
+/// Runs on the writer thread: makes the deferred pieces' bytes, stores them in one write,
+/// and resolves references through `previous` (the task's last stored pieces by name, which
+/// only the writer thread touches; its jobs run in order). Returns every piece of the
+/// snapshot, or what went wrong.
+inline result<std::vector<checkpoint_piece>>
+store_pieces(checkpoint_store& store, std::int64_t id, std::vector<pending_piece>& pieces,
+             std::unordered_map<std::string, checkpoint_piece>& previous) {
+  std::vector<std::pair<std::string, std::string>> bytes;
+  std::vector<checkpoint_piece> reused;
+  for (auto& p : pieces) {
+    if (p.reused) {
+      auto it = previous.find(p.name);
+      if (it == previous.end())
+        return make_error(error_code::internal,
+                          "piece '" + p.name + "' refers to a previous snapshot without it");
+      reused.push_back(it->second);
+      continue;
+    }
+    if (p.encode) {
+      auto made = p.encode();
+      if (!made)
+        return make_error(made.error().code, "piece '" + p.name + "': " + made.error().message);
+      p.bytes = std::move(*made);
+      p.encode = nullptr; // frees the frozen state now
+    }
+    bytes.emplace_back(std::move(p.name), std::move(p.bytes));
+  }
+  auto written = store.put_all(id, bytes);
+  if (!written)
+    return std::move(written).error();
+  written->insert(written->end(), reused.begin(), reused.end());
+  previous.clear();
+  for (auto& p : *written)
+    previous.emplace(p.name, p);
+  return written;
+}
 
 /// Reads pieces of the restored checkpoint (none when starting fresh).
 struct store_reader final : snapshot_reader {
@@ -530,7 +590,7 @@ private:
     if (checkpoint) {
       sync_point("snapshot", epoch);
       const auto began = std::chrono::steady_clock::now();
-      if (!guarded([&] { return snapshot(epoch, snapshot_bytes_); }))
+      if (!guarded([&] { return snapshot(epoch, snapshot_pieces_); }))
         return false;
       report.checkpoint = true;
       report.pause = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -573,9 +633,10 @@ private:
     }
     ++pending_writes_;
     bp_->writer->submit([store = bp_->store, self = caf::actor{this},
-                         pieces = std::exchange(snapshot_bytes_, {}),
+                         pieces = std::exchange(snapshot_pieces_, {}), previous = stored_pieces_,
                          report = std::move(report)]() mutable {
-      auto written = store->put_all(report.epoch, pieces);
+      auto written = store_pieces(*store, report.epoch, pieces, *previous);
+      pieces.clear();
       std::string problem;
       if (written)
         report.pieces = std::move(*written);
@@ -611,9 +672,10 @@ private:
 
   /// The synchronous snapshot: every operator's state and the source's position, written
   /// to the store under the node's name (unique in a job with checkpoints).
-  result<void> snapshot(std::int64_t id, std::vector<std::pair<std::string, std::string>>& pieces) {
+  result<void> snapshot(std::int64_t id, std::vector<pending_piece>& pieces) {
     store_writer w;
     w.pieces = &pieces;
+    w.has_previous = std::exchange(snapshotted_, true);
     for (std::size_t i = 0; i < chain_->size(); ++i) {
       const auto& name = bp_->logical.node(plan_.nodes[i]).name;
       if (auto* op = chain_->node(i)) {
@@ -1094,7 +1156,11 @@ private:
   // Checkpoints.
   bool has_sink_ = false;
   int pending_writes_ = 0; ///< snapshots handed to the writer, not yet acknowledged
-  std::vector<std::pair<std::string, std::string>> snapshot_bytes_;
+  std::vector<pending_piece> snapshot_pieces_;
+  /// The pieces of this task's last stored snapshot, by name (only the writer thread uses it).
+  std::shared_ptr<std::unordered_map<std::string, checkpoint_piece>> stored_pieces_ =
+    std::make_shared<std::unordered_map<std::string, checkpoint_piece>>();
+  bool snapshotted_ = false; ///< a snapshot was taken in this run (incremental ones may follow)
   std::int64_t last_checkpoint_ = -1; ///< the last checkpoint snapshotted here
   std::int64_t last_committed_ = -1;  ///< the last checkpoint known complete
   std::optional<clock::time_point> wakeup_at_;

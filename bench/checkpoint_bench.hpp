@@ -88,6 +88,8 @@ struct count_options {
   std::uint64_t records = 20'000'000;
   std::uint64_t keys = 1'000'000;
   std::uint64_t first = 0;
+  /// Non-zero: the records use only keys [0, key_span) (the incremental case).
+  std::uint64_t key_span = 0;
   int parallelism = 2;
   int threads = 2;
   double rate = 0;      ///< source records per second, 0: as fast as possible
@@ -117,7 +119,7 @@ inline count_outcome run_count(const count_options& o) {
     jo.checkpoints.retained = 2;
   }
   job j{jo};
-  const auto keys = o.keys;
+  const auto keys = o.key_span ? o.key_span : o.keys;
   sources::generator_options g{.count = o.records, .first = o.first};
   if (o.rate > 0)
     g.rate = o.rate;
@@ -237,14 +239,40 @@ inline int state(std::uint64_t keys, std::chrono::milliseconds interval) {
              percentile(pauses_ms, 0.5), percentile(pauses_ms, 0.99), percentile(pauses_ms, 1.0));
   fmt::print("  checkpoint duration: median {:.1f} ms, max {:.1f} ms\n", median_of(durations_ms),
              percentile(durations_ms, 1.0));
-  fmt::print("  checkpoint size (full): median {:.1f} MB, last {:.1f} MB\n", median_of(sizes_mb),
-             sizes_mb.empty() ? 0.0 : sizes_mb.back());
+  fmt::print("  checkpoint size (written, every key changes): median {:.1f} MB, last {:.1f} MB\n",
+             median_of(sizes_mb), sizes_mb.empty() ? 0.0 : sizes_mb.back());
+  // Incremental: restart on the same directory (the first checkpoint after a restore is
+  // full), then change about 1% of the keys per interval: 3 x keys/100 records per second
+  // over keys/100 keys touch ~95% of them.
+  {
+    auto inc = o;
+    inc.first = o.records;
+    inc.key_span = keys / 100;
+    inc.rate = 3.0 * static_cast<double>(inc.key_span) * 1000.0 / static_cast<double>(interval.count());
+    inc.records = static_cast<std::uint64_t>(inc.rate * 10.0 * static_cast<double>(interval.count()) / 1000.0);
+    auto b = run_count(inc);
+    std::vector<double> inc_pauses, inc_durations, written_mb, full_mb;
+    for (std::size_t i = 1; i < b.result.checkpoints.size(); ++i) { // [0]: full after the restore
+      auto& c = b.result.checkpoints[i];
+      for (auto p : c.pauses)
+        inc_pauses.push_back(static_cast<double>(p.count()) / 1000);
+      inc_durations.push_back(static_cast<double>(c.duration.count()) / 1000);
+      written_mb.push_back(static_cast<double>(c.bytes) / 1e6);
+      full_mb.push_back(static_cast<double>(c.full_bytes) / 1e6);
+    }
+    fmt::print("  incremental, ~1% of keys changed per interval: {} checkpoints\n", written_mb.size());
+    fmt::print("    written per checkpoint: median {:.2f} MB of {:.1f} MB full ({:.1f}%)\n",
+               median_of(written_mb), median_of(full_mb),
+               100 * median_of(written_mb) / std::max(1e-9, median_of(full_mb)));
+    fmt::print("    pause p50 {:.2f} ms, p99 {:.2f} ms; duration median {:.1f} ms\n",
+               percentile(inc_pauses, 0.5), percentile(inc_pauses, 0.99), median_of(inc_durations));
+  }
   // Recovery: the same job restarted on its checkpoint directory, with more input; the
   // time from start() to the first row at the sink includes restoring every key.
   std::vector<double> recovery;
   for (int i = 0; i < 3; ++i) {
     auto r = o;
-    r.first = o.records + static_cast<std::uint64_t>(i) * 1000;
+    r.first = o.records * 2 + static_cast<std::uint64_t>(i) * 1000;
     r.records = 1000;
     auto b = run_count(r);
     if (!b.result.restored_from) {

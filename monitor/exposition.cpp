@@ -173,8 +173,12 @@ std::string prometheus_text(const job_snapshot& s) {
     job_metric("sluice_last_checkpoint_duration_seconds", "gauge",
                "Duration of the newest completed checkpoint.",
                std::chrono::duration<double>(c.duration).count());
-    job_metric("sluice_last_checkpoint_size_bytes", "gauge", "Size of the newest completed checkpoint.",
+    job_metric("sluice_last_checkpoint_size_bytes", "gauge",
+               "Bytes the newest completed checkpoint wrote (incremental).",
                static_cast<double>(c.bytes));
+    job_metric("sluice_last_checkpoint_full_size_bytes", "gauge",
+               "Bytes of all the pieces the newest completed checkpoint stands for.",
+               static_cast<double>(c.full_bytes));
     job_metric("sluice_last_checkpoint_alignment_seconds", "gauge",
                "Longest barrier alignment of the newest completed checkpoint.",
                std::chrono::duration<double>(c.alignment).count());
@@ -323,6 +327,7 @@ std::string checkpoints_json(const job_snapshot& s) {
                  {"completedAt", c.completed_at},
                  {"durationMs", static_cast<double>(c.duration.count()) / 1000.0},
                  {"bytes", c.bytes},
+                 {"fullBytes", c.full_bytes},
                  {"alignmentMs", static_cast<double>(c.alignment.count()) / 1000.0},
                  {"maxPauseMs", static_cast<double>(max_pause_us) / 1000.0},
                  {"savepoint", c.savepoint}});

@@ -31,14 +31,14 @@ public:
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
     if constexpr (detail::snapshottable_v<K>)
-      return detail::snapshot_table(seen_, w);
+      return checkpoints_.snapshot(seen_, w);
     else
       return detail::not_snapshottable(info_.name);
   }
 
   result<void> restore(snapshot_reader& r) override {
     if constexpr (detail::snapshottable_v<K>) {
-      if (auto ok = detail::restore_table(seen_, r, info_.name); !ok)
+      if (auto ok = checkpoints_.restore(seen_, r, info_.name); !ok)
         return ok;
       for (int kg = info_.key_groups.first; kg < info_.key_groups.last; ++kg) {
         auto& q = queues_[static_cast<std::size_t>(kg - info_.key_groups.first)];
@@ -88,6 +88,7 @@ public:
         ++duplicates_;
         return;
       }
+      seen_.note_change(kg, key);
       auto& q = queues_[static_cast<std::size_t>(kg - info_.key_groups.first)];
       q.emplace_back(expires, std::move(key));
       std::push_heap(q.begin(), q.end(), later);
@@ -109,10 +110,13 @@ public:
     const auto now = detail::ticks(wm);
     for (int kg = info_.key_groups.first; kg < info_.key_groups.last; ++kg) {
       auto& q = queues_[static_cast<std::size_t>(kg - info_.key_groups.first)];
+      if (q.empty() || q.front().first >= now)
+        continue; // leaves the group shared with a checkpoint still writing it
       auto& g = seen_.group(kg);
       while (!q.empty() && q.front().first < now) {
         std::pop_heap(q.begin(), q.end(), later);
         g.erase(q.back().second);
+        seen_.note_change(kg, q.back().second);
         q.pop_back();
       }
     }
@@ -134,6 +138,7 @@ private:
   timestamp_fn ts_;
   duration delay_;
   keyed_state_table<K, std::int64_t> seen_;     ///< key -> expiry (first event time + delay)
+  detail::table_checkpoints<keyed_state_table<K, std::int64_t>> checkpoints_;
   std::vector<std::vector<queue_entry>> queues_; ///< per key group, min-heap by expiry
   std::uint64_t duplicates_ = 0;
 };

@@ -66,10 +66,31 @@ struct operator_info {
 /// Where an operator writes its part of a checkpoint: named pieces of bytes. Keyed state
 /// goes in one piece per key group (`key_group_piece`), so a restart with another
 /// parallelism finds each key group's state wherever the key group now lives.
+///
+/// Asynchronous and incremental snapshots: `put_later` hands over a function that makes the
+/// bytes later, off the task's thread, from state the operator has frozen (copy-on-write),
+/// so the task's pause does not grow with the state; `reuse` says a piece is unchanged since
+/// this instance's previous snapshot, so the checkpoint refers to the bytes written then.
 class snapshot_writer {
 public:
   virtual ~snapshot_writer() = default;
   virtual result<void> put(const std::string& piece, std::string bytes) = 0;
+  /// `encode` runs later on another thread (here: now, unless overridden). It must touch
+  /// nothing the operator goes on changing.
+  virtual result<void> put_later(const std::string& piece,
+                                 std::function<result<std::string>()> encode) {
+    auto bytes = encode();
+    if (!bytes)
+      return std::move(bytes).error();
+    return put(piece, std::move(*bytes));
+  }
+  /// Whether `reuse` works: the writer remembers this instance's previous snapshot.
+  virtual bool can_reuse() const noexcept { return false; }
+  /// Piece `piece` is the same as in this instance's previous snapshot.
+  virtual result<void> reuse(const std::string& piece) {
+    return make_error(error_code::internal,
+                      "piece '" + piece + "': this snapshot writer cannot refer to earlier ones");
+  }
 };
 
 /// Where an operator finds its state at a restart.

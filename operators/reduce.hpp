@@ -15,8 +15,10 @@ namespace sluice {
 namespace detail {
 
 /// Spark's state-operator figures of a running aggregation: its keys and their size.
-template <class K, class V>
-void report_state(const keyed_state_table<K, V>& state, operator_epoch_stats& stats) {
+template <class Table>
+void report_state(const Table& state, operator_epoch_stats& stats) {
+  using K = typename Table::key_type;
+  using V = typename Table::mapped_type;
   const auto total = state.size();
   stats.state = state_epoch_report{0, {}, total, 0, 0, 0, total * (sizeof(K) + sizeof(V) + 32)};
 }
@@ -30,10 +32,10 @@ public:
 
   /// Emits, for the keys changed in the epoch (`update`) or all keys of `state`
   /// (`complete`), `result(key, value)`; then reports and forgets the epoch's changes.
-  template <class V, class F>
-  result<void> end_epoch(output_mode mode, const keyed_state_table<K, V>& state, F&& result,
+  template <class Table, class F>
+  result<void> end_epoch(output_mode mode, const Table& state, F&& result,
                          output& out, operator_epoch_stats& stats) {
-    using R = std::decay_t<std::invoke_result_t<F&, const K&, const V&>>;
+    using R = std::decay_t<std::invoke_result_t<F&, const K&, const typename Table::mapped_type&>>;
     std::vector<R> rows;
     std::uint64_t updated = 0;
     for (int g = state.range().first; g < state.range().last; ++g) {
@@ -69,7 +71,7 @@ public:
 
   result<void> open(const operator_info& info) override {
     info_ = info;
-    state_ = keyed_state_table<K, T>{info.key_groups};
+    state_ = flat_state_table<K, T>{info.key_groups};
     changes_.open(info.key_groups);
     return {};
   }
@@ -84,6 +86,7 @@ public:
       auto [it, fresh] = group.try_emplace(std::move(key), r);
       if (!fresh)
         it->second = fn_(std::as_const(it->second), r);
+      state_.note_change(g, it->first);
       if (info_.mode)
         changes_.mark(g, it->first);
       else
@@ -103,20 +106,20 @@ public:
       *info_.mode, state_, [](const K&, const T& v) { return v; }, out, stats);
   }
 
-  const keyed_state_table<K, T>& state() const noexcept { return state_; }
+  const flat_state_table<K, T>& state() const noexcept { return state_; }
 
   bool can_checkpoint() const noexcept override {
     return detail::snapshottable_v<K> && detail::snapshottable_v<T>;
   }
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
     if constexpr (detail::snapshottable_v<K> && detail::snapshottable_v<T>)
-      return detail::snapshot_table(state_, w);
+      return checkpoints_.snapshot(state_, w);
     else
       return detail::not_snapshottable(info_.name);
   }
   result<void> restore(snapshot_reader& r) override {
     if constexpr (detail::snapshottable_v<K> && detail::snapshottable_v<T>)
-      return detail::restore_table(state_, r, info_.name);
+      return checkpoints_.restore(state_, r, info_.name);
     else
       return detail::not_snapshottable(info_.name);
   }
@@ -124,7 +127,8 @@ public:
 private:
   KeyFn key_fn_;
   F fn_;
-  keyed_state_table<K, T> state_;
+  flat_state_table<K, T> state_;
+  detail::table_checkpoints<flat_state_table<K, T>> checkpoints_;
   detail::epoch_changes<K> changes_;
 };
 
@@ -137,7 +141,7 @@ public:
 
   result<void> open(const operator_info& info) override {
     info_ = info;
-    state_ = keyed_state_table<K, Acc>{info.key_groups};
+    state_ = flat_state_table<K, Acc>{info.key_groups};
     changes_.open(info.key_groups);
     return {};
   }
@@ -153,6 +157,7 @@ public:
       if (it == group.end())
         it = group.emplace(key, agg_.create()).first;
       agg_.add(it->second, r);
+      state_.note_change(g, it->first);
       if (info_.mode)
         changes_.mark(g, it->first);
       else
@@ -178,13 +183,13 @@ public:
   }
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
     if constexpr (detail::snapshottable_v<K> && detail::snapshottable_v<Acc>)
-      return detail::snapshot_table(state_, w);
+      return checkpoints_.snapshot(state_, w);
     else
       return detail::not_snapshottable(info_.name);
   }
   result<void> restore(snapshot_reader& r) override {
     if constexpr (detail::snapshottable_v<K> && detail::snapshottable_v<Acc>)
-      return detail::restore_table(state_, r, info_.name);
+      return checkpoints_.restore(state_, r, info_.name);
     else
       return detail::not_snapshottable(info_.name);
   }
@@ -199,7 +204,8 @@ private:
 
   KeyFn key_fn_;
   Agg agg_;
-  keyed_state_table<K, Acc> state_;
+  flat_state_table<K, Acc> state_;
+  detail::table_checkpoints<flat_state_table<K, Acc>> checkpoints_;
   detail::epoch_changes<K> changes_;
 };
 

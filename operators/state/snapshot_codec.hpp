@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -122,57 +123,218 @@ result<void> restore_key_groups(key_group_range range, snapshot_reader& r, const
   return {};
 }
 
-/// Writes a keyed table, one piece per non-empty key group: a count, then key and value
-/// pairs.
-template <class K, class V>
-result<void> snapshot_table(const keyed_state_table<K, V>& table, snapshot_writer& w) {
+inline std::string delta_piece(int key_group, int n) {
+  return key_group_piece(key_group) + "/d" + std::to_string(n);
+}
+
+/// Encodes a whole key group: a count, then key and value pairs.
+template <class Map>
+std::string encode_group(const Map& map) {
   state_encoder enc;
+  enc.put(static_cast<std::uint64_t>(map.size()));
+  for (const auto& [key, value] : map) {
+    enc.put(key);
+    enc.put(value);
+  }
+  return enc.take();
+}
+
+/// Writes a keyed table's checkpoints, one piece per non-empty key group, incrementally
+/// where the writer allows it (`snapshot_writer::reuse`) and the table's change log lists
+/// what changed:
+/// - a group that did not change refers to its pieces of the previous checkpoint;
+/// - a group with few changes adds a *delta* piece (`kg/<g>/d<n>`: the changed keys with
+///   their values, or their erasure) to its chain;
+/// - any other group, and every group once its chain has `max_chain` deltas or its deltas
+///   list more entries than half its base, is written in full (the compaction).
+/// The task pauses only to copy the deltas' entries and to share the full groups (see
+/// keyed_state_table); the encoding runs on the writer thread.
+template <class Table>
+class table_checkpoints {
+public:
+  using K = typename Table::key_type;
+  using V = typename Table::mapped_type;
+  static constexpr int max_chain = 32;
+
+  result<void> snapshot(Table& table, snapshot_writer& w) {
+    const auto range = table.range();
+    if (chains_.size() != static_cast<std::size_t>(range.size()))
+      chains_.assign(static_cast<std::size_t>(range.size()), chain{});
+    const bool incremental = w.can_reuse();
+    for (int g = range.first; g < range.last; ++g) {
+      auto& c = chains_[static_cast<std::size_t>(g - range.first)];
+      auto log = table.take_changes(g);
+      const bool full = !incremental || !c.written || log.overflowed || c.deltas >= max_chain ||
+                        (c.delta_entries + log.keys.size()) * 2 > c.base_entries;
+      if (full) {
+        auto frozen = table.share(g);
+        c = chain{true, !frozen->empty(), 0, frozen->size(), 0};
+        if (c.has_base)
+          if (auto ok = w.put_later(key_group_piece(g),
+                                    [frozen] { return result<std::string>{encode_group(*frozen)}; });
+              !ok)
+            return ok;
+        continue;
+      }
+      if (c.has_base)
+        if (auto ok = w.reuse(key_group_piece(g)); !ok)
+          return ok;
+      for (int d = 1; d <= c.deltas; ++d)
+        if (auto ok = w.reuse(delta_piece(g, d)); !ok)
+          return ok;
+      if (log.keys.empty())
+        continue;
+      // The pause: copy each changed key's value as of the barrier.
+      std::vector<std::pair<K, std::optional<V>>> changes;
+      changes.reserve(log.keys.size());
+      const auto& map = table.view(g);
+      for (auto& key : log.keys) {
+        auto it = map.find(key);
+        changes.emplace_back(std::move(key), it == map.end() ? std::optional<V>{}
+                                                             : std::optional<V>{it->second});
+      }
+      ++c.deltas;
+      c.delta_entries += changes.size();
+      if (auto ok = w.put_later(delta_piece(g, c.deltas),
+                                [changes = std::move(changes)] {
+                                  return result<std::string>{encode_delta(changes)};
+                                });
+          !ok)
+        return ok;
+    }
+    return {};
+  }
+
+  /// Reads the key groups of `table`'s range back (any parallelism wrote them): each
+  /// group's base, then its deltas in order. The next checkpoint writes every group in full.
+  result<void> restore(Table& table, snapshot_reader& r, const std::string& op) {
+    chains_.clear();
+    table.forget_changes();
+    for (int g = table.range().first; g < table.range().last; ++g) {
+      auto bad = [&](const std::string& piece, const error& e) {
+        return make_error(error_code::io_error, "operator '" + op + "', key group " +
+                                                  std::to_string(g) + " (" + piece +
+                                                  "): unreadable state: " + e.message);
+      };
+      auto& map = table.group(g);
+      for (int d = 0;; ++d) {
+        const auto name = d == 0 ? key_group_piece(g) : delta_piece(g, d);
+        auto piece = r.get(name);
+        if (!piece)
+          return std::move(piece).error();
+        if (!*piece) {
+          if (d == 0)
+            continue; // no base: the group was empty when last written in full
+          break;
+        }
+        if (auto ok = d == 0 ? decode_group(**piece, map) : apply_delta(**piece, map); !ok)
+          return bad(name, ok.error());
+      }
+    }
+    return {};
+  }
+
+private:
+  struct chain {
+    bool written = false;  ///< this run wrote the group before
+    bool has_base = false; ///< the last full write was not empty (it has a piece)
+    int deltas = 0;
+    std::size_t base_entries = 0;
+    std::size_t delta_entries = 0;
+  };
+
+  /// A count, then per changed key (its last change only): the key, 1 and the value, or
+  /// 0 for an erased key.
+  static std::string encode_delta(const std::vector<std::pair<K, std::optional<V>>>& changes) {
+    std::unordered_map<K, const std::optional<V>*, key_hasher<K>> last;
+    last.reserve(changes.size());
+    for (auto& [key, value] : changes)
+      last.insert_or_assign(key, &value);
+    state_encoder enc;
+    enc.put(static_cast<std::uint64_t>(last.size()));
+    for (auto& [key, value] : last) {
+      enc.put(key);
+      enc.put(static_cast<std::uint8_t>(value->has_value()));
+      if (*value)
+        enc.put(**value);
+    }
+    return enc.take();
+  }
+
+  template <class Map>
+  static result<void> decode_group(std::string_view bytes, Map& map) {
+    state_decoder dec{bytes};
+    std::uint64_t n = 0;
+    if (auto ok = dec.get(n); !ok)
+      return ok;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      K key{};
+      V value{};
+      if (auto ok = dec.get(key); !ok)
+        return ok;
+      if (auto ok = dec.get(value); !ok)
+        return ok;
+      map.insert_or_assign(std::move(key), std::move(value));
+    }
+    if (!dec.done())
+      return make_error(error_code::malformed_record,
+                        std::to_string(dec.remaining()) + " bytes after the last entry");
+    return {};
+  }
+
+  template <class Map>
+  static result<void> apply_delta(std::string_view bytes, Map& map) {
+    state_decoder dec{bytes};
+    std::uint64_t n = 0;
+    if (auto ok = dec.get(n); !ok)
+      return ok;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      K key{};
+      std::uint8_t present = 0;
+      if (auto ok = dec.get(key); !ok)
+        return ok;
+      if (auto ok = dec.get(present); !ok)
+        return ok;
+      if (present > 1)
+        return make_error(error_code::malformed_record,
+                          "change flag " + std::to_string(present) + " (expected 0 or 1)");
+      if (!present) {
+        map.erase(key);
+        continue;
+      }
+      V value{};
+      if (auto ok = dec.get(value); !ok)
+        return ok;
+      map.insert_or_assign(std::move(key), std::move(value));
+    }
+    if (!dec.done())
+      return make_error(error_code::malformed_record,
+                        std::to_string(dec.remaining()) + " bytes after the last change");
+    return {};
+  }
+
+  std::vector<chain> chains_;
+};
+
+/// Writes a keyed table in full, one piece per non-empty key group (for operators that
+/// keep no change log).
+template <class K, class V, class Map>
+result<void> snapshot_table(const keyed_state_table<K, V, Map>& table, snapshot_writer& w) {
   for (int g = table.range().first; g < table.range().last; ++g) {
     const auto& map = table.group(g);
     if (map.empty())
       continue;
-    enc.put(static_cast<std::uint64_t>(map.size()));
-    for (const auto& [key, value] : map) {
-      enc.put(key);
-      enc.put(value);
-    }
-    if (auto r = w.put(key_group_piece(g), enc.take()); !r)
+    if (auto r = w.put(key_group_piece(g), encode_group(map)); !r)
       return r;
   }
   return {};
 }
 
 /// Reads the key groups of `table`'s range back (any parallelism wrote them).
-template <class K, class V>
-result<void> restore_table(keyed_state_table<K, V>& table, snapshot_reader& r,
+template <class K, class V, class Map>
+result<void> restore_table(keyed_state_table<K, V, Map>& table, snapshot_reader& r,
                            const std::string& op) {
-  for (int g = table.range().first; g < table.range().last; ++g) {
-    auto piece = r.get(key_group_piece(g));
-    if (!piece)
-      return std::move(piece).error();
-    if (!*piece)
-      continue;
-    state_decoder dec{**piece};
-    std::uint64_t n = 0;
-    auto bad = [&](const error& e) {
-      return make_error(error_code::io_error, "operator '" + op + "', key group " +
-                                                std::to_string(g) + ": unreadable state: " +
-                                                e.message);
-    };
-    if (auto ok = dec.get(n); !ok)
-      return bad(ok.error());
-    auto& map = table.group(g);
-    for (std::uint64_t i = 0; i < n; ++i) {
-      K key{};
-      V value{};
-      if (auto ok = dec.get(key); !ok)
-        return bad(ok.error());
-      if (auto ok = dec.get(value); !ok)
-        return bad(ok.error());
-      map.insert_or_assign(std::move(key), std::move(value));
-    }
-  }
-  return {};
+  return table_checkpoints<keyed_state_table<K, V, Map>>{}.restore(table, r, op);
 }
 
 } // namespace sluice::detail

@@ -1,0 +1,436 @@
+// Incremental, copy-on-write checkpoints of keyed tables (operators/state/snapshot_codec.hpp):
+// a checkpoint writes only the changed keys of a key group as a delta and refers to the
+// rest; the state it writes is the state at the barrier even when the task changes it
+// before the writer thread encodes it; chains are compacted; the store keeps the pieces a
+// retained checkpoint refers to; and a job restores base plus deltas at another parallelism.
+#include <boost/test/unit_test.hpp>
+
+#include "checkpoint/store.hpp"
+#include "operators/state/snapshot_codec.hpp"
+#include "sources/file.hpp"
+#include "tests/checkpoint/job_helpers.hpp"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace sluice;
+using namespace sluice::test;
+using namespace sluice::test::ckpt;
+
+namespace {
+
+using table = keyed_state_table<std::uint64_t, std::int64_t>;
+
+int group_of(std::uint64_t key) { return key_group_of(key_hash<std::uint64_t>{}(key), 128); }
+
+void set(table& t, std::uint64_t key, std::int64_t value) {
+  const int g = group_of(key);
+  if (g < t.range().first || g >= t.range().last)
+    return;
+  t.group(g).insert_or_assign(key, value);
+  t.note_change(g, key);
+}
+void erase(table& t, std::uint64_t key) {
+  const int g = group_of(key);
+  t.group(g).erase(key);
+  t.note_change(g, key);
+}
+
+std::map<std::uint64_t, std::int64_t> contents(const table& t) {
+  std::map<std::uint64_t, std::int64_t> out;
+  for (int g = t.range().first; g < t.range().last; ++g)
+    for (auto& [k, v] : t.view(g))
+      out.emplace(k, v);
+  return out;
+}
+
+/// Plays the task's part: deferred encodes run at `finish`, references resolve to the
+/// previous snapshot's pieces (as the task's writer does through the store).
+struct memory_checkpoints final : snapshot_writer, snapshot_reader {
+  bool reuse_ok = true;
+  bool started = false;
+  std::map<std::string, std::string> current, previous;
+  std::set<std::string> written, reused;
+  std::vector<std::pair<std::string, std::function<result<std::string>()>>> deferred;
+
+  void begin() {
+    previous = std::exchange(current, {});
+    written.clear();
+    reused.clear();
+  }
+  void finish() {
+    for (auto& [name, encode] : deferred) {
+      auto bytes = encode();
+      BOOST_REQUIRE(bytes);
+      current[name] = *bytes;
+    }
+    deferred.clear();
+    started = true;
+  }
+
+  result<void> put(const std::string& piece, std::string bytes) override {
+    written.insert(piece);
+    current[piece] = std::move(bytes);
+    return {};
+  }
+  result<void> put_later(const std::string& piece,
+                         std::function<result<std::string>()> encode) override {
+    written.insert(piece);
+    deferred.emplace_back(piece, std::move(encode));
+    return {};
+  }
+  bool can_reuse() const noexcept override { return reuse_ok && started; }
+  result<void> reuse(const std::string& piece) override {
+    auto it = previous.find(piece);
+    if (it == previous.end())
+      return make_error(error_code::internal, "no previous piece " + piece);
+    reused.insert(piece);
+    current[piece] = it->second;
+    return {};
+  }
+  result<std::optional<std::string>> get(const std::string& piece) override {
+    auto it = current.find(piece);
+    if (it == current.end())
+      return std::optional<std::string>{};
+    return std::optional<std::string>{it->second};
+  }
+};
+
+/// One checkpoint: snapshot, then the writer thread's part.
+void checkpoint(detail::table_checkpoints<table>& cp, table& t,
+                memory_checkpoints& w) {
+  w.begin();
+  BOOST_REQUIRE(cp.snapshot(t, w));
+  w.finish();
+}
+
+table restored(memory_checkpoints& w, key_group_range range = {0, 128}) {
+  table t{range};
+  detail::table_checkpoints<table> cp;
+  auto ok = cp.restore(t, w, "counts");
+  BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
+  return t;
+}
+
+bool all_deltas(const std::set<std::string>& names) {
+  for (auto& n : names)
+    if (n.find("/d") == std::string::npos)
+      return false;
+  return true;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(incremental)
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_after_few_changes_writes_only_their_deltas) {
+  table t;
+  detail::table_checkpoints<table> cp;
+  memory_checkpoints w;
+  for (std::uint64_t k = 0; k < 10'000; ++k)
+    set(t, k, 1);
+  checkpoint(cp, t, w);
+  BOOST_TEST(w.written.size() == 128u, "the first checkpoint is full: every group");
+  BOOST_TEST(w.reused.empty());
+
+  for (std::uint64_t k = 0; k < 20; ++k)
+    set(t, k * 97, 7);
+  for (std::uint64_t k = 5000; k < 5005; ++k)
+    erase(t, k);
+  set(t, 20'000, 3); // a new key
+  checkpoint(cp, t, w);
+  BOOST_TEST(!w.written.empty());
+  BOOST_TEST(w.written.size() <= 26u, w.written.size() << " pieces written");
+  BOOST_TEST(all_deltas(w.written));
+  BOOST_TEST(w.reused.size() == 128u, "every base is referred to");
+  BOOST_TEST((contents(restored(w)) == contents(t)));
+
+  // A second round of changes chains a second delta onto the first.
+  set(t, 0, 100);
+  set(t, 5000, 5); // erased, then back
+  checkpoint(cp, t, w);
+  BOOST_TEST(all_deltas(w.written));
+  BOOST_TEST(w.reused.count("kg/" + std::to_string(group_of(0)) + "/d1") == 1u);
+  BOOST_TEST(w.written.count("kg/" + std::to_string(group_of(0)) + "/d2") == 1u);
+  BOOST_TEST((contents(restored(w)) == contents(t)));
+
+  // Nothing changed: nothing is written, everything is referred to.
+  checkpoint(cp, t, w);
+  BOOST_TEST(w.written.empty());
+  BOOST_TEST((contents(restored(w)) == contents(t)));
+}
+
+BOOST_AUTO_TEST_CASE(deltas_restore_at_another_parallelism) {
+  table t;
+  detail::table_checkpoints<table> cp;
+  memory_checkpoints w;
+  for (std::uint64_t k = 0; k < 3000; ++k)
+    set(t, k, static_cast<std::int64_t>(k));
+  checkpoint(cp, t, w);
+  for (int round = 0; round < 5; ++round) {
+    for (std::uint64_t k = 0; k < 30; ++k)
+      set(t, k * 31 + static_cast<std::uint64_t>(round), round);
+    erase(t, 2000 + static_cast<std::uint64_t>(round));
+    checkpoint(cp, t, w);
+    BOOST_TEST(all_deltas(w.written));
+  }
+  auto a = contents(restored(w, {0, 50}));
+  auto b = contents(restored(w, {50, 90}));
+  auto c = contents(restored(w, {90, 128}));
+  a.insert(b.begin(), b.end());
+  a.insert(c.begin(), c.end());
+  BOOST_TEST((a == contents(t)));
+}
+
+BOOST_AUTO_TEST_CASE(the_snapshot_is_the_state_at_the_barrier_even_when_changed_before_encoding) {
+  table t;
+  detail::table_checkpoints<table> cp;
+  memory_checkpoints w;
+  for (std::uint64_t k = 0; k < 50'000; ++k)
+    set(t, k, 1);
+  const auto at_barrier = contents(t);
+  w.begin();
+  BOOST_REQUIRE(cp.snapshot(t, w)); // full: every group shared, encoded later
+  // The task goes on before the writer thread encodes: changes, erasures, new keys.
+  for (std::uint64_t k = 0; k < 50'000; k += 100)
+    set(t, k, 2);
+  for (std::uint64_t k = 1; k < 100; k += 2)
+    erase(t, k);
+  set(t, 99'999, 9);
+  w.finish();
+  BOOST_TEST((contents(restored(w)) == at_barrier));
+  BOOST_TEST((contents(t) != at_barrier));
+  checkpoint(cp, t, w);
+  BOOST_TEST((contents(restored(w)) == contents(t)));
+
+  // The same for a delta: its entries are the values at the barrier.
+  set(t, 0, 50);
+  const auto second_barrier = contents(t);
+  w.begin();
+  BOOST_REQUIRE(cp.snapshot(t, w));
+  set(t, 0, 60);
+  w.finish();
+  BOOST_TEST(all_deltas(w.written));
+  BOOST_TEST((contents(restored(w)) == second_barrier));
+}
+
+BOOST_AUTO_TEST_CASE(long_chains_and_busy_groups_are_written_in_full) {
+  table t;
+  detail::table_checkpoints<table> cp;
+  memory_checkpoints w;
+  for (std::uint64_t k = 0; k < 128 * 200; ++k)
+    set(t, k, 0);
+  checkpoint(cp, t, w);
+  const auto g = group_of(1);
+  const auto base = "kg/" + std::to_string(g);
+  // One key changes per checkpoint: the chain grows to max_chain deltas, then compacts.
+  for (int i = 1; i <= detail::table_checkpoints<table>::max_chain; ++i) {
+    set(t, 1, i);
+    checkpoint(cp, t, w);
+    BOOST_TEST(w.written.count(base + "/d" + std::to_string(i)) == 1u);
+  }
+  set(t, 1, -1);
+  checkpoint(cp, t, w);
+  BOOST_TEST(w.written.count(base) == 1u, "compacted into a new base");
+  BOOST_TEST(w.written.size() == 1u);
+  BOOST_TEST((contents(restored(w)) == contents(t)));
+  BOOST_TEST(w.current.count(base + "/d1") == 0u, "the new checkpoint lists no old deltas");
+
+  // More changes in a group than its change log holds: the group is written in full.
+  std::vector<std::uint64_t> same_group;
+  for (std::uint64_t k = 0; same_group.size() < 200; ++k)
+    if (group_of(k) == g)
+      same_group.push_back(k);
+  for (auto k : same_group)
+    set(t, k, 3);
+  checkpoint(cp, t, w);
+  BOOST_TEST(w.written.count(base) == 1u);
+  BOOST_TEST((contents(restored(w)) == contents(t)));
+}
+
+BOOST_AUTO_TEST_CASE(a_writer_that_cannot_refer_back_gets_full_checkpoints) {
+  table t;
+  detail::table_checkpoints<table> cp;
+  memory_checkpoints w;
+  w.reuse_ok = false;
+  for (std::uint64_t k = 0; k < 10'000; ++k)
+    set(t, k, 1);
+  checkpoint(cp, t, w);
+  set(t, 3, 4);
+  checkpoint(cp, t, w);
+  BOOST_TEST(w.written.size() == 128u);
+  BOOST_TEST(w.reused.empty());
+  BOOST_TEST((contents(restored(w)) == contents(t)));
+}
+
+BOOST_AUTO_TEST_CASE(an_unreadable_delta_is_named) {
+  table t;
+  detail::table_checkpoints<table> cp;
+  memory_checkpoints w;
+  for (std::uint64_t k = 0; k < 1000; ++k)
+    set(t, k, 1);
+  checkpoint(cp, t, w);
+  set(t, 3, 4);
+  checkpoint(cp, t, w);
+  const auto delta = "kg/" + std::to_string(group_of(3)) + "/d1";
+  BOOST_REQUIRE(w.current.count(delta) == 1u);
+  w.current[delta] += '\x01'; // a byte after the last change
+  table back;
+  detail::table_checkpoints<table> cp2;
+  auto ok = cp2.restore(back, w, "counts");
+  BOOST_REQUIRE(!ok);
+  BOOST_TEST(ok.error().message.find("operator 'counts'") != std::string::npos, ok.error().message);
+  BOOST_TEST(ok.error().message.find(delta) != std::string::npos, ok.error().message);
+  BOOST_TEST(ok.error().message.find("after the last change") != std::string::npos,
+             ok.error().message);
+}
+
+// -- the store: references to earlier checkpoints' pieces -----------------------------------
+
+BOOST_AUTO_TEST_CASE(the_store_keeps_pieces_a_retained_checkpoint_refers_to) {
+  temp_dir dir;
+  auto opened = checkpoint_store::open(dir.path, {.retained = 1});
+  BOOST_REQUIRE(opened);
+  auto& store = **opened;
+  auto complete = [&](std::int64_t id, std::vector<checkpoint_piece> pieces) {
+    checkpoint_meta m;
+    m.id = id;
+    m.job = "test";
+    m.max_key_groups = 128;
+    m.pieces = std::move(pieces);
+    auto ok = store.complete(m);
+    BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
+    return m;
+  };
+  auto base = store.put(1, "op/kg/0", "base@1");
+  auto other = store.put(1, "op/kg/1", "other@1");
+  BOOST_REQUIRE(base && other);
+  BOOST_TEST(base->stored_in == 1);
+  complete(1, {*base, *other});
+  auto delta = store.put(2, "op/kg/0/d1", "delta@2");
+  auto other2 = store.put(2, "op/kg/1", "other@2");
+  BOOST_REQUIRE(delta && other2);
+  auto m2 = complete(2, {*base, *delta, *other2}); // refers to checkpoint 1's base
+  // Retention (1 kept) dropped checkpoint 1, but not the base checkpoint 2 refers to.
+  BOOST_TEST((*store.complete_ids() == std::vector<std::int64_t>{2}));
+  auto found = store.find(2);
+  BOOST_REQUIRE_MESSAGE(found, (found ? "" : found.error().to_string()));
+  BOOST_TEST((found->pieces == m2.pieces), "references survive the metadata's round trip");
+  BOOST_TEST(*store.get(*found, "op/kg/0") == "base@1");
+  BOOST_TEST(*store.get(*found, "op/kg/0/d1") == "delta@2");
+  BOOST_TEST(*store.get(*found, "op/kg/1") == "other@2");
+
+  // A full checkpoint 3: now nothing refers to checkpoint 1's base, and it is deleted.
+  auto full = store.put(3, "op/kg/0", "base@3");
+  BOOST_REQUIRE(full);
+  complete(3, {*full});
+  auto stale = complete(4, {*base}); // a (bad) reference to the deleted piece
+  auto broken = store.find(4);
+  BOOST_REQUIRE(!broken);
+  BOOST_TEST(broken.error().message.find("written by checkpoint 1, since deleted") !=
+               std::string::npos,
+             broken.error().message);
+  std::vector<std::string> skipped;
+  auto latest = store.latest(skipped);
+  BOOST_REQUIRE(latest);
+  BOOST_TEST(!latest->has_value(), "4 is broken and 3 was dropped by retention");
+  BOOST_TEST(skipped.size() == 1u);
+}
+
+// -- a job: base plus deltas restored at another parallelism --------------------------------
+
+BOOST_AUTO_TEST_CASE(a_running_sum_restores_base_and_deltas_at_another_parallelism) {
+  temp_dir input;
+  // File 0 sets 2000 keys; each later file changes ten of them: incremental checkpoints.
+  for (int f = 0; f < 6; ++f) {
+    std::vector<reading> rows;
+    if (f == 0)
+      for (std::int64_t k = 0; k < 2000; ++k)
+        rows.push_back({k, 1, at_ms(k)});
+    else
+      for (std::int64_t i = 0; i < 10; ++i)
+        rows.push_back({(i * 193) % 2000, f, at_ms(f * 10'000 + i)}); // the same ten keys
+    char name[16];
+    std::snprintf(name, sizeof name, "%03d.jsonl", f);
+    drop_file(input.path, name, rows);
+  }
+  auto options = [](const fs::path& ckpt) {
+    job_options o;
+    o.trigger = triggers::available_now();
+    o.output_mode = output_mode::update;
+    o.checkpoints.dir = ckpt;
+    o.runtime.threads = 4; // a gate blocks one worker
+    return o;
+  };
+  auto build = [&](job& j, int parallelism, auto sink) {
+    sources::file_options files;
+    files.path = input.path;
+    files.max_files_per_trigger = 1;
+    j.from(sources::file<reading>{files})
+      .name("files")
+      .key_by(key_of)
+      .reduce(sum_values)
+      .name("totals")
+      .parallelism(parallelism)
+      .sink_to(std::move(sink))
+      .name("batches");
+  };
+  batch_log<reading> ref;
+  {
+    job j{options({})};
+    build(j, 2, ref.sink());
+    require_ok(j.run());
+  }
+  temp_dir dir;
+  batch_log<reading> one;
+  {
+    auto hold = std::make_shared<gate>(1);
+    job j{options(dir.path / "ckpt")};
+    build(j, 2, one.sink(hold, 3));
+    auto exec = require_ok(j.start());
+    open_at_exit opener{hold};
+    BOOST_REQUIRE(hold->wait_reached());
+    exec->cancel();
+    hold->release();
+    BOOST_TEST(require_ok(exec->wait()).cancelled);
+  }
+  BOOST_TEST(one.ids() == (std::vector<std::int64_t>{0, 1, 2, 3}), boost::test_tools::per_element());
+  {
+    // The checkpoint to restore is incremental: deltas, and bases an earlier one wrote.
+    auto store = checkpoint_store::open(dir.path / "ckpt");
+    BOOST_REQUIRE(store);
+    std::vector<std::string> skipped;
+    auto latest = (*store)->latest(skipped);
+    BOOST_REQUIRE(latest && latest->has_value());
+    const auto& meta = **latest;
+    int deltas = 0, referenced = 0;
+    for (auto& p : meta.pieces) {
+      if (p.name.starts_with("totals/kg/") && p.name.find("/d") != std::string::npos)
+        ++deltas;
+      if (p.stored_in < meta.id)
+        ++referenced;
+    }
+    BOOST_TEST(deltas > 0);
+    BOOST_TEST(referenced >= 100, referenced << " pieces referred to");
+  }
+  batch_log<reading> two;
+  {
+    job j{options(dir.path / "ckpt")};
+    build(j, 3, two.sink());
+    auto r = require_ok(j.run());
+    BOOST_REQUIRE(r.restored_from.has_value());
+    BOOST_TEST(*r.restored_from == 3);
+  }
+  auto rows = one.by_id();
+  for (auto& [id, r] : two.by_id())
+    BOOST_TEST(rows.emplace(id, r).second, "batch " << id << " in both runs");
+  const auto ref_rows = ref.by_id();
+  BOOST_TEST(rows.size() == ref_rows.size());
+  for (auto& [id, r] : ref_rows)
+    BOOST_TEST((rows[id] == r), "batch " << id << ": " << rows[id].size() << " rows, expected "
+                                         << r.size());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

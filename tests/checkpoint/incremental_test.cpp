@@ -356,14 +356,6 @@ BOOST_AUTO_TEST_CASE(a_running_sum_restores_base_and_deltas_at_another_paralleli
     std::snprintf(name, sizeof name, "%03d.jsonl", f);
     drop_file(input.path, name, rows);
   }
-  auto options = [](const fs::path& ckpt) {
-    job_options o;
-    o.trigger = triggers::available_now();
-    o.output_mode = output_mode::update;
-    o.checkpoints.dir = ckpt;
-    o.runtime.threads = 4; // a gate blocks one worker
-    return o;
-  };
   auto build = [&](job& j, int parallelism, auto sink) {
     sources::file_options files;
     files.path = input.path;
@@ -377,29 +369,12 @@ BOOST_AUTO_TEST_CASE(a_running_sum_restores_base_and_deltas_at_another_paralleli
       .sink_to(std::move(sink))
       .name("batches");
   };
-  batch_log<reading> ref;
-  {
-    job j{options({})};
-    build(j, 2, ref.sink());
-    require_ok(j.run());
-  }
-  temp_dir dir;
-  batch_log<reading> one;
-  {
-    auto hold = std::make_shared<gate>(1);
-    job j{options(dir.path / "ckpt")};
-    build(j, 2, one.sink(hold, 3));
-    auto exec = require_ok(j.start());
-    open_at_exit opener{hold};
-    BOOST_REQUIRE(hold->wait_reached());
-    exec->cancel();
-    hold->release();
-    BOOST_TEST(require_ok(exec->wait()).cancelled);
-  }
-  BOOST_TEST(one.ids() == (std::vector<std::int64_t>{0, 1, 2, 3}), boost::test_tools::per_element());
-  {
+  split_run how;
+  how.mode = output_mode::update;
+  how.hold_at = 3;
+  how.between = [](const fs::path& ckpt) {
     // The checkpoint to restore is incremental: deltas, and bases an earlier one wrote.
-    auto store = checkpoint_store::open(dir.path / "ckpt");
+    auto store = checkpoint_store::open(ckpt);
     BOOST_REQUIRE(store);
     std::vector<std::string> skipped;
     auto latest = (*store)->latest(skipped);
@@ -414,23 +389,8 @@ BOOST_AUTO_TEST_CASE(a_running_sum_restores_base_and_deltas_at_another_paralleli
     }
     BOOST_TEST(deltas > 0);
     BOOST_TEST(referenced >= 100, referenced << " pieces referred to");
-  }
-  batch_log<reading> two;
-  {
-    job j{options(dir.path / "ckpt")};
-    build(j, 3, two.sink());
-    auto r = require_ok(j.run());
-    BOOST_REQUIRE(r.restored_from.has_value());
-    BOOST_TEST(*r.restored_from == 3);
-  }
-  auto rows = one.by_id();
-  for (auto& [id, r] : two.by_id())
-    BOOST_TEST(rows.emplace(id, r).second, "batch " << id << " in both runs");
-  const auto ref_rows = ref.by_id();
-  BOOST_TEST(rows.size() == ref_rows.size());
-  for (auto& [id, r] : ref_rows)
-    BOOST_TEST((rows[id] == r), "batch " << id << ": " << rows[id].size() << " rows, expected "
-                                         << r.size());
+  };
+  expect_split_run_matches<reading>(build, 2, 2, 3, how);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

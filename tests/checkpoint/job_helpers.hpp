@@ -435,6 +435,80 @@ private:
   std::shared_ptr<shared> state_ = std::make_shared<shared>();
 };
 
+// -- split runs: a job cancelled midway, then restored at another parallelism -----------------
+
+/// How `expect_split_run_matches` runs the job: micro-batch options (one trigger per file,
+/// available-now), the output mode, and where the first run is held and cancelled.
+struct split_run {
+  output_mode mode = output_mode::append;
+  /// The first run's sink holds this batch; the second run restores its checkpoint.
+  std::int64_t hold_at = 2;
+  /// Called with the checkpoint directory between the two runs.
+  std::function<void(const fs::path&)> between{};
+
+  job_options options(const fs::path& ckpt) const {
+    job_options o;
+    o.trigger = triggers::available_now();
+    o.output_mode = mode;
+    o.checkpoints.dir = ckpt;
+    o.runtime.threads = 4; // a gate blocks one worker
+    return o;
+  }
+};
+
+/// A reference run (no checkpoints, parallelism `reference`), then the same job in two runs:
+/// the first, at parallelism `first`, cancelled while its sink holds batch `hold_at`; the
+/// second restores that batch's checkpoint at parallelism `second` and runs to the end.
+/// Every batch of the two runs must equal the reference's. `build(job, parallelism, sink)`
+/// builds the job. Returns the reference's batches.
+template <class T, class Build>
+std::map<std::int64_t, std::vector<T>> expect_split_run_matches(const Build& build, int reference,
+                                                                 int first, int second,
+                                                                 const split_run& how = {}) {
+  batch_log<T> ref;
+  {
+    job j{how.options({})};
+    build(j, reference, ref.sink());
+    require_ok(j.run());
+  }
+  temp_dir dir;
+  batch_log<T> one;
+  {
+    auto hold = std::make_shared<gate>(1);
+    job j{how.options(dir.path / "ckpt")};
+    build(j, first, one.sink(hold, how.hold_at));
+    auto exec = require_ok(j.start());
+    open_at_exit opener{hold};
+    BOOST_REQUIRE(hold->wait_reached());
+    exec->cancel();
+    hold->release();
+    BOOST_TEST(require_ok(exec->wait()).cancelled);
+  }
+  std::vector<std::int64_t> first_ids;
+  for (std::int64_t id = 0; id <= how.hold_at; ++id)
+    first_ids.push_back(id);
+  BOOST_TEST(one.ids() == first_ids, boost::test_tools::per_element());
+  if (how.between)
+    how.between(dir.path / "ckpt");
+  batch_log<T> two;
+  {
+    job j{how.options(dir.path / "ckpt")};
+    build(j, second, two.sink());
+    auto r = require_ok(j.run());
+    BOOST_REQUIRE(r.restored_from.has_value());
+    BOOST_TEST(*r.restored_from == how.hold_at);
+  }
+  auto rows = one.by_id();
+  for (auto& [id, r] : two.by_id())
+    BOOST_TEST(rows.emplace(id, r).second, "batch " << id << " in both runs");
+  const auto ref_rows = ref.by_id();
+  BOOST_TEST(rows.size() == ref_rows.size());
+  for (auto& [id, r] : ref_rows)
+    BOOST_TEST((rows[id] == r), "batch " << id << ": " << rows[id].size() << " rows, expected "
+                                         << r.size());
+  return ref_rows;
+}
+
 // -- the raw checkpoint database ------------------------------------------------------------
 
 inline std::string id_text(std::int64_t id) {

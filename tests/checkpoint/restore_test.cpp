@@ -445,62 +445,6 @@ BOOST_AUTO_TEST_CASE(a_finished_micro_batch_job_runs_no_batch_when_started_again
   }
 }
 
-/// Micro-batch options for the split-run tests below: one file per trigger, append mode.
-job_options split_options(const fs::path& ckpt) {
-  job_options o;
-  o.trigger = triggers::available_now();
-  o.output_mode = output_mode::append;
-  o.checkpoints.dir = ckpt;
-  o.runtime.threads = 4; // a gate blocks one worker
-  return o;
-}
-
-/// A reference run (no checkpoints, parallelism `reference`), then the same job in two runs:
-/// the first, at parallelism `first`, cancelled while its sink holds batch 2; the second
-/// restores checkpoint 2 at parallelism `second` and runs to the end. Every batch of the two
-/// runs must equal the reference's. `build(job, parallelism, sink)` builds the job. Returns
-/// the reference's batches.
-template <class T, class Build>
-std::map<std::int64_t, std::vector<T>> expect_split_run_matches(const Build& build, int reference, int first, int second) {
-  batch_log<T> ref;
-  {
-    job j{split_options({})};
-    build(j, reference, ref.sink());
-    require_ok(j.run());
-  }
-  temp_dir dir;
-  batch_log<T> one;
-  {
-    auto hold = std::make_shared<gate>(1);
-    job j{split_options(dir.path / "ckpt")};
-    build(j, first, one.sink(hold, 2));
-    auto exec = require_ok(j.start());
-    open_at_exit opener{hold};
-    BOOST_REQUIRE(hold->wait_reached());
-    exec->cancel();
-    hold->release();
-    BOOST_TEST(require_ok(exec->wait()).cancelled);
-  }
-  BOOST_TEST(one.ids() == (std::vector<std::int64_t>{0, 1, 2}), boost::test_tools::per_element());
-  batch_log<T> two;
-  {
-    job j{split_options(dir.path / "ckpt")};
-    build(j, second, two.sink());
-    auto r = require_ok(j.run());
-    BOOST_REQUIRE(r.restored_from.has_value());
-    BOOST_TEST(*r.restored_from == 2);
-  }
-  auto rows = one.by_id();
-  for (auto& [id, r] : two.by_id())
-    BOOST_TEST(rows.emplace(id, r).second, "batch " << id << " in both runs");
-  const auto ref_rows = ref.by_id();
-  BOOST_TEST(rows.size() == ref_rows.size());
-  for (auto& [id, r] : ref_rows)
-    BOOST_TEST((rows[id] == r), "batch " << id << ": " << rows[id].size() << " rows, expected "
-                                         << r.size());
-  return ref_rows;
-}
-
 BOOST_AUTO_TEST_CASE(deduplication_state_survives_a_restore_at_another_parallelism) {
   temp_dir input;
   write_reading_files(input.path);

@@ -203,6 +203,8 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
       checkpoints += b.result.checkpoints_completed;
       plain.push_back(static_cast<double>(records) / a.seconds);
       with.push_back(static_cast<double>(records) / b.seconds);
+      fmt::print("  run {}: {:.2f} vs {:.2f} M records/s ({} checkpoints)\n", i + 1,
+                 plain.back() / 1e6, with.back() / 1e6, b.result.checkpoints_completed);
       std::filesystem::remove_all(o.checkpoint_dir);
     }
   }

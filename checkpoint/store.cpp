@@ -99,6 +99,22 @@ public:
                 checkpoint_store_options options)
     : db_(std::move(db)), dir_(std::move(dir)), options_(options) {}
 
+  /// Lists the stored pieces once, so that retention never has to walk them (a walk reads
+  /// every piece's bytes: tens of megabytes per checkpoint with large state).
+  result<void> index_pieces() {
+    std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(leveldb::ReadOptions{})};
+    for (it->Seek(leveldb::Slice{piece_prefix.data(), piece_prefix.size()});
+         it->Valid() && it->key().starts_with(leveldb::Slice{piece_prefix.data(), piece_prefix.size()});
+         it->Next()) {
+      const auto key = it->key().ToString();
+      pieces_[std::stoll(key.substr(piece_prefix.size(), 20))].insert(
+        key.substr(piece_prefix.size() + 21));
+    }
+    if (!it->status().ok())
+      return failure("cannot list checkpoints", it->status());
+    return {};
+  }
+
   result<checkpoint_piece> put(std::int64_t id, std::string_view name,
                                std::string_view bytes) override {
     auto s = db_->Put(leveldb::WriteOptions{}, piece_key(id, name),
@@ -106,6 +122,10 @@ public:
     if (!s.ok())
       return failure("cannot write piece '" + std::string{name} + "' of checkpoint " +
                      std::to_string(id), s);
+    {
+      std::lock_guard guard{mtx_};
+      pieces_[id].emplace(name);
+    }
     return checkpoint_piece{std::string{name}, bytes.size(), hash_of(bytes), id};
   }
 
@@ -118,7 +138,18 @@ public:
       batch.Put(piece_key(id, name), bytes);
       out.push_back(checkpoint_piece{name, bytes.size(), hash_of(bytes), id});
     }
-    if (auto s = db_->Write(leveldb::WriteOptions{}, &batch); !s.ok())
+    // Synced here, on the writer thread: the metadata's synced write (`complete`, on the
+    // coordinator) then flushes only itself, not the megabytes of pieces before it.
+    leveldb::WriteOptions sync;
+    sync.sync = true;
+    {
+      // Listed before the write: a retention pass meanwhile only misses deleting them.
+      std::lock_guard guard{mtx_};
+      auto& names = pieces_[id];
+      for (auto& [name, bytes] : pieces)
+        names.insert(name);
+    }
+    if (auto s = db_->Write(sync, &batch); !s.ok())
       return failure("cannot write the pieces of checkpoint " + std::to_string(id), s);
     return out;
   }
@@ -301,21 +332,26 @@ private:
             referenced.emplace(p.stored_in, p.name);
     }
     leveldb::WriteBatch batch;
-    std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(read_options())};
-    for (auto prefix : {meta_prefix, piece_prefix})
-      for (it->Seek(leveldb::Slice{prefix.data(), prefix.size()});
-           it->Valid() && it->key().starts_with(leveldb::Slice{prefix.data(), prefix.size()});
-           it->Next()) {
-        const auto key = it->key().ToString();
-        const auto id = std::stoll(key.substr(prefix.size(), 20));
-        if (!drop(id))
-          continue;
-        if (prefix == piece_prefix && referenced.count({id, key.substr(prefix.size() + 21)}))
-          continue;
-        batch.Delete(it->key());
+    for (auto id : *ids)
+      if (drop(id))
+        batch.Delete(meta_key(id));
+    std::lock_guard guard{mtx_};
+    for (auto it = pieces_.begin(); it != pieces_.end();) {
+      auto& [id, names] = *it;
+      if (!drop(id)) {
+        ++it;
+        continue;
       }
-    if (!it->status().ok())
-      return failure("cannot list checkpoints", it->status());
+      for (auto n = names.begin(); n != names.end();) {
+        if (referenced.count({id, *n})) {
+          ++n;
+          continue;
+        }
+        batch.Delete(piece_key(id, *n));
+        n = names.erase(n);
+      }
+      it = names.empty() ? pieces_.erase(it) : std::next(it);
+    }
     leveldb::WriteOptions options;
     options.sync = sync;
     if (auto s = db_->Write(options, &batch); !s.ok())
@@ -326,6 +362,9 @@ private:
   std::unique_ptr<leveldb::DB> db_;
   std::filesystem::path dir_;
   checkpoint_store_options options_;
+  std::mutex mtx_; ///< guards pieces_ (pieces are put from the writer thread)
+  /// The names of the stored pieces, by checkpoint id.
+  std::map<std::int64_t, std::set<std::string>> pieces_;
 };
 
 } // namespace
@@ -359,8 +398,10 @@ checkpoint_store::open(const std::filesystem::path& dir, checkpoint_store_option
                         (locked ? " (is another job using this checkpoint directory?)" : "") +
                         ": " + text);
   }
-  return std::unique_ptr<checkpoint_store>{
-    std::make_unique<leveldb_store>(std::unique_ptr<leveldb::DB>{raw}, dir, options)};
+  auto store = std::make_unique<leveldb_store>(std::unique_ptr<leveldb::DB>{raw}, dir, options);
+  if (auto ok = store->index_pieces(); !ok)
+    return std::move(ok).error();
+  return std::unique_ptr<checkpoint_store>{std::move(store)};
 }
 
 } // namespace sluice

@@ -54,7 +54,8 @@ public:
   /// Stores piece `name` of checkpoint `id` (not synced). Thread-safe.
   [[nodiscard]] virtual result<checkpoint_piece> put(std::int64_t id, std::string_view name,
                                                      std::string_view bytes) = 0;
-  /// Stores several pieces of checkpoint `id` in one (unsynced) write. Thread-safe.
+  /// Stores several pieces of checkpoint `id` in one synced write (off the coordinator:
+  /// the metadata's synced write then has little to flush). Thread-safe.
   [[nodiscard]] virtual result<std::vector<checkpoint_piece>>
   put_all(std::int64_t id, const std::vector<std::pair<std::string, std::string>>& pieces) = 0;
   /// Makes checkpoint `meta.id` complete with one synced write, then applies retention.

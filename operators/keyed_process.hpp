@@ -242,34 +242,46 @@ public:
     if constexpr (snapshottable) {
       proc_now_ = info_.processing_clock->now(); // TTL expiry is judged at this time
       const auto now = detail::ticks(proc_now_);
-      detail::state_encoder enc;
+      // The pause: share each key group's state (copy-on-write) and copy its timers; the
+      // writer thread encodes them.
       for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g) {
-        auto sections = state_->snapshot_group(g, now);
-        if (!sections)
-          return make_error(sections.error().code, "operator '" + info_.name + "', key group " +
-                                                     std::to_string(g) + ": " +
-                                                     sections.error().message);
-        const auto events = timers_in(time_domain::event_time, g);
-        const auto wakeups = timers_in(time_domain::processing_time, g);
-        if (sections->empty() && events.empty() && wakeups.empty())
+        auto sections = state_->freeze_group(g, now);
+        auto events = timers_in(time_domain::event_time, g);
+        auto wakeups = timers_in(time_domain::processing_time, g);
+        if (!sections && events.empty() && wakeups.empty())
           continue;
-        put_header(enc);
-        enc.put(now);
-        enc.put(*sections);
-        enc.put(static_cast<std::uint64_t>(events.size()));
-        for (auto& [t, key] : events) {
-          enc.put(t);
-          enc.put(key);
-        }
-        enc.put(static_cast<std::uint64_t>(wakeups.size()));
-        for (auto& [t, key] : wakeups) {
-          enc.put(t - now);
-          enc.put(key);
-        }
-        if (auto r = w.put(key_group_piece(g), enc.take()); !r)
+        auto encode = [sections = std::move(sections), events = std::move(events),
+                       wakeups = std::move(wakeups), now, wm = current_watermark(),
+                       where = "operator '" + info_.name + "', key group " + std::to_string(g)]()
+          -> result<std::string> {
+          std::vector<detail::state_section> made;
+          if (sections) {
+            auto s = (*sections)();
+            if (!s)
+              return make_error(s.error().code, where + ": " + s.error().message);
+            made = std::move(*s);
+          }
+          detail::state_encoder enc;
+          put_header(enc, wm);
+          enc.put(now);
+          enc.put(made);
+          enc.put(static_cast<std::uint64_t>(events.size()));
+          for (auto& [t, key] : events) {
+            enc.put(t);
+            enc.put(key);
+          }
+          enc.put(static_cast<std::uint64_t>(wakeups.size()));
+          for (auto& [t, key] : wakeups) {
+            enc.put(t - now);
+            enc.put(key);
+          }
+          return enc.take();
+        };
+        if (auto r = w.put_later(key_group_piece(g), std::move(encode)); !r)
           return r;
       }
-      put_header(enc);
+      detail::state_encoder enc;
+      put_header(enc, current_watermark());
       return w.put(instance_piece(info_.instance), enc.take());
     } else {
       return detail::not_snapshottable(info_.name);
@@ -427,10 +439,10 @@ private:
     return out;
   }
 
-  void put_header(detail::state_encoder& enc) const {
+  static void put_header(detail::state_encoder& enc, event_time wm) {
     enc.put(std::string{piece_tag});
     enc.put(piece_version);
-    enc.put(current_watermark());
+    enc.put(wm);
   }
 
   static result<void> get_header(detail::state_decoder& dec, event_time& wm) {

@@ -175,13 +175,15 @@ public:
   /// The earliest time the cleanup queue wants to look at again (maybe early), or nothing.
   virtual std::optional<std::int64_t> next_expiry() const = 0;
 
-  /// The live entries of `key_group` as a section's `entries`, or nothing when it has none.
-  /// Expired entries are left out: they are invisible already and must stay so after a
-  /// restore, whose clocks start behind. Processing-time expiries become offsets from
-  /// `clock_ref`. Fails when the key or payload type has no codec form.
-  virtual result<std::optional<std::string>> encode(int key_group,
-                                                    std::int64_t clock_ref) const = 0;
-  /// Adds the entries `encode` wrote for `key_group`, processing-time expiries re-anchored
+  /// The live entries of `key_group` as a section's `entries`, made later on another thread
+  /// from the group as it is now (shared copy-on-write); nothing when it holds no entry.
+  /// Expired entries (by the time now) are left out: they are invisible already and must
+  /// stay so after a restore, whose clocks start behind. Processing-time expiries become
+  /// offsets from `clock_ref`. The function fails when the key or payload type has no
+  /// codec form.
+  using frozen_entries = std::function<result<std::optional<std::string>>()>;
+  virtual std::optional<frozen_entries> freeze(int key_group, std::int64_t clock_ref) const = 0;
+  /// Adds the entries `freeze` wrote for `key_group`, processing-time expiries re-anchored
   /// at `clock_ref`. Fails on bytes that do not decode.
   virtual result<void> decode(int key_group, std::string_view entries, std::int64_t clock_ref) = 0;
 
@@ -291,6 +293,8 @@ public:
       const auto range = table_.range();
       for (int kg = range.first; kg < range.last; ++kg) {
         auto& heap = heaps_[static_cast<std::size_t>(kg - range.first)];
+        if (heap.empty() || heap.front().first > now)
+          continue; // leaves the group shared with a checkpoint still writing it
         auto& g = table_.group(kg);
         while (!heap.empty() && heap.front().first <= now) {
           std::pop_heap(heap.begin(), heap.end(), later);
@@ -324,21 +328,37 @@ public:
 
   static constexpr bool snapshottable = snapshottable_v<K> && snapshottable_v<P>;
 
-  result<std::optional<std::string>> encode(int key_group, std::int64_t clock_ref) const override {
+  std::optional<typename state_slot<K>::frozen_entries> freeze(int key_group,
+                                                               std::int64_t clock_ref) const override {
+    auto frozen = table_.share(key_group);
+    if (frozen->empty())
+      return std::nullopt;
+    return [frozen, at = Ttl ? now() : 0, clock_ref, domain = domain_, name = this->name()] {
+      return encode_entries(*frozen, at, clock_ref, domain, name);
+    };
+  }
+
+  /// The live entries of `map` (expired ones, by `at` in `domain`, left out) as a section's
+  /// `entries`, or nothing when none is live. Touches nothing of the slot.
+  template <class Map>
+  static result<std::optional<std::string>> encode_entries(const Map& map, std::int64_t at,
+                                                           std::int64_t clock_ref,
+                                                           time_domain domain,
+                                                           const std::string& name) {
     if constexpr (!snapshottable) {
       return make_error(error_code::invalid_graph,
-                        "state '" + this->name() + "' cannot be checkpointed: give its key and "
+                        "state '" + name + "' cannot be checkpointed: give its key and "
                         "value types an inspect() function");
     } else {
       state_encoder body;
       std::uint64_t n = 0;
-      for (const auto& [key, c] : table_.group(key_group)) {
+      for (const auto& [key, c] : map) {
         if constexpr (Ttl)
-          if (now() >= c.expires)
+          if (at >= c.expires)
             continue;
         body.put(key);
         if constexpr (Ttl)
-          body.put(domain_ == time_domain::processing_time ? c.expires - clock_ref : c.expires);
+          body.put(domain == time_domain::processing_time ? c.expires - clock_ref : c.expires);
         body.put(c.payload);
         ++n;
       }
@@ -586,36 +606,66 @@ public:
   /// first used (states are declared by use, so the operator cannot refuse it at start).
   void set_checkpointed(bool on) noexcept { checkpointed_ = on; }
 
-  /// The sections of `key_group`: every state with live entries there, plus sections
-  /// restored earlier whose state has not been used since (written on unchanged, so a
-  /// checkpoint right after a restore loses nothing). `clock_ref` is the processing time now.
-  result<std::vector<detail::state_section>> snapshot_group(int key_group,
-                                                            std::int64_t clock_ref) const {
-    std::vector<detail::state_section> out;
+  using frozen_sections = std::function<result<std::vector<detail::state_section>>()>;
+
+  /// The sections of `key_group`, to be made later (on the writer thread) as they are now:
+  /// every state with live entries there, plus sections restored earlier whose state has
+  /// not been used since (written on unchanged, so a checkpoint right after a restore loses
+  /// nothing). Nothing when the key group holds no state. `clock_ref` is the processing
+  /// time now. The states' groups are shared copy-on-write, so the call costs a reference
+  /// count per state, not the state's size.
+  std::optional<frozen_sections> freeze_group(int key_group, std::int64_t clock_ref) const {
+    struct part {
+      typename detail::state_slot<K>::frozen_entries entries;
+      detail::state_section head;
+    };
+    std::vector<part> parts;
     for (auto& s : slots_) {
-      auto entries = s->encode(key_group, clock_ref);
+      auto entries = s->freeze(key_group, clock_ref);
       if (!entries)
-        return std::move(entries).error();
-      if (!*entries)
         continue;
-      detail::state_section sec;
-      sec.name = s->name();
-      sec.type = s->type().name();
-      sec.ttl = detail::ttl_tag(s->ttl());
+      detail::state_section head;
+      head.name = s->name();
+      head.type = s->type().name();
+      head.ttl = detail::ttl_tag(s->ttl());
       if (s->ttl()) {
-        sec.update = static_cast<std::uint8_t>(s->ttl()->update);
-        sec.ttl_ns = s->ttl()->ttl.count();
+        head.update = static_cast<std::uint8_t>(s->ttl()->update);
+        head.ttl_ns = s->ttl()->ttl.count();
       }
-      sec.clock_ref = clock_ref;
-      sec.entries = std::move(**entries);
-      out.push_back(std::move(sec));
+      head.clock_ref = clock_ref;
+      parts.push_back(part{std::move(*entries), std::move(head)});
     }
+    std::vector<detail::state_section> restored;
     for (auto& [name, groups] : restored_)
       if (auto it = groups.find(key_group); it != groups.end())
-        out.push_back(it->second);
-    // By name: the same state gives the same bytes, whatever order the function used it in.
-    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
-    return out;
+        restored.push_back(it->second);
+    if (parts.empty() && restored.empty())
+      return std::nullopt;
+    return [parts = std::move(parts),
+            restored = std::move(restored)]() -> result<std::vector<detail::state_section>> {
+      std::vector<detail::state_section> out = restored;
+      for (auto& p : parts) {
+        auto entries = p.entries();
+        if (!entries)
+          return std::move(entries).error();
+        if (!*entries)
+          continue; // every entry expired
+        out.push_back(p.head);
+        out.back().entries = std::move(**entries);
+      }
+      // By name: the same state gives the same bytes, whatever order the function used it in.
+      std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
+      return out;
+    };
+  }
+
+  /// `freeze_group`, made now.
+  result<std::vector<detail::state_section>> snapshot_group(int key_group,
+                                                            std::int64_t clock_ref) const {
+    auto frozen = freeze_group(key_group, clock_ref);
+    if (!frozen)
+      return std::vector<detail::state_section>{};
+    return (*frozen)();
   }
 
   /// Takes the sections a checkpoint holds for `key_group`. Each waits until its state is

@@ -177,9 +177,24 @@ struct tally {
 /// A checkpoint in memory: what the writers put, for the readers.
 struct memory_snapshot final : snapshot_writer, snapshot_reader {
   std::map<std::string, std::string> pieces;
+  /// Holds `put_later` pieces until `finish`, as the writer thread would.
+  bool defer = false;
+  std::vector<std::pair<std::string, std::function<result<std::string>()>>> deferred;
   result<void> put(const std::string& piece, std::string bytes) override {
     pieces[piece] = std::move(bytes);
     return {};
+  }
+  result<void> put_later(const std::string& piece,
+                         std::function<result<std::string>()> encode) override {
+    if (!defer)
+      return snapshot_writer::put_later(piece, std::move(encode));
+    deferred.emplace_back(piece, std::move(encode));
+    return {};
+  }
+  void finish() {
+    for (auto& [piece, encode] : deferred)
+      pieces[piece] = require_ok(encode());
+    deferred.clear();
   }
   result<std::optional<std::string>> get(const std::string& piece) override {
     auto it = pieces.find(piece);
@@ -341,6 +356,34 @@ BOOST_AUTO_TEST_CASE(a_restore_at_every_cut_point_continues_exactly_like_one_run
       BOOST_TEST(got == ref, boost::test_tools::per_element());
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_snapshot_encoded_after_the_task_went_on_holds_the_state_at_the_barrier) {
+  // The writer thread encodes after the task went on: the state it encodes must be the
+  // state at the barrier (copy-on-write), not what the task changed, added or freed since.
+  const auto steps = script();
+  const auto ref = sorted(uninterrupted_steps(steps));
+  const tally fn{nullptr, true};
+  const auto at = steps.begin() + static_cast<std::ptrdiff_t>(steps.size() / 2);
+  auto before = instances_of(fn, 2);
+  apply(before, steps.begin(), at);
+  memory_snapshot snap;
+  snap.defer = true;
+  for (auto& r : before)
+    require_ok(r->op->snapshot(1, snap));
+  auto got = emitted(before, false);
+  const auto now = before.front()->h.processing_time().time_since_epoch();
+  apply(before, at, steps.end()); // every key's state changes, timers fire, state is freed
+  emitted(before, true);
+  BOOST_TEST(!snap.deferred.empty());
+  snap.finish();
+  auto after = instances_of(fn, 3, now);
+  for (auto& r : after)
+    require_ok(r->op->restore(snap));
+  apply(after, at, steps.end());
+  auto rest = emitted(after, true);
+  got.insert(got.end(), rest.begin(), rest.end());
+  BOOST_TEST(sorted(got) == ref, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(each_instance_restores_the_key_groups_it_owns_after_rescaling) {

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -82,18 +83,28 @@ public:
   /// range. Copies the map first when a snapshot still reads it.
   map_type& group(int key_group) {
     auto& g = groups_[index(key_group)];
-    if (g.use_count() > 1)
-      g = std::make_shared<map_type>(*g);
-    else // the snapshot's last read happens-before this write (its release: the count's drop)
-      std::atomic_thread_fence(std::memory_order_acquire);
+    if constexpr (shareable) {
+      if (g.use_count() > 1)
+        g = std::make_shared<map_type>(*g);
+      else // the snapshot's last read happens-before this write (its release: the count's drop)
+        std::atomic_thread_fence(std::memory_order_acquire);
+    }
     return *g;
   }
   const map_type& group(int key_group) const noexcept { return *groups_[index(key_group)]; }
   /// Read-only access that never copies (`group` on a const table).
   const map_type& view(int key_group) const noexcept { return *groups_[index(key_group)]; }
 
+  /// Whether groups can be shared with a snapshot: copying one must be possible. A table of
+  /// move-only values is snapshotted in the task's pause instead.
+  static constexpr bool shareable = std::is_copy_constructible_v<V>;
+
   /// The group as it is now, frozen: later changes copy it (see `group`).
-  shared_group share(int key_group) const { return groups_[index(key_group)]; }
+  shared_group share(int key_group) const
+    requires shareable
+  {
+    return groups_[index(key_group)];
+  }
 
   key_group_range range() const noexcept { return range_; }
 

@@ -330,12 +330,17 @@ public:
 
   std::optional<typename state_slot<K>::frozen_entries> freeze(int key_group,
                                                                std::int64_t clock_ref) const override {
-    auto frozen = table_.share(key_group);
-    if (frozen->empty())
+    if (table_.view(key_group).empty())
       return std::nullopt;
-    return [frozen, at = Ttl ? now() : 0, clock_ref, domain = domain_, name = this->name()] {
-      return encode_entries(*frozen, at, clock_ref, domain, name);
-    };
+    if constexpr (!decltype(table_)::shareable) { // move-only payloads: encoded in the pause
+      return [made = encode_entries(table_.view(key_group), Ttl ? now() : 0, clock_ref, domain_,
+                                    this->name())] { return made; };
+    } else {
+      return [frozen = table_.share(key_group), at = Ttl ? now() : 0, clock_ref,
+              domain = domain_, name = this->name()] {
+        return encode_entries(*frozen, at, clock_ref, domain, name);
+      };
+    }
   }
 
   /// The live entries of `map` (expired ones, by `at` in `domain`, left out) as a section's

@@ -167,13 +167,19 @@ public:
       const bool full = !incremental || !c.written || log.overflowed || c.deltas >= max_chain ||
                         (c.delta_entries + log.keys.size()) * 2 > c.base_entries;
       if (full) {
-        auto frozen = table.share(g);
-        c = chain{true, !frozen->empty(), 0, frozen->size(), 0};
-        if (c.has_base)
-          if (auto ok = w.put_later(key_group_piece(g),
-                                    [frozen] { return result<std::string>{encode_group(*frozen)}; });
-              !ok)
-            return ok;
+        const auto& map = table.view(g);
+        c = chain{true, !map.empty(), 0, map.size(), 0};
+        if (!c.has_base)
+          continue;
+        result<void> ok;
+        if constexpr (Table::shareable)
+          ok = w.put_later(key_group_piece(g), [frozen = table.share(g)] {
+            return result<std::string>{encode_group(*frozen)};
+          });
+        else
+          ok = w.put(key_group_piece(g), encode_group(map));
+        if (!ok)
+          return ok;
         continue;
       }
       if (c.has_base)

@@ -370,6 +370,25 @@ BOOST_AUTO_TEST_CASE(aggregate_keeps_an_accumulator_per_key) {
              boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(aggregate_takes_a_move_only_accumulator) {
+  // Copy-on-write state copies a key group only when a checkpoint shares it; a move-only
+  // accumulator (never shared: snapshotted in the pause) must still compile and run.
+  struct acc {
+    std::unique_ptr<int> sum = std::make_unique<int>(0);
+  };
+  struct summing {
+    acc create() const { return {}; }
+    void add(acc& a, const kv& r) const { *a.sum += r.value; }
+    int result(const acc& a) const { return *a.sum; }
+  };
+  auto key_fn = [](const kv& r) { return r.key; };
+  aggregate_operator<int, kv, acc, int, decltype(key_fn), summing> op{key_fn, {}};
+  require_ok(op.open(info_for("agg")));
+  capture_output out;
+  require_ok(op.process(0, batch_of<kv>({{1, 5}, {2, 7}, {1, 1}}), out));
+  BOOST_TEST(out.records<int>() == (std::vector<int>{5, 7, 6}), boost::test_tools::per_element());
+}
+
 // -- two inputs and sinks ----------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(co_process_dispatches_by_input) {

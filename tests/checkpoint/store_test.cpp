@@ -58,6 +58,35 @@ std::string meta_key(std::int64_t id) {
 
 BOOST_AUTO_TEST_SUITE(store)
 
+BOOST_AUTO_TEST_CASE(pieces_are_stored_compressed_when_it_pays_and_read_back_exactly) {
+  test::temp_dir dir;
+  auto store = open_store(dir.path);
+  std::string repetitive;
+  for (int i = 0; i < 2000; ++i)
+    repetitive += "key-" + std::to_string(i % 10) + std::string(8, '\0');
+  std::string noise;
+  std::uint64_t x = 42;
+  for (int i = 0; i < 300; ++i) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    noise.push_back(static_cast<char>(x >> 56));
+  }
+  checkpoint_meta m;
+  m.id = 1;
+  m.job = "test";
+  m.max_key_groups = 128;
+  auto pieces = store->put_all(1, {{"op/kg/0", repetitive}, {"op/kg/1", noise}, {"op/kg/2", ""}});
+  BOOST_REQUIRE(pieces);
+  m.pieces = *pieces;
+  BOOST_REQUIRE(store->complete(m));
+  BOOST_TEST((*pieces)[0].size < repetitive.size() / 4, (*pieces)[0].size << " bytes stored");
+  BOOST_TEST((*pieces)[1].size == noise.size() + 1, "kept as it is, behind a tag byte");
+  auto found = store->find(1);
+  BOOST_REQUIRE(found);
+  BOOST_TEST(*store->get(*found, "op/kg/0") == repetitive);
+  BOOST_TEST(*store->get(*found, "op/kg/1") == noise);
+  BOOST_TEST(store->get(*found, "op/kg/2")->empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_complete_checkpoint_comes_back_with_its_pieces) {
   test::temp_dir dir;
   auto store = open_store(dir.path);

@@ -14,6 +14,7 @@
 #include "samples/kafka_pipeline/payments.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <random>
 #include <tuple>
@@ -100,6 +101,24 @@ void crash_until_done(std::uint64_t seed) {
   const auto want = expected();
   BOOST_TEST(got.size() == want.size());
   BOOST_TEST(got == want);
+  if (got != want) { // say how: duplicates and losses (output) or wrong totals (state)
+    std::map<std::int64_t, int> seen;
+    for (auto& [id, account, total] : got)
+      ++seen[id];
+    int duplicated = 0, missing = 0;
+    for (auto& [id, n] : seen)
+      duplicated += n > 1 ? n - 1 : 0;
+    for (auto& [id, account, total] : want)
+      missing += seen.count(id) ? 0 : 1;
+    std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> wrong;
+    std::set_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(wrong));
+    BOOST_TEST_MESSAGE(duplicated << " duplicated, " << missing << " missing, " << wrong.size()
+                                  << " rows not expected");
+    for (std::size_t i = 0; i < wrong.size() && i < 5; ++i)
+      BOOST_TEST_MESSAGE("  unexpected: id " << std::get<0>(wrong[i]) << ", account "
+                                             << std::get<1>(wrong[i]) << ", total "
+                                             << std::get<2>(wrong[i]));
+  }
 }
 
 } // namespace

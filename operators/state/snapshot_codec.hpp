@@ -233,7 +233,7 @@ public:
             continue; // no base: the group was empty when last written in full
           break;
         }
-        if (auto ok = d == 0 ? decode_group(**piece, map) : apply_delta(**piece, map); !ok)
+        if (auto ok = read_entries(**piece, map, d > 0); !ok)
           return bad(name, ok.error());
       }
     }
@@ -267,40 +267,22 @@ private:
     return enc.take();
   }
 
+  /// Reads a base (key and value pairs) or, with `delta`, a delta (per key a flag: 1 and
+  /// the value, or 0 for an erasure) into `map`.
   template <class Map>
-  static result<void> decode_group(std::string_view bytes, Map& map) {
+  static result<void> read_entries(std::string_view bytes, Map& map, bool delta) {
     state_decoder dec{bytes};
     std::uint64_t n = 0;
     if (auto ok = dec.get(n); !ok)
       return ok;
     for (std::uint64_t i = 0; i < n; ++i) {
       K key{};
-      V value{};
+      std::uint8_t present = 1;
       if (auto ok = dec.get(key); !ok)
         return ok;
-      if (auto ok = dec.get(value); !ok)
-        return ok;
-      map.insert_or_assign(std::move(key), std::move(value));
-    }
-    if (!dec.done())
-      return make_error(error_code::malformed_record,
-                        std::to_string(dec.remaining()) + " bytes after the last entry");
-    return {};
-  }
-
-  template <class Map>
-  static result<void> apply_delta(std::string_view bytes, Map& map) {
-    state_decoder dec{bytes};
-    std::uint64_t n = 0;
-    if (auto ok = dec.get(n); !ok)
-      return ok;
-    for (std::uint64_t i = 0; i < n; ++i) {
-      K key{};
-      std::uint8_t present = 0;
-      if (auto ok = dec.get(key); !ok)
-        return ok;
-      if (auto ok = dec.get(present); !ok)
-        return ok;
+      if (delta)
+        if (auto ok = dec.get(present); !ok)
+          return ok;
       if (present > 1)
         return make_error(error_code::malformed_record,
                           "change flag " + std::to_string(present) + " (expected 0 or 1)");
@@ -315,7 +297,7 @@ private:
     }
     if (!dec.done())
       return make_error(error_code::malformed_record,
-                        std::to_string(dec.remaining()) + " bytes after the last change");
+                        std::to_string(dec.remaining()) + " bytes after the last entry");
     return {};
   }
 

@@ -283,7 +283,7 @@ BOOST_AUTO_TEST_CASE(an_unreadable_delta_is_named) {
   BOOST_REQUIRE(!ok);
   BOOST_TEST(ok.error().message.find("operator 'counts'") != std::string::npos, ok.error().message);
   BOOST_TEST(ok.error().message.find(delta) != std::string::npos, ok.error().message);
-  BOOST_TEST(ok.error().message.find("after the last change") != std::string::npos,
+  BOOST_TEST(ok.error().message.find("after the last entry") != std::string::npos,
              ok.error().message);
 }
 

@@ -370,6 +370,17 @@ inline job_result run_cancelled_at_gate(const generator_job& spec, sync_log& log
   return require_ok(exec->wait());
 }
 
+/// Starts `j`, cancels it once its gate `hold` is reached, then lets the gate go; returns
+/// the cancelled run's result.
+inline job_result cancel_at_gate(job& j, const std::shared_ptr<gate>& hold) {
+  auto exec = require_ok(j.start());
+  open_at_exit opener{hold};
+  BOOST_REQUIRE(hold->wait_reached());
+  exec->cancel();
+  hold->release();
+  return require_ok(exec->wait());
+}
+
 // -- files for the file source ---------------------------------------------------------------
 
 /// Writes `rows` as JSON lines into `dir/name` the way a producer should (a dotfile renamed
@@ -477,12 +488,7 @@ std::map<std::int64_t, std::vector<T>> expect_split_run_matches(const Build& bui
     auto hold = std::make_shared<gate>(1);
     job j{how.options(dir.path / "ckpt")};
     build(j, first, one.sink(hold, how.hold_at));
-    auto exec = require_ok(j.start());
-    open_at_exit opener{hold};
-    BOOST_REQUIRE(hold->wait_reached());
-    exec->cancel();
-    hold->release();
-    BOOST_TEST(require_ok(exec->wait()).cancelled);
+    BOOST_TEST(cancel_at_gate(j, hold).cancelled);
   }
   std::vector<std::int64_t> first_ids;
   for (std::int64_t id = 0; id <= how.hold_at; ++id)

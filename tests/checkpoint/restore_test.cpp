@@ -292,12 +292,7 @@ BOOST_AUTO_TEST_CASE(micro_batch_ids_continue_after_a_cancel) {
     auto hold = std::make_shared<gate>(1);
     job j{spec.options()};
     spec.build(j, one.sink(hold, 2));
-    auto exec = require_ok(j.start());
-    open_at_exit opener{hold};
-    BOOST_REQUIRE(hold->wait_reached());
-    exec->cancel();
-    hold->release();
-    auto r = require_ok(exec->wait());
+    auto r = cancel_at_gate(j, hold);
     BOOST_TEST(r.cancelled);
     BOOST_TEST(r.checkpoints_completed == 3);
   }
@@ -376,12 +371,7 @@ BOOST_AUTO_TEST_CASE(late_rows_stay_late_after_a_restore_in_every_instance) {
     auto hold = std::make_shared<gate>(1);
     job j{spec.options()};
     spec.build(j, one.sink(hold, 1));
-    auto exec = require_ok(j.start());
-    open_at_exit opener{hold};
-    BOOST_REQUIRE(hold->wait_reached());
-    exec->cancel();
-    hold->release();
-    BOOST_TEST(require_ok(exec->wait()).cancelled);
+    BOOST_TEST(cancel_at_gate(j, hold).cancelled);
   }
   batch_log<window_count> two;
   {

@@ -190,11 +190,39 @@ public:
   }
 
   result<void> complete(const checkpoint_meta& meta) override {
+    leveldb::WriteBatch batch;
+    auto m = meta;
+    std::vector<std::string> copied;
+    if (m.savepoint) {
+      // A savepoint is self-contained (as Flink's): the pieces it shares with earlier
+      // checkpoints are copied under its own id, so it never depends on a checkpoint that
+      // retention may delete, and later checkpoints never depend on it.
+      for (auto& p : m.pieces) {
+        if (p.stored_in < 0 || p.stored_in == m.id)
+          continue;
+        std::string stored;
+        const auto what = "savepoint " + std::to_string(m.id) + ": piece '" + p.name +
+                          "' of checkpoint " + std::to_string(p.stored_in);
+        if (auto s = db_->Get(read_options(), piece_key(p.stored_in, p.name), &stored); !s.ok())
+          return failure("cannot copy " + what, s);
+        if (stored.size() != p.size || hash_of(stored) != p.hash)
+          return make_error(error_code::io_error, what + ": size or hash mismatch (corrupt)");
+        batch.Put(piece_key(m.id, p.name), stored);
+        p.stored_in = m.id;
+        copied.push_back(p.name);
+      }
+    }
+    batch.Put(meta_key(m.id), encode_meta(m));
+    {
+      std::lock_guard guard{mtx_};
+      for (auto& name : copied)
+        pieces_[m.id].insert(name);
+    }
     leveldb::WriteOptions sync;
     sync.sync = true;
-    if (auto s = db_->Put(sync, meta_key(meta.id), encode_meta(meta)); !s.ok())
-      return failure("cannot complete checkpoint " + std::to_string(meta.id), s);
-    return apply_retention(meta.id);
+    if (auto s = db_->Write(sync, &batch); !s.ok())
+      return failure("cannot complete checkpoint " + std::to_string(m.id), s);
+    return apply_retention(m.id);
   }
 
   result<std::optional<checkpoint_meta>> latest(std::vector<std::string>& skipped) override {

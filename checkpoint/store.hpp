@@ -58,7 +58,9 @@ public:
   /// the metadata's synced write then has little to flush). Thread-safe.
   [[nodiscard]] virtual result<std::vector<checkpoint_piece>>
   put_all(std::int64_t id, const std::vector<std::pair<std::string, std::string>>& pieces) = 0;
-  /// Makes checkpoint `meta.id` complete with one synced write, then applies retention.
+  /// Makes checkpoint `meta.id` complete with one synced write, then applies retention. A
+  /// savepoint (`meta.savepoint`) gets copies of the pieces it refers to in earlier
+  /// checkpoints, in the same write: it stands alone.
   [[nodiscard]] virtual result<void> complete(const checkpoint_meta& meta) = 0;
 
   /// The newest complete checkpoint whose metadata and pieces all verify, or none. Each

@@ -189,6 +189,36 @@ BOOST_AUTO_TEST_CASE(retention_keeps_the_newest_and_every_savepoint) {
   BOOST_TEST(sp->savepoint);
 }
 
+BOOST_AUTO_TEST_CASE(a_savepoint_copies_the_pieces_it_shares_and_stands_alone) {
+  test::temp_dir dir;
+  auto store = open_store(dir.path, 1);
+  auto first = write_checkpoint(*store, 1);
+  // Checkpoint 2 (incremental) refers to both pieces of checkpoint 1; it becomes a savepoint.
+  checkpoint_meta sp = first;
+  sp.id = 2;
+  BOOST_REQUIRE(store->complete(sp));
+  sp.savepoint = true;
+  BOOST_REQUIRE(store->complete(sp));
+  auto found = store->find(2);
+  BOOST_REQUIRE_MESSAGE(found, (found ? "" : found.error().to_string()));
+  for (auto& p : found->pieces)
+    BOOST_TEST(p.stored_in == 2, p.name << " is stored in checkpoint " << p.stored_in);
+  BOOST_TEST(*store->get(*found, "state/window/7") == "state/window/7@1");
+  // Retention (1 kept) now deletes checkpoint 1 whole: nothing refers to it.
+  write_checkpoint(*store, 3);
+  BOOST_TEST((*store->complete_ids() == std::vector<std::int64_t>{2, 3}));
+  store.reset();
+  leveldb::DB* raw = nullptr;
+  BOOST_REQUIRE(leveldb::DB::Open(leveldb::Options{}, (dir.path / "checkpoints.ldb").string(), &raw).ok());
+  std::unique_ptr<leveldb::DB> db{raw};
+  std::unique_ptr<leveldb::Iterator> it{db->NewIterator(leveldb::ReadOptions{})};
+  int of_checkpoint_1 = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    if (it->key().ToString().find("00000000000000000001") != std::string::npos)
+      ++of_checkpoint_1;
+  BOOST_TEST(of_checkpoint_1 == 0, "keys of checkpoint 1 left: " << of_checkpoint_1);
+}
+
 BOOST_AUTO_TEST_CASE(a_directory_in_use_is_refused_clearly) {
   test::temp_dir dir;
   auto store = open_store(dir.path);

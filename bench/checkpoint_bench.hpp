@@ -3,12 +3,14 @@
 ///
 ///   sluice_bench checkpoint-overhead --workload w4|count --runs 5
 ///     the same job without and with checkpoints every second; medians and their ratio
-///   sluice_bench checkpoint-state --keys 1000000
-///     1M keys of running-count state: synchronous pause per task per checkpoint (p50, p99),
-///     checkpoint size and duration, and the recovery time of a restarted job
+///   sluice_bench checkpoint-state --keys 1000000 [--operator aggregate|process]
+///     1M keys of running-count state (an `aggregate`, or a keyed process function's
+///     value_state): synchronous pause per task per checkpoint (p50, p99), checkpoint size
+///     and duration, full and incremental, and the recovery time of a restarted job
 ///   sluice_bench checkpoint-backpressure --interval 1s
 ///     checkpoint duration while the sink takes a tenth of the source's rate
 #include "api/job.hpp"
+#include "operators/keyed_process.hpp"
 #include "bench/window_bench.hpp"
 #include "bench/workload.hpp"
 #include "sinks/sink.hpp"
@@ -44,6 +46,19 @@ struct count_agg {
     ++acc.count;
   }
   key_count result(const key_count& acc) const { return acc; }
+};
+
+/// The same running count in a keyed process function's value_state (the fraud rules'
+/// kind of state), emitting each new count.
+struct process_count {
+  state_descriptor<value_state<std::uint64_t>> count{"count"};
+  void on_element(const record& r, keyed_process_context<std::uint64_t>& ctx,
+                  collector<key_count>& out) {
+    auto c = ctx.state(count);
+    const auto n = c.value_or(0) + 1;
+    c.update(n);
+    out.collect(key_count{r.key, n});
+  }
 };
 
 /// Counts what it receives; remembers when the first record came; optionally throttled.
@@ -96,6 +111,7 @@ struct count_options {
   double sink_rate = 0; ///< sink records per second, 0: unthrottled
   std::string checkpoint_dir; ///< empty: no checkpoints
   std::chrono::milliseconds interval{1000};
+  bool keyed_process = false; ///< the count in a keyed process function, not an aggregate
 };
 
 struct count_outcome {
@@ -123,18 +139,18 @@ inline count_outcome run_count(const count_options& o) {
   sources::generator_options g{.count = o.records, .first = o.first};
   if (o.rate > 0)
     g.rate = o.rate;
-  j.from(sources::generator(g, [keys](std::uint64_t i) {
-     auto r = make_record(i);
-     r.key = splitmix64(i) % keys;
-     return r;
-   }))
-    .name("generator")
-    .parallelism(1)
-    .key_by([](const record& r) { return r.key; })
-    .aggregate(count_agg{})
-    .name("count")
-    .sink_to(probe_desc{&p})
-    .name("probe");
+  auto keyed = j.from(sources::generator(g, [keys](std::uint64_t i) {
+                  auto r = make_record(i);
+                  r.key = splitmix64(i) % keys;
+                  return r;
+                }))
+                 .name("generator")
+                 .parallelism(1)
+                 .key_by([](const record& r) { return r.key; });
+  if (o.keyed_process)
+    keyed.process(process_count{}).name("count").sink_to(probe_desc{&p}).name("probe");
+  else
+    keyed.aggregate(count_agg{}).name("count").sink_to(probe_desc{&p}).name("probe");
   const auto t0 = clock_type::now();
   auto run = j.run();
   const auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -220,8 +236,9 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
 }
 
 /// Pause, size and duration with `keys` keys in state; then the recovery time.
-inline int state(std::uint64_t keys, std::chrono::milliseconds interval) {
+inline int state(std::uint64_t keys, std::chrono::milliseconds interval, bool keyed_process) {
   count_options o;
+  o.keyed_process = keyed_process;
   o.keys = keys;
   o.records = keys * 20;
   o.checkpoint_dir = temp_dir("state");
@@ -234,8 +251,9 @@ inline int state(std::uint64_t keys, std::chrono::milliseconds interval) {
     durations_ms.push_back(static_cast<double>(c.duration.count()) / 1000);
     sizes_mb.push_back(static_cast<double>(c.bytes) / 1e6);
   }
-  fmt::print("checkpoint-state: keys={} records={} interval={}ms parallelism={}\n", keys,
-             o.records, interval.count(), o.parallelism);
+  fmt::print("checkpoint-state: keys={} records={} interval={}ms parallelism={} operator={}\n",
+             keys, o.records, interval.count(), o.parallelism,
+             keyed_process ? "process" : "aggregate");
   fmt::print("  checkpoints: {}  (run {:.2f} s)\n", a.result.checkpoints.size(), a.seconds);
   fmt::print("  pause per task per checkpoint: p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
              percentile(pauses_ms, 0.5), percentile(pauses_ms, 0.99), percentile(pauses_ms, 1.0));

@@ -652,6 +652,9 @@ int main(int argc, char** argv) {
   cko->add_option("--interval", ck_interval);
   auto* cks = app.add_subcommand("checkpoint-state", "pause, size, duration, recovery with 1M keys");
   cks->add_option("--keys", state_keys);
+  std::string ck_operator = "aggregate";
+  cks->add_option("--operator", ck_operator, "aggregate or process (a keyed process function)")
+    ->check(CLI::IsMember({"aggregate", "process"}));
   cks->add_option("--interval", ck_interval);
   auto* ckb = app.add_subcommand("checkpoint-backpressure", "checkpoints behind a slow sink");
   ckb->add_option("--interval", ck_interval);
@@ -668,7 +671,7 @@ int main(int argc, char** argv) {
     if (*cko)
       return checkpoints::overhead(ck_workload, ck_runs, ck_records, ms);
     if (*cks)
-      return checkpoints::state(state_keys, ms);
+      return checkpoints::state(state_keys, ms, ck_operator == "process");
     return checkpoints::backpressure(ms, bp_rate, bp_seconds);
   }
   if (*w4)

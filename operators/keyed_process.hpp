@@ -25,14 +25,21 @@
 /// and timers, so any instance of a later run restores the key groups it owns, whatever
 /// parallelism wrote them:
 ///
-///     "sluice.keyed_process", u32 version (1), the writer's watermark,
+///     "sluice.keyed_process", u32 version (2), the writer's watermark,
 ///     the writer's processing time (clock ticks),
-///     the states (detail::state_section: name, payload type, TTL, entries),
+///     the states (detail::state_section: name, payload type, TTL, entries, deltas),
+///     u8 1 when the timers follow (always in a full piece), then
 ///     event-time timers: count, (time, key)...,
 ///     processing-time timers: count, (time - the writer's processing time, key)...
 ///
 /// plus `instance/<i>` per writing instance (tag, version, watermark), so that every new
 /// instance learns the watermark the checkpoint was taken at.
+///
+/// Incremental checkpoints (as `detail::table_checkpoints`): a key group whose states list
+/// few changed keys gets a delta piece `kg/<n>/d<k>` in the same format, whose sections
+/// hold one delta each (the changed keys' entries or their erasure) and whose timers are
+/// there only when they changed; the earlier pieces of its chain are referred to. A
+/// restore applies base and deltas in order; the last timers written win.
 #include "operators/collector.hpp"
 #include "operators/context.hpp"
 #include "operators/operator.hpp"
@@ -236,48 +243,58 @@ public:
   // -- checkpoints (format in the file comment) ---------------------------------------------
 
   static constexpr std::string_view piece_tag = "sluice.keyed_process";
-  static constexpr std::uint32_t piece_version = 1;
+  static constexpr std::uint32_t piece_version = 2;
+  static constexpr int max_chain = 32; ///< deltas after which a key group is written in full
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
     if constexpr (snapshottable) {
       proc_now_ = info_.processing_clock->now(); // TTL expiry is judged at this time
       const auto now = detail::ticks(proc_now_);
-      // The pause: share each key group's state (copy-on-write) and copy its timers; the
-      // writer thread encodes them.
-      for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g) {
-        auto sections = state_->freeze_group(g, now);
-        auto events = timers_in(time_domain::event_time, g);
-        auto wakeups = timers_in(time_domain::processing_time, g);
-        if (!sections && events.empty() && wakeups.empty())
+      const auto range = info_.key_groups;
+      if (chains_.size() != static_cast<std::size_t>(range.size()))
+        chains_.assign(static_cast<std::size_t>(range.size()), chain{});
+      const bool incremental = w.can_reuse();
+      // The pause: share each key group's state (copy-on-write), or copy its changed
+      // entries, and copy its timers; the writer thread encodes them.
+      for (int g = range.first; g < range.last; ++g) {
+        auto& c = chains_[static_cast<std::size_t>(g - range.first)];
+        auto changes = state_->take_changes(g);
+        const bool timers_changed = timers_.take_changed(g);
+        const auto changed = changes.keys;
+        const bool full = !incremental || !c.written || changes.full || c.deltas >= max_chain ||
+                          (c.delta_entries + changed) * 2 > c.base_entries;
+        if (full) {
+          auto sections = state_->freeze_group(g, now);
+          group_timers timers{timers_in(time_domain::event_time, g),
+                              timers_in(time_domain::processing_time, g)};
+          c = chain{true, false, 0, state_->group_entries(g) + timers.size(), 0};
+          if (!sections && timers.size() == 0)
+            continue;
+          c.has_base = true;
+          if (auto r = w.put_later(key_group_piece(g),
+                                   piece_encoder(g, std::move(sections), std::move(timers), now));
+              !r)
+            return r;
           continue;
-        auto encode = [sections = std::move(sections), events = std::move(events),
-                       wakeups = std::move(wakeups), now, wm = current_watermark(),
-                       where = "operator '" + info_.name + "', key group " + std::to_string(g)]()
-          -> result<std::string> {
-          std::vector<detail::state_section> made;
-          if (sections) {
-            auto s = (*sections)();
-            if (!s)
-              return make_error(s.error().code, where + ": " + s.error().message);
-            made = std::move(*s);
-          }
-          detail::state_encoder enc;
-          put_header(enc, wm);
-          enc.put(now);
-          enc.put(made);
-          enc.put(static_cast<std::uint64_t>(events.size()));
-          for (auto& [t, key] : events) {
-            enc.put(t);
-            enc.put(key);
-          }
-          enc.put(static_cast<std::uint64_t>(wakeups.size()));
-          for (auto& [t, key] : wakeups) {
-            enc.put(t - now);
-            enc.put(key);
-          }
-          return enc.take();
-        };
-        if (auto r = w.put_later(key_group_piece(g), std::move(encode)); !r)
+        }
+        if (c.has_base)
+          if (auto r = w.reuse(key_group_piece(g)); !r)
+            return r;
+        for (int d = 1; d <= c.deltas; ++d)
+          if (auto r = w.reuse(detail::delta_piece(g, d)); !r)
+            return r;
+        if (changed == 0 && !timers_changed)
+          continue;
+        std::optional<group_timers> timers;
+        if (timers_changed)
+          timers = group_timers{timers_in(time_domain::event_time, g),
+                                timers_in(time_domain::processing_time, g)};
+        ++c.deltas;
+        c.delta_entries += changed + (timers ? timers->size() : 0);
+        if (auto r = w.put_later(detail::delta_piece(g, c.deltas),
+                                 piece_encoder(g, state_->freeze_changes(g, std::move(changes), now),
+                                               std::move(timers), now));
+            !r)
           return r;
       }
       detail::state_encoder enc;
@@ -313,15 +330,10 @@ public:
       }
       if (floor)
         restored_watermark_ = *floor;
-      for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g) {
-        auto piece = r.get(key_group_piece(g));
-        if (!piece)
-          return std::move(piece).error();
-        if (!*piece)
-          continue;
-        if (auto ok = restore_group(g, **piece, now); !ok)
-          return unreadable("key group " + std::to_string(g), ok.error());
-      }
+      chains_.clear(); // the next checkpoint writes every key group in full
+      for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g)
+        if (auto ok = restore_group(g, r, now); !ok)
+          return ok;
       if (auto t = timers_.earliest(time_domain::processing_time))
         want_wakeup(detail::processing_time_of(*t));
       return {};
@@ -432,6 +444,56 @@ private:
 
   // -- checkpoint helpers -------------------------------------------------------------------
 
+  /// What this run wrote for one key group (see `snapshot`).
+  struct chain {
+    bool written = false;  ///< a piece of this run holds the group's state
+    bool has_base = false; ///< its last full piece exists (the group was not empty)
+    int deltas = 0;
+    std::size_t base_entries = 0; ///< entries and timers in the last full piece
+    std::size_t delta_entries = 0;
+  };
+
+  using timer_list = std::vector<std::pair<std::int64_t, K>>;
+  struct group_timers {
+    timer_list events, wakeups;
+    std::size_t size() const noexcept { return events.size() + wakeups.size(); }
+  };
+
+  /// The function the writer thread runs to make one piece (format in the file comment).
+  auto piece_encoder(int g, std::optional<typename keyed_state_backend<K>::frozen_sections> sections,
+                     std::optional<group_timers> timers, std::int64_t now) const {
+    return [sections = std::move(sections), timers = std::move(timers), now,
+            wm = current_watermark(),
+            where = "operator '" + info_.name + "', key group " + std::to_string(g)]()
+             -> result<std::string> {
+      std::vector<detail::state_section> made;
+      if (sections) {
+        auto s = (*sections)();
+        if (!s)
+          return make_error(s.error().code, where + ": " + s.error().message);
+        made = std::move(*s);
+      }
+      detail::state_encoder enc;
+      put_header(enc, wm);
+      enc.put(now);
+      enc.put(made);
+      enc.put(static_cast<std::uint8_t>(timers.has_value()));
+      if (timers) {
+        enc.put(static_cast<std::uint64_t>(timers->events.size()));
+        for (auto& [t, key] : timers->events) {
+          enc.put(t);
+          enc.put(key);
+        }
+        enc.put(static_cast<std::uint64_t>(timers->wakeups.size()));
+        for (auto& [t, key] : timers->wakeups) {
+          enc.put(t - now);
+          enc.put(key);
+        }
+      }
+      return enc.take();
+    };
+  }
+
   std::vector<std::pair<std::int64_t, K>> timers_in(time_domain d, int g) const {
     std::vector<std::pair<std::int64_t, K>> out;
     timers_.for_each_in_group(d, g,
@@ -462,47 +524,117 @@ private:
     return dec.get(wm);
   }
 
-  /// Reads one key group's piece: its states wait in the backend until first used, its
-  /// timers are registered now. Registers nothing unless the whole piece reads.
-  result<void> restore_group(int g, std::string_view bytes, std::int64_t now) {
-    detail::state_decoder dec{bytes};
-    event_time wm{};
+  /// One piece of a key group's chain, read.
+  struct read_piece {
     std::int64_t clock_ref = 0;
     std::vector<detail::state_section> sections;
+    std::optional<group_timers> timers; ///< processing-time ones as offsets from clock_ref
+  };
+
+  static result<read_piece> read_group_piece(std::string_view bytes) {
+    detail::state_decoder dec{bytes};
+    event_time wm{};
+    read_piece p;
+    std::uint8_t has_timers = 0;
     result<void> ok = get_header(dec, wm);
     if (ok)
-      ok = dec.get(clock_ref);
+      ok = dec.get(p.clock_ref);
     if (ok)
-      ok = dec.get(sections);
-    // Processing-time timers follow the backend's rule for TTL expiries (restore_group in
-    // operators/state/backend.hpp): on the same clock they keep their times, on a clock
-    // behind the checkpoint's they keep the time they had left.
-    const auto base = std::min(clock_ref, now);
-    std::vector<std::tuple<time_domain, std::int64_t, K>> timers;
-    for (auto d : {time_domain::event_time, time_domain::processing_time}) {
-      std::uint64_t n = 0;
-      if (ok)
-        ok = dec.get(n);
-      if (ok && n > dec.remaining()) // every timer takes at least 8 bytes
-        ok = make_error(error_code::malformed_record,
-                        std::to_string(n) + " timers in " + std::to_string(dec.remaining()) +
-                          " bytes");
-      for (std::uint64_t i = 0; ok && i < n; ++i) {
-        std::int64_t t = 0;
-        K key{};
-        if ((ok = dec.get(t)) && (ok = dec.get(key)))
-          timers.emplace_back(d, d == time_domain::event_time ? t : detail::saturating_add(base, t),
-                              std::move(key));
+      ok = dec.get(p.sections);
+    if (ok)
+      ok = dec.get(has_timers);
+    if (ok && has_timers > 1)
+      ok = make_error(error_code::malformed_record,
+                      "timer flag " + std::to_string(has_timers) + " (expected 0 or 1)");
+    if (ok && has_timers) {
+      p.timers.emplace();
+      for (auto* list : {&p.timers->events, &p.timers->wakeups}) {
+        std::uint64_t n = 0;
+        if (ok)
+          ok = dec.get(n);
+        if (ok && n > dec.remaining()) // every timer takes at least 8 bytes
+          ok = make_error(error_code::malformed_record,
+                          std::to_string(n) + " timers in " + std::to_string(dec.remaining()) +
+                            " bytes");
+        for (std::uint64_t i = 0; ok && i < n; ++i) {
+          std::int64_t t = 0;
+          K key{};
+          if ((ok = dec.get(t)) && (ok = dec.get(key)))
+            list->emplace_back(t, std::move(key));
+        }
       }
     }
     if (ok && !dec.done())
       ok = make_error(error_code::malformed_record,
                       std::to_string(dec.remaining()) + " bytes after the timers");
     if (!ok)
-      return ok;
-    for (auto& [d, t, key] : timers)
-      timers_.add(d, g, t, key);
-    return state_->restore_group(g, std::move(sections), now);
+      return std::move(ok).error();
+    return p;
+  }
+
+  /// Reads one key group's chain (its full piece, then its deltas): its states wait in the
+  /// backend until first used, its timers (the last written) are registered now. Registers
+  /// nothing unless every piece reads.
+  result<void> restore_group(int g, snapshot_reader& r, std::int64_t now) {
+    std::vector<detail::state_section> sections;
+    std::optional<group_timers> timers;
+    std::int64_t timers_ref = 0, last_ref = 0;
+    bool any = false;
+    for (int d = 0;; ++d) {
+      const auto name = d == 0 ? key_group_piece(g) : detail::delta_piece(g, d);
+      auto bytes = r.get(name);
+      if (!bytes)
+        return std::move(bytes).error();
+      if (!*bytes) {
+        if (d == 0)
+          continue; // no full piece: the group was empty when last written in full
+        break;
+      }
+      auto where = "key group " + std::to_string(g) + (d == 0 ? "" : " (" + name + ")");
+      auto p = read_group_piece(**bytes);
+      if (!p)
+        return unreadable(where, p.error());
+      any = true;
+      last_ref = p->clock_ref;
+      if (p->timers) {
+        timers = std::move(p->timers);
+        timers_ref = p->clock_ref;
+      }
+      for (auto& sec : p->sections) {
+        auto it = std::find_if(sections.begin(), sections.end(),
+                               [&](auto& s) { return s.name == sec.name; });
+        if (it == sections.end()) {
+          sections.push_back(std::move(sec));
+          continue;
+        }
+        if (it->type != sec.type || it->ttl != sec.ttl || !sec.entries.empty())
+          return unreadable(where, make_error(error_code::malformed_record,
+                                              "state '" + sec.name + "' does not continue its "
+                                              "earlier pieces"));
+        for (auto& delta : sec.deltas)
+          it->deltas.push_back(std::move(delta));
+      }
+    }
+    if (!any)
+      return {};
+    // Processing times (TTL expiries, timers) are kept on the same clock; on a clock behind
+    // the checkpoint's they keep the time they had left when the last piece was written.
+    const auto shift = std::min<std::int64_t>(0, now - last_ref);
+    for (auto& sec : sections) {
+      sec.clock_ref = detail::saturating_add(sec.clock_ref, shift);
+      for (auto& delta : sec.deltas)
+        delta.clock_ref = detail::saturating_add(delta.clock_ref, shift);
+    }
+    if (timers) {
+      const auto base = detail::saturating_add(timers_ref, shift);
+      for (auto& [t, key] : timers->events)
+        timers_.add(time_domain::event_time, g, t, key);
+      for (auto& [t, key] : timers->wakeups)
+        timers_.add(time_domain::processing_time, g, detail::saturating_add(base, t), key);
+    }
+    if (auto ok = state_->restore_group(g, std::move(sections)); !ok)
+      return unreadable("key group " + std::to_string(g), ok.error());
+    return {};
   }
 
   error unreadable(const std::string& where, const error& e) const {
@@ -535,6 +667,7 @@ private:
   std::int64_t firing_time_ = 0;        ///< the time of the firing timer
   /// The watermark of the checkpoint restored from (see `restore`).
   event_time restored_watermark_ = min_watermark;
+  std::vector<chain> chains_; ///< per key group of the range (incremental checkpoints)
 };
 
 } // namespace sluice

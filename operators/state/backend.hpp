@@ -38,6 +38,7 @@
 #include <string_view>
 #include <typeindex>
 #include <typeinfo>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -74,6 +75,20 @@ public:
 
 namespace detail {
 
+/// The changes of one state in one key group since the piece before (an incremental
+/// checkpoint's delta): a count, then per changed key the key, 1 and the entry (expiry with
+/// TTL, payload) or 0 for an erased or expired key.
+struct section_delta {
+  std::int64_t clock_ref = 0; ///< as `state_section::clock_ref`, for this delta's entries
+  std::string entries;
+};
+
+template <class Inspector>
+bool inspect(Inspector& f, section_delta& x) {
+  return f.object("section_delta")
+    .fields(f.field("clock_ref", x.clock_ref), f.field("entries", x.entries));
+}
+
 /// One named state of one key group in a checkpoint.
 struct state_section {
   std::string name;
@@ -87,8 +102,11 @@ struct state_section {
   /// offsets from it, so a restore can re-anchor them on another clock (see keyed_process).
   std::int64_t clock_ref = 0;
   /// A count, then per key: the key, its expiry (with TTL; event time in microseconds),
-  /// the payload.
+  /// the payload. Empty when the state had no entry in the group's last full piece.
   std::string entries;
+  /// Changes to apply after `entries`, oldest first: a delta piece holds one; a restored
+  /// section not yet decoded when a checkpoint writes it again carries all of its chain's.
+  std::vector<section_delta> deltas;
 };
 
 template <class Inspector>
@@ -96,7 +114,8 @@ bool inspect(Inspector& f, state_section& x) {
   return f.object("state_section")
     .fields(f.field("name", x.name), f.field("type", x.type), f.field("ttl", x.ttl),
             f.field("update", x.update), f.field("ttl_ns", x.ttl_ns),
-            f.field("clock_ref", x.clock_ref), f.field("entries", x.entries));
+            f.field("clock_ref", x.clock_ref), f.field("entries", x.entries),
+            f.field("deltas", x.deltas));
 }
 
 inline std::uint8_t ttl_tag(const std::optional<state_ttl>& t) noexcept {
@@ -187,6 +206,23 @@ public:
   /// at `clock_ref`. Fails on bytes that do not decode.
   virtual result<void> decode(int key_group, std::string_view entries, std::int64_t clock_ref) = 0;
 
+  // Incremental checkpoints: writes note the keys they change (keyed_state_table's change
+  // log), and a checkpoint writes only those keys' entries when they are few.
+
+  /// Whether `freeze_changes` works (else every checkpoint writes the state in full).
+  virtual bool can_freeze_changes() const noexcept = 0;
+  /// The keys of `key_group` changed since the last call (see `change_log`).
+  virtual change_log<K> take_changes(int key_group) = 0;
+  /// Entries held in `key_group`.
+  virtual std::size_t group_size(int key_group) const noexcept = 0;
+  /// The entries of `keys` as they are now, copied now and encoded later as a
+  /// `section_delta`'s entries (an expired entry counts as erased).
+  virtual frozen_entries freeze_changes(int key_group, std::vector<K> keys,
+                                        std::int64_t clock_ref) const = 0;
+  /// Applies a `section_delta`'s entries written by `freeze_changes`.
+  virtual result<void> decode_delta(int key_group, std::string_view entries,
+                                    std::int64_t clock_ref) = 0;
+
   const std::string& name() const noexcept { return name_; }
   std::type_index type() const noexcept { return type_; }
   const std::optional<state_ttl>& ttl() const noexcept { return ttl_; }
@@ -247,10 +283,13 @@ public:
     if constexpr (Ttl) {
       if (now() >= it->second.expires) {
         g.erase(it); // lazy cleanup; the queue entry goes stale (see queued_at)
+        note_change();
         return nullptr;
       }
-      if (update_on_read_)
+      if (update_on_read_) {
         it->second.expires = std::max(it->second.expires, new_expiry());
+        note_change();
+      }
     }
     return &it->second.payload;
   }
@@ -260,11 +299,13 @@ public:
     auto [it, fresh] = g.try_emplace(*cursor_->key);
     if constexpr (Ttl)
       stamp(it->second, fresh, [&](cell_type& c) { c.payload = P{}; });
+    note_change(); // the caller changes the payload through the reference
     return it->second.payload;
   }
 
   void put(P value) override {
     auto& g = group();
+    note_change();
     auto it = g.find(*cursor_->key);
     if (it == g.end()) {
       it = g.try_emplace(*cursor_->key, cell_type{std::move(value)}).first;
@@ -277,7 +318,10 @@ public:
       stamp(it->second, false, [](cell_type&) {});
   }
 
-  void erase() override { group().erase(*cursor_->key); }
+  void erase() override {
+    if (group().erase(*cursor_->key))
+      note_change();
+  }
 
   // -- state_slot -------------------------------------------------------------------------
 
@@ -304,6 +348,7 @@ public:
           if (it == g.end() || it->second.queued_at != at)
             continue; // stale: the key was erased (and maybe re-created) since
           if (now >= it->second.expires) {
+            table_.note_change(kg, key);
             g.erase(it);
             ++freed;
           } else {
@@ -327,6 +372,8 @@ public:
   }
 
   static constexpr bool snapshottable = snapshottable_v<K> && snapshottable_v<P>;
+  /// Deltas copy the changed entries in the pause: the payload must be copyable.
+  static constexpr bool deltas_possible = snapshottable && std::is_copy_constructible_v<P>;
 
   std::optional<typename state_slot<K>::frozen_entries> freeze(int key_group,
                                                                std::int64_t clock_ref) const override {
@@ -375,7 +422,71 @@ public:
     }
   }
 
+  change_log<K> take_changes(int key_group) override { return table_.take_changes(key_group); }
+  std::size_t group_size(int key_group) const noexcept override {
+    return table_.view(key_group).size();
+  }
+
+  bool can_freeze_changes() const noexcept override { return deltas_possible; }
+
+  typename state_slot<K>::frozen_entries freeze_changes(int key_group, std::vector<K> keys,
+                                                        std::int64_t clock_ref) const override {
+    if constexpr (!deltas_possible) {
+      return [name = this->name()]() -> result<std::optional<std::string>> {
+        return make_error(error_code::internal,
+                          "state '" + name + "': no incremental checkpoint for this type");
+      };
+    } else {
+      // The pause: copy each changed key's cell as of the barrier.
+      std::vector<std::pair<K, std::optional<cell_type>>> changes;
+      const auto& g = table_.view(key_group);
+      const auto at = Ttl ? now() : 0;
+      changes.reserve(keys.size());
+      for (auto& key : keys) {
+        auto it = g.find(key);
+        bool live = it != g.end();
+        if constexpr (Ttl)
+          live = live && at < it->second.expires;
+        changes.emplace_back(std::move(key),
+                             live ? std::optional<cell_type>{it->second} : std::nullopt);
+      }
+      return [changes = std::move(changes), clock_ref,
+              domain = domain_]() -> result<std::optional<std::string>> {
+        // A key changed several times is listed once, with its last value.
+        std::unordered_map<K, const std::optional<cell_type>*, key_hasher<K>> last;
+        last.reserve(changes.size());
+        for (auto& [key, c] : changes)
+          last.insert_or_assign(key, &c);
+        state_encoder enc;
+        enc.put(static_cast<std::uint64_t>(last.size()));
+        for (auto& [key, c] : last) {
+          enc.put(key);
+          enc.put(static_cast<std::uint8_t>(c->has_value()));
+          if (!*c)
+            continue;
+          if constexpr (Ttl)
+            enc.put(domain == time_domain::processing_time ? (*c)->expires - clock_ref
+                                                           : (*c)->expires);
+          enc.put((*c)->payload);
+        }
+        return std::optional<std::string>{enc.take()};
+      };
+    }
+  }
+
+  result<void> decode_delta(int key_group, std::string_view entries,
+                            std::int64_t clock_ref) override {
+    return read_entries(key_group, entries, clock_ref, true);
+  }
+
   result<void> decode(int key_group, std::string_view entries, std::int64_t clock_ref) override {
+    return read_entries(key_group, entries, clock_ref, false);
+  }
+
+  /// Reads a section's entries or, with `delta`, a delta's (a flag per key: 1 and the
+  /// entry, or 0 for an erasure) into `key_group`.
+  result<void> read_entries(int key_group, std::string_view entries, std::int64_t clock_ref,
+                            bool delta) {
     if constexpr (!snapshottable) {
       return make_error(error_code::invalid_graph,
                         "state '" + this->name() + "' cannot be checkpointed: give its key and "
@@ -397,6 +508,18 @@ public:
         std::int64_t expires = 0;
         if (auto ok = dec.get(key); !ok)
           return ok;
+        if (delta) {
+          std::uint8_t present = 0;
+          if (auto ok = dec.get(present); !ok)
+            return ok;
+          if (present > 1)
+            return make_error(error_code::malformed_record,
+                              "change flag " + std::to_string(present) + " (expected 0 or 1)");
+          if (!present) {
+            g.erase(key); // its cleanup-queue entry goes stale (see queued_at)
+            continue;
+          }
+        }
         if constexpr (Ttl) {
           if (auto ok = dec.get(expires); !ok)
             return ok;
@@ -434,6 +557,7 @@ private:
   typename keyed_state_table<K, cell_type>::map_type& group() {
     return table_.group(cursor_->key_group);
   }
+  void note_change() { table_.note_change(cursor_->key_group, *cursor_->key); }
 
   std::int64_t now() const {
     return domain_ == time_domain::event_time ? ticks(clock_->watermark())
@@ -629,16 +753,7 @@ public:
       auto entries = s->freeze(key_group, clock_ref);
       if (!entries)
         continue;
-      detail::state_section head;
-      head.name = s->name();
-      head.type = s->type().name();
-      head.ttl = detail::ttl_tag(s->ttl());
-      if (s->ttl()) {
-        head.update = static_cast<std::uint8_t>(s->ttl()->update);
-        head.ttl_ns = s->ttl()->ttl.count();
-      }
-      head.clock_ref = clock_ref;
-      parts.push_back(part{std::move(*entries), std::move(head)});
+      parts.push_back(part{std::move(*entries), section_head(*s, clock_ref)});
     }
     std::vector<detail::state_section> restored;
     for (auto& [name, groups] : restored_)
@@ -664,6 +779,65 @@ public:
     };
   }
 
+  /// What the states of one key group changed since the last call to `take_changes`.
+  struct group_changes {
+    std::vector<change_log<K>> logs; ///< per state, in registration order
+    std::size_t keys = 0;            ///< changed keys listed, repeats included
+    /// Some state cannot list its changes (too many, new since, or no delta form): the
+    /// key group must be written in full.
+    bool full = false;
+  };
+  group_changes take_changes(int key_group) {
+    group_changes out;
+    for (auto& s : slots_) {
+      auto log = s->take_changes(key_group);
+      out.full = out.full || log.overflowed || !s->can_freeze_changes();
+      out.keys += log.keys.size();
+      out.logs.push_back(std::move(log));
+    }
+    return out;
+  }
+  /// Entries held in `key_group` by the states in use.
+  std::size_t group_entries(int key_group) const noexcept {
+    std::size_t n = 0;
+    for (auto& s : slots_)
+      n += s->group_size(key_group);
+    return n;
+  }
+
+  /// The changes `take_changes` listed (not `full`), as sections holding one delta each,
+  /// made later on another thread from the entries as they are now (copied now). Nothing
+  /// when no state changed.
+  std::optional<frozen_sections> freeze_changes(int key_group, group_changes changes,
+                                                std::int64_t clock_ref) const {
+    struct part {
+      typename detail::state_slot<K>::frozen_entries entries;
+      detail::state_section head;
+    };
+    std::vector<part> parts;
+    for (std::size_t i = 0; i < changes.logs.size(); ++i) {
+      auto& keys = changes.logs[i].keys;
+      if (keys.empty())
+        continue;
+      parts.push_back(part{slots_[i]->freeze_changes(key_group, std::move(keys), clock_ref),
+                           section_head(*slots_[i], clock_ref)});
+    }
+    if (parts.empty())
+      return std::nullopt;
+    return [parts = std::move(parts), clock_ref]() -> result<std::vector<detail::state_section>> {
+      std::vector<detail::state_section> out;
+      for (auto& p : parts) {
+        auto entries = p.entries();
+        if (!entries)
+          return std::move(entries).error();
+        out.push_back(p.head);
+        out.back().deltas.push_back(detail::section_delta{clock_ref, std::move(**entries)});
+      }
+      std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
+      return out;
+    };
+  }
+
   /// `freeze_group`, made now.
   result<std::vector<detail::state_section>> snapshot_group(int key_group,
                                                             std::int64_t clock_ref) const {
@@ -673,16 +847,13 @@ public:
     return (*frozen)();
   }
 
-  /// Takes the sections a checkpoint holds for `key_group`. Each waits until its state is
-  /// first used; `now` (the processing time) re-anchors processing-time expiries: kept as
-  /// they are when the clock is not behind the checkpoint's (the same clock: a restart in
-  /// the same process or on the same host), else moved so that each keeps the time it had
-  /// left (another clock, whose readings mean nothing here). Throws nothing; a duplicate
-  /// name is an error.
-  result<void> restore_group(int key_group, std::vector<detail::state_section> sections,
-                             std::int64_t now) {
+  /// Takes the sections a checkpoint holds for `key_group` (with the deltas of its chain
+  /// appended, see keyed_process). Each waits until its state is first used. Their clock
+  /// references must be re-anchored already: processing-time expiries are kept as they
+  /// are on the same clock, else moved so that each keeps the time it had left. Throws
+  /// nothing; a duplicate name is an error.
+  result<void> restore_group(int key_group, std::vector<detail::state_section> sections) {
     for (auto& sec : sections) {
-      sec.clock_ref = std::min(sec.clock_ref, now);
       const auto name = sec.name;
       if (std::any_of(slots_.begin(), slots_.end(), [&](auto& s) { return s->name() == name; }))
         return make_error(error_code::internal,
@@ -709,10 +880,29 @@ private:
         throw state_restore_error{where + "the checkpoint holds it with " +
                                   detail::ttl_text(sec.ttl) + ", the function declares " +
                                   detail::ttl_text(detail::ttl_tag(s.ttl()))};
-      if (auto ok = s.decode(kg, sec.entries, sec.clock_ref); !ok)
-        throw state_restore_error{where + "unreadable state: " + ok.error().message};
+      if (!sec.entries.empty())
+        if (auto ok = s.decode(kg, sec.entries, sec.clock_ref); !ok)
+          throw state_restore_error{where + "unreadable state: " + ok.error().message};
+      for (std::size_t d = 0; d < sec.deltas.size(); ++d)
+        if (auto ok = s.decode_delta(kg, sec.deltas[d].entries, sec.deltas[d].clock_ref); !ok)
+          throw state_restore_error{where + "unreadable state (delta " + std::to_string(d + 1) +
+                                    "): " + ok.error().message};
     }
     restored_.erase(it);
+  }
+
+  static detail::state_section section_head(const detail::state_slot<K>& s,
+                                            std::int64_t clock_ref) {
+    detail::state_section head;
+    head.name = s.name();
+    head.type = s.type().name();
+    head.ttl = detail::ttl_tag(s.ttl());
+    if (s.ttl()) {
+      head.update = static_cast<std::uint8_t>(s.ttl()->update);
+      head.ttl_ns = s.ttl()->ttl.count();
+    }
+    head.clock_ref = clock_ref;
+    return head;
   }
 
   template <class P>

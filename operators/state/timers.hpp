@@ -25,15 +25,30 @@ public:
   explicit timer_table(key_group_range range = {0, default_max_key_groups})
     : range_(range),
       event_(static_cast<std::size_t>(range.size())),
-      processing_(static_cast<std::size_t>(range.size())) {}
+      processing_(static_cast<std::size_t>(range.size())),
+      changed_(static_cast<std::size_t>(range.size()), 1) {}
 
   /// Adds a timer; false when (key, time) was already registered.
   bool add(time_domain d, int key_group, std::int64_t time, const K& key) {
-    return group(d, key_group).insert(entry{time, key}).second;
+    if (!group(d, key_group).insert(entry{time, key}).second)
+      return false;
+    changed_[index(key_group)] = true;
+    return true;
   }
   /// Removes a timer; false when there was none.
   bool remove(time_domain d, int key_group, std::int64_t time, const K& key) {
-    return group(d, key_group).erase(entry{time, key}) > 0;
+    if (group(d, key_group).erase(entry{time, key}) == 0)
+      return false;
+    changed_[index(key_group)] = true;
+    return true;
+  }
+
+  /// Whether the timers of `key_group` changed since the last call (true at first): an
+  /// incremental checkpoint writes a key group's timers only then.
+  bool take_changed(int key_group) {
+    const bool changed = changed_[index(key_group)] != 0;
+    changed_[index(key_group)] = 0;
+    return changed;
   }
 
   /// The timers with time <= `up_to`, ordered by time, then key group, then key. They
@@ -99,14 +114,18 @@ private:
   };
   using set_type = std::set<entry, entry_less>;
 
+  std::size_t index(int key_group) const noexcept {
+    return static_cast<std::size_t>(key_group - range_.first);
+  }
   set_type& group(time_domain d, int key_group) {
     auto& groups = d == time_domain::event_time ? event_ : processing_;
-    return groups[static_cast<std::size_t>(key_group - range_.first)];
+    return groups[index(key_group)];
   }
 
   key_group_range range_;
   std::vector<set_type> event_;
   std::vector<set_type> processing_;
+  std::vector<std::uint8_t> changed_; ///< per key group, since `take_changed`
 };
 
 } // namespace sluice

@@ -9,6 +9,7 @@
 #include "operators/state/snapshot_codec.hpp"
 #include "sources/file.hpp"
 #include "tests/checkpoint/job_helpers.hpp"
+#include "tests/checkpoint/memory_checkpoints.hpp"
 
 #include <map>
 #include <set>
@@ -45,58 +46,6 @@ std::map<std::uint64_t, std::int64_t> contents(const table& t) {
       out.emplace(k, v);
   return out;
 }
-
-/// Plays the task's part: deferred encodes run at `finish`, references resolve to the
-/// previous snapshot's pieces (as the task's writer does through the store).
-struct memory_checkpoints final : snapshot_writer, snapshot_reader {
-  bool reuse_ok = true;
-  bool started = false;
-  std::map<std::string, std::string> current, previous;
-  std::set<std::string> written, reused;
-  std::vector<std::pair<std::string, std::function<result<std::string>()>>> deferred;
-
-  void begin() {
-    previous = std::exchange(current, {});
-    written.clear();
-    reused.clear();
-  }
-  void finish() {
-    for (auto& [name, encode] : deferred) {
-      auto bytes = encode();
-      BOOST_REQUIRE(bytes);
-      current[name] = *bytes;
-    }
-    deferred.clear();
-    started = true;
-  }
-
-  result<void> put(const std::string& piece, std::string bytes) override {
-    written.insert(piece);
-    current[piece] = std::move(bytes);
-    return {};
-  }
-  result<void> put_later(const std::string& piece,
-                         std::function<result<std::string>()> encode) override {
-    written.insert(piece);
-    deferred.emplace_back(piece, std::move(encode));
-    return {};
-  }
-  bool can_reuse() const noexcept override { return reuse_ok && started; }
-  result<void> reuse(const std::string& piece) override {
-    auto it = previous.find(piece);
-    if (it == previous.end())
-      return make_error(error_code::internal, "no previous piece " + piece);
-    reused.insert(piece);
-    current[piece] = it->second;
-    return {};
-  }
-  result<std::optional<std::string>> get(const std::string& piece) override {
-    auto it = current.find(piece);
-    if (it == current.end())
-      return std::optional<std::string>{};
-    return std::optional<std::string>{it->second};
-  }
-};
 
 /// One checkpoint: snapshot, then the writer thread's part.
 void checkpoint(detail::table_checkpoints<table>& cp, table& t,

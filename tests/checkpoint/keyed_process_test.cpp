@@ -15,6 +15,7 @@
 #include "sinks/memory.hpp"
 #include "sources/collection.hpp"
 #include "tests/checkpoint/job_helpers.hpp"
+#include "tests/checkpoint/memory_checkpoints.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -22,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -576,13 +578,13 @@ BOOST_AUTO_TEST_CASE(a_corrupt_piece_is_an_error_naming_the_operator_and_key_gro
     return b.op->restore(copy);
   };
   auto bad_version = good;
-  bad_version[21] = 2; // after the tag's length byte and its 20 characters
+  bad_version[21] = 3; // after the tag's length byte and its 20 characters
   const std::vector<std::pair<std::string, std::string>> cases{
     {"\x05hello world", "not a keyed process piece"},
     {good.substr(0, good.size() / 2), "truncated"},
     {good.substr(0, 30), "truncated"},
     {good + "x", "bytes after the timers"},
-    {bad_version, "format version 2"},
+    {bad_version, "format version 3"},
     {"", "truncated"},
   };
   for (auto& [bytes, why] : cases) {
@@ -676,6 +678,128 @@ BOOST_AUTO_TEST_CASE(a_state_type_without_inspect_cannot_be_snapshotted) {
   BOOST_TEST(mentions(e.message, "operator 'tally'"), e.message);
   BOOST_TEST(mentions(e.message, "state 'blob'"), e.message);
   BOOST_TEST(mentions(e.message, "inspect()"), e.message);
+}
+
+// -- incremental checkpoints -------------------------------------------------------------
+
+/// A running sum (cleared on values divisible by 10: erasures), the last value with an
+/// event-time TTL of 30 s, and one event-time timer per key, registered again by every
+/// record (a no-op: the key group's timers change only when a key first appears).
+struct sums {
+  state_descriptor<value_state<std::int64_t>> total{"total"};
+  state_descriptor<value_state<std::int64_t>> last{"last",
+                                                   state_ttl::event(std::chrono::seconds{30})};
+  void on_element(const tick& t, keyed_process_context<std::int64_t>& ctx, collector<fired>& out) {
+    auto sum = ctx.state(total);
+    if (t.value % 10 == 0)
+      sum.clear();
+    else
+      sum.update(sum.value_or(0) + t.value);
+    auto l = ctx.state(last);
+    const auto before = l.value_or(-1);
+    l.update(t.value);
+    ctx.timers().register_event_time(at_ms(1'000'000));
+    out.collect({ctx.current_key(), 2, static_cast<std::int64_t>(t.seq), sum.value_or(-1), before});
+  }
+  void on_timer(event_time, keyed_process_context<std::int64_t>& ctx, collector<fired>& out) {
+    out.collect({ctx.current_key(), 0, 0, ctx.state(total).value_or(-1),
+                 ctx.state(last).value_or(-1)});
+  }
+};
+
+BOOST_AUTO_TEST_CASE(incremental_checkpoints_write_deltas_that_restore_at_any_parallelism) {
+  // 2,000 keys (about 16 per key group) written once, then 11 batches of 30 records, 5 s of
+  // event time apart: the keys of the first batch expire (TTL 30 s) along the way.
+  std::vector<step> steps;
+  std::uint64_t seq = 0;
+  for (std::int64_t b = 0; b < 12; ++b) {
+    std::vector<tick> batch;
+    const auto ts = at_ms(b * 5000);
+    for (std::int64_t i = 0; i < (b == 0 ? 2000 : 30); ++i, ++seq) {
+      const auto h = splitmix64(seq + 99);
+      batch.push_back({seq, b == 0 ? i : static_cast<std::int64_t>(h % 2000),
+                       static_cast<std::int64_t>((h >> 20) % 1000) + 1, ts, 0});
+    }
+    steps.emplace_back(std::move(batch));
+    steps.emplace_back(event_time{ts - duration{1}});
+  }
+  const sums fn;
+  auto one = instances_of(fn, 1);
+  apply(one, steps.begin(), steps.end());
+  const auto ref = sorted(emitted(one, true));
+
+  // A checkpoint after every batch and its watermark. The next batch runs before the
+  // checkpoint's pieces are encoded: they must hold the state at the barrier.
+  auto batch_steps = [&](std::size_t b) {
+    return std::pair{steps.begin() + static_cast<std::ptrdiff_t>(2 * b),
+                     steps.begin() + static_cast<std::ptrdiff_t>(2 * b + 2)};
+  };
+  auto run = instances_of(fn, 1);
+  memory_checkpoints w;
+  std::vector<memory_checkpoints> taken;    // taken[j]: after batch j
+  std::vector<std::vector<fired>> emitted_before; // what the run emitted up to taken[j]
+  std::vector<fired> so_far;
+  auto run_batch = [&](std::size_t b) {
+    auto [first, last] = batch_steps(b);
+    apply(run, first, last);
+    auto got = emitted(run, false);
+    so_far.insert(so_far.end(), got.begin(), got.end());
+  };
+  run_batch(0);
+  for (std::size_t b = 1; b <= 12; ++b) {
+    emitted_before.push_back(so_far);
+    w.begin();
+    require_ok(run.front()->op->snapshot(static_cast<std::int64_t>(b), w));
+    if (b < 12)
+      run_batch(b);
+    w.finish();
+    taken.push_back(w);
+  }
+  auto rest = emitted(run, true);
+  so_far.insert(so_far.end(), rest.begin(), rest.end());
+  BOOST_TEST(sorted(so_far) == ref, boost::test_tools::per_element());
+
+  auto is_delta = [](const std::string& n) { return n.find("/d") != std::string::npos; };
+  auto key_group_pieces = [](const std::set<std::string>& names) {
+    std::vector<std::string> out;
+    for (auto& n : names)
+      if (n.starts_with("kg/"))
+        out.push_back(n);
+    return out;
+  };
+  const auto firsts = key_group_pieces(taken[0].written);
+  BOOST_TEST(firsts.size() > 100u);
+  BOOST_TEST(std::none_of(firsts.begin(), firsts.end(), is_delta), "the first is full");
+  std::size_t base_bytes = 0;
+  for (auto& n : firsts)
+    base_bytes += taken[0].current.at(n).size();
+  for (std::size_t j = 1; j <= 4; ++j) {
+    BOOST_TEST_CONTEXT("checkpoint after batch " << j) {
+      const auto written = key_group_pieces(taken[j].written);
+      BOOST_TEST(!written.empty());
+      BOOST_TEST(std::all_of(written.begin(), written.end(), is_delta),
+                 "30 records change a few keys: deltas only");
+      BOOST_TEST(taken[j].reused.size() >= firsts.size(), "the full pieces are referred to");
+      std::size_t delta_bytes = 0;
+      for (auto& n : written)
+        delta_bytes += taken[j].current.at(n).size();
+      BOOST_TEST(delta_bytes * 5 < base_bytes, delta_bytes << " of " << base_bytes << " bytes");
+    }
+  }
+  for (std::size_t j : {std::size_t{0}, std::size_t{2}, std::size_t{6}, std::size_t{11}}) {
+    for (int p : {1, 2, 3}) {
+      BOOST_TEST_CONTEXT("restored after batch " << j << " at parallelism " << p) {
+        auto after = instances_of(fn, p);
+        for (auto& r : after)
+          require_ok(r->op->restore(taken[j]));
+        apply(after, batch_steps(j).second, steps.end());
+        auto got = emitted_before[j];
+        auto more = emitted(after, true);
+        got.insert(got.end(), more.begin(), more.end());
+        BOOST_TEST(sorted(got) == ref, boost::test_tools::per_element());
+      }
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -326,9 +326,10 @@ public:
     dirty_.clear();
     late_watermark_ = wm; // the next epoch's rows are late by this one (Spark 3.4+)
     const auto total = window_count();
+    using entry = typename table_type::map_type::value_type;
     stats.state = state_epoch_report{0, {}, total, epoch_.updated, epoch_.removed,
                                      dropped_.size() + epoch_.dropped,
-                                     total * (sizeof(typename table_type::map_type::value_type) + 32),
+                                     total * (sizeof(entry) + 32),
                                      total}; // one end-of-window timer per window
     epoch_ = {};
     dropped_.clear();

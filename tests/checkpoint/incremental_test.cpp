@@ -7,6 +7,7 @@
 
 #include "checkpoint/store.hpp"
 #include "operators/harness.hpp"
+#include "operators/join/interval_join.hpp"
 #include "operators/state/snapshot_codec.hpp"
 #include "operators/window/window_operator.hpp"
 #include "sources/file.hpp"
@@ -209,7 +210,9 @@ std::uint64_t delta_entries(const std::string& bytes) {
   return n;
 }
 
-reading rec(std::int64_t key, std::int64_t value, std::int64_t ms) { return {key, value, at_ms(ms)}; }
+reading rec(std::int64_t key, std::int64_t value, std::int64_t ms) {
+  return {key, value, at_ms(ms)};
+}
 
 } // namespace
 
@@ -536,7 +539,8 @@ BOOST_AUTO_TEST_CASE(a_window_checkpoint_writes_deltas_of_the_changed_windows_an
   // Three windows grow and the watermark fires the five windows of [0, 10 s), which stay
   // for the allowed lateness: eight windows changed, in their key groups only.
   std::map<int, int> chains;
-  BOOST_REQUIRE(h->push(std::vector{rec(100, 5, 13'000), rec(200, 5, 14'000), rec(300, 5, 15'000)}));
+  BOOST_REQUIRE(
+    h->push(std::vector{rec(100, 5, 13'000), rec(200, 5, 14'000), rec(300, 5, 15'000)}));
   BOOST_REQUIRE(h->watermark(at_ms(10'000)));
   BOOST_TEST(h->take<sum_result>().size() == 5u);
   checkpoint(*h, w);
@@ -731,6 +735,144 @@ BOOST_AUTO_TEST_CASE(a_session_checkpoint_writes_deltas_of_the_changed_keys_and_
   const auto at_full_barrier = fire_all(*fresh);
   BOOST_TEST(at_full_barrier.size() == 10'006u);
   BOOST_TEST((restore_and_fire(full, gap, lateness, 2) == at_full_barrier));
+}
+
+// -- the interval join: each key's buffers as bases and deltas -----------------------------
+
+namespace {
+
+std::string joined(const reading& l, const reading* r) {
+  return std::to_string(l.key) + ":" + std::to_string(l.value) + "+" +
+         (r ? std::to_string(r->value) : std::string{"none"});
+}
+
+auto make_join() {
+  return make_interval_join_operator<std::int64_t, reading, reading>(
+    interval_join_spec{-1s, 1s, join_type::left_outer}, key_of, key_of,
+    std::function<event_time(const reading&)>{ts_of},
+    std::function<event_time(const reading&)>{ts_of}, joined);
+}
+using join_op = std::remove_reference_t<decltype(*make_join())>;
+
+/// The instances of one join at one parallelism; records go to the instance that owns
+/// their key group.
+struct join_instances {
+  std::vector<std::unique_ptr<operator_harness>> hs;
+  std::vector<join_op*> ops;
+
+  explicit join_instances(int parallelism) {
+    for (int i = 0; i < parallelism; ++i) {
+      auto op = make_join();
+      ops.push_back(op.get());
+      hs.push_back(std::make_unique<operator_harness>(
+        std::move(op), harness_options{.name = "join", .instance = i, .parallelism = parallelism}));
+      BOOST_REQUIRE(hs.back()->open());
+    }
+  }
+  void restore(memory_checkpoints& w) {
+    for (auto& h : hs) {
+      auto ok = h->op().restore(w);
+      BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
+    }
+  }
+  void push(int input, const std::vector<reading>& rows) {
+    const auto p = static_cast<int>(hs.size());
+    std::vector<std::vector<reading>> parts(hs.size());
+    for (auto& r : rows)
+      parts[static_cast<std::size_t>(instance_of_key_group(window_group_of(r.key), 128, p))]
+        .push_back(r);
+    for (std::size_t i = 0; i < hs.size(); ++i)
+      if (!parts[i].empty())
+        BOOST_REQUIRE(hs[i]->push(input, parts[i]));
+  }
+  void watermark(event_time wm) {
+    for (auto& h : hs)
+      BOOST_REQUIRE(h->watermark(wm));
+  }
+  std::vector<std::string> take() {
+    std::vector<std::string> out;
+    for (auto& h : hs)
+      for (auto& s : h->take<std::string>())
+        out.push_back(s);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::size_t buffered() const {
+    std::size_t n = 0;
+    for (auto* op : ops)
+      n += op->buffered_left() + op->buffered_right();
+    return n;
+  }
+  /// What is still to come: matches with `later` right rows, then every expiry.
+  std::vector<std::string> finish(const std::vector<reading>& later) {
+    take();
+    push(1, later);
+    watermark(max_watermark);
+    return take();
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_interval_join_checkpoint_writes_deltas_of_the_changed_keys) {
+  std::vector<reading> left, right, later;
+  for (std::int64_t k = 0; k < 10'000; ++k) {
+    left.push_back(rec(k, k, 10'000));
+    if (k % 2 == 0)
+      right.push_back(rec(k, -k, 20'000)); // matches no left row yet
+    else
+      later.push_back(rec(k, -k, 10'500)); // matches the left row at 10 s
+  }
+  for (std::int64_t k = 0; k < 5; ++k)
+    left.push_back(rec(k, 100 + k, 1'000)); // expires at 2 s
+  auto step0 = [&](join_instances& j) {
+    j.push(0, left);
+    j.push(1, right);
+  };
+  // A new left row matches a buffered right row, a right row marks a left row matched,
+  // and the watermark expires five left rows (unmatched: emitted): six keys change.
+  auto step1 = [](join_instances& j) {
+    j.push(0, {rec(4, 44, 20'500)});
+    j.push(1, {rec(7, 77, 10'200)});
+    j.watermark(at_ms(2'000));
+    BOOST_TEST(j.take().size() == 7u);
+  };
+
+  join_instances j{1};
+  memory_checkpoints w;
+  step0(j);
+  w.begin();
+  BOOST_REQUIRE(j.hs[0]->op().snapshot(1, w)); // full: shared, encoded later
+  step1(j);
+  w.finish();
+  const auto bases = group_pieces(w.written);
+  BOOST_TEST(bases.size() == 128u);
+  {
+    join_instances twin{1}, back{2};
+    step0(twin);
+    back.restore(w);
+    BOOST_TEST(back.buffered() == twin.buffered(), "the buffers at the barrier");
+    BOOST_TEST((back.finish(later) == twin.finish(later)));
+  }
+
+  checkpoint(*j.hs[0], w);
+  std::map<int, int> chains;
+  const auto expected = next_deltas({0, 1, 2, 3, 4, 7}, chains);
+  BOOST_TEST(group_pieces(w.written) == expected, names(group_pieces(w.written)));
+  BOOST_TEST(entries_written(w) == 6u, "one entry per changed key");
+  BOOST_TEST(group_pieces(w.reused) == bases);
+
+  join_instances one{1}, two{2}, three{3};
+  one.restore(w);
+  two.restore(w);
+  three.restore(w);
+  BOOST_TEST(one.buffered() == j.buffered());
+  BOOST_TEST(three.buffered() == j.buffered());
+  const auto original = j.finish(later);
+  BOOST_TEST(original.size() == 10'000u);
+  BOOST_TEST((one.finish(later) == original));
+  BOOST_TEST((two.finish(later) == original));
+  BOOST_TEST((three.finish(later) == original));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -875,4 +875,45 @@ BOOST_AUTO_TEST_CASE(an_interval_join_checkpoint_writes_deltas_of_the_changed_ke
   BOOST_TEST((three.finish(later) == original));
 }
 
+namespace {
+
+/// A right-side record of its own type, so this test's join is its own instantiation.
+struct probe {
+  std::int64_t key = 0;
+  event_time ts{};
+};
+template <class Inspector>
+bool inspect(Inspector& f, probe& x) {
+  return f.object("probe").fields(f.field("key", x.key), f.field("ts", x.ts));
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_interval_join_piece_with_rows_out_of_time_order_is_refused_by_name) {
+  using rows = interval_join_buffers<reading, probe>;
+  const std::int64_t key = 42;
+  const int g = window_group_of(key);
+  detail::state_encoder enc;
+  enc.put(std::uint64_t{1}); // one key
+  enc.put(key);
+  enc.put(std::vector<rows::left_row>{{at_ms(2'000), false, rec(key, 1, 2'000)},
+                                      {at_ms(1'000), false, rec(key, 2, 1'000)}});
+  enc.put(std::vector<rows::right_row>{});
+  memory_checkpoints w;
+  w.current[key_group_piece(g)] = enc.take();
+  operator_harness h{make_interval_join_operator<std::int64_t, reading, probe>(
+                       interval_join_spec{-1s, 1s, join_type::inner}, key_of,
+                       [](const probe& p) { return p.key; },
+                       std::function<event_time(const reading&)>{ts_of},
+                       std::function<event_time(const probe&)>{[](const probe& p) { return p.ts; }},
+                       [](const reading& l, const probe&) { return l.value; }),
+                     harness_options{.name = "join"}};
+  BOOST_REQUIRE(h.open());
+  auto ok = h.op().restore(w);
+  BOOST_REQUIRE(!ok);
+  const auto& m = ok.error().message;
+  BOOST_TEST(m.find("operator 'join', key group " + std::to_string(g)) != std::string::npos, m);
+  BOOST_TEST(m.find("field 'left': inspect() rejected the value") != std::string::npos, m);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

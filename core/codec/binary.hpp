@@ -157,6 +157,7 @@ bool binary_read(std::span<const std::byte>& in, T& x, decode_error& e);
 /// Reads a record's fields in declared order.
 class binary_reader : public inspector_base<binary_reader> {
 public:
+  static constexpr bool is_loading = true;
   binary_reader(std::span<const std::byte>& in, decode_error& e) noexcept : in_(&in), e_(&e) {}
 
   template <class... Ts>

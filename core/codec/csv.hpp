@@ -176,6 +176,7 @@ private:
 /// Reads flattened fields from cells, in order. The caller checks the cell count first.
 class csv_cell_reader : public inspector_base<csv_cell_reader> {
 public:
+  static constexpr bool is_loading = true;
   csv_cell_reader(std::span<const std::string> cells, decode_error& e) noexcept
     : cells_(cells), e_(&e) {}
 

@@ -60,6 +60,12 @@ private:
 template <class Derived>
 class inspector_base {
 public:
+  /// True for inspectors that decode (fill the object), false for those that only read it.
+  /// An `inspect` whose codec form is not simply its members (a type that encodes a copy
+  /// of part of itself) fills its members only when loading; readers redeclare it (CAF's
+  /// `Inspector::is_loading`).
+  static constexpr bool is_loading = false;
+
   /// Starts describing an object named `type_name` (used in messages, not on the wire).
   object_ref<Derived> object(std::string_view type_name) noexcept {
     return {static_cast<Derived&>(*this), type_name};

@@ -108,6 +108,7 @@ bool json_read_value(const nlohmann::json& j, T& out, decode_error& e);
 /// Reads a record's fields from a JSON object.
 class json_object_reader : public inspector_base<json_object_reader> {
 public:
+  static constexpr bool is_loading = true;
   json_object_reader(const nlohmann::json& obj, decode_error& e) noexcept : obj_(&obj), e_(&e) {}
 
   template <class... Ts>

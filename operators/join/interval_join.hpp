@@ -79,6 +79,29 @@ public:
   std::size_t size() const noexcept { return rows_.size() - head_; }
   bool empty() const noexcept { return rows_.size() == head_; }
 
+  /// The codec form is the live rows, in event-time order. Saving copies them when
+  /// expired rows lead: the rows may be a group a checkpoint froze, which only the task
+  /// may compact. Loading rejects rows out of order (a corrupt piece).
+  template <class Inspector>
+  friend bool inspect(Inspector& f, time_sorted_rows& x) {
+    if constexpr (Inspector::is_loading) {
+      std::vector<Row> rows;
+      if (!f.object("time_sorted_rows").fields(f.field("rows", rows)))
+        return false;
+      if (!std::is_sorted(rows.begin(), rows.end(),
+                          [](const Row& a, const Row& b) { return a.ts < b.ts; }))
+        return false;
+      x.rows_ = std::move(rows);
+      x.head_ = 0;
+      return true;
+    } else if (x.head_ == 0) {
+      return f.object("time_sorted_rows").fields(f.field("rows", x.rows_));
+    } else {
+      std::vector<Row> live(x.begin(), x.end());
+      return f.object("time_sorted_rows").fields(f.field("rows", live));
+    }
+  }
+
 private:
   std::vector<Row> rows_;
   std::size_t head_ = 0;
@@ -91,14 +114,28 @@ struct interval_join_buffers {
     event_time ts;
     bool matched; ///< for left outer: it has been emitted with a right row at least once
     L record;
+    template <class Inspector>
+    friend bool inspect(Inspector& f, left_row& x) {
+      return f.object("left_row").fields(f.field("ts", x.ts), f.field("matched", x.matched),
+                                         f.field("record", x.record));
+    }
   };
   struct right_row {
     event_time ts;
     R record;
+    template <class Inspector>
+    friend bool inspect(Inspector& f, right_row& x) {
+      return f.object("right_row").fields(f.field("ts", x.ts), f.field("record", x.record));
+    }
   };
   time_sorted_rows<left_row> left;
   time_sorted_rows<right_row> right;
   bool empty() const noexcept { return left.empty() && right.empty(); }
+  template <class Inspector>
+  friend bool inspect(Inspector& f, interval_join_buffers& x) {
+    return f.object("interval_join_buffers")
+      .fields(f.field("left", x.left), f.field("right", x.right));
+  }
 };
 
 /// The bounds and type of an interval join.
@@ -119,7 +156,7 @@ template <class K, class L, class R, class Out, class KeyL, class KeyR, class F>
 class interval_join_operator final : public operator_base {
 public:
   /// Checkpoints hold, per key group, each key's buffered rows of both sides (event time,
-  /// matched flag, record); any parallelism can restore them.
+  /// matched flag, record), written incrementally; any parallelism can restore them.
   bool can_checkpoint() const noexcept override { return snapshottable; }
 
   using buffers = interval_join_buffers<L, R>;
@@ -177,6 +214,7 @@ public:
       auto& group = state_.group(kg);
       for (auto it = group.begin(); it != group.end();) {
         auto& b = it->second;
+        const auto rows_before = b.left.size() + b.right.size();
         while (!b.left.empty() && left_expiry(b.left.front().ts) <= wm) {
           auto& row = b.left.front();
           if (spec_.type == join_type::left_outer && !row.matched)
@@ -188,6 +226,8 @@ public:
           b.right.pop_front();
           --right_rows_;
         }
+        if (b.left.size() + b.right.size() != rows_before)
+          state_.note_change(kg, it->first);
         if (b.empty()) {
           it = group.erase(it);
           continue;
@@ -209,48 +249,35 @@ public:
     return out.emit(0, std::move(produced));
   }
 
-  // -- checkpoints: one piece per non-empty key group: the key count, then per key the key,
-  // the left rows (count; time, matched, record) and the right rows (count; time, record).
+  // -- checkpoints: per key group, each key's buffered rows of both sides (event time,
+  // matched flag, record), as bases and deltas (table_checkpoints) --------------------
 
   static constexpr bool snapshottable =
     detail::snapshottable_v<K> && detail::snapshottable_v<L> && detail::snapshottable_v<R>;
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
-    if constexpr (snapshottable) {
-      detail::state_encoder enc;
-      for (int g = state_.range().first; g < state_.range().last; ++g) {
-        auto& group = state_.group(g);
-        if (group.empty())
-          continue;
-        enc.put(static_cast<std::uint64_t>(group.size()));
-        for (auto& [key, b] : group) {
-          enc.put(key);
-          enc.put(static_cast<std::uint64_t>(b.left.size()));
-          for (auto& row : b.left) {
-            enc.put(row.ts);
-            enc.put(row.matched);
-            enc.put(row.record);
-          }
-          enc.put(static_cast<std::uint64_t>(b.right.size()));
-          for (auto& row : b.right) {
-            enc.put(row.ts);
-            enc.put(row.record);
-          }
-        }
-        if (auto r = w.put(key_group_piece(g), enc.take()); !r)
-          return r;
-      }
-      return {};
-    } else {
+    if constexpr (snapshottable)
+      return checkpoints_.snapshot(state_, w);
+    else
       return detail::not_snapshottable(info_.name);
-    }
   }
 
+  /// Restores the buffers of this instance's key groups (any parallelism wrote them) and
+  /// derives the row counts and each group's earliest expiry from them.
   result<void> restore(snapshot_reader& r) override {
     if constexpr (snapshottable) {
-      return detail::restore_key_groups(
-        state_.range(), r, "interval join '" + info_.name + "'",
-        [this](int g, std::string_view bytes) { return restore_group(g, bytes); });
+      if (auto ok = checkpoints_.restore(state_, r, info_.name); !ok)
+        return ok;
+      for (int g = state_.range().first; g < state_.range().last; ++g)
+        for (auto& [key, b] : state_.group(g)) {
+          left_rows_ += b.left.size();
+          right_rows_ += b.right.size();
+          if (!b.left.empty())
+            note_due(g, left_expiry(b.left.front().ts));
+          if (!b.right.empty())
+            note_due(g, right_expiry(b.right.front().ts));
+        }
+      return {};
     } else {
       return detail::not_snapshottable(info_.name);
     }
@@ -293,51 +320,6 @@ private:
     return kg;
   }
 
-  result<void> restore_group(int g, std::string_view bytes) {
-    detail::state_decoder dec{bytes};
-    auto& group = state_.group(g);
-    std::uint64_t keys = 0;
-    if (auto ok = dec.get(keys); !ok)
-      return ok;
-    for (std::uint64_t k = 0; k < keys; ++k) {
-      K key{};
-      std::uint64_t n = 0;
-      if (auto ok = dec.get(key); !ok)
-        return ok;
-      auto& b = group[key];
-      if (auto ok = dec.get(n); !ok)
-        return ok;
-      for (std::uint64_t i = 0; i < n; ++i) {
-        left_row row{};
-        if (auto ok = dec.get(row.ts); !ok)
-          return ok;
-        if (auto ok = dec.get(row.matched); !ok)
-          return ok;
-        if (auto ok = dec.get(row.record); !ok)
-          return ok;
-        note_due(g, left_expiry(row.ts));
-        b.left.insert(std::move(row));
-        ++left_rows_;
-      }
-      if (auto ok = dec.get(n); !ok)
-        return ok;
-      for (std::uint64_t i = 0; i < n; ++i) {
-        right_row row{};
-        if (auto ok = dec.get(row.ts); !ok)
-          return ok;
-        if (auto ok = dec.get(row.record); !ok)
-          return ok;
-        note_due(g, right_expiry(row.ts));
-        b.right.insert(std::move(row));
-        ++right_rows_;
-      }
-    }
-    if (!dec.done())
-      return make_error(error_code::malformed_record,
-                        std::to_string(dec.remaining()) + " bytes left over");
-    return {};
-  }
-
   void note_due(int kg, event_time t) {
     auto& due = next_due_[static_cast<std::size_t>(kg - state_.range().first)];
     due = std::min(due, t);
@@ -375,6 +357,7 @@ private:
     if (it == group.end())
       it = group.try_emplace(key).first;
     it->second.left.insert(left_row{ts, matched, l});
+    state_.note_change(*kg, it->first);
     ++left_rows_;
     note_due(*kg, expiry);
     return {};
@@ -398,7 +381,10 @@ private:
       auto [first, last] = it->second.left.between(detail::join_bound_sub(ts, spec_.upper),
                                                    right_expiry(ts));
       for (; first != last; ++first) {
-        first->matched = true;
+        if (!first->matched) {
+          first->matched = true;
+          state_.note_change(*kg, it->first);
+        }
         out.push_back(detail::call_join_matched(fn_, first->record, r));
       }
     }
@@ -408,6 +394,7 @@ private:
     if (it == group.end())
       it = group.try_emplace(key).first;
     it->second.right.insert(right_row{ts, r});
+    state_.note_change(*kg, it->first);
     ++right_rows_;
     note_due(*kg, expiry);
     return {};
@@ -420,6 +407,7 @@ private:
   std::function<event_time(const R&)> ts_r_;
   F fn_;
   keyed_state_table<K, buffers> state_;
+  detail::table_checkpoints<keyed_state_table<K, buffers>> checkpoints_;
   /// Per key group of this instance: no buffered row of the group expires before this
   /// time, so a watermark below it skips the group. Derived from the buffers (not state).
   std::vector<event_time> next_due_;

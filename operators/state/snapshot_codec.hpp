@@ -105,24 +105,6 @@ inline error not_snapshottable(const std::string& op) {
                     "the key, value or accumulator types an inspect() function");
 }
 
-/// Restores every key group of `range` that has a piece: `restore_group(g, bytes)` decodes
-/// one. A failure names `what` (e.g. "window 'counts'") and the key group.
-template <class F>
-result<void> restore_key_groups(key_group_range range, snapshot_reader& r, const std::string& what,
-                                F restore_group) {
-  for (int g = range.first; g < range.last; ++g) {
-    auto piece = r.get(key_group_piece(g));
-    if (!piece)
-      return std::move(piece).error();
-    if (!*piece)
-      continue;
-    if (auto ok = restore_group(g, std::string_view{**piece}); !ok)
-      return make_error(error_code::io_error, what + ", key group " + std::to_string(g) +
-                                                ": unreadable state: " + ok.error().message);
-  }
-  return {};
-}
-
 inline std::string delta_piece(int key_group, int n) {
   return key_group_piece(key_group) + "/d" + std::to_string(n);
 }

@@ -10,6 +10,11 @@
 ///   all heaps is cached, so a watermark that fires nothing costs one comparison, and a
 ///   watermark that fires F windows costs O(F log n) plus one pass over the key groups.
 ///
+/// The maps are `keyed_state_table`s: a checkpoint shares them (copy-on-write) and writes,
+/// per key group, a base or a delta of the slots or keys noted as changed since the previous
+/// one (`table_checkpoints`). Timers are not checkpointed; a restore derives them from the
+/// windows.
+///
 /// Timers are never deleted. A window of a tumbling or sliding window has exactly one timer.
 /// A session has one timer that answers for it (`timer_at`); when the session grows, that
 /// timer re-arms itself at the new end when it comes due, and timers of sessions merged away
@@ -38,6 +43,8 @@
 #include "operators/state/snapshot_codec.hpp"
 #include "operators/window/assigners.hpp"
 #include "operators/window/window_functions.hpp"
+
+#include <absl/container/flat_hash_map.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -68,6 +75,11 @@ struct window_slot {
   K key;
   time_window window;
   friend bool operator==(const window_slot&, const window_slot&) = default;
+  template <class Inspector>
+  friend bool inspect(Inspector& f, window_slot& x) {
+    return f.object("window_slot").fields(f.field("key", x.key), f.field("start", x.window.start),
+                                          f.field("end", x.window.end));
+  }
 };
 
 template <class K>
@@ -79,6 +91,14 @@ struct window_slot_hash {
       mix64(static_cast<std::uint64_t>(key_hasher<K>{}(s.key)) ^ (start * 0x9E3779B97F4A7C15ULL)));
   }
 };
+
+} // namespace detail
+
+/// The change log and the delta encoder of a window table hash slots as the table does.
+template <class K>
+struct key_hasher<detail::window_slot<K>> : detail::window_slot_hash<K> {};
+
+namespace detail {
 
 /// A pending event-time timer of one window of one key.
 template <class K>
@@ -187,7 +207,7 @@ public:
 
   result<void> open(const operator_info& info) override {
     info_ = info;
-    groups_.assign(static_cast<std::size_t>(info.key_groups.size()), table{});
+    state_ = table_type{info.key_groups};
     timers_ = detail::window_timer_queues<K>{info.key_groups};
     if (info.mode && opts_.allowed_lateness != duration::zero())
       return make_error(error_code::invalid_option,
@@ -208,7 +228,7 @@ public:
       const event_time ts = ts_fn_(r);
       const K key = key_fn_(r);
       const int g = detail::window_key_group(key, info_.max_key_groups);
-      auto& tab = group(g);
+      auto& tab = state_.group(g);
       bool assigned = false, kept = false;
       assigner_.assign(ts, [&](time_window w) {
         assigned = true;
@@ -225,6 +245,7 @@ public:
         fn_.add(it->second.acc, r);
         if (max_ts <= wm)
           fire(key, w, it->second, wm, updates);
+        state_.note_change(g, it->first);
       });
       if (assigned && !kept) {
         ++late_count;
@@ -249,12 +270,13 @@ public:
       return out.emit(0, std::make_shared<batch<output_type>>(std::move(fired)));
     }
     timers_.fire_until(wm, [&](int g, detail::window_timer<K>& t) {
-      auto& tab = group(g);
+      auto& tab = state_.group(g);
       auto it = tab.find(detail::window_slot<K>{t.key, t.window});
       if (it == tab.end())
         return;
       if (t.when == t.window.max_timestamp()) {
         fire(t.key, t.window, it->second, wm, fired);
+        state_.note_change(g, it->first);
         if (const auto cleanup = cleanup_time(t.window); cleanup != t.when) {
           // Allowed lateness: keep the state so late records can update the result.
           timers_.add(g, {cleanup, std::move(t.key), t.window});
@@ -262,6 +284,7 @@ public:
         }
       }
       tab.erase(it);
+      state_.note_change(g, detail::window_slot<K>{t.key, t.window});
       ++epoch_.removed;
     });
     if (fired.empty())
@@ -270,32 +293,32 @@ public:
   }
 
   /// Windows held (for tests and metrics).
-  std::size_t window_count() const noexcept {
-    std::size_t n = 0;
-    for (auto& t : groups_)
-      n += t.size();
-    return n;
-  }
+  std::size_t window_count() const noexcept { return state_.size(); }
   std::size_t timer_count() const noexcept { return timers_.size(); }
 
   result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
     std::vector<output_type> rows;
     const auto wm = current_watermark();
     if (info_.mode == output_mode::complete) {
-      for (auto& tab : groups_)
-        for (auto& [slot, st] : tab) {
+      for (int g = state_.range().first; g < state_.range().last; ++g) {
+        if (state_.view(g).empty())
+          continue;
+        for (auto& [slot, st] : state_.group(g)) {
           fire(slot.key, slot.window, st, wm, rows);
           st.dirty = false;
+          state_.note_change(g, slot);
         }
+      }
     } else {
       for (auto& [g, slot] : dirty_) {
-        auto& tab = group(g);
+        auto& tab = state_.group(g);
         auto it = tab.find(slot);
         if (it == tab.end() || !it->second.dirty)
           continue; // emitted and freed when the watermark passed
         if (info_.mode == output_mode::update)
           fire(slot.key, slot.window, it->second, wm, rows);
         it->second.dirty = false;
+        state_.note_change(g, slot);
       }
       if (info_.mode && info_.micro_batch)
         evict(wm, rows); // Spark: after the epoch's data, at the epoch's watermark
@@ -303,9 +326,10 @@ public:
     dirty_.clear();
     late_watermark_ = wm; // the next epoch's rows are late by this one (Spark 3.4+)
     const auto total = window_count();
+    using entry = typename table_type::map_type::value_type;
     stats.state = state_epoch_report{0, {}, total, epoch_.updated, epoch_.removed,
                                      dropped_.size() + epoch_.dropped,
-                                     total * (sizeof(typename table::value_type) + 32),
+                                     total * (sizeof(entry) + 32),
                                      total}; // one end-of-window timer per window
     epoch_ = {};
     dropped_.clear();
@@ -314,7 +338,8 @@ public:
     return out.emit(0, std::make_shared<batch<output_type>>(std::move(rows)));
   }
 
-  // -- checkpoints: per key group, the windows with their accumulators ------------------
+  // -- checkpoints: per key group, the windows with their accumulators and firing counts,
+  // as bases and deltas (table_checkpoints); per instance, the late-row watermark --------
 
   static constexpr bool snapshottable =
     detail::snapshottable_v<K> && detail::snapshottable_v<acc_type>;
@@ -322,26 +347,11 @@ public:
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
     if constexpr (snapshottable) {
+      if (auto ok = checkpoints_.snapshot(state_, w); !ok)
+        return ok;
+      // Per instance, not per key group: an instance whose key groups are all empty (or
+      // that a rescale gave other key groups) must restore it too.
       detail::state_encoder enc;
-      for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g) {
-        auto& tab = group(g);
-        if (tab.empty())
-          continue;
-        // Every piece carries the late-row watermark, so any instance restores it.
-        enc.put(late_watermark_);
-        enc.put(static_cast<std::uint64_t>(tab.size()));
-        for (auto& [slot, st] : tab) {
-          enc.put(slot.key);
-          enc.put(slot.window.start);
-          enc.put(slot.window.end);
-          enc.put(st.acc);
-          enc.put(st.firings);
-        }
-        if (auto r = w.put(key_group_piece(g), enc.take()); !r)
-          return r;
-      }
-      // And once per instance: an instance whose key groups are all empty (or that a
-      // rescale gave other key groups) must restore it too.
       enc.put(late_watermark_);
       return w.put(instance_piece(info_.instance), enc.take());
     } else {
@@ -349,9 +359,11 @@ public:
     }
   }
 
+  /// Restores the windows of this instance's key groups (any parallelism wrote them) and
+  /// gives each its one timer: its end if it never fired, else its cleanup (none in
+  /// complete mode, which never frees state).
   result<void> restore(snapshot_reader& r) override {
     if constexpr (snapshottable) {
-      const bool timers = info_.mode != output_mode::complete;
       for (int i = 0;; ++i) { // the instances that wrote the checkpoint: 0, 1, ...
         auto piece = r.get(instance_piece(i));
         if (!piece)
@@ -366,36 +378,14 @@ public:
                                                     ": unreadable state: " + ok.error().message);
         late_watermark_ = std::max(late_watermark_, late);
       }
-      for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g) {
-        auto piece = r.get(key_group_piece(g));
-        if (!piece)
-          return std::move(piece).error();
-        if (!*piece)
-          continue;
-        detail::state_decoder dec{**piece};
-        auto& tab = group(g);
-        event_time late{};
-        std::uint64_t n = 0;
-        result<void> ok = dec.get(late);
-        if (ok)
-          ok = dec.get(n);
-        late_watermark_ = std::max(late_watermark_, late);
-        for (std::uint64_t i = 0; ok && i < n; ++i) {
-          K key{};
-          time_window w;
-          slot_state st;
-          if (!(ok = dec.get(key)) || !(ok = dec.get(w.start)) || !(ok = dec.get(w.end)) ||
-              !(ok = dec.get(st.acc)) || !(ok = dec.get(st.firings)))
-            break;
-          if (timers) // a window that fired waits only for its cleanup
-            timers_.add(g, {st.firings == 0 ? w.max_timestamp() : cleanup_time(w), key, w});
-          tab.insert_or_assign(detail::window_slot<K>{std::move(key), w}, std::move(st));
-        }
-        if (!ok)
-          return make_error(error_code::io_error, "window '" + info_.name + "', key group " +
-                                                    std::to_string(g) +
-                                                    ": unreadable state: " + ok.error().message);
-      }
+      if (auto ok = checkpoints_.restore(state_, r, info_.name); !ok)
+        return ok;
+      if (info_.mode == output_mode::complete)
+        return {};
+      for (int g = state_.range().first; g < state_.range().last; ++g)
+        for (auto& [slot, st] : state_.view(g))
+          timers_.add(g, {st.firings == 0 ? slot.window.max_timestamp() : cleanup_time(slot.window),
+                          slot.key, slot.window});
       return {};
     } else {
       return detail::not_snapshottable(info_.name);
@@ -407,20 +397,32 @@ private:
     acc_type acc;
     std::uint32_t firings = 0;
     bool dirty = false; ///< under an output mode: changed in the current epoch
+    /// A restore starts a new epoch: `dirty` is not checkpointed.
+    template <class Inspector>
+    friend bool inspect(Inspector& f, slot_state& x) {
+      return f.object("window_state").fields(f.field("acc", x.acc), f.field("firings", x.firings));
+    }
   };
+  /// Flat maps: no entry is used across an insertion into its group (each record finds or
+  /// creates a window, then is done with it), so moving entries on a rehash is safe.
+  using table_type =
+    keyed_state_table<detail::window_slot<K>, slot_state,
+                      absl::flat_hash_map<detail::window_slot<K>, slot_state,
+                                          detail::window_slot_hash<K>>>;
 
   /// Frees the windows the watermark `wm` passed; append mode emits them (their final
   /// row), update mode only a change not yet emitted (the watermark can pass mid-epoch
   /// in continuous mode).
   void evict(event_time wm, std::vector<output_type>& rows) {
     timers_.fire_until(wm, [&](int g, detail::window_timer<K>& t) {
-      auto& tab = group(g);
+      auto& tab = state_.group(g);
       auto it = tab.find(detail::window_slot<K>{t.key, t.window});
       if (it == tab.end())
         return;
       if (info_.mode == output_mode::append || it->second.dirty)
         fire(t.key, t.window, it->second, wm, rows);
       tab.erase(it);
+      state_.note_change(g, detail::window_slot<K>{t.key, t.window});
       ++epoch_.removed;
     });
   }
@@ -441,7 +443,7 @@ private:
       const event_time ts = ts_fn_(r);
       const K key = key_fn_(r);
       const int g = detail::window_key_group(key, info_.max_key_groups);
-      auto& tab = group(g);
+      auto& tab = state_.group(g);
       bool kept = false, assigned = false;
       assigner_.assign(ts, [&](time_window w) {
         assigned = true;
@@ -462,6 +464,7 @@ private:
           ++epoch_.updated;
           dirty_.push_back({g, it->first});
         }
+        state_.note_change(g, it->first);
       });
       if (assigned && !kept) {
         ++late_count;
@@ -477,11 +480,6 @@ private:
   struct epoch_counts {
     std::uint64_t updated = 0, removed = 0, dropped = 0;
   };
-  using table = std::unordered_map<detail::window_slot<K>, slot_state, detail::window_slot_hash<K>>;
-
-  table& group(int key_group) noexcept {
-    return groups_[static_cast<std::size_t>(key_group - info_.key_groups.first)];
-  }
   event_time cleanup_time(const time_window& w) const noexcept {
     return detail::saturating_add(w.max_timestamp(), opts_.allowed_lateness);
   }
@@ -496,7 +494,8 @@ private:
   Assigner assigner_;
   Fn fn_;
   window_options opts_;
-  std::vector<table> groups_;
+  table_type state_;
+  detail::table_checkpoints<table_type> checkpoints_;
   detail::window_timer_queues<K> timers_;
   std::vector<std::pair<int, detail::window_slot<K>>> dirty_; ///< changed in this epoch
   std::unordered_set<detail::window_slot<K>, detail::window_slot_hash<K>> dropped_;
@@ -520,7 +519,7 @@ public:
 
   result<void> open(const operator_info& info) override {
     info_ = info;
-    state_ = keyed_state_table<K, std::vector<session_state>>{info.key_groups};
+    state_ = table_type{info.key_groups};
     timers_ = detail::window_timer_queues<K>{info.key_groups};
     if (info.mode == output_mode::update)
       return make_error(error_code::invalid_option,
@@ -592,6 +591,7 @@ public:
       }
       auto& s = sessions[target];
       fn_.add(s.acc, r);
+      state_.note_change(g, it->first);
       ++epoch_.updated; // per record: sessions merge, so "rows" are not stable here
       if (info_.mode == output_mode::complete)
         return {}; // every session is emitted at the epoch's end and none is freed
@@ -630,12 +630,13 @@ public:
       if (s == sessions.end() || s->timer_at != t.when)
         return; // another timer answers for this session now
       if (const auto due = due_time(*s); due > t.when) {
-        s->timer_at = due; // the session grew since: wait for its new end
+        s->timer_at = due; // the session grew since: wait for its new end (not state to note)
         timers_.add(g, {due, t.key, s->window});
         return;
       }
       if (s->fired_max < s->window.max_timestamp()) {
         fire(it->first, *s, wm, fired);
+        state_.note_change(g, it->first);
         if (const auto cleanup = due_time(*s); cleanup > t.when) {
           s->timer_at = cleanup; // allowed lateness: keep the state for updates
           timers_.add(g, {cleanup, t.key, s->window});
@@ -646,6 +647,7 @@ public:
       ++epoch_.removed;
       if (sessions.empty())
         tab.erase(it);
+      state_.note_change(g, t.key);
     });
     if (fired.empty())
       return {};
@@ -662,47 +664,36 @@ public:
   }
   std::size_t timer_count() const noexcept { return timers_.size(); }
 
-  // -- checkpoints: per key group, each key's sessions (window, accumulator, firings) -----
+  // -- checkpoints: per key group, each key's sessions (window, accumulator, firings), as
+  // bases and deltas (table_checkpoints) ----------------------------------------------
 
   static constexpr bool snapshottable =
     detail::snapshottable_v<K> && detail::snapshottable_v<acc_type>;
   bool can_checkpoint() const noexcept override { return snapshottable; }
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
-    if constexpr (snapshottable) {
-      detail::state_encoder enc;
-      for (int g = state_.range().first; g < state_.range().last; ++g) {
-        auto& tab = state_.group(g);
-        if (tab.empty())
-          continue;
-        enc.put(static_cast<std::uint64_t>(tab.size()));
-        for (auto& [key, sessions] : tab) {
-          enc.put(key);
-          enc.put(static_cast<std::uint64_t>(sessions.size()));
-          for (auto& s : sessions) {
-            enc.put(s.window.start);
-            enc.put(s.window.end);
-            enc.put(s.acc);
-            enc.put(s.firings);
-            enc.put(s.fired_max);
-          }
-        }
-        if (auto r = w.put(key_group_piece(g), enc.take()); !r)
-          return r;
-      }
-      return {};
-    } else {
+    if constexpr (snapshottable)
+      return checkpoints_.snapshot(state_, w);
+    else
       return detail::not_snapshottable(info_.name);
-    }
   }
 
-  /// Each restored session gets one timer, due when it next needs attention (none in
-  /// complete mode, which never frees state).
+  /// Restores the sessions of this instance's key groups (any parallelism wrote them) and
+  /// gives each one timer, due when it next needs attention (none in complete mode, which
+  /// never frees state).
   result<void> restore(snapshot_reader& r) override {
     if constexpr (snapshottable) {
-      return detail::restore_key_groups(
-        state_.range(), r, "window '" + info_.name + "'",
-        [this](int g, std::string_view bytes) { return restore_group(g, bytes); });
+      if (auto ok = checkpoints_.restore(state_, r, info_.name); !ok)
+        return ok;
+      if (info_.mode == output_mode::complete)
+        return {};
+      for (int g = state_.range().first; g < state_.range().last; ++g)
+        for (auto& [key, sessions] : state_.group(g))
+          for (auto& s : sessions) {
+            s.timer_at = due_time(s);
+            timers_.add(g, {s.timer_at, key, s.window});
+          }
+      return {};
     } else {
       return detail::not_snapshottable(info_.name);
     }
@@ -711,10 +702,15 @@ public:
   result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
     std::vector<output_type> rows;
     if (info_.mode == output_mode::complete)
-      for (int g = state_.range().first; g < state_.range().last; ++g)
-        for (auto& [key, sessions] : state_.group(g))
+      for (int g = state_.range().first; g < state_.range().last; ++g) {
+        if (state_.view(g).empty())
+          continue;
+        for (auto& [key, sessions] : state_.group(g)) {
           for (auto& s : sessions)
             fire(key, s, current_watermark(), rows);
+          state_.note_change(g, key);
+        }
+      }
     const auto total = window_count();
     stats.state = state_epoch_report{0, {}, total, epoch_.updated, epoch_.removed, epoch_.dropped,
                                      total * (sizeof(session_state) + sizeof(K) + 48),
@@ -736,49 +732,18 @@ private:
     std::uint32_t firings = 0;
     /// The max timestamp of the window when it last fired (`min_watermark`: never).
     event_time fired_max = min_watermark;
-    /// When the one timer that answers for this session is due.
+    /// When the one timer that answers for this session is due. Not checkpointed: a
+    /// restore derives it (`due_time`).
     event_time timer_at = max_watermark;
-  };
-
-  result<void> restore_group(int g, std::string_view bytes) {
-    detail::state_decoder dec{bytes};
-    auto& tab = state_.group(g);
-    std::uint64_t keys = 0;
-    if (auto ok = dec.get(keys); !ok)
-      return ok;
-    for (std::uint64_t k = 0; k < keys; ++k) {
-      K key{};
-      std::uint64_t n = 0;
-      if (auto ok = dec.get(key); !ok)
-        return ok;
-      if (auto ok = dec.get(n); !ok)
-        return ok;
-      auto& sessions = tab[key];
-      for (std::uint64_t i = 0; i < n; ++i) {
-        session_state s{{}, fn_.create(), 0, min_watermark, max_watermark};
-        result<void> ok = dec.get(s.window.start);
-        if (ok)
-          ok = dec.get(s.window.end);
-        if (ok)
-          ok = dec.get(s.acc);
-        if (ok)
-          ok = dec.get(s.firings);
-        if (ok)
-          ok = dec.get(s.fired_max);
-        if (!ok)
-          return ok;
-        if (info_.mode != output_mode::complete) {
-          s.timer_at = due_time(s);
-          timers_.add(g, {s.timer_at, key, s.window});
-        }
-        sessions.push_back(std::move(s));
-      }
+    template <class Inspector>
+    friend bool inspect(Inspector& f, session_state& x) {
+      return f.object("session_state")
+        .fields(f.field("start", x.window.start), f.field("end", x.window.end),
+                f.field("acc", x.acc), f.field("firings", x.firings),
+                f.field("fired_max", x.fired_max));
     }
-    if (!dec.done())
-      return make_error(error_code::malformed_record,
-                        std::to_string(dec.remaining()) + " bytes left over");
-    return {};
-  }
+  };
+  using table_type = keyed_state_table<K, std::vector<session_state>>;
 
   /// When the session needs attention: its end while it has grown past its last firing,
   /// else the end of its allowed lateness.
@@ -804,7 +769,8 @@ private:
   Assigner assigner_;
   Fn fn_;
   window_options opts_;
-  keyed_state_table<K, std::vector<session_state>> state_;
+  table_type state_;
+  detail::table_checkpoints<table_type> checkpoints_;
   detail::window_timer_queues<K> timers_;
   epoch_counts epoch_;
 };

@@ -6,11 +6,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include "checkpoint/store.hpp"
+#include "operators/harness.hpp"
+#include "operators/join/interval_join.hpp"
 #include "operators/state/snapshot_codec.hpp"
+#include "operators/window/window_operator.hpp"
 #include "sources/file.hpp"
 #include "tests/checkpoint/job_helpers.hpp"
 #include "tests/checkpoint/memory_checkpoints.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -68,6 +72,95 @@ bool all_deltas(const std::set<std::string>& names) {
     if (n.find("/d") == std::string::npos)
       return false;
   return true;
+}
+
+
+// -- window operators driven through the recording writer ---------------------------------
+
+inline std::int64_t value_of(const reading& r) { return r.value; }
+using key_fn_t = std::int64_t (*)(const reading&);
+using ts_fn_t = event_time (*)(const reading&);
+using sum_fn = aggregate_window_function<
+  std::int64_t, reading, window_aggregates::sum<reading, std::int64_t (*)(const reading&)>>;
+using sum_result = window_result<std::int64_t, std::int64_t>;
+template <class Assigner>
+using windows_op = window_operator<std::int64_t, reading, key_fn_t, ts_fn_t, Assigner, sum_fn>;
+using sessions_op =
+  session_window_operator<std::int64_t, reading, key_fn_t, ts_fn_t, windows::session, sum_fn>;
+
+template <class Assigner>
+std::unique_ptr<operator_base> make_windows(Assigner a, window_options o = {}) {
+  if constexpr (is_merging_assigner<Assigner>)
+    return std::make_unique<sessions_op>(key_of, ts_of, a, sum_fn{{value_of}}, o);
+  else
+    return std::make_unique<windows_op<Assigner>>(key_of, ts_of, a, sum_fn{{value_of}}, o);
+}
+
+/// A harness for instance `instance` of `parallelism`, opened.
+template <class Assigner>
+std::unique_ptr<operator_harness> window_harness(Assigner a, window_options o = {},
+                                                 int instance = 0, int parallelism = 1) {
+  auto h = std::make_unique<operator_harness>(make_windows(a, o),
+                                              harness_options{.name = "windows",
+                                                              .instance = instance,
+                                                              .parallelism = parallelism});
+  BOOST_REQUIRE(h->open());
+  return h;
+}
+
+int window_group_of(std::int64_t key) { return key_group_of(key_hash<std::int64_t>{}(key), 128); }
+
+/// One checkpoint of an operator: its snapshot, then the writer thread's part.
+void checkpoint(operator_harness& h, memory_checkpoints& w) {
+  w.begin();
+  auto ok = h.op().snapshot(1, w);
+  BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
+  w.finish();
+}
+
+/// Every result still to come from `h`: the max watermark fires (or frees) everything.
+std::vector<sum_result> fire_all(operator_harness& h) {
+  BOOST_REQUIRE(h.watermark(max_watermark));
+  auto out = h.take<sum_result>();
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// `fire_all` over the instances of `parallelism` restored from `w`, merged.
+template <class Assigner>
+std::vector<sum_result> restore_and_fire(memory_checkpoints& w, Assigner a, window_options o,
+                                         int parallelism) {
+  std::vector<sum_result> all;
+  for (int i = 0; i < parallelism; ++i) {
+    auto h = window_harness(a, o, i, parallelism);
+    auto ok = h->op().restore(w);
+    BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
+    auto part = fire_all(*h);
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+/// The key group pieces among `names` (not the per-instance pieces).
+std::set<std::string> group_pieces(const std::set<std::string>& names) {
+  std::set<std::string> out;
+  for (auto& n : names)
+    if (n.starts_with("kg/"))
+      out.insert(n);
+  return out;
+}
+
+/// The number of entries a delta piece lists (its leading count).
+std::uint64_t delta_entries(const std::string& bytes) {
+  detail::state_decoder dec{bytes};
+  std::uint64_t n = 0;
+  BOOST_REQUIRE(dec.get(n));
+  return n;
+}
+
+reading rec(std::int64_t key, std::int64_t value, std::int64_t ms) {
+  return {key, value, at_ms(ms)};
 }
 
 } // namespace
@@ -340,6 +433,436 @@ BOOST_AUTO_TEST_CASE(a_running_sum_restores_base_and_deltas_at_another_paralleli
     BOOST_TEST(referenced >= 100, referenced << " pieces referred to");
   };
   expect_split_run_matches<reading>(build, 2, 2, 3, how);
+}
+
+// -- window operators: their windows as bases and deltas -----------------------------------
+
+namespace {
+
+/// The delta pieces a checkpoint of `changed` keys must write: the next link of each one's
+/// key group chain (`chains` counts the deltas written so far per key group).
+std::set<std::string> next_deltas(const std::vector<std::int64_t>& changed,
+                                  std::map<int, int>& chains) {
+  std::set<int> groups;
+  for (auto k : changed)
+    groups.insert(window_group_of(k));
+  std::set<std::string> out;
+  for (int g : groups)
+    out.insert(detail::delta_piece(g, ++chains[g]));
+  return out;
+}
+
+std::uint64_t entries_written(memory_checkpoints& w) {
+  std::uint64_t n = 0;
+  for (auto& name : group_pieces(w.written))
+    n += delta_entries(w.current.at(name));
+  return n;
+}
+
+std::string names(const std::set<std::string>& s) {
+  std::string out;
+  for (auto& n : s)
+    out += n + " ";
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_window_checkpoint_writes_deltas_of_the_changed_windows_and_reuses_the_rest) {
+  const windows::tumbling tumbling{.size = 10s};
+  const window_options lateness{.allowed_lateness = 5s};
+  auto h = window_harness(tumbling, lateness);
+  auto& op = static_cast<windows_op<windows::tumbling>&>(h->op());
+  memory_checkpoints w;
+  std::vector<reading> first;
+  for (std::int64_t k = 0; k < 10'000; ++k)
+    first.push_back(rec(k, 1, 12'000 + k % 1000)); // window [10 s, 20 s)
+  for (std::int64_t k = 0; k < 5; ++k)
+    first.push_back(rec(k, 10, 3'000)); // window [0, 10 s)
+  BOOST_REQUIRE(h->push(first));
+  checkpoint(*h, w);
+  const auto bases = group_pieces(w.written);
+  BOOST_TEST(bases.size() == 128u);
+  BOOST_TEST(w.written.count("instance/0") == 1u);
+
+  // Three windows grow and the watermark fires the five windows of [0, 10 s), which stay
+  // for the allowed lateness: eight windows changed, in their key groups only.
+  std::map<int, int> chains;
+  BOOST_REQUIRE(
+    h->push(std::vector{rec(100, 5, 13'000), rec(200, 5, 14'000), rec(300, 5, 15'000)}));
+  BOOST_REQUIRE(h->watermark(at_ms(10'000)));
+  BOOST_TEST(h->take<sum_result>().size() == 5u);
+  checkpoint(*h, w);
+  auto expected = next_deltas({0, 1, 2, 3, 4, 100, 200, 300}, chains);
+  BOOST_TEST(group_pieces(w.written) == expected, names(group_pieces(w.written)));
+  BOOST_TEST(entries_written(w) == 8u, "one entry per changed window");
+  BOOST_TEST(group_pieces(w.reused) == bases, "every base is referred to");
+  BOOST_TEST(w.written.count("instance/0") == 1u);
+  {
+    // The fired windows come back as fired (their cleanup pending, nothing to fire again).
+    const auto back = restore_and_fire(w, tumbling, lateness, 1);
+    BOOST_TEST(back.size() == 10'000u);
+    BOOST_TEST(std::none_of(back.begin(), back.end(),
+                            [](const sum_result& r) { return r.start == at_ms(0); }));
+    BOOST_TEST(std::count(back.begin(), back.end(),
+                          sum_result{100, at_ms(10'000), at_ms(20'000), 6, false, 0}) == 1);
+  }
+
+  // A late record updates one fired window; the watermark then frees all five (their
+  // lateness is over); one more window grows. Erasures go into the deltas too.
+  BOOST_REQUIRE(h->push(std::vector{rec(2, 1, 4'000)}));
+  BOOST_TEST(h->take<sum_result>().size() == 1u, "the late record re-fires its window");
+  BOOST_REQUIRE(h->watermark(at_ms(15'000)));
+  BOOST_REQUIRE(h->push(std::vector{rec(7, 2, 16'000)}));
+  BOOST_TEST(op.window_count() == 10'000u);
+  checkpoint(*h, w);
+  expected = next_deltas({0, 1, 2, 3, 4, 7}, chains);
+  BOOST_TEST(group_pieces(w.written) == expected, names(group_pieces(w.written)));
+  BOOST_TEST(entries_written(w) == 6u);
+
+  // Base plus deltas, at any parallelism, hold the same windows and fire the same results.
+  {
+    auto back = window_harness(tumbling, lateness);
+    BOOST_REQUIRE(back->op().restore(w));
+    auto& restored = static_cast<windows_op<windows::tumbling>&>(back->op());
+    BOOST_TEST(restored.window_count() == op.window_count());
+    BOOST_TEST(restored.timer_count() == op.timer_count());
+  }
+  const auto one = restore_and_fire(w, tumbling, lateness, 1);
+  const auto two = restore_and_fire(w, tumbling, lateness, 2);
+  const auto three = restore_and_fire(w, tumbling, lateness, 3);
+  const auto original = fire_all(*h);
+  BOOST_TEST(original.size() == 10'000u);
+  BOOST_TEST((one == original));
+  BOOST_TEST((two == original));
+  BOOST_TEST((three == original));
+}
+
+BOOST_AUTO_TEST_CASE(a_window_checkpoint_is_the_state_at_the_barrier_even_when_changed_before_encoding) {
+  const windows::sliding sliding{.size = 10s, .slide = 5s};
+  const window_options lateness{.allowed_lateness = 5s};
+  auto step0 = [](operator_harness& h) { // three windows per key
+    std::vector<reading> rows;
+    for (std::int64_t k = 0; k < 2000; ++k) {
+      rows.push_back(rec(k, 1, 2'000));
+      rows.push_back(rec(k, 2, 6'000));
+    }
+    BOOST_REQUIRE(h.push(rows));
+  };
+  auto step1 = [](operator_harness& h) { // changes every window: new values, firings, keys
+    std::vector<reading> rows;
+    for (std::int64_t k = 0; k < 2000; k += 2)
+      rows.push_back(rec(k, 100, 7'000));
+    for (std::int64_t k = 5000; k < 5100; ++k)
+      rows.push_back(rec(k, 1, 3'000));
+    BOOST_REQUIRE(h.push(rows));
+    BOOST_REQUIRE(h.watermark(at_ms(5'000))); // fires [-5 s, 5 s) of every key
+  };
+  auto step2 = [](operator_harness& h) { // a few windows change: deltas
+    BOOST_REQUIRE(h.push(std::vector{rec(0, 1000, 8'000), rec(1, 1000, 8'500)}));
+  };
+  auto step3 = [](operator_harness& h) { // the same windows again, a firing, erasures
+    BOOST_REQUIRE(h.push(std::vector{rec(0, 7, 9'000), rec(1, 7, 4'000)}));
+    BOOST_REQUIRE(h.watermark(at_ms(10'001)));
+  };
+  auto twin = [&](int steps) {
+    auto t = window_harness(sliding, lateness);
+    step0(*t);
+    if (steps > 1)
+      step1(*t);
+    if (steps > 2)
+      step2(*t);
+    t->take<sum_result>(); // fired before the barrier: not state
+    return fire_all(*t);
+  };
+
+  auto h = window_harness(sliding, lateness);
+  memory_checkpoints w;
+  step0(*h);
+  w.begin();
+  BOOST_REQUIRE(h->op().snapshot(1, w)); // full: every group shared, encoded later
+  step1(*h);
+  w.finish();
+  BOOST_TEST(w.reused.empty());
+  const auto at_first_barrier = twin(1);
+  BOOST_TEST(at_first_barrier.size() == 6000u);
+  BOOST_TEST((restore_and_fire(w, sliding, lateness, 1) == at_first_barrier));
+  BOOST_TEST((at_first_barrier != twin(2)), "the changes after the barrier change results");
+
+  checkpoint(*h, w); // full again: step 1 changed every window
+  step2(*h);
+  w.begin();
+  BOOST_REQUIRE(h->op().snapshot(2, w));
+  step3(*h);
+  w.finish();
+  BOOST_TEST(!group_pieces(w.written).empty());
+  BOOST_TEST(all_deltas(group_pieces(w.written)), names(group_pieces(w.written)));
+  const auto at_second_barrier = twin(3);
+  BOOST_TEST((restore_and_fire(w, sliding, lateness, 2) == at_second_barrier));
+}
+
+BOOST_AUTO_TEST_CASE(a_session_checkpoint_writes_deltas_of_the_changed_keys_and_holds_the_barrier_state) {
+  const windows::session gap{.gap = 1s};
+  const window_options lateness{.allowed_lateness = 2s};
+  std::vector<reading> first;
+  for (std::int64_t k = 0; k < 10'000; ++k)
+    first.push_back(rec(k, 1, 20'000)); // [20 s, 21 s)
+  for (std::int64_t k = 0; k < 5; ++k)
+    first.push_back(rec(k, 10, 1'000)); // [1 s, 2 s)
+  first.push_back(rec(3, 1, 21'500));   // [21.5 s, 22.5 s)
+  // A session grows, a record bridges two sessions, a key opens a second one, and the
+  // watermark fires five sessions (kept for the allowed lateness): seven keys change.
+  auto round2 = [](operator_harness& h) {
+    BOOST_REQUIRE(h.push(std::vector{rec(100, 5, 20'500), rec(3, 1, 20'800), rec(200, 1, 30'000)}));
+    BOOST_REQUIRE(h.watermark(at_ms(2'500)));
+    BOOST_TEST(h.take<sum_result>().size() == 5u);
+  };
+  // The lateness of the five is over (erased) and one session grows: six keys change.
+  auto round3 = [](operator_harness& h) {
+    BOOST_REQUIRE(h.watermark(at_ms(4'500)));
+    BOOST_REQUIRE(h.push(std::vector{rec(7, 2, 21'000)}));
+  };
+
+  auto h = window_harness(gap, lateness);
+  memory_checkpoints w;
+  BOOST_REQUIRE(h->push(first));
+  checkpoint(*h, w);
+  const auto bases = group_pieces(w.written);
+  BOOST_TEST(bases.size() == 128u);
+
+  std::map<int, int> chains;
+  round2(*h);
+  checkpoint(*h, w);
+  auto expected = next_deltas({0, 1, 2, 3, 4, 100, 200}, chains);
+  BOOST_TEST(group_pieces(w.written) == expected, names(group_pieces(w.written)));
+  BOOST_TEST(entries_written(w) == 7u, "one entry per changed key");
+  BOOST_TEST(group_pieces(w.reused) == bases);
+  {
+    const auto back = restore_and_fire(w, gap, lateness, 3);
+    BOOST_TEST(back.size() == 10'001u, "the fired sessions do not fire again");
+    BOOST_TEST(std::count(back.begin(), back.end(),
+                          sum_result{3, at_ms(20'000), at_ms(22'500), 3, false, 0}) == 1);
+    BOOST_TEST(std::count(back.begin(), back.end(),
+                          sum_result{100, at_ms(20'000), at_ms(21'500), 6, false, 0}) == 1);
+  }
+
+  // The snapshot is taken at the barrier and encoded after more changes: merges, a new
+  // key, and a watermark that fires most sessions. It holds the sessions at the barrier.
+  round3(*h);
+  w.begin();
+  BOOST_REQUIRE(h->op().snapshot(3, w));
+  BOOST_REQUIRE(h->push(std::vector{rec(7, 50, 21'500), rec(8, 50, 20'900), rec(9, 1, 40'000)}));
+  BOOST_REQUIRE(h->watermark(at_ms(21'200)));
+  BOOST_TEST(h->take<sum_result>().size() > 9000u);
+  w.finish();
+  expected = next_deltas({0, 1, 2, 3, 4, 7}, chains);
+  BOOST_TEST(group_pieces(w.written) == expected, names(group_pieces(w.written)));
+  BOOST_TEST(entries_written(w) == 6u);
+  auto twin = window_harness(gap, lateness);
+  BOOST_REQUIRE(twin->push(first));
+  round2(*twin);
+  round3(*twin);
+  const auto at_barrier = fire_all(*twin);
+  BOOST_TEST(at_barrier.size() == 10'001u);
+  BOOST_TEST(std::count(at_barrier.begin(), at_barrier.end(),
+                        sum_result{7, at_ms(20'000), at_ms(22'000), 3, false, 0}) == 1);
+  BOOST_TEST((restore_and_fire(w, gap, lateness, 1) == at_barrier));
+  BOOST_TEST((restore_and_fire(w, gap, lateness, 2) == at_barrier));
+
+  // A full checkpoint shares the groups with the writer thread; changes before it
+  // encodes copy them.
+  auto g = window_harness(gap, lateness);
+  BOOST_REQUIRE(g->push(first));
+  memory_checkpoints full;
+  full.begin();
+  BOOST_REQUIRE(g->op().snapshot(1, full));
+  round2(*g);
+  BOOST_REQUIRE(g->watermark(at_ms(20'000))); // the five fired sessions are erased
+  full.finish();
+  auto fresh = window_harness(gap, lateness);
+  BOOST_REQUIRE(fresh->push(first));
+  const auto at_full_barrier = fire_all(*fresh);
+  BOOST_TEST(at_full_barrier.size() == 10'006u);
+  BOOST_TEST((restore_and_fire(full, gap, lateness, 2) == at_full_barrier));
+}
+
+// -- the interval join: each key's buffers as bases and deltas -----------------------------
+
+namespace {
+
+std::string joined(const reading& l, const reading* r) {
+  return std::to_string(l.key) + ":" + std::to_string(l.value) + "+" +
+         (r ? std::to_string(r->value) : std::string{"none"});
+}
+
+auto make_join() {
+  return make_interval_join_operator<std::int64_t, reading, reading>(
+    interval_join_spec{-1s, 1s, join_type::left_outer}, key_of, key_of,
+    std::function<event_time(const reading&)>{ts_of},
+    std::function<event_time(const reading&)>{ts_of}, joined);
+}
+using join_op = std::remove_reference_t<decltype(*make_join())>;
+
+/// The instances of one join at one parallelism; records go to the instance that owns
+/// their key group.
+struct join_instances {
+  std::vector<std::unique_ptr<operator_harness>> hs;
+  std::vector<join_op*> ops;
+
+  explicit join_instances(int parallelism) {
+    for (int i = 0; i < parallelism; ++i) {
+      auto op = make_join();
+      ops.push_back(op.get());
+      hs.push_back(std::make_unique<operator_harness>(
+        std::move(op), harness_options{.name = "join", .instance = i, .parallelism = parallelism}));
+      BOOST_REQUIRE(hs.back()->open());
+    }
+  }
+  void restore(memory_checkpoints& w) {
+    for (auto& h : hs) {
+      auto ok = h->op().restore(w);
+      BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
+    }
+  }
+  void push(int input, const std::vector<reading>& rows) {
+    const auto p = static_cast<int>(hs.size());
+    std::vector<std::vector<reading>> parts(hs.size());
+    for (auto& r : rows)
+      parts[static_cast<std::size_t>(instance_of_key_group(window_group_of(r.key), 128, p))]
+        .push_back(r);
+    for (std::size_t i = 0; i < hs.size(); ++i)
+      if (!parts[i].empty())
+        BOOST_REQUIRE(hs[i]->push(input, parts[i]));
+  }
+  void watermark(event_time wm) {
+    for (auto& h : hs)
+      BOOST_REQUIRE(h->watermark(wm));
+  }
+  std::vector<std::string> take() {
+    std::vector<std::string> out;
+    for (auto& h : hs)
+      for (auto& s : h->take<std::string>())
+        out.push_back(s);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::size_t buffered() const {
+    std::size_t n = 0;
+    for (auto* op : ops)
+      n += op->buffered_left() + op->buffered_right();
+    return n;
+  }
+  /// What is still to come: matches with `later` right rows, then every expiry.
+  std::vector<std::string> finish(const std::vector<reading>& later) {
+    take();
+    push(1, later);
+    watermark(max_watermark);
+    return take();
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_interval_join_checkpoint_writes_deltas_of_the_changed_keys) {
+  std::vector<reading> left, right, later;
+  for (std::int64_t k = 0; k < 10'000; ++k) {
+    left.push_back(rec(k, k, 10'000));
+    if (k % 2 == 0)
+      right.push_back(rec(k, -k, 20'000)); // matches no left row yet
+    else
+      later.push_back(rec(k, -k, 10'500)); // matches the left row at 10 s
+  }
+  for (std::int64_t k = 0; k < 5; ++k)
+    left.push_back(rec(k, 100 + k, 1'000)); // expires at 2 s
+  auto step0 = [&](join_instances& j) {
+    j.push(0, left);
+    j.push(1, right);
+  };
+  // A new left row matches a buffered right row, a right row marks a left row matched,
+  // and the watermark expires five left rows (unmatched: emitted): six keys change.
+  auto step1 = [](join_instances& j) {
+    j.push(0, {rec(4, 44, 20'500)});
+    j.push(1, {rec(7, 77, 10'200)});
+    j.watermark(at_ms(2'000));
+    BOOST_TEST(j.take().size() == 7u);
+  };
+
+  join_instances j{1};
+  memory_checkpoints w;
+  step0(j);
+  w.begin();
+  BOOST_REQUIRE(j.hs[0]->op().snapshot(1, w)); // full: shared, encoded later
+  step1(j);
+  w.finish();
+  const auto bases = group_pieces(w.written);
+  BOOST_TEST(bases.size() == 128u);
+  {
+    join_instances twin{1}, back{2};
+    step0(twin);
+    back.restore(w);
+    BOOST_TEST(back.buffered() == twin.buffered(), "the buffers at the barrier");
+    BOOST_TEST((back.finish(later) == twin.finish(later)));
+  }
+
+  checkpoint(*j.hs[0], w);
+  std::map<int, int> chains;
+  const auto expected = next_deltas({0, 1, 2, 3, 4, 7}, chains);
+  BOOST_TEST(group_pieces(w.written) == expected, names(group_pieces(w.written)));
+  BOOST_TEST(entries_written(w) == 6u, "one entry per changed key");
+  BOOST_TEST(group_pieces(w.reused) == bases);
+
+  join_instances one{1}, two{2}, three{3};
+  one.restore(w);
+  two.restore(w);
+  three.restore(w);
+  BOOST_TEST(one.buffered() == j.buffered());
+  BOOST_TEST(three.buffered() == j.buffered());
+  const auto original = j.finish(later);
+  BOOST_TEST(original.size() == 10'000u);
+  BOOST_TEST((one.finish(later) == original));
+  BOOST_TEST((two.finish(later) == original));
+  BOOST_TEST((three.finish(later) == original));
+}
+
+namespace {
+
+/// A right-side record of its own type, so this test's join is its own instantiation.
+struct probe {
+  std::int64_t key = 0;
+  event_time ts{};
+};
+template <class Inspector>
+bool inspect(Inspector& f, probe& x) {
+  return f.object("probe").fields(f.field("key", x.key), f.field("ts", x.ts));
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_interval_join_piece_with_rows_out_of_time_order_is_refused_by_name) {
+  using rows = interval_join_buffers<reading, probe>;
+  const std::int64_t key = 42;
+  const int g = window_group_of(key);
+  detail::state_encoder enc;
+  enc.put(std::uint64_t{1}); // one key
+  enc.put(key);
+  enc.put(std::vector<rows::left_row>{{at_ms(2'000), false, rec(key, 1, 2'000)},
+                                      {at_ms(1'000), false, rec(key, 2, 1'000)}});
+  enc.put(std::vector<rows::right_row>{});
+  memory_checkpoints w;
+  w.current[key_group_piece(g)] = enc.take();
+  operator_harness h{make_interval_join_operator<std::int64_t, reading, probe>(
+                       interval_join_spec{-1s, 1s, join_type::inner}, key_of,
+                       [](const probe& p) { return p.key; },
+                       std::function<event_time(const reading&)>{ts_of},
+                       std::function<event_time(const probe&)>{[](const probe& p) { return p.ts; }},
+                       [](const reading& l, const probe&) { return l.value; }),
+                     harness_options{.name = "join"}};
+  BOOST_REQUIRE(h.open());
+  auto ok = h.op().restore(w);
+  BOOST_REQUIRE(!ok);
+  const auto& m = ok.error().message;
+  BOOST_TEST(m.find("operator 'join', key group " + std::to_string(g)) != std::string::npos, m);
+  BOOST_TEST(m.find("field 'left': inspect() rejected the value") != std::string::npos, m);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

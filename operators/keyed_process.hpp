@@ -244,7 +244,6 @@ public:
 
   static constexpr std::string_view piece_tag = "sluice.keyed_process";
   static constexpr std::uint32_t piece_version = 2;
-  static constexpr int max_chain = 32; ///< deltas after which a key group is written in full
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
     if constexpr (snapshottable) {
@@ -252,7 +251,7 @@ public:
       const auto now = detail::ticks(proc_now_);
       const auto range = info_.key_groups;
       if (chains_.size() != static_cast<std::size_t>(range.size()))
-        chains_.assign(static_cast<std::size_t>(range.size()), chain{});
+        chains_.assign(static_cast<std::size_t>(range.size()), detail::delta_chain{});
       const bool incremental = w.can_reuse();
       // The pause: share each key group's state (copy-on-write), or copy its changed
       // entries, and copy its timers; the writer thread encodes them.
@@ -261,37 +260,31 @@ public:
         auto changes = state_->take_changes(g);
         const bool timers_changed = timers_.take_changed(g);
         const auto changed = changes.keys;
-        const bool full = !incremental || !c.written || changes.full || c.deltas >= max_chain ||
-                          (c.delta_entries + changed) * 2 > c.base_entries;
-        if (full) {
+        if (c.needs_full(incremental, changes.full, changed)) {
           auto sections = state_->freeze_group(g, now);
           group_timers timers{timers_in(time_domain::event_time, g),
                               timers_in(time_domain::processing_time, g)};
-          c = chain{true, false, 0, state_->group_entries(g) + timers.size(), 0};
-          if (!sections && timers.size() == 0)
+          // Restored sections not decoded yet are written too, but not counted as entries.
+          const bool written = sections || timers.size() > 0;
+          c.restart(written, state_->group_entries(g) + timers.size());
+          if (!written)
             continue;
-          c.has_base = true;
           if (auto r = w.put_later(key_group_piece(g),
                                    piece_encoder(g, std::move(sections), std::move(timers), now));
               !r)
             return r;
           continue;
         }
-        if (c.has_base)
-          if (auto r = w.reuse(key_group_piece(g)); !r)
-            return r;
-        for (int d = 1; d <= c.deltas; ++d)
-          if (auto r = w.reuse(detail::delta_piece(g, d)); !r)
-            return r;
+        if (auto r = c.reuse(g, w); !r)
+          return r;
         if (changed == 0 && !timers_changed)
           continue;
         std::optional<group_timers> timers;
         if (timers_changed)
           timers = group_timers{timers_in(time_domain::event_time, g),
                                 timers_in(time_domain::processing_time, g)};
-        ++c.deltas;
-        c.delta_entries += changed + (timers ? timers->size() : 0);
-        if (auto r = w.put_later(detail::delta_piece(g, c.deltas),
+        const auto piece = c.add_delta(g, changed + (timers ? timers->size() : 0));
+        if (auto r = w.put_later(piece,
                                  piece_encoder(g, state_->freeze_changes(g, std::move(changes), now),
                                                std::move(timers), now));
             !r)
@@ -443,15 +436,6 @@ private:
   }
 
   // -- checkpoint helpers -------------------------------------------------------------------
-
-  /// What this run wrote for one key group (see `snapshot`).
-  struct chain {
-    bool written = false;  ///< a piece of this run holds the group's state
-    bool has_base = false; ///< its last full piece exists (the group was not empty)
-    int deltas = 0;
-    std::size_t base_entries = 0; ///< entries and timers in the last full piece
-    std::size_t delta_entries = 0;
-  };
 
   using timer_list = std::vector<std::pair<std::int64_t, K>>;
   struct group_timers {
@@ -667,7 +651,7 @@ private:
   std::int64_t firing_time_ = 0;        ///< the time of the firing timer
   /// The watermark of the checkpoint restored from (see `restore`).
   event_time restored_watermark_ = min_watermark;
-  std::vector<chain> chains_; ///< per key group of the range (incremental checkpoints)
+  std::vector<detail::delta_chain> chains_; ///< per key group of the range (incremental checkpoints)
 };
 
 } // namespace sluice

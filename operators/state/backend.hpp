@@ -38,7 +38,6 @@
 #include <string_view>
 #include <typeindex>
 #include <typeinfo>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -437,39 +436,23 @@ public:
                           "state '" + name + "': no incremental checkpoint for this type");
       };
     } else {
-      // The pause: copy each changed key's cell as of the barrier.
-      std::vector<std::pair<K, std::optional<cell_type>>> changes;
-      const auto& g = table_.view(key_group);
+      // The pause: copy each changed key's cell as of the barrier (an expired one counts
+      // as erased).
       const auto at = Ttl ? now() : 0;
-      changes.reserve(keys.size());
-      for (auto& key : keys) {
-        auto it = g.find(key);
-        bool live = it != g.end();
+      auto changes = copy_changes(table_.view(key_group), std::move(keys), [at](const cell_type& c) {
         if constexpr (Ttl)
-          live = live && at < it->second.expires;
-        changes.emplace_back(std::move(key),
-                             live ? std::optional<cell_type>{it->second} : std::nullopt);
-      }
+          return at < c.expires;
+        else
+          return true;
+      });
       return [changes = std::move(changes), clock_ref,
               domain = domain_]() -> result<std::optional<std::string>> {
-        // A key changed several times is listed once, with its last value.
-        std::unordered_map<K, const std::optional<cell_type>*, key_hasher<K>> last;
-        last.reserve(changes.size());
-        for (auto& [key, c] : changes)
-          last.insert_or_assign(key, &c);
-        state_encoder enc;
-        enc.put(static_cast<std::uint64_t>(last.size()));
-        for (auto& [key, c] : last) {
-          enc.put(key);
-          enc.put(static_cast<std::uint8_t>(c->has_value()));
-          if (!*c)
-            continue;
-          if constexpr (Ttl)
-            enc.put(domain == time_domain::processing_time ? (*c)->expires - clock_ref
-                                                           : (*c)->expires);
-          enc.put((*c)->payload);
-        }
-        return std::optional<std::string>{enc.take()};
+        return std::optional<std::string>{
+          encode_changes(changes, [&](state_encoder& enc, const cell_type& c) {
+            if constexpr (Ttl)
+              enc.put(domain == time_domain::processing_time ? c.expires - clock_ref : c.expires);
+            enc.put(c.payload);
+          })};
       };
     }
   }
@@ -509,12 +492,9 @@ public:
         if (auto ok = dec.get(key); !ok)
           return ok;
         if (delta) {
-          std::uint8_t present = 0;
-          if (auto ok = dec.get(present); !ok)
+          bool present = false;
+          if (auto ok = get_change_flag(dec, present); !ok)
             return ok;
-          if (present > 1)
-            return make_error(error_code::malformed_record,
-                              "change flag " + std::to_string(present) + " (expected 0 or 1)");
           if (!present) {
             g.erase(key); // its cleanup-queue entry goes stale (see queued_at)
             continue;

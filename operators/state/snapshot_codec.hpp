@@ -121,13 +121,101 @@ std::string encode_group(const Map& map) {
   return enc.take();
 }
 
+/// What this run wrote for one key group: its last full piece (the base) and the delta
+/// pieces chained onto it. Shared by `table_checkpoints` and keyed process functions.
+struct delta_chain {
+  static constexpr int max_deltas = 32;
+
+  bool written = false;  ///< this run wrote the group before
+  bool has_base = false; ///< the last full write has a piece (the group was not empty)
+  int deltas = 0;
+  std::size_t base_entries = 0;
+  std::size_t delta_entries = 0;
+
+  /// Whether the group must be written in full now, given `changed` listed changes:
+  /// without references to earlier pieces, in a run's first checkpoint, when the changes
+  /// could not be listed (`unlisted`), after `max_deltas` deltas, or when the deltas would
+  /// list more entries than half the base (the compaction).
+  bool needs_full(bool incremental, bool unlisted, std::size_t changed) const noexcept {
+    return !incremental || !written || unlisted || deltas >= max_deltas ||
+           (delta_entries + changed) * 2 > base_entries;
+  }
+  /// A full write of `entries` entries starts a new chain.
+  void restart(bool base_written, std::size_t entries) noexcept {
+    *this = delta_chain{true, base_written, 0, entries, 0};
+  }
+  /// Refers to the chain's pieces from the checkpoint being written.
+  result<void> reuse(int key_group, snapshot_writer& w) const {
+    if (has_base)
+      if (auto ok = w.reuse(key_group_piece(key_group)); !ok)
+        return ok;
+    for (int d = 1; d <= deltas; ++d)
+      if (auto ok = w.reuse(delta_piece(key_group, d)); !ok)
+        return ok;
+    return {};
+  }
+  /// Adds a delta listing `entries` entries; returns its piece name.
+  std::string add_delta(int key_group, std::size_t entries) {
+    ++deltas;
+    delta_entries += entries;
+    return delta_piece(key_group, deltas);
+  }
+};
+
+/// The entries of `keys` in `map` as they are now, for a delta: each key with its value,
+/// or nothing when it is gone or `live(value)` says it no longer counts (expired).
+template <class Map, class K, class Live>
+std::vector<std::pair<K, std::optional<typename Map::mapped_type>>>
+copy_changes(const Map& map, std::vector<K> keys, Live live) {
+  std::vector<std::pair<K, std::optional<typename Map::mapped_type>>> out;
+  out.reserve(keys.size());
+  for (auto& key : keys) {
+    auto it = map.find(key);
+    const bool present = it != map.end() && live(it->second);
+    out.emplace_back(std::move(key), present ? std::optional{it->second} : std::nullopt);
+  }
+  return out;
+}
+
+/// A delta's bytes: a count, then per changed key (its last change only) the key, then 1
+/// and what `put_value(encoder, value)` writes, or 0 for an erased key.
+template <class K, class V, class PutValue>
+std::string encode_changes(const std::vector<std::pair<K, std::optional<V>>>& changes,
+                           PutValue put_value) {
+  std::unordered_map<K, const std::optional<V>*, key_hasher<K>> last;
+  last.reserve(changes.size());
+  for (auto& [key, value] : changes)
+    last.insert_or_assign(key, &value);
+  state_encoder enc;
+  enc.put(static_cast<std::uint64_t>(last.size()));
+  for (auto& [key, value] : last) {
+    enc.put(key);
+    enc.put(static_cast<std::uint8_t>(value->has_value()));
+    if (*value)
+      put_value(enc, **value);
+  }
+  return enc.take();
+}
+
+/// Reads the flag `encode_changes` writes before each value: whether the key holds one.
+inline result<void> get_change_flag(state_decoder& dec, bool& present) {
+  std::uint8_t flag = 0;
+  if (auto ok = dec.get(flag); !ok)
+    return ok;
+  if (flag > 1)
+    return make_error(error_code::malformed_record,
+                      "change flag " + std::to_string(flag) + " (expected 0 or 1)");
+  present = flag == 1;
+  return {};
+}
+
 /// Writes a keyed table's checkpoints, one piece per non-empty key group, incrementally
 /// where the writer allows it (`snapshot_writer::reuse`) and the table's change log lists
 /// what changed:
 /// - a group that did not change refers to its pieces of the previous checkpoint;
 /// - a group with few changes adds a *delta* piece (`kg/<g>/d<n>`: the changed keys with
 ///   their values, or their erasure) to its chain;
-/// - any other group, and every group once its chain has `max_chain` deltas or its deltas
+/// - any other group, and every group once its chain has `max_deltas` deltas or its deltas
 ///   list more entries than half its base, is written in full (the compaction).
 /// The task pauses only to copy the deltas' entries and to share the full groups (see
 /// keyed_state_table); the encoding runs on the writer thread.
@@ -136,21 +224,19 @@ class table_checkpoints {
 public:
   using K = typename Table::key_type;
   using V = typename Table::mapped_type;
-  static constexpr int max_chain = 32;
+  static constexpr int max_chain = delta_chain::max_deltas;
 
   result<void> snapshot(Table& table, snapshot_writer& w) {
     const auto range = table.range();
     if (chains_.size() != static_cast<std::size_t>(range.size()))
-      chains_.assign(static_cast<std::size_t>(range.size()), chain{});
+      chains_.assign(static_cast<std::size_t>(range.size()), delta_chain{});
     const bool incremental = w.can_reuse();
     for (int g = range.first; g < range.last; ++g) {
       auto& c = chains_[static_cast<std::size_t>(g - range.first)];
       auto log = table.take_changes(g);
-      const bool full = !incremental || !c.written || log.overflowed || c.deltas >= max_chain ||
-                        (c.delta_entries + log.keys.size()) * 2 > c.base_entries;
-      if (full) {
+      if (c.needs_full(incremental, log.overflowed, log.keys.size())) {
         const auto& map = table.view(g);
-        c = chain{true, !map.empty(), 0, map.size(), 0};
+        c.restart(!map.empty(), map.size());
         if (!c.has_base)
           continue;
         result<void> ok;
@@ -164,28 +250,16 @@ public:
           return ok;
         continue;
       }
-      if (c.has_base)
-        if (auto ok = w.reuse(key_group_piece(g)); !ok)
-          return ok;
-      for (int d = 1; d <= c.deltas; ++d)
-        if (auto ok = w.reuse(delta_piece(g, d)); !ok)
-          return ok;
+      if (auto ok = c.reuse(g, w); !ok)
+        return ok;
       if (log.keys.empty())
         continue;
       // The pause: copy each changed key's value as of the barrier.
-      std::vector<std::pair<K, std::optional<V>>> changes;
-      changes.reserve(log.keys.size());
-      const auto& map = table.view(g);
-      for (auto& key : log.keys) {
-        auto it = map.find(key);
-        changes.emplace_back(std::move(key), it == map.end() ? std::optional<V>{}
-                                                             : std::optional<V>{it->second});
-      }
-      ++c.deltas;
-      c.delta_entries += changes.size();
-      if (auto ok = w.put_later(delta_piece(g, c.deltas),
+      auto changes = copy_changes(table.view(g), std::move(log.keys), [](const V&) { return true; });
+      if (auto ok = w.put_later(c.add_delta(g, changes.size()),
                                 [changes = std::move(changes)] {
-                                  return result<std::string>{encode_delta(changes)};
+                                  return result<std::string>{encode_changes(
+                                    changes, [](state_encoder& enc, const V& v) { enc.put(v); })};
                                 });
           !ok)
         return ok;
@@ -223,32 +297,6 @@ public:
   }
 
 private:
-  struct chain {
-    bool written = false;  ///< this run wrote the group before
-    bool has_base = false; ///< the last full write was not empty (it has a piece)
-    int deltas = 0;
-    std::size_t base_entries = 0;
-    std::size_t delta_entries = 0;
-  };
-
-  /// A count, then per changed key (its last change only): the key, 1 and the value, or
-  /// 0 for an erased key.
-  static std::string encode_delta(const std::vector<std::pair<K, std::optional<V>>>& changes) {
-    std::unordered_map<K, const std::optional<V>*, key_hasher<K>> last;
-    last.reserve(changes.size());
-    for (auto& [key, value] : changes)
-      last.insert_or_assign(key, &value);
-    state_encoder enc;
-    enc.put(static_cast<std::uint64_t>(last.size()));
-    for (auto& [key, value] : last) {
-      enc.put(key);
-      enc.put(static_cast<std::uint8_t>(value->has_value()));
-      if (*value)
-        enc.put(**value);
-    }
-    return enc.take();
-  }
-
   /// Reads a base (key and value pairs) or, with `delta`, a delta (per key a flag: 1 and
   /// the value, or 0 for an erasure) into `map`.
   template <class Map>
@@ -259,15 +307,12 @@ private:
       return ok;
     for (std::uint64_t i = 0; i < n; ++i) {
       K key{};
-      std::uint8_t present = 1;
+      bool present = true;
       if (auto ok = dec.get(key); !ok)
         return ok;
       if (delta)
-        if (auto ok = dec.get(present); !ok)
+        if (auto ok = get_change_flag(dec, present); !ok)
           return ok;
-      if (present > 1)
-        return make_error(error_code::malformed_record,
-                          "change flag " + std::to_string(present) + " (expected 0 or 1)");
       if (!present) {
         map.erase(key);
         continue;
@@ -283,7 +328,7 @@ private:
     return {};
   }
 
-  std::vector<chain> chains_;
+  std::vector<delta_chain> chains_;
 };
 
 /// Writes a keyed table in full, one piece per non-empty key group (for operators that

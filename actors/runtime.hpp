@@ -61,6 +61,10 @@ struct checkpoint_options {
   int tolerable_failures = 0;
   /// Complete checkpoints kept; older ones are deleted (savepoints never). Default 3.
   std::size_t retained = 3;
+  /// Pieces of state at least this large (in bytes, compressed) go to files beside the
+  /// database, smaller ones into it (Flink's `state.storage.fs.memory-threshold`). Default
+  /// 20 KiB, Flink's.
+  std::size_t file_threshold = 20 << 10;
   /// Start from this checkpoint or savepoint instead of the latest.
   std::optional<std::int64_t> restore_from{};
   /// What a task failure does. Default: exponential backoff, 3 restarts.

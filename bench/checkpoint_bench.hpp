@@ -21,6 +21,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <limits>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,10 +63,12 @@ struct process_count {
   }
 };
 
-/// Counts what it receives; remembers when the first record came; optionally throttled.
+/// Counts what it receives; remembers when the first and the last record came; optionally
+/// throttled.
 struct probe {
   std::atomic<std::uint64_t> rows{0};
   std::atomic<std::int64_t> first_ns{0};
+  std::atomic<std::int64_t> last_ns{0};
   double max_rate = 0; ///< records per second, 0: unthrottled
 };
 
@@ -73,7 +77,10 @@ public:
   explicit probe_sink(probe* p) : p_(p), start_(clock_type::now()) {}
   result<void> write(std::vector<key_count>& rows) override {
     std::int64_t zero = 0;
-    p_->first_ns.compare_exchange_strong(zero, clock_type::now().time_since_epoch().count());
+    const auto now = clock_type::now().time_since_epoch().count();
+    p_->first_ns.compare_exchange_strong(zero, now);
+    for (auto last = p_->last_ns.load(); last < now && !p_->last_ns.compare_exchange_weak(last, now);) {
+    }
     seen_ += rows.size();
     p_->rows += rows.size();
     if (p_->max_rate > 0) { // a slow sink: hold the batch until the rate allows it
@@ -112,12 +119,18 @@ struct count_options {
   std::string checkpoint_dir; ///< empty: no checkpoints
   std::chrono::milliseconds interval{1000};
   bool keyed_process = false; ///< the count in a keyed process function, not an aggregate
+  /// Pieces at least this large go to files beside the database (the job's default if unset).
+  std::optional<std::size_t> file_threshold;
 };
 
 struct count_outcome {
   double seconds = 0;
   std::uint64_t rows = 0;
   double first_row_seconds = 0; ///< from start() to the first row at the sink
+  /// From the first row at the sink to the last: the steady part of the run, without the
+  /// start and the end (the end of a bounded job is a last checkpoint, which the run waits
+  /// for).
+  double flowing_seconds = 0;
   job_result result;
 };
 
@@ -133,6 +146,8 @@ inline count_outcome run_count(const count_options& o) {
     jo.checkpoints.dir = o.checkpoint_dir;
     jo.checkpoints.interval = o.interval;
     jo.checkpoints.retained = 2;
+    if (o.file_threshold)
+      jo.checkpoints.file_threshold = *o.file_threshold;
   }
   job j{jo};
   const auto keys = o.key_span ? o.key_span : o.keys;
@@ -158,10 +173,13 @@ inline count_outcome run_count(const count_options& o) {
     fmt::print(stderr, "checkpoint benchmark failed: {}\n", run.error().to_string());
     std::exit(1);
   }
-  count_outcome out{secs, p.rows.load(), 0, std::move(*run)};
-  if (p.first_ns.load() > 0)
+  count_outcome out{secs, p.rows.load(), 0, 0, std::move(*run)};
+  if (p.first_ns.load() > 0) {
     out.first_row_seconds =
       std::chrono::duration<double>(clock_type::time_point{clock_type::duration{p.first_ns.load()}} - t0).count();
+    out.flowing_seconds =
+      std::chrono::duration<double>(clock_type::duration{p.last_ns.load() - p.first_ns.load()}).count();
+  }
   return out;
 }
 
@@ -188,7 +206,7 @@ inline std::string temp_dir(const char* what) {
 /// Throughput with checkpoints every `interval` against none, same job, same run.
 inline int overhead(const std::string& workload, int runs, std::uint64_t records,
                     std::chrono::milliseconds interval) {
-  std::vector<double> plain, with;
+  std::vector<double> plain, with, plain_flowing, with_flowing;
   std::int64_t checkpoints = 0;
   for (int i = 0; i < runs; ++i) {
     if (workload == "w4") {
@@ -219,8 +237,11 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
       checkpoints += b.result.checkpoints_completed;
       plain.push_back(static_cast<double>(records) / a.seconds);
       with.push_back(static_cast<double>(records) / b.seconds);
-      fmt::print("  run {}: {:.2f} vs {:.2f} M records/s ({} checkpoints)\n", i + 1,
-                 plain.back() / 1e6, with.back() / 1e6, b.result.checkpoints_completed);
+      plain_flowing.push_back(static_cast<double>(a.rows) / a.flowing_seconds);
+      with_flowing.push_back(static_cast<double>(b.rows) / b.flowing_seconds);
+      fmt::print("  run {}: {:.2f} vs {:.2f} M records/s, while flowing {:.2f} vs {:.2f} ({} checkpoints)\n",
+                 i + 1, plain.back() / 1e6, with.back() / 1e6, plain_flowing.back() / 1e6,
+                 with_flowing.back() / 1e6, b.result.checkpoints_completed);
       std::filesystem::remove_all(o.checkpoint_dir);
     }
   }
@@ -232,78 +253,146 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
   if (workload != "w4")
     fmt::print("  checkpoints completed per run: {:.1f}\n", static_cast<double>(checkpoints) / runs);
   fmt::print("  ratio with/without: {:.3f}  (throughput loss {:.1f}%)\n", w / p, 100 * (1 - w / p));
+  if (!plain_flowing.empty()) {
+    // Without the start and the end: a bounded run also waits for its last checkpoint.
+    const auto pf = median_of(plain_flowing), wf = median_of(with_flowing);
+    fmt::print("  while flowing (first to last row at the sink): {:.2f} vs {:.2f} M rows/s, "
+               "ratio {:.3f}  (loss {:.1f}%)\n",
+               pf / 1e6, wf / 1e6, wf / pf, 100 * (1 - wf / pf));
+  }
   return 0;
 }
 
-/// Pause, size and duration with `keys` keys in state; then the recovery time.
-inline int state(std::uint64_t keys, std::chrono::milliseconds interval, bool keyed_process) {
+/// What `measure_state` saw, in milliseconds and megabytes.
+struct state_figures {
+  std::size_t checkpoints = 0, incremental_checkpoints = 0;
+  double run_seconds = 0;
+  std::vector<double> pauses, durations, sizes;                   // every key changing
+  std::vector<double> inc_pauses, inc_durations, written, full;    // ~1% changing
+  std::vector<double> recovery;
+};
+
+/// Pause, size and duration with every key changing, then with ~1% changing, then the
+/// recovery time, of the count job `o` (with a checkpoint directory).
+inline result<state_figures> measure_state(const count_options& o, std::chrono::milliseconds interval) {
+  state_figures f;
+  std::filesystem::remove_all(o.checkpoint_dir);
+  auto a = run_count(o);
+  f.checkpoints = a.result.checkpoints.size();
+  f.run_seconds = a.seconds;
+  for (auto& c : a.result.checkpoints) {
+    for (auto p : c.pauses)
+      f.pauses.push_back(static_cast<double>(p.count()) / 1000);
+    f.durations.push_back(static_cast<double>(c.duration.count()) / 1000);
+    f.sizes.push_back(static_cast<double>(c.bytes) / 1e6);
+  }
+  // Incremental: restart on the same directory (the first checkpoint after a restore is
+  // full), then change about 1% of the keys per interval: 3 x keys/100 records per second
+  // over keys/100 keys touch ~95% of them.
+  auto inc = o;
+  inc.first = o.records;
+  inc.key_span = o.keys / 100;
+  inc.rate = 3.0 * static_cast<double>(inc.key_span) * 1000.0 / static_cast<double>(interval.count());
+  inc.records = static_cast<std::uint64_t>(inc.rate * 10.0 * static_cast<double>(interval.count()) / 1000.0);
+  auto b = run_count(inc);
+  for (std::size_t i = 1; i < b.result.checkpoints.size(); ++i) { // [0]: full after the restore
+    auto& c = b.result.checkpoints[i];
+    for (auto p : c.pauses)
+      f.inc_pauses.push_back(static_cast<double>(p.count()) / 1000);
+    f.inc_durations.push_back(static_cast<double>(c.duration.count()) / 1000);
+    f.written.push_back(static_cast<double>(c.bytes) / 1e6);
+    f.full.push_back(static_cast<double>(c.full_bytes) / 1e6);
+  }
+  f.incremental_checkpoints = f.written.size();
+  // Recovery: the same job restarted on its checkpoint directory, with more input; the
+  // time from start() to the first row at the sink includes restoring every key.
+  for (int i = 0; i < 3; ++i) {
+    auto r = o;
+    r.first = o.records * 2 + static_cast<std::uint64_t>(i) * 1000;
+    r.records = 1000;
+    auto c = run_count(r);
+    if (!c.result.restored_from)
+      return make_error(error_code::internal, "checkpoint-state: the restart did not restore");
+    f.recovery.push_back(c.first_row_seconds * 1000);
+  }
+  std::filesystem::remove_all(o.checkpoint_dir);
+  return f;
+}
+
+inline void print_state(const state_figures& f) {
+  fmt::print("  checkpoints: {}  (run {:.2f} s)\n", f.checkpoints, f.run_seconds);
+  fmt::print("  pause per task per checkpoint: p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
+             percentile(f.pauses, 0.5), percentile(f.pauses, 0.99), percentile(f.pauses, 1.0));
+  fmt::print("  checkpoint duration: median {:.1f} ms, max {:.1f} ms\n", median_of(f.durations),
+             percentile(f.durations, 1.0));
+  fmt::print("  checkpoint size (written, every key changes): median {:.1f} MB, last {:.1f} MB\n",
+             median_of(f.sizes), f.sizes.empty() ? 0.0 : f.sizes.back());
+  fmt::print("  incremental, ~1% of keys changed per interval: {} checkpoints\n", f.incremental_checkpoints);
+  fmt::print("    written per checkpoint: median {:.2f} MB of {:.1f} MB full ({:.1f}%)\n",
+             median_of(f.written), median_of(f.full),
+             100 * median_of(f.written) / std::max(1e-9, median_of(f.full)));
+  fmt::print("    pause p50 {:.2f} ms, p99 {:.2f} ms; duration median {:.1f} ms\n",
+             percentile(f.inc_pauses, 0.5), percentile(f.inc_pauses, 0.99), median_of(f.inc_durations));
+  fmt::print("  recovery (start to first row, keys restored): median {:.0f} ms\n", median_of(f.recovery));
+}
+
+/// Pause, size and duration with `keys` keys in state; then the recovery time. With
+/// `compare_inline`, the same measured again with every piece inside LevelDB (the layout
+/// before large pieces moved to files), alternating `rounds` times, with the ratios.
+inline int state(std::uint64_t keys, std::chrono::milliseconds interval, bool keyed_process,
+                 bool compare_inline = false, int rounds = 3) {
   count_options o;
   o.keyed_process = keyed_process;
   o.keys = keys;
   o.records = keys * 20;
   o.checkpoint_dir = temp_dir("state");
   o.interval = interval;
-  auto a = run_count(o);
-  std::vector<double> pauses_ms, durations_ms, sizes_mb;
-  for (auto& c : a.result.checkpoints) {
-    for (auto p : c.pauses)
-      pauses_ms.push_back(static_cast<double>(p.count()) / 1000);
-    durations_ms.push_back(static_cast<double>(c.duration.count()) / 1000);
-    sizes_mb.push_back(static_cast<double>(c.bytes) / 1e6);
-  }
   fmt::print("checkpoint-state: keys={} records={} interval={}ms parallelism={} operator={}\n",
              keys, o.records, interval.count(), o.parallelism,
              keyed_process ? "process" : "aggregate");
-  fmt::print("  checkpoints: {}  (run {:.2f} s)\n", a.result.checkpoints.size(), a.seconds);
-  fmt::print("  pause per task per checkpoint: p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
-             percentile(pauses_ms, 0.5), percentile(pauses_ms, 0.99), percentile(pauses_ms, 1.0));
-  fmt::print("  checkpoint duration: median {:.1f} ms, max {:.1f} ms\n", median_of(durations_ms),
-             percentile(durations_ms, 1.0));
-  fmt::print("  checkpoint size (written, every key changes): median {:.1f} MB, last {:.1f} MB\n",
-             median_of(sizes_mb), sizes_mb.empty() ? 0.0 : sizes_mb.back());
-  // Incremental: restart on the same directory (the first checkpoint after a restore is
-  // full), then change about 1% of the keys per interval: 3 x keys/100 records per second
-  // over keys/100 keys touch ~95% of them.
-  {
-    auto inc = o;
-    inc.first = o.records;
-    inc.key_span = keys / 100;
-    inc.rate = 3.0 * static_cast<double>(inc.key_span) * 1000.0 / static_cast<double>(interval.count());
-    inc.records = static_cast<std::uint64_t>(inc.rate * 10.0 * static_cast<double>(interval.count()) / 1000.0);
-    auto b = run_count(inc);
-    std::vector<double> inc_pauses, inc_durations, written_mb, full_mb;
-    for (std::size_t i = 1; i < b.result.checkpoints.size(); ++i) { // [0]: full after the restore
-      auto& c = b.result.checkpoints[i];
-      for (auto p : c.pauses)
-        inc_pauses.push_back(static_cast<double>(p.count()) / 1000);
-      inc_durations.push_back(static_cast<double>(c.duration.count()) / 1000);
-      written_mb.push_back(static_cast<double>(c.bytes) / 1e6);
-      full_mb.push_back(static_cast<double>(c.full_bytes) / 1e6);
-    }
-    fmt::print("  incremental, ~1% of keys changed per interval: {} checkpoints\n", written_mb.size());
-    fmt::print("    written per checkpoint: median {:.2f} MB of {:.1f} MB full ({:.1f}%)\n",
-               median_of(written_mb), median_of(full_mb),
-               100 * median_of(written_mb) / std::max(1e-9, median_of(full_mb)));
-    fmt::print("    pause p50 {:.2f} ms, p99 {:.2f} ms; duration median {:.1f} ms\n",
-               percentile(inc_pauses, 0.5), percentile(inc_pauses, 0.99), median_of(inc_durations));
-  }
-  // Recovery: the same job restarted on its checkpoint directory, with more input; the
-  // time from start() to the first row at the sink includes restoring every key.
-  std::vector<double> recovery;
-  for (int i = 0; i < 3; ++i) {
-    auto r = o;
-    r.first = o.records * 2 + static_cast<std::uint64_t>(i) * 1000;
-    r.records = 1000;
-    auto b = run_count(r);
-    if (!b.result.restored_from) {
-      fmt::print(stderr, "checkpoint-state: the restart did not restore\n");
+  if (!compare_inline) {
+    auto f = measure_state(o, interval);
+    if (!f) {
+      fmt::print(stderr, "{}\n", f.error().to_string());
       return 1;
     }
-    recovery.push_back(b.first_row_seconds * 1000);
+    print_state(*f);
+    return 0;
   }
-  fmt::print("  recovery (start to first row, {} keys): median {:.0f} ms\n", keys,
-             median_of(recovery));
-  std::filesystem::remove_all(o.checkpoint_dir);
+  state_figures files, inline_;
+  auto append = [](state_figures& to, const state_figures& f) {
+    for (auto [a, b] : {std::pair{&to.durations, &f.durations}, {&to.inc_durations, &f.inc_durations},
+                        {&to.recovery, &f.recovery}, {&to.pauses, &f.pauses},
+                        {&to.inc_pauses, &f.inc_pauses}, {&to.sizes, &f.sizes},
+                        {&to.written, &f.written}, {&to.full, &f.full}})
+      a->insert(a->end(), b->begin(), b->end());
+    to.checkpoints += f.checkpoints;
+    to.incremental_checkpoints += f.incremental_checkpoints;
+    to.run_seconds += f.run_seconds;
+  };
+  for (int i = 0; i < rounds; ++i)
+    for (bool in_db : {false, true}) {
+      auto run = o;
+      if (in_db)
+        run.file_threshold = std::numeric_limits<std::size_t>::max();
+      auto f = measure_state(run, interval);
+      if (!f) {
+        fmt::print(stderr, "{}\n", f.error().to_string());
+        return 1;
+      }
+      append(in_db ? inline_ : files, *f);
+    }
+  fmt::print("large pieces in files (the default), {} rounds:\n", rounds);
+  print_state(files);
+  fmt::print("every piece inside LevelDB, same rounds:\n");
+  print_state(inline_);
+  auto ratio = [](const std::vector<double>& a, const std::vector<double>& b) {
+    return median_of(a) / std::max(1e-9, median_of(b));
+  };
+  fmt::print("files / LevelDB (medians): full duration {:.2f}, incremental duration {:.2f}, "
+             "recovery {:.2f}\n",
+             ratio(files.durations, inline_.durations), ratio(files.inc_durations, inline_.inc_durations),
+             ratio(files.recovery, inline_.recovery));
   return 0;
 }
 

@@ -656,6 +656,11 @@ int main(int argc, char** argv) {
   cks->add_option("--operator", ck_operator, "aggregate or process (a keyed process function)")
     ->check(CLI::IsMember({"aggregate", "process"}));
   cks->add_option("--interval", ck_interval);
+  bool ck_compare_inline = false;
+  int ck_rounds = 3;
+  cks->add_flag("--compare-inline", ck_compare_inline,
+                "measure again with every piece inside LevelDB, alternating, and print the ratios");
+  cks->add_option("--rounds", ck_rounds, "rounds of --compare-inline")->check(CLI::PositiveNumber);
   auto* ckb = app.add_subcommand("checkpoint-backpressure", "checkpoints behind a slow sink");
   ckb->add_option("--interval", ck_interval);
   ckb->add_option("--rate", bp_rate, "source records per second");
@@ -671,7 +676,7 @@ int main(int argc, char** argv) {
     if (*cko)
       return checkpoints::overhead(ck_workload, ck_runs, ck_records, ms);
     if (*cks)
-      return checkpoints::state(state_keys, ms, ck_operator == "process");
+      return checkpoints::state(state_keys, ms, ck_operator == "process", ck_compare_inline, ck_rounds);
     return checkpoints::backpressure(ms, bp_rate, bp_seconds);
   }
   if (*w4)

@@ -6,9 +6,15 @@
 #include <nlohmann/json.hpp>
 #include <xxhash.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <set>
 
@@ -61,6 +67,106 @@ result<std::string> from_stored(std::string_view stored) {
   std::string out;
   if (!snappy::Uncompress(body.data(), body.size(), &out))
     return make_error(error_code::io_error, "piece does not decompress (corrupt)");
+  return out;
+}
+
+/// A piece kept in a file: its record in the database is this tag, the offset and length
+/// (8 bytes each, little-endian) and the file's name under `<dir>/pieces/`. The tag cannot
+/// start a stored form (0 or 1), so a record is told apart from an inline piece.
+constexpr char file_ref_tag = '\2';
+
+struct file_ref {
+  std::string file;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+std::uint64_t get_u64(std::string_view in) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[static_cast<std::size_t>(i)])) << (8 * i);
+  return v;
+}
+
+std::string encode_ref(const file_ref& r) {
+  std::string out(1, file_ref_tag);
+  put_u64(out, r.offset);
+  put_u64(out, r.length);
+  out += r.file;
+  return out;
+}
+
+/// The reference a record holds, or none for an inline piece.
+std::optional<file_ref> decode_ref(std::string_view record) {
+  if (record.size() < 18 || record[0] != file_ref_tag)
+    return std::nullopt;
+  return file_ref{std::string{record.substr(17)}, get_u64(record.substr(1)), get_u64(record.substr(9))};
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+/// Writes `bytes` to a new file `path` and makes it durable (the file's data, then its
+/// directory entry), so the database's reference never outlives the bytes.
+result<void> write_durable(const std::filesystem::path& path, std::string_view bytes) {
+  const auto what = "cannot write checkpoint file " + path.string() + ": ";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return make_error(error_code::io_error, what + errno_text());
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      const auto why = errno_text();
+      ::close(fd);
+      return make_error(error_code::io_error, what + why);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd) != 0) {
+    const auto why = errno_text();
+    ::close(fd);
+    return make_error(error_code::io_error, what + why);
+  }
+  if (::close(fd) != 0)
+    return make_error(error_code::io_error, what + errno_text());
+  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return make_error(error_code::io_error, what + "cannot open its directory: " + errno_text());
+  const bool synced = ::fsync(dir) == 0;
+  const auto why = errno_text();
+  ::close(dir);
+  if (!synced)
+    return make_error(error_code::io_error, what + "cannot sync its directory: " + why);
+  return {};
+}
+
+/// Reads `length` bytes at `offset` of `path`; fewer bytes (a truncated file) are an error.
+result<std::string> read_range(const std::filesystem::path& path, std::uint64_t offset,
+                               std::uint64_t length) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return make_error(error_code::io_error, "cannot open checkpoint file " + path.string() + ": " +
+                                              errno_text());
+  std::string out(length, '\0');
+  std::size_t done = 0;
+  while (done < length) {
+    const auto n = ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      const auto why = n == 0 ? std::string{"file too short (truncated)"} : errno_text();
+      ::close(fd);
+      return make_error(error_code::io_error, "cannot read checkpoint file " + path.string() + ": " + why);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
   return out;
 }
 
@@ -131,97 +237,84 @@ class leveldb_store final : public checkpoint_store {
 public:
   leveldb_store(std::unique_ptr<leveldb::DB> db, std::filesystem::path dir,
                 checkpoint_store_options options)
-    : db_(std::move(db)), dir_(std::move(dir)), options_(options) {}
+    : db_(std::move(db)), dir_(std::move(dir)), files_dir_(dir_ / "pieces"), options_(options) {}
 
-  /// Lists the stored pieces once, so that retention never has to walk them (a walk reads
-  /// every piece's bytes: tens of megabytes per checkpoint with large state).
+  /// Lists the stored pieces once, so that retention never has to walk them, then deletes
+  /// the piece files no record refers to (left by a crash between a file's write and its
+  /// records' write, or between a retention's write and its file deletions).
   result<void> index_pieces() {
     std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(leveldb::ReadOptions{})};
     for (it->Seek(leveldb::Slice{piece_prefix.data(), piece_prefix.size()});
          it->Valid() && it->key().starts_with(leveldb::Slice{piece_prefix.data(), piece_prefix.size()});
          it->Next()) {
       const auto key = it->key().ToString();
-      pieces_[std::stoll(key.substr(piece_prefix.size(), 20))].insert(
-        key.substr(piece_prefix.size() + 21));
+      const auto ref = decode_ref(std::string_view{it->value().data(), it->value().size()});
+      pieces_[std::stoll(key.substr(piece_prefix.size(), 20))][key.substr(piece_prefix.size() + 21)] =
+        ref ? ref->file : std::string{};
+      if (ref)
+        ++files_[ref->file];
     }
     if (!it->status().ok())
       return failure("cannot list checkpoints", it->status());
+    std::error_code ec;
+    std::filesystem::create_directories(files_dir_, ec);
+    if (ec)
+      return make_error(error_code::io_error, "cannot create " + files_dir_.string() + ": " + ec.message());
+    for (auto& entry : std::filesystem::directory_iterator{files_dir_, ec})
+      if (!files_.count(entry.path().filename().string()))
+        std::filesystem::remove(entry.path(), ec);
     return {};
   }
 
   result<checkpoint_piece> put(std::int64_t id, std::string_view name,
                                std::string_view bytes) override {
-    const auto stored = stored_form(bytes);
-    auto s = db_->Put(leveldb::WriteOptions{}, piece_key(id, name), stored);
-    if (!s.ok())
-      return failure("cannot write piece '" + std::string{name} + "' of checkpoint " +
-                     std::to_string(id), s);
-    {
-      std::lock_guard guard{mtx_};
-      pieces_[id].emplace(name);
-    }
-    return checkpoint_piece{std::string{name}, stored.size(), hash_of(stored), id};
+    auto out = put_all(id, {{std::string{name}, std::string{bytes}}}, /*sync=*/false);
+    if (!out)
+      return std::move(out).error();
+    return std::move(out->front());
   }
 
   result<std::vector<checkpoint_piece>>
   put_all(std::int64_t id, const std::vector<std::pair<std::string, std::string>>& pieces) override {
-    leveldb::WriteBatch batch;
-    std::vector<checkpoint_piece> out;
-    out.reserve(pieces.size());
-    for (auto& [name, bytes] : pieces) {
-      const auto stored = stored_form(bytes);
-      batch.Put(piece_key(id, name), stored);
-      out.push_back(checkpoint_piece{name, stored.size(), hash_of(stored), id});
-    }
     // Synced here, on the writer thread: the metadata's synced write (`complete`, on the
-    // coordinator) then flushes only itself, not the megabytes of pieces before it.
-    leveldb::WriteOptions sync;
-    sync.sync = true;
-    {
-      // Listed before the write: a retention pass meanwhile only misses deleting them.
-      std::lock_guard guard{mtx_};
-      auto& names = pieces_[id];
-      for (auto& [name, bytes] : pieces)
-        names.insert(name);
-    }
-    if (auto s = db_->Write(sync, &batch); !s.ok())
-      return failure("cannot write the pieces of checkpoint " + std::to_string(id), s);
-    return out;
+    // coordinator) then flushes only itself, not the pieces before it.
+    return put_all(id, pieces, /*sync=*/true);
   }
 
   result<void> complete(const checkpoint_meta& meta) override {
     leveldb::WriteBatch batch;
     auto m = meta;
-    std::vector<std::string> copied;
     if (m.savepoint) {
       // A savepoint is self-contained (as Flink's): the pieces it shares with earlier
       // checkpoints are copied under its own id, so it never depends on a checkpoint that
       // retention may delete, and later checkpoints never depend on it.
+      std::vector<std::pair<std::string, std::string>> copies;
       for (auto& p : m.pieces) {
         if (p.stored_in < 0 || p.stored_in == m.id)
           continue;
-        std::string stored;
         const auto what = "savepoint " + std::to_string(m.id) + ": piece '" + p.name +
                           "' of checkpoint " + std::to_string(p.stored_in);
-        if (auto s = db_->Get(read_options(), piece_key(p.stored_in, p.name), &stored); !s.ok())
-          return failure("cannot copy " + what, s);
-        if (stored.size() != p.size || hash_of(stored) != p.hash)
+        auto stored = read_stored(p.stored_in, p.name, "cannot copy " + what);
+        if (!stored)
+          return std::move(stored).error();
+        if (stored->size() != p.size || hash_of(*stored) != p.hash)
           return make_error(error_code::io_error, what + ": size or hash mismatch (corrupt)");
-        batch.Put(piece_key(m.id, p.name), stored);
+        copies.emplace_back(p.name, std::move(*stored));
         p.stored_in = m.id;
-        copied.push_back(p.name);
       }
+      if (auto staged = stage(m.id, copies, batch); !staged)
+        return std::move(staged).error();
     }
     batch.Put(meta_key(m.id), encode_meta(m));
-    {
-      std::lock_guard guard{mtx_};
-      for (auto& name : copied)
-        pieces_[m.id].insert(name);
-    }
     leveldb::WriteOptions sync;
     sync.sync = true;
     if (auto s = db_->Write(sync, &batch); !s.ok())
       return failure("cannot complete checkpoint " + std::to_string(m.id), s);
+    {
+      // The last retention's unsynced deletions are durable now (LevelDB's log is in order).
+      std::lock_guard guard{mtx_};
+      delete_unreferenced();
+    }
     return apply_retention(m.id);
   }
 
@@ -262,9 +355,9 @@ public:
                           [&](const checkpoint_piece& x) { return x.name == name; });
     if (p == meta.pieces.end())
       return make_error(error_code::io_error, what + ": not in the checkpoint's metadata");
-    std::string bytes;
     const auto in = p->stored_in >= 0 ? p->stored_in : meta.id;
-    auto s = db_->Get(read_options(), piece_key(in, name), &bytes);
+    std::string record;
+    auto s = db_->Get(read_options(), piece_key(in, name), &record);
     if (s.IsNotFound())
       return make_error(error_code::io_error,
                         what + ": missing (" +
@@ -274,6 +367,10 @@ public:
                           ")");
     if (!s.ok())
       return failure("cannot read " + what, s);
+    auto resolved = resolve(std::move(record));
+    if (!resolved)
+      return make_error(error_code::io_error, what + ": " + resolved.error().message);
+    const auto& bytes = *resolved;
     if (bytes.size() != p->size || hash_of(bytes) != p->hash)
       return make_error(error_code::io_error, what + ": size or hash mismatch (corrupt)");
     auto plain = from_stored(bytes);
@@ -352,6 +449,103 @@ private:
                       what + " in " + dir_.string() + ": " + s.ToString());
   }
 
+  result<std::vector<checkpoint_piece>>
+  put_all(std::int64_t id, const std::vector<std::pair<std::string, std::string>>& pieces, bool sync) {
+    std::vector<std::pair<std::string, std::string>> stored;
+    std::vector<checkpoint_piece> out;
+    stored.reserve(pieces.size());
+    out.reserve(pieces.size());
+    for (auto& [name, bytes] : pieces) {
+      auto form = stored_form(bytes);
+      out.push_back(checkpoint_piece{name, form.size(), hash_of(form), id});
+      stored.emplace_back(name, std::move(form));
+    }
+    leveldb::WriteBatch batch;
+    if (auto staged = stage(id, stored, batch); !staged)
+      return std::move(staged).error();
+    leveldb::WriteOptions options;
+    options.sync = sync;
+    if (auto s = db_->Write(options, &batch); !s.ok())
+      return failure("cannot write the pieces of checkpoint " + std::to_string(id), s);
+    return out;
+  }
+
+  /// Adds pieces of checkpoint `id` (name, stored form) to `batch`: the small ones as they
+  /// are, the large ones as references to one new file, written and synced here, before the
+  /// batch is. Lists them before the batch's write: a retention pass meanwhile only misses
+  /// deleting them.
+  result<void> stage(std::int64_t id, const std::vector<std::pair<std::string, std::string>>& stored,
+                     leveldb::WriteBatch& batch) {
+    std::string file_bytes;
+    const auto file = id_text(id) + "-" + std::to_string(next_file_++) + ".pieces";
+    for (auto& [name, form] : stored) {
+      if (form.size() < options_.file_threshold) {
+        batch.Put(piece_key(id, name), form);
+        continue;
+      }
+      batch.Put(piece_key(id, name), encode_ref({file, file_bytes.size(), form.size()}));
+      file_bytes += form;
+    }
+    if (!file_bytes.empty())
+      if (auto written = write_durable(files_dir_ / file, file_bytes); !written)
+        return written;
+    std::lock_guard guard{mtx_};
+    auto& names = pieces_[id];
+    for (auto& [name, form] : stored) {
+      const bool in_file = form.size() >= options_.file_threshold;
+      auto [at, added] = names.try_emplace(name, in_file ? file : std::string{});
+      if (!added) { // rewritten (a repaired piece, in tests): the old file loses a reference
+        release(at->second);
+        at->second = in_file ? file : std::string{};
+      }
+      if (in_file)
+        ++files_[file];
+    }
+    return {};
+  }
+
+  /// Drops one reference to `file` (none for an inline piece). When it was the last, the
+  /// file is deleted after the next synced write: the deletion of its records may not be
+  /// durable yet, and a file must never go while a durable record refers to it. Called with
+  /// `mtx_` held.
+  void release(const std::string& file) {
+    if (file.empty())
+      return;
+    auto it = files_.find(file);
+    if (it == files_.end() || --it->second > 0)
+      return;
+    files_.erase(it);
+    unreferenced_.push_back(file);
+  }
+
+  /// Deletes the files released before the synced write that just returned. Called with
+  /// `mtx_` held. A file that cannot be deleted now is deleted at the next open (nothing
+  /// refers to it).
+  void delete_unreferenced() {
+    std::error_code ec;
+    for (auto& file : unreferenced_)
+      std::filesystem::remove(files_dir_ / file, ec);
+    unreferenced_.clear();
+  }
+
+  /// A stored record's piece bytes: the record itself, or the bytes of the file it refers to.
+  result<std::string> resolve(std::string record) const {
+    auto ref = decode_ref(record);
+    if (!ref)
+      return record;
+    return read_range(files_dir_ / ref->file, ref->offset, ref->length);
+  }
+
+  result<std::string> read_stored(std::int64_t id, const std::string& name, const std::string& what) {
+    std::string record;
+    if (auto s = db_->Get(read_options(), piece_key(id, name), &record); !s.ok())
+      return failure(what, s);
+    auto bytes = resolve(std::move(record));
+    if (!bytes)
+      return make_error(error_code::io_error, what + ": " + bytes.error().message);
+    return bytes;
+  }
+
   /// Keeps the newest `retained` complete checkpoints (savepoints always) and drops the
   /// leftovers of checkpoints that never completed before `newest`.
   result<void> apply_retention(std::int64_t newest) {
@@ -402,6 +596,7 @@ private:
       if (drop(id))
         batch.Delete(meta_key(id));
     std::lock_guard guard{mtx_};
+    std::vector<std::string> released; // files of the deleted records, released once written
     for (auto it = pieces_.begin(); it != pieces_.end();) {
       auto& [id, names] = *it;
       if (!drop(id)) {
@@ -409,11 +604,12 @@ private:
         continue;
       }
       for (auto n = names.begin(); n != names.end();) {
-        if (referenced.count({id, *n})) {
+        if (referenced.count({id, n->first})) {
           ++n;
           continue;
         }
-        batch.Delete(piece_key(id, *n));
+        batch.Delete(piece_key(id, n->first));
+        released.push_back(n->second);
         n = names.erase(n);
       }
       it = names.empty() ? pieces_.erase(it) : std::next(it);
@@ -422,15 +618,25 @@ private:
     options.sync = sync;
     if (auto s = db_->Write(options, &batch); !s.ok())
       return failure(what, s);
+    for (auto& file : released)
+      release(file);
+    if (sync)
+      delete_unreferenced();
     return {};
   }
 
   std::unique_ptr<leveldb::DB> db_;
   std::filesystem::path dir_;
+  std::filesystem::path files_dir_; ///< the large pieces' files
   checkpoint_store_options options_;
-  std::mutex mtx_; ///< guards pieces_ (pieces are put from the writer thread)
-  /// The names of the stored pieces, by checkpoint id.
-  std::map<std::int64_t, std::set<std::string>> pieces_;
+  std::atomic<std::uint64_t> next_file_{0}; ///< names files uniquely within a checkpoint id
+  std::mutex mtx_; ///< guards pieces_ and files_ (pieces are put from the writer thread)
+  /// The stored pieces by checkpoint id: name → the file holding it ("" for inline).
+  std::map<std::int64_t, std::map<std::string, std::string>> pieces_;
+  /// Each piece file's number of records referring to it.
+  std::map<std::string, std::size_t> files_;
+  /// Files no record refers to, deleted after the next synced write (`release`).
+  std::vector<std::string> unreferenced_;
 };
 
 } // namespace

@@ -4,10 +4,16 @@
 ///
 /// A checkpoint is a set of *pieces* (one per key group of a stateful operator, one per
 /// source instance, one per sink instance, ...) and its *metadata*. Pieces are written
-/// unsynced as tasks snapshot; the checkpoint counts only once its metadata, which lists
-/// every piece with its size and hash, is written in one synced write (`complete`). So a
-/// crash at any moment leaves either a complete checkpoint or an incomplete one that is
-/// never restored from.
+/// as tasks snapshot; the checkpoint counts only once its metadata, which lists every piece
+/// with its size and hash, is written in one synced write (`complete`). So a crash at any
+/// moment leaves either a complete checkpoint or an incomplete one that is never restored
+/// from.
+///
+/// Large pieces live in files beside the database (`<dir>/pieces/`, one file per write of a
+/// task), and the database holds a reference to them; small ones live in the database
+/// itself. LevelDB copies a value through its log, its memtable, a level-0 table and
+/// compactions; a file is written once (Flink keeps state files beside its metadata the
+/// same way).
 #include "core/epoch.hpp"
 #include "core/error.hpp"
 
@@ -40,6 +46,11 @@ struct checkpoint_meta {
 struct checkpoint_store_options {
   /// Complete checkpoints kept; older ones (not savepoints) are deleted. Default 3.
   std::size_t retained = 3;
+  /// Pieces of at least this many bytes (as stored, after compression) go to a file beside
+  /// the database; smaller ones into the database. Default 20 KiB (Flink's
+  /// `state.storage.fs.memory-threshold`): a key group of a large state is far above it, a
+  /// source position far below.
+  std::size_t file_threshold = 20 << 10;
 };
 
 class checkpoint_store {
@@ -51,7 +62,7 @@ public:
   [[nodiscard]] static result<std::unique_ptr<checkpoint_store>>
   open(const std::filesystem::path& dir, checkpoint_store_options options = {});
 
-  /// Stores piece `name` of checkpoint `id` (not synced). Thread-safe.
+  /// Stores piece `name` of checkpoint `id` (not synced, unless it goes to a file). Thread-safe.
   [[nodiscard]] virtual result<checkpoint_piece> put(std::int64_t id, std::string_view name,
                                                      std::string_view bytes) = 0;
   /// Stores several pieces of checkpoint `id` in one synced write (off the coordinator:

@@ -8,7 +8,9 @@
 
 #include <leveldb/db.h>
 
+#include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,8 +18,9 @@ using namespace sluice;
 
 namespace {
 
-std::unique_ptr<checkpoint_store> open_store(const std::filesystem::path& dir, std::size_t retained = 3) {
-  auto s = checkpoint_store::open(dir, {.retained = retained});
+std::unique_ptr<checkpoint_store> open_store(const std::filesystem::path& dir, std::size_t retained = 3,
+                                             std::size_t file_threshold = 20 << 10) {
+  auto s = checkpoint_store::open(dir, {.retained = retained, .file_threshold = file_threshold});
   BOOST_REQUIRE_MESSAGE(s, (s ? "" : s.error().to_string()));
   return std::move(*s);
 }
@@ -37,6 +40,24 @@ checkpoint_meta write_checkpoint(checkpoint_store& store, std::int64_t id, bool 
   }
   BOOST_REQUIRE(store.complete(m));
   return m;
+}
+
+/// The piece files beside the database, by name.
+std::set<std::string> piece_files(const std::filesystem::path& dir) {
+  std::set<std::string> out;
+  for (auto& e : std::filesystem::directory_iterator{dir / "pieces"})
+    out.insert(e.path().filename().string());
+  return out;
+}
+
+/// A piece that does not compress below `n` bytes (so it goes to a file at a threshold below).
+std::string incompressible(std::size_t n, std::uint64_t seed) {
+  std::string out;
+  while (out.size() < n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    out.push_back(static_cast<char>(seed >> 56));
+  }
+  return out;
 }
 
 /// Overwrites a raw key of the store's database (the store must be closed).
@@ -217,6 +238,100 @@ BOOST_AUTO_TEST_CASE(a_savepoint_copies_the_pieces_it_shares_and_stands_alone) {
     if (it->key().ToString().find("00000000000000000001") != std::string::npos)
       ++of_checkpoint_1;
   BOOST_TEST(of_checkpoint_1 == 0, "keys of checkpoint 1 left: " << of_checkpoint_1);
+}
+
+BOOST_AUTO_TEST_CASE(large_pieces_live_in_files_that_retention_deletes) {
+  test::temp_dir dir;
+  auto store = open_store(dir.path, 1, /*file_threshold=*/1000);
+  auto write = [&](std::int64_t id, bool savepoint = false) {
+    checkpoint_meta m;
+    m.id = id;
+    m.savepoint = savepoint;
+    m.job = "test";
+    m.max_key_groups = 128;
+    auto ps = store->put_all(id, {{"kg/1", incompressible(5000, id)},
+                                  {"kg/2", incompressible(3000, id + 100)},
+                                  {"source/0", "small"}});
+    BOOST_REQUIRE_MESSAGE(ps, (ps ? "" : ps.error().to_string()));
+    m.pieces = *ps;
+    BOOST_REQUIRE(store->complete(m));
+    return m;
+  };
+  auto first = write(1);
+  const auto first_files = piece_files(dir.path);
+  BOOST_TEST(first_files.size() == 1u); // both large pieces in one file
+  BOOST_TEST(*store->get(first, "kg/1") == incompressible(5000, 1));
+  BOOST_TEST(*store->get(first, "kg/2") == incompressible(3000, 101));
+  BOOST_TEST(*store->get(first, "source/0") == "small");
+  auto sp = write(2);
+  // Checkpoint 1 is dropped, but its file stays until the deletion of its records is synced.
+  BOOST_TEST(piece_files(dir.path).size() == 2u);
+  // An incremental checkpoint 3 that reuses checkpoint 2's pieces, made a savepoint: its own
+  // copies go to a file of its own, and checkpoint 2's file goes with checkpoint 2.
+  sp.id = 3;
+  sp.savepoint = true;
+  BOOST_REQUIRE(store->complete(sp));
+  auto files = piece_files(dir.path);
+  BOOST_TEST(files.size() == 2u);
+  BOOST_TEST(!files.count(*first_files.begin()), "checkpoint 1's file is deleted");
+  write(4);
+  store.reset();
+  store = open_store(dir.path, 1, 1000);
+  BOOST_TEST((*store->complete_ids() == std::vector<std::int64_t>{3, 4}));
+  BOOST_TEST(piece_files(dir.path).size() == 2u);
+  auto found = store->find(3);
+  BOOST_REQUIRE_MESSAGE(found, (found ? "" : found.error().to_string()));
+  BOOST_TEST(*store->get(*found, "kg/1") == incompressible(5000, 2));
+}
+
+BOOST_AUTO_TEST_CASE(a_damaged_or_missing_piece_file_falls_back_and_names_the_file) {
+  // Writes checkpoints 1 and 2, damages checkpoint 2's file, and says what `latest` returned.
+  auto latest_after = [](auto damage) {
+    test::temp_dir dir;
+    auto store = open_store(dir.path, 3, 1000);
+    for (std::int64_t id : {1, 2}) {
+      checkpoint_meta m;
+      m.id = id;
+      m.job = "test";
+      auto ps = store->put_all(id, {{"kg/1", incompressible(4000, id)}});
+      BOOST_REQUIRE(ps);
+      m.pieces = *ps;
+      BOOST_REQUIRE(store->complete(m));
+    }
+    damage(dir.path / "pieces" / *piece_files(dir.path).rbegin());
+    std::vector<std::string> skipped;
+    auto latest = store->latest(skipped);
+    BOOST_REQUIRE(latest && latest->has_value());
+    BOOST_REQUIRE_EQUAL(skipped.size(), 1u);
+    return std::pair{(*latest)->id, skipped[0]};
+  };
+  auto [id, why] = latest_after([](const std::filesystem::path& f) {
+    std::filesystem::resize_file(f, 100);
+  });
+  BOOST_TEST(id == 1);
+  BOOST_TEST(why.find("truncated") != std::string::npos, why);
+  BOOST_TEST(why.find(".pieces") != std::string::npos, why);
+  std::tie(id, why) = latest_after([](const std::filesystem::path& f) {
+    std::fstream out{f, std::ios::in | std::ios::out | std::ios::binary};
+    out.seekp(10);
+    out.put('\x55');
+  });
+  BOOST_TEST(id == 1);
+  BOOST_TEST(why.find("corrupt") != std::string::npos, why);
+  std::tie(id, why) = latest_after([](const std::filesystem::path& f) { std::filesystem::remove(f); });
+  BOOST_TEST(id == 1);
+  BOOST_TEST(why.find("cannot open checkpoint file") != std::string::npos, why);
+}
+
+BOOST_AUTO_TEST_CASE(a_piece_file_no_record_refers_to_is_deleted_at_open) {
+  test::temp_dir dir;
+  {
+    auto store = open_store(dir.path, 3, 1000);
+    BOOST_REQUIRE(store->put_all(1, {{"kg/1", incompressible(4000, 1)}}));
+  }
+  std::ofstream{dir.path / "pieces" / "00000000000000000002-0.pieces"} << "a crash left me";
+  auto store = open_store(dir.path, 3, 1000);
+  BOOST_TEST((piece_files(dir.path) == std::set<std::string>{"00000000000000000001-0.pieces"}));
 }
 
 BOOST_AUTO_TEST_CASE(a_directory_in_use_is_refused_clearly) {

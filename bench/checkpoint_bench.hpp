@@ -121,6 +121,7 @@ struct count_options {
   bool keyed_process = false; ///< the count in a keyed process function, not an aggregate
   /// Pieces at least this large go to files beside the database (the job's default if unset).
   std::optional<std::size_t> file_threshold;
+  bool compression = true; ///< Snappy on the pieces (the job's default)
 };
 
 struct count_outcome {
@@ -148,6 +149,7 @@ inline count_outcome run_count(const count_options& o) {
     jo.checkpoints.retained = 2;
     if (o.file_threshold)
       jo.checkpoints.file_threshold = *o.file_threshold;
+    jo.checkpoints.compression = o.compression;
   }
   job j{jo};
   const auto keys = o.key_span ? o.key_span : o.keys;
@@ -205,7 +207,7 @@ inline std::string temp_dir(const char* what) {
 
 /// Throughput with checkpoints every `interval` against none, same job, same run.
 inline int overhead(const std::string& workload, int runs, std::uint64_t records,
-                    std::chrono::milliseconds interval) {
+                    std::chrono::milliseconds interval, bool compression = true) {
   std::vector<double> plain, with, plain_flowing, with_flowing;
   std::int64_t checkpoints = 0;
   for (int i = 0; i < runs; ++i) {
@@ -229,6 +231,7 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
       auto a = run_count(o);
       o.checkpoint_dir = temp_dir("count");
       o.interval = interval;
+      o.compression = compression;
       auto b = run_count(o);
       if (a.rows != b.rows) {
         fmt::print(stderr, "count results differ with checkpoints\n");

@@ -650,6 +650,8 @@ int main(int argc, char** argv) {
   cko->add_option("--records", ck_records);
   cko->add_option("--runs", ck_runs);
   cko->add_option("--interval", ck_interval);
+  bool ck_no_compression = false;
+  cko->add_flag("--no-compression", ck_no_compression, "count workload: pieces stored without Snappy");
   auto* cks = app.add_subcommand("checkpoint-state", "pause, size, duration, recovery with 1M keys");
   cks->add_option("--keys", state_keys);
   std::string ck_operator = "aggregate";
@@ -674,7 +676,7 @@ int main(int argc, char** argv) {
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
     if (*cko)
-      return checkpoints::overhead(ck_workload, ck_runs, ck_records, ms);
+      return checkpoints::overhead(ck_workload, ck_runs, ck_records, ms, !ck_no_compression);
     if (*cks)
       return checkpoints::state(state_keys, ms, ck_operator == "process", ck_compare_inline, ck_rounds);
     return checkpoints::backpressure(ms, bp_rate, bp_seconds);

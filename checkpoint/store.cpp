@@ -7,6 +7,7 @@
 #include <xxhash.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <random>
 #include <set>
 
 namespace sluice {
@@ -38,11 +40,16 @@ std::string piece_key(std::int64_t id, std::string_view name) {
 std::uint64_t hash_of(std::string_view bytes) { return XXH64(bytes.data(), bytes.size(), 0); }
 
 /// A piece as stored: a tag byte, then the bytes as given (0) or compressed with Snappy (1),
-/// whichever is smaller. Compressing once here, on the writer thread, is cheaper than
+/// whichever is smaller (always as given when `compress` is off). Compressing once here, on the writer thread, is cheaper than
 /// LevelDB's block compression, which compresses again in every compaction; state pieces
 /// (fixed-width numbers, repeated strings) shrink to a third or less (Flink's snapshot
 /// compression uses Snappy as well).
-std::string stored_form(std::string_view bytes) {
+std::string stored_form(std::string_view bytes, bool compress) {
+  if (!compress) {
+    std::string out(1, '\0');
+    out.append(bytes);
+    return out;
+  }
   std::string out(1 + snappy::MaxCompressedLength(bytes.size()), '\1');
   std::size_t n = 0;
   snappy::RawCompress(bytes.data(), bytes.size(), out.data() + 1, &n);
@@ -109,11 +116,24 @@ std::optional<file_ref> decode_ref(std::string_view record) {
 
 std::string errno_text() { return std::strerror(errno); }
 
+/// Makes the entries of directory `dir` durable.
+result<void> sync_directory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return make_error(error_code::io_error, "cannot open directory " + dir.string() + ": " + errno_text());
+  const bool synced = ::fsync(fd) == 0;
+  const auto why = errno_text();
+  ::close(fd);
+  if (!synced)
+    return make_error(error_code::io_error, "cannot sync directory " + dir.string() + ": " + why);
+  return {};
+}
+
 /// Writes `bytes` to a new file `path` and makes it durable (the file's data, then its
 /// directory entry), so the database's reference never outlives the bytes.
 result<void> write_durable(const std::filesystem::path& path, std::string_view bytes) {
   const auto what = "cannot write checkpoint file " + path.string() + ": ";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
     return make_error(error_code::io_error, what + errno_text());
   std::size_t done = 0;
@@ -135,14 +155,8 @@ result<void> write_durable(const std::filesystem::path& path, std::string_view b
   }
   if (::close(fd) != 0)
     return make_error(error_code::io_error, what + errno_text());
-  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0)
-    return make_error(error_code::io_error, what + "cannot open its directory: " + errno_text());
-  const bool synced = ::fsync(dir) == 0;
-  const auto why = errno_text();
-  ::close(dir);
-  if (!synced)
-    return make_error(error_code::io_error, what + "cannot sync its directory: " + why);
+  if (auto synced = sync_directory(path.parent_path()); !synced)
+    return make_error(error_code::io_error, what + synced.error().message);
   return {};
 }
 
@@ -153,6 +167,14 @@ result<std::string> read_range(const std::filesystem::path& path, std::uint64_t 
   if (fd < 0)
     return make_error(error_code::io_error, "cannot open checkpoint file " + path.string() + ": " +
                                               errno_text());
+  // Checked before allocating: a damaged record may name any length.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) < offset ||
+      static_cast<std::uint64_t>(st.st_size) - offset < length) {
+    ::close(fd);
+    return make_error(error_code::io_error, "cannot read checkpoint file " + path.string() +
+                                              ": file too short (truncated)");
+  }
   std::string out(length, '\0');
   std::size_t done = 0;
   while (done < length) {
@@ -260,10 +282,15 @@ public:
     std::filesystem::create_directories(files_dir_, ec);
     if (ec)
       return make_error(error_code::io_error, "cannot create " + files_dir_.string() + ": " + ec.message());
-    for (auto& entry : std::filesystem::directory_iterator{files_dir_, ec})
-      if (!files_.count(entry.path().filename().string()))
-        std::filesystem::remove(entry.path(), ec);
-    return {};
+    std::filesystem::directory_iterator it_files{files_dir_, ec}, end;
+    for (; !ec && it_files != end; it_files.increment(ec))
+      if (!files_.count(it_files->path().filename().string())) {
+        std::error_code ignored; // an undeletable orphan is tried again at the next open
+        std::filesystem::remove(it_files->path(), ignored);
+      }
+    if (ec)
+      return make_error(error_code::io_error, "cannot list " + files_dir_.string() + ": " + ec.message());
+    return sync_directory(dir_); // the entry of a new pieces/ directory survives a power loss
   }
 
   result<checkpoint_piece> put(std::int64_t id, std::string_view name,
@@ -284,6 +311,7 @@ public:
   result<void> complete(const checkpoint_meta& meta) override {
     leveldb::WriteBatch batch;
     auto m = meta;
+    staged_pieces copied;
     if (m.savepoint) {
       // A savepoint is self-contained (as Flink's): the pieces it shares with earlier
       // checkpoints are copied under its own id, so it never depends on a checkpoint that
@@ -302,13 +330,17 @@ public:
         copies.emplace_back(p.name, std::move(*stored));
         p.stored_in = m.id;
       }
-      if (auto staged = stage(m.id, copies, batch); !staged)
+      auto staged = stage(m.id, copies, batch);
+      if (!staged)
         return std::move(staged).error();
+      copied = std::move(*staged);
     }
     batch.Put(meta_key(m.id), encode_meta(m));
     leveldb::WriteOptions sync;
     sync.sync = true;
-    if (auto s = db_->Write(sync, &batch); !s.ok())
+    const auto s = db_->Write(sync, &batch);
+    settle(m.id, copied, s.ok());
+    if (!s.ok())
       return failure("cannot complete checkpoint " + std::to_string(m.id), s);
     {
       // The last retention's unsynced deletions are durable now (LevelDB's log is in order).
@@ -456,52 +488,79 @@ private:
     stored.reserve(pieces.size());
     out.reserve(pieces.size());
     for (auto& [name, bytes] : pieces) {
-      auto form = stored_form(bytes);
+      auto form = stored_form(bytes, options_.compress);
       out.push_back(checkpoint_piece{name, form.size(), hash_of(form), id});
       stored.emplace_back(name, std::move(form));
     }
     leveldb::WriteBatch batch;
-    if (auto staged = stage(id, stored, batch); !staged)
+    auto staged = stage(id, stored, batch);
+    if (!staged)
       return std::move(staged).error();
     leveldb::WriteOptions options;
     options.sync = sync;
-    if (auto s = db_->Write(options, &batch); !s.ok())
+    const auto s = db_->Write(options, &batch);
+    settle(id, *staged, s.ok());
+    if (!s.ok())
       return failure("cannot write the pieces of checkpoint " + std::to_string(id), s);
     return out;
   }
 
+  /// Where `stage` put pieces: the file it wrote ("" if none) and each piece's place.
+  struct staged_pieces {
+    std::string file;
+    std::vector<std::pair<std::string, std::string>> places; ///< name → file ("" inline)
+  };
+
   /// Adds pieces of checkpoint `id` (name, stored form) to `batch`: the small ones as they
   /// are, the large ones as references to one new file, written and synced here, before the
-  /// batch is. Lists them before the batch's write: a retention pass meanwhile only misses
-  /// deleting them.
-  result<void> stage(std::int64_t id, const std::vector<std::pair<std::string, std::string>>& stored,
-                     leveldb::WriteBatch& batch) {
+  /// batch is. `settle` must follow the batch's write.
+  result<staged_pieces> stage(std::int64_t id, const std::vector<std::pair<std::string, std::string>>& stored,
+                              leveldb::WriteBatch& batch) {
+    staged_pieces out;
+    // Unique across runs too (the nonce): a run may write an id an earlier run crashed in.
+    const auto file = id_text(id) + "-" + nonce_ + "-" + std::to_string(next_file_++) + ".pieces";
     std::string file_bytes;
-    const auto file = id_text(id) + "-" + std::to_string(next_file_++) + ".pieces";
     for (auto& [name, form] : stored) {
       if (form.size() < options_.file_threshold) {
         batch.Put(piece_key(id, name), form);
+        out.places.emplace_back(name, std::string{});
         continue;
       }
       batch.Put(piece_key(id, name), encode_ref({file, file_bytes.size(), form.size()}));
       file_bytes += form;
+      out.places.emplace_back(name, file);
     }
-    if (!file_bytes.empty())
+    if (!file_bytes.empty()) {
       if (auto written = write_durable(files_dir_ / file, file_bytes); !written)
-        return written;
+        return std::move(written).error();
+      out.file = file;
+    }
+    return out;
+  }
+
+  /// After the write of a staged batch: lists its pieces (a retention pass that ran
+  /// meanwhile lists nothing of them, so the next pass drops them if it must), or, when the
+  /// write failed, deletes the file nothing refers to.
+  void settle(std::int64_t id, const staged_pieces& staged, bool written) {
+    std::error_code ec;
+    if (!written) {
+      if (!staged.file.empty())
+        std::filesystem::remove(files_dir_ / staged.file, ec);
+      return;
+    }
     std::lock_guard guard{mtx_};
     auto& names = pieces_[id];
-    for (auto& [name, form] : stored) {
-      const bool in_file = form.size() >= options_.file_threshold;
-      auto [at, added] = names.try_emplace(name, in_file ? file : std::string{});
-      if (!added) { // rewritten (a repaired piece, in tests): the old file loses a reference
-        release(at->second);
-        at->second = in_file ? file : std::string{};
+    for (auto& [name, file] : staged.places) {
+      auto [at, added] = names.try_emplace(name, file);
+      if (!added) {
+        if (at->second == file) // the same name twice in one batch: one record
+          continue;
+        release(at->second); // rewritten (a repaired piece, in tests)
+        at->second = file;
       }
-      if (in_file)
+      if (!file.empty())
         ++files_[file];
     }
-    return {};
   }
 
   /// Drops one reference to `file` (none for an inline piece). When it was the last, the
@@ -629,7 +688,9 @@ private:
   std::filesystem::path dir_;
   std::filesystem::path files_dir_; ///< the large pieces' files
   checkpoint_store_options options_;
-  std::atomic<std::uint64_t> next_file_{0}; ///< names files uniquely within a checkpoint id
+  /// Names this store's files apart from those of earlier runs, with `next_file_`.
+  const std::string nonce_ = hex(std::random_device{}() * 0x100000000ULL + std::random_device{}());
+  std::atomic<std::uint64_t> next_file_{0};
   std::mutex mtx_; ///< guards pieces_ and files_ (pieces are put from the writer thread)
   /// The stored pieces by checkpoint id: name → the file holding it ("" for inline).
   std::map<std::int64_t, std::map<std::string, std::string>> pieces_;

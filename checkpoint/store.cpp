@@ -40,8 +40,8 @@ std::string piece_key(std::int64_t id, std::string_view name) {
 std::uint64_t hash_of(std::string_view bytes) { return XXH64(bytes.data(), bytes.size(), 0); }
 
 /// A piece as stored: a tag byte, then the bytes as given (0) or compressed with Snappy (1),
-/// whichever is smaller (always as given when `compress` is off). Compressing once here, on the writer thread, is cheaper than
-/// LevelDB's block compression, which compresses again in every compaction; state pieces
+/// whichever is smaller (always as given when `compress` is off). Compressing once here, on
+/// the writer thread, is cheaper than LevelDB's block compression, which compresses again in every compaction; state pieces
 /// (fixed-width numbers, repeated strings) shrink to a third or less (Flink's snapshot
 /// compression uses Snappy as well).
 std::string stored_form(std::string_view bytes, bool compress) {
@@ -691,7 +691,7 @@ private:
   /// Names this store's files apart from those of earlier runs, with `next_file_`.
   const std::string nonce_ = hex(std::random_device{}() * 0x100000000ULL + std::random_device{}());
   std::atomic<std::uint64_t> next_file_{0};
-  std::mutex mtx_; ///< guards pieces_ and files_ (pieces are put from the writer thread)
+  std::mutex mtx_; ///< guards pieces_, files_ and unreferenced_ (writer threads put pieces)
   /// The stored pieces by checkpoint id: name → the file holding it ("" for inline).
   std::map<std::int64_t, std::map<std::string, std::string>> pieces_;
   /// Each piece file's number of records referring to it.

@@ -97,6 +97,11 @@ result<std::unique_ptr<server>> server::start(const job_execution& job, server_o
   }
   auto* raw = i.get();
   raw->thread = std::thread{[raw] { raw->http.listen_after_bind(); }};
+  // httplib's stop() does nothing until the listening loop has begun (it checks
+  // is_running()), so a server stopped right after starting would serve forever and its
+  // destructor's join would hang. The loop's first step marks it running.
+  while (!raw->http.is_running())
+    std::this_thread::yield();
   logging::get().info("monitor: serving http://{}:{}/ (metrics at /metrics)", opts.address,
                       raw->port);
   return std::unique_ptr<server>{new server{std::move(i)}};

@@ -1284,9 +1284,10 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
   if (!opts.checkpoints.dir.empty()) {
     if (auto ok = check_checkpointable(g, plan); !ok)
       return std::move(ok).error();
-    auto store = checkpoint_store::open(
-      opts.checkpoints.dir, {.retained = opts.checkpoints.retained, .file_threshold = opts.checkpoints.file_threshold,
-                                .compress = opts.checkpoints.compression});
+    auto store = checkpoint_store::open(opts.checkpoints.dir,
+                                        {.retained = opts.checkpoints.retained,
+                                         .file_threshold = opts.checkpoints.file_threshold,
+                                         .compress = opts.checkpoints.compression});
     if (!store)
       return std::move(store).error();
     bp->store = std::shared_ptr<checkpoint_store>{std::move(*store)};

@@ -129,24 +129,27 @@ result<void> sync_directory(const std::filesystem::path& dir) {
   return {};
 }
 
-/// Writes `bytes` to a new file `path` and makes it durable (the file's data, then its
-/// directory entry), so the database's reference never outlives the bytes.
-result<void> write_durable(const std::filesystem::path& path, std::string_view bytes) {
+/// Writes `parts`, one after another, to a new file `path` and makes it durable (the
+/// file's data, then its directory entry), so the database's reference never outlives the
+/// bytes. The parts are written as they are, not gathered into one buffer first.
+result<void> write_durable(const std::filesystem::path& path, const std::vector<std::string_view>& parts) {
   const auto what = "cannot write checkpoint file " + path.string() + ": ";
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
     return make_error(error_code::io_error, what + errno_text());
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      const auto why = errno_text();
-      ::close(fd);
-      return make_error(error_code::io_error, what + why);
+  for (auto bytes : parts) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        const auto why = errno_text();
+        ::close(fd);
+        return make_error(error_code::io_error, what + why);
+      }
+      done += static_cast<std::size_t>(n);
     }
-    done += static_cast<std::size_t>(n);
   }
   if (::fdatasync(fd) != 0) {
     const auto why = errno_text();
@@ -519,19 +522,21 @@ private:
     staged_pieces out;
     // Unique across runs too (the nonce): a run may write an id an earlier run crashed in.
     const auto file = id_text(id) + "-" + nonce_ + "-" + std::to_string(next_file_++) + ".pieces";
-    std::string file_bytes;
+    std::vector<std::string_view> file_parts;
+    std::uint64_t file_size = 0;
     for (auto& [name, form] : stored) {
       if (form.size() < options_.file_threshold) {
         batch.Put(piece_key(id, name), form);
         out.places.emplace_back(name, std::string{});
         continue;
       }
-      batch.Put(piece_key(id, name), encode_ref({file, file_bytes.size(), form.size()}));
-      file_bytes += form;
+      batch.Put(piece_key(id, name), encode_ref({file, file_size, form.size()}));
+      file_parts.emplace_back(form);
+      file_size += form.size();
       out.places.emplace_back(name, file);
     }
-    if (!file_bytes.empty()) {
-      if (auto written = write_durable(files_dir_ / file, file_bytes); !written)
+    if (!file_parts.empty()) {
+      if (auto written = write_durable(files_dir_ / file, file_parts); !written)
         return std::move(written).error();
       out.file = file;
     }

@@ -16,6 +16,7 @@
 #include "sinks/sink.hpp"
 
 #include <fmt/core.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -126,6 +127,7 @@ struct count_options {
 
 struct count_outcome {
   double seconds = 0;
+  double cpu_seconds = 0; ///< the process's CPU time (user and system) during the run
   std::uint64_t rows = 0;
   double first_row_seconds = 0; ///< from start() to the first row at the sink
   /// From the first row at the sink to the last: the steady part of the run, without the
@@ -134,6 +136,15 @@ struct count_outcome {
   double flowing_seconds = 0;
   job_result result;
 };
+
+/// CPU time of the whole process so far: steadier than throughput on a shared machine,
+/// since time the machine gives to others does not count.
+inline double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
 
 /// generator (keys spread over `keys`) -> key_by -> running count -> probe sink.
 inline count_outcome run_count(const count_options& o) {
@@ -169,13 +180,15 @@ inline count_outcome run_count(const count_options& o) {
   else
     keyed.aggregate(count_agg{}).name("count").sink_to(probe_desc{&p}).name("probe");
   const auto t0 = clock_type::now();
+  const auto cpu0 = process_cpu_seconds();
   auto run = j.run();
   const auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  const auto cpu = process_cpu_seconds() - cpu0;
   if (!run) {
     fmt::print(stderr, "checkpoint benchmark failed: {}\n", run.error().to_string());
     std::exit(1);
   }
-  count_outcome out{secs, p.rows.load(), 0, 0, std::move(*run)};
+  count_outcome out{secs, cpu, p.rows.load(), 0, 0, std::move(*run)};
   if (p.first_ns.load() > 0) {
     out.first_row_seconds =
       std::chrono::duration<double>(clock_type::time_point{clock_type::duration{p.first_ns.load()}} - t0).count();
@@ -208,7 +221,7 @@ inline std::string temp_dir(const char* what) {
 /// Throughput with checkpoints every `interval` against none, same job, same run.
 inline int overhead(const std::string& workload, int runs, std::uint64_t records,
                     std::chrono::milliseconds interval, bool compression = true) {
-  std::vector<double> plain, with, plain_flowing, with_flowing;
+  std::vector<double> plain, with, plain_flowing, with_flowing, plain_cpu, with_cpu;
   std::int64_t checkpoints = 0;
   for (int i = 0; i < runs; ++i) {
     if (workload == "w4") {
@@ -240,11 +253,15 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
       checkpoints += b.result.checkpoints_completed;
       plain.push_back(static_cast<double>(records) / a.seconds);
       with.push_back(static_cast<double>(records) / b.seconds);
+      plain_cpu.push_back(a.cpu_seconds * 1e9 / static_cast<double>(records));
+      with_cpu.push_back(b.cpu_seconds * 1e9 / static_cast<double>(records));
       plain_flowing.push_back(static_cast<double>(a.rows) / a.flowing_seconds);
       with_flowing.push_back(static_cast<double>(b.rows) / b.flowing_seconds);
-      fmt::print("  run {}: {:.2f} vs {:.2f} M records/s, while flowing {:.2f} vs {:.2f} ({} checkpoints)\n",
+      fmt::print("  run {}: {:.2f} vs {:.2f} M records/s, while flowing {:.2f} vs {:.2f}, CPU {:.0f} vs "
+                 "{:.0f} ns/record ({} checkpoints)\n",
                  i + 1, plain.back() / 1e6, with.back() / 1e6, plain_flowing.back() / 1e6,
-                 with_flowing.back() / 1e6, b.result.checkpoints_completed);
+                 with_flowing.back() / 1e6, plain_cpu.back(), with_cpu.back(),
+                 b.result.checkpoints_completed);
       std::filesystem::remove_all(o.checkpoint_dir);
     }
   }
@@ -262,6 +279,10 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
     fmt::print("  while flowing (first to last row at the sink): {:.2f} vs {:.2f} M rows/s, "
                "ratio {:.3f}  (loss {:.1f}%)\n",
                pf / 1e6, wf / 1e6, wf / pf, 100 * (1 - wf / pf));
+    // CPU per record counts what checkpoints cost the machine, whatever else it runs.
+    const auto pc = median_of(plain_cpu), wc = median_of(with_cpu);
+    fmt::print("  CPU per record: {:.0f} vs {:.0f} ns, ratio {:.3f}  (checkpoints cost {:.1f}% more CPU)\n",
+               pc, wc, wc / pc, 100 * (wc / pc - 1));
   }
   return 0;
 }

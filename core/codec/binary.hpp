@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -102,6 +103,81 @@ using binary_bits_t = std::conditional_t<
 template <class T>
 void binary_write(std::vector<std::byte>& out, const T& x);
 
+/// A number whose encoding is its own bytes on this host: little-endian integers (not
+/// `bool`, whose byte is checked when read), IEEE-754 floats and `event_time`.
+template <class T>
+inline constexpr bool raw_scalar_v =
+  std::endian::native == std::endian::little &&
+  ((std::integral<T> && !std::same_as<T, bool>) ||
+   (std::floating_point<T> && std::numeric_limits<T>::is_iec559) ||
+   (std::same_as<T, event_time> && sizeof(event_time) == 8));
+
+/// Finds out whether a record's encoding is exactly its memory: `inspect` names members
+/// that are raw scalars or such records, in memory order, with no gap or padding between
+/// them and none at the end. Such a record is written with one copy instead of field by
+/// field (the bytes are the same).
+class layout_probe : public inspector_base<layout_probe> {
+public:
+  explicit layout_probe(const void* base) noexcept
+    : base_(static_cast<const std::byte*>(base)) {}
+
+  template <class... Ts>
+  bool apply_fields(std::string_view, field_ref<Ts>... refs) {
+    (visit(refs.value), ...);
+    return true;
+  }
+  /// Whether every field so far was flat and they cover `size` bytes exactly.
+  bool flat(std::size_t size) const noexcept { return flat_ && next_ == size; }
+
+private:
+  template <class F>
+  void visit(F* field) {
+    if (!flat_)
+      return;
+    const auto* at = reinterpret_cast<const std::byte*>(field);
+    if (at != base_ + next_) {
+      flat_ = false; // out of order, padding before it, or not a member at all
+      return;
+    }
+    if constexpr (raw_scalar_v<F>) {
+      next_ += sizeof(F);
+    } else if constexpr (inspectable<F> && std::is_trivially_copyable_v<F>) {
+      const auto start = next_;
+      static_cast<void>(inspect(*this, *field));
+      flat_ = flat_ && next_ == start + sizeof(F); // no padding at the nested end
+    } else {
+      flat_ = false;
+    }
+  }
+
+  const std::byte* base_;
+  std::size_t next_ = 0;
+  bool flat_ = true;
+};
+
+/// Whether `T`'s encoding is its memory (see `layout_probe`); probed once per type.
+template <class T>
+bool flat_layout() {
+  if constexpr (!inspectable<T> || !std::is_trivially_copyable_v<T> ||
+                !std::default_initializable<T>) {
+    return false;
+  } else {
+    static const bool flat = [] {
+      T probe{};
+      layout_probe f{&probe};
+      static_cast<void>(inspect(f, probe));
+      return f.flat(sizeof(T));
+    }();
+    return flat;
+  }
+}
+
+/// Appends `n` bytes from `p`.
+inline void put_raw(std::vector<std::byte>& out, const void* p, std::size_t n) {
+  const auto* bytes = static_cast<const std::byte*>(p);
+  out.insert(out.end(), bytes, bytes + n);
+}
+
 /// Appends a record's fields in declared order.
 class binary_writer : public inspector_base<binary_writer> {
 public:
@@ -142,9 +218,23 @@ void binary_write(std::vector<std::byte>& out, const T& x) {
       binary_write(out, *x);
   } else if constexpr (is_vector_v<T>) {
     put_varint(out, x.size());
-    for (const typename T::value_type& elem : x)
+    using E = typename T::value_type;
+    if constexpr (raw_scalar_v<E>) {
+      put_raw(out, x.data(), x.size() * sizeof(E));
+      return;
+    } else if constexpr (inspectable<E>) {
+      if (flat_layout<E>()) {
+        put_raw(out, x.data(), x.size() * sizeof(E));
+        return;
+      }
+    }
+    for (const E& elem : x)
       binary_write(out, elem);
   } else {
+    if (flat_layout<T>()) {
+      put_raw(out, &x, sizeof(T));
+      return;
+    }
     binary_writer w{out};
     // Writing never changes the record; the inspect() protocol just has one signature.
     static_cast<void>(inspect(w, const_cast<T&>(x)));

@@ -50,6 +50,9 @@ public:
       codec::to_binary(x, bytes_);
     }
   }
+  /// Room for `n` bytes in all, so that a long encoding does not grow step by step.
+  void reserve(std::size_t n) { bytes_.reserve(n); }
+  std::size_t size() const noexcept { return bytes_.size(); }
   std::string take() {
     std::string out(reinterpret_cast<const char*>(bytes_.data()), bytes_.size());
     bytes_.clear();
@@ -114,9 +117,15 @@ template <class Map>
 std::string encode_group(const Map& map) {
   state_encoder enc;
   enc.put(static_cast<std::uint64_t>(map.size()));
+  bool sized = false;
   for (const auto& [key, value] : map) {
+    const auto before = enc.size();
     enc.put(key);
     enc.put(value);
+    if (!sized) { // the first entry's size stands for the others (exact for numbers)
+      enc.reserve(before + (enc.size() - before) * map.size());
+      sized = true;
+    }
   }
   return enc.take();
 }

@@ -7,7 +7,9 @@
 #include "core/codec/json.hpp"
 #include "core/codec/time_format.hpp"
 
+#include <bit>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <string>
@@ -126,6 +128,42 @@ bool inspect(Inspector& f, small& x) {
 struct no_inspect {
   int x;
 };
+
+/// Records for the one-copy path: `flat_pair` is its fields' bytes; the others are not.
+struct flat_pair {
+  std::uint64_t key = 0;
+  point at;
+  double value = 0;
+};
+template <class Inspector>
+bool inspect(Inspector& f, flat_pair& x) {
+  return f.object("flat_pair").fields(f.field("key", x.key), f.field("at", x.at),
+                                      f.field("value", x.value));
+}
+struct padded {
+  std::int32_t a = 0;
+  std::int64_t b = 0; // 4 bytes of padding before it
+};
+template <class Inspector>
+bool inspect(Inspector& f, padded& x) {
+  return f.object("padded").fields(f.field("a", x.a), f.field("b", x.b));
+}
+struct reordered {
+  std::int32_t a = 0;
+  std::int32_t b = 0;
+};
+template <class Inspector>
+bool inspect(Inspector& f, reordered& x) {
+  return f.object("reordered").fields(f.field("b", x.b), f.field("a", x.a));
+}
+struct partial {
+  std::int32_t a = 0;
+  std::int32_t unlisted = 0;
+};
+template <class Inspector>
+bool inspect(Inspector& f, partial& x) {
+  return f.object("partial").fields(f.field("a", x.a));
+}
 
 } // namespace test_records
 
@@ -790,6 +828,63 @@ BOOST_AUTO_TEST_CASE(layout_is_little_endian_and_compact) {
   // Appends rather than overwrites.
   to_binary(true, buf);
   BOOST_TEST(buf.size() == 9u);
+}
+
+/// Little-endian bytes of `v`, `n` of them: what the format says a number encodes to.
+std::vector<std::byte> le(std::uint64_t v, std::size_t n) {
+  std::vector<std::byte> out;
+  for (std::size_t i = 0; i < n; ++i)
+    out.push_back(static_cast<std::byte>((v >> (8 * i)) & 0xff));
+  return out;
+}
+std::vector<std::byte> cat(std::initializer_list<std::vector<std::byte>> parts) {
+  std::vector<std::byte> out;
+  for (auto& p : parts)
+    out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(records_that_are_their_bytes_encode_the_same_in_one_copy) {
+  using sluice::codec::detail::flat_layout;
+  BOOST_TEST(flat_layout<point>());
+  BOOST_TEST(flat_layout<flat_pair>());
+  BOOST_TEST(!flat_layout<padded>());    // padding
+  BOOST_TEST(!flat_layout<reordered>()); // fields out of memory order
+  BOOST_TEST(!flat_layout<partial>());   // a member inspect() does not name
+  BOOST_TEST(!flat_layout<ints>());      // a bool, checked when read
+  BOOST_TEST(!flat_layout<txn>());       // a string
+
+  // Whichever path writes them, the bytes are the format's: fields in declared order.
+  const flat_pair fp{0x0102030405060708, point{-2, 3}, 1.5};
+  std::vector<std::byte> buf;
+  to_binary(fp, buf);
+  const auto fp_bytes = cat({le(0x0102030405060708, 8), le(0xfffffffe, 4), le(3, 4),
+                             le(std::bit_cast<std::uint64_t>(1.5), 8)});
+  BOOST_TEST((buf == fp_bytes));
+  buf.clear();
+  to_binary(reordered{1, 2}, buf);
+  BOOST_TEST((buf == cat({le(2, 4), le(1, 4)})));
+  buf.clear();
+  to_binary(padded{-1, 7}, buf);
+  BOOST_TEST((buf == cat({le(0xffffffff, 4), le(7, 8)})));
+  buf.clear();
+  to_binary(partial{5, 9}, buf);
+  BOOST_TEST((buf == le(5, 4)));
+
+  // Vectors of numbers and of flat records: a count, then the elements' bytes.
+  buf.clear();
+  to_binary(std::vector<flat_pair>{fp, fp}, buf);
+  BOOST_TEST((buf == cat({le(2, 1), fp_bytes, fp_bytes})));
+  buf.clear();
+  to_binary(std::vector<std::int16_t>{-1, 2}, buf);
+  BOOST_TEST((buf == cat({le(2, 1), le(0xffff, 2), le(2, 2)})));
+  const std::vector<flat_pair> many{fp, flat_pair{}, fp};
+  auto back = round_trip(many);
+  BOOST_REQUIRE(back.size() == 3u);
+  BOOST_TEST(back[0].key == fp.key);
+  BOOST_TEST((back[0].at == fp.at));
+  BOOST_TEST(back[2].value == 1.5);
+  BOOST_TEST((round_trip(std::vector<double>{0.25, -3}) == std::vector<double>{0.25, -3}));
 }
 
 BOOST_AUTO_TEST_CASE(round_trips) {

@@ -25,12 +25,14 @@
 /// and timers, so any instance of a later run restores the key groups it owns, whatever
 /// parallelism wrote them:
 ///
-///     "sluice.keyed_process", u32 version (2), the writer's watermark,
+///     "sluice.keyed_process", u32 version (3), the writer's watermark,
 ///     the writer's processing time (clock ticks),
 ///     the states (detail::state_section: name, payload type, TTL, entries, deltas),
-///     u8 1 when the timers follow (always in a full piece), then
-///     event-time timers: count, (time, key)...,
-///     processing-time timers: count, (time - the writer's processing time, key)...
+///     u8 timers: 0 none, 1 all of them (always in a full piece), 2 their changes;
+///     with 1: event-time timers: count, (time, key)...,
+///             processing-time timers: count, (time - the writer's processing time, key)...
+///     with 2: count, then per change in order: u8 kind (bit 0: registered, else removed;
+///             bit 1: processing time), the time (processing time: as above), the key
 ///
 /// plus `instance/<i>` per writing instance (tag, version, watermark), so that every new
 /// instance learns the watermark the checkpoint was taken at.
@@ -38,8 +40,9 @@
 /// Incremental checkpoints (as `detail::table_checkpoints`): a key group whose states list
 /// few changed keys gets a delta piece `kg/<n>/d<k>` in the same format, whose sections
 /// hold one delta each (the changed keys' entries or their erasure) and whose timers are
-/// there only when they changed; the earlier pieces of its chain are referred to. A
-/// restore applies base and deltas in order; the last timers written win.
+/// there only when they changed: their registrations and removals, or all of them when
+/// those are too many; the earlier pieces of its chain are referred to. A restore applies
+/// base and deltas in order.
 #include "operators/collector.hpp"
 #include "operators/context.hpp"
 #include "operators/operator.hpp"
@@ -54,6 +57,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -243,7 +247,7 @@ public:
   // -- checkpoints (format in the file comment) ---------------------------------------------
 
   static constexpr std::string_view piece_tag = "sluice.keyed_process";
-  static constexpr std::uint32_t piece_version = 2;
+  static constexpr std::uint32_t piece_version = 3;
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
     if constexpr (snapshottable) {
@@ -258,15 +262,14 @@ public:
       for (int g = range.first; g < range.last; ++g) {
         auto& c = chains_[static_cast<std::size_t>(g - range.first)];
         auto changes = state_->take_changes(g);
-        const bool timers_changed = timers_.take_changed(g);
+        auto timer_log = timers_.take_changes(g);
         const auto changed = changes.keys;
-        if (c.needs_full(incremental, changes.full, changed)) {
+        if (c.needs_full(incremental, changes.full, changed + timer_log.changes.size())) {
           auto sections = state_->freeze_group(g, now);
-          group_timers timers{timers_in(time_domain::event_time, g),
-                              timers_in(time_domain::processing_time, g)};
+          piece_timers timers{all_timers(g), {}};
           // Restored sections not decoded yet are written too, but not counted as entries.
-          const bool written = sections || timers.size() > 0;
-          c.restart(written, state_->group_entries(g) + timers.size());
+          const bool written = sections || timers.whole->size() > 0;
+          c.restart(written, state_->group_entries(g) + timers.whole->size());
           if (!written)
             continue;
           if (auto r = w.put_later(key_group_piece(g),
@@ -277,13 +280,14 @@ public:
         }
         if (auto r = c.reuse(g, w); !r)
           return r;
-        if (changed == 0 && !timers_changed)
+        if (changed == 0 && timer_log.empty())
           continue;
-        std::optional<group_timers> timers;
-        if (timers_changed)
-          timers = group_timers{timers_in(time_domain::event_time, g),
-                                timers_in(time_domain::processing_time, g)};
-        const auto piece = c.add_delta(g, changed + (timers ? timers->size() : 0));
+        piece_timers timers;
+        if (timer_log.all)
+          timers.whole = all_timers(g);
+        else
+          timers.changes = std::move(timer_log.changes);
+        const auto piece = c.add_delta(g, changed + timers.size());
         if (auto r = w.put_later(piece,
                                  piece_encoder(g, state_->freeze_changes(g, std::move(changes), now),
                                                std::move(timers), now));
@@ -327,6 +331,7 @@ public:
       for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g)
         if (auto ok = restore_group(g, r, now); !ok)
           return ok;
+      timers_.forget_changes(); // the restored timers are in the checkpoint already
       if (auto t = timers_.earliest(time_domain::processing_time))
         want_wakeup(detail::processing_time_of(*t));
       return {};
@@ -442,10 +447,23 @@ private:
     timer_list events, wakeups;
     std::size_t size() const noexcept { return events.size() + wakeups.size(); }
   };
+  using timer_change = typename timer_table<K>::change;
+  /// What a piece holds of a key group's timers: all of them, their changes, or nothing.
+  struct piece_timers {
+    std::optional<group_timers> whole;
+    std::vector<timer_change> changes;
+    std::size_t size() const noexcept { return whole ? whole->size() : changes.size(); }
+    std::uint8_t flag() const noexcept { return whole ? 1 : changes.empty() ? 0 : 2; }
+  };
+
+  group_timers all_timers(int g) const {
+    return group_timers{timers_in(time_domain::event_time, g),
+                        timers_in(time_domain::processing_time, g)};
+  }
 
   /// The function the writer thread runs to make one piece (format in the file comment).
   auto piece_encoder(int g, std::optional<typename keyed_state_backend<K>::frozen_sections> sections,
-                     std::optional<group_timers> timers, std::int64_t now) const {
+                     piece_timers timers, std::int64_t now) const {
     return [sections = std::move(sections), timers = std::move(timers), now,
             wm = current_watermark(),
             where = "operator '" + info_.name + "', key group " + std::to_string(g)]()
@@ -461,17 +479,25 @@ private:
       put_header(enc, wm);
       enc.put(now);
       enc.put(made);
-      enc.put(static_cast<std::uint8_t>(timers.has_value()));
-      if (timers) {
-        enc.put(static_cast<std::uint64_t>(timers->events.size()));
-        for (auto& [t, key] : timers->events) {
+      enc.put(timers.flag());
+      if (timers.whole) {
+        enc.put(static_cast<std::uint64_t>(timers.whole->events.size()));
+        for (auto& [t, key] : timers.whole->events) {
           enc.put(t);
           enc.put(key);
         }
-        enc.put(static_cast<std::uint64_t>(timers->wakeups.size()));
-        for (auto& [t, key] : timers->wakeups) {
+        enc.put(static_cast<std::uint64_t>(timers.whole->wakeups.size()));
+        for (auto& [t, key] : timers.whole->wakeups) {
           enc.put(t - now);
           enc.put(key);
+        }
+      } else if (!timers.changes.empty()) {
+        enc.put(static_cast<std::uint64_t>(timers.changes.size()));
+        for (auto& c : timers.changes) {
+          const bool processing = c.domain == time_domain::processing_time;
+          enc.put(static_cast<std::uint8_t>((c.added ? 1 : 0) | (processing ? 2 : 0)));
+          enc.put(processing ? c.time - now : c.time);
+          enc.put(c.key);
         }
       }
       return enc.take();
@@ -508,11 +534,22 @@ private:
     return dec.get(wm);
   }
 
+  /// Timers ordered by time, then key (as `timer_table` keeps them).
+  struct timer_order {
+    bool operator()(const std::pair<std::int64_t, K>& a,
+                    const std::pair<std::int64_t, K>& b) const noexcept {
+      if (a.first != b.first)
+        return a.first < b.first;
+      return detail::key_less<K>{}(a.second, b.second);
+    }
+  };
+
   /// One piece of a key group's chain, read.
   struct read_piece {
     std::int64_t clock_ref = 0;
     std::vector<detail::state_section> sections;
     std::optional<group_timers> timers; ///< processing-time ones as offsets from clock_ref
+    std::vector<timer_change> timer_changes; ///< the same
   };
 
   static result<read_piece> read_group_piece(std::string_view bytes) {
@@ -527,10 +564,30 @@ private:
       ok = dec.get(p.sections);
     if (ok)
       ok = dec.get(has_timers);
-    if (ok && has_timers > 1)
+    if (ok && has_timers > 2)
       ok = make_error(error_code::malformed_record,
-                      "timer flag " + std::to_string(has_timers) + " (expected 0 or 1)");
-    if (ok && has_timers) {
+                      "timer flag " + std::to_string(has_timers) + " (expected 0, 1 or 2)");
+    if (ok && has_timers == 2) {
+      std::uint64_t n = 0;
+      ok = dec.get(n);
+      if (ok && n > dec.remaining()) // every change takes at least 9 bytes
+        ok = make_error(error_code::malformed_record,
+                        std::to_string(n) + " timer changes in " +
+                          std::to_string(dec.remaining()) + " bytes");
+      for (std::uint64_t i = 0; ok && i < n; ++i) {
+        std::uint8_t kind = 0;
+        timer_change c{time_domain::event_time, false, 0, K{}};
+        if ((ok = dec.get(kind)) && kind > 3)
+          ok = make_error(error_code::malformed_record,
+                          "timer change kind " + std::to_string(kind) + " (expected 0 to 3)");
+        if (ok && (ok = dec.get(c.time)) && (ok = dec.get(c.key))) {
+          c.added = (kind & 1) != 0;
+          c.domain = (kind & 2) != 0 ? time_domain::processing_time : time_domain::event_time;
+          p.timer_changes.push_back(std::move(c));
+        }
+      }
+    }
+    if (ok && has_timers == 1) {
       p.timers.emplace();
       for (auto* list : {&p.timers->events, &p.timers->wakeups}) {
         std::uint64_t n = 0;
@@ -561,8 +618,10 @@ private:
   /// nothing unless every piece reads.
   result<void> restore_group(int g, snapshot_reader& r, std::int64_t now) {
     std::vector<detail::state_section> sections;
-    std::optional<group_timers> timers;
-    std::int64_t timers_ref = 0, last_ref = 0;
+    // The group's timers as the chain leaves them, processing times on the writer's clock.
+    using timer_set = std::set<std::pair<std::int64_t, K>, timer_order>;
+    timer_set events, wakeups;
+    std::int64_t last_ref = 0;
     bool any = false;
     for (int d = 0;; ++d) {
       const auto name = d == 0 ? key_group_piece(g) : detail::delta_piece(g, d);
@@ -581,8 +640,20 @@ private:
       any = true;
       last_ref = p->clock_ref;
       if (p->timers) {
-        timers = std::move(p->timers);
-        timers_ref = p->clock_ref;
+        events = timer_set(p->timers->events.begin(), p->timers->events.end());
+        wakeups.clear();
+        for (auto& [t, key] : p->timers->wakeups)
+          wakeups.emplace(detail::saturating_add(p->clock_ref, t), key);
+      }
+      for (auto& c : p->timer_changes) {
+        const bool processing = c.domain == time_domain::processing_time;
+        auto& set = processing ? wakeups : events;
+        std::pair<std::int64_t, K> timer{
+          processing ? detail::saturating_add(p->clock_ref, c.time) : c.time, c.key};
+        if (c.added)
+          set.insert(std::move(timer));
+        else
+          set.erase(timer);
       }
       for (auto& sec : p->sections) {
         auto it = std::find_if(sections.begin(), sections.end(),
@@ -609,13 +680,10 @@ private:
       for (auto& delta : sec.deltas)
         delta.clock_ref = detail::saturating_add(delta.clock_ref, shift);
     }
-    if (timers) {
-      const auto base = detail::saturating_add(timers_ref, shift);
-      for (auto& [t, key] : timers->events)
-        timers_.add(time_domain::event_time, g, t, key);
-      for (auto& [t, key] : timers->wakeups)
-        timers_.add(time_domain::processing_time, g, detail::saturating_add(base, t), key);
-    }
+    for (auto& [t, key] : events)
+      timers_.add(time_domain::event_time, g, t, key);
+    for (auto& [t, key] : wakeups)
+      timers_.add(time_domain::processing_time, g, detail::saturating_add(t, shift), key);
     if (auto ok = state_->restore_group(g, std::move(sections)); !ok)
       return unreadable("key group " + std::to_string(g), ok.error());
     return {};

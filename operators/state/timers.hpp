@@ -22,33 +22,56 @@ public:
     K key;
   };
 
+  /// One registration or removal, for an incremental checkpoint's delta.
+  struct change {
+    time_domain domain;
+    bool added; ///< registered, else removed (deleted or fired)
+    std::int64_t time;
+    K key;
+  };
+  /// What changed in one key group since the last `take_changes`.
+  struct change_list {
+    /// The changes in order; empty when `all` is set.
+    std::vector<change> changes;
+    /// Too many changes to list, or a first call: the group's timers must be written whole.
+    bool all = false;
+    bool empty() const noexcept { return !all && changes.empty(); }
+  };
+
   explicit timer_table(key_group_range range = {0, default_max_key_groups})
     : range_(range),
       event_(static_cast<std::size_t>(range.size())),
       processing_(static_cast<std::size_t>(range.size())),
-      changed_(static_cast<std::size_t>(range.size()), 1) {}
+      logs_(static_cast<std::size_t>(range.size()), change_list{{}, true}) {}
 
   /// Adds a timer; false when (key, time) was already registered.
   bool add(time_domain d, int key_group, std::int64_t time, const K& key) {
     if (!group(d, key_group).insert(entry{time, key}).second)
       return false;
-    changed_[index(key_group)] = true;
+    log(d, key_group, true, time, key);
     return true;
   }
   /// Removes a timer; false when there was none.
   bool remove(time_domain d, int key_group, std::int64_t time, const K& key) {
     if (group(d, key_group).erase(entry{time, key}) == 0)
       return false;
-    changed_[index(key_group)] = true;
+    log(d, key_group, false, time, key);
     return true;
   }
 
-  /// Whether the timers of `key_group` changed since the last call (true at first): an
-  /// incremental checkpoint writes a key group's timers only then.
-  bool take_changed(int key_group) {
-    const bool changed = changed_[index(key_group)] != 0;
-    changed_[index(key_group)] = 0;
-    return changed;
+  /// The changes to the timers of `key_group` since the last call (everything at first,
+  /// and after `forget_changes`): an incremental checkpoint writes them, or the group's
+  /// timers whole when they are too many.
+  change_list take_changes(int key_group) {
+    auto& log = logs_[index(key_group)];
+    change_list out = std::move(log);
+    log = change_list{};
+    return out;
+  }
+  /// The next `take_changes` of every group lists everything (after a restore).
+  void forget_changes() {
+    for (auto& log : logs_)
+      log = change_list{{}, true};
   }
 
   /// The timers with time <= `up_to`, ordered by time, then key group, then key. They
@@ -122,10 +145,26 @@ private:
     return groups[index(key_group)];
   }
 
+  /// Logs a change until the log holds as many as a 32nd of the group's timers (at least
+  /// 64): beyond that, writing the timers whole costs less than listing the changes.
+  void log(time_domain d, int key_group, bool added, std::int64_t time, const K& key) {
+    auto& log = logs_[index(key_group)];
+    if (log.all)
+      return;
+    const auto i = index(key_group);
+    const auto held = event_[i].size() + processing_[i].size();
+    if (log.changes.size() >= std::max<std::size_t>(64, held / 32)) {
+      log.changes = {};
+      log.all = true;
+      return;
+    }
+    log.changes.push_back(change{d, added, time, key});
+  }
+
   key_group_range range_;
   std::vector<set_type> event_;
   std::vector<set_type> processing_;
-  std::vector<std::uint8_t> changed_; ///< per key group, since `take_changed`
+  std::vector<change_list> logs_; ///< per key group, since `take_changes`
 };
 
 } // namespace sluice

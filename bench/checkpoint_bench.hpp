@@ -287,6 +287,49 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
   return 0;
 }
 
+/// The count workload's overhead with and without Snappy on the pieces, against no
+/// checkpoints, the three configurations alternating in each run (so that a change in the
+/// machine's speed hits all three alike).
+inline int compression_overhead(int runs, std::uint64_t records, std::chrono::milliseconds interval) {
+  struct side {
+    const char* name;
+    std::vector<double> whole, flowing, cpu;
+  };
+  side none{"no checkpoints", {}, {}, {}}, snappy{"Snappy", {}, {}, {}},
+    raw{"no compression", {}, {}, {}};
+  for (int i = 0; i < runs; ++i) {
+    for (auto* s : {&none, &snappy, &raw}) {
+      count_options o;
+      o.records = records;
+      if (s != &none) {
+        o.checkpoint_dir = temp_dir("count-compression");
+        o.interval = interval;
+        o.compression = s == &snappy;
+      }
+      auto r = run_count(o);
+      if (r.rows != records) {
+        fmt::print(stderr, "count: {} rows of {}\n", r.rows, records);
+        return 1;
+      }
+      s->whole.push_back(static_cast<double>(records) / r.seconds);
+      s->flowing.push_back(static_cast<double>(r.rows) / r.flowing_seconds);
+      s->cpu.push_back(r.cpu_seconds * 1e9 / static_cast<double>(records));
+      if (!o.checkpoint_dir.empty())
+        std::filesystem::remove_all(o.checkpoint_dir);
+    }
+    fmt::print("  run {}: {:.2f} / {:.2f} / {:.2f} M records/s (none / Snappy / uncompressed)\n",
+               i + 1, none.whole.back() / 1e6, snappy.whole.back() / 1e6, raw.whole.back() / 1e6);
+  }
+  fmt::print("checkpoint-overhead count, compression compared: records={} runs={} interval={}ms\n",
+             records, runs, interval.count());
+  for (auto* s : {&snappy, &raw})
+    fmt::print("  {:15} ratio to none: whole {:.3f}, while flowing {:.3f}, CPU per record {:.3f}\n",
+               s->name, median_of(s->whole) / median_of(none.whole),
+               median_of(s->flowing) / median_of(none.flowing),
+               median_of(s->cpu) / median_of(none.cpu));
+  return 0;
+}
+
 /// What `measure_state` saw, in milliseconds and megabytes.
 struct state_figures {
   std::size_t checkpoints = 0, incremental_checkpoints = 0;

@@ -652,6 +652,9 @@ int main(int argc, char** argv) {
   cko->add_option("--interval", ck_interval);
   bool ck_no_compression = false;
   cko->add_flag("--no-compression", ck_no_compression, "count workload: pieces stored without Snappy");
+  bool ck_compare_compression = false;
+  cko->add_flag("--compare-compression", ck_compare_compression,
+                "count workload: none, Snappy and uncompressed, alternating in each run");
   auto* cks = app.add_subcommand("checkpoint-state", "pause, size, duration, recovery with 1M keys");
   cks->add_option("--keys", state_keys);
   std::string ck_operator = "aggregate";
@@ -675,6 +678,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
+    if (*cko && ck_compare_compression)
+      return checkpoints::compression_overhead(ck_runs, ck_records, ms);
     if (*cko)
       return checkpoints::overhead(ck_workload, ck_runs, ck_records, ms, !ck_no_compression);
     if (*cks)

@@ -264,7 +264,9 @@ public:
         auto changes = state_->take_changes(g);
         auto timer_log = timers_.take_changes(g);
         const auto changed = changes.keys;
-        if (c.needs_full(incremental, changes.full, changed + timer_log.changes.size())) {
+        // Timers too many to list would go whole into the delta: as costly as a full piece.
+        if (c.needs_full(incremental, changes.full || timer_log.all,
+                         changed + timer_log.changes.size())) {
           auto sections = state_->freeze_group(g, now);
           piece_timers timers{all_timers(g), {}};
           // Restored sections not decoded yet are written too, but not counted as entries.
@@ -527,9 +529,10 @@ private:
     std::uint32_t version = 0;
     if (auto ok = dec.get(version); !ok)
       return ok;
-    if (version != piece_version)
+    // Version 2 is version 3 without timer changes (flag 2), so this build reads both.
+    if (version != piece_version && version != 2)
       return make_error(error_code::malformed_record,
-                        "format version " + std::to_string(version) + ", this build reads " +
+                        "format version " + std::to_string(version) + ", this build reads 2 and " +
                           std::to_string(piece_version));
     return dec.get(wm);
   }

@@ -105,12 +105,12 @@ void binary_write(std::vector<std::byte>& out, const T& x);
 
 /// A number whose encoding is its own bytes on this host: little-endian integers (not
 /// `bool`, whose byte is checked when read), IEEE-754 floats and `event_time`.
-template <class T>
+template <class T, class U = std::remove_cv_t<T>>
 inline constexpr bool raw_scalar_v =
   std::endian::native == std::endian::little &&
-  ((std::integral<T> && !std::same_as<T, bool>) ||
-   (std::floating_point<T> && std::numeric_limits<T>::is_iec559) ||
-   (std::same_as<T, event_time> && sizeof(event_time) == 8));
+  ((std::integral<U> && !std::same_as<U, bool>) ||
+   (std::floating_point<U> && std::numeric_limits<U>::is_iec559) ||
+   (std::same_as<U, event_time> && sizeof(event_time) == 8));
 
 /// Finds out whether a record's encoding is exactly its memory: `inspect` names members
 /// that are raw scalars or such records, in memory order, with no gap or padding between
@@ -155,7 +155,10 @@ private:
   bool flat_ = true;
 };
 
-/// Whether `T`'s encoding is its memory (see `layout_probe`); probed once per type.
+/// Whether `T`'s encoding is its memory (see `layout_probe`); probed once per type, on a
+/// zeroed object and on one whose every byte is 1. Like every `inspect` in this code base,
+/// the function must name the same members whatever their values: one that names a
+/// temporary for some values only would be judged by these two.
 template <class T>
 bool flat_layout() {
   if constexpr (!inspectable<T> || !std::is_trivially_copyable_v<T> ||
@@ -163,13 +166,28 @@ bool flat_layout() {
     return false;
   } else {
     static const bool flat = [] {
-      T probe{};
-      layout_probe f{&probe};
-      static_cast<void>(inspect(f, probe));
-      return f.flat(sizeof(T));
+      auto probe_with = [](unsigned char byte) {
+        T probe{};
+        std::memset(static_cast<void*>(&probe), byte, sizeof(T));
+        layout_probe f{&probe};
+        static_cast<void>(inspect(f, probe));
+        return f.flat(sizeof(T));
+      };
+      return probe_with(0) && probe_with(1);
     }();
     return flat;
   }
+}
+
+/// Whether every `T` encodes to exactly `sizeof(T)` bytes (a raw number or a flat record).
+template <class T>
+bool fixed_size() {
+  if constexpr (raw_scalar_v<T>)
+    return true;
+  else if constexpr (inspectable<T>)
+    return flat_layout<T>();
+  else
+    return false;
 }
 
 /// Appends `n` bytes from `p`.

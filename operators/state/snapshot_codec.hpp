@@ -115,17 +115,16 @@ inline std::string delta_piece(int key_group, int n) {
 /// Encodes a whole key group: a count, then key and value pairs.
 template <class Map>
 std::string encode_group(const Map& map) {
+  using K = typename Map::key_type;
+  using V = typename Map::mapped_type;
   state_encoder enc;
   enc.put(static_cast<std::uint64_t>(map.size()));
-  bool sized = false;
+  // Keys and values of a fixed size (numbers, flat records): the buffer's size is known.
+  if (codec::detail::fixed_size<K>() && codec::detail::fixed_size<V>())
+    enc.reserve(enc.size() + map.size() * (sizeof(K) + sizeof(V)));
   for (const auto& [key, value] : map) {
-    const auto before = enc.size();
     enc.put(key);
     enc.put(value);
-    if (!sized) { // the first entry's size stands for the others (exact for numbers)
-      enc.reserve(before + (enc.size() - before) * map.size());
-      sized = true;
-    }
   }
   return enc.take();
 }

@@ -225,8 +225,9 @@ inline result<void> get_change_flag(state_decoder& dec, bool& present) {
 ///   their values, or their erasure) to its chain;
 /// - any other group, and every group once its chain has `max_deltas` deltas or its deltas
 ///   list more entries than half its base, is written in full (the compaction).
-/// The task pauses only to copy the deltas' entries and to share the full groups (see
-/// keyed_state_table); the encoding runs on the writer thread.
+/// The task pauses only to copy the deltas' entries and to freeze the full groups (see
+/// keyed_state_table); the full groups are encoded on the writer thread, or by the task
+/// just before it changes one.
 template <class Table>
 class table_checkpoints {
 public:
@@ -247,14 +248,11 @@ public:
         c.restart(!map.empty(), map.size());
         if (!c.has_base)
           continue;
-        result<void> ok;
-        if constexpr (Table::shareable)
-          ok = w.put_later(key_group_piece(g), [frozen = table.share(g)] {
-            return result<std::string>{encode_group(*frozen)};
-          });
-        else
-          ok = w.put(key_group_piece(g), encode_group(map));
-        if (!ok)
+        if (auto ok = w.put_later(key_group_piece(g),
+                                  [frozen = table.freeze(g, &encode_group<typename Table::map_type>)] {
+                                    return frozen->take();
+                                  });
+            !ok)
           return ok;
         continue;
       }

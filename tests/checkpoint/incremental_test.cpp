@@ -1,8 +1,9 @@
-// Incremental, copy-on-write checkpoints of keyed tables (operators/state/snapshot_codec.hpp):
-// a checkpoint writes only the changed keys of a key group as a delta and refers to the
-// rest; the state it writes is the state at the barrier even when the task changes it
-// before the writer thread encodes it; chains are compacted; the store keeps the pieces a
-// retained checkpoint refers to; and a job restores base plus deltas at another parallelism.
+// Incremental checkpoints of keyed tables (operators/state/snapshot_codec.hpp): a checkpoint
+// writes only the changed keys of a key group as a delta and refers to the rest; the state
+// it writes is the state at the barrier even when the task changes it before the writer
+// thread encodes it (frozen groups are encoded once, then changed in place); chains are
+// compacted; the store keeps the pieces a retained checkpoint refers to; and a job restores
+// base plus deltas at another parallelism.
 #include <boost/test/unit_test.hpp>
 
 #include "checkpoint/store.hpp"
@@ -17,7 +18,9 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace sluice;
@@ -256,6 +259,88 @@ BOOST_AUTO_TEST_CASE(the_snapshot_is_the_state_at_the_barrier_even_when_changed_
   w.finish();
   BOOST_TEST(all_deltas(w.written));
   BOOST_TEST((contents(restored(w)) == second_barrier));
+}
+
+BOOST_AUTO_TEST_CASE(a_frozen_group_is_encoded_before_its_first_change_and_changed_in_place) {
+  table t;
+  detail::table_checkpoints<table> cp;
+  memory_checkpoints w;
+  for (std::uint64_t k = 0; k < 2'000; ++k)
+    set(t, k, 1);
+  const int g = group_of(7);
+  const auto* map_before = &t.view(g);
+  const auto at_barrier = contents(t);
+  w.begin();
+  BOOST_REQUIRE(cp.snapshot(t, w));
+  set(t, 7, 2); // the task changes one group before the writer runs
+  // No copy: the task encoded the group as it was and then changed the same map.
+  BOOST_TEST(&t.view(g) == map_before);
+  BOOST_TEST(t.view(g).at(7) == 2);
+  w.finish();
+  BOOST_TEST((contents(restored(w)) == at_barrier));
+}
+
+BOOST_AUTO_TEST_CASE(a_writer_thread_encoding_while_the_task_changes_groups_writes_the_barrier_state) {
+  table t;
+  detail::table_checkpoints<table> cp;
+  memory_checkpoints w;
+  w.reuse_ok = false; // every checkpoint writes every group in full: all of them frozen
+  for (std::uint64_t k = 0; k < 20'000; ++k)
+    set(t, k, 0);
+  for (int round = 1; round <= 20; ++round) {
+    const auto at_barrier = contents(t);
+    w.begin();
+    BOOST_REQUIRE(cp.snapshot(t, w));
+    auto deferred = std::exchange(w.deferred, {});
+    std::vector<std::pair<std::string, result<std::string>>> made;
+    // The writer takes the groups in order while the task changes them in another order:
+    // each group is encoded by whichever gets to it first.
+    std::thread writer{[&] {
+      for (auto& [name, encode] : deferred)
+        made.emplace_back(name, encode());
+    }};
+    for (std::uint64_t k = 20'000; k-- > 0;)
+      if (k % 3 == static_cast<std::uint64_t>(round % 3))
+        set(t, k, round);
+    writer.join();
+    for (auto& [name, bytes] : made) {
+      BOOST_REQUIRE_MESSAGE(bytes, name);
+      w.current[name] = *bytes;
+    }
+    BOOST_TEST((contents(restored(w)) == at_barrier), "round " << round);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_group_frozen_twice_before_its_first_write_gives_both_checkpoints_its_bytes) {
+  table t;
+  for (std::uint64_t k = 0; k < 1'000; ++k)
+    set(t, k, 3);
+  const int g = group_of(5);
+  const auto expected = detail::encode_group(t.view(g));
+  auto first = t.freeze(g, &detail::encode_group<table::map_type>);
+  // The next barrier comes before the writer took the first checkpoint's bytes.
+  auto second = t.freeze(g, &detail::encode_group<table::map_type>);
+  BOOST_TEST(first->settled());
+  t.group(g).insert_or_assign(5, 4);
+  auto a = first->take();
+  auto b = second->take();
+  BOOST_REQUIRE(a);
+  BOOST_REQUIRE(b);
+  BOOST_TEST(*a == expected);
+  BOOST_TEST(*b == expected);
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_encoding_reaches_the_writer_not_the_task) {
+  table t;
+  set(t, 1, 1);
+  const int g = group_of(1);
+  auto frozen = t.freeze(g, +[](const table::map_type&) -> std::string {
+    throw std::length_error("state too large to encode");
+  });
+  BOOST_CHECK_NO_THROW(t.group(g).insert_or_assign(1, 2)); // the task settles, and goes on
+  auto bytes = frozen->take();
+  BOOST_REQUIRE(!bytes);
+  BOOST_TEST(bytes.error().message.find("state too large to encode") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(long_chains_and_busy_groups_are_written_in_full) {

@@ -257,8 +257,8 @@ public:
       if (chains_.size() != static_cast<std::size_t>(range.size()))
         chains_.assign(static_cast<std::size_t>(range.size()), detail::delta_chain{});
       const bool incremental = w.can_reuse();
-      // The pause: share each key group's state (copy-on-write), or copy its changed
-      // entries, and copy its timers; the writer thread encodes them.
+      // The pause: freeze each key group's state (keyed_state_table::freeze), or copy its
+      // changed entries, and copy its timers; the writer thread encodes them.
       for (int g = range.first; g < range.last; ++g) {
         auto& c = chains_[static_cast<std::size_t>(g - range.first)];
         auto changes = state_->take_changes(g);

@@ -6,10 +6,9 @@
 /// reference each, so the task's pause does not grow with the state). Their bytes are made
 /// once, by whichever comes first: the writer thread, or the task just before it changes the
 /// group again. The group is then changed in place. (Copying it on that write instead,
-/// copy-on-write, costs a hash-map copy and its allocation per group and checkpoint, on top
-/// of the encoding the writer does anyway: with every key changing, that was about a third
-/// of what checkpoints cost.) `share` still gives a copy-on-write view, for state that is
-/// encoded differently at each checkpoint (TTL, keyed_process's backend).
+/// copy-on-write, cost a hash-map copy and its allocation per group and checkpoint, on top
+/// of the encoding the writer did anyway: with every key changing, about a third of what
+/// checkpoints cost; docs/checkpoints.md.)
 ///
 /// Change log (for incremental checkpoints): operators that call `note_change` after each
 /// write let a checkpoint write only the keys that changed since the previous one. Past
@@ -73,22 +72,21 @@ namespace detail {
 /// One key group's bytes as of a checkpoint, made once by whichever needs them first: the
 /// writer thread (`take`) or the task about to change the group (`settle`). The other one
 /// waits for them (at most one group's encoding, well under a millisecond at 10k keys).
-template <class Map>
+/// `Made` is what the encoder returns: a `result`, so that a failure reaches the writer.
+template <class Map, class Made = result<std::string>>
 class group_bytes {
 public:
-  using encoder = std::string (*)(const Map&);
+  using encoder = std::function<Made(const Map&)>;
 
   group_bytes(std::shared_ptr<const Map> map, encoder encode) noexcept
-    : map_(std::move(map)), encode_(encode) {}
+    : map_(std::move(map)), encode_(std::move(encode)) {}
   group_bytes(const group_bytes&) = delete;
   group_bytes& operator=(const group_bytes&) = delete;
 
   /// The writer's side: the bytes, made now unless the task made them first. Called once.
-  result<std::string> take() {
+  Made take() {
     settle();
-    if (!failure_.empty())
-      return make_error(error_code::internal, "encoding a key group failed: " + failure_);
-    return std::move(bytes_);
+    return std::move(made_);
   }
 
   /// The task's side, before it changes the group: makes the bytes, or waits while the
@@ -97,17 +95,19 @@ public:
     int expected = waiting;
     if (state_.compare_exchange_strong(expected, encoding, std::memory_order_acquire)) {
       try {
-        bytes_ = encode_(*map_);
+        made_ = encode_(*map_);
       } catch (const std::exception& e) {
-        failure_ = e.what();
+        made_ = make_error(error_code::internal, std::string{"encoding a key group failed: "} + e.what());
       } catch (...) {
-        failure_ = "unknown exception";
+        made_ = make_error(error_code::internal, "encoding a key group failed");
       }
-      map_.reset(); // the task's copy-on-write check must see the group unshared again
+      map_.reset();
+      encode_ = nullptr; // what it captured goes with the task's last use of it
       state_.store(done, std::memory_order_release);
       state_.notify_all();
       return;
     }
+    // The writer's reads of the group happen-before its release of `done`.
     for (int s = expected; s != done; s = state_.load(std::memory_order_acquire))
       state_.wait(s, std::memory_order_acquire);
   }
@@ -118,24 +118,22 @@ public:
 private:
   enum : int { waiting = 0, encoding = 1, done = 2 };
   std::atomic<int> state_{waiting};
-  std::shared_ptr<const Map> map_;
+  std::shared_ptr<const Map> map_; // alive even if the table goes first (a failing job)
   encoder encode_;
-  std::string bytes_;
-  std::string failure_;
+  Made made_{make_error(error_code::internal, "key group bytes taken twice")};
 };
 
 } // namespace detail
 
-/// A map from key to `V` for the key groups one instance owns. Copying a table is cheap
-/// and gives a frozen view (copy-on-write).
+/// A map from key to `V` for the key groups one instance owns.
 template <class K, class V, class Map = std::unordered_map<K, V, key_hasher<K>>>
 class keyed_state_table {
 public:
   using key_type = K;
   using mapped_type = V;
   using map_type = Map;
-  using shared_group = std::shared_ptr<const map_type>;
-  using frozen_group = std::shared_ptr<detail::group_bytes<map_type>>;
+  template <class Made>
+  using frozen_group = std::shared_ptr<detail::group_bytes<map_type, Made>>;
 
   explicit keyed_state_table(key_group_range range = {0, default_max_key_groups})
     : range_(range), groups_(static_cast<std::size_t>(range.size())),
@@ -143,46 +141,37 @@ public:
     for (auto& g : groups_)
       g.map = std::make_shared<map_type>();
   }
+  // A copy would share the maps and change them under the other's frozen groups.
+  keyed_state_table(const keyed_state_table&) = delete;
+  keyed_state_table& operator=(const keyed_state_table&) = delete;
+  keyed_state_table(keyed_state_table&&) noexcept = default;
+  keyed_state_table& operator=(keyed_state_table&&) noexcept = default;
 
   /// The map of one key group, for changing it; `key_group` must be in this instance's
-  /// range. A frozen group's bytes are made first; a shared one is copied first.
+  /// range. A frozen group's bytes are made first.
   map_type& group(int key_group) {
     auto& g = groups_[index(key_group)];
     if (g.frozen) [[unlikely]] {
-      g.frozen->settle();
-      g.frozen.reset();
-    }
-    if constexpr (shareable) {
-      if (g.map.use_count() > 1)
-        g.map = std::make_shared<map_type>(*g.map);
-      else // the snapshot's last read happens-before this write (its release: the count's drop)
-        std::atomic_thread_fence(std::memory_order_acquire);
+      g.frozen();
+      g.frozen = nullptr;
     }
     return *g.map;
   }
   const map_type& group(int key_group) const noexcept { return *groups_[index(key_group)].map; }
-  /// Read-only access that never copies (`group` on a const table).
+  /// Read-only access that never settles a frozen group (`group` on a const table).
   const map_type& view(int key_group) const noexcept { return *groups_[index(key_group)].map; }
 
-  /// The group's bytes as it is now (`encode` makes them), without copying it: see the top
-  /// of this file. Call `take` on the result once, on any thread.
-  frozen_group freeze(int key_group, typename detail::group_bytes<map_type>::encoder encode) {
+  /// The group's bytes as it is now, made by `encode` (on the writer thread, or on the task
+  /// before the group's next change), without copying it: see the top of this file. Call
+  /// `take` on the result once, on any thread.
+  template <class Made>
+  frozen_group<Made> freeze(int key_group, std::function<Made(const map_type&)> encode) {
     auto& g = groups_[index(key_group)];
     if (g.frozen) // an earlier checkpoint still waits to write the group: make its bytes now
-      g.frozen->settle();
-    g.frozen = std::make_shared<detail::group_bytes<map_type>>(g.map, encode);
-    return g.frozen;
-  }
-
-  /// Whether groups can be shared with a snapshot: copying one must be possible. A table of
-  /// move-only values is snapshotted in the task's pause instead.
-  static constexpr bool shareable = std::is_copy_constructible_v<V>;
-
-  /// The group as it is now, frozen: later changes copy it (see `group`).
-  shared_group share(int key_group) const
-    requires shareable
-  {
-    return groups_[index(key_group)].map;
+      g.frozen();
+    auto frozen = std::make_shared<detail::group_bytes<map_type, Made>>(g.map, std::move(encode));
+    g.frozen = [frozen] { frozen->settle(); };
+    return frozen;
   }
 
   key_group_range range() const noexcept { return range_; }
@@ -246,7 +235,8 @@ private:
 
   struct slot {
     std::shared_ptr<map_type> map;
-    frozen_group frozen; ///< the bytes a checkpoint still waits for, if any
+    /// Settles the bytes a checkpoint still waits for, if any.
+    std::function<void()> frozen;
   };
 
   key_group_range range_;

@@ -68,7 +68,7 @@ struct operator_info {
 /// parallelism finds each key group's state wherever the key group now lives.
 ///
 /// Asynchronous and incremental snapshots: `put_later` hands over a function that makes the
-/// bytes later, off the task's thread, from state the operator has frozen (copy-on-write),
+/// bytes later, off the task's thread, from state the operator has frozen (keyed_state.hpp),
 /// so the task's pause does not grow with the state; `reuse` says a piece is unchanged since
 /// this instance's previous snapshot, so the checkpoint refers to the bytes written then.
 class snapshot_writer {

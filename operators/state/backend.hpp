@@ -194,13 +194,14 @@ public:
   virtual std::optional<std::int64_t> next_expiry() const = 0;
 
   /// The live entries of `key_group` as a section's `entries`, made later on another thread
-  /// from the group as it is now (shared copy-on-write); nothing when it holds no entry.
+  /// from the group as it is now (frozen: keyed_state_table::freeze); nothing when it holds
+  /// no entry.
   /// Expired entries (by the time now) are left out: they are invisible already and must
   /// stay so after a restore, whose clocks start behind. Processing-time expiries become
   /// offsets from `clock_ref`. The function fails when the key or payload type has no
   /// codec form.
   using frozen_entries = std::function<result<std::optional<std::string>>()>;
-  virtual std::optional<frozen_entries> freeze(int key_group, std::int64_t clock_ref) const = 0;
+  virtual std::optional<frozen_entries> freeze(int key_group, std::int64_t clock_ref) = 0;
   /// Adds the entries `freeze` wrote for `key_group`, processing-time expiries re-anchored
   /// at `clock_ref`. Fails on bytes that do not decode.
   virtual result<void> decode(int key_group, std::string_view entries, std::int64_t clock_ref) = 0;
@@ -375,18 +376,16 @@ public:
   static constexpr bool deltas_possible = snapshottable && std::is_copy_constructible_v<P>;
 
   std::optional<typename state_slot<K>::frozen_entries> freeze(int key_group,
-                                                               std::int64_t clock_ref) const override {
+                                                               std::int64_t clock_ref) override {
     if (table_.view(key_group).empty())
       return std::nullopt;
-    if constexpr (!decltype(table_)::shareable) { // move-only payloads: encoded in the pause
-      return [made = encode_entries(table_.view(key_group), Ttl ? now() : 0, clock_ref, domain_,
-                                    this->name())] { return made; };
-    } else {
-      return [frozen = table_.share(key_group), at = Ttl ? now() : 0, clock_ref,
-              domain = domain_, name = this->name()] {
-        return encode_entries(*frozen, at, clock_ref, domain, name);
-      };
-    }
+    using made = result<std::optional<std::string>>;
+    auto frozen = table_.template freeze<made>(
+      key_group, [at = Ttl ? now() : 0, clock_ref, domain = domain_,
+                  name = this->name()](const typename decltype(table_)::map_type& map) {
+        return encode_entries(map, at, clock_ref, domain, name);
+      });
+    return [frozen = std::move(frozen)] { return frozen->take(); };
   }
 
   /// The live entries of `map` (expired ones, by `at` in `domain`, left out) as a section's
@@ -721,9 +720,9 @@ public:
   /// every state with live entries there, plus sections restored earlier whose state has
   /// not been used since (written on unchanged, so a checkpoint right after a restore loses
   /// nothing). Nothing when the key group holds no state. `clock_ref` is the processing
-  /// time now. The states' groups are shared copy-on-write, so the call costs a reference
-  /// count per state, not the state's size.
-  std::optional<frozen_sections> freeze_group(int key_group, std::int64_t clock_ref) const {
+  /// time now. The states' groups are frozen (keyed_state_table::freeze), so the call costs
+  /// a reference per state, not the state's size.
+  std::optional<frozen_sections> freeze_group(int key_group, std::int64_t clock_ref) {
     struct part {
       typename detail::state_slot<K>::frozen_entries entries;
       detail::state_section head;
@@ -820,7 +819,7 @@ public:
 
   /// `freeze_group`, made now.
   result<std::vector<detail::state_section>> snapshot_group(int key_group,
-                                                            std::int64_t clock_ref) const {
+                                                            std::int64_t clock_ref) {
     auto frozen = freeze_group(key_group, clock_ref);
     if (!frozen)
       return std::vector<detail::state_section>{};

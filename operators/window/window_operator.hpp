@@ -10,7 +10,7 @@
 ///   all heaps is cached, so a watermark that fires nothing costs one comparison, and a
 ///   watermark that fires F windows costs O(F log n) plus one pass over the key groups.
 ///
-/// The maps are `keyed_state_table`s: a checkpoint shares them (copy-on-write) and writes,
+/// The maps are `keyed_state_table`s: a checkpoint freezes them (no copy) and writes,
 /// per key group, a base or a delta of the slots or keys noted as changed since the previous
 /// one (`table_checkpoints`). Timers are not checkpointed; a restore derives them from the
 /// windows.

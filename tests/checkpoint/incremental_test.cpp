@@ -317,9 +317,10 @@ BOOST_AUTO_TEST_CASE(a_group_frozen_twice_before_its_first_write_gives_both_chec
     set(t, k, 3);
   const int g = group_of(5);
   const auto expected = detail::encode_group(t.view(g));
-  auto first = t.freeze(g, &detail::encode_group<table::map_type>);
+  auto encode = [](const table::map_type& m) { return result<std::string>{detail::encode_group(m)}; };
+  auto first = t.freeze<result<std::string>>(g, encode);
   // The next barrier comes before the writer took the first checkpoint's bytes.
-  auto second = t.freeze(g, &detail::encode_group<table::map_type>);
+  auto second = t.freeze<result<std::string>>(g, encode);
   BOOST_TEST(first->settled());
   t.group(g).insert_or_assign(5, 4);
   auto a = first->take();
@@ -334,7 +335,7 @@ BOOST_AUTO_TEST_CASE(a_failing_encoding_reaches_the_writer_not_the_task) {
   table t;
   set(t, 1, 1);
   const int g = group_of(1);
-  auto frozen = t.freeze(g, +[](const table::map_type&) -> std::string {
+  auto frozen = t.freeze<result<std::string>>(g, [](const table::map_type&) -> result<std::string> {
     throw std::length_error("state too large to encode");
   });
   BOOST_CHECK_NO_THROW(t.group(g).insert_or_assign(1, 2)); // the task settles, and goes on

@@ -362,7 +362,7 @@ BOOST_AUTO_TEST_CASE(a_restore_at_every_cut_point_continues_exactly_like_one_run
 
 BOOST_AUTO_TEST_CASE(a_snapshot_encoded_after_the_task_went_on_holds_the_state_at_the_barrier) {
   // The writer thread encodes after the task went on: the state it encodes must be the
-  // state at the barrier (copy-on-write), not what the task changed, added or freed since.
+  // state at the barrier (frozen groups), not what the task changed, added or freed since.
   const auto steps = script();
   const auto ref = sorted(uninterrupted_steps(steps));
   const tally fn{nullptr, true};

@@ -83,6 +83,11 @@ public:
       K key = key_fn_(r);
       const int kg = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
       const auto expires = detail::saturating_add(ts, delay_.count());
+      // A duplicate changes nothing: it leaves a group frozen for a checkpoint alone.
+      if (seen_.frozen(kg) && seen_.view(kg).contains(key)) {
+        ++duplicates_;
+        return;
+      }
       auto [it, fresh] = seen_.group(kg).try_emplace(key, expires);
       if (!fresh) {
         ++duplicates_;

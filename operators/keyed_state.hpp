@@ -28,6 +28,7 @@
 #include <string>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <unordered_set>
 #include <vector>
 
@@ -86,7 +87,16 @@ public:
   /// The writer's side: the bytes, made now unless the task made them first. Called once.
   Made take() {
     settle();
-    return std::move(made_);
+    return std::exchange(made_, Made{make_error(error_code::internal, "key group bytes taken twice")});
+  }
+
+  /// The writer will not take the bytes (its checkpoint failed): the task need not make them.
+  void abandon() noexcept {
+    int expected = waiting;
+    if (state_.compare_exchange_strong(expected, encoding, std::memory_order_acquire)) {
+      made_ = make_error(error_code::internal, "key group bytes abandoned");
+      finish();
+    }
   }
 
   /// The task's side, before it changes the group: makes the bytes, or waits while the
@@ -101,10 +111,7 @@ public:
       } catch (...) {
         made_ = make_error(error_code::internal, "encoding a key group failed");
       }
-      map_.reset();
-      encode_ = nullptr; // what it captured goes with the task's last use of it
-      state_.store(done, std::memory_order_release);
-      state_.notify_all();
+      finish();
       return;
     }
     // The writer's reads of the group happen-before its release of `done`.
@@ -117,11 +124,36 @@ public:
 
 private:
   enum : int { waiting = 0, encoding = 1, done = 2 };
+
+  void finish() noexcept {
+    map_.reset();
+    encode_ = nullptr; // what it captured goes with the task's last use of it
+    state_.store(done, std::memory_order_release);
+    state_.notify_all();
+  }
+
   std::atomic<int> state_{waiting};
   std::shared_ptr<const Map> map_; // alive even if the table goes first (a failing job)
   encoder encode_;
   Made made_{make_error(error_code::internal, "key group bytes taken twice")};
 };
+
+/// The writer's end of a frozen group, as a function for `snapshot_writer::put_later`: it
+/// takes the bytes when called, and abandons them when dropped uncalled (a failed
+/// checkpoint), so that the task does not make them for nothing.
+template <class Map, class Made>
+std::function<Made()> take_later(std::shared_ptr<group_bytes<Map, Made>> frozen) {
+  struct guard {
+    std::shared_ptr<group_bytes<Map, Made>> bytes;
+    ~guard() {
+      if (bytes)
+        bytes->abandon();
+    }
+  };
+  auto g = std::make_shared<guard>();
+  g->bytes = std::move(frozen);
+  return [g = std::move(g)] { return g->bytes->take(); };
+}
 
 } // namespace detail
 
@@ -167,12 +199,19 @@ public:
   template <class Made>
   frozen_group<Made> freeze(int key_group, std::function<Made(const map_type&)> encode) {
     auto& g = groups_[index(key_group)];
-    if (g.frozen) // an earlier checkpoint still waits to write the group: make its bytes now
-      g.frozen();
     auto frozen = std::make_shared<detail::group_bytes<map_type, Made>>(g.map, std::move(encode));
-    g.frozen = [frozen] { frozen->settle(); };
+    // An earlier checkpoint may still wait to write the group: both read the same map, and
+    // the group's next change settles both (not now: the pause must not grow).
+    g.frozen = [frozen, earlier = std::move(g.frozen)] {
+      if (earlier)
+        earlier();
+      frozen->settle();
+    };
     return frozen;
   }
+
+  /// Whether a checkpoint still waits for the group's bytes: `group` would make them.
+  bool frozen(int key_group) const noexcept { return static_cast<bool>(groups_[index(key_group)].frozen); }
 
   key_group_range range() const noexcept { return range_; }
 

@@ -294,6 +294,17 @@ public:
     return &it->second.payload;
   }
 
+  const P* get() override {
+    const auto& g = table_.view(cursor_->key_group);
+    auto it = g.find(*cursor_->key);
+    if (it == g.end())
+      return nullptr;
+    if constexpr (Ttl)
+      if (update_on_read_ || now() >= it->second.expires)
+        return find(); // restarts the TTL or drops the entry: a change
+    return &it->second.payload;
+  }
+
   P& write() override {
     auto& g = group();
     auto [it, fresh] = g.try_emplace(*cursor_->key);
@@ -385,7 +396,7 @@ public:
                   name = this->name()](const typename decltype(table_)::map_type& map) {
         return encode_entries(map, at, clock_ref, domain, name);
       });
-    return [frozen = std::move(frozen)] { return frozen->take(); };
+    return take_later(std::move(frozen));
   }
 
   /// The live entries of `map` (expired ones, by `at` in `domain`, left out) as a section's

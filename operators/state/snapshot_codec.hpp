@@ -249,12 +249,10 @@ public:
         if (!c.has_base)
           continue;
         if (auto ok = w.put_later(key_group_piece(g),
-                                  [frozen = table.template freeze<result<std::string>>(
-                                     g, [](const typename Table::map_type& m) {
-                                       return result<std::string>{encode_group(m)};
-                                     })] {
-                                    return frozen->take();
-                                  });
+                                  take_later(table.template freeze<result<std::string>>(
+                                    g, [](const typename Table::map_type& m) {
+                                      return result<std::string>{encode_group(m)};
+                                    })));
             !ok)
           return ok;
         continue;

@@ -73,9 +73,12 @@ namespace detail {
 template <class P>
 class cell_access {
 public:
-  /// The live payload of the current key, or null (absent or expired). With
-  /// `on_read_and_write` a hit restarts the TTL.
+  /// The live payload of the current key, or null (absent or expired), to change it in
+  /// place. With `on_read_and_write` a hit restarts the TTL.
   virtual P* find() = 0;
+  /// `find` for reading only: a group frozen for a checkpoint stays frozen (unless the
+  /// read restarts a TTL or drops an expired entry, which change the group).
+  virtual const P* get() = 0;
   /// The payload of the current key, created empty when absent or expired; counts as a
   /// write (restarts the TTL).
   virtual P& write() = 0;
@@ -99,17 +102,17 @@ public:
 
   /// The value of the current key, or nothing.
   std::optional<V> value() const {
-    if (auto* v = cell_->find())
+    if (auto* v = cell_->get())
       return *v;
     return std::nullopt;
   }
   /// The value of the current key, or `fallback`.
   V value_or(V fallback) const {
-    if (auto* v = cell_->find())
+    if (auto* v = cell_->get())
       return *v;
     return fallback;
   }
-  bool exists() const { return cell_->find() != nullptr; }
+  bool exists() const { return cell_->get() != nullptr; }
   void update(V v) { cell_->put(std::move(v)); }
   void clear() { cell_->erase(); }
 
@@ -129,7 +132,7 @@ public:
   /// is valid until the next access to this state.
   const std::vector<V>& get() const {
     static const std::vector<V> none;
-    auto* l = cell_->find();
+    auto* l = cell_->get();
     return l ? *l : none;
   }
   /// Replaces the list; an empty list clears the key.
@@ -154,13 +157,13 @@ public:
   explicit map_state(detail::cell_access<payload_type>* cell) noexcept : cell_(cell) {}
 
   std::optional<UV> get(const UK& k) const {
-    if (auto* m = cell_->find())
+    if (auto* m = cell_->get())
       if (auto it = m->find(k); it != m->end())
         return it->second;
     return std::nullopt;
   }
   bool contains(const UK& k) const {
-    auto* m = cell_->find();
+    auto* m = cell_->get();
     return m && m->contains(k);
   }
   void put(UK k, UV v) { cell_->write().insert_or_assign(std::move(k), std::move(v)); }
@@ -178,11 +181,11 @@ public:
   /// A copy of the current key's entries, in unspecified order.
   std::vector<std::pair<UK, UV>> entries() const {
     std::vector<std::pair<UK, UV>> out;
-    if (auto* m = cell_->find())
+    if (auto* m = cell_->get())
       out.assign(m->begin(), m->end());
     return out;
   }
-  bool is_empty() const { return cell_->find() == nullptr; }
+  bool is_empty() const { return cell_->get() == nullptr; }
   void clear() { cell_->erase(); }
 
 private:

@@ -16,6 +16,7 @@
 #include "tests/checkpoint/memory_checkpoints.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -321,8 +322,10 @@ BOOST_AUTO_TEST_CASE(a_group_frozen_twice_before_its_first_write_gives_both_chec
   auto first = t.freeze<result<std::string>>(g, encode);
   // The next barrier comes before the writer took the first checkpoint's bytes.
   auto second = t.freeze<result<std::string>>(g, encode);
+  BOOST_TEST(!first->settled()); // the pause made no bytes
+  t.group(g).insert_or_assign(5, 4); // the change settles both first
   BOOST_TEST(first->settled());
-  t.group(g).insert_or_assign(5, 4);
+  BOOST_TEST(second->settled());
   auto a = first->take();
   auto b = second->take();
   BOOST_REQUIRE(a);
@@ -342,6 +345,72 @@ BOOST_AUTO_TEST_CASE(a_failing_encoding_reaches_the_writer_not_the_task) {
   auto bytes = frozen->take();
   BOOST_REQUIRE(!bytes);
   BOOST_TEST(bytes.error().message.find("state too large to encode") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_task_changing_a_group_the_writer_is_encoding_waits_for_its_bytes) {
+  table t;
+  for (std::uint64_t k = 0; k < 1'000; ++k)
+    set(t, k, 1);
+  const int g = group_of(1);
+  std::atomic<bool> encoding{false}, task_arrived{false}, encoded{false};
+  auto frozen = t.freeze<result<std::string>>(g, [&](const table::map_type& m) {
+    encoding = true;
+    // Hold the writer inside its encoding until the task is about to change the group,
+    // then give a task that would not wait every chance to change it under the writer.
+    while (!task_arrived)
+      std::this_thread::yield();
+    for (int i = 0; i < 1'000; ++i)
+      std::this_thread::yield();
+    auto bytes = detail::encode_group(m);
+    encoded = true;
+    return result<std::string>{std::move(bytes)};
+  });
+  result<std::string> made = make_error(error_code::internal, "not taken");
+  std::thread writer{[&] { made = frozen->take(); }};
+  while (!encoding)
+    std::this_thread::yield();
+  task_arrived = true;
+  t.group(g).insert_or_assign(1, 2);
+  const bool waited = encoded.load();
+  writer.join();
+  BOOST_TEST(waited);
+  BOOST_REQUIRE(made);
+  table::map_type decoded;
+  detail::state_decoder dec{*made};
+  std::uint64_t n = 0;
+  BOOST_REQUIRE(dec.get(n));
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint64_t k = 0;
+    std::int64_t v = 0;
+    BOOST_REQUIRE(dec.get(k));
+    BOOST_REQUIRE(dec.get(v));
+    decoded.emplace(k, v);
+  }
+  BOOST_TEST(decoded.at(1) == 1); // the value at the barrier
+}
+
+BOOST_AUTO_TEST_CASE(bytes_taken_twice_or_abandoned_are_errors_and_never_made_for_nothing) {
+  table t;
+  set(t, 1, 1);
+  const int g = group_of(1);
+  int encodes = 0;
+  auto encode = [&](const table::map_type& m) {
+    ++encodes;
+    return result<std::string>{detail::encode_group(m)};
+  };
+  auto frozen = t.freeze<result<std::string>>(g, encode);
+  BOOST_REQUIRE(frozen->take());
+  auto again = frozen->take();
+  BOOST_REQUIRE(!again);
+  BOOST_TEST(again.error().message.find("taken twice") != std::string::npos);
+  BOOST_TEST(encodes == 1);
+
+  {
+    // The writer drops its end uncalled (its checkpoint failed): the task makes nothing.
+    auto dropped = detail::take_later(t.freeze<result<std::string>>(g, encode));
+  }
+  t.group(g).insert_or_assign(1, 2);
+  BOOST_TEST(encodes == 1);
 }
 
 BOOST_AUTO_TEST_CASE(long_chains_and_busy_groups_are_written_in_full) {

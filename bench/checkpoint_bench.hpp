@@ -129,6 +129,7 @@ struct count_options {
 struct count_outcome {
   double seconds = 0;
   double cpu_seconds = 0; ///< the process's CPU time (user and system) during the run
+  double system_seconds = 0; ///< the kernel's part of it
   std::uint64_t rows = 0;
   double first_row_seconds = 0; ///< from start() to the first row at the sink
   /// From the first row at the sink to the last: the steady part of the run, without the
@@ -140,11 +141,11 @@ struct count_outcome {
 
 /// CPU time of the whole process so far: steadier than throughput on a shared machine,
 /// since time the machine gives to others does not count.
-inline double process_cpu_seconds() {
+inline double process_cpu_seconds(bool system_only = false) {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return secs(u.ru_utime) + secs(u.ru_stime);
+  return system_only ? secs(u.ru_stime) : secs(u.ru_utime) + secs(u.ru_stime);
 }
 
 /// generator (keys spread over `keys`) -> key_by -> running count -> probe sink.
@@ -181,15 +182,15 @@ inline count_outcome run_count(const count_options& o) {
   else
     keyed.aggregate(count_agg{}).name("count").sink_to(probe_desc{&p}).name("probe");
   const auto t0 = clock_type::now();
-  const auto cpu0 = process_cpu_seconds();
+  const auto cpu0 = process_cpu_seconds(), sys0 = process_cpu_seconds(true);
   auto run = j.run();
   const auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-  const auto cpu = process_cpu_seconds() - cpu0;
+  const auto cpu = process_cpu_seconds() - cpu0, sys = process_cpu_seconds(true) - sys0;
   if (!run) {
     fmt::print(stderr, "checkpoint benchmark failed: {}\n", run.error().to_string());
     std::exit(1);
   }
-  count_outcome out{secs, cpu, p.rows.load(), 0, 0, std::move(*run)};
+  count_outcome out{secs, cpu, sys, p.rows.load(), 0, 0, std::move(*run)};
   if (p.first_ns.load() > 0) {
     out.first_row_seconds =
       std::chrono::duration<double>(clock_type::time_point{clock_type::duration{p.first_ns.load()}} - t0).count();
@@ -268,10 +269,11 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
       plain_flowing.push_back(static_cast<double>(a.rows) / a.flowing_seconds);
       with_flowing.push_back(static_cast<double>(b.rows) / b.flowing_seconds);
       fmt::print("  run {}: {:.2f} vs {:.2f} M records/s, while flowing {:.2f} vs {:.2f}, CPU {:.0f} vs "
-                 "{:.0f} ns/record ({} checkpoints)\n",
+                 "{:.0f} ns/record (kernel {:.0f} vs {:.0f}; {} checkpoints)\n",
                  i + 1, plain.back() / 1e6, with.back() / 1e6, plain_flowing.back() / 1e6,
                  with_flowing.back() / 1e6, plain_cpu.back(), with_cpu.back(),
-                 b.result.checkpoints_completed);
+                 a.system_seconds * 1e9 / static_cast<double>(records),
+                 b.system_seconds * 1e9 / static_cast<double>(records), b.result.checkpoints_completed);
       std::filesystem::remove_all(o.checkpoint_dir);
     }
   }
@@ -289,10 +291,41 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
     fmt::print("  while flowing (first to last row at the sink): {:.2f} vs {:.2f} M rows/s, "
                "ratio {:.3f}  (loss {:.1f}%)\n",
                pf / 1e6, wf / 1e6, wf / pf, 100 * (1 - wf / pf));
+    // Each run's two sides ran back to back: the median of their ratios follows the
+    // machine's drifts in speed better than the ratio of the medians.
+    std::vector<double> paired, paired_flowing;
+    for (std::size_t k = 0; k < plain.size(); ++k) {
+      paired.push_back(with[k] / plain[k]);
+      paired_flowing.push_back(with_flowing[k] / plain_flowing[k]);
+    }
+    fmt::print("  median of the runs' own ratios: whole {:.3f}, while flowing {:.3f}\n",
+               median_of(paired), median_of(paired_flowing));
     // CPU per record counts what checkpoints cost the machine, whatever else it runs.
     const auto pc = median_of(plain_cpu), wc = median_of(with_cpu);
     fmt::print("  CPU per record: {:.0f} vs {:.0f} ns, ratio {:.3f}  (checkpoints cost {:.1f}% more CPU)\n",
                pc, wc, wc / pc, 100 * (wc / pc - 1));
+  }
+  return 0;
+}
+
+/// One side of the count overhead alone (for a profiler: `perf record` over it and over the
+/// other side shows where the checkpoints' extra CPU goes).
+inline int one_side(bool with_checkpoints, int runs, std::uint64_t records,
+                    std::chrono::milliseconds interval) {
+  for (int i = 0; i < runs; ++i) {
+    count_options o;
+    o.records = records;
+    if (with_checkpoints) {
+      o.checkpoint_dir = temp_dir("count-side");
+      o.interval = interval;
+    }
+    auto r = run_count(o);
+    fmt::print("  run {}: {:.2f} M records/s, CPU {:.0f} ns/record (kernel {:.0f}), {} checkpoints\n",
+               i + 1, static_cast<double>(records) / r.seconds / 1e6,
+               r.cpu_seconds * 1e9 / static_cast<double>(records),
+               r.system_seconds * 1e9 / static_cast<double>(records), r.result.checkpoints_completed);
+    if (with_checkpoints)
+      std::filesystem::remove_all(o.checkpoint_dir);
   }
   return 0;
 }

@@ -655,6 +655,9 @@ int main(int argc, char** argv) {
   bool ck_compare_compression = false;
   cko->add_flag("--compare-compression", ck_compare_compression,
                 "count workload: none, Snappy and uncompressed, alternating in each run");
+  std::string ck_only;
+  cko->add_option("--only", ck_only, "count workload: run one side alone, for a profiler")
+    ->check(CLI::IsMember({"plain", "checkpoints"}));
   auto* cks = app.add_subcommand("checkpoint-state", "pause, size, duration, recovery with 1M keys");
   cks->add_option("--keys", state_keys);
   std::string ck_operator = "aggregate";
@@ -678,6 +681,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
+    if (*cko && !ck_only.empty())
+      return checkpoints::one_side(ck_only == "checkpoints", ck_runs, ck_records, ms);
     if (*cko && ck_compare_compression)
       return checkpoints::compression_overhead(ck_runs, ck_records, ms);
     if (*cko)

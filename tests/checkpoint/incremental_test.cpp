@@ -71,6 +71,18 @@ table restored(memory_checkpoints& w, key_group_range range = {0, 128}) {
   return t;
 }
 
+/// A table holding keys 0..n-1, each set to `value`, with its checkpoints and an in-memory
+/// writer (use as `auto& [t, cp, w] = f;`).
+struct filled_table {
+  table t;
+  detail::table_checkpoints<table> cp;
+  memory_checkpoints w;
+  filled_table(std::uint64_t n, std::int64_t value) {
+    for (std::uint64_t k = 0; k < n; ++k)
+      set(t, k, value);
+  }
+};
+
 bool all_deltas(const std::set<std::string>& names) {
   for (auto& n : names)
     if (n.find("/d") == std::string::npos)
@@ -172,11 +184,8 @@ reading rec(std::int64_t key, std::int64_t value, std::int64_t ms) {
 BOOST_AUTO_TEST_SUITE(incremental)
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_after_few_changes_writes_only_their_deltas) {
-  table t;
-  detail::table_checkpoints<table> cp;
-  memory_checkpoints w;
-  for (std::uint64_t k = 0; k < 10'000; ++k)
-    set(t, k, 1);
+  filled_table f{10'000, 1};
+  auto& [t, cp, w] = f;
   checkpoint(cp, t, w);
   BOOST_TEST(w.written.size() == 128u, "the first checkpoint is full: every group");
   BOOST_TEST(w.reused.empty());
@@ -231,11 +240,8 @@ BOOST_AUTO_TEST_CASE(deltas_restore_at_another_parallelism) {
 }
 
 BOOST_AUTO_TEST_CASE(the_snapshot_is_the_state_at_the_barrier_even_when_changed_before_encoding) {
-  table t;
-  detail::table_checkpoints<table> cp;
-  memory_checkpoints w;
-  for (std::uint64_t k = 0; k < 50'000; ++k)
-    set(t, k, 1);
+  filled_table f{50'000, 1};
+  auto& [t, cp, w] = f;
   const auto at_barrier = contents(t);
   w.begin();
   BOOST_REQUIRE(cp.snapshot(t, w)); // full: every group shared, encoded later
@@ -263,11 +269,8 @@ BOOST_AUTO_TEST_CASE(the_snapshot_is_the_state_at_the_barrier_even_when_changed_
 }
 
 BOOST_AUTO_TEST_CASE(a_frozen_group_is_encoded_before_its_first_change_and_changed_in_place) {
-  table t;
-  detail::table_checkpoints<table> cp;
-  memory_checkpoints w;
-  for (std::uint64_t k = 0; k < 2'000; ++k)
-    set(t, k, 1);
+  filled_table f{2'000, 1};
+  auto& [t, cp, w] = f;
   const int g = group_of(7);
   const auto* map_before = &t.view(g);
   const auto at_barrier = contents(t);
@@ -282,12 +285,9 @@ BOOST_AUTO_TEST_CASE(a_frozen_group_is_encoded_before_its_first_change_and_chang
 }
 
 BOOST_AUTO_TEST_CASE(a_writer_thread_encoding_while_the_task_changes_groups_writes_the_barrier_state) {
-  table t;
-  detail::table_checkpoints<table> cp;
-  memory_checkpoints w;
+  filled_table f{20'000, 0};
+  auto& [t, cp, w] = f;
   w.reuse_ok = false; // every checkpoint writes every group in full: all of them frozen
-  for (std::uint64_t k = 0; k < 20'000; ++k)
-    set(t, k, 0);
   for (int round = 1; round <= 20; ++round) {
     const auto at_barrier = contents(t);
     w.begin();
@@ -448,12 +448,9 @@ BOOST_AUTO_TEST_CASE(long_chains_and_busy_groups_are_written_in_full) {
 }
 
 BOOST_AUTO_TEST_CASE(a_writer_that_cannot_refer_back_gets_full_checkpoints) {
-  table t;
-  detail::table_checkpoints<table> cp;
-  memory_checkpoints w;
+  filled_table f{10'000, 1};
+  auto& [t, cp, w] = f;
   w.reuse_ok = false;
-  for (std::uint64_t k = 0; k < 10'000; ++k)
-    set(t, k, 1);
   checkpoint(cp, t, w);
   set(t, 3, 4);
   checkpoint(cp, t, w);
@@ -463,11 +460,8 @@ BOOST_AUTO_TEST_CASE(a_writer_that_cannot_refer_back_gets_full_checkpoints) {
 }
 
 BOOST_AUTO_TEST_CASE(an_unreadable_delta_is_named) {
-  table t;
-  detail::table_checkpoints<table> cp;
-  memory_checkpoints w;
-  for (std::uint64_t k = 0; k < 1000; ++k)
-    set(t, k, 1);
+  filled_table f{1000, 1};
+  auto& [t, cp, w] = f;
   checkpoint(cp, t, w);
   set(t, 3, 4);
   checkpoint(cp, t, w);

@@ -311,6 +311,28 @@ instances<F> instances_of(const F& fn, int parallelism, std::chrono::nanoseconds
   return out;
 }
 
+/// One instance of `fn` fed a script `stride` steps (a batch) at a time, with everything it
+/// emitted so far.
+template <class F>
+struct batch_runner {
+  const std::vector<step>& steps;
+  std::size_t stride;
+  instances<F> run;
+  std::vector<fired> so_far;
+
+  batch_runner(const F& fn, const std::vector<step>& s, std::size_t n)
+    : steps(s), stride(n), run(instances_of(fn, 1)) {}
+  /// Where batch `b` ends in the script.
+  std::vector<step>::const_iterator end_of(std::size_t b) const {
+    return steps.begin() + static_cast<std::ptrdiff_t>(stride * (b + 1));
+  }
+  void run_batch(std::size_t b) {
+    apply(run, steps.begin() + static_cast<std::ptrdiff_t>(stride * b), end_of(b));
+    auto got = emitted(run, false);
+    so_far.insert(so_far.end(), got.begin(), got.end());
+  }
+};
+
 /// The steps before `cut` at parallelism `from`, a checkpoint, the rest at parallelism `to`
 /// restored from it. Returns everything emitted, and the checkpoint.
 std::pair<std::vector<fired>, memory_snapshot> cut_and_resume(const std::vector<step>& steps,
@@ -730,21 +752,13 @@ BOOST_AUTO_TEST_CASE(incremental_checkpoints_write_deltas_that_restore_at_any_pa
 
   // A checkpoint after every batch and its watermark. The next batch runs before the
   // checkpoint's pieces are encoded: they must hold the state at the barrier.
-  auto batch_steps = [&](std::size_t b) {
-    return std::pair{steps.begin() + static_cast<std::ptrdiff_t>(2 * b),
-                     steps.begin() + static_cast<std::ptrdiff_t>(2 * b + 2)};
-  };
-  auto run = instances_of(fn, 1);
+  batch_runner runner{fn, steps, 2};
+  auto& run = runner.run;
+  auto& so_far = runner.so_far;
   memory_checkpoints w;
   std::vector<memory_checkpoints> taken;    // taken[j]: after batch j
   std::vector<std::vector<fired>> emitted_before; // what the run emitted up to taken[j]
-  std::vector<fired> so_far;
-  auto run_batch = [&](std::size_t b) {
-    auto [first, last] = batch_steps(b);
-    apply(run, first, last);
-    auto got = emitted(run, false);
-    so_far.insert(so_far.end(), got.begin(), got.end());
-  };
+  auto run_batch = [&](std::size_t b) { runner.run_batch(b); };
   run_batch(0);
   for (std::size_t b = 1; b <= 12; ++b) {
     emitted_before.push_back(so_far);
@@ -792,7 +806,7 @@ BOOST_AUTO_TEST_CASE(incremental_checkpoints_write_deltas_that_restore_at_any_pa
         auto after = instances_of(fn, p);
         for (auto& r : after)
           require_ok(r->op->restore(taken[j]));
-        apply(after, batch_steps(j).second, steps.end());
+        apply(after, runner.end_of(j), steps.end());
         auto got = emitted_before[j];
         auto more = emitted(after, true);
         got.insert(got.end(), more.begin(), more.end());
@@ -853,22 +867,14 @@ BOOST_AUTO_TEST_CASE(incremental_checkpoints_write_the_timers_that_changed_not_a
   const auto ref = sorted(emitted(one, true));
   BOOST_TEST(ref.size() > 10'000u, "the short timers fired, and every key's last long one");
 
-  auto batch_steps = [&](std::size_t b) {
-    return std::pair{steps.begin() + static_cast<std::ptrdiff_t>(3 * b),
-                     steps.begin() + static_cast<std::ptrdiff_t>(3 * b + 3)};
-  };
-  auto run = instances_of(fn, 1);
+  batch_runner runner{fn, steps, 3};
+  auto& run = runner.run;
+  auto& so_far = runner.so_far;
   memory_checkpoints w;
   std::vector<memory_checkpoints> taken;
   std::vector<std::vector<fired>> emitted_before;
   std::vector<std::chrono::nanoseconds> clock_at;
-  std::vector<fired> so_far;
-  auto run_batch = [&](std::size_t b) {
-    auto [first, last] = batch_steps(b);
-    apply(run, first, last);
-    auto got = emitted(run, false);
-    so_far.insert(so_far.end(), got.begin(), got.end());
-  };
+  auto run_batch = [&](std::size_t b) { runner.run_batch(b); };
   run_batch(0);
   for (std::size_t b = 1; b <= 10; ++b) {
     emitted_before.push_back(so_far);
@@ -914,7 +920,7 @@ BOOST_AUTO_TEST_CASE(incremental_checkpoints_write_the_timers_that_changed_not_a
         auto after = instances_of(fn, p, clock_at[j]);
         for (auto& r : after)
           require_ok(r->op->restore(taken[j]));
-        apply(after, batch_steps(j).second, steps.end());
+        apply(after, runner.end_of(j), steps.end());
         auto got = emitted_before[j];
         auto more = emitted(after, true);
         got.insert(got.end(), more.begin(), more.end());

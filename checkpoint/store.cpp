@@ -314,35 +314,21 @@ public:
   result<void> complete(const checkpoint_meta& meta) override {
     leveldb::WriteBatch batch;
     auto m = meta;
-    staged_pieces copied;
+    std::vector<staged_pieces> copied;
     if (m.savepoint) {
-      // A savepoint is self-contained (as Flink's): the pieces it shares with earlier
-      // checkpoints are copied under its own id, so it never depends on a checkpoint that
-      // retention may delete, and later checkpoints never depend on it.
-      std::vector<std::pair<std::string, std::string>> copies;
-      for (auto& p : m.pieces) {
-        if (p.stored_in < 0 || p.stored_in == m.id)
-          continue;
-        const auto what = "savepoint " + std::to_string(m.id) + ": piece '" + p.name +
-                          "' of checkpoint " + std::to_string(p.stored_in);
-        auto stored = read_stored(p.stored_in, p.name, "cannot copy " + what);
-        if (!stored)
-          return std::move(stored).error();
-        if (stored->size() != p.size || hash_of(*stored) != p.hash)
-          return make_error(error_code::io_error, what + ": size or hash mismatch (corrupt)");
-        copies.emplace_back(p.name, std::move(*stored));
-        p.stored_in = m.id;
+      auto ok = copy_shared_pieces(m, batch, copied);
+      if (!ok) {
+        for (auto& c : copied)
+          settle(m.id, c, false);
+        return ok;
       }
-      auto staged = stage(m.id, copies, batch);
-      if (!staged)
-        return std::move(staged).error();
-      copied = std::move(*staged);
     }
     batch.Put(meta_key(m.id), encode_meta(m));
     leveldb::WriteOptions sync;
     sync.sync = true;
     const auto s = db_->Write(sync, &batch);
-    settle(m.id, copied, s.ok());
+    for (auto& c : copied)
+      settle(m.id, c, s.ok());
     if (!s.ok())
       return failure("cannot complete checkpoint " + std::to_string(m.id), s);
     {
@@ -513,6 +499,46 @@ private:
     std::string file;
     std::vector<std::pair<std::string, std::string>> places; ///< name → file ("" inline)
   };
+
+  /// A savepoint is self-contained (as Flink's): the pieces it shares with earlier
+  /// checkpoints are copied under its own id, so it never depends on a checkpoint that
+  /// retention may delete, and later checkpoints never depend on it. They are copied in
+  /// batches of `savepoint_copy_batch` bytes, each staged (its large pieces written to a
+  /// file) before the next is read; `staged` lists them, also on failure.
+  result<void> copy_shared_pieces(checkpoint_meta& m, leveldb::WriteBatch& batch,
+                                  std::vector<staged_pieces>& staged) {
+    std::vector<std::pair<std::string, std::string>> copies;
+    std::size_t bytes = 0;
+    auto flush = [&]() -> result<void> {
+      if (copies.empty())
+        return {};
+      auto done = stage(m.id, copies, batch);
+      if (!done)
+        return std::move(done).error();
+      staged.push_back(std::move(*done));
+      copies.clear();
+      bytes = 0;
+      return {};
+    };
+    for (auto& p : m.pieces) {
+      if (p.stored_in < 0 || p.stored_in == m.id)
+        continue;
+      const auto what = "savepoint " + std::to_string(m.id) + ": piece '" + p.name +
+                        "' of checkpoint " + std::to_string(p.stored_in);
+      auto stored = read_stored(p.stored_in, p.name, "cannot copy " + what);
+      if (!stored)
+        return std::move(stored).error();
+      if (stored->size() != p.size || hash_of(*stored) != p.hash)
+        return make_error(error_code::io_error, what + ": size or hash mismatch (corrupt)");
+      bytes += stored->size();
+      copies.emplace_back(p.name, std::move(*stored));
+      p.stored_in = m.id;
+      if (bytes >= options_.savepoint_copy_batch)
+        if (auto ok = flush(); !ok)
+          return ok;
+    }
+    return flush();
+  }
 
   /// Adds pieces of checkpoint `id` (name, stored form) to `batch`: the small ones as they
   /// are, the large ones as references to one new file, written and synced here, before the

@@ -55,6 +55,10 @@ struct checkpoint_store_options {
   /// to a third or less, for about 3% of the CPU of a job whose 1M keys all change every
   /// second (Flink's `execution.checkpointing.snapshot-compression`, off by default there).
   bool compress = true;
+  /// A savepoint copies the pieces it shares with earlier checkpoints; it reads and writes
+  /// them in batches of about this many bytes, so its memory stays bounded whatever the
+  /// state's size. Default 64 MiB.
+  std::size_t savepoint_copy_batch = 64 << 20;
 };
 
 class checkpoint_store {

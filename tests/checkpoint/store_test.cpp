@@ -301,6 +301,67 @@ BOOST_AUTO_TEST_CASE(large_pieces_live_in_files_that_retention_deletes) {
   BOOST_TEST(*store->get(*found, "kg/1") == incompressible(5000, 2));
 }
 
+BOOST_AUTO_TEST_CASE(a_savepoint_copies_in_bounded_batches_and_a_failed_copy_leaves_no_file) {
+  // Four large pieces of 4000 bytes, copied in batches of at least 6000: two files.
+  auto open_batched = [](const std::filesystem::path& dir) {
+    auto s = checkpoint_store::open(
+      dir, {.retained = 3, .file_threshold = 1000, .savepoint_copy_batch = 6000});
+    BOOST_REQUIRE_MESSAGE(s, (s ? "" : s.error().to_string()));
+    return std::move(*s);
+  };
+  auto first = [](checkpoint_store& store) {
+    checkpoint_meta m;
+    m.id = 1;
+    m.job = "test";
+    std::vector<std::pair<std::string, std::string>> pieces;
+    for (int i = 0; i < 4; ++i)
+      pieces.emplace_back("kg/" + std::to_string(i), incompressible(4000, 10 + i));
+    pieces.emplace_back("source/0", "small");
+    auto ps = store.put_all(1, pieces);
+    BOOST_REQUIRE(ps);
+    m.pieces = *ps;
+    BOOST_REQUIRE(store.complete(m));
+    m.id = 2; // an incremental checkpoint 2 refers to all of them, made a savepoint
+    m.savepoint = true;
+    return m;
+  };
+  {
+    test::temp_dir dir;
+    auto store = open_batched(dir.path);
+    auto sp = first(*store);
+    BOOST_TEST(piece_files(dir.path).size() == 1u);
+    auto ok = store->complete(sp);
+    BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
+    BOOST_TEST(piece_files(dir.path).size() == 3u, "checkpoint 1's file and two batches");
+    store.reset();
+    store = open_batched(dir.path);
+    auto found = store->find(2);
+    BOOST_REQUIRE_MESSAGE(found, (found ? "" : found.error().to_string()));
+    for (int i = 0; i < 4; ++i)
+      BOOST_TEST(*store->get(*found, "kg/" + std::to_string(i)) == incompressible(4000, 10 + i));
+    BOOST_TEST(*store->get(*found, "source/0") == "small");
+    BOOST_TEST(piece_files(dir.path).size() == 3u);
+  }
+  {
+    // The third piece is damaged: the first batch was written, and is deleted again.
+    test::temp_dir dir;
+    auto store = open_batched(dir.path);
+    auto sp = first(*store);
+    const auto file = dir.path / "pieces" / *piece_files(dir.path).begin();
+    {
+      std::fstream f{file, std::ios::in | std::ios::out | std::ios::binary};
+      f.seekp(2 * 4000 + 10);
+      f.put('\x5a');
+    }
+    auto ok = store->complete(sp);
+    BOOST_REQUIRE(!ok);
+    const auto& m = ok.error().message;
+    BOOST_TEST(m.find("savepoint 2: piece 'kg/2' of checkpoint 1") != std::string::npos, m);
+    BOOST_TEST(piece_files(dir.path).size() == 1u, "only checkpoint 1's file is left");
+    BOOST_TEST((*store->complete_ids() == std::vector<std::int64_t>{1}));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_damaged_or_missing_piece_file_falls_back_and_names_the_file) {
   // Writes checkpoints 1 and 2, damages checkpoint 2's file, and says what `latest` returned.
   auto latest_after = [](auto damage) {

@@ -30,6 +30,10 @@ struct harness_options {
   int instance = 0;
   int parallelism = 1;
   int max_key_groups = default_max_key_groups;
+  /// Spark's output mode, as a job that sets one gives it (default: none, Flink's rules).
+  std::optional<output_mode> mode{};
+  /// Epochs are micro-batches (default: continuous epochs).
+  bool micro_batch = false;
 };
 
 class operator_harness final : private output, private timer_service {
@@ -40,6 +44,8 @@ public:
     info_.instance = opts.instance;
     info_.parallelism = opts.parallelism;
     info_.max_key_groups = opts.max_key_groups;
+    info_.mode = opts.mode;
+    info_.micro_batch = opts.micro_batch;
     info_.key_groups = key_groups_of_instance(opts.instance, opts.max_key_groups, opts.parallelism);
     info_.processing_clock = clock_;
     info_.timers = this;
@@ -89,6 +95,14 @@ public:
   }
   result<void> close() { return op_->close(); }
 
+  /// Ends epoch `epoch` as a task does at an epoch barrier; what the operator said of it is
+  /// in `epoch_stats()`.
+  result<void> end_epoch(std::int64_t epoch) {
+    epoch_stats_ = {};
+    return op_->end_epoch(epoch, *this, epoch_stats_);
+  }
+  const operator_epoch_stats& epoch_stats() const noexcept { return epoch_stats_; }
+
   /// Everything emitted on `port` since the last call, in order.
   template <class T>
   std::vector<T> take(int port = 0) {
@@ -123,6 +137,7 @@ private:
   task_metrics metrics_;
   std::map<int, std::vector<batch_ptr>> emitted_;
   std::optional<clock::time_point> wakeup_;
+  operator_epoch_stats epoch_stats_;
 };
 
 } // namespace sluice

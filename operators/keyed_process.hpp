@@ -312,13 +312,8 @@ public:
       // it: the replayed input may bring a lower one first, and state and timers must not
       // see time go back (an entry that had expired stays expired).
       std::optional<event_time> floor;
-      for (int i = 0;; ++i) { // the instances that wrote the checkpoint: 0, 1, ...
-        auto piece = r.get(instance_piece(i));
-        if (!piece)
-          return std::move(piece).error();
-        if (!*piece)
-          break;
-        detail::state_decoder dec{**piece};
+      auto read = for_each_instance_piece(r, [&](int i, std::string_view bytes) -> result<void> {
+        detail::state_decoder dec{bytes};
         event_time wm{};
         auto ok = get_header(dec, wm);
         if (ok && !dec.done())
@@ -326,7 +321,10 @@ public:
         if (!ok)
           return unreadable("instance " + std::to_string(i), ok.error());
         floor = floor ? std::min(*floor, wm) : wm;
-      }
+        return {};
+      });
+      if (!read)
+        return read;
       if (floor)
         restored_watermark_ = *floor;
       chains_.clear(); // the next checkpoint writes every key group in full

@@ -104,6 +104,22 @@ public:
 inline std::string key_group_piece(int key_group) { return "kg/" + std::to_string(key_group); }
 inline std::string instance_piece(int instance) { return "instance/" + std::to_string(instance); }
 
+/// Calls `fn(instance, bytes) -> result<void>` with the per-instance piece of each instance
+/// that wrote the checkpoint: 0, 1, ... up to the first missing one, whatever the
+/// parallelism is now.
+template <class Fn>
+result<void> for_each_instance_piece(snapshot_reader& r, Fn&& fn) {
+  for (int i = 0;; ++i) {
+    auto piece = r.get(instance_piece(i));
+    if (!piece)
+      return std::move(piece).error();
+    if (!*piece)
+      return {};
+    if (auto ok = fn(i, std::string_view{**piece}); !ok)
+      return ok;
+  }
+}
+
 /// One parallel instance of an operator.
 ///
 /// Concurrency: each instance is driven by exactly one task at a time; no method is

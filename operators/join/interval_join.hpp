@@ -32,17 +32,38 @@
 
 namespace sluice {
 
+/// What changed in a key's rows of one side since the previous checkpoint, for a delta:
+/// the rows now are the previous ones from `skip` on, `keep` of them, then `rows`.
+template <class Row>
+struct rows_change {
+  std::uint64_t skip = 0;
+  std::uint64_t keep = 0;
+  std::vector<Row> rows;
+  template <class Inspector>
+  friend bool inspect(Inspector& f, rows_change& x) {
+    return f.object("rows_change")
+      .fields(f.field("skip", x.skip), f.field("keep", x.keep), f.field("rows", x.rows));
+  }
+};
+
 /// Rows of one side of one key, kept sorted by event time (equal times in arrival order).
 ///
 /// A vector with a moving head rather than a `std::deque`: rows arrive nearly in order, so
 /// inserting is an append, expiring is advancing the head, and an idle key costs three
 /// words instead of a deque's preallocated block.
+///
+/// Changes are stamped with the checkpoint generation they belong to (`gen`), so a delta
+/// holds what changed, not every row: the rows expired from the front, and the rows from
+/// the earliest one inserted or updated on (`touch`). Rows arrive nearly in order and
+/// expire from the front, so that tail is short while the buffer spans the whole join
+/// interval.
 template <class Row>
 class time_sorted_rows {
 public:
   using iterator = typename std::vector<Row>::iterator;
 
-  void insert(Row row) {
+  void insert(Row row, std::uint32_t gen) {
+    touch(row.ts, gen);
     if (rows_.size() == head_ || !(row.ts < rows_.back().ts)) {
       rows_.push_back(std::move(row));
       return;
@@ -62,7 +83,8 @@ public:
   }
 
   Row& front() noexcept { return rows_[head_]; }
-  void pop_front() {
+  void pop_front(std::uint32_t gen) {
+    mark(gen).popped++;
     ++head_;
     if (head_ == rows_.size()) {
       rows_.clear();
@@ -78,6 +100,48 @@ public:
   iterator end() noexcept { return rows_.end(); }
   std::size_t size() const noexcept { return rows_.size() - head_; }
   bool empty() const noexcept { return rows_.size() == head_; }
+
+  /// Notes that the row at `ts` changed in place (or arrived).
+  void touch(event_time ts, std::uint32_t gen) noexcept {
+    auto& m = mark(gen);
+    m.from = std::min(m.from, ts);
+  }
+
+  /// What changed since generation `gen` began. Rows before the earliest one touched were
+  /// neither inserted nor changed since, so they are the previous rows minus those expired
+  /// (which were the previous front: had an expired row been new, every row older than the
+  /// touched ones would have gone first, and nothing is kept).
+  rows_change<Row> changes_since(std::uint32_t gen) const {
+    if (mark_.gen != gen)
+      return {0, size(), {}};
+    const auto first = std::lower_bound(rows_.begin() + static_cast<std::ptrdiff_t>(head_),
+                                        rows_.end(), mark_.from,
+                                        [](const Row& r, event_time t) { return r.ts < t; });
+    const auto keep = static_cast<std::uint64_t>(
+      first - (rows_.begin() + static_cast<std::ptrdiff_t>(head_)));
+    return {keep ? mark_.popped : 0, keep, std::vector<Row>(first, rows_.end())};
+  }
+
+  /// Replays `changes_since` on the rows as of the previous checkpoint.
+  result<void> apply(rows_change<Row>&& c) {
+    if (c.skip > size() || c.keep > size() - c.skip)
+      return make_error(error_code::malformed_record,
+                        "a delta keeps rows " + std::to_string(c.skip) + " to " +
+                          std::to_string(c.skip + c.keep) + " of " + std::to_string(size()));
+    const auto keep_from = begin() + static_cast<std::ptrdiff_t>(c.skip);
+    std::vector<Row> rows(std::make_move_iterator(keep_from),
+                          std::make_move_iterator(keep_from + static_cast<std::ptrdiff_t>(c.keep)));
+    if (!c.rows.empty() && !rows.empty() && c.rows.front().ts < rows.back().ts)
+      return make_error(error_code::malformed_record, "a delta's rows precede the rows it keeps");
+    if (!std::is_sorted(c.rows.begin(), c.rows.end(),
+                        [](const Row& a, const Row& b) { return a.ts < b.ts; }))
+      return make_error(error_code::malformed_record, "a delta's rows are out of time order");
+    rows.insert(rows.end(), std::make_move_iterator(c.rows.begin()),
+                std::make_move_iterator(c.rows.end()));
+    rows_ = std::move(rows);
+    head_ = 0;
+    return {};
+  }
 
   /// The codec form is the live rows, in event-time order. Saving copies them when
   /// expired rows lead: the rows may be a group a checkpoint froze, which only the task
@@ -103,8 +167,21 @@ public:
   }
 
 private:
+  /// The changes of one checkpoint generation; a change in a later one starts afresh.
+  struct change_mark {
+    std::uint32_t gen = 0;
+    std::uint32_t popped = 0;
+    event_time from = max_watermark;
+  };
+  change_mark& mark(std::uint32_t gen) noexcept {
+    if (mark_.gen != gen)
+      mark_ = {gen, 0, max_watermark};
+    return mark_;
+  }
+
   std::vector<Row> rows_;
   std::size_t head_ = 0;
+  change_mark mark_;
 };
 
 /// What the interval join keeps for one key.
@@ -131,6 +208,28 @@ struct interval_join_buffers {
   time_sorted_rows<left_row> left;
   time_sorted_rows<right_row> right;
   bool empty() const noexcept { return left.empty() && right.empty(); }
+
+  /// A delta holds these instead of the buffers (detail::checkpoints_changes).
+  struct changes {
+    rows_change<left_row> left;
+    rows_change<right_row> right;
+    std::size_t weight() const noexcept { return left.rows.size() + right.rows.size(); }
+    template <class Inspector>
+    friend bool inspect(Inspector& f, changes& x) {
+      return f.object("interval_join_changes")
+        .fields(f.field("left", x.left), f.field("right", x.right));
+    }
+  };
+  changes changes_since(std::uint32_t gen) const {
+    return {left.changes_since(gen), right.changes_since(gen)};
+  }
+  result<void> apply(changes&& c) {
+    if (auto ok = left.apply(std::move(c.left)); !ok)
+      return make_error(ok.error().code, "left rows: " + ok.error().message);
+    if (auto ok = right.apply(std::move(c.right)); !ok)
+      return make_error(ok.error().code, "right rows: " + ok.error().message);
+    return {};
+  }
   template <class Inspector>
   friend bool inspect(Inspector& f, interval_join_buffers& x) {
     return f.object("interval_join_buffers")
@@ -183,6 +282,7 @@ public:
                         "interval join '" + info.name + "': both inputs need event time");
     state_ = keyed_state_table<K, buffers>{info.key_groups};
     next_due_.assign(static_cast<std::size_t>(info.key_groups.size()), max_watermark);
+    group_rows_.assign(static_cast<std::size_t>(info.key_groups.size()), 0);
     left_rows_ = right_rows_ = 0;
     return {};
   }
@@ -206,6 +306,7 @@ public:
     // (event time, row) of left rows that expire unmatched, emitted in event-time order.
     std::vector<std::pair<event_time, L>> unmatched;
     const auto range = state_.range();
+    const auto gen = checkpoints_.generation();
     for (int kg = range.first; kg < range.last; ++kg) {
       auto& due = next_due_[static_cast<std::size_t>(kg - range.first)];
       if (due > wm)
@@ -219,12 +320,14 @@ public:
           auto& row = b.left.front();
           if (spec_.type == join_type::left_outer && !row.matched)
             unmatched.emplace_back(row.ts, std::move(row.record));
-          b.left.pop_front();
+          b.left.pop_front(gen);
           --left_rows_;
+          --rows_in(kg);
         }
         while (!b.right.empty() && right_expiry(b.right.front().ts) <= wm) {
-          b.right.pop_front();
+          b.right.pop_front(gen);
           --right_rows_;
+          --rows_in(kg);
         }
         if (b.left.size() + b.right.size() != rows_before)
           state_.note_change(kg, it->first);
@@ -257,7 +360,9 @@ public:
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
     if constexpr (snapshottable)
-      return checkpoints_.snapshot(state_, w);
+      // Deltas list rows (a key's changes), so a key group weighs its keys and rows.
+      return checkpoints_.snapshot(state_, w,
+                                   [&](int g) { return state_.view(g).size() + rows_in(g); });
     else
       return detail::not_snapshottable(info_.name);
   }
@@ -272,6 +377,7 @@ public:
         for (auto& [key, b] : state_.group(g)) {
           left_rows_ += b.left.size();
           right_rows_ += b.right.size();
+          rows_in(g) += b.left.size() + b.right.size();
           if (!b.left.empty())
             note_due(g, left_expiry(b.left.front().ts));
           if (!b.right.empty())
@@ -320,6 +426,10 @@ private:
     return kg;
   }
 
+  std::size_t& rows_in(int kg) noexcept {
+    return group_rows_[static_cast<std::size_t>(kg - state_.range().first)];
+  }
+
   void note_due(int kg, event_time t) {
     auto& due = next_due_[static_cast<std::size_t>(kg - state_.range().first)];
     due = std::min(due, t);
@@ -356,9 +466,10 @@ private:
     }
     if (it == group.end())
       it = group.try_emplace(key).first;
-    it->second.left.insert(left_row{ts, matched, l});
+    it->second.left.insert(left_row{ts, matched, l}, checkpoints_.generation());
     state_.note_change(*kg, it->first);
     ++left_rows_;
+    ++rows_in(*kg);
     note_due(*kg, expiry);
     return {};
   }
@@ -381,8 +492,11 @@ private:
       auto [first, last] = it->second.left.between(detail::join_bound_sub(ts, spec_.upper),
                                                    right_expiry(ts));
       for (; first != last; ++first) {
-        if (!first->matched) {
+        // Only a left outer join reads the flag: an inner join leaves the rows unchanged,
+        // so checkpoints do not write them again.
+        if (spec_.type == join_type::left_outer && !first->matched) {
           first->matched = true;
+          it->second.left.touch(first->ts, checkpoints_.generation());
           state_.note_change(*kg, it->first);
         }
         out.push_back(detail::call_join_matched(fn_, first->record, r));
@@ -393,9 +507,10 @@ private:
       return {}; // with lower > 0: no left row to come can match
     if (it == group.end())
       it = group.try_emplace(key).first;
-    it->second.right.insert(right_row{ts, r});
+    it->second.right.insert(right_row{ts, r}, checkpoints_.generation());
     state_.note_change(*kg, it->first);
     ++right_rows_;
+    ++rows_in(*kg);
     note_due(*kg, expiry);
     return {};
   }
@@ -411,6 +526,7 @@ private:
   /// Per key group of this instance: no buffered row of the group expires before this
   /// time, so a watermark below it skips the group. Derived from the buffers (not state).
   std::vector<event_time> next_due_;
+  std::vector<std::size_t> group_rows_; ///< rows buffered per key group of this instance
   std::size_t left_rows_ = 0;
   std::size_t right_rows_ = 0;
 };

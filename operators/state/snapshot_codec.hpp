@@ -10,6 +10,7 @@
 #include "operators/operator.hpp"
 
 #include <cstddef>
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -17,6 +18,8 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace sluice::detail {
@@ -185,17 +188,50 @@ copy_changes(const Map& map, std::vector<K> keys, Live live) {
   return out;
 }
 
-/// A delta's bytes: a count, then per changed key (its last change only) the key, then 1
-/// and what `put_value(encoder, value)` writes, or 0 for an erased key.
+/// Set in a delta's count when it lists, per key, what changed in the value
+/// (`checkpoints_changes`) instead of the value: earlier pieces, which list values, read
+/// as before.
+inline constexpr std::uint64_t changes_flag = std::uint64_t{1} << 63;
+
+/// A table value whose deltas list what changed in it rather than all of it, for values
+/// that grow large (a key's buffered rows). `changes_since(gen)` gives what changed since
+/// the checkpoint generation `gen` began (the value stamps its changes with the generation
+/// its owner gives it, `table_checkpoints::generation()`), and `apply` replays it on the
+/// value as of the previous checkpoint.
+/// `changes::weight()` is the number of rows a change lists, against which the rows of a key
+/// group weigh for the compaction.
+template <class V>
+concept checkpoints_changes =
+  requires(const V& v, V& m, typename V::changes c, std::uint32_t gen) {
+    { v.changes_since(gen) } -> std::same_as<typename V::changes>;
+    { m.apply(std::move(c)) } -> std::same_as<result<void>>;
+    { std::as_const(c).weight() } -> std::convertible_to<std::size_t>;
+  };
+
+template <class V>
+struct changes_of_t {
+  using type = V;
+};
+template <checkpoints_changes V>
+struct changes_of_t<V> {
+  using type = typename V::changes;
+};
+/// What a delta lists for a value of type `V`.
+template <class V>
+using changes_of = typename changes_of_t<V>::type;
+
+/// A delta's bytes: a count (or'ed with `count_flag`), then per changed key (its last
+/// change only) the key, then 1 and what `put_value(encoder, value)` writes, or 0 for an
+/// erased key.
 template <class K, class V, class PutValue>
 std::string encode_changes(const std::vector<std::pair<K, std::optional<V>>>& changes,
-                           PutValue put_value) {
+                           PutValue put_value, std::uint64_t count_flag = 0) {
   std::unordered_map<K, const std::optional<V>*, key_hasher<K>> last;
   last.reserve(changes.size());
   for (auto& [key, value] : changes)
     last.insert_or_assign(key, &value);
   state_encoder enc;
-  enc.put(static_cast<std::uint64_t>(last.size()));
+  enc.put(static_cast<std::uint64_t>(last.size()) | count_flag);
   for (auto& [key, value] : last) {
     enc.put(key);
     enc.put(static_cast<std::uint8_t>(value->has_value()));
@@ -236,6 +272,14 @@ public:
   static constexpr int max_chain = delta_chain::max_deltas;
 
   result<void> snapshot(Table& table, snapshot_writer& w) {
+    return snapshot(table, w, [&](int g) { return table.view(g).size(); });
+  }
+
+  /// `group_weight(g)`: what key group `g` holds, in the unit in which the deltas are
+  /// weighed against it for the compaction: keys, or for values that list their changes
+  /// the rows those list (`V::changes::weight`).
+  template <class GroupWeight>
+  result<void> snapshot(Table& table, snapshot_writer& w, GroupWeight group_weight) {
     const auto range = table.range();
     if (chains_.size() != static_cast<std::size_t>(range.size()))
       chains_.assign(static_cast<std::size_t>(range.size()), delta_chain{});
@@ -243,9 +287,23 @@ public:
     for (int g = range.first; g < range.last; ++g) {
       auto& c = chains_[static_cast<std::size_t>(g - range.first)];
       auto log = table.take_changes(g);
-      if (c.needs_full(incremental, log.overflowed, log.keys.size())) {
+      const bool changed = !log.keys.empty();
+      // The pause copies what a delta needs as of the barrier: each changed key's value, or
+      // what changed in it since the previous checkpoint.
+      using listed = changes_of<V>;
+      std::vector<std::pair<K, std::optional<listed>>> changes;
+      std::size_t weight = log.keys.size();
+      if constexpr (checkpoints_changes<V>) {
+        if (changed && !c.needs_full(incremental, log.overflowed, 0)) {
+          changes = list_changes(table.view(g), std::move(log.keys));
+          weight = changes.size();
+          for (auto& [key, change] : changes)
+            weight += change ? change->weight() : 0;
+        }
+      }
+      if (c.needs_full(incremental, log.overflowed, weight)) {
         const auto& map = table.view(g);
-        c.restart(!map.empty(), map.size());
+        c.restart(!map.empty(), group_weight(g));
         if (!c.has_base)
           continue;
         if (auto ok = w.put_later(key_group_piece(g),
@@ -259,20 +317,44 @@ public:
       }
       if (auto ok = c.reuse(g, w); !ok)
         return ok;
-      if (log.keys.empty())
+      if (!changed)
         continue;
-      // The pause: copy each changed key's value as of the barrier.
-      auto changes = copy_changes(table.view(g), std::move(log.keys), [](const V&) { return true; });
-      if (auto ok = w.put_later(c.add_delta(g, changes.size()),
+      if constexpr (!checkpoints_changes<V>)
+        changes = copy_changes(table.view(g), std::move(log.keys), [](const V&) { return true; });
+      if (auto ok = w.put_later(c.add_delta(g, weight),
                                 [changes = std::move(changes)] {
                                   return result<std::string>{encode_changes(
-                                    changes, [](state_encoder& enc, const V& v) { enc.put(v); })};
+                                    changes, [](state_encoder& enc, const listed& v) { enc.put(v); },
+                                    checkpoints_changes<V> ? changes_flag : 0)};
                                 });
           !ok)
         return ok;
     }
+    ++generation_;
     return {};
   }
+
+  /// What changed in each of `keys` (repeats count once) since the previous checkpoint
+  /// (nothing: erased).
+  std::vector<std::pair<K, std::optional<changes_of<V>>>>
+  list_changes(const typename Table::map_type& map, std::vector<K> keys) const {
+    std::unordered_set<K, key_hasher<K>> distinct(std::make_move_iterator(keys.begin()),
+                                                  std::make_move_iterator(keys.end()));
+    std::vector<std::pair<K, std::optional<changes_of<V>>>> out;
+    out.reserve(distinct.size());
+    for (auto& key : distinct) {
+      auto it = map.find(key);
+      if (it == map.end())
+        out.emplace_back(std::move(key), std::nullopt);
+      else
+        out.emplace_back(std::move(key), it->second.changes_since(generation_));
+    }
+    return out;
+  }
+
+  /// Changes made now go into the next checkpoint's deltas under this number (see
+  /// `checkpoints_changes`).
+  std::uint32_t generation() const noexcept { return generation_; }
 
   /// Reads the key groups of `table`'s range back (any parallelism wrote them): each
   /// group's base, then its deltas in order. The next checkpoint writes every group in full.
@@ -312,6 +394,11 @@ private:
     std::uint64_t n = 0;
     if (auto ok = dec.get(n); !ok)
       return ok;
+    const bool listed_changes = delta && (n & changes_flag) != 0;
+    n &= ~changes_flag;
+    if (listed_changes && !checkpoints_changes<V>)
+      return make_error(error_code::malformed_record,
+                        "a delta of changes for state that keeps no changes");
     for (std::uint64_t i = 0; i < n; ++i) {
       K key{};
       bool present = true;
@@ -323,6 +410,16 @@ private:
       if (!present) {
         map.erase(key);
         continue;
+      }
+      if constexpr (checkpoints_changes<V>) {
+        if (listed_changes) {
+          typename V::changes change{};
+          if (auto ok = dec.get(change); !ok)
+            return ok;
+          if (auto ok = map[key].apply(std::move(change)); !ok)
+            return ok;
+          continue;
+        }
       }
       V value{};
       if (auto ok = dec.get(value); !ok)
@@ -336,6 +433,8 @@ private:
   }
 
   std::vector<delta_chain> chains_;
+  /// Starts at 1: values restored or created unchanged carry 0.
+  std::uint32_t generation_ = 1;
 };
 
 /// Writes a keyed table in full, one piece per non-empty key group (for operators that

@@ -186,6 +186,57 @@ result<void> emit_updates_and_late(output& out, std::vector<R> updates, std::vec
   return {};
 }
 
+inline error unreadable_instance(const std::string& op, int instance, const error& e) {
+  return make_error(error_code::io_error, "window '" + op + "', instance " +
+                                            std::to_string(instance) +
+                                            ": unreadable state: " + e.message);
+}
+
+/// Complete mode fires every window at every epoch's end. A firing count kept in each
+/// window would change every window at every epoch, and every checkpoint would then write
+/// every window. So under complete mode a window keeps the number of epochs that had ended
+/// when it was created (in its `firings` field) and its firing is the number ended since:
+/// only windows that records change are written.
+class complete_mode_epochs {
+public:
+  /// What a window created now keeps.
+  std::uint32_t born() const noexcept { return ended_; }
+  /// The firing number of a window that keeps `born`, at this epoch's end.
+  std::uint32_t firing(std::uint32_t born) const noexcept { return ended_ - born; }
+  void end() noexcept { ++ended_; }
+
+  void encode(state_encoder& enc) const { enc.put(ended_); }
+  /// Reads the count that `encode` wrote, if the piece has one (earlier versions wrote
+  /// none). Every instance ends the same epochs, so the instances' counts agree.
+  result<void> decode(state_decoder& dec) {
+    if (dec.done()) {
+      legacy_ = true;
+      return {};
+    }
+    std::uint32_t n = 0;
+    if (auto ok = dec.get(n); !ok)
+      return ok;
+    ended_ = std::max(ended_, n);
+    found_ = true;
+    return {};
+  }
+  /// After every instance's piece was decoded: true when the windows restored keep firing
+  /// counts (an earlier version wrote them), which `from_count` turns into what they keep
+  /// now. A fixed count, the same on every instance, stands for the epochs ended before.
+  bool restored_counts() noexcept {
+    if (found_ && !legacy_)
+      return false;
+    ended_ = legacy_start;
+    return true;
+  }
+  std::uint32_t from_count(std::uint32_t firings) const noexcept { return ended_ - firings; }
+
+private:
+  static constexpr std::uint32_t legacy_start = 1u << 31;
+  std::uint32_t ended_ = 0;
+  bool found_ = false, legacy_ = false;
+};
+
 } // namespace detail
 
 /// Keyed tumbling or sliding event-time windows.
@@ -300,14 +351,15 @@ public:
     std::vector<output_type> rows;
     const auto wm = current_watermark();
     if (info_.mode == output_mode::complete) {
-      for (int g = state_.range().first; g < state_.range().last; ++g) {
-        if (state_.view(g).empty())
-          continue;
-        for (auto& [slot, st] : state_.group(g)) {
-          fire(slot.key, slot.window, st, wm, rows);
-          st.dirty = false;
-          state_.note_change(g, slot);
-        }
+      // Firing changes no window (see complete_mode_epochs): read them, frozen or not.
+      for (int g = state_.range().first; g < state_.range().last; ++g)
+        for (auto& [slot, st] : state_.view(g))
+          fn_.fire(slot.key, slot.window, st.acc, epochs_.firing(st.firings), wm, rows);
+      epochs_.end();
+      for (auto& [g, slot] : dirty_) {
+        auto& tab = state_.group(g);
+        if (auto it = tab.find(slot); it != tab.end())
+          it->second.dirty = false; // not checkpointed: no change to note
       }
     } else {
       for (auto& [g, slot] : dirty_) {
@@ -353,6 +405,7 @@ public:
       // that a rescale gave other key groups) must restore it too.
       detail::state_encoder enc;
       enc.put(late_watermark_);
+      epochs_.encode(enc);
       return w.put(instance_piece(info_.instance), enc.take());
     } else {
       return detail::not_snapshottable(info_.name);
@@ -364,24 +417,28 @@ public:
   /// complete mode, which never frees state).
   result<void> restore(snapshot_reader& r) override {
     if constexpr (snapshottable) {
-      for (int i = 0;; ++i) { // the instances that wrote the checkpoint: 0, 1, ...
-        auto piece = r.get(instance_piece(i));
-        if (!piece)
-          return std::move(piece).error();
-        if (!*piece)
-          break;
-        detail::state_decoder dec{**piece};
+      auto read = for_each_instance_piece(r, [&](int i, std::string_view bytes) -> result<void> {
+        detail::state_decoder dec{bytes};
         event_time late{};
-        if (auto ok = dec.get(late); !ok)
-          return make_error(error_code::io_error, "window '" + info_.name + "', instance " +
-                                                    std::to_string(i) +
-                                                    ": unreadable state: " + ok.error().message);
+        auto ok = dec.get(late);
+        if (ok)
+          ok = epochs_.decode(dec);
+        if (!ok)
+          return detail::unreadable_instance(info_.name, i, ok.error());
         late_watermark_ = std::max(late_watermark_, late);
-      }
+        return {};
+      });
+      if (!read)
+        return read;
       if (auto ok = checkpoints_.restore(state_, r, info_.name); !ok)
         return ok;
-      if (info_.mode == output_mode::complete)
+      if (info_.mode == output_mode::complete) {
+        if (epochs_.restored_counts())
+          for (int g = state_.range().first; g < state_.range().last; ++g)
+            for (auto& [slot, st] : state_.group(g))
+              st.firings = epochs_.from_count(st.firings);
         return {};
+      }
       for (int g = state_.range().first; g < state_.range().last; ++g)
         for (auto& [slot, st] : state_.view(g))
           timers_.add(g, {st.firings == 0 ? slot.window.max_timestamp() : cleanup_time(slot.window),
@@ -395,6 +452,8 @@ public:
 private:
   struct slot_state {
     acc_type acc;
+    /// The firings so far; under complete mode the epochs ended before the window was
+    /// created (detail::complete_mode_epochs).
     std::uint32_t firings = 0;
     bool dirty = false; ///< under an output mode: changed in the current epoch
     /// A restore starts a new epoch: `dirty` is not checkpointed.
@@ -454,7 +513,9 @@ private:
         kept = true;
         auto it = tab.find(detail::window_slot<K>{key, w});
         if (it == tab.end()) {
-          it = tab.emplace(detail::window_slot<K>{key, w}, slot_state{fn_.create(), 0}).first;
+          it = tab.emplace(detail::window_slot<K>{key, w},
+                           slot_state{fn_.create(), complete ? epochs_.born() : 0})
+                 .first;
           if (timers)
             timers_.add(g, {w.max_timestamp(), key, w});
         }
@@ -501,6 +562,7 @@ private:
   std::unordered_set<detail::window_slot<K>, detail::window_slot_hash<K>> dropped_;
   epoch_counts epoch_;
   event_time late_watermark_ = min_watermark; ///< the watermark at the last epoch's end
+  detail::complete_mode_epochs epochs_;
 };
 
 /// Keyed session windows (static or dynamic gap). A record at `ts` opens `[ts, ts + gap)`;
@@ -539,6 +601,7 @@ public:
     std::vector<T> late;
     std::uint64_t late_count = 0;
     std::vector<std::size_t> touching;
+    const bool complete = info_.mode == output_mode::complete;
     auto looped = for_each_record(records, [&](const T& r) -> result<void> {
       const event_time ts = ts_fn_(r);
       const duration gap = assigner_.gap_of(r);
@@ -570,7 +633,8 @@ public:
       auto& sessions = it->second;
       std::size_t target;
       if (touching.empty()) {
-        sessions.push_back(session_state{fresh, fn_.create(), 0, min_watermark, max_watermark});
+        const std::uint32_t firings = complete ? epochs_.born() : 0;
+        sessions.push_back(session_state{fresh, fn_.create(), firings, min_watermark, max_watermark});
         target = sessions.size() - 1;
       } else {
         target = touching.front();
@@ -582,7 +646,9 @@ public:
         for (auto i = touching.size(); i-- > 1;) {
           auto& other = sessions[touching[i]];
           s.window = span(s.window, other.window);
-          s.firings = std::max(s.firings, other.firings);
+          // The merged session has fired as often as the one that fired most.
+          s.firings = complete ? std::min(s.firings, other.firings)
+                               : std::max(s.firings, other.firings);
           s.fired_max = std::max(s.fired_max, other.fired_max);
           s.timer_at = std::min(s.timer_at, other.timer_at);
           fn_.merge(s.acc, std::move(other.acc));
@@ -593,7 +659,7 @@ public:
       fn_.add(s.acc, r);
       state_.note_change(g, it->first);
       ++epoch_.updated; // per record: sessions merge, so "rows" are not stable here
-      if (info_.mode == output_mode::complete)
+      if (complete)
         return {}; // every session is emitted at the epoch's end and none is freed
       if (s.window.max_timestamp() <= wm)
         fire(it->first, s, wm, updates);
@@ -672,10 +738,15 @@ public:
   bool can_checkpoint() const noexcept override { return snapshottable; }
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
-    if constexpr (snapshottable)
-      return checkpoints_.snapshot(state_, w);
-    else
+    if constexpr (snapshottable) {
+      if (auto ok = checkpoints_.snapshot(state_, w); !ok)
+        return ok;
+      detail::state_encoder enc;
+      epochs_.encode(enc);
+      return w.put(instance_piece(info_.instance), enc.take());
+    } else {
       return detail::not_snapshottable(info_.name);
+    }
   }
 
   /// Restores the sessions of this instance's key groups (any parallelism wrote them) and
@@ -685,8 +756,21 @@ public:
     if constexpr (snapshottable) {
       if (auto ok = checkpoints_.restore(state_, r, info_.name); !ok)
         return ok;
-      if (info_.mode == output_mode::complete)
+      if (info_.mode == output_mode::complete) {
+        auto read = for_each_instance_piece(r, [&](int i, std::string_view bytes) {
+          detail::state_decoder dec{bytes};
+          auto ok = epochs_.decode(dec);
+          return ok ? ok : detail::unreadable_instance(info_.name, i, ok.error());
+        });
+        if (!read)
+          return read;
+        if (epochs_.restored_counts())
+          for (int g = state_.range().first; g < state_.range().last; ++g)
+            for (auto& [key, sessions] : state_.group(g))
+              for (auto& s : sessions)
+                s.firings = epochs_.from_count(s.firings);
         return {};
+      }
       for (int g = state_.range().first; g < state_.range().last; ++g)
         for (auto& [key, sessions] : state_.group(g))
           for (auto& s : sessions) {
@@ -701,16 +785,14 @@ public:
 
   result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
     std::vector<output_type> rows;
-    if (info_.mode == output_mode::complete)
-      for (int g = state_.range().first; g < state_.range().last; ++g) {
-        if (state_.view(g).empty())
-          continue;
-        for (auto& [key, sessions] : state_.group(g)) {
+    if (info_.mode == output_mode::complete) {
+      // Firing changes no session (see complete_mode_epochs): read them, frozen or not.
+      for (int g = state_.range().first; g < state_.range().last; ++g)
+        for (auto& [key, sessions] : state_.view(g))
           for (auto& s : sessions)
-            fire(key, s, current_watermark(), rows);
-          state_.note_change(g, key);
-        }
-      }
+            fn_.fire(key, s.window, s.acc, epochs_.firing(s.firings), current_watermark(), rows);
+      epochs_.end();
+    }
     const auto total = window_count();
     stats.state = state_epoch_report{0, {}, total, epoch_.updated, epoch_.removed, epoch_.dropped,
                                      total * (sizeof(session_state) + sizeof(K) + 48),
@@ -729,6 +811,8 @@ private:
   struct session_state {
     time_window window;
     acc_type acc;
+    /// The firings so far; under complete mode the epochs ended before the session was
+    /// created (detail::complete_mode_epochs).
     std::uint32_t firings = 0;
     /// The max timestamp of the window when it last fired (`min_watermark`: never).
     event_time fired_max = min_watermark;
@@ -773,6 +857,7 @@ private:
   detail::table_checkpoints<table_type> checkpoints_;
   detail::window_timer_queues<K> timers_;
   epoch_counts epoch_;
+  detail::complete_mode_epochs epochs_;
 };
 
 } // namespace sluice

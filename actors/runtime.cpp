@@ -282,10 +282,8 @@ private:
       send_exit(t, caf::exit_reason::kill);
     }
     tasks_.clear();
-    auto delay = rs.delay;
-    if (rs.how == restart_strategy::kind::exponential_backoff)
-      for (int i = 0; i < restarts_ && delay < rs.max_delay; ++i)
-        delay = std::min(delay * 2, rs.max_delay);
+    const auto delay = rs.delay_before(restarts_);
+    restart_delays_.push_back(delay);
     ++restarts_;
     delayed_send(this, delay, msg::restart::value);
   }
@@ -981,6 +979,7 @@ private:
         r.checkpoints_completed = checkpoints_completed_;
         r.checkpoints = checkpoint_stats_;
         r.restarts = restarts_;
+        r.restart_delays = restart_delays_;
         state_->outcome.emplace(std::move(r));
       }
     }
@@ -1029,6 +1028,7 @@ private:
   std::int64_t checkpoints_completed_ = 0;
   std::vector<checkpoint_stats> checkpoint_stats_;
   int restarts_ = 0;
+  std::vector<std::chrono::milliseconds> restart_delays_;
   bool restarting_ = false;
   std::vector<caf::response_promise> savepoint_waiters_;
   bool stop_at_savepoint_ = false;

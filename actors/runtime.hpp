@@ -8,6 +8,7 @@
 #include "graph/plan.hpp"
 #include "operators/tap.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -35,6 +36,16 @@ struct restart_strategy {
   int max_restarts = 3;
   std::chrono::milliseconds delay{100};
   std::chrono::milliseconds max_delay{10'000};
+
+  /// The wait before restart `n` (0: the first of the run): `delay`, under exponential
+  /// backoff doubled for each earlier restart, up to `max_delay`.
+  std::chrono::milliseconds delay_before(int n) const noexcept {
+    auto d = delay;
+    if (how == kind::exponential_backoff)
+      for (int i = 0; i < n && d < max_delay; ++i)
+        d = std::min(d * 2, max_delay);
+    return d;
+  }
 
   static restart_strategy none() { return {kind::none, 0, {}, {}}; }
   static restart_strategy fixed(int times, std::chrono::milliseconds delay) {
@@ -191,6 +202,8 @@ struct job_result {
   std::vector<checkpoint_stats> checkpoints;
   /// Restarts after task failures during the run.
   int restarts = 0;
+  /// The wait before each of them, in order (`restart_strategy::delay_before`).
+  std::vector<std::chrono::milliseconds> restart_delays;
 };
 
 /// A running job. Destroying it cancels the job and waits for it to stop.

@@ -341,6 +341,43 @@ BOOST_AUTO_TEST_CASE(exponential_backoff_also_gives_up_after_max_restarts) {
   BOOST_TEST(mentions(e.message, "after 2 restarts"), e.message);
 }
 
+BOOST_AUTO_TEST_CASE(the_default_strategy_is_exponential_backoff_doubling_up_to_its_cap) {
+  const restart_strategy d{};
+  BOOST_TEST((d.how == restart_strategy::kind::exponential_backoff));
+  BOOST_TEST(d.max_restarts == 3);
+  BOOST_TEST(d.delay_before(0).count() == 100);
+  BOOST_TEST(d.delay_before(1).count() == 200);
+  BOOST_TEST(d.delay_before(2).count() == 400);
+  BOOST_TEST(d.delay_before(7).count() == 10'000, "capped at max_delay");
+  BOOST_TEST(d.delay_before(1'000'000).count() == 10'000);
+  const auto fixed = restart_strategy::fixed(5, 30ms);
+  BOOST_TEST(fixed.delay_before(0).count() == 30);
+  BOOST_TEST(fixed.delay_before(4).count() == 30);
+}
+
+BOOST_AUTO_TEST_CASE(exponential_backoff_waits_longer_before_each_restart_and_then_succeeds) {
+  // Record 500 fails the first three runs; the fourth finishes, exactly once.
+  temp_dir dir;
+  restart_job spec{dir.path / "out", dir.path / "ckpt"};
+  spec.restart = {restart_strategy::kind::exponential_backoff, 4, 2ms, 5ms};
+  auto throws = std::make_shared<std::atomic<int>>(0);
+  job j{spec.options()};
+  spec.build(j, [throws](const reading& r) {
+    if (seq_of(r) == 500 && throws->load() < 3) {
+      throws->fetch_add(1);
+      throw std::runtime_error("poison record 500");
+    }
+    return r;
+  });
+  auto r = require_ok(j.run());
+  BOOST_TEST(throws->load() == 3);
+  BOOST_TEST(r.restarts == 3);
+  BOOST_TEST((r.restart_delays == std::vector<std::chrono::milliseconds>{2ms, 4ms, 5ms}));
+  const auto out = read_committed<reading>(spec.out);
+  BOOST_TEST(out.size() == spec.count, "every running sum exactly once");
+  BOOST_TEST((per_key(out) == expected_sums(spec.count)));
+}
+
 BOOST_AUTO_TEST_CASE(restart_strategy_none_fails_at_the_first_failure) {
   temp_dir dir;
   restart_job spec{dir.path / "out", dir.path / "ckpt"};

@@ -4,6 +4,7 @@
 
 #include "tests/checkpoint/job_helpers.hpp"
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <thread>
@@ -149,6 +150,27 @@ BOOST_AUTO_TEST_CASE(a_savepoint_outlives_retention) {
   auto sp = store->find(savepoint);
   BOOST_REQUIRE_MESSAGE(sp.has_value(), error_text(sp));
   BOOST_TEST(sp->savepoint);
+  store.reset();
+
+  // Started from the savepoint, not from the newer checkpoint: a new history, so the newer
+  // checkpoint is deleted and the savepoint stays. The source resumes at the savepoint's
+  // position: records from there on are read again.
+  auto from = spec;
+  from.hold = std::make_shared<gate>(std::numeric_limits<std::uint64_t>::max()); // counts
+  auto o2 = from.options();
+  o2.checkpoints.retained = 1;
+  o2.checkpoints.restore_from = savepoint;
+  job j{o2};
+  from.build(j);
+  auto r = require_ok(j.run());
+  BOOST_REQUIRE(r.restored_from.has_value());
+  BOOST_TEST(*r.restored_from == savepoint);
+  BOOST_TEST(from.hold->seen() > 0u, "records after the savepoint are processed again");
+  BOOST_TEST(from.hold->seen() < 20'000u, "records before it are not");
+  const auto ids_now = open_store(spec.checkpoints)->complete_ids().value();
+  BOOST_REQUIRE_EQUAL(ids_now.size(), 2u);
+  BOOST_TEST(ids_now.front() == savepoint, "the savepoint stays");
+  BOOST_TEST(ids_now.back() > savepoint);
 }
 
 BOOST_AUTO_TEST_CASE(retained_zero_is_refused) {

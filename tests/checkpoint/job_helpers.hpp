@@ -31,6 +31,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -168,6 +170,50 @@ private:
   bool open_ = false;
 };
 
+/// Holds one step of the checkpoint protocol (RocksDB's SyncPoint): the first call of `step`
+/// for checkpoint `from_id` or later blocks until `release`, so a test acts while that step
+/// is in progress. Every call is also recorded in a `sync_log`.
+class step_hold {
+public:
+  step_hold(std::string step, std::int64_t from_id) : step_(std::move(step)), from_(from_id) {}
+
+  std::function<void(const char*, std::int64_t)> callback(sync_log& log) {
+    return [this, logged = log.callback()](const char* step, std::int64_t id) {
+      logged(step, id);
+      std::unique_lock lk{mtx_};
+      if (used_ || step_ != step || id < from_)
+        return;
+      used_ = true;
+      held_id_ = id;
+      cv_.notify_all();
+      cv_.wait_for(lk, safety_timeout, [&] { return released_; });
+    };
+  }
+  /// Waits until a call is held; the checkpoint id it holds, or nullopt on timeout.
+  std::optional<std::int64_t> wait_held(std::chrono::nanoseconds timeout = safety_timeout) {
+    std::unique_lock lk{mtx_};
+    if (!cv_.wait_for(lk, timeout, [&] { return used_; }))
+      return std::nullopt;
+    return held_id_;
+  }
+  void release() {
+    {
+      std::lock_guard guard{mtx_};
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+  ~step_hold() { release(); }
+
+private:
+  std::string step_;
+  std::int64_t from_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  bool used_ = false, released_ = false;
+  std::int64_t held_id_ = -1;
+};
+
 /// Opens the gate when the scope ends (a failed assertion must not leave a task blocked while
 /// the job's handle waits for it). Declare it after the job's handle.
 struct open_at_exit {
@@ -300,6 +346,8 @@ struct generator_job {
   int parallelism = 1; ///< of the keyed operators and sinks; the source always has 1
   fs::path checkpoints{};
   std::shared_ptr<gate> hold{}; ///< in the totals branch, after the reduce
+  /// Set: the next record through the totals branch's `hold` map throws (once), and clears it.
+  std::shared_ptr<std::atomic<bool>> fail_next{};
   /// Continuous trigger interval: long, so that only the last barrier of a source (at its
   /// end or at cancel) is an epoch and a checkpoint, unless the test wants more.
   std::chrono::milliseconds epoch = 1h;
@@ -325,12 +373,15 @@ struct generator_job {
                  .name("readings")
                  .parallelism(1);
     auto g = hold;
+    auto fail = fail_next;
     src.key_by(key_of)
       .reduce(sum_values)
       .name("totals")
-      .map([g](const reading& r) {
+      .map([g, fail](const reading& r) {
         if (g)
           g->pass();
+        if (fail && fail->exchange(false))
+          throw std::runtime_error("injected failure");
         return r;
       })
       .name("hold")

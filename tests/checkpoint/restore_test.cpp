@@ -220,6 +220,60 @@ BOOST_AUTO_TEST_CASE(periodic_checkpoints_before_the_cancel_change_nothing_in_th
   BOOST_TEST(hidden_files(spec.totals).empty());
 }
 
+BOOST_AUTO_TEST_CASE(every_protocol_step_held_while_the_job_is_cancelled_or_fails_stays_exactly_once) {
+  // Each step of the checkpoint protocol is held (a task about to snapshot, a task whose
+  // snapshot is written, the coordinator between the durable metadata and the sinks'
+  // commit, a sink about to commit) while the rest of the job goes on, and meanwhile the
+  // job is cancelled (then started again) or a task fails (a restart within the run). The
+  // committed output must be the uninterrupted run's: every record's running sum once, the
+  // same window counts.
+  constexpr std::uint64_t n = 60'000;
+  const auto ref = uninterrupted(n);
+  for (const std::string step : {"snapshot", "snapshotted", "completed", "commit"})
+    for (const bool cancel : {true, false}) {
+      BOOST_TEST_CONTEXT("step " << step << (cancel ? ", cancelled" : ", a task fails")) {
+        temp_dir dir;
+        sync_log log;
+        generator_job spec{dir.path / "totals", dir.path / "windows", n};
+        spec.checkpoints = dir.path / "ckpt";
+        spec.epoch = 5ms;
+        spec.checkpoint_interval = 0ms; // a checkpoint on every epoch
+        spec.fail_next = std::make_shared<std::atomic<bool>>(false);
+        auto hold = std::make_shared<step_hold>(step, 1);
+        spec.sync_point = hold->callback(log);
+        job_result first;
+        {
+          job j{spec.options()};
+          spec.build(j);
+          auto exec = require_ok(j.start());
+          const auto held = hold->wait_held();
+          BOOST_REQUIRE_MESSAGE(held, "the job never reached the step");
+          if (cancel)
+            exec->cancel();
+          else
+            spec.fail_next->store(true);
+          hold->release();
+          first = require_ok(exec->wait());
+        }
+        if (cancel) {
+          BOOST_TEST(first.cancelled);
+          spec.sync_point = log.callback();
+          auto second = require_ok(spec.run());
+          BOOST_TEST(second.restored_from.has_value());
+        } else {
+          BOOST_TEST(!first.cancelled);
+          BOOST_TEST(first.restarts == 1, "the injected failure restarted the job once");
+        }
+        const auto totals = read_committed<reading>(spec.totals);
+        BOOST_TEST(totals.size() == n, "every record's running sum exactly once");
+        BOOST_TEST((per_key(totals) == per_key(ref.totals)));
+        BOOST_TEST((sorted(read_committed<window_count>(spec.windows)) == ref.windows));
+        BOOST_TEST(hidden_files(spec.totals).empty());
+        BOOST_TEST(hidden_files(spec.windows).empty());
+      }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(stop_with_savepoint_then_resume_matches_an_uninterrupted_run) {
   constexpr std::uint64_t n = 20'000;
   const auto ref = uninterrupted(n);

@@ -353,9 +353,7 @@ private:
   bool checkpoint_due(sluice::clock::time_point now) const {
     if (!bp_->store || checkpoint_in_flight_)
       return false;
-    const auto& o = bp_->options.checkpoints;
-    return (!last_checkpoint_started_ || now - *last_checkpoint_started_ >= o.interval) &&
-           (!last_checkpoint_done_ || now - *last_checkpoint_done_ >= o.min_pause);
+    return bp_->options.checkpoints.due(now, last_checkpoint_started_, last_checkpoint_done_);
   }
 
   /// Continuous mode: a checkpoint still in flight after `checkpoints.timeout` is given up

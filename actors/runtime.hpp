@@ -84,6 +84,15 @@ struct checkpoint_options {
   std::optional<std::int64_t> restore_from{};
   /// What a task failure does. Default: exponential backoff, 3 restarts.
   restart_strategy restart{};
+
+  /// Continuous mode, with no checkpoint in flight: whether the epoch starting `now` is
+  /// also a checkpoint, given when the last one started and when the last one ended
+  /// (completed, failed or expired). `interval` counts from a start, `min_pause` from an end.
+  bool due(clock::time_point now, std::optional<clock::time_point> last_started,
+           std::optional<clock::time_point> last_done) const noexcept {
+    return (!last_started || now - *last_started >= interval) &&
+           (!last_done || now - *last_done >= min_pause);
+  }
 };
 
 /// How a job executes. Defaults favour throughput with bounded memory.

@@ -92,4 +92,28 @@ BOOST_AUTO_TEST_CASE(with_no_failure_tolerated_the_job_fails_naming_the_timeout)
   h.spec.hold->release();
 }
 
+BOOST_AUTO_TEST_CASE(interval_counts_from_a_start_and_min_pause_from_an_end) {
+  using tp = sluice::clock::time_point;
+  auto at = [](int s) { return tp{std::chrono::seconds{s}}; };
+  checkpoint_options o;
+  o.interval = 2s;
+  o.min_pause = 3s;
+  BOOST_TEST(o.due(at(0), std::nullopt, std::nullopt), "the first is due at once");
+  // Started at 10 s, ended at 14 s: the interval has passed at 12 s, the pause at 17 s.
+  BOOST_TEST(!o.due(at(11), at(10), std::nullopt), "in flight since 10 s: interval not over");
+  BOOST_TEST(o.due(at(12), at(10), std::nullopt));
+  BOOST_TEST(!o.due(at(14), at(10), at(14)));
+  BOOST_TEST(!o.due(at(16), at(10), at(14)), "the interval is over, the pause is not");
+  BOOST_TEST(o.due(at(17), at(10), at(14)));
+  // Without a pause, a checkpoint that took longer than the interval is followed at once.
+  o.min_pause = 0s;
+  BOOST_TEST(o.due(at(14), at(10), at(14)));
+  // The defaults: every second, no pause.
+  const checkpoint_options d;
+  BOOST_TEST(d.interval.count() == 1'000);
+  BOOST_TEST(d.min_pause.count() == 0);
+  BOOST_TEST(!d.due(at(5) + std::chrono::milliseconds{999}, at(5), at(5)));
+  BOOST_TEST(d.due(at(6), at(5), at(5)));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

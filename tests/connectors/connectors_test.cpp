@@ -860,6 +860,47 @@ BOOST_AUTO_TEST_CASE(flush_makes_lines_visible_and_prefix_names_the_file) {
   BOOST_TEST(read_file(path) == json_lines({{1, "a", 1}, {2, "b", 2}, {3, "c", 3}}));
 }
 
+BOOST_AUTO_TEST_CASE(a_transactional_sink_without_checkpoints_commits_at_each_epochs_end) {
+  // Three files, one per micro-batch. When each batch's progress is reported its rows are
+  // committed (visible to a reader that skips names starting with '.' or '_'), not later.
+  temp_dir in, out;
+  for (int f = 0; f < 3; ++f) {
+    const auto name = "0" + std::to_string(f) + ".jsonl";
+    const auto tmp = in.path / ("." + name);
+    std::ofstream{tmp} << json_lines(make_readings(f * 10, 10));
+    fs::rename(tmp, in.path / name);
+  }
+  auto committed = [&] {
+    std::vector<reading> rows;
+    for (auto& e : fs::directory_iterator{out.path}) {
+      const auto name = e.path().filename().string();
+      if (name.starts_with(".") || name.starts_with("_"))
+        continue;
+      std::istringstream lines{read_file(e.path())};
+      for (std::string line; std::getline(lines, line);) {
+        auto row = codec::from_json_line<reading>(line);
+        BOOST_REQUIRE_MESSAGE(row, error_text(row));
+        rows.push_back(*row);
+      }
+    }
+    return sorted(rows);
+  };
+  std::vector<std::size_t> visible;
+  job_options o;
+  o.trigger = triggers::available_now();
+  o.on_progress = [&](const query_progress&) { visible.push_back(committed().size()); };
+  job j{o};
+  sources::file_options files;
+  files.path = in.path;
+  files.max_files_per_trigger = 1;
+  j.from(sources::file<reading>{files})
+    .sink_to(sinks::file<reading>{{.path = out.path, .transactional = true}});
+  auto r = j.run();
+  BOOST_REQUIRE_MESSAGE(r, error_text(r));
+  BOOST_TEST(visible == (std::vector<std::size_t>{10, 20, 30}), boost::test_tools::per_element());
+  BOOST_TEST(committed() == make_readings(0, 30), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(an_unusable_directory_is_an_io_error_naming_it) {
   temp_dir dir;
   const auto blocker = dir.write("not-a-dir", "x");

@@ -145,20 +145,29 @@ std::vector<sum_result> fire_all(operator_harness& h) {
   return out;
 }
 
-/// `fire_all` over the instances of `parallelism` restored from `w`, merged.
-template <class Assigner>
-std::vector<sum_result> restore_and_fire(memory_checkpoints& w, Assigner a, window_options o,
-                                         int parallelism) {
+/// What `finish(harness)` returns from each instance of `parallelism` restored from `w`,
+/// merged.
+template <class Assigner, class Finish>
+std::vector<sum_result> restore_each(memory_checkpoints& w, Assigner a, window_options o,
+                                     int parallelism, std::optional<output_mode> mode,
+                                     Finish finish) {
   std::vector<sum_result> all;
   for (int i = 0; i < parallelism; ++i) {
-    auto h = window_harness(a, o, i, parallelism);
+    auto h = window_harness(a, o, i, parallelism, mode);
     auto ok = h->op().restore(w);
     BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
-    auto part = fire_all(*h);
+    auto part = finish(*h);
     all.insert(all.end(), part.begin(), part.end());
   }
   std::sort(all.begin(), all.end());
   return all;
+}
+
+/// `fire_all` over the instances of `parallelism` restored from `w`, merged.
+template <class Assigner>
+std::vector<sum_result> restore_and_fire(memory_checkpoints& w, Assigner a, window_options o,
+                                         int parallelism) {
+  return restore_each(w, a, o, parallelism, std::nullopt, fire_all);
 }
 
 /// The key group pieces among `names` (not the per-instance pieces).
@@ -856,16 +865,8 @@ std::vector<sum_result> end_epoch(operator_harness& h, std::int64_t epoch) {
 template <class Assigner>
 std::vector<sum_result> restore_and_end_epoch(memory_checkpoints& w, Assigner a, int parallelism,
                                               std::int64_t epoch) {
-  std::vector<sum_result> all;
-  for (int i = 0; i < parallelism; ++i) {
-    auto h = window_harness(a, {}, i, parallelism, output_mode::complete);
-    auto ok = h->op().restore(w);
-    BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
-    auto part = end_epoch(*h, epoch);
-    all.insert(all.end(), part.begin(), part.end());
-  }
-  std::sort(all.begin(), all.end());
-  return all;
+  return restore_each(w, a, {}, parallelism, output_mode::complete,
+                      [epoch](operator_harness& h) { return end_epoch(h, epoch); });
 }
 
 std::uint32_t max_firing(const std::vector<sum_result>& rows) {

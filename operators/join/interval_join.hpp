@@ -49,8 +49,8 @@ struct rows_change {
 /// Rows of one side of one key, kept sorted by event time (equal times in arrival order).
 ///
 /// A vector with a moving head rather than a `std::deque`: rows arrive nearly in order, so
-/// inserting is an append, expiring is advancing the head, and an idle key costs three
-/// words instead of a deque's preallocated block.
+/// inserting is an append, expiring is advancing the head, and an idle key costs five
+/// words (three, and the change mark below) instead of a deque's preallocated block.
 ///
 /// Changes are stamped with the checkpoint generation they belong to (`gen`), so a delta
 /// holds what changed, not every row: the rows expired from the front, and the rows from

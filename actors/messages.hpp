@@ -8,7 +8,7 @@
 /// coord -> source task: (prepare, epoch, unlimited) -> (prepared, task, epoch, available),
 ///                 (run, epoch, watermark µs), (inject, epoch, checkpoint?)
 /// task -> coord:  (done, task), (failed, task, code, message), (ack, report)
-/// task -> self:   (poll), (flush), (timer)
+/// task -> self:   (poll), (flush), (timer), (written, report) from the writer thread
 /// coord -> self:  (tick)
 #include "core/batch.hpp"
 #include "core/epoch.hpp"

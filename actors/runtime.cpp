@@ -238,12 +238,16 @@ private:
       reset_epochs(); // a restart before any checkpoint: the tasks start at epoch 0 again
     for (auto& t : tasks_)
       send(t, msg::wire::value, tasks_);
+    // The first epoch's interval counts from before any task starts: whoever sees a task
+    // at work knows the tick's time is already fixed (tests that move a manual clock rely
+    // on it).
+    const auto started = clock_->now();
     for (auto& t : tasks_)
       send(t, msg::start::value);
     if (when_.micro_batch())
       begin_trigger();
     else
-      schedule_tick(clock_->now() + when_.interval);
+      schedule_tick(started + when_.interval);
   }
 
   /// Messages of tasks killed by a restart may still be queued: only the current run's
@@ -370,6 +374,14 @@ private:
     last_checkpoint_done_ = now;
     checkpoint_failed(in_flight_id_, "expired: not complete after " +
                                        std::to_string(timeout.count()) + " ms (checkpoint timeout)");
+  }
+
+  /// A task could not store its snapshot: the checkpoint fails (the epoch still ends, and
+  /// what sinks pre-committed for it is committed with the next complete checkpoint).
+  void decline_checkpoint(std::int64_t id, const std::string& why) {
+    checkpoint_in_flight_ = false;
+    last_checkpoint_done_ = clock_->now();
+    checkpoint_failed(id, why);
   }
 
   /// Counts a failed checkpoint; fails the job when more fail in a row than tolerated.
@@ -630,8 +642,15 @@ private:
         absorb_event_times(e); // before the checkpoint, which keeps the next watermark
         if (std::any_of(e.reports.begin(), e.reports.end(),
                         [](const epoch_report_ptr& r) { return r->checkpoint; }) &&
-            !expired_.erase(it->first))
-          complete_checkpoint(it->first, e);
+            !expired_.erase(it->first)) {
+          auto declined = std::find_if(e.reports.begin(), e.reports.end(), [](const auto& r) {
+            return !r->checkpoint_problem.empty();
+          });
+          if (declined == e.reports.end())
+            complete_checkpoint(it->first, e);
+          else
+            decline_checkpoint(it->first, (*declined)->checkpoint_problem);
+        }
         if (completed_)
           return;
         report_epoch(it->first, e);

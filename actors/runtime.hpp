@@ -68,7 +68,8 @@ struct checkpoint_options {
   std::chrono::milliseconds timeout{600'000};
   /// Least time between the end of one checkpoint and the start of the next. Default 0.
   std::chrono::milliseconds min_pause{0};
-  /// Checkpoints that may fail in a row (a store error) before the job fails. Default 0.
+  /// Checkpoints that may fail in a row before the job fails with `checkpoint_failed`: a
+  /// task's store error (it declines the checkpoint), the metadata's, or a timeout. Default 0.
   int tolerable_failures = 0;
   /// Complete checkpoints kept; older ones are deleted (savepoints never). Default 3.
   std::size_t retained = 3;

@@ -179,8 +179,8 @@ public:
         accept_input(queued{channel, queued::kind::barrier, {}, {}, epoch, checkpoint});
       },
       [this](msg::commit, std::int64_t id) { on_commit(id); },
-      [this](msg::written, const epoch_report_ptr& report, const std::string& problem) {
-        on_written(report, problem);
+      [this](msg::written, const epoch_report_ptr& report) {
+        on_written(report);
       },
       [this](msg::prepare, std::int64_t epoch, bool unlimited) { on_prepare(epoch, unlimited); },
       [this](msg::run, std::int64_t epoch, std::int64_t wm_us) { on_run(epoch, wm_us); },
@@ -637,26 +637,31 @@ private:
                          report = std::move(report)]() mutable {
       auto written = store_pieces(*store, report.epoch, pieces, *previous);
       pieces.clear();
-      std::string problem;
       if (written)
         report.pieces = std::move(*written);
       else
-        problem = written.error().message;
+        report.checkpoint_problem = written.error().message;
       caf::anon_send(self, msg::written::value,
-                     epoch_report_ptr{std::make_shared<const epoch_report>(std::move(report))},
-                     problem);
+                     epoch_report_ptr{std::make_shared<const epoch_report>(std::move(report))});
     });
   }
 
-  void on_written(const epoch_report_ptr& report, const std::string& problem) {
+  void on_written(epoch_report_ptr report) {
     --pending_writes_;
-    if (!problem.empty()) {
-      fail(make_error(error_code::io_error, "checkpoint " + std::to_string(report->epoch) +
-                                              ": " + problem),
-           0);
-      return;
+    if (!report->checkpoint_problem.empty()) {
+      auto named = std::make_shared<epoch_report>(*report);
+      named->checkpoint_problem = "task '" + plan_.name + "' (instance " +
+                                  std::to_string(wiring_.instance + 1) + " of " +
+                                  std::to_string(plan_.parallelism) +
+                                  ") could not store its snapshot: " + report->checkpoint_problem;
+      report = std::move(named);
+      // The checkpoint is declined, not the task failed (Flink's tolerable checkpoint
+      // failures): the coordinator counts it. The pieces it would have stored are missing,
+      // so the next snapshot refers to none of this run's earlier ones: it is written in full.
+      snapshotted_ = false;
+    } else {
+      sync_point("snapshotted", report->epoch);
     }
-    sync_point("snapshotted", report->epoch);
     send(coordinator_, msg::ack::value, report);
     finish_if_flushed();
   }

@@ -155,6 +155,10 @@ struct epoch_report {
   /// The epoch's barrier was a checkpoint barrier: the task's snapshot pieces.
   bool checkpoint = false;
   std::vector<checkpoint_piece> pieces;
+  /// Set when the task could not store its snapshot (a store error): it declines the
+  /// checkpoint, which fails, while the epoch itself ends as usual (Flink's declined
+  /// checkpoint). Names what went wrong.
+  std::string checkpoint_problem;
   /// How long the task paused processing to take its snapshot.
   std::chrono::microseconds pause{0};
   /// From the first barrier of the epoch to the last (inputs blocked meanwhile); 0 for

@@ -343,6 +343,9 @@ struct generator_job {
   fs::path totals;  ///< the running sums (transactional file sink)
   fs::path windows; ///< the window counts (transactional file sink)
   std::uint64_t count = 20'000;
+  /// Records per second of processing time (the job's clock, which a test may drive); none:
+  /// as fast as possible.
+  std::optional<double> rate{};
   int parallelism = 1; ///< of the keyed operators and sinks; the source always has 1
   fs::path checkpoints{};
   std::shared_ptr<gate> hold{}; ///< in the totals branch, after the reduce
@@ -368,7 +371,7 @@ struct generator_job {
   }
 
   void build(job& j) const {
-    auto src = j.from(sources::generator({.count = count}, make_reading),
+    auto src = j.from(sources::generator({.count = count, .rate = rate}, make_reading),
                       watermarks::bounded_out_of_orderness<reading>(duration{0}, ts_of))
                  .name("readings")
                  .parallelism(1);

@@ -9,6 +9,9 @@
 ///     and duration, full and incremental, and the recovery time of a restarted job
 ///   sluice_bench checkpoint-backpressure --interval 1s
 ///     checkpoint duration while the sink takes a tenth of the source's rate
+///   sluice_bench checkpoint-recovery --keys 1000000 --runs 5
+///     from a process's start to its first row processed, restoring 1M keys, against the
+///     same process starting with an empty checkpoint directory
 #include "api/job.hpp"
 #include "operators/keyed_process.hpp"
 #include "bench/window_bench.hpp"
@@ -16,13 +19,16 @@
 #include "sinks/sink.hpp"
 
 #include <fmt/core.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <array>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <optional>
 #include <string>
@@ -132,6 +138,8 @@ struct count_outcome {
   double system_seconds = 0; ///< the kernel's part of it
   std::uint64_t rows = 0;
   double first_row_seconds = 0; ///< from start() to the first row at the sink
+  clock_type::time_point started;   ///< just before run()
+  clock_type::time_point first_row; ///< when the first row reached the sink (if any)
   /// From the first row at the sink to the last: the steady part of the run, without the
   /// start and the end (the end of a bounded job is a last checkpoint, which the run waits
   /// for).
@@ -190,8 +198,9 @@ inline count_outcome run_count(const count_options& o) {
     fmt::print(stderr, "checkpoint benchmark failed: {}\n", run.error().to_string());
     std::exit(1);
   }
-  count_outcome out{secs, cpu, sys, p.rows.load(), 0, 0, std::move(*run)};
+  count_outcome out{secs, cpu, sys, p.rows.load(), 0, t0, {}, 0, std::move(*run)};
   if (p.first_ns.load() > 0) {
+    out.first_row = clock_type::time_point{clock_type::duration{p.first_ns.load()}};
     out.first_row_seconds =
       std::chrono::duration<double>(clock_type::time_point{clock_type::duration{p.first_ns.load()}} - t0).count();
     out.flowing_seconds =
@@ -546,6 +555,130 @@ inline int backpressure(std::chrono::milliseconds interval, double rate, double 
              durations.size(), median_of(durations), percentile(durations, 1.0),
              percentile(durations, 1.0) / static_cast<double>(interval.count()));
   std::filesystem::remove_all(o.checkpoint_dir);
+  return 0;
+}
+
+/// The child side of `recovery`: runs the count job on `dir` over `records` new records and
+/// writes to `report` when, on the steady clock (one clock for every process on Linux), its
+/// main() began, the job started, and the first row reached the sink.
+inline int recovery_child(const std::string& dir, std::uint64_t keys, std::uint64_t first,
+                          std::uint64_t records, const std::string& report,
+                          clock_type::time_point main_began) {
+  count_options o;
+  o.keys = keys;
+  o.first = first;
+  o.records = records;
+  o.checkpoint_dir = dir;
+  o.interval = std::chrono::milliseconds{1000};
+  auto c = run_count(o);
+  if (c.rows != records) {
+    fmt::print(stderr, "checkpoint-recovery child: {} rows of {}\n", c.rows, records);
+    return 1;
+  }
+  std::ofstream out{report};
+  auto ns = [](clock_type::time_point t) { return t.time_since_epoch().count(); };
+  out << ns(main_began) << ' ' << ns(c.started) << ' ' << ns(c.first_row) << ' '
+      << (c.result.restored_from ? *c.result.restored_from : -1) << '\n';
+  return out ? 0 : 1;
+}
+
+/// Where the time from a process's start to its first row went, in milliseconds.
+struct process_start {
+  double to_main = 0;      ///< spawn to main(): exec, loading the binary and its libraries
+  double to_start = 0;     ///< main() to the job's start: building the job
+  double to_first_row = 0; ///< the job's start to the first row: actor system, restore, flow
+  double total() const { return to_main + to_start + to_first_row; }
+  std::int64_t restored_from = -1;
+};
+
+/// Spawns this very binary as a recovery child on `dir` and reads what it reports.
+inline result<process_start> spawn_child(const std::string& dir, std::uint64_t keys,
+                                         std::uint64_t first, std::uint64_t records) {
+  const auto report = dir + ".report";
+  std::filesystem::remove(report);
+  const auto self = std::filesystem::read_symlink("/proc/self/exe").string();
+  std::vector<std::string> args{self,    "checkpoint-recovery", "--child", "--dir", dir,
+                                "--keys", std::to_string(keys), "--first", std::to_string(first),
+                                "--records", std::to_string(records), "--report", report};
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const auto spawned = clock_type::now();
+  if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+    return make_error(error_code::io_error, "checkpoint-recovery: cannot start " + self);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return make_error(error_code::internal, "checkpoint-recovery: the child process failed");
+  std::ifstream in{report};
+  std::int64_t main_ns = 0, start_ns = 0, first_ns = 0;
+  process_start p;
+  if (!(in >> main_ns >> start_ns >> first_ns >> p.restored_from))
+    return make_error(error_code::internal, "checkpoint-recovery: no report from the child");
+  std::filesystem::remove(report);
+  auto ms = [](std::int64_t a, std::int64_t b) { return static_cast<double>(b - a) / 1e6; };
+  p.to_main = ms(spawned.time_since_epoch().count(), main_ns);
+  p.to_start = ms(main_ns, start_ns);
+  p.to_first_row = ms(start_ns, first_ns);
+  return p;
+}
+
+/// Recovery time from a process's start: a child process restores `keys` keys of count state
+/// and processes new records; the baseline is the same child starting on an empty checkpoint
+/// directory, run alternately (ABBA) in the same invocation.
+inline int recovery(std::uint64_t keys, int runs) {
+  count_options o;
+  o.keys = keys;
+  o.records = keys * 20; // every key counted, as in checkpoint-state
+  o.checkpoint_dir = temp_dir("recovery");
+  auto built = run_count(o);
+  if (built.result.checkpoints_completed == 0) {
+    fmt::print(stderr, "checkpoint-recovery: the first run completed no checkpoint\n");
+    return 1;
+  }
+  const std::uint64_t records = 1000;
+  std::vector<process_start> restored, empty;
+  for (int i = 0; i < runs; ++i) {
+    for (bool restore : i % 2 == 0 ? std::array{false, true} : std::array{true, false}) {
+      const auto first = o.records + static_cast<std::uint64_t>(i) * records;
+      const auto dir = restore ? o.checkpoint_dir : temp_dir("recovery-empty");
+      auto p = spawn_child(dir, keys, first, records);
+      if (!restore)
+        std::filesystem::remove_all(dir);
+      if (!p) {
+        fmt::print(stderr, "{}\n", p.error().to_string());
+        return 1;
+      }
+      if ((p->restored_from >= 0) != restore) {
+        fmt::print(stderr, "checkpoint-recovery: the child {} restore\n", restore ? "did not" : "did");
+        return 1;
+      }
+      (restore ? restored : empty).push_back(*p);
+    }
+    fmt::print("  run {}: restoring {:.0f} ms, empty {:.0f} ms (process start to first row)\n", i + 1,
+               restored.back().total(), empty.back().total());
+  }
+  std::filesystem::remove_all(o.checkpoint_dir);
+  auto med = [](const std::vector<process_start>& v, auto part) {
+    std::vector<double> x;
+    for (auto& p : v)
+      x.push_back(part(p));
+    return median_of(x);
+  };
+  auto total = [](const process_start& p) { return p.total(); };
+  auto to_main = [](const process_start& p) { return p.to_main; };
+  auto to_start = [](const process_start& p) { return p.to_start; };
+  auto to_row = [](const process_start& p) { return p.to_first_row; };
+  fmt::print("checkpoint-recovery: keys={} runs={} (checkpoint of {:.1f} MB)\n", keys, runs,
+             built.result.checkpoints.empty() ? 0.0
+                                              : static_cast<double>(built.result.checkpoints.back().full_bytes) / 1e6);
+  for (auto [name, v] : {std::pair{"restoring", &restored}, {"empty directory", &empty}})
+    fmt::print("  {:16} median {:6.0f} ms: spawn to main {:.1f}, main to start {:.1f}, start to "
+               "first row {:.1f}\n",
+               name, med(*v, total), med(*v, to_main), med(*v, to_start), med(*v, to_row));
+  fmt::print("  ratio restoring / empty: {:.2f}\n", med(restored, total) / med(empty, total));
   return 0;
 }
 

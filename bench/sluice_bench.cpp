@@ -593,6 +593,7 @@ int join_bench(const options& o, const join_options& jo) {
 } // namespace
 
 int main(int argc, char** argv) {
+  const auto main_began = std::chrono::steady_clock::now(); // checkpoint-recovery's child reports it
   CLI::App app{"Sluice benchmarks (see BENCHMARKS.md)"};
   app.require_subcommand(1);
   options o;
@@ -673,7 +674,24 @@ int main(int argc, char** argv) {
   ckb->add_option("--interval", ck_interval);
   ckb->add_option("--rate", bp_rate, "source records per second");
   ckb->add_option("--seconds", bp_seconds);
+  auto* ckr = app.add_subcommand("checkpoint-recovery",
+                                 "process start to first row, restoring 1M keys vs an empty start");
+  ckr->add_option("--keys", state_keys);
+  ckr->add_option("--runs", ck_runs, "pairs of child processes (restoring, empty), alternating");
+  bool ckr_child = false;
+  std::string ckr_dir, ckr_report;
+  std::uint64_t ckr_first = 0, ckr_records = 1000;
+  ckr->add_flag("--child", ckr_child, "internal: be the measured child process")->group("");
+  ckr->add_option("--dir", ckr_dir)->group("");
+  ckr->add_option("--first", ckr_first)->group("");
+  ckr->add_option("--records", ckr_records)->group("");
+  ckr->add_option("--report", ckr_report)->group("");
   CLI11_PARSE(app, argc, argv);
+  if (*ckr && ckr_child)
+    return checkpoints::recovery_child(ckr_dir, state_keys, ckr_first, ckr_records, ckr_report,
+                                       main_began);
+  if (*ckr)
+    return checkpoints::recovery(state_keys, ck_runs);
   if (*cko || *cks || *ckb) {
     auto every = codec::parse_duration(ck_interval);
     if (!every || every->count() <= 0) {

@@ -243,23 +243,42 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
       o.checkpoint_interval = interval;
       const windows::tumbling w4{.size = std::chrono::seconds{1}};
       // ABBA, as for the count: the second run of a pair pays for what the first left.
-      decltype(windows_bench::engine_run(o, w4)) a, b;
+      windows_bench::outcome a, b;
+      double a_cpu = 0, b_cpu = 0;
+      auto timed = [&](const windows_bench::options& opts, double& cpu) {
+        const auto cpu0 = process_cpu_seconds();
+        auto out = windows_bench::engine_run(opts, w4);
+        cpu = process_cpu_seconds() - cpu0;
+        return out;
+      };
       if (i % 2 == 0) {
-        a = windows_bench::engine_run(plain_o, w4);
-        b = windows_bench::engine_run(o, w4);
+        a = timed(plain_o, a_cpu);
+        b = timed(o, b_cpu);
       } else {
-        b = windows_bench::engine_run(o, w4);
-        a = windows_bench::engine_run(plain_o, w4);
+        b = timed(o, b_cpu);
+        a = timed(plain_o, a_cpu);
       }
+      plain_cpu.push_back(a_cpu * 1e9 / static_cast<double>(records));
+      with_cpu.push_back(b_cpu * 1e9 / static_cast<double>(records));
       if (a.results != b.results || a.sum != b.sum) {
         fmt::print(stderr, "w4 results differ with checkpoints\n");
         return 1;
       }
       plain.push_back(static_cast<double>(records) / a.seconds);
       with.push_back(static_cast<double>(records) / b.seconds);
-      fmt::print("  run {} ({} first): {:.2f} vs {:.2f} M records/s, ratio {:.3f}\n", i + 1,
-                 i % 2 == 0 ? "plain" : "checkpoints", plain.back() / 1e6, with.back() / 1e6,
-                 with.back() / plain.back());
+      std::vector<double> durations, alignments, pauses;
+      for (auto& c : b.checkpoints) {
+        durations.push_back(static_cast<double>(c.duration.count()) / 1000);
+        alignments.push_back(static_cast<double>(c.alignment.count()) / 1000);
+        for (auto p : c.pauses)
+          pauses.push_back(static_cast<double>(p.count()) / 1000);
+      }
+      fmt::print("  run {} ({} first): {:.2f} vs {:.2f} M records/s, ratio {:.3f}; CPU {:.0f} vs {:.0f} "
+                 "ns/record; {} checkpoints, duration median {:.1f} ms, alignment median {:.1f} max "
+                 "{:.1f} ms, pause max {:.1f} ms\n",
+                 i + 1, i % 2 == 0 ? "plain" : "checkpoints", plain.back() / 1e6, with.back() / 1e6,
+                 with.back() / plain.back(), plain_cpu.back(), with_cpu.back(), b.checkpoints.size(), median_of(durations),
+                 median_of(alignments), percentile(alignments, 1.0), percentile(pauses, 1.0));
       std::filesystem::remove_all(o.checkpoint_dir);
     } else {
       count_options plain_o;
@@ -311,6 +330,8 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
     for (std::size_t k = 0; k < plain.size(); ++k)
       paired.push_back(with[k] / plain[k]);
     fmt::print("  median of the runs' own ratios: {:.3f}\n", median_of(paired));
+    const auto pc = median_of(plain_cpu), wc = median_of(with_cpu);
+    fmt::print("  CPU per record: {:.0f} vs {:.0f} ns, ratio {:.3f}\n", pc, wc, wc / pc);
   }
   if (!plain_flowing.empty()) {
     // Without the start and the end: a bounded run also waits for its last checkpoint.
@@ -337,9 +358,26 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
 
 /// One side of the count overhead alone (for a profiler: `perf record` over it and over the
 /// other side shows where the checkpoints' extra CPU goes).
-inline int one_side(bool with_checkpoints, int runs, std::uint64_t records,
-                    std::chrono::milliseconds interval) {
+inline int one_side(const std::string& workload, bool with_checkpoints, int runs,
+                    std::uint64_t records, std::chrono::milliseconds interval) {
   for (int i = 0; i < runs; ++i) {
+    if (workload == "w4") {
+      windows_bench::options o;
+      o.records = records;
+      if (with_checkpoints) {
+        o.checkpoint_dir = temp_dir("w4-side");
+        o.checkpoint_interval = interval;
+      }
+      const auto cpu0 = process_cpu_seconds();
+      auto r = windows_bench::engine_run(o, windows::tumbling{.size = std::chrono::seconds{1}});
+      const auto cpu = process_cpu_seconds() - cpu0;
+      fmt::print("  run {}: {:.2f} M records/s, CPU {:.0f} ns/record, {} checkpoints\n", i + 1,
+                 static_cast<double>(records) / r.seconds / 1e6,
+                 cpu * 1e9 / static_cast<double>(records), r.checkpoints.size());
+      if (with_checkpoints)
+        std::filesystem::remove_all(o.checkpoint_dir);
+      continue;
+    }
     count_options o;
     o.records = records;
     if (with_checkpoints) {

@@ -657,7 +657,7 @@ int main(int argc, char** argv) {
   cko->add_flag("--compare-compression", ck_compare_compression,
                 "count workload: none, Snappy and uncompressed, alternating in each run");
   std::string ck_only;
-  cko->add_option("--only", ck_only, "count workload: run one side alone, for a profiler")
+  cko->add_option("--only", ck_only, "run one side alone, for a profiler")
     ->check(CLI::IsMember({"plain", "checkpoints"}));
   auto* cks = app.add_subcommand("checkpoint-state", "pause, size, duration, recovery with 1M keys");
   cks->add_option("--keys", state_keys);
@@ -700,7 +700,7 @@ int main(int argc, char** argv) {
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
     if (*cko && !ck_only.empty())
-      return checkpoints::one_side(ck_only == "checkpoints", ck_runs, ck_records, ms);
+      return checkpoints::one_side(ck_workload, ck_only == "checkpoints", ck_runs, ck_records, ms);
     if (*cko && ck_compare_compression)
       return checkpoints::compression_overhead(ck_runs, ck_records, ms);
     if (*cko)

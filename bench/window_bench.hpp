@@ -55,6 +55,7 @@ struct outcome {
   double seconds = 0;
   std::uint64_t results = 0; ///< windows emitted
   std::uint64_t sum = 0;     ///< sum of their counts (= records when nothing is late)
+  std::vector<checkpoint_stats> checkpoints; ///< what the run's checkpoints measured
 };
 
 inline event_time ts_of(const record& r) { return event_time{duration{r.ts}}; }
@@ -125,7 +126,7 @@ outcome engine_run(const options& o, Assigner assigner) {
     fmt::print(stderr, "window benchmark failed: {}\n", r.error().to_string());
     std::exit(1);
   }
-  return {secs, t.results.load(), t.sum.load()};
+  return {secs, t.results.load(), t.sum.load(), std::move(r->checkpoints)};
 }
 
 /// The hand-written tumbling window: a hash map (key, window start) -> count, and a

@@ -460,6 +460,32 @@ BOOST_AUTO_TEST_CASE(long_chains_and_busy_groups_are_written_in_full) {
   BOOST_TEST((contents(restored(w)) == contents(t)));
 }
 
+BOOST_AUTO_TEST_CASE(a_few_hot_keys_written_far_more_often_than_the_log_holds_stay_a_delta) {
+  filled_table f{128 * 200, 0};
+  auto& [t, cp, w] = f;
+  checkpoint(cp, t, w);
+  const auto g = group_of(1);
+  std::vector<std::uint64_t> hot;
+  for (std::uint64_t k = 0; hot.size() < 5; ++k)
+    if (group_of(k) == g)
+      hot.push_back(k);
+  // Thousands of writes of five keys: the log drops the repeats each time it fills.
+  const auto limit = table::change_log_limit(t.view(g).size());
+  for (std::size_t i = 0; i < 50 * limit; ++i)
+    set(t, hot[i % hot.size()], static_cast<std::int64_t>(i));
+  auto log = t.take_changes(g);
+  BOOST_TEST(!log.overflowed);
+  BOOST_TEST(log.keys.size() < limit);
+  std::set<std::uint64_t> distinct(log.keys.begin(), log.keys.end());
+  BOOST_TEST((distinct == std::set<std::uint64_t>(hot.begin(), hot.end())));
+  for (std::size_t i = 0; i < 50 * limit; ++i) // again, now through a checkpoint
+    set(t, hot[i % hot.size()], static_cast<std::int64_t>(i) + 1);
+  checkpoint(cp, t, w);
+  BOOST_TEST(w.written.size() == 1u);
+  BOOST_TEST(all_deltas(w.written));
+  BOOST_TEST((contents(restored(w)) == contents(t)));
+}
+
 BOOST_AUTO_TEST_CASE(a_writer_that_cannot_refer_back_gets_full_checkpoints) {
   filled_table f{10'000, 1};
   auto& [t, cp, w] = f;

@@ -33,7 +33,7 @@ struct common_flags {
   std::string duration = "0"; ///< 0: until the input ends or Ctrl-C
   bool explain = false;
   std::string checkpoint_dir;
-  std::string checkpoint_interval = "1s";
+  std::string checkpoint_interval; ///< empty: 1s (only with a checkpoint directory)
   int metrics_port = -1; ///< -1: no monitor; 0: any free port
   std::string progress;  ///< progress log file
   std::string progress_interval = "10s";
@@ -55,7 +55,8 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
   app.add_option("--checkpoint-dir", f.checkpoint_dir,
                  "checkpoint into this directory and resume from it (exactly-once)");
   app.add_option("--checkpoint-interval", f.checkpoint_interval,
-                 "time between checkpoints in continuous mode, e.g. 1s");
+                 "time between checkpoints in continuous mode, e.g. 1s (default 1s; needs "
+                 "--checkpoint-dir)");
   app.add_option("--metrics-port", f.metrics_port,
                  "serve Prometheus /metrics and the status page / on this port (0: any free)")
     ->check(CLI::Range(0, 65535));
@@ -82,8 +83,14 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
   if (!linger)
     return make_error(error_code::invalid_option, "--linger: " + linger.error().message);
   o.runtime.linger = *linger;
+  // An interval without a directory would silently take no checkpoints at all.
+  if (f.checkpoint_dir.empty() && !f.checkpoint_interval.empty())
+    return make_error(error_code::invalid_option,
+                      "--checkpoint-interval: needs --checkpoint-dir (without a directory the "
+                      "job takes no checkpoints)");
   if (!f.checkpoint_dir.empty()) {
-    auto every = codec::parse_duration(f.checkpoint_interval);
+    auto every =
+      codec::parse_duration(f.checkpoint_interval.empty() ? "1s" : f.checkpoint_interval);
     if (!every || every->count() <= 0)
       return make_error(error_code::invalid_option,
                         "--checkpoint-interval: " +

@@ -3,6 +3,7 @@
 ///
 ///   sluice_bench checkpoint-overhead --workload w4|count --runs 5
 ///     the same job without and with checkpoints every second; medians and their ratio
+///     (`--workload w4 --processes`: each side in a process of its own)
 ///   sluice_bench checkpoint-state --keys 1000000 [--operator aggregate|process]
 ///     1M keys of running-count state (an `aggregate`, or a keyed process function's
 ///     value_state): synchronous pause per task per checkpoint (p50, p99), checkpoint size
@@ -359,7 +360,8 @@ inline int overhead(const std::string& workload, int runs, std::uint64_t records
 /// One side of the count overhead alone (for a profiler: `perf record` over it and over the
 /// other side shows where the checkpoints' extra CPU goes).
 inline int one_side(const std::string& workload, bool with_checkpoints, int runs,
-                    std::uint64_t records, std::chrono::milliseconds interval) {
+                    std::uint64_t records, std::chrono::milliseconds interval,
+                    const std::string& report = {}) {
   for (int i = 0; i < runs; ++i) {
     if (workload == "w4") {
       windows_bench::options o;
@@ -374,6 +376,9 @@ inline int one_side(const std::string& workload, bool with_checkpoints, int runs
       fmt::print("  run {}: {:.2f} M records/s, CPU {:.0f} ns/record, {} checkpoints\n", i + 1,
                  static_cast<double>(records) / r.seconds / 1e6,
                  cpu * 1e9 / static_cast<double>(records), r.checkpoints.size());
+      if (!report.empty()) // for `processes`: records per second and CPU ns per record
+        std::ofstream{report} << static_cast<double>(records) / r.seconds << ' '
+                              << cpu * 1e9 / static_cast<double>(records) << '\n';
       if (with_checkpoints)
         std::filesystem::remove_all(o.checkpoint_dir);
       continue;
@@ -392,6 +397,52 @@ inline int one_side(const std::string& workload, bool with_checkpoints, int runs
     if (with_checkpoints)
       std::filesystem::remove_all(o.checkpoint_dir);
   }
+  return 0;
+}
+
+/// W4's overhead with each side in a process of its own (this binary, `--only`), the sides
+/// alternating ABBA: nothing one run leaves in the process (heap, threads) reaches the next.
+inline int overhead_in_processes(int runs, std::uint64_t records, std::chrono::milliseconds interval) {
+  const auto self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const auto report = temp_dir("w4-process.report");
+  std::vector<double> plain, with, plain_cpu, with_cpu, paired;
+  for (int i = 0; i < runs; ++i) {
+    for (bool checkpointed : i % 2 == 0 ? std::array{false, true} : std::array{true, false}) {
+      std::vector<std::string> args{self, "checkpoint-overhead", "--workload", "w4", "--only",
+                                    checkpointed ? "checkpoints" : "plain", "--runs", "1",
+                                    "--records", std::to_string(records), "--interval",
+                                    std::to_string(interval.count()) + "ms", "--report", report};
+      std::vector<char*> argv;
+      for (auto& a : args)
+        argv.push_back(a.data());
+      argv.push_back(nullptr);
+      pid_t pid = 0;
+      int status = 0;
+      if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0 ||
+          waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fmt::print(stderr, "checkpoint-overhead: the child process failed\n");
+        return 1;
+      }
+      double rate = 0, cpu = 0;
+      if (!(std::ifstream{report} >> rate >> cpu)) {
+        fmt::print(stderr, "checkpoint-overhead: no report from the child\n");
+        return 1;
+      }
+      (checkpointed ? with : plain).push_back(rate);
+      (checkpointed ? with_cpu : plain_cpu).push_back(cpu);
+    }
+    paired.push_back(with.back() / plain.back());
+    fmt::print("  pair {} ({} first): {:.2f} vs {:.2f} M records/s, ratio {:.3f}; CPU {:.0f} vs {:.0f} ns/record\n",
+               i + 1, i % 2 == 0 ? "plain" : "checkpoints", plain.back() / 1e6, with.back() / 1e6,
+               paired.back(), plain_cpu.back(), with_cpu.back());
+  }
+  std::filesystem::remove(report);
+  fmt::print("checkpoint-overhead w4, each side in its own process: records={} pairs={} interval={}ms\n",
+             records, runs, interval.count());
+  fmt::print("  ratio with/without: {:.3f} (medians), {:.3f} (median of the pairs' ratios); CPU per "
+             "record {:.3f}\n",
+             median_of(with) / median_of(plain), median_of(paired),
+             median_of(with_cpu) / median_of(plain_cpu));
   return 0;
 }
 

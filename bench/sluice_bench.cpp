@@ -656,6 +656,11 @@ int main(int argc, char** argv) {
   bool ck_compare_compression = false;
   cko->add_flag("--compare-compression", ck_compare_compression,
                 "count workload: none, Snappy and uncompressed, alternating in each run");
+  bool ck_processes = false;
+  cko->add_flag("--processes", ck_processes,
+                "w4: each side in a process of its own, alternating (--runs pairs)");
+  std::string ck_report;
+  cko->add_option("--report", ck_report)->group(""); // the child's figures, for --processes
   std::string ck_only;
   cko->add_option("--only", ck_only, "run one side alone, for a profiler")
     ->check(CLI::IsMember({"plain", "checkpoints"}));
@@ -700,7 +705,15 @@ int main(int argc, char** argv) {
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
     if (*cko && !ck_only.empty())
-      return checkpoints::one_side(ck_workload, ck_only == "checkpoints", ck_runs, ck_records, ms);
+      return checkpoints::one_side(ck_workload, ck_only == "checkpoints", ck_runs, ck_records, ms,
+                                   ck_report);
+    if (*cko && ck_processes) {
+      if (ck_workload != "w4") {
+        fmt::print(stderr, "--processes: only for --workload w4\n");
+        return 2;
+      }
+      return checkpoints::overhead_in_processes(ck_runs, ck_records, ms);
+    }
     if (*cko && ck_compare_compression)
       return checkpoints::compression_overhead(ck_runs, ck_records, ms);
     if (*cko)

@@ -157,6 +157,25 @@ inline double process_cpu_seconds(bool system_only = false) {
   return system_only ? secs(u.ru_stime) : secs(u.ru_utime) + secs(u.ru_stime);
 }
 
+/// Runs this benchmark binary again as a child process with `args` (its subcommand and
+/// flags) and waits for it; returns when it was spawned. A child that fails is an error.
+inline result<clock_type::time_point> run_self(std::vector<std::string> args) {
+  const auto self = std::filesystem::read_symlink("/proc/self/exe").string();
+  args.insert(args.begin(), self);
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int status = 0;
+  const auto spawned = clock_type::now();
+  if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+    return make_error(error_code::io_error, args[1] + ": cannot start " + self);
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return make_error(error_code::internal, args[1] + ": the child process failed");
+  return spawned;
+}
+
 /// generator (keys spread over `keys`) -> key_by -> running count -> probe sink.
 inline count_outcome run_count(const count_options& o) {
   probe p;
@@ -403,24 +422,16 @@ inline int one_side(const std::string& workload, bool with_checkpoints, int runs
 /// W4's overhead with each side in a process of its own (this binary, `--only`), the sides
 /// alternating ABBA: nothing one run leaves in the process (heap, threads) reaches the next.
 inline int overhead_in_processes(int runs, std::uint64_t records, std::chrono::milliseconds interval) {
-  const auto self = std::filesystem::read_symlink("/proc/self/exe").string();
   const auto report = temp_dir("w4-process.report");
   std::vector<double> plain, with, plain_cpu, with_cpu, paired;
   for (int i = 0; i < runs; ++i) {
     for (bool checkpointed : i % 2 == 0 ? std::array{false, true} : std::array{true, false}) {
-      std::vector<std::string> args{self, "checkpoint-overhead", "--workload", "w4", "--only",
-                                    checkpointed ? "checkpoints" : "plain", "--runs", "1",
-                                    "--records", std::to_string(records), "--interval",
-                                    std::to_string(interval.count()) + "ms", "--report", report};
-      std::vector<char*> argv;
-      for (auto& a : args)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      pid_t pid = 0;
-      int status = 0;
-      if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0 ||
-          waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fmt::print(stderr, "checkpoint-overhead: the child process failed\n");
+      auto ran = run_self({"checkpoint-overhead", "--workload", "w4", "--only",
+                           checkpointed ? "checkpoints" : "plain", "--runs", "1", "--records",
+                           std::to_string(records), "--interval",
+                           std::to_string(interval.count()) + "ms", "--report", report});
+      if (!ran) {
+        fmt::print(stderr, "{}\n", ran.error().to_string());
         return 1;
       }
       double rate = 0, cpu = 0;
@@ -685,22 +696,11 @@ inline result<process_start> spawn_child(const std::string& dir, std::uint64_t k
                                          std::uint64_t first, std::uint64_t records) {
   const auto report = dir + ".report";
   std::filesystem::remove(report);
-  const auto self = std::filesystem::read_symlink("/proc/self/exe").string();
-  std::vector<std::string> args{self,    "checkpoint-recovery", "--child", "--dir", dir,
-                                "--keys", std::to_string(keys), "--first", std::to_string(first),
-                                "--records", std::to_string(records), "--report", report};
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const auto spawned = clock_type::now();
-  if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
-    return make_error(error_code::io_error, "checkpoint-recovery: cannot start " + self);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return make_error(error_code::internal, "checkpoint-recovery: the child process failed");
+  auto spawned = run_self({"checkpoint-recovery", "--child", "--dir", dir, "--keys",
+                           std::to_string(keys), "--first", std::to_string(first), "--records",
+                           std::to_string(records), "--report", report});
+  if (!spawned)
+    return std::move(spawned).error();
   std::ifstream in{report};
   std::int64_t main_ns = 0, start_ns = 0, first_ns = 0;
   process_start p;
@@ -708,7 +708,7 @@ inline result<process_start> spawn_child(const std::string& dir, std::uint64_t k
     return make_error(error_code::internal, "checkpoint-recovery: no report from the child");
   std::filesystem::remove(report);
   auto ms = [](std::int64_t a, std::int64_t b) { return static_cast<double>(b - a) / 1e6; };
-  p.to_main = ms(spawned.time_since_epoch().count(), main_ns);
+  p.to_main = ms(spawned->time_since_epoch().count(), main_ns);
   p.to_start = ms(main_ns, start_ns);
   p.to_first_row = ms(start_ns, first_ns);
   return p;

@@ -12,6 +12,7 @@
 
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 
 using namespace sluice;
@@ -90,6 +91,15 @@ struct paced_job {
   bool running(job_execution& exec) const {
     return wait_until(exec, [&] { return stats_of(exec.snapshot().tasks, "readings").records_in > 0; });
   }
+  /// Builds and starts the job with options `o` (kept here) and waits until it runs.
+  std::unique_ptr<job_execution> start(const job_options& o) {
+    j.emplace(o);
+    spec.build(*j);
+    auto exec = require_ok(j->start());
+    BOOST_REQUIRE(running(*exec));
+    return exec;
+  }
+  std::optional<job> j;
   /// Checkpoints that ended so far, completed or failed.
   std::size_t ended(job_execution& exec) const {
     return log.count("completed") + static_cast<std::size_t>(exec.snapshot().checkpoint_failures);
@@ -123,12 +133,9 @@ BOOST_AUTO_TEST_CASE(a_store_error_declines_the_checkpoint_and_the_next_one_stan
   store_breaker breaker{p.spec.checkpoints, {1, 3}};
   p.spec.sync_point = breaker.callback(p.log);
   {
-    job j{p.options(1)};
-    p.spec.build(j);
-    auto exec = require_ok(j.start());
+    auto exec = p.start(p.options(1));
     // Checkpoints 0 to 4: 1 and 3 fail, each followed by one that completes, so no more
     // than one fails in a row and one is tolerated.
-    BOOST_REQUIRE(p.running(*exec));
     for (int i = 0; i < 5; ++i)
       BOOST_REQUIRE_MESSAGE(p.next_checkpoint(*exec), "checkpoint " << i << " never ended");
     const auto s = exec->snapshot();
@@ -168,10 +175,7 @@ BOOST_AUTO_TEST_CASE(more_store_errors_in_a_row_than_tolerated_fail_the_job_nami
   paced_job p;
   store_breaker breaker{p.spec.checkpoints, {1, 2}};
   p.spec.sync_point = breaker.callback(p.log);
-  job j{p.options(1)};
-  p.spec.build(j);
-  auto exec = require_ok(j.start());
-  BOOST_REQUIRE(p.running(*exec));
+  auto exec = p.start(p.options(1));
   BOOST_REQUIRE(p.next_checkpoint(*exec));
   BOOST_REQUIRE(p.next_checkpoint(*exec));
   BOOST_TEST(!exec->await_termination(std::chrono::nanoseconds{0}), "one failure is tolerated");
@@ -204,14 +208,11 @@ BOOST_AUTO_TEST_CASE(the_minimum_pause_counts_from_the_end_of_the_last_checkpoin
     }
     cv.notify_all();
   };
-  job j{o};
-  p.spec.build(j);
-  auto exec = require_ok(j.start());
+  auto exec = p.start(o);
   auto epoch_ended = [&](std::int64_t epoch) {
     std::unique_lock lk{mtx};
     return cv.wait_for(lk, safety_timeout, [&] { return last_epoch >= epoch; });
   };
-  BOOST_REQUIRE(p.running(*exec));
   for (std::int64_t epoch = 0; epoch < 4; ++epoch) {
     p.clk->advance(1s);
     BOOST_REQUIRE_MESSAGE(epoch_ended(epoch), "epoch " << epoch << " never ended");

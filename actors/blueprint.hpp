@@ -1,6 +1,7 @@
 #pragma once
 /// Everything a task needs to build itself: the graph, the plan, the wiring, the options.
 /// Shared read-only by all tasks of a job.
+#include "actors/restore.hpp"
 #include "actors/runtime.hpp"
 #include "actors/wiring.hpp"
 #include "checkpoint/store.hpp"
@@ -25,14 +26,6 @@ struct blueprint {
   /// Taps, by logical node id; tasks hand their nodes' points to their chain. Never null
   /// once the job runs (mutable through a const blueprint: taps change while it runs).
   std::shared_ptr<tap_registry> taps;
-};
-
-/// Where a (re)started run begins: a complete checkpoint, or nothing.
-struct restore_point {
-  std::optional<checkpoint_meta> meta;
-  /// The first epoch of the run when it must not follow `meta` directly (savepoints newer
-  /// than an explicitly restored checkpoint keep their ids); -1: `meta->id + 1`.
-  std::int64_t first_epoch = -1;
 };
 
 } // namespace sluice

@@ -2,6 +2,8 @@
 
 #include "actors/checkpoint_writer.hpp"
 #include "actors/messages.hpp"
+#include "channels/input_gate.hpp"
+#include "channels/output_gate.hpp"
 #include "operators/chain.hpp"
 #include "operators/record_loop.hpp"
 
@@ -19,36 +21,6 @@
 namespace sluice {
 
 namespace {
-
-/// What travels on a channel, in order. Only data costs credit; watermarks and idle marks
-/// queue behind the data sent before them so that they never overtake it.
-struct out_item {
-  enum class kind : std::uint8_t { data, watermark, idle, active, barrier };
-  kind what = kind::data;
-  batch_ptr records;
-  event_time watermark{};
-  std::int64_t epoch = 0;
-  bool checkpoint = false;
-};
-
-struct out_target {
-  caf::actor dest;
-  int receiver_channel = 0;
-  int credit = 0;
-  std::deque<out_item> pending;
-  bool eoi_wanted = false;
-  bool eoi_sent = false;
-};
-
-struct queued {
-  enum class kind : std::uint8_t { data, end, watermark, idle, active, barrier };
-  int channel = 0;
-  kind what = kind::data;
-  batch_ptr records;
-  event_time watermark{};
-  std::int64_t epoch = 0;
-  bool checkpoint = false;
-};
 
 /// A piece of a snapshot on its way to the writer thread: its bytes, the function that
 /// makes them there, or a reference to the same piece of the task's previous snapshot.
@@ -136,18 +108,6 @@ struct store_reader final : snapshot_reader {
   }
 };
 
-struct in_channel {
-  caf::actor from;
-  input_channel wiring;
-  bool ended = false;
-  bool idle = false;
-  event_time watermark = min_watermark;
-  /// Barrier alignment: the channel delivered the barrier of the epoch being aligned;
-  /// what it sends next waits in `held` until every other input delivered it too.
-  bool blocked = false;
-  std::deque<queued> held;
-};
-
 class task_actor final : public caf::event_based_actor,
                          public external_output,
                          public timer_service {
@@ -165,18 +125,17 @@ public:
       [this](msg::wire, const std::vector<caf::actor>& all) { on_wire(all); },
       [this](msg::start) { on_start(); },
       [this](msg::data, int channel, batch_ptr& records) {
-        busy([&] { accept_input(queued{channel, queued::kind::data, std::move(records), {}}); });
+        busy([&] { accept_input(channel, channel_item::data_of(std::move(records))); });
       },
-      [this](msg::eoi, int channel) { accept_input(queued{channel, queued::kind::end, {}, {}}); },
+      [this](msg::eoi, int channel) { accept_input(channel, channel_item::end_of_input()); },
       [this](msg::wm, int channel, std::int64_t us) {
-        accept_input(queued{channel, queued::kind::watermark, {}, event_time{duration{us}}});
+        accept_input(channel, channel_item::watermark_of(event_time{duration{us}}));
       },
       [this](msg::idle, int channel, bool idle) {
-        accept_input(
-          queued{channel, idle ? queued::kind::idle : queued::kind::active, {}, {}});
+        accept_input(channel, channel_item::idle_mark(idle));
       },
       [this](msg::barrier, int channel, std::int64_t epoch, bool checkpoint) {
-        accept_input(queued{channel, queued::kind::barrier, {}, {}, epoch, checkpoint});
+        accept_input(channel, channel_item::barrier_of(epoch, checkpoint));
       },
       [this](msg::commit, std::int64_t id) { on_commit(id); },
       [this](msg::written, const epoch_report_ptr& report) {
@@ -214,9 +173,11 @@ public:
       source_->close();
     chain_.reset();
     source_.reset();
-    inputs_.clear();
+    in_.reset();
+    out_.reset();
     outputs_.clear();
-    queue_.clear();
+    senders_.clear();
+    receivers_.clear();
     coordinator_ = nullptr;
   }
 
@@ -309,23 +270,58 @@ private:
 
   struct out_edge {
     std::unique_ptr<router_base> router;
-    std::vector<out_target> targets;
     edge_writer writer;
+  };
+
+  /// Carries the channel protocol's items as CAF messages to the tasks of this process.
+  struct actor_transport final : channel_transport {
+    task_actor* self = nullptr;
+    void deliver(int edge, int target, channel_item item) override {
+      const auto e = static_cast<std::size_t>(edge);
+      const auto t = static_cast<std::size_t>(target);
+      const auto& dest = self->receivers_[e][t];
+      const int ch = self->wiring_.outputs[e].targets[t].receiver_channel;
+      switch (item.what) {
+        case channel_item::kind::data:
+          self->send(dest, msg::data::value, ch, std::move(item.records));
+          break;
+        case channel_item::kind::watermark:
+          self->send(dest, msg::wm::value, ch,
+                     static_cast<std::int64_t>(item.watermark.time_since_epoch().count()));
+          break;
+        case channel_item::kind::idle:
+        case channel_item::kind::active:
+          self->send(dest, msg::idle::value, ch, item.what == channel_item::kind::idle);
+          break;
+        case channel_item::kind::barrier:
+          self->send(dest, msg::barrier::value, ch, item.epoch, item.checkpoint);
+          break;
+        case channel_item::kind::end:
+          self->send(dest, msg::eoi::value, ch);
+          break;
+      }
+    }
+    void grant(int channel, int n) override {
+      const auto& w = self->wiring_.inputs[static_cast<std::size_t>(channel)];
+      // Credits overtake data in the sender's mailbox.
+      self->send<caf::message_priority::high>(self->senders_[static_cast<std::size_t>(channel)],
+                                              msg::credit::value, w.sender_output,
+                                              w.sender_target, n);
+    }
   };
 
   // -- setup ------------------------------------------------------------------------------
 
   void on_wire(const std::vector<caf::actor>& all) {
     const auto& opts = bp_->options;
-    for (auto& in : wiring_.inputs) {
-      in_channel ch;
-      ch.from = all[static_cast<std::size_t>(in.from_task)];
-      ch.wiring = in;
-      inputs_.push_back(std::move(ch));
-    }
-    open_inputs_ = static_cast<int>(inputs_.size());
+    transport_.self = this;
+    for (auto& in : wiring_.inputs)
+      senders_.push_back(all[static_cast<std::size_t>(in.from_task)]);
+    in_.emplace(wiring_.inputs.size(), transport_, &metrics_);
     metrics_.credits.store(0, std::memory_order_relaxed); // a restarted task starts afresh
     outputs_.resize(wiring_.outputs.size());
+    receivers_.resize(wiring_.outputs.size());
+    std::vector<int> targets;
     for (std::size_t e = 0; e < wiring_.outputs.size(); ++e) {
       const auto& w = wiring_.outputs[e];
       const auto& edge = bp_->plan.edges[static_cast<std::size_t>(w.plan_edge)];
@@ -336,12 +332,11 @@ private:
       out.writer.self = this;
       out.writer.edge = static_cast<int>(e);
       for (auto& t : w.targets)
-        out.targets.push_back(out_target{all[static_cast<std::size_t>(t.to_task)],
-                                         t.receiver_channel, opts.credits, {}, false, false});
-      task_metrics::add(metrics_.credits, static_cast<std::int64_t>(opts.credits) *
-                                            static_cast<std::int64_t>(w.targets.size()));
+        receivers_[e].push_back(all[static_cast<std::size_t>(t.to_task)]);
+      targets.push_back(static_cast<int>(w.targets.size()));
       routes_[{w.from_node_index, w.from_port}].push_back(static_cast<int>(e));
     }
+    out_.emplace(targets, opts.credits, transport_, &metrics_);
   }
 
   void on_start() {
@@ -399,82 +394,65 @@ private:
         source_active_ = true;
         schedule_poll();
       } // else the coordinator's `run` starts each trigger's polls
-    } else if (open_inputs_ == 0) {
+    } else if (in_->open() == 0) {
       finish(true);
     }
   }
 
   // -- input ------------------------------------------------------------------------------
 
-  void accept_input(queued item) {
-    queue_.push_back(std::move(item));
-    metrics_.input_queue.store(queue_.size(), std::memory_order_relaxed);
-    task_metrics::raise_to(metrics_.max_input_queue, queue_.size());
+  void accept_input(int channel, channel_item item) {
+    if (!in_->push(channel, std::move(item))) {
+      fail(make_error(error_code::internal,
+                      "input channel " + std::to_string(channel) + " does not exist"),
+           0);
+      return;
+    }
     drain();
   }
 
-  /// Processes queued input while no output waits for credit.
+  /// Processes queued input while no output waits for credit (input_gate.hpp has the rules).
   void drain() {
     bool processed = false;
-    while (!queue_.empty() && pending_ == 0 && !failed_) {
-      auto item = std::move(queue_.front());
-      queue_.pop_front();
-      metrics_.input_queue.store(queue_.size(), std::memory_order_relaxed);
-      auto& ch = inputs_[static_cast<std::size_t>(item.channel)];
-      if (ch.blocked) {
-        ch.held.push_back(std::move(item));
-        continue;
-      }
-      switch (item.what) {
-        case queued::kind::data: break;
-        case queued::kind::end:
-          ch.ended = true;
-          --open_inputs_;
+    while (out_->pending() == 0 && !failed_) {
+      auto ev = in_->next();
+      if (!ev)
+        break;
+      switch (ev->what) {
+        case gate_event::kind::changed: // a watermark, idle mark or end of a channel
           update_watermark();
-          align_barrier();
+          on_aligned(in_->take_aligned());
           continue;
-        case queued::kind::barrier:
-          if (!aligning_)
+        case gate_event::kind::blocked:
+          if (ev->first)
             alignment_began_ = std::chrono::steady_clock::now();
-          ch.blocked = true;
-          aligning_ = item.epoch;
-          aligning_checkpoint_ = item.checkpoint;
-          align_barrier();
+          on_aligned(in_->take_aligned());
           continue;
-        case queued::kind::watermark:
-          ch.idle = false;
-          ch.watermark = std::max(ch.watermark, item.watermark);
-          update_watermark();
+        case gate_event::kind::aligned:
+          on_aligned(std::move(ev));
           continue;
-        case queued::kind::idle:
-        case queued::kind::active:
-          ch.idle = item.what == queued::kind::idle;
-          update_watermark();
-          continue;
+        case gate_event::kind::data:
+          break;
       }
+      if (ev->reactivated)
+        update_watermark();
       if (failed_)
         return;
-      if (ch.idle) {
-        // Data means the channel is back, even if its "active" mark was lost to a race.
-        ch.idle = false;
-        update_watermark();
-      }
-      if (ch.watermark < out_watermark_)
-        task_metrics::add(metrics_.records_behind_watermark, item.records->size());
-      task_metrics::add(metrics_.records_in, item.records->size());
+      if (ev->channel_watermark < out_watermark_)
+        task_metrics::add(metrics_.records_behind_watermark, ev->records->size());
+      task_metrics::add(metrics_.records_in, ev->records->size());
       task_metrics::add(metrics_.batches_in, 1);
-      const auto input = ch.wiring.to_input;
-      if (!guarded([&] { return chain_->push(input, std::move(item.records)); }))
+      const auto input = wiring_.inputs[static_cast<std::size_t>(ev->channel)].to_input;
+      if (!guarded([&] { return chain_->push(input, std::move(ev->records)); }))
         return;
       processed = true;
       // Credit goes back only once the batch is consumed: in-flight data stays bounded.
-      send<caf::message_priority::high>(ch.from, msg::credit::value, ch.wiring.sender_output,
-                                        ch.wiring.sender_target, 1);
+      in_->consumed(ev->channel);
     }
     if (processed)
       after_input();
     // Sources finish when their input ends or they are stopped, never for lack of inputs.
-    if (!source_ && open_inputs_ == 0 && queue_.empty() && !finishing_ && !failed_ && chain_)
+    if (!source_ && in_->open() == 0 && in_->queued() == 0 && !finishing_ && !failed_ && chain_)
       finish(true);
   }
 
@@ -483,29 +461,17 @@ private:
   /// The task's watermark is the minimum over its live, non-idle input channels; it only
   /// advances. When every live input is idle, the task tells its outputs it is idle too.
   void update_watermark() {
-    std::optional<event_time> low;
-    bool live = false;
-    std::uint64_t idle = 0;
-    for (auto& ch : inputs_) {
-      if (ch.ended)
-        continue;
-      live = true;
-      if (ch.idle) {
-        ++idle;
-        continue;
-      }
-      low = low ? std::min(*low, ch.watermark) : ch.watermark;
-    }
-    metrics_.idle_inputs.store(idle, std::memory_order_relaxed);
-    if (!live)
+    const auto v = in_->watermark();
+    metrics_.idle_inputs.store(v.idle, std::memory_order_relaxed);
+    if (!v.live)
       return; // end of input: finish() decides
-    if (!low) {
+    if (!v.low) {
       set_output_idle(true);
       return;
     }
     set_output_idle(false);
-    if (*low > out_watermark_)
-      advance_watermark(*low);
+    if (*v.low > out_watermark_)
+      advance_watermark(*v.low);
   }
 
   void advance_watermark(event_time wm) {
@@ -515,7 +481,7 @@ private:
       return;
     // Records emitted so far (and on the watermark) must reach downstream before it.
     flush_routers();
-    broadcast_control(out_item{out_item::kind::watermark, nullptr, wm});
+    out_->broadcast(channel_item::watermark_of(wm));
   }
 
   void set_output_idle(bool idle) {
@@ -523,61 +489,24 @@ private:
       return;
     output_idle_ = idle;
     flush_routers();
-    broadcast_control(out_item{idle ? out_item::kind::idle : out_item::kind::active, nullptr, {}});
-  }
-
-  void broadcast_control(const out_item& item) {
-    for (auto& out : outputs_)
-      for (auto& t : out.targets) {
-        if (t.eoi_wanted)
-          continue;
-        if (t.pending.empty())
-          transmit_control(t, item);
-        else {
-          t.pending.push_back(item);
-          ++pending_;
-        }
-      }
-  }
-
-  void transmit_control(out_target& t, const out_item& item) {
-    if (item.what == out_item::kind::barrier)
-      send(t.dest, msg::barrier::value, t.receiver_channel, item.epoch, item.checkpoint);
-    else if (item.what == out_item::kind::watermark)
-      send(t.dest, msg::wm::value, t.receiver_channel,
-           static_cast<std::int64_t>(item.watermark.time_since_epoch().count()));
-    else
-      send(t.dest, msg::idle::value, t.receiver_channel, item.what == out_item::kind::idle);
+    out_->broadcast(channel_item::idle_mark(idle));
   }
 
   // -- epochs -----------------------------------------------------------------------------
 
   bool micro_batch() const noexcept { return bp_->options.epochs.micro_batch(); }
 
-  /// When every live input delivered the barrier, the epoch ends here: the chain emits its
-  /// epoch output, the barrier goes on behind it, the coordinator hears of it, and the
-  /// input held back meanwhile is released in its order.
-  void align_barrier() {
-    if (!aligning_ || failed_)
+  /// Every live input delivered the barrier: the epoch ends here. The chain emits its epoch
+  /// output, the barrier goes on behind it, the coordinator hears of it; the input held back
+  /// meanwhile comes next (the gate released it).
+  void on_aligned(std::optional<gate_event> ev) {
+    if (!ev || failed_)
       return;
-    for (auto& ch : inputs_)
-      if (!ch.ended && !ch.blocked)
-        return;
-    const auto epoch = *aligning_;
-    aligning_.reset();
     epoch_report report;
     report.alignment = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - alignment_began_);
-    if (!end_chain_epoch(epoch, report, aligning_checkpoint_))
+    if (!end_chain_epoch(ev->epoch, report, ev->checkpoint))
       return;
-    std::deque<queued> released;
-    for (auto& ch : inputs_) {
-      ch.blocked = false;
-      std::move(ch.held.begin(), ch.held.end(), std::back_inserter(released));
-      ch.held.clear();
-    }
-    queue_.insert(queue_.begin(), std::make_move_iterator(released.begin()),
-                  std::make_move_iterator(released.end()));
     send_ack(std::move(report));
   }
 
@@ -598,7 +527,7 @@ private:
       last_checkpoint_ = epoch;
     }
     flush_routers();
-    broadcast_control(out_item{out_item::kind::barrier, nullptr, {}, epoch, checkpoint});
+    out_->broadcast(channel_item::barrier_of(epoch, checkpoint));
     last_epoch_ = epoch;
     report.task = index_;
     report.epoch = epoch;
@@ -850,7 +779,7 @@ private:
 
   void on_poll() {
     poll_scheduled_ = false;
-    if (!source_active_ || pending_ > 0 || failed_)
+    if (!source_active_ || out_->pending() > 0 || failed_)
       return;
     batch_ptr records;
     batch_ptr dead_letters;
@@ -920,58 +849,21 @@ private:
 
   // -- output -----------------------------------------------------------------------------
 
-  void send_data(int edge, int target, batch_ptr records) {
-    auto& t = outputs_[static_cast<std::size_t>(edge)].targets[static_cast<std::size_t>(target)];
-    if (t.credit > 0 && t.pending.empty()) {
-      transmit(t, std::move(records));
-      return;
-    }
-    if (pending_ == 0) {
-      task_metrics::add(metrics_.backpressure_events, 1);
-      set_backpressured(true);
-    }
-    t.pending.push_back(out_item{out_item::kind::data, std::move(records), {}});
-    ++pending_;
-  }
-
   /// Every batch that leaves the task: an idle task first tells its outputs it is active
   /// (whatever produced the data: input, a timer, a dead letter).
   void send_batch(int edge, int target, batch_ptr records) {
     if (output_idle_) {
       output_idle_ = false;
-      broadcast_control(out_item{out_item::kind::active, nullptr, {}});
+      out_->broadcast(channel_item::idle_mark(false));
     }
-    send_data(edge, target, std::move(records));
-  }
-
-  void transmit(out_target& t, batch_ptr records) {
-    --t.credit;
-    task_metrics::add(metrics_.credits, -1);
-    task_metrics::add(metrics_.records_out, records->size());
-    task_metrics::add(metrics_.batches_out, 1);
-    task_metrics::raise_to(metrics_.max_in_flight,
-                           static_cast<std::uint64_t>(bp_->options.credits - t.credit));
-    send(t.dest, msg::data::value, t.receiver_channel, std::move(records));
+    if (out_->send(edge, target, std::move(records)))
+      set_backpressured(true);
   }
 
   void on_credit(int output, int target, int n) {
-    if (output < 0 || output >= static_cast<int>(outputs_.size()))
-      return;
-    auto& t = outputs_[static_cast<std::size_t>(output)].targets[static_cast<std::size_t>(target)];
-    t.credit += n;
-    task_metrics::add(metrics_.credits, n);
-    while (!t.pending.empty() &&
-           (t.credit > 0 || t.pending.front().what != out_item::kind::data)) {
-      auto item = std::move(t.pending.front());
-      t.pending.pop_front();
-      --pending_;
-      if (item.what == out_item::kind::data)
-        transmit(t, std::move(item.records));
-      else
-        transmit_control(t, item);
-    }
-    send_eoi_if_ready(t);
-    if (pending_ > 0)
+    if (!out_->grant(output, target, n))
+      return; // not one of this task's channels (a message of an earlier wiring)
+    if (out_->pending() > 0)
       return;
     set_backpressured(false);
     if (source_active_)
@@ -1024,43 +916,25 @@ private:
     if (!guarded([&] { return chain_->finish(); }))
       return;
     flush_routers();
-    for (auto& out : outputs_)
-      for (auto& t : out.targets) {
-        t.eoi_wanted = true;
-        send_eoi_if_ready(t);
-      }
+    out_->end();
     finish_if_flushed();
   }
 
   /// Sources at their natural end, and tasks whose every input reached the max watermark.
   bool all_inputs_reached_end_of_time() const {
-    if (source_)
-      return true;
-    for (auto& ch : inputs_)
-      if (ch.watermark < max_watermark)
-        return false;
-    return true;
-  }
-
-  void send_eoi_if_ready(out_target& t) {
-    if (t.eoi_wanted && !t.eoi_sent && t.pending.empty()) {
-      t.eoi_sent = true;
-      send(t.dest, msg::eoi::value, t.receiver_channel);
-    }
+    return source_ || in_->at_end_of_time();
   }
 
   void finish_if_flushed() {
-    if (!finishing_ || failed_ || done_ || pending_ > 0)
+    if (!finishing_ || failed_ || done_ || out_->pending() > 0)
       return;
     // Snapshots still being written must be acknowledged before `done`; a sink stays
     // until its last pre-committed output is committed.
     const bool awaits_commit = has_sink_ || (source_ && source_->wants_checkpoint_complete());
     if (pending_writes_ > 0 || (awaits_commit && last_committed_ < last_checkpoint_))
       return;
-    for (auto& out : outputs_)
-      for (auto& t : out.targets)
-        if (!t.eoi_sent)
-          return;
+    if (!out_->ended())
+      return;
     done_ = true;
     auto closed = chain_->close();
     if (!closed) {
@@ -1130,12 +1004,14 @@ private:
 
   std::unique_ptr<chain> chain_;
   std::unique_ptr<source_base> source_;
-  std::vector<in_channel> inputs_;
+  // Channels: the protocol lives in the gates, the actor handles in the transport's tables.
+  actor_transport transport_;
+  std::optional<input_gate> in_;
+  std::optional<output_gate> out_;
+  std::vector<caf::actor> senders_;                ///< by input channel
+  std::vector<std::vector<caf::actor>> receivers_; ///< by output edge, then target
   std::vector<out_edge> outputs_;
   std::map<std::pair<int, int>, std::vector<int>> routes_;
-  std::deque<queued> queue_;
-  std::size_t pending_ = 0;
-  int open_inputs_ = 0;
   bool source_active_ = false;
   bool poll_scheduled_ = false;
   bool flush_scheduled_ = false;
@@ -1148,8 +1024,6 @@ private:
   event_time out_watermark_ = min_watermark; ///< sent downstream; only advances
   bool output_idle_ = false;
   // Epochs.
-  std::optional<std::int64_t> aligning_;      ///< the barrier being aligned
-  bool aligning_checkpoint_ = false;
   std::int64_t last_epoch_ = -1;              ///< the last epoch that passed this task
   std::optional<std::int64_t> running_epoch_; ///< micro-batch source: the trigger being read
   std::uint64_t epoch_rows_ = 0;              ///< source: records read in this epoch

@@ -1,0 +1,91 @@
+#pragma once
+/// The coordinator's checkpoint bookkeeping: when the next checkpoint is due, when one in
+/// flight is given up, when one fails, and completing one (its metadata written in one synced
+/// write, which alone makes it restorable). CAF-free: the coordinator actor calls it and
+/// acts on what it returns (tests/checkpoint/coordinator_test.cpp drives it directly).
+#include "actors/epoch_planner.hpp"
+#include "actors/runtime.hpp"
+#include "checkpoint/store.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+/// A checkpoint that failed, and why.
+struct checkpoint_failure {
+  std::int64_t id = 0;
+  std::string why;
+};
+
+/// Finished source tasks, by task index: (piece name, bytes) of where their input ended.
+/// Checkpoints taken after they finished carry these positions forward.
+using final_positions = std::map<int, std::pair<std::string, std::string>>;
+
+class checkpoint_coordinator {
+public:
+  /// Without a store (`store` null) nothing is ever due and no epoch is a checkpoint.
+  checkpoint_coordinator(std::shared_ptr<checkpoint_store> store, checkpoint_options options,
+                         std::string job, int max_key_groups);
+
+  bool enabled() const noexcept { return store_ != nullptr; }
+  /// A checkpoint's barriers are on their way and it has not completed or failed yet.
+  bool in_flight() const noexcept { return in_flight_; }
+  /// Continuous mode: whether the epoch starting `now` is also a checkpoint.
+  bool due(clock::time_point now) const;
+  /// Checkpoint `id`'s barriers were injected at `now`.
+  void begin(std::int64_t id, clock::time_point now);
+  /// A new run starts its tasks: nothing of the old one is in flight.
+  void restart() noexcept { in_flight_ = false; }
+  /// Continuous mode: the checkpoint in flight `timeout` after it began is given up (Flink's
+  /// checkpoint timeout); its barriers still flow and its late acknowledgements are ignored.
+  /// Returns it as a failure, to count with `count_failure`.
+  std::optional<checkpoint_failure> expire(clock::time_point now);
+
+  /// What ending an epoch did to checkpoints.
+  struct outcome {
+    std::optional<checkpoint_stats> completed; ///< checkpoint `id` is complete
+    std::optional<checkpoint_failure> failed;  ///< checkpoint `id` failed: count it
+    std::optional<error> fatal;                ///< the job must fail
+  };
+  /// Epoch `id` ended on every live task. When its barrier was a checkpoint's, the
+  /// checkpoint completes (with `properties`, the finished sources' `finals`, and marked a
+  /// savepoint when `savepoint`) or fails (a task declined it, or the metadata could not be
+  /// written).
+  outcome epoch_ended(std::int64_t id, const open_epoch& e, const final_positions& finals,
+                      std::map<std::string, std::string> properties, bool savepoint,
+                      clock::time_point now);
+
+  /// Counts a failed checkpoint; an error (`checkpoint_failed`) when more failed in a row
+  /// than `tolerable_failures`.
+  std::optional<error> count_failure(const checkpoint_failure& f);
+
+  std::int64_t completed() const noexcept { return completed_; }
+  /// The measurements of the last 1000 completed checkpoints.
+  const std::vector<checkpoint_stats>& history() const noexcept { return history_; }
+
+private:
+  std::shared_ptr<checkpoint_store> store_;
+  checkpoint_options options_;
+  std::string job_;
+  int max_key_groups_;
+  bool in_flight_ = false;
+  std::int64_t in_flight_id_ = -1;
+  std::set<std::int64_t> expired_; ///< given up after the timeout, acks still to come
+  std::optional<clock::time_point> last_started_;
+  std::optional<clock::time_point> last_done_;
+  int failed_in_a_row_ = 0;
+  std::int64_t completed_ = 0;
+  std::vector<checkpoint_stats> history_;
+};
+
+/// `2026-01-01T12:00:00.000Z`: Spark's progress timestamps, always with milliseconds.
+std::string iso_millis(event_time t);
+
+} // namespace sluice

@@ -1,0 +1,495 @@
+#include "actors/coordinator.hpp"
+
+#include "actors/checkpoint_coordinator.hpp"
+#include "actors/epoch_planner.hpp"
+#include "actors/messages.hpp"
+#include "actors/progress_builder.hpp"
+#include "actors/task.hpp"
+
+#include "core/log.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace sluice {
+
+namespace {
+
+/// Owns the job's lifecycle: spawns and wires the tasks, carries out the epoch planner's
+/// decisions (triggers, barriers), completes checkpoints and publishes progress, waits for
+/// the tasks to finish, turns the first failure into a restart or the job's outcome.
+class coordinator_actor final : public caf::event_based_actor, public epoch_driver {
+public:
+  coordinator_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
+                    std::shared_ptr<job_state> state, std::shared_ptr<const restore_point> from,
+                    std::vector<std::string> skipped)
+    : caf::event_based_actor(cfg), bp_(std::move(bp)), state_(std::move(state)),
+      clock_(bp_->options.processing_clock), skipped_(std::move(skipped)),
+      planner_(bp_->options.epochs, bp_->tasks.size(), count_sources(*bp_),
+               bp_->options.has_event_time_state, bp_->options.mode, *this),
+      checkpoints_(bp_->store, bp_->options.checkpoints, bp_->options.query_name,
+                   bp_->plan.max_key_groups),
+      progress_(*bp_, clock_, bp_->options.epochs.micro_batch()) {
+    if (from->meta)
+      restored_from_ = from->meta->id;
+    first_from_ = std::move(from);
+  }
+
+  caf::behavior make_behavior() override {
+    for (std::size_t i = 0; i < bp_->tasks.size(); ++i)
+      if (bp_->plan.chains[static_cast<std::size_t>(bp_->tasks[i].chain)].is_source)
+        sources_.push_back(static_cast<int>(i));
+    set_exit_handler([this](caf::exit_msg& m) {
+      if (m.reason && !completed_)
+        complete(make_error(error_code::internal, "a task stopped unexpectedly: " +
+                                                    to_string(m.reason)));
+    });
+    start_tasks(std::exchange(first_from_, nullptr));
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->id = ids_.query;
+      state_->run_id = ids_.run;
+    }
+    const bool micro_batch = planner_.micro_batch();
+    status(micro_batch ? "Initializing sources" : "Processing continuously", false, !micro_batch);
+    const query_listener::started_event started{ids_.query, ids_.run, bp_->options.query_name,
+                                                wall_now()};
+    for (auto& l : bp_->options.listeners)
+      l->on_started(started);
+    logging::get().info("job '{}' started: {} tasks, trigger {}{}", bp_->options.query_name,
+                        bp_->tasks.size(), planner_.when().describe(),
+                        restored_from_ ? ", restored from checkpoint " +
+                                           std::to_string(*restored_from_)
+                                       : std::string{});
+    for (auto& why : skipped_)
+      logging::get().warn("job '{}': skipped checkpoint: {}", bp_->options.query_name, why);
+    return {
+      [this](msg::done, int task) {
+        if (!from_current(task))
+          return;
+        planner_.task_done(clock_->now(), static_cast<std::size_t>(task));
+        if (completed_)
+          return;
+        if (++done_ == tasks_.size()) {
+          planner_.complete_all(clock_->now());
+          complete(std::nullopt);
+        }
+      },
+      [this](msg::final_position, int task, std::string& piece, std::string& bytes) {
+        if (from_current(task))
+          final_positions_[task] = {std::move(piece), std::move(bytes)};
+      },
+      [this](msg::failed, int task, int code, std::string& text) {
+        if (!from_current(task))
+          return; // a task of a run that was already restarted
+        on_task_failed(make_error(static_cast<error_code>(code), std::move(text)));
+      },
+      [this](msg::restart) { restart_now(); },
+      [this](msg::savepoint, bool stop) -> caf::result<std::int64_t> {
+        if (!bp_->store)
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "savepoints need a checkpoint directory");
+        if (completed_ || cancelled_)
+          return caf::make_error(caf::sec::invalid_argument, "the job is stopping");
+        if (restarting_) // no tasks until the restart: nothing could take it
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "the job is restarting after a failure");
+        auto rp = make_response_promise<std::int64_t>();
+        savepoint_waiters_.push_back(rp);
+        stop_at_savepoint_ = stop_at_savepoint_ || stop;
+        // Continuous mode: a checkpoint now unless one is on its way; micro-batch: the next
+        // batch to complete (every batch is a checkpoint).
+        if (!planner_.micro_batch()) {
+          if (!checkpoints_.in_flight())
+            planner_.inject_now(clock_->now(), true);
+        } else {
+          planner_.trigger_now(clock_->now());
+        }
+        return rp;
+      },
+      [this](msg::cancel) {
+        cancelled_ = true;
+        if (restarting_) { // no tasks to stop: the job ends here, cancelled
+          complete(std::nullopt);
+          return;
+        }
+        planner_.cancel();
+      },
+      [this](msg::ack, const epoch_report_ptr& report) {
+        if (report && from_current(report->task) && !completed_)
+          planner_.acknowledged(clock_->now(), report);
+      },
+      [this](msg::prepared, int task, std::int64_t epoch, bool available) {
+        if (from_current(task))
+          planner_.prepared(clock_->now(), epoch, available);
+      },
+      [this](msg::tick) { on_tick(); },
+    };
+  }
+
+  void on_exit() override { tasks_.clear(); }
+
+  // -- epoch_driver: what the planner decided ---------------------------------------------
+
+  void prepare(std::int64_t epoch, bool unlimited) override {
+    for (int i : sources_)
+      send(tasks_[static_cast<std::size_t>(i)], msg::prepare::value, epoch, unlimited);
+  }
+
+  void run(std::int64_t epoch, event_time watermark) override {
+    const std::int64_t us = watermark.time_since_epoch().count();
+    for (int i : sources_)
+      send(tasks_[static_cast<std::size_t>(i)], msg::run::value, epoch, us);
+  }
+
+  void inject(std::int64_t epoch, bool checkpoint) override {
+    if (checkpoint)
+      checkpoints_.begin(epoch, clock_->now());
+    for (int i : sources_)
+      send(tasks_[static_cast<std::size_t>(i)], msg::inject::value, epoch, checkpoint);
+  }
+
+  void stop_sources() override {
+    for (int i : sources_)
+      send(tasks_[static_cast<std::size_t>(i)], msg::cancel::value);
+  }
+
+  void schedule_tick(sluice::clock::time_point at) override {
+    tick_at_ = at;
+    if (tick_scheduled_)
+      return;
+    tick_scheduled_ = true;
+    // The clock may be injected (it moves in jumps): real waits are capped, then re-checked.
+    const auto wait = std::clamp<std::chrono::nanoseconds>(at - clock_->now(),
+                                                           std::chrono::nanoseconds{0},
+                                                           std::chrono::milliseconds{100});
+    delayed_send(this, wait, msg::tick::value);
+  }
+
+  void status(std::string message, bool data_available, bool trigger_active) override {
+    std::lock_guard guard{state_->mtx};
+    state_->status = query_status{std::move(message), data_available, trigger_active};
+  }
+
+  void idle() override {
+    const query_listener::idle_event idle{ids_.query, ids_.run, wall_now()};
+    for (auto& l : bp_->options.listeners)
+      l->on_idle(idle);
+  }
+
+  bool epoch_complete(std::int64_t id, const open_epoch& e) override {
+    std::map<std::string, std::string> properties;
+    if (checkpoints_.enabled()) {
+      planner_.save(properties);
+      properties["query_id"] = ids_.query;
+    }
+    auto out = checkpoints_.epoch_ended(id, e, final_positions_, std::move(properties),
+                                        !savepoint_waiters_.empty(), clock_->now());
+    if (out.fatal) {
+      complete(std::move(*out.fatal));
+      return false;
+    }
+    if (out.failed && !checkpoint_failed(*out.failed))
+      return false;
+    if (out.completed)
+      checkpoint_completed(*out.completed);
+    offer(progress_.epoch_progress(id, e, ids_));
+    return true;
+  }
+
+private:
+  static std::size_t count_sources(const blueprint& bp) {
+    std::size_t n = 0;
+    for (auto& t : bp.tasks)
+      n += bp.plan.chains[static_cast<std::size_t>(t.chain)].is_source ? 1 : 0;
+    return n;
+  }
+
+  // -- the tasks of one run ---------------------------------------------------------------
+
+  /// Spawns, wires and starts every task, restoring checkpoint `from` (or none).
+  void start_tasks(std::shared_ptr<const restore_point> from) {
+    const auto n = bp_->tasks.size();
+    tasks_.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      auto t = spawn_task(this, bp_, static_cast<int>(i), this, from);
+      link_to(t); // if the coordinator is killed, the tasks go with it
+      tasks_.push_back(std::move(t));
+    }
+    final_positions_.clear();
+    done_ = 0;
+    checkpoints_.restart();
+    if (from->meta)
+      if (auto it = from->meta->properties.find("query_id"); it != from->meta->properties.end())
+        ids_.query = it->second;
+    for (auto& t : tasks_)
+      send(t, msg::wire::value, tasks_);
+    // The first epoch's interval counts from before any task starts: whoever sees a task
+    // at work knows the tick's time is already fixed (tests that move a manual clock rely
+    // on it).
+    const auto started = clock_->now();
+    for (auto& t : tasks_)
+      send(t, msg::start::value);
+    planner_.start(started, from->meta ? &*from->meta : nullptr, from->first_epoch);
+  }
+
+  /// Messages of tasks killed by a restart may still be queued: only the current run's
+  /// tasks count.
+  bool from_current(int task) {
+    return task >= 0 && static_cast<std::size_t>(task) < tasks_.size() &&
+           caf::actor_cast<caf::actor_addr>(current_sender()) ==
+             tasks_[static_cast<std::size_t>(task)].address();
+  }
+
+  /// A failure restarts the job from its latest complete checkpoint when the restart
+  /// strategy allows; else it fails the job with this cause.
+  void on_task_failed(error err) {
+    const auto& rs = bp_->options.checkpoints.restart;
+    if (completed_ || restarting_)
+      return;
+    if (!bp_->store || rs.how == restart_strategy::kind::none || restarts_ >= rs.max_restarts ||
+        cancelled_) {
+      if (restarts_ > 0)
+        err.message += " (after " + std::to_string(restarts_) + " restarts)";
+      complete(std::move(err));
+      return;
+    }
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->last_failure = err.message;
+      state_->restarts = restarts_ + 1;
+      state_->phase = "restarting";
+    }
+    status("Restarting after a failure: " + err.message, false, false);
+    logging::get().warn("job '{}': {}; restart {} of {}", bp_->options.query_name, err.message,
+                        restarts_ + 1, rs.max_restarts);
+    restarting_ = true;
+    for (auto& t : tasks_) {
+      unlink_from(t);
+      send_exit(t, caf::exit_reason::kill);
+    }
+    tasks_.clear();
+    const auto delay = rs.delay_before(restarts_);
+    restart_delays_.push_back(delay);
+    ++restarts_;
+    delayed_send(this, delay, msg::restart::value);
+  }
+
+  void restart_now() {
+    restarting_ = false;
+    if (completed_)
+      return;
+    std::vector<std::string> skipped;
+    auto latest = bp_->store->latest(skipped);
+    if (!latest) {
+      complete(std::move(latest).error());
+      return;
+    }
+    for (auto& s : skipped)
+      skipped_.push_back(s);
+    auto from = std::make_shared<restore_point>();
+    from->meta = std::move(*latest);
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->phase = "running";
+    }
+    const bool micro_batch = planner_.micro_batch();
+    status(micro_batch ? "Waiting for next trigger" : "Processing continuously", false,
+           !micro_batch);
+    start_tasks(std::move(from));
+  }
+
+  // -- triggers ---------------------------------------------------------------------------
+
+  void on_tick() {
+    tick_scheduled_ = false;
+    // While a restart waits for its delay there are no tasks; start_tasks schedules anew.
+    if (completed_ || restarting_ || planner_.current() == epoch_planner::phase::stopping ||
+        !tick_at_)
+      return;
+    const auto now = clock_->now();
+    if (now < *tick_at_) {
+      schedule_tick(*tick_at_);
+      return;
+    }
+    tick_at_.reset();
+    if (!planner_.micro_batch()) {
+      if (auto expired = checkpoints_.expire(now); expired && !checkpoint_failed(*expired))
+        return;
+    }
+    planner_.tick(now, checkpoints_.due(now));
+  }
+
+  // -- checkpoints ------------------------------------------------------------------------
+
+  /// Counts a failed checkpoint; fails the job (and returns false) when more failed in a
+  /// row than tolerated.
+  bool checkpoint_failed(const checkpoint_failure& f) {
+    {
+      std::lock_guard guard{state_->mtx};
+      ++state_->checkpoint_failures;
+      state_->last_failure = "checkpoint " + std::to_string(f.id) + ": " + f.why;
+    }
+    logging::get().warn("job '{}': checkpoint {} failed: {}", bp_->options.query_name, f.id,
+                        f.why);
+    if (auto fatal = checkpoints_.count_failure(f)) {
+      complete(std::move(*fatal));
+      return false;
+    }
+    return true;
+  }
+
+  /// The metadata of checkpoint `st.id` is durable: savepoints are answered, the next
+  /// progress report names it, and only now may sinks commit.
+  void checkpoint_completed(const checkpoint_stats& st) {
+    if (!savepoint_waiters_.empty()) {
+      for (auto& rp : savepoint_waiters_)
+        rp.deliver(st.id);
+      savepoint_waiters_.clear();
+      if (std::exchange(stop_at_savepoint_, false)) {
+        cancelled_ = true;
+        planner_.cancel();
+      }
+    }
+    progress_.checkpoint_completed(checkpoint_progress{
+      st.id, std::chrono::duration_cast<std::chrono::milliseconds>(st.duration).count(),
+      static_cast<std::uint64_t>(st.bytes)});
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->checkpoints.push_back(st);
+      if (state_->checkpoints.size() > 100)
+        state_->checkpoints.pop_front();
+      state_->checkpoints_completed = checkpoints_.completed();
+    }
+    logging::get().debug("job '{}': checkpoint {} complete: {} bytes in {} us",
+                         bp_->options.query_name, st.id, st.bytes, st.duration.count());
+    if (bp_->options.sync_point)
+      bp_->options.sync_point("completed", st.id);
+    for (std::size_t t = 0; t < tasks_.size(); ++t)
+      if (!planner_.finished(t))
+        send(tasks_[t], msg::commit::value, st.id);
+  }
+
+  // -- progress reports and listeners -----------------------------------------------------
+
+  static std::string wall_now() {
+    return iso_millis(std::chrono::time_point_cast<duration>(std::chrono::system_clock::now()));
+  }
+
+  void offer(std::optional<query_progress> p, bool flush = false) {
+    auto ready = progress_.offer(std::move(p), flush);
+    if (!ready)
+      return;
+    if (ready->interval)
+      status("Processing continuously", ready->report.num_input_rows > 0, true);
+    const bool went_idle = ready->report.num_input_rows == 0 && !planner_.micro_batch();
+    publish(std::move(ready->report));
+    if (went_idle)
+      idle();
+  }
+
+  void publish(query_progress p) {
+    if (bp_->options.on_progress)
+      bp_->options.on_progress(p);
+    for (auto& l : bp_->options.listeners)
+      l->on_progress(p);
+    std::lock_guard guard{state_->mtx};
+    state_->progress.push_back(std::move(p));
+    if (state_->progress.size() > 100)
+      state_->progress.pop_front();
+  }
+
+  // -- completion -------------------------------------------------------------------------
+
+  void complete(std::optional<error> err) {
+    if (completed_)
+      return;
+    completed_ = true;
+    if (!err)
+      offer(std::nullopt, true); // the last interval's report
+    for (auto& rp : savepoint_waiters_) // the job ended before a checkpoint completed
+      rp.deliver(caf::make_error(caf::sec::request_receiver_down));
+    savepoint_waiters_.clear();
+    if (err)
+      for (auto& t : tasks_)
+        send_exit(t, caf::exit_reason::kill);
+    for (auto& t : tasks_)
+      unlink_from(t);
+    tasks_.clear();
+    status("Stopped", false, false);
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->phase = err ? "failed" : cancelled_ ? "cancelled" : "finished";
+      if (err) {
+        state_->last_failure = err->message;
+        state_->failure = *err;
+      }
+    }
+    const query_listener::terminated_event ended{
+      ids_.query, ids_.run, err ? std::optional<std::string>{err->message} : std::nullopt};
+    if (err)
+      logging::get().error("job '{}' failed: {}", bp_->options.query_name, err->message);
+    else
+      logging::get().info("job '{}' {}", bp_->options.query_name,
+                          cancelled_ ? "stopped" : "finished");
+    for (auto& l : bp_->options.listeners)
+      l->on_terminated(ended);
+    {
+      std::lock_guard guard{state_->mtx};
+      if (err) {
+        state_->outcome.emplace(std::move(*err));
+      } else {
+        job_result r;
+        r.cancelled = cancelled_;
+        r.elapsed = std::chrono::steady_clock::now() - state_->started;
+        r.tasks = collect_stats(*bp_);
+        r.restored_from = restored_from_;
+        r.skipped_checkpoints = skipped_;
+        r.checkpoints_completed = checkpoints_.completed();
+        r.checkpoints = checkpoints_.history();
+        r.restarts = restarts_;
+        r.restart_delays = restart_delays_;
+        state_->outcome.emplace(std::move(r));
+      }
+    }
+    state_->cv.notify_all();
+    quit();
+  }
+
+  std::shared_ptr<const blueprint> bp_;
+  std::shared_ptr<job_state> state_;
+  std::shared_ptr<const sluice::clock> clock_;
+  std::vector<std::string> skipped_; ///< checkpoints that could not be restored, and why
+  epoch_planner planner_;
+  checkpoint_coordinator checkpoints_;
+  progress_builder progress_;
+  query_ids ids_ = query_ids::fresh();
+  std::vector<caf::actor> tasks_;
+  std::vector<int> sources_;
+  final_positions final_positions_;
+  std::size_t done_ = 0;
+  bool cancelled_ = false;
+  bool completed_ = false;
+  std::optional<sluice::clock::time_point> tick_at_;
+  bool tick_scheduled_ = false;
+  // Restarts and savepoints.
+  std::shared_ptr<const restore_point> first_from_;
+  std::optional<std::int64_t> restored_from_;
+  int restarts_ = 0;
+  std::vector<std::chrono::milliseconds> restart_delays_;
+  bool restarting_ = false;
+  std::vector<caf::response_promise> savepoint_waiters_;
+  bool stop_at_savepoint_ = false;
+};
+
+} // namespace
+
+caf::actor spawn_coordinator(caf::actor_system& sys, std::shared_ptr<const blueprint> bp,
+                             std::shared_ptr<job_state> state,
+                             std::shared_ptr<const restore_point> from,
+                             std::vector<std::string> skipped) {
+  return sys.spawn<coordinator_actor>(std::move(bp), std::move(state), std::move(from),
+                                      std::move(skipped));
+}
+
+} // namespace sluice

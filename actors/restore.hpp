@@ -1,0 +1,50 @@
+#pragma once
+/// Where a run begins: opening a job's checkpoint store and choosing the checkpoint to
+/// restore. CAF-free; private to actors/.
+#include "actors/runtime.hpp"
+#include "checkpoint/store.hpp"
+#include "graph/graph.hpp"
+#include "graph/plan.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+/// Where a (re)started run begins: a complete checkpoint, or nothing.
+struct restore_point {
+  std::optional<checkpoint_meta> meta;
+  /// The first epoch of the run when it must not follow `meta` directly (savepoints newer
+  /// than an explicitly restored checkpoint keep their ids); -1: `meta->id + 1`.
+  std::int64_t first_epoch = -1;
+};
+
+/// A job's opened checkpoint store and the point its first run starts from.
+struct opened_checkpoints {
+  std::shared_ptr<checkpoint_store> store;
+  restore_point from;
+  /// Newer checkpoints that could not be used, and why (the coordinator reports them).
+  std::vector<std::string> skipped;
+};
+
+/// A job with checkpoints: every operator can snapshot its state, and node names (the
+/// keys of their state in a checkpoint, like Flink's operator uids) are unique.
+[[nodiscard]] result<void> check_checkpointable(const graph& g, const physical_plan& plan);
+
+/// The checkpoint to start from: the one asked for, else the latest that verifies. A
+/// directory with complete checkpoints of which none verifies is an error, never a
+/// silent fresh start.
+[[nodiscard]] result<std::optional<checkpoint_meta>>
+find_restore_point(checkpoint_store& store, const checkpoint_options& o, const physical_plan& plan,
+                   std::vector<std::string>& skipped);
+
+/// Opens the store in `opts.checkpoints.dir` (which must be set) for the job `g`/`plan`
+/// and chooses where its first run begins. With `restore_from`, a new history starts there:
+/// newer checkpoints (not savepoints) are deleted.
+[[nodiscard]] result<opened_checkpoints> open_checkpoints(const graph& g, const physical_plan& plan,
+                                                          const runtime_options& opts);
+
+} // namespace sluice

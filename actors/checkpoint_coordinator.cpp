@@ -24,27 +24,28 @@ checkpoint_coordinator::checkpoint_coordinator(std::shared_ptr<checkpoint_store>
     max_key_groups_(max_key_groups) {}
 
 bool checkpoint_coordinator::due(clock::time_point now) const {
-  if (!store_ || in_flight_)
+  if (!store_ || !in_flight_.empty())
     return false;
   return options_.due(now, last_started_, last_done_);
 }
 
 void checkpoint_coordinator::begin(std::int64_t id, clock::time_point now) {
-  in_flight_ = true;
-  in_flight_id_ = id;
+  in_flight_[id] = now;
   last_started_ = now;
 }
 
 std::optional<checkpoint_failure> checkpoint_coordinator::expire(clock::time_point now) {
   const auto timeout = options_.timeout;
-  if (!in_flight_ || !last_started_ || timeout.count() <= 0 || now - *last_started_ < timeout)
+  if (in_flight_.empty() || timeout.count() <= 0)
     return std::nullopt;
-  expired_.insert(in_flight_id_);
-  in_flight_ = false;
+  const auto [id, began] = *in_flight_.begin();
+  if (now - began < timeout)
+    return std::nullopt;
+  expired_.insert(id);
+  in_flight_.erase(id);
   last_done_ = now;
-  return checkpoint_failure{in_flight_id_, "expired: not complete after " +
-                                             std::to_string(timeout.count()) +
-                                             " ms (checkpoint timeout)"};
+  return checkpoint_failure{id, "expired: not complete after " + std::to_string(timeout.count()) +
+                                  " ms (checkpoint timeout)"};
 }
 
 std::optional<error> checkpoint_coordinator::count_failure(const checkpoint_failure& f) {
@@ -65,13 +66,23 @@ checkpoint_coordinator::epoch_ended(std::int64_t id, const open_epoch& e,
                                       [](const epoch_report_ptr& r) { return r->checkpoint; });
   if (!checkpoint || expired_.erase(id))
     return out;
+  in_flight_.erase(id);
+  last_done_ = now;
+  // Every task that took part must have snapshotted: a report without a snapshot means its
+  // barrier was not a checkpoint's, and completing would leave its pieces out.
+  auto unsnapshotted = std::find_if(e.reports.begin(), e.reports.end(),
+                                    [](const epoch_report_ptr& r) { return !r->checkpoint; });
+  if (unsnapshotted != e.reports.end()) {
+    out.failed = checkpoint_failure{id, "task " + std::to_string((*unsnapshotted)->task) +
+                                          " ended the epoch without a snapshot (its barrier "
+                                          "was not a checkpoint's)"};
+    return out;
+  }
   // A task could not store its snapshot: the checkpoint fails (the epoch still ends, and
   // what sinks pre-committed for it is committed with the next complete checkpoint).
   auto declined = std::find_if(e.reports.begin(), e.reports.end(),
                                [](const auto& r) { return !r->checkpoint_problem.empty(); });
   if (declined != e.reports.end()) {
-    in_flight_ = false;
-    last_done_ = now;
     out.failed = checkpoint_failure{id, (*declined)->checkpoint_problem};
     return out;
   }
@@ -97,8 +108,6 @@ checkpoint_coordinator::epoch_ended(std::int64_t id, const open_epoch& e,
     meta.pieces.push_back(*stored);
   }
   meta.properties = std::move(properties);
-  in_flight_ = false;
-  last_done_ = now;
   if (auto ok = store_->complete(meta); !ok) {
     out.failed = checkpoint_failure{id, ok.error().message};
     return out;

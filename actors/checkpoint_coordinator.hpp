@@ -36,16 +36,16 @@ public:
 
   bool enabled() const noexcept { return store_ != nullptr; }
   /// A checkpoint's barriers are on their way and it has not completed or failed yet.
-  bool in_flight() const noexcept { return in_flight_; }
+  bool in_flight() const noexcept { return !in_flight_.empty(); }
   /// Continuous mode: whether the epoch starting `now` is also a checkpoint.
   bool due(clock::time_point now) const;
   /// Checkpoint `id`'s barriers were injected at `now`.
   void begin(std::int64_t id, clock::time_point now);
   /// A new run starts its tasks: nothing of the old one is in flight.
-  void restart() noexcept { in_flight_ = false; }
-  /// Continuous mode: the checkpoint in flight `timeout` after it began is given up (Flink's
-  /// checkpoint timeout); its barriers still flow and its late acknowledgements are ignored.
-  /// Returns it as a failure, to count with `count_failure`.
+  void restart() noexcept { in_flight_.clear(); }
+  /// Continuous mode: a checkpoint still in flight `timeout` after it began is given up
+  /// (Flink's checkpoint timeout); its barriers still flow and its late acknowledgements are
+  /// ignored. Returns the oldest such checkpoint as a failure, to count with `count_failure`.
   std::optional<checkpoint_failure> expire(clock::time_point now);
 
   /// What ending an epoch did to checkpoints.
@@ -56,8 +56,9 @@ public:
   };
   /// Epoch `id` ended on every live task. When its barrier was a checkpoint's, the
   /// checkpoint completes (with `properties`, the finished sources' `finals`, and marked a
-  /// savepoint when `savepoint`) or fails (a task declined it, or the metadata could not be
-  /// written).
+  /// savepoint when `savepoint`) or fails: a task declined it, a task ended the epoch without
+  /// a snapshot (barriers numbered wrongly: never completed with pieces missing), or the
+  /// metadata could not be written.
   outcome epoch_ended(std::int64_t id, const open_epoch& e, const final_positions& finals,
                       std::map<std::string, std::string> properties, bool savepoint,
                       clock::time_point now);
@@ -75,8 +76,9 @@ private:
   checkpoint_options options_;
   std::string job_;
   int max_key_groups_;
-  bool in_flight_ = false;
-  std::int64_t in_flight_id_ = -1;
+  /// Checkpoints whose barriers are on their way, with when they began. Usually one; a
+  /// source's final barrier may start another while one is in flight.
+  std::map<std::int64_t, clock::time_point> in_flight_;
   std::set<std::int64_t> expired_; ///< given up after the timeout, acks still to come
   std::optional<clock::time_point> last_started_;
   std::optional<clock::time_point> last_done_;

@@ -5,11 +5,13 @@
 #include "actors/messages.hpp"
 #include "actors/progress_builder.hpp"
 #include "actors/task.hpp"
+#include "actors/trigger_plans.hpp"
 
 #include "core/log.hpp"
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 namespace sluice {
 
@@ -29,7 +31,7 @@ public:
                bp_->options.has_event_time_state, bp_->options.mode, *this),
       checkpoints_(bp_->store, bp_->options.checkpoints, bp_->options.query_name,
                    bp_->plan.max_key_groups),
-      progress_(*bp_, clock_, bp_->options.epochs.micro_batch()) {
+      progress_(*bp_, clock_, bp_->options.epochs.micro_batch()), plans_(make_plans(*bp_)) {
     if (from->meta)
       restored_from_ = from->meta->id;
     first_from_ = std::move(from);
@@ -44,6 +46,7 @@ public:
         complete(make_error(error_code::internal, "a task stopped unexpectedly: " +
                                                     to_string(m.reason)));
     });
+    set_down_handler([this](caf::down_msg& m) { on_task_stopped(m.source); });
     start_tasks(std::exchange(first_from_, nullptr));
     {
       std::lock_guard guard{state_->mtx};
@@ -84,7 +87,12 @@ public:
           return; // a task of a run that was already restarted
         on_task_failed(make_error(static_cast<error_code>(code), std::move(text)));
       },
-      [this](msg::restart) { restart_now(); },
+      [this](msg::restart) {
+        restart_due_ = true;
+        if (stopping_.empty())
+          restart_now();
+      },
+      [this](msg::stop_wait, int attempt) { on_stop_timeout(attempt); },
       [this](msg::savepoint, bool stop) -> caf::result<std::int64_t> {
         if (!bp_->store)
           return caf::make_error(caf::sec::invalid_argument,
@@ -116,12 +124,24 @@ public:
         planner_.cancel();
       },
       [this](msg::ack, const epoch_report_ptr& report) {
-        if (report && from_current(report->task) && !completed_)
-          planner_.acknowledged(clock_->now(), report);
+        if (!report || !from_current(report->task) || completed_)
+          return;
+        if (!planner_.acknowledged(clock_->now(), report))
+          complete(make_error(error_code::internal,
+                              "task " + std::to_string(report->task) + " acknowledged epoch " +
+                                std::to_string(report->epoch) +
+                                ", which is not open (barriers numbered wrongly)"));
       },
-      [this](msg::prepared, int task, std::int64_t epoch, bool available) {
-        if (from_current(task))
-          planner_.prepared(clock_->now(), epoch, available);
+      [this](msg::finishing, int task, std::int64_t last_epoch) {
+        if (from_current(task) && !completed_)
+          planner_.final_barrier(clock_->now(), last_epoch, checkpoints_.enabled());
+      },
+      [this](msg::prepared, int task, std::int64_t epoch, bool available, std::string& end) {
+        if (!from_current(task))
+          return;
+        if (epoch == planner_.next_epoch())
+          plans_.planned(source_slot(task), std::move(end));
+        planner_.prepared(clock_->now(), epoch, available);
       },
       [this](msg::tick) { on_tick(); },
     };
@@ -132,11 +152,26 @@ public:
   // -- epoch_driver: what the planner decided ---------------------------------------------
 
   void prepare(std::int64_t epoch, bool unlimited) override {
-    for (int i : sources_)
-      send(tasks_[static_cast<std::size_t>(i)], msg::prepare::value, epoch, unlimited);
+    auto steps = plans_.begin(epoch);
+    if (!steps) {
+      complete(std::move(steps).error());
+      return;
+    }
+    if (plans_.replaying())
+      logging::get().warn("job '{}': micro-batch {} ran before without completing; it reads "
+                          "exactly the same input again (offset log)",
+                          bp_->options.query_name, epoch);
+    for (std::size_t s = 0; s < sources_.size(); ++s)
+      send(tasks_[static_cast<std::size_t>(sources_[s])], msg::prepare::value, epoch, unlimited,
+           (*steps)[s].replay, (*steps)[s].end);
   }
 
   void run(std::int64_t epoch, event_time watermark) override {
+    // The batch's plan is durable before any source reads it (Spark's offset log).
+    if (auto logged = plans_.log(); !logged) {
+      complete(std::move(logged).error());
+      return;
+    }
     const std::int64_t us = watermark.time_since_epoch().count();
     for (int i : sources_)
       send(tasks_[static_cast<std::size_t>(i)], msg::run::value, epoch, us);
@@ -191,13 +226,37 @@ public:
     }
     if (out.failed && !checkpoint_failed(*out.failed))
       return false;
-    if (out.completed)
+    if (out.completed) {
       checkpoint_completed(*out.completed);
+      if (auto purged = plans_.completed(id); !purged)
+        logging::get().warn("job '{}': {}", bp_->options.query_name, purged.error().message);
+    }
     offer(progress_.epoch_progress(id, e, ids_));
     return true;
   }
 
 private:
+  /// The source tasks in task order, for the offset log; with checkpoints in micro-batch
+  /// mode, the log lives beside the checkpoints.
+  static trigger_plans make_plans(const blueprint& bp) {
+    std::optional<offset_log> log;
+    if (bp.store && bp.options.epochs.micro_batch())
+      log.emplace(bp.options.checkpoints.dir);
+    std::vector<trigger_plans::source_task> sources;
+    for (auto& t : bp.tasks) {
+      const auto& chain = bp.plan.chains[static_cast<std::size_t>(t.chain)];
+      if (chain.is_source)
+        sources.push_back({bp.logical.node(chain.nodes.front()).name, t.instance, chain.parallelism});
+    }
+    return trigger_plans{std::move(log), std::move(sources)};
+  }
+
+  /// The place of source task `task` among the source tasks.
+  std::size_t source_slot(int task) const {
+    return static_cast<std::size_t>(std::find(sources_.begin(), sources_.end(), task) -
+                                    sources_.begin());
+  }
+
   static std::size_t count_sources(const blueprint& bp) {
     std::size_t n = 0;
     for (auto& t : bp.tasks)
@@ -211,9 +270,12 @@ private:
   void start_tasks(std::shared_ptr<const restore_point> from) {
     const auto n = bp_->tasks.size();
     tasks_.clear();
+    ++attempt_;
     for (std::size_t i = 0; i < n; ++i) {
-      auto t = spawn_task(this, bp_, static_cast<int>(i), this, from);
+      auto t = spawn_task(this, bp_, static_cast<int>(i), attempt_, this, from);
       link_to(t); // if the coordinator is killed, the tasks go with it
+      monitor(t); // a restart waits until every task of the failed attempt has stopped
+      running_.insert(t.address());
       tasks_.push_back(std::move(t));
     }
     final_positions_.clear();
@@ -263,9 +325,16 @@ private:
     status("Restarting after a failure: " + err.message, false, false);
     logging::get().warn("job '{}': {}; restart {} of {}", bp_->options.query_name, err.message,
                         restarts_ + 1, rs.max_restarts);
+    last_failure_ = err;
     restarting_ = true;
-    for (auto& t : tasks_) {
+    restart_due_ = false;
+    // The next attempt starts only once every task of this one has stopped: a task still
+    // running beside its replacement would write the same checkpoint pieces and output files.
+    for (std::size_t i = 0; i < tasks_.size(); ++i) {
+      auto& t = tasks_[i];
       unlink_from(t);
+      if (running_.count(t.address()))
+        stopping_.emplace(t.address(), task_name(i));
       send_exit(t, caf::exit_reason::kill);
     }
     tasks_.clear();
@@ -273,10 +342,45 @@ private:
     restart_delays_.push_back(delay);
     ++restarts_;
     delayed_send(this, delay, msg::restart::value);
+    delayed_send(this, rs.stop_timeout, msg::stop_wait::value, attempt_);
+  }
+
+  /// A task stopped. During a restart, the last task of the failed attempt to stop lets
+  /// the next attempt start (once the restart delay has passed).
+  void on_task_stopped(const caf::actor_addr& who) {
+    running_.erase(who);
+    if (stopping_.erase(who) == 0 || !stopping_.empty())
+      return;
+    if (restarting_ && restart_due_)
+      restart_now();
+  }
+
+  /// The failed attempt `attempt` had `stop_timeout` to stop.
+  void on_stop_timeout(int attempt) {
+    if (attempt != attempt_ || !restarting_ || stopping_.empty() || completed_)
+      return;
+    std::string names;
+    for (auto& [addr, name] : stopping_)
+      names += (names.empty() ? "" : ", ") + name;
+    complete(make_error(
+      error_code::internal,
+      "cannot restart after a failure: " + std::to_string(stopping_.size()) + " task(s) of attempt " +
+        std::to_string(attempt) + " did not stop within " +
+        std::to_string(bp_->options.checkpoints.restart.stop_timeout.count()) + " ms (" + names +
+        "): blocked in a user function or a connector. The cause: " +
+        (last_failure_ ? last_failure_->message : std::string{"unknown"})));
+  }
+
+  std::string task_name(std::size_t i) const {
+    const auto& w = bp_->tasks[i];
+    const auto& chain = bp_->plan.chains[static_cast<std::size_t>(w.chain)];
+    return "'" + chain.name + "' (instance " + std::to_string(w.instance + 1) + " of " +
+           std::to_string(chain.parallelism) + ")";
   }
 
   void restart_now() {
     restarting_ = false;
+    restart_due_ = false;
     if (completed_)
       return;
     std::vector<std::string> skipped;
@@ -463,6 +567,7 @@ private:
   epoch_planner planner_;
   checkpoint_coordinator checkpoints_;
   progress_builder progress_;
+  trigger_plans plans_;
   query_ids ids_ = query_ids::fresh();
   std::vector<caf::actor> tasks_;
   std::vector<int> sources_;
@@ -478,6 +583,13 @@ private:
   int restarts_ = 0;
   std::vector<std::chrono::milliseconds> restart_delays_;
   bool restarting_ = false;
+  bool restart_due_ = false; ///< the restart delay has passed
+  int attempt_ = -1;         ///< the current attempt: 0 for the first run
+  /// Tasks that have not stopped yet (of any attempt), and those of a failed attempt that a
+  /// restart waits for, with their names.
+  std::set<caf::actor_addr> running_;
+  std::map<caf::actor_addr, std::string> stopping_;
+  std::optional<error> last_failure_;
   std::vector<caf::response_promise> savepoint_waiters_;
   bool stop_at_savepoint_ = false;
 };

@@ -15,6 +15,7 @@ void epoch_planner::start(clock::time_point now, const checkpoint_meta* restored
   open_epochs_.clear();
   task_done_.assign(tasks_, false);
   phase_ = phase::idle;
+  last_checkpoint_injected_ = -1;
   if (restored) {
     resume(*restored);
     next_epoch_ = std::max(next_epoch_, first_epoch);
@@ -55,8 +56,19 @@ void epoch_planner::trigger_now(clock::time_point now) {
 void epoch_planner::inject_through(clock::time_point now, std::int64_t last, bool checkpoint) {
   for (; next_epoch_ <= last; ++next_epoch_) {
     init_epoch(open_epochs_[next_epoch_], now);
+    if (checkpoint)
+      last_checkpoint_injected_ = next_epoch_;
     driver_.inject(next_epoch_, checkpoint);
   }
+}
+
+void epoch_planner::final_barrier(clock::time_point now, std::int64_t after, bool checkpoint) {
+  if (when_.micro_batch())
+    return;
+  const auto newest = checkpoint ? last_checkpoint_injected_ : next_epoch_ - 1;
+  if (newest > after)
+    return; // it reaches the source behind what it has sent
+  inject_through(now, next_epoch_, checkpoint);
 }
 
 void epoch_planner::init_epoch(open_epoch& e, clock::time_point now) {
@@ -129,16 +141,15 @@ void epoch_planner::stop_sources() {
 
 // -- acknowledgements ---------------------------------------------------------------------
 
-void epoch_planner::acknowledged(clock::time_point now, const epoch_report_ptr& report) {
-  if (!when_.micro_batch() && report->epoch >= next_epoch_) // a source's last barrier
-    inject_through(now, report->epoch, report->checkpoint);
+bool epoch_planner::acknowledged(clock::time_point now, const epoch_report_ptr& report) {
   auto it = open_epochs_.find(report->epoch);
   if (it == open_epochs_.end())
-    return;
+    return false;
   init_epoch(it->second, now);
   it->second.acked[static_cast<std::size_t>(report->task)] = true;
   it->second.reports.push_back(report);
   complete_epochs(false, now);
+  return true;
 }
 
 void epoch_planner::task_done(clock::time_point now, std::size_t task) {

@@ -72,10 +72,15 @@ public:
   /// Micro-batch: the next trigger starts now (a savepoint was asked for while idle).
   void trigger_now(clock::time_point now);
 
+  /// Continuous: a source's input ended (or it was cancelled) after epoch `after`; it
+  /// needs one more barrier, a checkpoint's when `checkpoint`. Injects it unless such an
+  /// epoch after `after` is already on its way (every source gets every barrier).
+  void final_barrier(clock::time_point now, std::int64_t after, bool checkpoint);
   /// A source answered `prepare` for `epoch`.
   void prepared(clock::time_point now, std::int64_t epoch, bool available);
-  /// Task `task` acknowledged an epoch.
-  void acknowledged(clock::time_point now, const epoch_report_ptr& report);
+  /// A task acknowledged an epoch. False when that epoch was never started or has already
+  /// completed: the barriers were numbered wrongly, which the caller reports as a failure.
+  [[nodiscard]] bool acknowledged(clock::time_point now, const epoch_report_ptr& report);
   /// Task `task` finished: it acknowledges no further epoch.
   void task_done(clock::time_point now, std::size_t task);
   /// The job ends: every open epoch is as complete as it will get.
@@ -115,6 +120,7 @@ private:
 
   phase phase_ = phase::idle;
   std::int64_t next_epoch_ = 0;
+  std::int64_t last_checkpoint_injected_ = -1; ///< continuous: this run's newest
   std::map<std::int64_t, open_epoch> open_epochs_;
   std::vector<bool> task_done_;
   bool stop_after_epoch_ = false;

@@ -5,11 +5,13 @@
 ///                 (wm, channel, µs since epoch), (idle, channel, bool),
 ///                 (barrier, channel, epoch, checkpoint?)
 /// coord -> task:  (wire, actors), (start), (cancel), (commit, checkpoint)
-/// coord -> source task: (prepare, epoch, unlimited) -> (prepared, task, epoch, available),
+/// coord -> source task: (prepare, epoch, unlimited, replay, end)
+///                 -> (prepared, task, epoch, available, end),
 ///                 (run, epoch, watermark µs), (inject, epoch, checkpoint?)
-/// task -> coord:  (done, task), (failed, task, code, message), (ack, report)
+/// task -> coord:  (done, task), (failed, task, code, message), (ack, report),
+///                 (finishing, task, last epoch), (finalpos, task, piece, bytes)
 /// task -> self:   (poll), (flush), (timer), (written, report) from the writer thread
-/// coord -> self:  (tick)
+/// coord -> self:  (tick), (restart), (stopwait, attempt)
 #include "core/batch.hpp"
 #include "core/epoch.hpp"
 
@@ -39,8 +41,14 @@ using ack = caf::atom_constant<caf::atom("ack")>;
 using tick = caf::atom_constant<caf::atom("tick")>;
 using commit = caf::atom_constant<caf::atom("commit")>;
 using restart = caf::atom_constant<caf::atom("restart")>;
+/// (stopwait, attempt): a failed attempt's tasks had `stop_timeout` to stop.
+using stop_wait = caf::atom_constant<caf::atom("stopwait")>;
 using written = caf::atom_constant<caf::atom("written")>;
 using savepoint = caf::atom_constant<caf::atom("savepoint")>;
+/// (finishing, task, last epoch): a continuous source's input ended (or it was cancelled);
+/// it asks for the barrier that ends its last epoch, numbered by the coordinator like every
+/// other barrier (a checkpoint when the job takes checkpoints).
+using finishing = caf::atom_constant<caf::atom("finishing")>;
 /// (final, task, piece, bytes): a finished source's last position, for later checkpoints.
 using final_position = caf::atom_constant<caf::atom("finalpos")>;
 

@@ -36,6 +36,11 @@ struct restart_strategy {
   int max_restarts = 3;
   std::chrono::milliseconds delay{100};
   std::chrono::milliseconds max_delay{10'000};
+  /// How long a failed attempt's tasks may take to stop. The next attempt starts only when
+  /// every one of them has stopped, so that no two attempts write the same checkpoint pieces
+  /// or output files; a task still running after this (blocked in a user function or a
+  /// connector) fails the job, naming it. Flink's `task.cancellation.timeout`. Default 3 min.
+  std::chrono::milliseconds stop_timeout{180'000};
 
   /// The wait before restart `n` (0: the first of the run): `delay`, under exponential
   /// backoff doubled for each earlier restart, up to `max_delay`.

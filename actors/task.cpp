@@ -112,9 +112,9 @@ class task_actor final : public caf::event_based_actor,
                          public external_output,
                          public timer_service {
 public:
-  task_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp, int index,
+  task_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp, int index, int attempt,
              caf::actor coordinator, std::shared_ptr<const restore_point> from)
-    : caf::event_based_actor(cfg), bp_(std::move(bp)), index_(index),
+    : caf::event_based_actor(cfg), bp_(std::move(bp)), index_(index), attempt_(attempt),
       coordinator_(std::move(coordinator)), from_(std::move(from)),
       wiring_(bp_->tasks[static_cast<std::size_t>(index)]),
       plan_(bp_->plan.chains[static_cast<std::size_t>(wiring_.chain)]),
@@ -141,11 +141,17 @@ public:
       [this](msg::written, const epoch_report_ptr& report) {
         on_written(report);
       },
-      [this](msg::prepare, std::int64_t epoch, bool unlimited) { on_prepare(epoch, unlimited); },
+      [this](msg::prepare, std::int64_t epoch, bool unlimited, bool replay,
+             const std::string& end) { on_prepare(epoch, unlimited, replay, end); },
       [this](msg::run, std::int64_t epoch, std::int64_t wm_us) { on_run(epoch, wm_us); },
       [this](msg::inject, std::int64_t epoch, bool checkpoint) {
-        if (source_ && !finishing_ && !failed_ && epoch > last_epoch_)
-          end_source_epoch(epoch, checkpoint);
+        if (!source_ || finishing_ || failed_ || epoch <= last_epoch_)
+          return;
+        end_source_epoch(epoch, checkpoint);
+        // The last epoch of a source that asked for it: a checkpoint's when the job takes
+        // checkpoints, so that its position is stored and the sinks commit its records.
+        if (final_requested_ && !failed_ && (checkpoint || !checkpoints()))
+          finish_chain();
       },
       [this](msg::timer) { busy([&] { on_timer(); }); },
       [this](msg::credit, int output, int target, int n) {
@@ -360,6 +366,7 @@ private:
       info.late_rows = bp_->options.late_rows;
       info.checkpoints = checkpoints();
       info.restored = from_ && from_->meta ? from_->meta->id : -1;
+      info.attempt = attempt_;
       has_sink_ = has_sink_ || spec.kind == node_kind::sink;
       infos.push_back(info);
       if (spec.kind == node_kind::source) {
@@ -722,22 +729,31 @@ private:
     return off.empty() ? "{\"records\": " + std::to_string(rows_read_) + "}" : off;
   }
 
-  /// Micro-batch: fix this trigger's input and say whether there is any.
-  void on_prepare(std::int64_t epoch, bool unlimited) {
+  /// Micro-batch: fix this trigger's input (where it ends) and say whether there is any.
+  /// `replay`: the offset log holds this batch's plan from a run that did not complete it;
+  /// the source reads exactly to `end` again.
+  void on_prepare(std::int64_t epoch, bool unlimited, bool replay, const std::string& end) {
     if (!source_ || failed_)
       return;
-    bool available = false;
+    trigger_plan plan{false, {}};
     unlimited_trigger_ = unlimited; // Trigger.Once: the record cap does not apply either
     if (!exhausted_ && !finishing_)
       if (!guarded([&]() -> result<void> {
-            auto r = source_->begin_trigger(unlimited);
+            if (replay) {
+              plan = trigger_plan{true, end};
+              return source_->replay_trigger(end);
+            }
+            auto r = source_->plan_trigger(unlimited, bp_->options.max_records_per_trigger);
             if (!r)
               return std::move(r).error();
-            available = *r;
+            plan = std::move(*r);
             return {};
           }))
         return;
-    send(coordinator_, msg::prepared::value, index_, epoch, available);
+    // A source that planned its end stops there by itself: the record cap must not cut a
+    // replayed batch shorter than it was.
+    trigger_planned_ = !plan.end.empty();
+    send(coordinator_, msg::prepared::value, index_, epoch, plan.available, std::move(plan.end));
   }
 
   /// Micro-batch: read this trigger's input under watermark `wm_us`, then end the epoch.
@@ -815,7 +831,8 @@ private:
       if (polled->state == poll_result::status::end)
         exhausted_ = true;
       if (polled->state == poll_result::status::more &&
-          (unlimited_trigger_ || trigger_rows_ < bp_->options.max_records_per_trigger))
+          (unlimited_trigger_ || trigger_planned_ ||
+           trigger_rows_ < bp_->options.max_records_per_trigger))
         schedule_poll();
       else
         end_trigger();
@@ -899,7 +916,7 @@ private:
   /// `end_of_input`: the input is exhausted (not cancelled), so event time ends too: every
   /// window and event-time timer fires, as with Flink's final MAX watermark.
   void finish(bool end_of_input) {
-    if (finishing_ || failed_)
+    if (finishing_ || failed_ || final_requested_)
       return;
     if (end_of_input && out_watermark_ < max_watermark && all_inputs_reached_end_of_time()) {
       advance_watermark(max_watermark);
@@ -907,11 +924,20 @@ private:
         return;
     }
     if (source_ && !micro_batch()) {
-      // The records read since the last barrier form a last epoch (and checkpoint).
-      end_source_epoch(last_epoch_ + 1, checkpoints());
-      if (failed_)
-        return;
+      // The records read since the last barrier form a last epoch (and checkpoint). The
+      // coordinator numbers its barrier like every other: a source that picked its own id
+      // could clash with one the coordinator had injected as no checkpoint, and a checkpoint
+      // then completed without other tasks' pieces.
+      final_requested_ = true;
+      source_active_ = false;
+      send(coordinator_, msg::finishing::value, index_, last_epoch_);
+      return;
     }
+    finish_chain();
+  }
+
+  /// The chain emits what it holds, and the end of input follows everything on every channel.
+  void finish_chain() {
     finishing_ = true;
     if (!guarded([&] { return chain_->finish(); }))
       return;
@@ -996,6 +1022,7 @@ private:
 
   std::shared_ptr<const blueprint> bp_;
   int index_;
+  int attempt_; ///< the job's attempt this task belongs to
   caf::actor coordinator_;
   std::shared_ptr<const restore_point> from_; ///< the checkpoint this run restores
   const task_wiring& wiring_;
@@ -1016,6 +1043,7 @@ private:
   bool poll_scheduled_ = false;
   bool flush_scheduled_ = false;
   bool finishing_ = false;
+  bool final_requested_ = false; ///< continuous source: waits for its last epoch's barrier
   bool done_ = false;
   bool failed_ = false;
   bool backpressured_ = false;
@@ -1029,6 +1057,7 @@ private:
   std::uint64_t epoch_rows_ = 0;              ///< source: records read in this epoch
   std::uint64_t trigger_rows_ = 0;
   bool unlimited_trigger_ = false; ///< micro-batch source: the trigger ignores caps (once)
+  bool trigger_planned_ = false;   ///< micro-batch source: the source planned the trigger's end
   std::uint64_t rows_read_ = 0;
   std::string last_offset_ = "null";
   bool exhausted_ = false; ///< micro-batch source: bounded input read to its end
@@ -1048,8 +1077,10 @@ private:
 } // namespace
 
 caf::actor spawn_task(caf::local_actor* parent, std::shared_ptr<const blueprint> bp, int index,
-                      caf::actor coordinator, std::shared_ptr<const restore_point> from) {
-  return parent->spawn<task_actor>(std::move(bp), index, std::move(coordinator), std::move(from));
+                      int attempt, caf::actor coordinator,
+                      std::shared_ptr<const restore_point> from) {
+  return parent->spawn<task_actor>(std::move(bp), index, attempt, std::move(coordinator),
+                                   std::move(from));
 }
 
 } // namespace sluice

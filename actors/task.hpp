@@ -8,9 +8,10 @@
 
 namespace sluice {
 
-/// Spawns task `index` of the blueprint; it reports to `coordinator`.
-/// `from`: the checkpoint to restore (empty meta: start fresh).
+/// Spawns task `index` of the blueprint for the job's attempt `attempt`; it reports to
+/// `coordinator`. `from`: the checkpoint to restore (empty meta: start fresh).
 caf::actor spawn_task(caf::local_actor* parent, std::shared_ptr<const blueprint> bp, int index,
-                      caf::actor coordinator, std::shared_ptr<const restore_point> from);
+                      int attempt, caf::actor coordinator,
+                      std::shared_ptr<const restore_point> from);
 
 } // namespace sluice

@@ -61,6 +61,10 @@ struct operator_info {
   bool checkpoints = false;
   /// The checkpoint this run restored from; -1 when it started fresh.
   std::int64_t restored = -1;
+  /// The job's attempt: 0 for its first run, one more after each restart. Connectors that
+  /// name files put it in the names, so that a failed attempt's leftovers never collide with
+  /// the next attempt's.
+  int attempt = 0;
 };
 
 /// Where an operator writes its part of a checkpoint: named pieces of bytes. Keyed state

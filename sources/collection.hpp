@@ -2,6 +2,9 @@
 /// The collection source: records from a vector, for tests and examples.
 #include "sources/source.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,13 +24,38 @@ public:
   }
 
   result<poll_result> poll(source_output<T>& out, std::size_t max) override {
-    for (std::size_t i = 0; i < max && next_ < items_->size(); ++i, next_ += step_)
+    const auto stop = std::min(trigger_end_, items_->size());
+    for (std::size_t i = 0; i < max && next_ < stop; ++i, next_ += step_)
       out.records.push_back((*items_)[next_]);
-    return next_ >= items_->size() ? poll_result::end() : poll_result::more();
+    if (next_ >= items_->size())
+      return poll_result::end();
+    return next_ >= stop ? poll_result::idle(std::chrono::milliseconds{1}) : poll_result::more();
   }
 
   /// Micro-batch: input is waiting until every element was read (also after a restore).
-  result<bool> begin_trigger(bool) override { return next_ < items_->size(); }
+  result<bool> begin_trigger(bool unlimited) override {
+    auto plan = plan_trigger(unlimited, std::numeric_limits<std::uint64_t>::max());
+    if (!plan)
+      return std::move(plan).error();
+    return plan->available;
+  }
+  /// Micro-batch: the trigger reads up to an index fixed now (at most `max_records`).
+  result<trigger_plan> plan_trigger(bool unlimited, std::uint64_t max_records) override {
+    const auto size = items_->size();
+    const std::uint64_t left = next_ < size ? (size - next_ + step_ - 1) / step_ : 0;
+    const auto n = unlimited ? left : std::min<std::uint64_t>(left, max_records);
+    trigger_end_ = n == left ? size : next_ + static_cast<std::size_t>(n) * step_;
+    return trigger_plan{n > 0, std::to_string(trigger_end_)};
+  }
+  result<void> replay_trigger(std::string_view end) override {
+    try {
+      trigger_end_ = static_cast<std::size_t>(std::stoull(std::string{end}));
+    } catch (const std::exception&) {
+      return make_error(error_code::io_error, "collection source: bad planned end '" +
+                                                std::string{end} + "' in the offset log");
+    }
+    return {};
+  }
 
   std::optional<std::string> position() const override { return std::to_string(next_); }
   result<void> seek(std::string_view pos) override {
@@ -44,6 +72,8 @@ private:
   std::shared_ptr<const std::vector<T>> items_;
   std::size_t next_ = 0;
   std::size_t step_ = 1;
+  /// Micro-batch: where the current trigger's elements end; none in continuous mode.
+  std::size_t trigger_end_ = std::numeric_limits<std::size_t>::max();
 };
 
 /// Descriptor: `job.from(sources::collection<int>{{1, 2, 3}})`.

@@ -4,6 +4,7 @@
 #include "sources/source.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -56,7 +57,12 @@ public:
     if (next_ >= end_)
       return poll_result::end();
     std::uint64_t allowed = max;
-    if (per_instance_rate_ > 0) {
+    if (trigger_end_) {
+      // Micro-batch: the plan fixed this trigger's records (the rate counted then).
+      if (next_ >= *trigger_end_)
+        return poll_result::idle(std::chrono::milliseconds{1});
+      allowed = std::min<std::uint64_t>(allowed, (*trigger_end_ - next_ + step_ - 1) / step_);
+    } else if (per_instance_rate_ > 0) {
       const std::chrono::duration<double> elapsed = clock_->now() - start_;
       const auto due = static_cast<std::uint64_t>(elapsed.count() * per_instance_rate_) + 1;
       if (due <= emitted_) {
@@ -84,12 +90,62 @@ public:
         records.push_back(fn_(next_));
     }
     emitted_ += n;
+    if (trigger_end_ && next_ >= *trigger_end_ && next_ < end_)
+      return poll_result::idle(std::chrono::milliseconds{1}); // the trigger's records are read
     return next_ >= end_ ? poll_result::end() : poll_result::more();
   }
 
   /// Micro-batch: input is waiting until the last sequence number was read (also after a
   /// restore at the end, where a new trigger must not run an empty batch).
-  result<bool> begin_trigger(bool) override { return next_ < end_; }
+  result<bool> begin_trigger(bool unlimited) override {
+    auto plan = plan_trigger(unlimited, std::numeric_limits<std::uint64_t>::max());
+    if (!plan)
+      return std::move(plan).error();
+    return plan->available;
+  }
+
+  /// Micro-batch: the trigger reads up to a sequence number fixed now: the records due at
+  /// the rate by now, at most `max_records` (unless `unlimited`), up to the count.
+  result<trigger_plan> plan_trigger(bool unlimited, std::uint64_t max_records) override {
+    std::uint64_t n = next_ < end_ ? (end_ - next_ + step_ - 1) / step_ : 0;
+    if (!opts_.count)
+      n = std::numeric_limits<std::uint64_t>::max();
+    if (per_instance_rate_ > 0) {
+      const std::chrono::duration<double> elapsed = clock_->now() - start_;
+      const auto due = static_cast<std::uint64_t>(elapsed.count() * per_instance_rate_) + 1;
+      n = std::min(n, due > emitted_ ? due - emitted_ : 0);
+    }
+    if (!unlimited)
+      n = std::min(n, max_records);
+    if (n == std::numeric_limits<std::uint64_t>::max()) {
+      // Unbounded, no rate, no cap: nothing bounds the trigger.
+      if (unlimited)
+        return make_error(error_code::invalid_option,
+                          "generator: an unbounded generator without a rate never ends a "
+                          "trigger that ignores caps (Trigger.Once): give it a count or a rate");
+      trigger_end_.reset();
+      return trigger_plan{true, {}};
+    }
+    const auto span = n > (end_ - next_) / step_ ? end_ - next_ : n * step_;
+    trigger_end_ = next_ + span;
+    return trigger_plan{n > 0, std::to_string(*trigger_end_)};
+  }
+
+  result<void> replay_trigger(std::string_view end) override {
+    std::uint64_t e = 0;
+    try {
+      e = std::stoull(std::string{end});
+    } catch (const std::exception&) {
+      return make_error(error_code::io_error,
+                        "generator: bad planned end '" + std::string{end} + "' in the offset log");
+    }
+    if (e < next_)
+      return make_error(error_code::io_error,
+                        "generator: the planned end " + std::to_string(e) +
+                          " lies before the restored position " + std::to_string(next_));
+    trigger_end_ = std::min(e, end_);
+    return {};
+  }
 
   /// The next sequence number: records are a function of it, so replay is exact.
   std::optional<std::string> position() const override { return std::to_string(next_); }
@@ -119,6 +175,8 @@ private:
   std::uint64_t end_ = ~std::uint64_t{0};
   std::uint64_t emitted_ = 0;
   double per_instance_rate_ = 0;
+  /// Micro-batch: where the current trigger's records end (plan_trigger, replay_trigger).
+  std::optional<std::uint64_t> trigger_end_;
 };
 
 /// Descriptor: `job.from(sources::generator<T>({.count = 1000}, [](std::uint64_t n) {...}))`.

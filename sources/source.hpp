@@ -41,6 +41,16 @@ struct poll_result {
   static poll_result end() { return {status::end, {}}; }
 };
 
+/// What one source instance will read in a micro-batch (`source_base::plan_trigger`).
+struct trigger_plan {
+  /// Input is waiting (or the source cannot tell before polling).
+  bool available = true;
+  /// Where the batch's input ends, as text only the source reads back (end offsets per
+  /// partition, the files taken, a sequence number); empty when the source cannot replay a
+  /// batch exactly.
+  std::string end;
+};
+
 /// A record that could not be decoded, kept with where it came from. Sources with the
 /// `dead_letter` policy emit these on output port 1.
 struct dead_letter {
@@ -119,6 +129,27 @@ public:
   /// Calling it again before that keeps the trigger's input. `unlimited`: ignore per-trigger
   /// caps (Trigger.Once). Default: input may be waiting; polls say when there is none.
   virtual result<bool> begin_trigger(bool /*unlimited*/) { return true; }
+  /// Micro-batch, exact replay (Spark's offset log): like `begin_trigger`, but also says
+  /// where this trigger's input ends, as text that `replay_trigger` reads back. The runtime
+  /// writes every source's plan to the checkpoint store before the batch runs, so that after
+  /// a crash batch N is read again with exactly the same rows, whatever arrived meanwhile.
+  /// `max_records`: the runtime's per-trigger record cap for sources that never run dry
+  /// (ignored when `unlimited`). Default: `begin_trigger`, with no end (not replayable).
+  [[nodiscard]] virtual result<trigger_plan> plan_trigger(bool unlimited, std::uint64_t max_records) {
+    static_cast<void>(max_records);
+    auto available = begin_trigger(unlimited);
+    if (!available)
+      return std::move(available).error();
+    return trigger_plan{*available, {}};
+  }
+  /// After a restart: the trigger an earlier run planned (its `trigger_plan::end`) but did
+  /// not complete is fixed again to exactly that end, from the restored position; polls
+  /// then read it as after `plan_trigger`. Default: not replayable.
+  [[nodiscard]] virtual result<void> replay_trigger(std::string_view end) {
+    static_cast<void>(end);
+    return make_error(error_code::invalid_option,
+                      "this source cannot replay a planned micro-batch exactly");
+  }
   /// The position after everything polled so far, as JSON text (a progress report's
   /// `endOffset`). Empty: the runtime reports the number of records read.
   virtual std::string offset() const { return {}; }

@@ -113,16 +113,55 @@ BOOST_AUTO_TEST_CASE(an_epoch_completes_when_every_task_acked_or_finished_oldest
   p.tick(ms(100), false);
   p.tick(ms(200), false);
   d.take();
-  p.acknowledged(ms(210), ack(0, 1)); // epoch 1 before 0 at one task
-  p.acknowledged(ms(210), ack(0, 0));
-  p.acknowledged(ms(210), ack(1, 0));
-  p.acknowledged(ms(210), ack(1, 1));
+  BOOST_TEST(p.acknowledged(ms(210), ack(0, 1))); // epoch 1 before 0 at one task
+  BOOST_TEST(p.acknowledged(ms(210), ack(0, 0)));
+  BOOST_TEST(p.acknowledged(ms(210), ack(1, 0)));
+  BOOST_TEST(p.acknowledged(ms(210), ack(1, 1)));
   BOOST_TEST(d.take().empty()); // task 2 has acked neither
   p.task_done(ms(220), 2);      // it finished: it acknowledges no further epoch
   BOOST_TEST(d.take() == (lines{"complete 0 (2 reports)", "complete 1 (2 reports)"}),
              boost::test_tools::per_element());
   BOOST_TEST(p.finished(2));
   BOOST_TEST(!p.finished(0));
+}
+
+BOOST_AUTO_TEST_CASE(a_source_at_its_end_gets_a_barrier_numbered_by_the_planner) {
+  recording_driver d;
+  epoch_planner p{triggers::continuous(100ms), 2, 2, false, std::nullopt, d};
+  p.start(ms(0), nullptr, -1);
+  p.tick(ms(100), false); // epoch 0, no checkpoint
+  d.take();
+  // A source that has seen epoch 0 reaches its end: it needs a checkpoint after it.
+  p.final_barrier(ms(120), 0, true);
+  BOOST_TEST(d.take() == (lines{"inject 1 cp"}), boost::test_tools::per_element());
+  // The other source asks too, having seen only epoch 0: checkpoint 1 is on its way to it.
+  p.final_barrier(ms(121), 0, true);
+  BOOST_TEST(d.take().empty());
+  // Without checkpoints any later epoch will do.
+  p.final_barrier(ms(122), 0, false);
+  BOOST_TEST(d.take().empty());
+  p.final_barrier(ms(123), 1, false);
+  BOOST_TEST(d.take() == (lines{"inject 2"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(final_barriers_are_injected_while_stopping) {
+  recording_driver d;
+  epoch_planner p{triggers::continuous(100ms), 1, 1, false, std::nullopt, d};
+  p.start(ms(0), nullptr, -1);
+  p.cancel(); // the sources stop and each asks for its last barrier
+  BOOST_TEST(d.take() == (lines{"tick at 100", "stop"}), boost::test_tools::per_element());
+  p.final_barrier(ms(1), -1, true);
+  BOOST_TEST(d.take() == (lines{"inject 0 cp"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(an_ack_for_an_epoch_that_was_never_started_is_refused) {
+  recording_driver d;
+  epoch_planner p{triggers::continuous(100ms), 1, 1, false, std::nullopt, d};
+  p.start(ms(0), nullptr, -1);
+  BOOST_TEST(!p.acknowledged(ms(1), ack(0, 3, true)));
+  p.tick(ms(100), false);
+  BOOST_TEST(p.acknowledged(ms(101), ack(0, 0)));
+  BOOST_TEST(!p.acknowledged(ms(102), ack(0, 0))); // completed already
 }
 
 BOOST_AUTO_TEST_CASE(a_driver_that_ended_the_job_stops_the_completion_loop) {
@@ -133,8 +172,8 @@ BOOST_AUTO_TEST_CASE(a_driver_that_ended_the_job_stops_the_completion_loop) {
   p.tick(ms(200), false);
   d.take();
   d.keep_going = false;
-  p.acknowledged(ms(210), ack(0, 1));
-  p.acknowledged(ms(210), ack(0, 0));
+  BOOST_TEST(p.acknowledged(ms(210), ack(0, 1)));
+  BOOST_TEST(p.acknowledged(ms(210), ack(0, 0)));
   BOOST_TEST(d.take() == (lines{"complete 0 (1 reports)"}), boost::test_tools::per_element());
 }
 
@@ -150,8 +189,8 @@ BOOST_AUTO_TEST_CASE(available_now_runs_batches_until_nothing_is_left_then_stops
   BOOST_TEST(d.take() == (lines{"status Processing new data", "run 0 wm min"}),
              boost::test_tools::per_element());
   BOOST_TEST((p.current() == epoch_planner::phase::running));
-  p.acknowledged(ms(5), ack(0, 0));
-  p.acknowledged(ms(5), ack(1, 0));
+  BOOST_TEST(p.acknowledged(ms(5), ack(0, 0)));
+  BOOST_TEST(p.acknowledged(ms(5), ack(1, 0)));
   BOOST_TEST(d.take() == (lines{"complete 0 (2 reports)", "status Waiting for next trigger",
                                 "status Getting offsets from sources", "prepare 1"}),
              boost::test_tools::per_element());
@@ -179,12 +218,12 @@ BOOST_AUTO_TEST_CASE(processing_time_waits_for_the_next_interval_when_idle_or_ea
   BOOST_TEST(contains(d.take(), "tick at 1000"));
   p.tick(ms(1000), false);
   p.prepared(ms(1001), 0, true);
-  p.acknowledged(ms(1200), ack(0, 0));
+  BOOST_TEST(p.acknowledged(ms(1200), ack(0, 0)));
   BOOST_TEST(contains(d.take(), "tick at 2000")); // done early: waits for the interval
   p.tick(ms(2000), false);
   p.prepared(ms(2001), 1, true);
   d.take();
-  p.acknowledged(ms(3500), ack(0, 1)); // overran: the next trigger starts at once
+  BOOST_TEST(p.acknowledged(ms(3500), ack(0, 1))); // overran: the next trigger starts at once
   BOOST_TEST(contains(d.take(), "prepare 2"));
 }
 
@@ -194,7 +233,7 @@ BOOST_AUTO_TEST_CASE(once_runs_a_single_unlimited_batch) {
   p.start(ms(0), nullptr, -1);
   BOOST_TEST(contains(d.take(), "prepare 0 unlimited"));
   p.prepared(ms(1), 0, true);
-  p.acknowledged(ms(2), ack(0, 0));
+  BOOST_TEST(p.acknowledged(ms(2), ack(0, 0)));
   auto l = d.take();
   BOOST_TEST(l.back() == "stop");
 }
@@ -206,16 +245,16 @@ BOOST_AUTO_TEST_CASE(the_watermark_is_sparks_max_event_time_minus_delay_lowest_o
   p.prepared(ms(1), 0, true);
   p.prepared(ms(1), 0, true);
   d.take();
-  p.acknowledged(ms(2), source_ack(0, 0, /*node*/ 0, 10'000, 1'000));
-  p.acknowledged(ms(2), source_ack(1, 0, /*node*/ 1, 50'000, 1'000));
+  BOOST_TEST(p.acknowledged(ms(2), source_ack(0, 0, /*node*/ 0, 10'000, 1'000)));
+  BOOST_TEST(p.acknowledged(ms(2), source_ack(1, 0, /*node*/ 1, 50'000, 1'000)));
   BOOST_TEST((p.spark_watermark().value() == event_time{duration{9'000}}));
   p.prepared(ms(3), 1, true);
   p.prepared(ms(3), 1, true);
   // The engine's convention: one microsecond below Spark's watermark.
   BOOST_TEST(contains(d.take(), "run 1 wm 8999"));
   // It never goes back, even when a later batch holds older rows.
-  p.acknowledged(ms(4), source_ack(0, 1, 0, 5'000, 1'000));
-  p.acknowledged(ms(4), source_ack(1, 1, 1, 5'000, 1'000));
+  BOOST_TEST(p.acknowledged(ms(4), source_ack(0, 1, 0, 5'000, 1'000)));
+  BOOST_TEST(p.acknowledged(ms(4), source_ack(1, 1, 1, 5'000, 1'000)));
   BOOST_TEST((p.spark_watermark().value() == event_time{duration{9'000}}));
 }
 
@@ -225,7 +264,7 @@ BOOST_AUTO_TEST_CASE(a_moved_watermark_runs_a_batch_without_data_except_in_compl
     epoch_planner p{triggers::available_now(), 1, 1, true, mode, d};
     p.start(ms(0), nullptr, -1);
     p.prepared(ms(1), 0, true);
-    p.acknowledged(ms(2), source_ack(0, 0, 0, 10'000, 1'000));
+    BOOST_TEST(p.acknowledged(ms(2), source_ack(0, 0, 0, 10'000, 1'000)));
     d.take();
     p.prepared(ms(3), 1, false); // no new data, but the watermark moved from none to 9 ms
     auto l = d.take();
@@ -244,7 +283,7 @@ BOOST_AUTO_TEST_CASE(cancel_lets_the_running_batch_complete_first) {
   d.take();
   p.cancel();
   BOOST_TEST(d.take().empty());
-  p.acknowledged(ms(2), ack(0, 0));
+  BOOST_TEST(p.acknowledged(ms(2), ack(0, 0)));
   BOOST_TEST(d.take().back() == "stop");
 }
 
@@ -379,6 +418,42 @@ BOOST_AUTO_TEST_CASE(a_declined_checkpoint_fails_and_failures_in_a_row_fail_the_
   BOOST_REQUIRE(fatal);
   BOOST_TEST((fatal->code == error_code::checkpoint_failed));
   BOOST_TEST(fatal->message.find("2 checkpoint failures in a row") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_with_a_task_that_did_not_snapshot_never_completes) {
+  test::temp_dir dir;
+  auto opened = checkpoint_store::open(dir.path);
+  BOOST_REQUIRE(opened);
+  auto store = std::shared_ptr<checkpoint_store>{std::move(*opened)};
+  checkpoint_options o;
+  o.tolerable_failures = 5;
+  checkpoint_coordinator c{store, o, "job", 128};
+  c.begin(6, ms(0));
+  // Task 1's barrier was no checkpoint's: completing would leave its pieces out.
+  auto out = c.epoch_ended(6, acked_epoch({ack(0, 6, true), ack(1, 6, false)}, 2), {}, {},
+                           false, ms(1));
+  BOOST_TEST(!out.completed);
+  BOOST_REQUIRE(out.failed);
+  BOOST_TEST(out.failed->why.find("task 1 ended the epoch without a snapshot") != std::string::npos);
+  auto ids = store->complete_ids();
+  BOOST_REQUIRE(ids);
+  BOOST_TEST(ids->empty());
+}
+
+BOOST_AUTO_TEST_CASE(several_checkpoints_in_flight_expire_oldest_first) {
+  test::temp_dir dir;
+  auto opened = checkpoint_store::open(dir.path);
+  BOOST_REQUIRE(opened);
+  checkpoint_options o;
+  o.timeout = 100ms;
+  checkpoint_coordinator c{std::shared_ptr<checkpoint_store>{std::move(*opened)}, o, "job", 128};
+  c.begin(1, ms(0));
+  c.begin(2, ms(50)); // a source's final barrier while 1 is in flight
+  BOOST_TEST(!c.due(ms(10'000)));
+  BOOST_TEST(c.expire(ms(100))->id == 1);
+  BOOST_TEST(!c.expire(ms(120)));
+  BOOST_TEST(c.expire(ms(150))->id == 2);
+  BOOST_TEST(!c.in_flight());
 }
 
 BOOST_AUTO_TEST_CASE(an_expired_checkpoint_is_given_up_and_its_late_epoch_ignored) {
@@ -546,6 +621,71 @@ BOOST_AUTO_TEST_CASE(the_continuous_watermark_is_the_lowest_source_watermark_in_
   j.bp.metrics[1].watermark.store(7'000);
   j.bp.metrics[2].watermark.store(1); // not a source: does not count
   BOOST_TEST((b.continuous_watermark().value() == event_time{duration{5'001}}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- exact replay of micro-batches ---------------------------------------------------------
+
+#include "actors/trigger_plans.hpp"
+
+BOOST_AUTO_TEST_SUITE(trigger_planning)
+
+BOOST_AUTO_TEST_CASE(a_logged_plan_is_replayed_task_by_task_and_never_logged_again) {
+  test::temp_dir dir;
+  std::vector<trigger_plans::source_task> sources{{"files", 0, 2}, {"files", 1, 2}, {"socket", 0, 1}};
+  {
+    trigger_plans first{offset_log{dir.path}, sources};
+    auto steps = first.begin(5);
+    BOOST_REQUIRE(steps);
+    BOOST_TEST(!first.replaying());
+    BOOST_TEST(!(*steps)[0].replay);
+    first.planned(0, "[\"a\"]");
+    first.planned(1, "[\"b\"]");
+    first.planned(2, ""); // a socket cannot replay
+    BOOST_REQUIRE(first.log());
+  }
+  trigger_plans again{offset_log{dir.path}, sources};
+  auto steps = again.begin(5);
+  BOOST_REQUIRE(steps);
+  BOOST_TEST(again.replaying());
+  BOOST_TEST((*steps)[0].replay);
+  BOOST_TEST((*steps)[0].end == "[\"a\"]");
+  BOOST_TEST((*steps)[1].end == "[\"b\"]");
+  BOOST_TEST(!(*steps)[2].replay); // planned afresh
+  again.planned(0, "[\"other\"]");  // ignored while replaying
+  BOOST_REQUIRE(again.log());
+  auto logged = offset_log{dir.path}.read(5);
+  BOOST_REQUIRE(logged);
+  BOOST_TEST((*logged)->ends.at("files/0") == "[\"a\"]");
+  // The next batch has no plan yet.
+  auto next = again.begin(6);
+  BOOST_REQUIRE(next);
+  BOOST_TEST(!again.replaying());
+}
+
+BOOST_AUTO_TEST_CASE(without_a_log_nothing_is_replayed_or_written) {
+  trigger_plans none{std::nullopt, {{"gen", 0, 1}}};
+  auto steps = none.begin(0);
+  BOOST_REQUIRE(steps);
+  BOOST_TEST(!(*steps)[0].replay);
+  none.planned(0, "100");
+  BOOST_TEST(none.log().has_value());
+}
+
+BOOST_AUTO_TEST_CASE(completed_batches_keep_the_last_hundred_plans) {
+  test::temp_dir dir;
+  trigger_plans plans{offset_log{dir.path}, {{"gen", 0, 1}}};
+  for (std::int64_t b = 0; b < 105; ++b) {
+    BOOST_REQUIRE(plans.begin(b));
+    plans.planned(0, std::to_string(b));
+    BOOST_REQUIRE(plans.log());
+  }
+  BOOST_REQUIRE(plans.completed(104));
+  offset_log log{dir.path};
+  BOOST_TEST(!*log.read(4));
+  BOOST_TEST(log.read(5)->has_value());
+  BOOST_TEST(log.read(104)->has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -9,7 +9,10 @@
 #include "tests/checkpoint/job_helpers.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <future>
+#include <mutex>
+#include <set>
 #include <memory>
 #include <stdexcept>
 #include <optional>
@@ -401,6 +404,137 @@ BOOST_AUTO_TEST_CASE(without_checkpoints_a_failure_is_not_restarted) {
   auto e = require_error(j.run());
   BOOST_TEST(f.throws->load() == 1);
   BOOST_TEST(mentions(e.message, "poison record 500"), e.message);
+}
+
+// -- attempts are fenced: a restart waits for every task of the failed attempt ----------
+
+namespace {
+
+/// Blocks the first record it sees until `release` (bounded by the safety timeout), as a
+/// user function stuck on a lock or a connector stuck on a network call would.
+struct blocker {
+  std::mutex m;
+  std::condition_variable cv;
+  bool blocked = false, released = false;
+  std::atomic<int> passes{0};
+
+  void pass() {
+    passes.fetch_add(1);
+    std::unique_lock lk{m};
+    if (blocked || released)
+      return;
+    blocked = true;
+    cv.notify_all();
+    cv.wait_for(lk, safety_timeout, [&] { return released; });
+  }
+  bool wait_blocked() {
+    std::unique_lock lk{m};
+    return cv.wait_for(lk, safety_timeout, [&] { return blocked; });
+  }
+  void release() {
+    {
+      std::lock_guard guard{m};
+      released = true;
+    }
+    cv.notify_all();
+  }
+};
+
+/// Two independent branches: one blocks in its map (`b`), the other fails once at record 50
+/// (`fails`), only once the first is blocked. Both write with the transactional file sink.
+void build_fenced_job(job& j, const fs::path& dir, std::shared_ptr<blocker> b,
+                      fail_once fails) {
+  j.from(sources::generator({.count = 200}, numbered))
+    .name("slow-source")
+    .map([b](const reading& r) {
+      b->pass();
+      return r;
+    })
+    .name("stuck")
+    .sink_to(sinks::file<reading>{{.path = dir / "stuck", .transactional = true}})
+    .name("stuck-out");
+  j.from(sources::generator({.count = 2'000}, numbered))
+    .name("source")
+    .map([fails, b](const reading& r) {
+      if (r.ts == at_ms(static_cast<std::int64_t>(fails.at)) && !fails.failed->load()) {
+        BOOST_REQUIRE(b->wait_blocked()); // the other attempt's task is stuck by now
+        fails.failed->store(true);
+        throw std::runtime_error("injected failure");
+      }
+      return r;
+    })
+    .name("fails")
+    .sink_to(sinks::file<reading>{{.path = dir / "out", .transactional = true}})
+    .name("out");
+}
+
+job_options fenced_options(const fs::path& dir, std::chrono::milliseconds stop_timeout) {
+  job_options o;
+  o.name = "fenced";
+  o.trigger = triggers::continuous(1h);
+  o.checkpoints.dir = dir / "checkpoints";
+  o.checkpoints.interval = 0ms;
+  o.checkpoints.restart = restart_strategy::fixed(3, 1ms);
+  o.checkpoints.restart.stop_timeout = stop_timeout;
+  o.runtime.batch_size = 10;
+  o.runtime.threads = 4; // the blocked map holds one worker
+  return o;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_task_of_the_failed_attempt_that_never_stops_fails_the_job_naming_it) {
+  temp_dir dir;
+  auto b = std::make_shared<blocker>();
+  fail_once fails{50};
+  job j{fenced_options(dir.path, 300ms)};
+  build_fenced_job(j, dir.path, b, fails);
+  auto exec = require_ok(j.start());
+  struct release_at_exit {
+    std::shared_ptr<blocker> b;
+    ~release_at_exit() { b->release(); }
+  } releaser{b};
+  BOOST_REQUIRE(b->wait_blocked());
+  auto done = exec->wait();
+  // Without the fence the restart would start a second attempt beside the stuck task (and
+  // the job would finish, both attempts writing the same files).
+  BOOST_REQUIRE(!done.has_value());
+  const auto& text = done.error().message;
+  BOOST_TEST(text.find("did not stop within 300 ms") != std::string::npos, text);
+  BOOST_TEST(text.find("'slow-source -> stuck -> stuck-out' (instance 1 of 1)") != std::string::npos,
+             text);
+  BOOST_TEST(text.find("injected failure") != std::string::npos, text);
+}
+
+BOOST_AUTO_TEST_CASE(a_restart_waits_until_the_failed_attempt_stopped_then_ends_exactly_once) {
+  temp_dir dir;
+  auto b = std::make_shared<blocker>();
+  fail_once fails{50};
+  job j{fenced_options(dir.path, std::chrono::minutes{10})};
+  build_fenced_job(j, dir.path, b, fails);
+  auto exec = require_ok(j.start());
+  struct release_at_exit {
+    std::shared_ptr<blocker> b;
+    ~release_at_exit() { b->release(); }
+  } releaser{b};
+  BOOST_REQUIRE(b->wait_blocked());
+  BOOST_REQUIRE(wait_until(*exec, [&] { return fails.failed->load(); }));
+  // The failure is in, the restart delay (1 ms) long over once the job reports restarting;
+  // the stuck task of the first attempt still runs, so no second attempt may start: the
+  // first attempt's blocked map is the only one to have seen a record.
+  BOOST_REQUIRE(wait_until(*exec, [&] { return exec->snapshot().state == "restarting"; }));
+  BOOST_TEST(b->passes.load() == 1);
+  b->release(); // the stuck task now handles its exit; the next attempt starts
+  auto done = require_ok(exec->wait());
+  BOOST_TEST(done.restarts == 1);
+  auto out = read_committed<reading>(dir.path / "out");
+  auto stuck = read_committed<reading>(dir.path / "stuck");
+  BOOST_TEST(out.size() == 2'000u);
+  BOOST_TEST(stuck.size() == 200u);
+  std::set<std::int64_t> distinct;
+  for (auto& r : out)
+    distinct.insert(r.ts.time_since_epoch().count());
+  BOOST_TEST(distinct.size() == 2'000u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

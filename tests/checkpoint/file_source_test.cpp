@@ -188,6 +188,7 @@ BOOST_AUTO_TEST_CASE(a_restore_on_another_input_directory_fails_naming_both) {
   spec.input = tmp.path / "b";
   spec.hold = nullptr;
   auto e = require_error(spec.run());
+  BOOST_TEST_MESSAGE(e.message);
   BOOST_TEST(mentions(e.message, fs::canonical(tmp.path / "a").string()), e.message);
   BOOST_TEST(mentions(e.message, fs::canonical(tmp.path / "b").string()), e.message);
   BOOST_TEST(mentions(e.message, "files"), "names the operator: " << e.message);

@@ -331,7 +331,13 @@ BOOST_AUTO_TEST_CASE(micro_batch_positions_rescale_with_max_files_per_trigger) {
 BOOST_AUTO_TEST_CASE(an_unreadable_position_is_an_error_naming_the_source) {
   temp_dir tmp;
   write_files(tmp.path / "in", {2});
-  for (std::string bad : {"", "{", "[1,2]", "{\"root\": 3}", "{\"done\": 3, \"current\": null, \"line\": 0}"}) {
+  const auto root = fs::canonical(tmp.path / "in").string();
+  const std::vector<std::string> bad_positions{
+    "", "{", "[1,2]", R"({"root": 3})", R"({"done": 3, "current": null, "line": 0})",
+    R"({"version": 3, "root": "/", "done": [], "reading": {}, "taken": []})",
+    R"({"version": 2, "root": ")" + root + R"(", "done": ["../x"], "reading": {}, "taken": []})",
+    R"({"version": 2, "root": ")" + root + R"(", "done": [], "reading": {"000.jsonl": -1}, "taken": []})"};
+  for (const auto& bad : bad_positions) {
     BOOST_TEST_CONTEXT("position '" << bad << "'") {
       instance in;
       auto r = in.open(at(tmp.path / "in"), 0, 1, {bad});

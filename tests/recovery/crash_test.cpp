@@ -103,8 +103,9 @@ fs::path spelled(const fs::path& input, spelling how, int attempt) {
   }
 }
 
+/// `parallelisms`: the restarts run with `--parallelism` taken from it in turn (empty: 1).
 void crash_until_done(const std::string& trigger, std::uint64_t seed,
-                      spelling how = spelling::same) {
+                      spelling how = spelling::same, const std::vector<int>& parallelisms = {}) {
   sluice::test::temp_dir tmp;
   const auto input = tmp.path / "in";
   write_input(input);
@@ -133,8 +134,12 @@ void crash_until_done(const std::string& trigger, std::uint64_t seed,
       else // while processing, at a random moment
         after = std::chrono::milliseconds{rng() % 60};
     }
-    const auto args =
+    auto args =
       sample_args(spelled(input, how, attempt), tmp.path / "out", tmp.path / "cp", trigger);
+    if (!parallelisms.empty()) {
+      args.push_back("--parallelism");
+      args.push_back(std::to_string(parallelisms[static_cast<std::size_t>(attempt) % parallelisms.size()]));
+    }
     const int status = run_child(args, crash_at, after);
     if (WIFEXITED(status)) {
       BOOST_REQUIRE_MESSAGE(WEXITSTATUS(status) == 0, "the sample failed on attempt " << attempt);
@@ -174,6 +179,13 @@ BOOST_AUTO_TEST_CASE(restarts_with_the_input_spelled_differently_lose_and_duplic
   // file is read again.
   crash_until_done("available-now", 7, spelling::varied);
   crash_until_done("continuous:20ms", 8, spelling::varied);
+}
+
+BOOST_AUTO_TEST_CASE(restarts_at_another_parallelism_lose_and_duplicate_nothing) {
+  // Each restart runs every operator, the file source included, at parallelism 1, 2 or 3:
+  // the source merges the positions of every old instance.
+  crash_until_done("available-now", 9, spelling::same, {1, 2, 3, 2});
+  crash_until_done("continuous:20ms", 10, spelling::varied, {2, 3, 1});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -84,14 +85,22 @@ std::uint64_t stable_hash(std::string_view text) noexcept;
 /// instances scan it at different moments, so an index would move; a file goes instead to
 /// instance `stable_hash(name) % parallelism`. Either way every file is read by exactly one
 /// instance.
+///
+/// Positions (checkpoints) name files by their name under the *input root*, the canonical
+/// form of `path` (symbolic links, `.`, `..` and trailing slashes resolved), and carry the
+/// root: another spelling of the same input restores exactly, another input is refused.
+/// They are rescalable: `seek_all` merges the positions of every old instance, and each
+/// instance keeps what the assignment rule above gives it now.
 class file_line_reader {
 public:
-  /// Checks that the path exists and, when bounded, lists the files to read.
+  /// Checks that the path exists, resolves the input root and, when bounded, lists the
+  /// files to read.
   [[nodiscard]] result<void> open(const file_options& options, int instance, int parallelism);
 
   /// Advances to the next line of the current file: true if there is one (see `line()`),
   /// false when no file is open or the current one just ended (it is then closed). Skips
-  /// the CSV header line and a UTF-8 byte order mark.
+  /// the CSV header line, a UTF-8 byte order mark and, in a file an earlier run had partly
+  /// read, the lines it read.
   [[nodiscard]] result<bool> next_line();
 
   /// Opens the next file taken by `scan`; false if none is waiting.
@@ -107,11 +116,17 @@ public:
   /// Files taken by scans so far (the progress report's offset).
   std::uint64_t files_taken() const noexcept { return files_taken_; }
 
-  /// Checkpoints: the files read to their end and the line reached in the open one, as JSON.
+  /// Checkpoints, as JSON: the input root, the files read to their end, the lines read in
+  /// files begun but not finished, and the files taken by a trigger but not opened yet.
+  /// Unchanged by `close()`.
   std::string position() const;
-  /// Continues after `position()` of an earlier run: finished files are skipped, the open
-  /// one is re-read from the line after the recorded one.
-  [[nodiscard]] result<void> seek(std::string_view position);
+  /// Continues after the `position()`s of every instance of an earlier run, whatever its
+  /// parallelism: finished files are skipped, begun ones are read from the line after the
+  /// recorded one, taken ones are read before new files are taken. Fails with
+  /// `invalid_option` naming both roots when a position was written for another input
+  /// root, and with `io_error` when one does not read. Positions written before they
+  /// carried the root (typed paths) are converted: see `docs/checkpoints.md`.
+  [[nodiscard]] result<void> seek(const std::vector<std::string>& positions);
 
   /// True when bounded and every file has been read.
   bool exhausted() const noexcept;
@@ -124,19 +139,36 @@ public:
   void close();
 
 private:
+  /// What positions say about the files, merged over the old instances.
+  struct merged_position;
+  [[nodiscard]] result<void> merge(std::string_view position, merged_position& into) const;
+  [[nodiscard]] result<std::string> name_of_typed_path(const std::string& typed) const;
+  /// The name a position uses for `file`, one of the listed input files.
+  std::string name_of(const std::filesystem::path& file) const;
+  /// The file's path as the listing spells it (under the typed path), for reading and errors.
+  std::filesystem::path path_of(const std::string& name) const;
+  /// Whether this instance reads the file `name`; `index`: its place in the bounded listing.
+  bool owns(const std::string& name, std::optional<std::size_t> index) const noexcept;
+
   file_options options_;
   int instance_ = 0;
   int parallelism_ = 1;
+  std::filesystem::path root_;  // canonical `path`: the key of the positions
+  bool single_file_ = false;    // `path` is a file, not a directory
+  std::unordered_map<std::string, std::size_t> index_; // bounded: name -> place in the listing
   std::deque<std::filesystem::path> listed_;  // bounded: owned files not yet taken
   std::deque<std::filesystem::path> pending_; // taken by a scan, not yet opened
   std::unordered_set<std::string> seen_;      // watching: names already taken
+  std::unordered_map<std::string, std::uint64_t> skip_; // restored: lines read of begun files
   std::ifstream in_;
-  std::string current_;
+  bool reading_ = false;     // a file was opened and has not ended (kept by close())
+  std::string current_;      // its path as listed, for messages
+  std::string current_name_; // its name under the root, for positions
   std::string line_;
   std::uint64_t line_number_ = 0;
+  std::uint64_t skip_lines_ = 0; // lines of the current file an earlier run read
   std::uint64_t files_taken_ = 0;
-  std::vector<std::string> done_;  // files read to their end, in order
-  std::uint64_t skip_lines_ = 0;   // after a seek: lines of the next file already read
+  std::vector<std::string> done_;  // names of files read to their end, in order
 };
 
 } // namespace detail
@@ -208,7 +240,12 @@ public:
   }
 
   std::optional<std::string> position() const override { return reader_.position(); }
-  result<void> seek(std::string_view pos) override { return reader_.seek(pos); }
+  result<void> seek(std::string_view pos) override { return reader_.seek({std::string{pos}}); }
+  /// Positions are rescalable: every instance merges those of every old instance.
+  bool restores_from_all_instances() const noexcept override { return true; }
+  result<void> seek_all(const std::vector<std::string>& positions) override {
+    return reader_.seek(positions);
+  }
 
   std::string offset() const override {
     return "{\"files\": " + std::to_string(reader_.files_taken()) + "}";
@@ -253,8 +290,12 @@ private:
 /// - When watching, the names already read are kept in memory for the job's lifetime.
 /// - Parallel instances split the files (see `detail::file_line_reader`): file k of the
 ///   sorted list goes to instance k % parallelism; when watching, by a hash of the name.
-/// - Delivery: every line of every file once per run. There is no checkpointed offset yet,
-///   so a restarted job reads all files again.
+/// - Delivery: every line of every file once per run. With checkpoints, exactly once across
+///   restores: a position names the files read to their end, the lines read in begun ones
+///   and the files a trigger took, by name under the input root (`path` resolved: a
+///   relative path, a trailing slash or a symbolic link name the same root). A restore on
+///   another root is refused, naming both. Positions of every old instance merge, so the
+///   source's parallelism may change between runs (see `detail::file_line_reader`).
 /// - `T` is decoded as JSON or CSV, chosen at run time, so `T` needs both codec forms (no
 ///   `std::vector` fields): the CSV codec rejects such types at compile time.
 ///

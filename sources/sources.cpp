@@ -17,7 +17,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <limits>
+#include <map>
+#include <set>
 #include <system_error>
 
 namespace sluice::sources::detail {
@@ -102,13 +105,39 @@ result<void> file_line_reader::open(const file_options& options, int instance, i
   auto files = list_input_files(options_.path);
   if (!files)
     return std::move(files).error();
+  std::error_code ec;
+  root_ = fs::canonical(options_.path, ec);
+  if (ec)
+    return make_error(error_code::io_error, "file source: cannot resolve '" +
+                                              options_.path.string() + "': " + ec.message());
+  single_file_ = !fs::is_directory(root_);
   if (!options_.watch) {
     // The set of files is fixed now, so a bounded job ends even if the directory grows.
-    for (std::size_t k = 0; k < files->size(); ++k)
-      if (k % static_cast<std::size_t>(parallelism_) == static_cast<std::size_t>(instance_))
+    for (std::size_t k = 0; k < files->size(); ++k) {
+      index_.emplace(name_of((*files)[k]), k);
+      if (owns({}, k))
         listed_.push_back(std::move((*files)[k]));
+    }
   }
   return {};
+}
+
+std::string file_line_reader::name_of(const fs::path& file) const {
+  // A single file's name is the root's: the typed path may be a link with another name.
+  return single_file_ ? root_.filename().string() : file.filename().string();
+}
+
+fs::path file_line_reader::path_of(const std::string& name) const {
+  return single_file_ ? options_.path : options_.path / name;
+}
+
+bool file_line_reader::owns(const std::string& name, std::optional<std::size_t> index) const noexcept {
+  const auto p = static_cast<std::uint64_t>(parallelism_);
+  const auto mine = static_cast<std::uint64_t>(instance_);
+  if (index)
+    return *index % p == mine;
+  // Watching, or a name the bounded listing no longer holds: by the name's hash.
+  return stable_hash(name) % p == mine;
 }
 
 result<std::size_t> file_line_reader::scan(bool unlimited) {
@@ -130,9 +159,8 @@ result<std::size_t> file_line_reader::scan(bool unlimited) {
   for (auto& f : *files) {
     if (taken == cap)
       break;
-    auto name = f.filename().string();
-    if (stable_hash(name) % static_cast<std::uint64_t>(parallelism_) !=
-        static_cast<std::uint64_t>(instance_))
+    auto name = name_of(f);
+    if (!owns(name, std::nullopt))
       continue;
     if (!seen_.insert(std::move(name)).second)
       continue;
@@ -157,7 +185,14 @@ result<bool> file_line_reader::start_next_file() {
                                               "': " + std::generic_category().message(err));
   }
   current_ = next.string();
+  current_name_ = name_of(next);
+  reading_ = true;
   line_number_ = 0;
+  skip_lines_ = 0;
+  if (auto it = skip_.find(current_name_); it != skip_.end()) {
+    skip_lines_ = it->second;
+    skip_.erase(it);
+  }
   return true;
 }
 
@@ -168,10 +203,10 @@ result<bool> file_line_reader::next_line() {
     if (!std::getline(in_, line_)) {
       const bool failed = in_.bad();
       in_.close();
-      if (!failed)
-        done_.push_back(current_);
       if (failed)
         return make_error(error_code::io_error, "file source: cannot read '" + current_ + "'");
+      reading_ = false;
+      done_.push_back(current_name_);
       return false;
     }
     ++line_number_;
@@ -190,43 +225,215 @@ result<bool> file_line_reader::next_line() {
   }
 }
 
+// Position format 2: {"version": 2, "root": "/abs/in", "done": ["000.jsonl"], "reading":
+// {"001.jsonl": 17}, "taken": ["001.jsonl", "002.jsonl"]}. Names are relative to the root.
+// Format 1 (before the root): {"done": [typed paths], "current": typed path or null,
+// "line": n}, one instance's paths as the listing spelled them under the typed `path`.
+
 std::string file_line_reader::position() const {
+  nlohmann::json reading = nlohmann::json::object();
+  for (const auto& [name, lines] : skip_)
+    reading[name] = lines; // restored, not reopened yet
+  if (reading_) // a file just opened has not skipped what an earlier run read yet
+    reading[current_name_] = std::max(line_number_, skip_lines_);
+  std::vector<std::string> taken;
+  taken.reserve(pending_.size());
+  for (const auto& f : pending_)
+    taken.push_back(name_of(f));
   nlohmann::json j;
+  j["version"] = 2;
+  j["root"] = root_.string();
   j["done"] = done_;
-  j["current"] = in_.is_open() ? nlohmann::json(current_) : nlohmann::json(nullptr);
-  j["line"] = in_.is_open() ? line_number_ : 0;
+  j["reading"] = std::move(reading);
+  j["taken"] = std::move(taken);
   return j.dump();
 }
 
-result<void> file_line_reader::seek(std::string_view position) {
-  std::vector<std::string> done;
-  std::optional<std::string> current;
-  std::uint64_t line = 0;
-  try {
-    auto j = nlohmann::json::parse(position);
-    done = j.at("done").get<std::vector<std::string>>();
-    if (!j.at("current").is_null())
-      current = j.at("current").get<std::string>();
-    line = j.at("line").get<std::uint64_t>();
-  } catch (const std::exception& e) {
-    return make_error(error_code::io_error,
-                      std::string{"file source: unreadable checkpointed position: "} + e.what());
-  }
-  std::unordered_set<std::string> finished(done.begin(), done.end());
-  auto taken = [&](const fs::path& p) {
-    return finished.count(p.string()) > 0 || (current && *current == p.string());
+struct file_line_reader::merged_position {
+  std::set<std::string> done;
+  std::map<std::string, std::uint64_t> reading;
+  std::set<std::string> taken;
+};
+
+namespace {
+
+/// A name a position may hold: one directory entry, nothing that leaves the root.
+bool plain_file_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
+}
+
+} // namespace
+
+result<std::string> file_line_reader::name_of_typed_path(const std::string& typed) const {
+  const fs::path old{typed};
+  // The same spelling as this run: the listing produced exactly this path.
+  if (single_file_ ? typed == options_.path.string()
+                   : (options_.path / old.filename()).string() == typed)
+    return single_file_ ? root_.filename().string() : old.filename().string();
+  // Another spelling: it names this root if it leads there from the working directory.
+  std::error_code ec;
+  const fs::path dir = single_file_ ? old : (old.has_parent_path() ? old.parent_path() : ".");
+  if (const auto resolved = fs::canonical(dir, ec); !ec && resolved == root_)
+    return single_file_ ? root_.filename().string() : old.filename().string();
+  return make_error(error_code::invalid_option,
+                    "file source: the checkpointed position (written before positions named "
+                    "their input root) holds '" + typed + "', which is not in the input root '" +
+                      root_.string() + "' (path '" + options_.path.string() +
+                      "'); restore from a checkpoint of this input, or read the old one");
+}
+
+result<void> file_line_reader::merge(std::string_view position, merged_position& into) const {
+  auto unreadable = [&](const std::string& why) {
+    return make_error(error_code::io_error, "file source: unreadable checkpointed position (" +
+                                              why + "): " +
+                                              std::string{position.substr(0, 200)});
   };
-  // Bounded: drop what was read from the list; watching: remember the names as seen.
-  std::erase_if(listed_, taken);
-  for (auto& name : done)
-    seen_.insert(fs::path{name}.filename().string());
-  if (current) {
-    seen_.insert(fs::path{*current}.filename().string());
-    pending_.push_front(*current);
-    skip_lines_ = line;
+  auto j = nlohmann::json::parse(position, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return unreadable("not a JSON object");
+  try {
+    std::vector<std::string> done;
+    std::map<std::string, std::uint64_t> reading;
+    std::vector<std::string> taken;
+    if (j.contains("version") && j.at("version") != 2)
+      return unreadable("format " + j.at("version").dump() + " is not known to this version");
+    if (j.contains("root")) {
+      const auto root = j.at("root").get<std::string>();
+      if (root != root_.string())
+        return make_error(error_code::invalid_option,
+                          "file source: the checkpoint was taken reading the input root '" + root +
+                            "', but this run reads the input root '" + root_.string() +
+                            "' (path '" + options_.path.string() +
+                            "'); positions name files under their root, so they cannot be "
+                            "used for another input");
+      done = j.at("done").get<std::vector<std::string>>();
+      if (!j.at("reading").is_object())
+        return unreadable("'reading' is not an object");
+      for (const auto& [name, lines] : j.at("reading").items()) {
+        if (!lines.is_number_unsigned())
+          return unreadable("bad line count for '" + name + "'");
+        reading[name] = lines.get<std::uint64_t>();
+      }
+      taken = j.at("taken").get<std::vector<std::string>>();
+      for (const auto* names : {&done, &taken})
+        for (const auto& name : *names)
+          if (!plain_file_name(name))
+            return unreadable("bad file name '" + name + "'");
+      for (const auto& [name, lines] : reading)
+        if (!plain_file_name(name))
+          return unreadable("bad file name '" + name + "'");
+    } else {
+      // Format 1: paths as this instance's listing spelled them.
+      for (const auto& typed : j.at("done").get<std::vector<std::string>>()) {
+        auto name = name_of_typed_path(typed);
+        if (!name)
+          return std::move(name).error();
+        done.push_back(std::move(*name));
+      }
+      if (!j.at("current").is_null()) {
+        auto name = name_of_typed_path(j.at("current").get<std::string>());
+        if (!name)
+          return std::move(name).error();
+        if (!j.at("line").is_number_unsigned())
+          return unreadable("bad line count");
+        reading[*name] = j.at("line").get<std::uint64_t>();
+      }
+    }
+    for (auto& name : done) {
+      if (into.reading.count(name))
+        return unreadable("'" + name + "' is both finished and begun");
+      into.done.insert(std::move(name));
+    }
+    for (auto& [name, lines] : reading) {
+      if (into.done.count(name) || !into.reading.emplace(name, lines).second)
+        return unreadable("'" + name + "' is begun in two positions or also finished");
+    }
+    for (auto& name : taken)
+      into.taken.insert(std::move(name));
+  } catch (const std::exception& e) {
+    return unreadable(e.what());
   }
-  done_ = std::move(done);
-  files_taken_ = done_.size() + (current ? 1 : 0);
+  return {};
+}
+
+result<void> file_line_reader::seek(const std::vector<std::string>& positions) {
+  merged_position merged;
+  for (const auto& p : positions)
+    if (auto ok = merge(p, merged); !ok)
+      return ok;
+  // Which of the named files are this instance's now: the bounded listing's index rule for
+  // the files it holds, the name's hash for the rest (as when watching).
+  auto owned = [&](const std::string& name) {
+    if (options_.watch)
+      return owns(name, std::nullopt);
+    auto it = index_.find(name);
+    return owns(name, it == index_.end() ? std::nullopt : std::optional{it->second});
+  };
+  done_.clear();
+  for (const auto& name : merged.done) {
+    if (owned(name)) {
+      done_.push_back(name);
+      seen_.insert(name); // watching: never taken again, even if it comes back
+    }
+  }
+  for (const auto& [name, lines] : merged.reading)
+    if (owned(name) && lines > 0)
+      skip_[name] = lines;
+  auto begun = [&](const std::string& name) {
+    return merged.reading.count(name) > 0 || merged.taken.count(name) > 0;
+  };
+
+  // The files left to read, in name order as in a fresh run. Those an earlier run had begun
+  // or taken at their head are taken again at once (`busy()` then finishes them before a
+  // trigger takes new files, as the old run would have); begun files further on resume at
+  // their line when their turn comes. So a restore at the same parallelism reads in the
+  // same order, and a rescaled one never reads a later file before an earlier untouched one.
+  std::vector<fs::path> left;
+  std::unordered_set<std::string> present;
+  if (options_.watch) {
+    auto files = list_input_files(options_.path);
+    if (!files)
+      return std::move(files).error();
+    for (auto& f : *files) {
+      auto name = name_of(f);
+      present.insert(name);
+      if (!owned(name))
+        continue;
+      if (!merged.done.count(name))
+        left.push_back(std::move(f));
+    }
+  } else {
+    for (auto& [name, k] : index_)
+      present.insert(name);
+    for (auto& f : listed_)
+      if (!merged.done.count(name_of(f)))
+        left.push_back(std::move(f));
+  }
+  listed_.clear();
+  pending_.clear();
+  // Begun or taken files that are gone: taken first, so opening fails naming them (a file
+  // that vanishes while it is read fails the same way), never silently skipped.
+  std::set<std::string> gone;
+  for (const auto& [name, lines] : merged.reading)
+    if (!present.count(name) && owned(name))
+      gone.insert(name);
+  for (const auto& name : merged.taken)
+    if (!present.count(name) && !merged.done.count(name) && owned(name))
+      gone.insert(name);
+  for (const auto& name : gone) {
+    pending_.push_back(path_of(name));
+    seen_.insert(name);
+  }
+  std::size_t k = 0;
+  for (; k < left.size() && begun(name_of(left[k])); ++k) {
+    seen_.insert(name_of(left[k]));
+    pending_.push_back(std::move(left[k]));
+  }
+  if (!options_.watch)
+    listed_.assign(std::make_move_iterator(left.begin() + static_cast<std::ptrdiff_t>(k)),
+                   std::make_move_iterator(left.end()));
+  // Watching: the rest are found by the next scans, in name order.
+  files_taken_ = done_.size() + pending_.size();
   return {};
 }
 
@@ -239,9 +446,8 @@ std::string file_line_reader::location() const {
 }
 
 void file_line_reader::close() {
+  // Keeps what `position()` reports: a task sends its source's position after closing it.
   in_.close();
-  listed_.clear();
-  pending_.clear();
 }
 
 // -- socket source --------------------------------------------------------------------------

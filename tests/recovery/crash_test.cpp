@@ -3,8 +3,9 @@
 // moments (after a random time, or at a chosen step of the checkpoint protocol: while a
 // task snapshots, after its pieces are written, after the checkpoint's metadata is durable
 // but before any sink committed, while sinks commit). It is restarted with the same
-// arguments until it finishes. The committed output must equal an uninterrupted run's:
-// no row missing, none duplicated. Micro-batch (available-now) and continuous mode.
+// arguments (or with the input directory spelled another way) until it finishes. The
+// committed output must equal an uninterrupted run's: no row missing, none duplicated.
+// Micro-batch (available-now) and continuous mode.
 #define BOOST_TEST_MODULE recovery
 #include <boost/test/unit_test.hpp>
 
@@ -82,10 +83,33 @@ std::vector<std::string> sample_args(const fs::path& input, const fs::path& out,
   return a;
 }
 
-void crash_until_done(const std::string& trigger, std::uint64_t seed) {
+/// How a restarted run spells the input directory.
+enum class spelling { same, varied };
+
+/// The input directory as attempt `attempt` spells it: always `input`, or in turn absolute,
+/// relative to the working directory, with a trailing slash and through a symbolic link.
+fs::path spelled(const fs::path& input, spelling how, int attempt) {
+  if (how == spelling::same)
+    return input;
+  switch (attempt % 4) {
+    case 0:
+      return input;
+    case 1:
+      return fs::relative(input);
+    case 2:
+      return input.string() + "/";
+    default:
+      return input.parent_path() / "in-link";
+  }
+}
+
+/// `parallelisms`: the restarts run with `--parallelism` taken from it in turn (empty: 1).
+void crash_until_done(const std::string& trigger, std::uint64_t seed,
+                      spelling how = spelling::same, const std::vector<int>& parallelisms = {}) {
   sluice::test::temp_dir tmp;
   const auto input = tmp.path / "in";
   write_input(input);
+  fs::create_directory_symlink(input, tmp.path / "in-link");
 
   const auto reference = [&] {
     const auto status = run_child(sample_args(input, tmp.path / "ref", tmp.path / "ref-cp", trigger), "", {});
@@ -96,7 +120,6 @@ void crash_until_done(const std::string& trigger, std::uint64_t seed) {
 
   std::mt19937_64 rng{seed};
   const char* steps[] = {"snapshot", "snapshotted", "completed", "commit"};
-  const auto args = sample_args(input, tmp.path / "out", tmp.path / "cp", trigger);
   // Kill it `target` times (a run that ends before its kill also counts as an attempt),
   // then let it run to the end.
   constexpr int target = 10;
@@ -110,6 +133,12 @@ void crash_until_done(const std::string& trigger, std::uint64_t seed) {
         crash_at = std::string{steps[rng() % 4]} + ":" + std::to_string(1 + rng() % 8);
       else // while processing, at a random moment
         after = std::chrono::milliseconds{rng() % 60};
+    }
+    auto args =
+      sample_args(spelled(input, how, attempt), tmp.path / "out", tmp.path / "cp", trigger);
+    if (!parallelisms.empty()) {
+      args.push_back("--parallelism");
+      args.push_back(std::to_string(parallelisms[static_cast<std::size_t>(attempt) % parallelisms.size()]));
     }
     const int status = run_child(args, crash_at, after);
     if (WIFEXITED(status)) {
@@ -142,6 +171,21 @@ BOOST_AUTO_TEST_CASE(micro_batch_available_now_loses_and_duplicates_nothing) {
 BOOST_AUTO_TEST_CASE(continuous_mode_loses_and_duplicates_nothing) {
   for (std::uint64_t seed : {4, 5, 6})
     crash_until_done("continuous:20ms", seed);
+}
+
+BOOST_AUTO_TEST_CASE(restarts_with_the_input_spelled_differently_lose_and_duplicate_nothing) {
+  // Each restart spells the input directory another way (relative, trailing slash, symbolic
+  // link): the checkpointed positions name files under the canonical input root, so no
+  // file is read again.
+  crash_until_done("available-now", 7, spelling::varied);
+  crash_until_done("continuous:20ms", 8, spelling::varied);
+}
+
+BOOST_AUTO_TEST_CASE(restarts_at_another_parallelism_lose_and_duplicate_nothing) {
+  // Each restart runs every operator, the file source included, at parallelism 1, 2 or 3:
+  // the source merges the positions of every old instance.
+  crash_until_done("available-now", 9, spelling::same, {1, 2, 3, 2});
+  crash_until_done("continuous:20ms", 10, spelling::varied, {2, 3, 1});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,5 +1,6 @@
 #include "core/log.hpp"
 
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -9,15 +10,33 @@
 namespace sluice::logging {
 
 namespace {
-std::shared_ptr<spdlog::logger>& instance() {
+
+/// The logger and the one sink it is built with.
+///
+/// spdlog's logger reads its sinks vector, unlocked, on every call from every thread, so
+/// adding a sink to it later (to_stderr, while runtime threads log) was a data race. The
+/// alternatives: a logger built with its final sinks cannot be, since the application
+/// chooses them after the runtime may have started logging; swapping in a new logger
+/// breaks `get()`, whose callers keep a reference. A dist_sink_mt can: its add_sink takes
+/// the mutex its log holds, so the logger's own vector never changes. The cost is one
+/// uncontended lock per message that passes the level.
+struct state {
+  std::shared_ptr<spdlog::sinks::dist_sink_mt> sinks = std::make_shared<spdlog::sinks::dist_sink_mt>();
   // Not registered in spdlog's global registry: an application's own spdlog setup (or
   // `spdlog::drop_all`) cannot take it away from us, nor we from them.
-  static auto logger = std::make_shared<spdlog::logger>("sluice");
-  return logger;
+  std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>("sluice", sinks);
+};
+
+state& instance() {
+  static state s;
+  return s;
 }
+
 } // namespace
 
-spdlog::logger& get() { return *instance(); }
+spdlog::logger& get() { return *instance().logger; }
+
+void add_sink(spdlog::sink_ptr sink) { instance().sinks->add_sink(std::move(sink)); }
 
 result<void> to_stderr(std::string_view level) {
   const std::string name{level};
@@ -27,13 +46,13 @@ result<void> to_stderr(std::string_view level) {
     return make_error(error_code::invalid_option,
                       "log level '" + name +
                         "' is not one of trace, debug, info, warn, error, critical, off");
-  auto& logger = get();
   static std::once_flag once;
-  std::call_once(once, [&] {
-    logger.sinks().push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-    logger.set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v");
+  std::call_once(once, [] {
+    auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    sink->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v");
+    add_sink(std::move(sink));
   });
-  logger.set_level(lvl);
+  get().set_level(lvl);
   return {};
 }
 

@@ -10,11 +10,16 @@
 
 namespace sluice::logging {
 
-/// The "sluice" logger (created on first use, silent until configured).
+/// The "sluice" logger (created on first use, silent until configured). Log through it from
+/// any thread; do not change its `sinks()` (spdlog does not lock them): use `add_sink`.
 spdlog::logger& get();
 
+/// Adds a sink to the logger. Thread-safe: other threads may be logging.
+void add_sink(spdlog::sink_ptr sink);
+
 /// Sends the log to stderr from `level` up: trace, debug, info, warn, error, critical or
-/// off. An unknown level is an error naming it and the valid ones.
+/// off. An unknown level is an error naming it and the valid ones. Thread-safe: other
+/// threads may be logging.
 [[nodiscard]] result<void> to_stderr(std::string_view level);
 
 } // namespace sluice::logging

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -33,12 +34,6 @@ std::string escape_label(const std::string& v) {
   return out;
 }
 
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 /// One metric family: `# HELP`, `# TYPE`, then its samples.
 class family {
 public:
@@ -50,7 +45,7 @@ public:
     out_ += name_;
     if (!labels.empty())
       out_ += "{" + labels + "}";
-    out_ += " " + number(v) + "\n";
+    out_ += " " + prometheus_value(v) + "\n";
   }
 
 private:
@@ -73,6 +68,17 @@ json plan_of(const job_snapshot& s) {
 }
 
 } // namespace
+
+std::string prometheus_value(double v) {
+  // printf writes nan, -nan, inf and -inf; the text format's words are these.
+  if (std::isnan(v))
+    return "NaN";
+  if (std::isinf(v))
+    return v > 0 ? "+Inf" : "-Inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
 
 std::string prometheus_text(const job_snapshot& s) {
   std::string out;

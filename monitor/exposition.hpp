@@ -12,6 +12,10 @@ namespace sluice::monitor {
 /// ending in `_total`, labelled `job`, `task` (the chain), `operator` and `instance`.
 std::string prometheus_text(const job_snapshot& s);
 
+/// A sample's value as the text format writes it: `NaN`, `+Inf` and `-Inf` for the
+/// non-finite ones, else a decimal that reads back to exactly `v`.
+std::string prometheus_value(double v);
+
 /// `/api/job`: the job's state, status, plan (operators, edges, chains) and per-operator
 /// figures summed over instances. `previous` (may be null) is an earlier snapshot: rates and
 /// time shares are computed over the span between the two.

@@ -1,20 +1,186 @@
 #include "monitor/server.hpp"
 
 #include "core/log.hpp"
+#include "monitor/connections.hpp"
 #include "monitor/exposition.hpp"
 
 #include <httplib.h>
 
+#include <charconv>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 namespace sluice::monitor {
 
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+/// One request's view of a connection, for cpp-httplib: reads end at the request's deadline
+/// and byte budget, the response's writes at `write_timeout` after the first.
+class request_stream final : public httplib::Stream {
+public:
+  request_stream(connection& c, steady::time_point read_deadline, std::size_t budget,
+                 std::chrono::milliseconds write_timeout)
+    : c_(c), read_deadline_(read_deadline), budget_(budget), write_timeout_(write_timeout) {}
+
+  bool is_readable() const override { return c_.wait_readable(read_deadline_); }
+  bool is_writable() const override { return c_.wait_writable(write_deadline()); }
+  ssize_t read(char* ptr, size_t size) override {
+    // cpp-httplib reads a head line until its end, however long: the budget ends it.
+    if (budget_ == 0)
+      return -1;
+    const auto n = c_.read(ptr, std::min(size, budget_), read_deadline_);
+    if (n > 0)
+      budget_ -= static_cast<std::size_t>(n);
+    return n;
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    return c_.write(ptr, size, write_deadline()) ? static_cast<ssize_t>(size) : -1;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override { c_.peer_address(ip, port); }
+  void get_local_ip_and_port(std::string& ip, int& port) const override { c_.local_address(ip, port); }
+  socket_t socket() const override { return c_.fd(); }
+
+private:
+  steady::time_point write_deadline() const {
+    if (!write_deadline_)
+      write_deadline_ = steady::now() + write_timeout_;
+    return *write_deadline_;
+  }
+
+  connection& c_;
+  steady::time_point read_deadline_;
+  std::size_t budget_;
+  std::chrono::milliseconds write_timeout_;
+  mutable std::optional<steady::time_point> write_deadline_;
+};
+
+/// Why the body a request announces will not be read: 411 (no length given: chunked), 400
+/// (a length that is not a number) or 413 (longer than `max_body`); nothing when it may be.
+std::optional<int> body_refusal(const httplib::Request& req, std::size_t max_body) {
+  if (req.has_header("Transfer-Encoding"))
+    return 411;
+  if (!req.has_header("Content-Length"))
+    return std::nullopt;
+  const auto text = req.get_header_value("Content-Length");
+  std::uint64_t length = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+  if (ec != std::errc{} || end != text.data() + text.size())
+    return 400;
+  if (length > max_body)
+    return 413;
+  return std::nullopt;
+}
+
+void answer_refusal(httplib::Response& res, int status, std::size_t max_body) {
+  res.status = status;
+  res.set_content(status == 413   ? "monitor: request body over " + std::to_string(max_body) + " bytes\n"
+                  : status == 411 ? std::string{"monitor: a request body needs a Content-Length\n"}
+                                  : std::string{"monitor: Content-Length is not a number\n"},
+                  "text/plain; charset=utf-8");
+}
+
+/// cpp-httplib's server with the monitor's connections underneath. Its listening loop hands
+/// each accepted socket to `process_and_close_socket` (through the task queue, on the
+/// listening thread); this override gives it to the pool, and the pool's workers come back
+/// through `serve` to cpp-httplib's `process_request` with a stream of our own. That is how
+/// cpp-httplib's own SSLServer puts its stream under `process_request`.
+class http_server final : public httplib::Server {
+public:
+  explicit http_server(const server_limits& limits) : limits_(limits) {}
+
+  void use(connection_pool& pool) { pool_ = &pool; }
+
+  /// cpp-httplib 0.11 listens with a backlog of 5 (compiled into Debian's library), so a
+  /// burst of connections (a dashboard opening several panels) had SYNs dropped and retried
+  /// a second later. Listening again on the bound socket sets the backlog anew (Linux).
+  void raise_backlog(std::size_t backlog) {
+    const int n = static_cast<int>(std::min<std::size_t>(backlog, SOMAXCONN));
+    if (::listen(svr_sock_, n) != 0)
+      logging::get().debug("monitor: could not raise the listen backlog to {}", n);
+  }
+
+  /// Serves one request of `c`, whose head has arrived; true to keep `c` open.
+  bool serve(connection& c) {
+    const bool last = c.requests() + 1 >= limits_.max_requests_per_connection;
+    request_stream stream{c, c.request_deadline(), limits_.max_header_bytes + limits_.max_body_bytes,
+                          limits_.write_timeout};
+    bool refused = false;
+    bool client_closes = false;
+    const bool ok = process_request(stream, last, client_closes, [&](httplib::Request& req) {
+      // The body of a refused request stays unread, so its connection cannot carry another
+      // request. cpp-httplib answers "Connection: close" to a request that asks for it:
+      // this one is made to ask.
+      if (body_refusal(req, limits_.max_body_bytes)) {
+        refused = true;
+        req.headers.erase("Connection");
+        req.headers.emplace("Connection", "close");
+      }
+    });
+    return ok && !last && !client_closes && !refused;
+  }
+
+private:
+  bool process_and_close_socket(socket_t sock) override {
+    pool_->adopt(sock);
+    return true;
+  }
+
+  const server_limits limits_;
+  connection_pool* pool_ = nullptr;
+};
+
+/// cpp-httplib's task queue, reduced to running each accepted socket's task at once: the
+/// task only hands the socket to the pool (`http_server::process_and_close_socket`). The
+/// connection cap lives in the pool, not here: cpp-httplib 0.11's `enqueue` returns void
+/// and its task is an opaque closure, so a queue that refused one would leak its socket.
+class adopting_queue final : public httplib::TaskQueue {
+public:
+  explicit adopting_queue(connection_pool& pool) : pool_(pool) {}
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override { pool_.shutdown(); }
+
+private:
+  connection_pool& pool_;
+};
+
+/// Checks `limits`; the error names the first field out of range.
+result<void> check(const server_limits& l) {
+  auto bad = [](const std::string& what) {
+    return make_error(error_code::invalid_option, "monitor: limits." + what);
+  };
+  constexpr std::chrono::milliseconds longest = std::chrono::hours{24};
+  auto duration_ok = [&](std::chrono::milliseconds d) { return d.count() > 0 && d <= longest; };
+  if (l.threads < 1 || l.threads > 64)
+    return bad("threads must be in 1..64, not " + std::to_string(l.threads));
+  if (l.max_connections < 1 || l.max_connections > 100'000)
+    return bad("max_connections must be in 1..100000, not " + std::to_string(l.max_connections));
+  if (!duration_ok(l.read_timeout))
+    return bad("read_timeout must be in (0, 24 h], not " + std::to_string(l.read_timeout.count()) + " ms");
+  if (!duration_ok(l.write_timeout))
+    return bad("write_timeout must be in (0, 24 h], not " + std::to_string(l.write_timeout.count()) + " ms");
+  if (!duration_ok(l.idle_timeout))
+    return bad("idle_timeout must be in (0, 24 h], not " + std::to_string(l.idle_timeout.count()) + " ms");
+  if (l.max_header_bytes < 1024 || l.max_header_bytes > (std::size_t{1} << 20))
+    return bad("max_header_bytes must be in 1024..1048576, not " + std::to_string(l.max_header_bytes));
+  if (l.max_body_bytes > (std::size_t{64} << 20))
+    return bad("max_body_bytes must be at most 67108864 (bodies are read into memory), not " +
+               std::to_string(l.max_body_bytes));
+  if (l.max_requests_per_connection < 1)
+    return bad("max_requests_per_connection must be at least 1");
+  return {};
+}
+
+} // namespace
+
 struct server::impl {
   const job_execution& job;
   server_options opts;
-  httplib::Server http;
+  http_server http;
+  std::unique_ptr<connection_pool> pool;
   std::thread thread;
   int port = 0;
   /// Rates on /api/job are computed against the snapshot of the previous request that is
@@ -23,7 +189,7 @@ struct server::impl {
   std::mutex mtx;
   std::optional<job_snapshot> previous;
 
-  impl(const job_execution& j, server_options o) : job(j), opts(std::move(o)) {}
+  impl(const job_execution& j, server_options o) : job(j), opts(std::move(o)), http(opts.limits) {}
 
   std::string job_api() {
     auto now = job.snapshot();
@@ -32,6 +198,36 @@ struct server::impl {
     if (!previous || now.uptime - previous->uptime >= min_span)
       previous = std::move(now);
     return text;
+  }
+
+  void limits() {
+    const auto& l = opts.limits;
+    const auto refuse_body = [max = l.max_body_bytes](const httplib::Request& req,
+                                                      httplib::Response& res) -> std::optional<int> {
+      auto status = body_refusal(req, max);
+      if (status)
+        answer_refusal(res, *status, max);
+      return status;
+    };
+    // Before cpp-httplib reads a body (for a route or just to skip it): a client that waits
+    // for "100 Continue" gets the refusal instead, one that does not gets it unread.
+    http.set_expect_100_continue_handler([refuse_body](const httplib::Request& req, httplib::Response& res) {
+      return refuse_body(req, res).value_or(100);
+    });
+    http.set_pre_routing_handler([refuse_body](const httplib::Request& req, httplib::Response& res) {
+      return refuse_body(req, res) ? httplib::Server::HandlerResponse::Handled
+                                   : httplib::Server::HandlerResponse::Unhandled;
+    });
+    http.set_payload_max_length(l.max_body_bytes);
+    // cpp-httplib's own timeouts bound each read and write of its socket stream, which is
+    // not used here: request_stream bounds a whole request and a whole response by them.
+    // Set anyway, so that nothing left of cpp-httplib's waits longer.
+    http.set_read_timeout(l.read_timeout);
+    http.set_write_timeout(l.write_timeout);
+    // What the Keep-Alive header of each answer announces; the pool enforces it.
+    http.set_keep_alive_timeout(
+      std::max<time_t>(1, static_cast<time_t>(std::chrono::ceil<std::chrono::seconds>(l.idle_timeout).count())));
+    http.set_keep_alive_max_count(l.max_requests_per_connection);
   }
 
   void routes() {
@@ -75,7 +271,10 @@ result<std::unique_ptr<server>> server::start(const job_execution& job, server_o
                       "monitor: port " + std::to_string(opts.port) + " is not in 0..65535");
   if (opts.page_refresh.count() <= 0)
     return make_error(error_code::invalid_option, "monitor: page_refresh must be positive");
+  if (auto ok = check(opts.limits); !ok)
+    return std::move(ok).error();
   auto i = std::make_unique<impl>(job, opts);
+  i->limits();
   i->routes();
   // httplib's default also sets SO_REUSEPORT, which lets a second server bind a port in
   // use and silently share it: a taken port must be an error naming it.
@@ -96,6 +295,14 @@ result<std::unique_ptr<server>> server::start(const job_execution& job, server_o
     i->port = opts.port;
   }
   auto* raw = i.get();
+  raw->http.raise_backlog(opts.limits.max_connections);
+  auto pool = connection_pool::start(opts.limits, [raw](connection& c) { return raw->http.serve(c); });
+  if (!pool)
+    return std::move(pool).error();
+  raw->pool = std::move(pool).value();
+  raw->http.use(*raw->pool);
+  // cpp-httplib owns the queue it gets (it deletes it when its listening loop ends).
+  raw->http.new_task_queue = [p = raw->pool.get()] { return new adopting_queue{*p}; };
   raw->thread = std::thread{[raw] { raw->http.listen_after_bind(); }};
   // httplib's stop() does nothing until the listening loop has begun (it checks
   // is_running()), so a server stopped right after starting would serve forever and its

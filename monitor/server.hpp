@@ -11,10 +11,39 @@
 #include "core/error.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 
 namespace sluice::monitor {
+
+/// What one client may cost the monitor. A monitor must never affect the job it watches: a
+/// broken or hostile client (a huge body, connections left open, a head sent byte by byte)
+/// gets an error or a closed connection, never a thread or unbounded memory of its own.
+struct server_limits {
+  /// Threads that serve requests (render metrics, pages, JSON). Default 2.
+  std::size_t threads = 2;
+  /// Connections open at once, idle or not. A new connection beyond it closes the one
+  /// silent longest; when none is silent it is refused (503, then closed). Default 64.
+  std::size_t max_connections = 64;
+  /// Longest a request may take to arrive, from its first byte to its last: a client that
+  /// sends its head (or body) slowly is disconnected then. Default 5 s.
+  std::chrono::milliseconds read_timeout{5000};
+  /// Longest writing one response may take. Default 5 s.
+  std::chrono::milliseconds write_timeout{5000};
+  /// Longest a connection may stay silent before its first request and between requests
+  /// (keep-alive). Default 15 s.
+  std::chrono::milliseconds idle_timeout{15000};
+  /// Largest request head (request line and headers); a longer one closes the connection.
+  /// Default 16 KiB.
+  std::size_t max_header_bytes = 16 * 1024;
+  /// Largest request body. No route takes a body, hence the default 0: a request that
+  /// announces a longer one is answered 413 (411 when it gives no length) without its body
+  /// being read, and its connection is closed. Default 0.
+  std::size_t max_body_bytes = 0;
+  /// Requests served on one connection before the server closes it. Default 100.
+  std::size_t max_requests_per_connection = 100;
+};
 
 struct server_options {
   /// TCP port; 0 picks a free one (see `server::port()`). Default 0.
@@ -23,6 +52,8 @@ struct server_options {
   std::string address = "127.0.0.1";
   /// How often the status page polls the API. Default 1 s.
   std::chrono::milliseconds page_refresh{1000};
+  /// What one client may cost (see `server_limits`).
+  server_limits limits{};
 };
 
 class server {

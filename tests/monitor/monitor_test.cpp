@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <limits>
 #include <map>
 #include <regex>
 #include <stdexcept>
@@ -425,6 +426,18 @@ BOOST_AUTO_TEST_CASE(state_entries_and_timers_of_a_keyed_operator) {
   for (auto& e : api.at("edges"))
     hashed = hashed || e.at("partitioning").get<std::string>().rfind("hash", 0) == 0;
   BOOST_TEST(hashed);
+}
+
+BOOST_AUTO_TEST_CASE(non_finite_values_are_written_as_the_text_format_spells_them) {
+  // The exposition format spells them NaN, +Inf and -Inf (printf's nan, inf, -inf are not).
+  BOOST_TEST(monitor::prometheus_value(std::numeric_limits<double>::quiet_NaN()) == "NaN");
+  BOOST_TEST(monitor::prometheus_value(-std::numeric_limits<double>::quiet_NaN()) == "NaN");
+  BOOST_TEST(monitor::prometheus_value(std::numeric_limits<double>::infinity()) == "+Inf");
+  BOOST_TEST(monitor::prometheus_value(-std::numeric_limits<double>::infinity()) == "-Inf");
+  // Finite values read back exactly.
+  for (double v : {0.0, 1.0, 1000.0, 0.1, -2.5, 1e-300, 1.7976931348623157e308, 123456789012345678.0})
+    BOOST_TEST(std::stod(monitor::prometheus_value(v)) == v, monitor::prometheus_value(v));
+  BOOST_TEST(monitor::prometheus_value(1000.0) == "1000");
 }
 
 BOOST_AUTO_TEST_CASE(metrics_can_be_switched_off) {

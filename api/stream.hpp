@@ -356,7 +356,8 @@ public:
     auto out = in_.template attach<T>("reduce", [key_fn, fn] {
       return std::make_unique<reduce_operator<K, T, KeyFn, F>>(key_fn, fn);
     });
-    in_.builder()->g.node(out.ends().front().node).role.aggregation = true;
+    auto& role = in_.builder()->g.node(out.ends().front().node).role;
+    role.aggregation = role.stateful = true;
     return out;
   }
 
@@ -372,7 +373,8 @@ public:
     auto out = in_.template attach<R>("aggregate", [key_fn, agg] {
       return std::make_unique<aggregate_operator<K, T, Acc, R, KeyFn, Agg>>(key_fn, agg);
     });
-    in_.builder()->g.node(out.ends().front().node).role.aggregation = true;
+    auto& role = in_.builder()->g.node(out.ends().front().node).role;
+    role.aggregation = role.stateful = true;
     return out;
   }
 
@@ -392,7 +394,8 @@ public:
       return std::make_unique<keyed_process_function_operator<K, T, Out, KeyFn, F>>(key_fn, fn, ts);
     });
     // It may set event-time timers: micro-batches without data fire them.
-    in_.builder()->g.node(out.ends().front().node).role.event_time_state = true;
+    auto& role = in_.builder()->g.node(out.ends().front().node).role;
+    role.event_time_state = role.stateful = true;
     return out;
   }
 
@@ -408,6 +411,7 @@ public:
     });
     auto& g = in_.builder()->g;
     g.node(out.ends().front().node).role.event_time_state = true;
+    g.node(out.ends().front().node).role.stateful = true;
     const auto& name = g.node(out.ends().front().node).name;
     if (!ts)
       g.record_error(make_error(error_code::invalid_graph,
@@ -435,6 +439,7 @@ public:
     node_spec spec;
     spec.name = b->unique_name("co_process");
     spec.kind_name = "co_process";
+    spec.role.stateful = true; // keyed state
     spec.inputs = {record_type_of<T>(), record_type_of<T2>()};
     spec.outputs = {port_spec::of<Out>()};
     auto ka = key_fn_;

@@ -197,6 +197,7 @@ private:
     spec.role.event_time_aggregation = true;
     spec.role.session_window = is_merging_assigner<Assigner>;
     spec.role.event_time_state = true;
+    spec.role.stateful = true;
     if constexpr (!keyed) {
       // One key: a single instance sees every record (Flink's windowAll).
       spec.parallelism = 1;

@@ -77,6 +77,10 @@ struct query_role {
   bool session_window = false;
   /// A join of two streams.
   bool stream_join = false;
+  /// Keeps per-key state across epochs: aggregations, joins, deduplication and keyed
+  /// process functions (Spark's stateful operators, flatMapGroupsWithState among them). In
+  /// update and complete mode none may follow an aggregation (`check_query_rules`).
+  bool stateful = false;
   /// Holds state or timers that the watermark releases (windows, joins, dedup): a
   /// micro-batch without data runs when the watermark moved.
   bool event_time_state = false;

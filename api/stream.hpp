@@ -5,6 +5,7 @@
 /// carries the record type, so mismatches fail at compile time. Nothing runs until
 /// `job::run()`.
 #include "api/traits.hpp"
+#include "core/key_group.hpp"
 #include "graph/graph.hpp"
 #include "operators/co_process.hpp"
 #include "operators/dedup.hpp"
@@ -181,6 +182,12 @@ public:
     static_assert(std::is_invocable_v<KeyFn&, const T&>,
                   "key_by: the key function must accept (const T&) and return the key");
     using K = std::decay_t<std::invoke_result_t<KeyFn&, const T&>>;
+    static_assert(is_hashable_key_v<K>,
+                  "key_by: the key type has padding bytes or floating-point members (or is "
+                  "not trivially copyable) and no inspect(), so equal keys could hash to "
+                  "different key groups. Give it an inspect() overload naming its fields "
+                  "(core/codec/inspect.hpp) or specialize sluice::key_hash for it "
+                  "(core/key_group.hpp)");
     return keyed_stream<K, T, KeyFn>{with_my_timestamps(stream<T>{b_, ends_}), std::move(key_fn),
                                      std::move(key_name)};
   }

@@ -104,6 +104,10 @@ struct node_spec {
   query_role role;
   /// Sinks: the output modes the sink accepts.
   output_modes sink_modes = output_modes::all();
+  /// Options checked before the start, whose errors name the node by its final name (given
+  /// after the node was added, by `.name()`): `graph::validate` calls it with that name.
+  /// Empty: nothing to check.
+  std::function<result<void>(const std::string& name)> check;
   /// Sources: records carry event time from a watermark strategy; `watermark_delay` is its
   /// bound when it is one of the bounded strategies (micro-batch mode needs it).
   bool event_time = false;

@@ -196,7 +196,7 @@ error malformed_event_time(const std::string& op, const std::string& windows, ev
   return make_error(error_code::malformed_record,
                     "window '" + op + "': the event time " +
                       std::to_string(ts.time_since_epoch().count()) + "us (" +
-                      codec::format_iso8601(ts) + ") is too close to the end of the time line "
+                      codec::format_iso8601(ts) + ") is too close to an end of the time line "
                       "for " + windows + " windows, which would overflow (input event times "
                       "are read only within years 0000 to 9999: check the timestamp "
                       "function); record: " + record_text(record));

@@ -122,6 +122,15 @@ private:
         b_->g.record_error(make_error(error_code::invalid_option,
                                       "source '" + spec.name +
                                         "': the idle timeout must be positive"));
+      // A negative delay puts the watermark ahead of the newest record, which would drop
+      // the newest rows as late (Spark rejects it too). Named after `.name()`.
+      if (strategy->bounded_delay && *strategy->bounded_delay < duration::zero())
+        spec.check = [delay = *strategy->bounded_delay](const std::string& name) {
+          return result<void>{make_error(error_code::invalid_option,
+                                         "source '" + name + "': the watermark delay must not "
+                                         "be negative, got " + std::to_string(delay.count()) +
+                                         "us")};
+        };
       spec.description += ", watermarks: " + strategy->description;
       spec.event_time = true;
       spec.watermark_delay = strategy->bounded_delay;

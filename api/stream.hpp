@@ -5,6 +5,7 @@
 /// carries the record type, so mismatches fail at compile time. Nothing runs until
 /// `job::run()`.
 #include "api/traits.hpp"
+#include "core/key_group.hpp"
 #include "graph/graph.hpp"
 #include "operators/co_process.hpp"
 #include "operators/dedup.hpp"
@@ -181,6 +182,12 @@ public:
     static_assert(std::is_invocable_v<KeyFn&, const T&>,
                   "key_by: the key function must accept (const T&) and return the key");
     using K = std::decay_t<std::invoke_result_t<KeyFn&, const T&>>;
+    static_assert(is_hashable_key_v<K>,
+                  "key_by: the key type has padding bytes or floating-point members (or is "
+                  "not trivially copyable) and no inspect(), so equal keys could hash to "
+                  "different key groups. Give it an inspect() overload naming its fields "
+                  "(core/codec/inspect.hpp) or specialize sluice::key_hash for it "
+                  "(core/key_group.hpp)");
     return keyed_stream<K, T, KeyFn>{with_my_timestamps(stream<T>{b_, ends_}), std::move(key_fn),
                                      std::move(key_name)};
   }
@@ -356,7 +363,8 @@ public:
     auto out = in_.template attach<T>("reduce", [key_fn, fn] {
       return std::make_unique<reduce_operator<K, T, KeyFn, F>>(key_fn, fn);
     });
-    in_.builder()->g.node(out.ends().front().node).role.aggregation = true;
+    auto& role = in_.builder()->g.node(out.ends().front().node).role;
+    role.aggregation = role.stateful = true;
     return out;
   }
 
@@ -372,7 +380,8 @@ public:
     auto out = in_.template attach<R>("aggregate", [key_fn, agg] {
       return std::make_unique<aggregate_operator<K, T, Acc, R, KeyFn, Agg>>(key_fn, agg);
     });
-    in_.builder()->g.node(out.ends().front().node).role.aggregation = true;
+    auto& role = in_.builder()->g.node(out.ends().front().node).role;
+    role.aggregation = role.stateful = true;
     return out;
   }
 
@@ -392,7 +401,8 @@ public:
       return std::make_unique<keyed_process_function_operator<K, T, Out, KeyFn, F>>(key_fn, fn, ts);
     });
     // It may set event-time timers: micro-batches without data fire them.
-    in_.builder()->g.node(out.ends().front().node).role.event_time_state = true;
+    auto& role = in_.builder()->g.node(out.ends().front().node).role;
+    role.event_time_state = role.stateful = true;
     return out;
   }
 
@@ -408,6 +418,7 @@ public:
     });
     auto& g = in_.builder()->g;
     g.node(out.ends().front().node).role.event_time_state = true;
+    g.node(out.ends().front().node).role.stateful = true;
     const auto& name = g.node(out.ends().front().node).name;
     if (!ts)
       g.record_error(make_error(error_code::invalid_graph,
@@ -435,6 +446,7 @@ public:
     node_spec spec;
     spec.name = b->unique_name("co_process");
     spec.kind_name = "co_process";
+    spec.role.stateful = true; // keyed state
     spec.inputs = {record_type_of<T>(), record_type_of<T2>()};
     spec.outputs = {port_spec::of<Out>()};
     auto ka = key_fn_;

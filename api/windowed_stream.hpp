@@ -197,14 +197,19 @@ private:
     spec.role.event_time_aggregation = true;
     spec.role.session_window = is_merging_assigner<Assigner>;
     spec.role.event_time_state = true;
+    spec.role.stateful = true;
     if constexpr (!keyed) {
       // One key: a single instance sees every record (Flink's windowAll).
       spec.parallelism = 1;
       spec.max_parallelism = 1;
     }
-    if (auto ok = assigner_.validate(); !ok)
-      b->g.record_error(make_error(error_code::invalid_option,
-                                   spec.name + ": " + std::move(ok).error().message));
+    // Checked with the name the window ends up with (`.name()` comes after this).
+    spec.check = [assigner = assigner_, kind = spec.kind_name](const std::string& name) {
+      if (auto ok = assigner.validate(); !ok)
+        return result<void>{make_error(error_code::invalid_option,
+                                       kind + " '" + name + "': " + ok.error().message)};
+      return result<void>{};
+    };
     if (lateness_ < duration::zero())
       b->g.record_error(make_error(error_code::invalid_option,
                                    spec.name + ": allowed lateness must not be negative, got " +

@@ -17,6 +17,29 @@ inline constexpr event_time min_watermark = event_time::min();
 /// The watermark at the end of bounded input: every event-time window and timer is due.
 inline constexpr event_time max_watermark = event_time::max();
 
+/// The first and last event times the codecs read from input: years 0000 to 9999 in UTC,
+/// what ISO-8601's four-digit years write (and Spark's timestamp range, about). Outside it a
+/// timestamp is a malformed record. The 64-bit microsecond time line reaches about 292 000
+/// years each way, so window, watermark and lateness arithmetic around these never
+/// overflows; records stamped by user functions are checked where it could (the window
+/// operators treat a record whose windows overflow as malformed).
+inline constexpr event_time min_input_event_time{duration{-62'167'219'200'000'000}};
+inline constexpr event_time max_input_event_time{duration{253'402'300'799'999'999}};
+
+namespace detail {
+
+/// `t + d`, clamped at the ends of the time line instead of overflowing (the max
+/// watermark plus allowed lateness must stay the max watermark).
+constexpr event_time saturating_add(event_time t, duration d) noexcept {
+  using rep = duration::rep;
+  rep r = 0;
+  if (__builtin_add_overflow(t.time_since_epoch().count(), d.count(), &r))
+    return d.count() > 0 ? event_time::max() : event_time::min();
+  return event_time{duration{r}};
+}
+
+} // namespace detail
+
 /// A source of processing time. Injectable so that tests never depend on the wall clock.
 class clock {
 public:

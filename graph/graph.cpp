@@ -93,6 +93,9 @@ result<void> graph::validate() const {
           return make_error(error_code::invalid_graph, label + ": node without a factory");
         break;
     }
+    if (spec.check)
+      if (auto ok = spec.check(spec.name); !ok)
+        return ok;
     for (int in = 0; in < static_cast<int>(spec.inputs.size()); ++in) {
       bool connected = false;
       for (auto& e : edges_)

@@ -77,6 +77,10 @@ struct query_role {
   bool session_window = false;
   /// A join of two streams.
   bool stream_join = false;
+  /// Keeps per-key state across epochs: aggregations, joins, deduplication and keyed
+  /// process functions (Spark's stateful operators, flatMapGroupsWithState among them). In
+  /// update and complete mode none may follow an aggregation (`check_query_rules`).
+  bool stateful = false;
   /// Holds state or timers that the watermark releases (windows, joins, dedup): a
   /// micro-batch without data runs when the watermark moved.
   bool event_time_state = false;
@@ -100,6 +104,10 @@ struct node_spec {
   query_role role;
   /// Sinks: the output modes the sink accepts.
   output_modes sink_modes = output_modes::all();
+  /// Options checked before the start, whose errors name the node by its final name (given
+  /// after the node was added, by `.name()`): `graph::validate` calls it with that name.
+  /// Empty: nothing to check.
+  std::function<result<void>(const std::string& name)> check;
   /// Sources: records carry event time from a watermark strategy; `watermark_delay` is its
   /// bound when it is one of the bounded strategies (micro-batch mode needs it).
   bool event_time = false;

@@ -2,6 +2,7 @@
 #include "graph/graph.hpp"
 
 #include <string>
+#include <vector>
 
 namespace sluice {
 
@@ -18,6 +19,49 @@ std::string mode_name(output_mode m) {
 
 error unsupported(std::string text) {
   return make_error(error_code::invalid_graph, std::move(text));
+}
+
+/// The first aggregation upstream of node `id` (not `id` itself), or null.
+const node_spec* aggregation_upstream_of(const graph& g, node_id id) {
+  std::vector<bool> seen(g.nodes().size(), false);
+  std::vector<node_id> todo{id};
+  while (!todo.empty()) {
+    const node_id at = todo.back();
+    todo.pop_back();
+    for (const auto& e : g.edges()) {
+      if (e.to != at || seen[static_cast<std::size_t>(e.from)])
+        continue;
+      seen[static_cast<std::size_t>(e.from)] = true;
+      if (g.node(e.from).role.aggregation)
+        return &g.node(e.from);
+      todo.push_back(e.from);
+    }
+  }
+  return nullptr;
+}
+
+/// Spark 3.4+ (`checkStreamingQueryGlobalWatermarkLimit`, on by default): in update and
+/// complete mode an aggregation re-emits rows of groups the watermark has passed, and a
+/// stateful operator after it would drop them as late. Append emits a group once, when the
+/// watermark closes it, so chains (windows over windows) are fine there.
+result<void> check_stateful_after_aggregation(const graph& g, output_mode mode) {
+  if (mode == output_mode::append)
+    return {};
+  for (node_id id = 0; id < static_cast<node_id>(g.nodes().size()); ++id) {
+    const auto& n = g.node(id);
+    if (!n.role.stateful)
+      continue;
+    if (const auto* agg = aggregation_upstream_of(g, id))
+      return unsupported(
+        "Detected pattern of possible 'correctness' issue due to global watermark. The query "
+        "contains stateful operation which can emit rows older than the current watermark "
+        "plus allowed late record delay, which are \"late rows\" in downstream stateful "
+        "operations and these rows can be discarded: the stateful operator '" + n.name +
+        "' follows the aggregation '" + agg->name + "' in " + mode_name(mode) +
+        " output mode. Stateful operators may follow an aggregation only in Append output "
+        "mode");
+  }
+  return {};
 }
 
 } // namespace
@@ -61,6 +105,8 @@ result<void> check_query_rules(const graph& g, std::optional<output_mode> mode,
                        "on streaming DataFrames/DataSets without watermark (a keyed reduce or "
                        "aggregate never finalizes a row: use update or complete, or aggregate "
                        "over event-time windows)");
+  if (auto ok = check_stateful_after_aggregation(g, *mode); !ok)
+    return ok;
   for (auto& n : g.nodes())
     if (n.kind == node_kind::sink && !n.sink_modes.accepts(*mode))
       return unsupported("Data source " + n.name + " does not support " + mode_name(*mode) +

@@ -48,7 +48,7 @@ public:
   std::optional<event_time> current() override {
     if (max_ == min_watermark)
       return std::nullopt;
-    return max_ - delay_ - duration{1};
+    return detail::saturating_add(detail::saturating_add(max_, -delay_), -duration{1});
   }
 
 private:
@@ -242,7 +242,8 @@ private:
     if (strategy_.bounded_delay) {
       if (s.max_ts == min_watermark)
         return std::nullopt;
-      return s.max_ts - *strategy_.bounded_delay - duration{1};
+      return detail::saturating_add(detail::saturating_add(s.max_ts, -*strategy_.bounded_delay),
+                                    -duration{1});
     }
     return s.generator ? s.generator->current() : std::nullopt;
   }

@@ -204,11 +204,10 @@ bool csv_parse_leaf(std::string_view cell, event_time& out, decode_error& e) {
   const std::string_view text = trim(cell);
   const std::string_view digits = text.starts_with('-') ? text.substr(1) : text;
   if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string_view::npos) {
-    // All digits: epoch milliseconds, as in the JSON codec. The bounds keep the conversion
-    // to microseconds from overflowing.
-    constexpr auto limit = std::numeric_limits<std::int64_t>::max() / 1000;
+    // All digits: epoch milliseconds, as in the JSON codec, within the input range.
     std::int64_t millis = 0;
-    if (!csv_parse_signed(text, -limit, limit, "epoch milliseconds", millis, e))
+    if (!csv_parse_signed(text, input_epoch_millis_min, input_epoch_millis_max,
+                          input_epoch_millis_name, millis, e))
       return false;
     out = event_time{std::chrono::milliseconds{millis}};
     return true;

@@ -117,11 +117,11 @@ bool json_read_leaf(const json& j, event_time& out, decode_error& e) {
     return true;
   }
   if (j.is_number()) {
-    // Epoch milliseconds, as many producers (Kafka, JavaScript) write them. The bounds keep
-    // the conversion to microseconds from overflowing.
-    constexpr auto limit = std::numeric_limits<std::int64_t>::max() / 1000;
+    // Epoch milliseconds, as many producers (Kafka, JavaScript) write them, within the
+    // input range (min/max_input_event_time): beyond it window arithmetic would overflow.
     std::int64_t millis = 0;
-    if (!json_read_signed(j, -limit, limit, "epoch milliseconds", millis, e))
+    if (!json_read_signed(j, input_epoch_millis_min, input_epoch_millis_max,
+                          input_epoch_millis_name, millis, e))
       return false;
     out = event_time{std::chrono::milliseconds{millis}};
     return true;

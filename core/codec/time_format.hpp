@@ -7,10 +7,17 @@
 #include "core/time.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace sluice::codec {
+
+/// The epoch milliseconds the codecs accept for an `event_time`: `min_input_event_time` to
+/// `max_input_event_time` (years 0000 to 9999), named so in "out of range" errors.
+inline constexpr std::int64_t input_epoch_millis_min = -62'167'219'200'000;
+inline constexpr std::int64_t input_epoch_millis_max = 253'402'300'799'999;
+inline constexpr std::string_view input_epoch_millis_name = "epoch milliseconds (years 0000 to 9999)";
 
 /// Formats `t` as ISO-8601 UTC: `2026-01-01T12:07:00Z`.
 ///

@@ -140,16 +140,17 @@ inline std::string readable_type(const std::string& mangled) {
 }
 
 /// A strict weak order on keys, for ordered timer sets: `<` where it exists, else the
-/// bytes (keys hashed by the default `key_hash` are trivially copyable and compared by
-/// their bytes already).
+/// bytes, but only for keys whose bytes are their value (no padding, no floating point:
+/// equal keys with different padding would be two keys to the timer set).
 template <class K>
 struct key_less {
   bool operator()(const K& a, const K& b) const noexcept {
     if constexpr (std::totally_ordered<K>) {
       return a < b;
     } else {
-      static_assert(std::is_trivially_copyable_v<K>,
-                    "timers need keys with operator< or trivially copyable keys");
+      static_assert(std::has_unique_object_representations_v<K>,
+                    "timers need keys with operator< (e.g. a defaulted operator<=>), or keys "
+                    "without padding or floating-point members");
       return std::memcmp(&a, &b, sizeof(K)) < 0;
     }
   }

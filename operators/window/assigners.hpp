@@ -44,16 +44,17 @@ namespace detail {
 
 inline std::string micros(duration d) { return std::to_string(d.count()) + "us"; }
 
-/// `t + d`, clamped at the ends of the time line instead of overflowing (the max
-/// watermark plus allowed lateness must stay the max watermark).
-constexpr event_time saturating_add(event_time t, duration d) noexcept {
-  using rep = duration::rep;
-  const rep a = t.time_since_epoch().count(), b = d.count();
-  if (b > 0 && a > std::numeric_limits<rep>::max() - b)
-    return event_time::max();
-  if (b < 0 && a < std::numeric_limits<rep>::min() - b)
-    return event_time::min();
-  return t + d;
+/// Whether `t + d` (`d >= 0`) is on the time line.
+constexpr bool fits_after(event_time t, duration d) noexcept {
+  return t.time_since_epoch().count() <= std::numeric_limits<duration::rep>::max() - d.count();
+}
+/// Whether `t - d` (`d >= 0`) is on the time line.
+constexpr bool fits_before(event_time t, duration d) noexcept {
+  return t.time_since_epoch().count() >= std::numeric_limits<duration::rep>::min() + d.count();
+}
+/// `2 * d` (`d >= 0`), at most `duration::max()`.
+constexpr duration doubled(duration d) noexcept {
+  return d > duration::max() / 2 ? duration::max() : 2 * d;
 }
 
 /// The start of the window of length `size` (shifted by `offset`) that holds `ts`.
@@ -69,6 +70,12 @@ constexpr event_time window_start(event_time ts, duration offset, duration size)
 } // namespace detail
 
 namespace windows {
+
+/// The most windows one record may belong to: a sliding window's `ceil(size / slide)`.
+/// Each record is added to every window that holds it, so `size 10m, slide 1us` (600
+/// million windows per record) would grow memory until the process dies. Spark has no
+/// limit; Flink computes the same count. Refused before the job starts.
+inline constexpr std::int64_t max_windows_per_record = 10'000;
 
 /// Fixed-size, non-overlapping windows: `[k*size + offset, (k+1)*size + offset)`.
 struct tumbling {
@@ -92,7 +99,14 @@ struct tumbling {
     return "tumbling(" + detail::micros(size) +
            (offset == duration::zero() ? "" : ", offset " + detail::micros(offset)) + ")";
   }
-  /// Calls `fn(window)` for the one window holding `ts`.
+  /// Whether the window holding `ts` lies on the time line (ends no later than
+  /// `event_time::max()`). Checked before `assign`: a record for which it is false is
+  /// malformed. Conservative by at most a window length at each end.
+  constexpr bool fits(event_time ts) const noexcept {
+    // start > ts - size - |offset| and end <= ts + size; the |offset| < size of validate().
+    return detail::fits_before(ts, detail::doubled(size)) && detail::fits_after(ts, size);
+  }
+  /// Calls `fn(window)` for the one window holding `ts`; requires `fits(ts)`.
   template <class F>
   void assign(event_time ts, F&& fn) const {
     const auto start = detail::window_start(ts, offset, size);
@@ -124,6 +138,13 @@ struct sliding {
                         "sliding window: slide " + detail::micros(slide) +
                           " is larger than the size " + detail::micros(size) +
                           "; records between windows would belong to none");
+    if (const auto n = windows_per_record(); n > max_windows_per_record)
+      return make_error(error_code::invalid_option,
+                        "sliding window: size " + detail::micros(size) + " / slide " +
+                          detail::micros(slide) + " = " + std::to_string(n) +
+                          " windows per record, more than the limit of " +
+                          std::to_string(max_windows_per_record) +
+                          " (windows::max_windows_per_record); use a larger slide");
     if (offset >= slide || offset <= -slide)
       return make_error(error_code::invalid_option,
                         "sliding window: |offset| must be less than the slide, got offset " +
@@ -134,7 +155,19 @@ struct sliding {
     return "sliding(" + detail::micros(size) + " every " + detail::micros(slide) +
            (offset == duration::zero() ? "" : ", offset " + detail::micros(offset)) + ")";
   }
-  /// Calls `fn(window)` for every window holding `ts`, latest start first (Flink's order).
+  /// The number of windows that hold a record: `ceil(size / slide)` (positive options).
+  constexpr std::int64_t windows_per_record() const noexcept {
+    return size.count() / slide.count() + (size.count() % slide.count() != 0 ? 1 : 0);
+  }
+  /// Whether every window holding `ts` lies on the time line, and `assign`'s arithmetic with
+  /// it. Checked before `assign`: a record for which it is false is malformed.
+  constexpr bool fits(event_time ts) const noexcept {
+    // Starts lie in (ts - size - slide, ts], ends in (ts, ts + size]; |offset| < slide.
+    return detail::fits_before(ts, size) && detail::fits_before(ts - size, detail::doubled(slide)) &&
+           detail::fits_after(ts, size);
+  }
+  /// Calls `fn(window)` for every window holding `ts`, latest start first (Flink's order);
+  /// requires `fits(ts)`.
   template <class F>
   void assign(event_time ts, F&& fn) const {
     const auto last_start = detail::window_start(ts, offset, slide);
@@ -160,6 +193,10 @@ struct session {
   duration gap_of(const T&) const noexcept {
     return gap;
   }
+  /// Whether the session a record at `ts` opens, `[ts, ts + gap)`, lies on the time line.
+  static constexpr bool fits(event_time ts, duration gap) noexcept {
+    return detail::fits_after(ts, gap);
+  }
 };
 
 /// Session windows whose gap depends on the record: `gap_fn(const T&) -> duration`. A
@@ -175,6 +212,10 @@ struct session_dynamic {
     static_assert(std::is_invocable_v<const F&, const T&>,
                   "session_dynamic: the gap function must be (const T&) -> duration");
     return std::chrono::duration_cast<duration>(std::invoke(gap_fn, record));
+  }
+  /// As `session::fits`.
+  static constexpr bool fits(event_time ts, duration gap) noexcept {
+    return session::fits(ts, gap);
   }
 };
 template <class F>

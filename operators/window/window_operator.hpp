@@ -36,6 +36,7 @@
 /// `complete` emits every window at every epoch's end and neither frees nor drops anything.
 /// In micro-batches windows are freed at the epoch's end (after its data), in continuous
 /// mode when the watermark arrives. Allowed lateness must be zero.
+#include "core/codec/time_format.hpp"
 #include "core/key_group.hpp"
 #include "operators/keyed_state.hpp"
 #include "operators/operator.hpp"
@@ -186,6 +187,21 @@ result<void> emit_updates_and_late(output& out, std::vector<R> updates, std::vec
   return {};
 }
 
+/// A record whose windows would overflow the time line (an event time near the int64
+/// limits, such as epoch milliseconds taken for microseconds): a malformed record. The
+/// window operators have no dead-letter output, so it fails the job, naming the record.
+template <class T>
+error malformed_event_time(const std::string& op, const std::string& windows, event_time ts,
+                           const T& record) {
+  return make_error(error_code::malformed_record,
+                    "window '" + op + "': the event time " +
+                      std::to_string(ts.time_since_epoch().count()) + "us (" +
+                      codec::format_iso8601(ts) + ") is too close to an end of the time line "
+                      "for " + windows + " windows, which would overflow (input event times "
+                      "are read only within years 0000 to 9999: check the timestamp "
+                      "function); record: " + record_text(record));
+}
+
 inline error unreadable_instance(const std::string& op, int instance, const error& e) {
   return make_error(error_code::io_error, "window '" + op + "', instance " +
                                             std::to_string(instance) +
@@ -275,8 +291,10 @@ public:
     std::vector<output_type> updates; // re-firings caused by allowed-late records
     std::vector<T> late;
     std::uint64_t late_count = 0;
-    for_each_record(records, [&](const T& r) {
+    auto looped = for_each_record(records, [&](const T& r) -> result<void> {
       const event_time ts = ts_fn_(r);
+      if (!assigner_.fits(ts))
+        return detail::malformed_event_time(info_.name, assigner_.describe(), ts, r);
       const K key = key_fn_(r);
       const int g = detail::window_key_group(key, info_.max_key_groups);
       auto& tab = state_.group(g);
@@ -303,9 +321,12 @@ public:
         if (opts_.late_to_side_output)
           late.push_back(r);
       }
+      return {};
     });
     if (late_count)
       count_late(late_count, opts_.late_to_side_output);
+    if (!looped)
+      return looped;
     return detail::emit_updates_and_late(out, std::move(updates), std::move(late));
   }
 
@@ -498,8 +519,10 @@ private:
                       : current_watermark();
     std::vector<T> late;
     std::uint64_t late_count = 0;
-    for_each_record(records, [&](const T& r) {
+    auto looped = for_each_record(records, [&](const T& r) -> result<void> {
       const event_time ts = ts_fn_(r);
+      if (!assigner_.fits(ts))
+        return detail::malformed_event_time(info_.name, assigner_.describe(), ts, r);
       const K key = key_fn_(r);
       const int g = detail::window_key_group(key, info_.max_key_groups);
       auto& tab = state_.group(g);
@@ -532,9 +555,12 @@ private:
         if (opts_.late_to_side_output)
           late.push_back(r);
       }
+      return {};
     });
     if (late_count)
       count_late(late_count, opts_.late_to_side_output);
+    if (!looped)
+      return looped;
     return detail::emit_updates_and_late(out, std::vector<output_type>{}, std::move(late));
   }
 
@@ -609,7 +635,10 @@ public:
         return make_error(error_code::invalid_option,
                           "window '" + info_.name + "': the session gap function returned " +
                             detail::micros(gap) + "; gaps must be positive");
-      const time_window fresh{ts, detail::saturating_add(ts, gap)};
+      if (!assigner_.fits(ts, gap))
+        return detail::malformed_event_time(info_.name, "session(gap " + detail::micros(gap) + ")",
+                                            ts, r);
+      const time_window fresh{ts, ts + gap};
       K key = key_fn_(r);
       const int g = detail::window_key_group(key, info_.max_key_groups);
       auto& tab = state_.group(g);

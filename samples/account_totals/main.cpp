@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   std::string out_of_orderness = "1s";
   samples::add_common_flags(app, common);
   app.add_option("--window", window,
-                 "event-time tumbling window per account, e.g. 1s, 1min (0: running totals)");
+                 "event-time tumbling window per account, e.g. 1s, 1m (0: running totals)");
   app.add_option("--out-of-orderness", out_of_orderness,
                  "how late a transaction may arrive and still count, e.g. 1s");
   app.add_option("--source", source, "generator, walkthrough or file")
@@ -125,8 +125,10 @@ int main(int argc, char** argv) {
     std::cerr << "account_totals: " << duration.error().to_string() << "\n";
     return 2;
   }
-  auto window_size = codec::parse_duration(window);
-  auto delay = codec::parse_duration(out_of_orderness);
+  auto window_size =
+    samples::duration_flag("--window", window, samples::duration_rule::not_negative);
+  auto delay = samples::duration_flag("--out-of-orderness", out_of_orderness,
+                                      samples::duration_rule::not_negative);
   if (!window_size || !delay) {
     std::cerr << "account_totals: "
               << (window_size ? delay.error() : window_size.error()).to_string() << "\n";

@@ -71,6 +71,27 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
                  "PER_SECOND a second (default 5): OPERATOR[:PER_SECOND]; repeatable");
 }
 
+/// What a duration flag may be.
+enum class duration_rule {
+  positive,     ///< more than zero (sizes, slides, intervals)
+  not_negative, ///< zero or more (delays, lingers; 0 often means "off")
+};
+
+/// Parses the duration flag `flag` (e.g. "--watermark") from `text`; errors name the flag
+/// and repeat the text: "--watermark: must not be negative, got -5m".
+inline result<std::chrono::microseconds> duration_flag(const std::string& flag,
+                                                       const std::string& text,
+                                                       duration_rule rule) {
+  auto d = codec::parse_duration(text);
+  if (!d)
+    return make_error(error_code::invalid_option, flag + ": " + d.error().message);
+  if (rule == duration_rule::positive && d->count() <= 0)
+    return make_error(error_code::invalid_option, flag + ": must be positive, got " + text);
+  if (rule == duration_rule::not_negative && d->count() < 0)
+    return make_error(error_code::invalid_option, flag + ": must not be negative, got " + text);
+  return *d;
+}
+
 /// Applies the flags to job options; errors name the offending flag.
 inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const common_flags& f,
                                                                           job_options& o) {
@@ -79,9 +100,9 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
   o.runtime.threads = f.threads;
   o.runtime.scheduler = f.scheduler == "sharing" ? scheduler_policy::sharing
                                                  : scheduler_policy::stealing;
-  auto linger = codec::parse_duration(f.linger);
+  auto linger = duration_flag("--linger", f.linger, duration_rule::not_negative);
   if (!linger)
-    return make_error(error_code::invalid_option, "--linger: " + linger.error().message);
+    return linger.error();
   o.runtime.linger = *linger;
   // An interval without a directory would silently take no checkpoints at all.
   if (f.checkpoint_dir.empty() && !f.checkpoint_interval.empty())
@@ -89,22 +110,20 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
                       "--checkpoint-interval: needs --checkpoint-dir (without a directory the "
                       "job takes no checkpoints)");
   if (!f.checkpoint_dir.empty()) {
-    auto every =
-      codec::parse_duration(f.checkpoint_interval.empty() ? "1s" : f.checkpoint_interval);
-    if (!every || every->count() <= 0)
-      return make_error(error_code::invalid_option,
-                        "--checkpoint-interval: " +
-                          (every ? std::string{"must be positive"} : every.error().message));
+    auto every = duration_flag("--checkpoint-interval",
+                               f.checkpoint_interval.empty() ? "1s" : f.checkpoint_interval,
+                               duration_rule::positive);
+    if (!every)
+      return every.error();
     o.checkpoints.dir = f.checkpoint_dir;
     o.checkpoints.interval = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
   }
   if (auto ok = logging::to_stderr(f.log_level); !ok)
     return make_error(error_code::invalid_option, "--log-level: " + ok.error().message);
-  auto every = codec::parse_duration(f.progress_interval);
-  if (!every || every->count() < 0)
-    return make_error(error_code::invalid_option,
-                      "--progress-interval: " +
-                        (every ? std::string{"must not be negative"} : every.error().message));
+  auto every = duration_flag("--progress-interval", f.progress_interval,
+                             duration_rule::not_negative);
+  if (!every)
+    return every.error();
   o.progress_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*every);
   if (!f.progress.empty()) {
     // A job resuming from a checkpoint continues its log.
@@ -129,10 +148,11 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
     spec.out = [](const std::string& line) { std::cerr << "tap: " << line << "\n"; };
     o.taps.push_back(std::move(spec));
   }
-  auto duration = codec::parse_duration(f.duration);
+  // A negative duration used to mean "run to the end", like 0: refused, not guessed.
+  auto duration = duration_flag("--duration", f.duration, duration_rule::not_negative);
   if (!duration)
-    return make_error(error_code::invalid_option, "--duration: " + duration.error().message);
-  if (duration->count() <= 0)
+    return duration.error();
+  if (duration->count() == 0)
     return std::optional<std::chrono::nanoseconds>{};
   return std::optional<std::chrono::nanoseconds>{*duration};
 }

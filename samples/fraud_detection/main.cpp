@@ -138,13 +138,9 @@ void add_flags(CLI::App& app, settings& s) {
 
 result<std::chrono::microseconds> duration_flag(const std::string& flag, const std::string& text,
                                                 bool positive = true) {
-  auto d = codec::parse_duration(text);
-  if (!d)
-    return make_error(error_code::invalid_option, flag + ": " + d.error().message);
-  if (positive ? d->count() <= 0 : d->count() < 0)
-    return make_error(error_code::invalid_option,
-                      flag + ": must be " + (positive ? "positive" : "zero or more"));
-  return *d;
+  return samples::duration_flag(flag, text,
+                                positive ? samples::duration_rule::positive
+                                         : samples::duration_rule::not_negative);
 }
 
 /// Turns the string flags into the typed options.

@@ -157,12 +157,17 @@ int main(int argc, char** argv) {
   auto mode = parse_mode(mode_text);
   if (!mode)
     return fail(mode.error());
-  auto size = codec::parse_duration(window);
-  auto step = codec::parse_duration(slide);
-  auto delay = codec::parse_duration(watermark);
+  auto size = samples::duration_flag("--window", window, samples::duration_rule::positive);
+  auto step = samples::duration_flag("--slide", slide, samples::duration_rule::positive);
+  auto delay =
+    samples::duration_flag("--watermark", watermark, samples::duration_rule::not_negative);
   for (auto* d : {&size, &step, &delay})
     if (!*d)
       return fail(d->error());
+  // The job would refuse them too, naming the window operator; here the flags are named.
+  if (auto ok = windows::sliding{.size = *size, .slide = *step}.validate(); !ok)
+    return fail(make_error(error_code::invalid_option,
+                           "--window " + window + " --slide " + slide + ": " + ok.error().message));
   opts.trigger = *when;
   opts.output_mode = *mode;
   opts.late_rows = late_rows == "epoch" ? late_row_rule::epoch_watermark

@@ -410,6 +410,48 @@ BOOST_AUTO_TEST_CASE(malformed_fail_names_file_line_and_cause) {
   BOOST_TEST(s.src->malformed_count() == 1u);
 }
 
+namespace {
+struct stamped {
+  std::int64_t id = 0;
+  event_time ts{};
+};
+template <class Inspector>
+bool inspect(Inspector& f, stamped& x) {
+  return f.object("stamped").fields(f.field("id", x.id), f.field("ts", x.ts));
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(event_times_beyond_year_9999_are_dead_letters_not_windows) {
+  // Epoch milliseconds near INT64_MAX / 1000 fit in microseconds, but every window around
+  // them overflowed into one that ends before it starts. The codec reads event times only
+  // within years 0000 to 9999, so the line is a malformed record: a dead letter here.
+  temp_dir dir;
+  const std::string far = R"({"id": 2, "ts": 9223372036854775})";
+  auto file = dir.write("in.jsonl", R"({"id": 1, "ts": 1000})" "\n" + far + "\n" +
+                                      R"({"id": 3, "ts": 2000})" "\n");
+  job j;
+  auto hourly = sinks::collect<window_result<int, std::uint64_t>>{};
+  auto bad = sinks::collect<dead_letter>{};
+  auto in = j.from(sources::file<stamped>{{.path = dir.path, .malformed = on_malformed::dead_letter}},
+                   watermarks::monotonous<stamped>([](const stamped& s) { return s.ts; }))
+              .name("stamps");
+  in.key_by([](const stamped&) { return 0; }).window(windows::tumbling{.size = 1h}).count().sink_to(hourly);
+  in.dead_letters().sink_to(bad);
+  auto r = j.run();
+  BOOST_REQUIRE_MESSAGE(r, error_text(r));
+  auto got = hourly.records();
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST((got[0].start < got[0].end));
+  BOOST_TEST(got[0].value == 2u);
+  auto letters = bad.records();
+  BOOST_REQUIRE_EQUAL(letters.size(), 1u);
+  BOOST_TEST(letters[0].location == file.string() + ":2");
+  BOOST_TEST(letters[0].raw == far);
+  BOOST_TEST(letters[0].error.find("out of range for epoch milliseconds (years 0000 to 9999)") !=
+               std::string::npos,
+             letters[0].error);
+}
+
 BOOST_AUTO_TEST_CASE(malformed_dead_letters_are_routed_and_counted) {
   temp_dir dir;
   const std::string bad_json = "{\"id\": 2, \"name\": \"b\"";

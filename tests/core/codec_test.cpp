@@ -570,6 +570,34 @@ BOOST_AUTO_TEST_CASE(event_time_forms) {
   BOOST_REQUIRE(!huge.has_value());
   BOOST_TEST(contains(huge.error().message, "out of range for epoch milliseconds"));
 
+  // Event times are read only within years 0000 to 9999 (what ISO-8601 writes): epoch
+  // milliseconds near INT64_MAX / 1000 converted to microseconds without overflow, but every
+  // window around them overflowed. They are malformed records now.
+  for (const char* far : {"9223372036854775", "-9223372036854775", "253402300800000",
+                          "-62167219200001"}) {
+    BOOST_TEST_CONTEXT(far) {
+      auto t = from_json_line<event_time>(far);
+      BOOST_REQUIRE(!t.has_value());
+      BOOST_TEST((t.error().code == error_code::malformed_record));
+      BOOST_TEST(t.error().message == "number " + std::string{far} +
+                                        " is out of range for epoch milliseconds (years 0000 to "
+                                        "9999)",
+                 t.error().message);
+      auto c = sluice::codec::from_csv_row<event_time>(far);
+      BOOST_REQUIRE(!c.has_value());
+      BOOST_TEST((c.error().code == error_code::malformed_record));
+      BOOST_TEST(contains(c.error().message, "out of range for epoch milliseconds (years 0000 to 9999)"),
+                 c.error().message);
+    }
+  }
+  for (std::int64_t edge : {std::int64_t{253'402'300'799'999}, std::int64_t{-62'167'219'200'000}}) {
+    auto t = from_json_line<event_time>(std::to_string(edge));
+    BOOST_REQUIRE(t.has_value());
+    BOOST_TEST(t->time_since_epoch().count() == edge * 1000);
+    const auto text = sluice::codec::format_iso8601(*t);
+    BOOST_TEST(text == (edge > 0 ? "9999-12-31T23:59:59.999Z" : "0000-01-01T00:00:00Z"), text);
+  }
+
   auto obj = from_json_line<event_time>("{}");
   BOOST_REQUIRE(!obj.has_value());
   BOOST_TEST(obj.error().message ==

@@ -296,6 +296,31 @@ BOOST_AUTO_TEST_CASE(key_by_string_keys_into_a_keyed_sink) {
   BOOST_TEST(wrong == 0);
 }
 
+BOOST_AUTO_TEST_CASE(signed_zero_keys_are_one_key) {
+  // 0.0 == -0.0, so a running count keyed by them counts one key, on every parallelism:
+  // hashing the bytes put them in two key groups (two states, two counts of 2).
+  struct reading {
+    double key = 0;
+    int n = 1;
+  };
+  for (int p : {1, 3}) {
+    BOOST_TEST_CONTEXT("parallelism " << p) {
+      job j{{.name = "zeros", .parallelism = p}};
+      auto out = sinks::collect<reading>{};
+      j.from(sources::collection<reading>{{{0.0, 1}, {-0.0, 1}, {0.0, 1}, {-0.0, 1}}})
+        .parallelism(1)
+        .key_by([](const reading& r) { return r.key; })
+        .reduce([](const reading& a, const reading& b) { return reading{a.key, a.n + b.n}; })
+        .sink_to(out);
+      require_ok(j.run());
+      int most = 0;
+      for (const auto& r : out.records())
+        most = std::max(most, r.n);
+      BOOST_TEST(most == 4);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(rebalance_spreads_whole_batches_over_all_instances) {
   // One source instance, batches of 16: the router rotates over the 4 targets one full
   // batch at a time, so each instance gets exactly a quarter.

@@ -268,6 +268,37 @@ BOOST_AUTO_TEST_CASE(invalid_strategies_are_rejected_before_start) {
   BOOST_TEST(e.message.find("idle timeout") != std::string::npos, e.message);
 }
 
+BOOST_AUTO_TEST_CASE(a_negative_delay_is_rejected_before_start_naming_the_source) {
+  // A negative delay puts the watermark ahead of the newest record: the newest rows would
+  // be dropped as late (Spark rejects a negative delay too).
+  job j;
+  auto out = sinks::collect<ev>{};
+  j.from(sources::collection<ev>{{{1, at(1s)}}},
+         watermarks::bounded_out_of_orderness<ev>(-5min, ts_of))
+    .name("readings")
+    .sink_to(out);
+  auto e = require_error(j.run());
+  BOOST_TEST(e.code == error_code::invalid_option);
+  BOOST_TEST(e.message == "source 'readings': the watermark delay must not be negative, got "
+                          "-300000000us",
+             e.message);
+  BOOST_TEST(out.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(watermarks_near_the_start_of_the_time_line_do_not_wrap) {
+  // max event time - delay - 1µs, saturated: a record near the first instant does not wrap
+  // the watermark around to the far future (which would make every later record late).
+  split_source src{{{0, {{1, event_time::min() + 1s}}}}};
+  src.set_watermark_strategy(watermarks::bounded_out_of_orderness<ev>(1h, ts_of));
+  auto u = poll_once(src);
+  BOOST_TEST((!u.advanced || *u.advanced < event_time::min() + 1s));
+  bounded_out_of_orderness_generator<ev> g{1h};
+  g.on_event(ev{1, event_time::min() + 1s}, event_time::min() + 1s);
+  auto w = g.current();
+  BOOST_REQUIRE(w.has_value());
+  BOOST_TEST((*w == event_time::min()));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(propagation)

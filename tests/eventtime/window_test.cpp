@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -200,6 +201,41 @@ BOOST_AUTO_TEST_CASE(invalid_options_are_named_errors) {
              "sliding window: slide 15000000us is larger than the size 10000000us; records "
              "between windows would belong to none");
   BOOST_TEST((windows::sliding{.size = 10s, .slide = 10s}.validate().has_value()));
+}
+
+BOOST_AUTO_TEST_CASE(absurd_window_counts_per_record_are_refused) {
+  // --window 10m --slide 1us: 600 million windows per record, memory grows until killed.
+  auto e = require_error(windows::sliding{.size = 10min, .slide = 1us}.validate());
+  BOOST_TEST((e.code == error_code::invalid_option));
+  BOOST_TEST(e.message == "sliding window: size 600000000us / slide 1us = 600000000 windows per "
+                          "record, more than the limit of 10000 (windows::max_windows_per_record); "
+                          "use a larger slide",
+             e.message);
+  // The limit itself is fine, one more is not (ceil(size / slide) windows hold a record).
+  BOOST_TEST((windows::sliding{.size = 10s, .slide = 1ms}.validate().has_value()));
+  BOOST_TEST(windows::max_windows_per_record == 10'000);
+  auto over = require_error(windows::sliding{.size = 10s + 1us, .slide = 1ms}.validate());
+  BOOST_TEST(over.message.find("10001 windows per record") != std::string::npos, over.message);
+}
+
+BOOST_AUTO_TEST_CASE(windows_near_the_ends_of_the_time_line_do_not_fit) {
+  // A record whose windows would end after the last representable instant (or start before
+  // the first) has no window: the operators treat it as malformed.
+  const auto max = event_time::max(), min = event_time::min();
+  windows::tumbling t{.size = 10min};
+  BOOST_TEST(t.fits(at(0)));
+  BOOST_TEST(t.fits(max - 20min));
+  BOOST_TEST(!t.fits(max - 1s));
+  BOOST_TEST(!t.fits(max));
+  BOOST_TEST(!t.fits(min));
+  windows::sliding s{.size = 10min, .slide = 5min};
+  BOOST_TEST(s.fits(at(-5 * sec)));
+  BOOST_TEST(!s.fits(max - 1s));
+  BOOST_TEST(!s.fits(min + 1s));
+  windows::session g{.gap = 1h};
+  BOOST_TEST(g.fits(at(0), 1h));
+  BOOST_TEST(!g.fits(max - 1min, 1h));
+  BOOST_TEST(g.fits(min, 1h));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -396,6 +432,45 @@ BOOST_AUTO_TEST_CASE(a_non_positive_dynamic_gap_fails_with_a_named_error) {
   BOOST_TEST((e.code == error_code::invalid_option));
   BOOST_TEST(e.message == "window 'sessions': the session gap function returned 0us; gaps "
                           "must be positive");
+}
+
+BOOST_AUTO_TEST_CASE(a_record_whose_windows_overflow_the_time_line_is_malformed) {
+  // Epoch milliseconds near INT64_MAX / 1000, read as microseconds: the window arithmetic
+  // overflowed into windows that end before they start. Now such a record fails the
+  // operator as malformed, naming it; the records before it are kept.
+  const std::int64_t near_max = std::numeric_limits<std::int64_t>::max() - 1000;
+  auto check = [&](std::unique_ptr<operator_base> op) {
+    operator_harness h{std::move(op), harness_options{.name = "w"}};
+    require_ok(h.open());
+    require_ok(h.push(std::vector<ev>{{1, 5 * sec, 1}}));
+    auto e = require_error(h.push(std::vector<ev>{{1, near_max, 7}}));
+    BOOST_TEST((e.code == error_code::malformed_record));
+    BOOST_TEST(e.message.find("window 'w'") != std::string::npos, e.message);
+    BOOST_TEST(e.message.find(std::to_string(near_max) + "us") != std::string::npos, e.message);
+    BOOST_TEST(e.message.find("record: ") != std::string::npos, e.message);
+    BOOST_TEST(e.message.find("record: {1 @" + std::to_string(near_max) + "us = 7}") !=
+                 std::string::npos,
+               e.message);
+    for (const auto& r : h.take<count_res>())
+      BOOST_TEST((r.start < r.end), "a window that ends before it starts");
+  };
+  BOOST_TEST_CONTEXT("tumbling") { check(agg_op(windows::tumbling{.size = 10min}, window_aggregates::count{})); }
+  BOOST_TEST_CONTEXT("sliding") {
+    check(agg_op(windows::sliding{.size = 10min, .slide = 5min}, window_aggregates::count{}));
+  }
+  BOOST_TEST_CONTEXT("session") { check(agg_op(windows::session{.gap = 1h}, window_aggregates::count{})); }
+  BOOST_TEST_CONTEXT("dynamic session") {
+    auto gap = [](const ev&) { return duration{1h}; };
+    check(agg_op(windows::session_dynamic{gap}, window_aggregates::count{}));
+  }
+  BOOST_TEST_CONTEXT("under an output mode") {
+    operator_harness h{agg_op(windows::tumbling{.size = 10min}, window_aggregates::count{}),
+                       harness_options{.name = "w", .mode = output_mode::update}};
+    require_ok(h.open());
+    auto e = require_error(h.push(std::vector<ev>{{1, near_max, 7}}));
+    BOOST_TEST((e.code == error_code::malformed_record));
+    BOOST_TEST(e.message.find("window 'w'") != std::string::npos, e.message);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(user_aggregate_with_flink_style_merge) {
@@ -718,8 +793,8 @@ BOOST_AUTO_TEST_CASE(graph_errors_are_reported_before_the_start) {
       .sink_to(sinks::collect<count_res>{});
   });
   BOOST_TEST((bad_size.code == error_code::invalid_option));
-  BOOST_TEST(bad_size.message.find("window: sliding window: slide must be positive, got 0us") !=
-               std::string::npos,
+  BOOST_TEST(bad_size.message.find("window 'window': sliding window: slide must be positive, "
+                                   "got 0us") != std::string::npos,
              bad_size.message);
 
   auto early_late = run_error([](job& j) {
@@ -753,6 +828,42 @@ BOOST_AUTO_TEST_CASE(graph_errors_are_reported_before_the_start) {
   });
   BOOST_TEST(parallel_all.message.find("exceeds the maximum of 1") != std::string::npos,
              parallel_all.message);
+}
+
+BOOST_AUTO_TEST_CASE(absurd_window_counts_are_refused_before_the_start_naming_the_window) {
+  job j{{.name = "bad"}};
+  auto out = sinks::collect<count_res>{};
+  j.from(sources::collection<ev>{{{1, 0, 0}}}, watermarks::monotonous<ev>(ts_of))
+    .key_by(key_of)
+    .window(windows::sliding{.size = 10min, .slide = 1us})
+    .count()
+    .name("counts")
+    .sink_to(out);
+  auto e = require_error(j.run());
+  BOOST_TEST((e.code == error_code::invalid_option));
+  BOOST_TEST(e.message.find("window 'counts': sliding window: size 600000000us / slide 1us = "
+                            "600000000 windows per record") != std::string::npos,
+             e.message);
+  BOOST_TEST(out.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_event_time_fails_the_job_naming_the_window_and_the_record) {
+  job j{{.name = "far"}};
+  auto out = sinks::collect<count_res>{};
+  const std::int64_t near_max = std::numeric_limits<std::int64_t>::max() - 5;
+  j.from(sources::collection<ev>{{{1, 0, 0}, {2, near_max, 42}}},
+         watermarks::monotonous<ev>(ts_of))
+    .key_by(key_of)
+    .window(windows::tumbling{.size = 1h})
+    .count()
+    .name("hourly")
+    .sink_to(out);
+  auto e = require_error(j.run());
+  BOOST_TEST((e.code == error_code::malformed_record), e.to_string());
+  BOOST_TEST(e.message.find("window 'hourly'") != std::string::npos, e.message);
+  BOOST_TEST(e.message.find(std::to_string(near_max)) != std::string::npos, e.message);
+  for (const auto& r : out.records())
+    BOOST_TEST((r.start < r.end), "a window that ends before it starts");
 }
 
 BOOST_AUTO_TEST_CASE(with_timestamps_gives_a_stream_event_time) {

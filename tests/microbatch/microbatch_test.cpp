@@ -17,6 +17,7 @@
 #include "sinks/memory.hpp"
 #include "sources/collection.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -286,6 +287,202 @@ BOOST_AUTO_TEST_CASE(trigger_intervals_must_be_positive) {
   job ok{with(std::nullopt, triggers::processing_time(1ms))};
   kv_input(ok).sink_to(sinks::collect<kv>{});
   require_ok(ok.plan());
+}
+
+// -- Spark 3.4+: nothing stateful after an aggregation in update or complete mode ---------
+//
+// Spark's UnsupportedOperationChecker (checkStreamingQueryGlobalWatermarkLimit) refuses a
+// stateful operator (aggregation, deduplication, join, flatMapGroupsWithState) downstream
+// of an aggregation unless the output mode is append: in update and complete mode the
+// aggregation re-emits rows older than the watermark, which the next stateful operator
+// would drop as late. One test per shape; the last shows append still chains.
+
+namespace {
+
+word_count add_counts(const word_count& a, const word_count& b) {
+  auto r = a;
+  r.value += b.value;
+  return r;
+}
+std::string key_of_count(const word_count& c) { return c.key; }
+
+/// The refusal names Spark's pattern, both operators and the output mode.
+void require_chain_refused(job& j, output_mode mode, const std::string& downstream,
+                           const std::string& aggregation, const reach_counter& reached) {
+  auto e = rule_error(j);
+  BOOST_TEST((e.code == error_code::invalid_graph));
+  BOOST_TEST(mentions(e, "Detected pattern of possible 'correctness' issue due to global "
+                         "watermark"),
+             e.message);
+  BOOST_TEST(mentions(e, "'" + downstream + "'"), e.message);
+  BOOST_TEST(mentions(e, "'" + aggregation + "'"), e.message);
+  const std::string name = mode == output_mode::update ? "Update" : "Complete";
+  BOOST_TEST(mentions(e, name + " output mode"), e.message);
+  BOOST_TEST(reached.n->load() == 0);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(update_and_complete_refuse_an_aggregation_after_an_aggregation) {
+  for (auto mode : {output_mode::update, output_mode::complete}) {
+    BOOST_TEST_CONTEXT(to_string(mode)) {
+      // Windowed counts, then a running total per word over them.
+      job j{with(mode)};
+      reach_counter reached;
+      word_input(j)
+        .key_by(word_of)
+        .window(windows::tumbling{.size = 10s})
+        .count()
+        .name("counts")
+        .key_by(key_of_count)
+        .reduce(add_counts)
+        .name("totals")
+        .sink_to(reached.sink<word_count>());
+      require_chain_refused(j, mode, "totals", "counts", reached);
+    }
+  }
+  // A running aggregate followed by another, with a stateless step between them.
+  job j{with(output_mode::update)};
+  reach_counter reached;
+  kv_input(j)
+    .key_by(key_of_kv)
+    .reduce(sum_kv)
+    .name("sums")
+    .map([](const kv& x) { return kv{x.key.substr(0, 1), x.value}; })
+    .key_by(key_of_kv)
+    .reduce(sum_kv)
+    .name("sums of sums")
+    .sink_to(reached.sink<kv>());
+  require_chain_refused(j, output_mode::update, "sums of sums", "sums", reached);
+}
+
+BOOST_AUTO_TEST_CASE(update_and_complete_refuse_deduplication_after_an_aggregation) {
+  for (auto mode : {output_mode::update, output_mode::complete}) {
+    BOOST_TEST_CONTEXT(to_string(mode)) {
+      job j{with(mode)};
+      reach_counter reached;
+      word_input(j)
+        .key_by(word_of)
+        .window(windows::tumbling{.size = 10s})
+        .count()
+        .name("counts")
+        .key_by(key_of_count)
+        .drop_duplicates_within_watermark(1s)
+        .name("once")
+        .sink_to(reached.sink<word_count>());
+      require_chain_refused(j, mode, "once", "counts", reached);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(update_and_complete_refuse_keyed_state_after_an_aggregation) {
+  // Keyed process functions are Sluice's flatMapGroupsWithState / transformWithState.
+  for (auto mode : {output_mode::update, output_mode::complete}) {
+    BOOST_TEST_CONTEXT(to_string(mode)) {
+      job j{with(mode)};
+      reach_counter reached;
+      kv_input(j)
+        .key_by(key_of_kv)
+        .reduce(sum_kv)
+        .name("sums")
+        .key_by(key_of_kv)
+        .process([](const kv& x, keyed_context<std::string>&, collector<kv>& out) {
+          out.collect(x);
+        })
+        .name("stateful")
+        .sink_to(reached.sink<kv>());
+      require_chain_refused(j, mode, "stateful", "sums", reached);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(complete_refuses_a_session_window_after_an_aggregation) {
+  // (Update refuses session windows anywhere, update_mode_rejects_session_windows.)
+  job j{with(output_mode::complete)};
+  reach_counter reached;
+  word_input(j)
+    .key_by(word_of)
+    .window(windows::tumbling{.size = 10s})
+    .count()
+    .name("counts")
+    .key_by(key_of_count)
+    .window(windows::session{.gap = 1min})
+    .count()
+    .name("sessions")
+    .sink_to(reached.sink<window_result<std::string, std::uint64_t>>());
+  require_chain_refused(j, output_mode::complete, "sessions", "counts", reached);
+}
+
+BOOST_AUTO_TEST_CASE(update_and_complete_refuse_a_join_after_an_aggregation) {
+  // Spark's join rule answers first (a stream-stream join is append-only), as in Spark.
+  for (auto [mode, name] : {std::pair{output_mode::update, "Update"},
+                            std::pair{output_mode::complete, "Complete"}}) {
+    BOOST_TEST_CONTEXT(name) {
+      job j{with(mode)};
+      reach_counter reached;
+      auto counts = word_input(j)
+                      .key_by(word_of)
+                      .window(windows::tumbling{.size = 10s})
+                      .count()
+                      .name("counts")
+                      .key_by(key_of_count);
+      auto right = j.from(sources::collection<word_event>{{w("a", 1)}},
+                          watermarks::bounded_out_of_orderness<word_event>(5s, ts_of))
+                     .name("right")
+                     .key_by(word_of);
+      counts.interval_join(right)
+        .between(-1s, 1s)
+        .apply()
+        .name("joined")
+        .sink_to(reached.sink<join_result<word_count, word_event>>());
+      auto e = rule_error(j);
+      BOOST_TEST((e.code == error_code::invalid_graph));
+      BOOST_TEST(mentions(e, "Join between two streaming DataFrames/Datasets is not supported in " +
+                               std::string{name} + " output mode"),
+                 e.message);
+      BOOST_TEST(reached.n->load() == 0);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(append_chains_stateful_operators_after_windowed_aggregations) {
+  // Spark 3.4+: windows over windows, and deduplication or keyed state after a window, run
+  // in append mode (each window's row is final when emitted).
+  job j{with(output_mode::append)};
+  auto counts = word_input(j)
+                  .key_by(word_of)
+                  .window(windows::tumbling{.size = 10s})
+                  .count()
+                  .name("counts");
+  counts.key_by(key_of_count)
+    .window(windows::tumbling{.size = 1min})
+    .sum([](const word_count& c) { return c.value; })
+    .name("per minute")
+    .sink_to(sinks::collect<window_result<std::string, std::uint64_t>>{});
+  counts.key_by(key_of_count)
+    .drop_duplicates_within_watermark(1s)
+    .name("once")
+    .sink_to(sinks::collect<word_count>{});
+  require_ok(j.plan());
+  // And the job runs: the minute sums add up the ten-second counts. (Continuous epochs: the
+  // end of the bounded input brings the final watermark, which closes every window; under
+  // available_now, as in Spark, the watermark stays at max event time - delay.)
+  job run{with(output_mode::append, triggers::continuous())};
+  sinks::collect<window_result<std::string, std::uint64_t>> out;
+  word_input(run)
+    .key_by(word_of)
+    .window(windows::tumbling{.size = 10s})
+    .count()
+    .key_by(key_of_count)
+    .window(windows::tumbling{.size = 1min})
+    .sum([](const word_count& c) { return c.value; })
+    .sink_to(out);
+  require_ok(run.run());
+  std::vector<std::string> rows;
+  for (const auto& r : out.records())
+    rows.push_back(r.key + "=" + std::to_string(r.value));
+  std::sort(rows.begin(), rows.end());
+  BOOST_TEST(rows == (std::vector<std::string>{"a=1", "b=1"}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(console_for_each_and_foreach_batch_take_every_mode) {

@@ -65,14 +65,19 @@ result<opened_checkpoints> open_checkpoints(const graph& g, const physical_plan&
   auto store = checkpoint_store::open(opts.checkpoints.dir,
                                       {.retained = opts.checkpoints.retained,
                                        .file_threshold = opts.checkpoints.file_threshold,
-                                       .compress = opts.checkpoints.compression});
+                                       .compress = opts.checkpoints.compression,
+                                       .on_unreadable = opts.checkpoints.on_unreadable});
   if (!store)
     return std::move(store).error();
   opened_checkpoints out;
   out.store = std::shared_ptr<checkpoint_store>{std::move(*store)};
-  auto point = find_restore_point(*out.store, opts.checkpoints, plan, out.skipped);
+  // What opening repaired, deleted or kept comes first; it is no reason to refuse a start.
+  out.skipped = out.store->opening_notes();
+  std::vector<std::string> skipped;
+  auto point = find_restore_point(*out.store, opts.checkpoints, plan, skipped);
   if (!point)
     return std::move(point).error();
+  out.skipped.insert(out.skipped.end(), skipped.begin(), skipped.end());
   out.from.meta = std::move(*point);
   if (opts.checkpoints.restore_from) {
     // A new history starts at the restored checkpoint: the newer ones must never be

@@ -92,6 +92,12 @@ struct checkpoint_options {
   /// `start_fresh` deletes the checkpoint files and starts from scratch, as a Spark user
   /// deletes the checkpoint directory. Either is reported in `job_result::skipped_checkpoints`.
   unreadable_checkpoints on_unreadable = unreadable_checkpoints::refuse;
+  /// Flink's `--allowNonRestoredState`: a checkpoint holding state of an operator this job
+  /// does not have (removed, renamed, or now keeping no state) is restored without that
+  /// state, which is logged at warn. Default false: such a restore is refused, naming the
+  /// operators. An operator whose state changed (layout or types) is refused either way; a
+  /// new stateful operator starts empty (logged).
+  bool allow_non_restored_state = false;
   /// What a task failure does. Default: exponential backoff, 3 restarts.
   restart_strategy restart{};
 

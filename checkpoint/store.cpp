@@ -28,15 +28,6 @@
 
 namespace sluice {
 
-std::string_view to_string(unreadable_checkpoints policy) noexcept {
-  switch (policy) {
-    case unreadable_checkpoints::refuse: return "refuse";
-    case unreadable_checkpoints::repair: return "repair";
-    case unreadable_checkpoints::start_fresh: return "start_fresh";
-  }
-  return "?";
-}
-
 namespace {
 
 constexpr std::string_view meta_prefix = "m/";

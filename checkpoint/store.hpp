@@ -51,9 +51,6 @@ enum class unreadable_checkpoints {
   start_fresh,
 };
 
-/// "refuse", "repair" or "start_fresh".
-std::string_view to_string(unreadable_checkpoints policy) noexcept;
-
 
 /// What makes a checkpoint complete.
 struct checkpoint_meta {

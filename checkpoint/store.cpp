@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -330,48 +331,53 @@ struct torn_log {
 /// end of the file, or fragments without their last. Checksums are LevelDB's to check:
 /// with `paranoid_checks` a bad one fails the opening.
 std::optional<torn_log> find_torn_tail(const std::filesystem::path& path) {
-  constexpr std::uint64_t block = 32768, header = 7;
+  constexpr std::uint64_t block_size = 32768, header = 7;
   constexpr unsigned char full = 1, first = 2, middle = 3, last = 4;
+  std::error_code ec;
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec)
+    return std::nullopt; // LevelDB reports a log it cannot read
   std::ifstream in{path, std::ios::binary};
-  const std::string bytes{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-  const std::uint64_t size = bytes.size();
+  std::string block(block_size, '\0');
   constexpr std::uint64_t none = ~std::uint64_t{0};
-  std::uint64_t at = 0;
   std::uint64_t fragment_start = none; // of a record whose last fragment is missing
   auto torn_from = [&](std::uint64_t from) {
     return torn_log{path.filename().string(), size - (fragment_start != none ? fragment_start : from)};
   };
-  while (at < size) {
-    const auto in_block = block - at % block;
-    if (in_block < header) { // a block's trailer: zeros
-      at += in_block;
-      continue;
+  // Records never cross a block: each block is read and walked on its own.
+  for (std::uint64_t base = 0; base < size; base += block_size) {
+    const auto n = std::min(block_size, size - base);
+    if (!in.read(block.data(), static_cast<std::streamsize>(n)))
+      return std::nullopt;
+    const bool last_block = base + n == size;
+    std::uint64_t at = 0;
+    while (at < n) {
+      const auto left = n - at;
+      if (block_size - at < header) // the block's trailer: zeros
+        break;
+      if (left < header) { // only in the last block: a header cut short, unless zeros
+        if (block.find_first_not_of('\0', at) >= n && fragment_start == none)
+          return std::nullopt;
+        return torn_from(base + at);
+      }
+      const auto u8 = [&](std::uint64_t i) { return static_cast<unsigned char>(block[at + i]); };
+      const std::uint64_t length = u8(4) | (std::uint64_t{u8(5)} << 8);
+      const auto type = u8(6);
+      if (type == 0 && length == 0) // preallocated zeros: the rest of the block is empty
+        break;
+      if (header + length > left) {
+        if (last_block && n < block_size) // cut by the end of the file
+          return torn_from(base + at);
+        return std::nullopt; // corrupt in the middle: LevelDB reports it, paranoid fails
+      }
+      if (type == first)
+        fragment_start = base + at;
+      else if (type == full || type == last)
+        fragment_start = none;
+      else if (type != middle)
+        return std::nullopt; // an unknown type: LevelDB reports it
+      at += header + length;
     }
-    const auto left = std::min(in_block, size - at);
-    if (left < header) {
-      if (bytes.find_first_not_of('\0', at) == std::string::npos && fragment_start == none)
-        return std::nullopt; // zeros only: padding, nothing was written there
-      return torn_from(at);
-    }
-    const auto u8 = [&](std::uint64_t i) { return static_cast<unsigned char>(bytes[at + i]); };
-    const std::uint64_t length = u8(4) | (std::uint64_t{u8(5)} << 8);
-    const auto type = u8(6);
-    if (type == 0 && length == 0) { // preallocated zeros: the rest of the block is empty
-      at += in_block;
-      continue;
-    }
-    if (header + length > left) {
-      if (size - at < in_block) // cut by the end of the file
-        return torn_from(at);
-      return std::nullopt; // corrupt in the middle: LevelDB reports it, paranoid fails
-    }
-    if (type == first)
-      fragment_start = at;
-    else if (type == full || type == last)
-      fragment_start = none;
-    else if (type != middle)
-      return std::nullopt; // an unknown type: LevelDB reports it
-    at += header + length;
   }
   if (fragment_start != none)
     return torn_from(fragment_start);
@@ -388,12 +394,13 @@ std::optional<std::int64_t> read_marker(const std::filesystem::path& path, std::
   std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
   if (!text.empty() && text.back() == '\n')
     text.pop_back();
-  if (text.empty() || text.size() > 19 ||
-      text.find_first_not_of("0123456789") != std::string::npos) {
+  std::int64_t id = -1;
+  const auto [end, ec2] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (text.empty() || ec2 != std::errc{} || end != text.data() + text.size() || id < 0) {
     problem = path.string() + " does not hold a checkpoint id; it is ignored";
     return std::nullopt;
   }
-  return std::stoll(text);
+  return id;
 }
 
 /// Replaces the marker by way of a new file renamed over it, so that it is never torn.

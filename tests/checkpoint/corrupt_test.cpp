@@ -252,6 +252,14 @@ BOOST_AUTO_TEST_CASE(a_deleted_manifest_is_refused_naming_it_and_the_way_out) {
   BOOST_TEST(mentions(e.message, "MANIFEST"), e.message);
   BOOST_TEST(mentions(e.message, "on_unreadable"), e.message); // repair or start fresh
   BOOST_TEST((data_files(spec.checkpoints) == before));
+
+  // The tables are all there: a repair rebuilds the MANIFEST and loses nothing.
+  spec.on_unreadable = unreadable_checkpoints::repair;
+  auto [r, batches] = spec.run();
+  BOOST_TEST((r.restored_from == std::optional<std::int64_t>{1}));
+  BOOST_REQUIRE_EQUAL(r.skipped_checkpoints.size(), 1u);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "RepairDB"), r.skipped_checkpoints[0]);
+  BOOST_TEST(batches.empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_torn_log_that_lost_the_newest_metadata_is_reported_not_silent) {

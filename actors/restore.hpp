@@ -3,6 +3,7 @@
 /// restore. CAF-free; private to actors/.
 #include "actors/runtime.hpp"
 #include "checkpoint/store.hpp"
+#include "graph/fingerprint.hpp"
 #include "graph/graph.hpp"
 #include "graph/plan.hpp"
 
@@ -26,7 +27,8 @@ struct restore_point {
 struct opened_checkpoints {
   std::shared_ptr<checkpoint_store> store;
   restore_point from;
-  /// Newer checkpoints that could not be used, and why (the coordinator reports them).
+  /// What opening the store repaired, deleted or kept, then the newer checkpoints that
+  /// could not be used, and why (the coordinator reports them).
   std::vector<std::string> skipped;
 };
 
@@ -34,16 +36,28 @@ struct opened_checkpoints {
 /// keys of their state in a checkpoint, like Flink's operator uids) are unique.
 [[nodiscard]] result<void> check_checkpointable(const graph& g, const physical_plan& plan);
 
+/// Whether checkpoint `meta` may be restored into the job `job` named `job_name`, by Flink's
+/// rules: it was written by a job of that name (or is named by `o.restore_from`, as a Flink
+/// savepoint may be restored into another job); every operator that holds state in it is
+/// in the job (else refused, unless `o.allow_non_restored_state`: then that state is
+/// dropped and logged) with the same state layout and types (else refused, naming both);
+/// a stateful operator the checkpoint does not know starts empty (logged). A checkpoint
+/// written before fingerprints is checked by the names of its pieces only (logged).
+[[nodiscard]] result<void> check_restorable(const checkpoint_meta& meta, const job_fingerprint& job,
+                                            const std::string& job_name, const checkpoint_options& o);
+
 /// The checkpoint to start from: the one asked for, else the latest that verifies. A
 /// directory with complete checkpoints of which none verifies is an error, never a
-/// silent fresh start.
+/// silent fresh start; so is a checkpoint `check_restorable` refuses.
 [[nodiscard]] result<std::optional<checkpoint_meta>>
 find_restore_point(checkpoint_store& store, const checkpoint_options& o, const physical_plan& plan,
+                   const job_fingerprint& job, const std::string& job_name,
                    std::vector<std::string>& skipped);
 
 /// Opens the store in `opts.checkpoints.dir` (which must be set) for the job `g`/`plan`
 /// and chooses where its first run begins. With `restore_from`, a new history starts there:
-/// newer checkpoints (not savepoints) are deleted.
+/// newer checkpoints (not savepoints) are deleted. Every checkpoint the job completes
+/// carries its fingerprint.
 [[nodiscard]] result<opened_checkpoints> open_checkpoints(const graph& g, const physical_plan& plan,
                                                           const runtime_options& opts);
 

@@ -1,5 +1,6 @@
 #pragma once
 /// The runtime's entry point, free of CAF: runs a physical plan on actors.
+#include "checkpoint/store.hpp"
 #include "core/epoch.hpp"
 #include "core/metrics.hpp"
 #include "core/error.hpp"
@@ -88,6 +89,20 @@ struct checkpoint_options {
   bool compression = true;
   /// Start from this checkpoint or savepoint instead of the latest.
   std::optional<std::int64_t> restore_from{};
+  /// What a start does when `dir` holds checkpoint files that cannot be read (LevelDB
+  /// cannot open the database: its CURRENT or MANIFEST deleted, a table truncated, missing
+  /// or corrupt; or piece files without a database). Default `refuse`: the job fails,
+  /// naming the directory and what is wrong, and nothing is changed. `repair` rebuilds the
+  /// database with LevelDB's RepairDB and restores the newest checkpoint that verifies;
+  /// `start_fresh` deletes the checkpoint files and starts from scratch, as a Spark user
+  /// deletes the checkpoint directory. Either is reported in `job_result::skipped_checkpoints`.
+  unreadable_checkpoints on_unreadable = unreadable_checkpoints::refuse;
+  /// Flink's `--allowNonRestoredState`: a checkpoint holding state of an operator this job
+  /// does not have (removed, renamed, or now keeping no state) is restored without that
+  /// state, which is logged at warn. Default false: such a restore is refused, naming the
+  /// operators. An operator whose state changed (layout or types) is refused either way; a
+  /// new stateful operator starts empty (logged).
+  bool allow_non_restored_state = false;
   /// What a task failure does. Default: exponential backoff, 3 restarts.
   restart_strategy restart{};
 
@@ -209,7 +224,9 @@ struct job_result {
   std::vector<task_stats> tasks;
   /// The checkpoint the run started from (unset: it started empty).
   std::optional<std::int64_t> restored_from;
-  /// Newer checkpoints that could not be used, and why (corrupt, partial).
+  /// Newer checkpoints that could not be used, and why (corrupt, partial, lost by the
+  /// database), and what opening the checkpoint directory repaired, deleted or kept. The
+  /// runtime logs each at warn.
   std::vector<std::string> skipped_checkpoints;
   /// Checkpoints completed during the run.
   std::int64_t checkpoints_completed = 0;

@@ -106,6 +106,9 @@ private:
     spec.kind_name = "source";
     spec.description = desc.describe();
     spec.name = b_->unique_name(spec.description.substr(0, spec.description.find('(')));
+    // Positions are the connector's own: a file source's cannot seek a Kafka source.
+    spec.state.layout =
+      "source position (" + spec.description.substr(0, spec.description.find('(')) + ")";
     spec.max_parallelism = source_max_parallelism(desc);
     spec.outputs = {port_spec::of<T>()};
     spec.outputs.push_back(

@@ -87,6 +87,7 @@ public:
                        std::to_string(spec_.upper.count()) + "us]";
     spec.inputs = {record_type_of<L>(), record_type_of<R>()};
     spec.outputs = {port_spec::of<Out>()};
+    spec.state = {"interval join", {record_type_of<K>(), record_type_of<L>(), record_type_of<R>()}};
     const auto ts_l = left_.input().timestamps();
     const auto ts_r = right_.input().timestamps();
     if (spec_.lower > spec_.upper)

@@ -306,6 +306,8 @@ public:
     spec.description = desc.describe();
     // Like sources: the node is named by the connector, its options stay in the description.
     spec.name = b_->unique_name(spec.description.substr(0, spec.description.find('(')));
+    // What a sink keeps (its pre-committed transactions) is the connector's own.
+    spec.state.layout = "sink (" + spec.description.substr(0, spec.description.find('(')) + ")";
     spec.max_parallelism = sink_max_parallelism(desc);
     spec.sink_modes = sink_output_modes(desc);
     spec.inputs = {record_type_of<T>()};
@@ -363,8 +365,9 @@ public:
     auto out = in_.template attach<T>("reduce", [key_fn, fn] {
       return std::make_unique<reduce_operator<K, T, KeyFn, F>>(key_fn, fn);
     });
-    auto& role = in_.builder()->g.node(out.ends().front().node).role;
-    role.aggregation = role.stateful = true;
+    auto& spec = in_.builder()->g.node(out.ends().front().node);
+    spec.role.aggregation = spec.role.stateful = true;
+    spec.state = {"keyed reduce", {record_type_of<K>(), record_type_of<T>()}};
     return out;
   }
 
@@ -380,8 +383,9 @@ public:
     auto out = in_.template attach<R>("aggregate", [key_fn, agg] {
       return std::make_unique<aggregate_operator<K, T, Acc, R, KeyFn, Agg>>(key_fn, agg);
     });
-    auto& role = in_.builder()->g.node(out.ends().front().node).role;
-    role.aggregation = role.stateful = true;
+    auto& spec = in_.builder()->g.node(out.ends().front().node);
+    spec.role.aggregation = spec.role.stateful = true;
+    spec.state = {"keyed aggregate", {record_type_of<K>(), record_type_of<Acc>()}};
     return out;
   }
 
@@ -401,8 +405,11 @@ public:
       return std::make_unique<keyed_process_function_operator<K, T, Out, KeyFn, F>>(key_fn, fn, ts);
     });
     // It may set event-time timers: micro-batches without data fire them.
-    auto& role = in_.builder()->g.node(out.ends().front().node).role;
-    role.event_time_state = role.stateful = true;
+    auto& spec = in_.builder()->g.node(out.ends().front().node);
+    spec.role.event_time_state = spec.role.stateful = true;
+    // Its named states are declared by use: each is checked at its first use after a
+    // restore (operators/state/backend.hpp), the key type here.
+    spec.state = {"keyed process", {record_type_of<K>()}};
     return out;
   }
 
@@ -417,8 +424,9 @@ public:
       return std::make_unique<dedup_within_watermark_operator<K, T, KeyFn>>(key_fn, ts, delay);
     });
     auto& g = in_.builder()->g;
-    g.node(out.ends().front().node).role.event_time_state = true;
-    g.node(out.ends().front().node).role.stateful = true;
+    auto& dedup = g.node(out.ends().front().node);
+    dedup.role.event_time_state = dedup.role.stateful = true;
+    dedup.state = {"dedup", {record_type_of<K>()}};
     const auto& name = g.node(out.ends().front().node).name;
     if (!ts)
       g.record_error(make_error(error_code::invalid_graph,

@@ -198,6 +198,8 @@ private:
     spec.role.session_window = is_merging_assigner<Assigner>;
     spec.role.event_time_state = true;
     spec.role.stateful = true;
+    spec.state = {is_merging_assigner<Assigner> ? "session windows" : "windows",
+                  {record_type_of<key_type>(), record_type_of<typename Fn::acc_type>()}};
     if constexpr (!keyed) {
       // One key: a single instance sees every record (Flink's windowAll).
       spec.parallelism = 1;

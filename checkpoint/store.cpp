@@ -1,6 +1,9 @@
 #include "checkpoint/store.hpp"
 
+#include "core/log.hpp"
+
 #include <leveldb/db.h>
+#include <leveldb/env.h>
 #include <leveldb/write_batch.h>
 #include <snappy.h>
 #include <nlohmann/json.hpp>
@@ -13,9 +16,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cinttypes>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <set>
@@ -25,6 +32,10 @@ namespace sluice {
 namespace {
 
 constexpr std::string_view meta_prefix = "m/";
+/// The metadata's format: 1 had no `format` field and no job fingerprint; 2 has both.
+constexpr int meta_format = 2;
+constexpr std::string_view db_name = "checkpoints.ldb";
+constexpr std::string_view marker_name = "last-completed-checkpoint";
 constexpr std::string_view piece_prefix = "p/";
 
 std::string id_text(std::int64_t id) {
@@ -205,6 +216,7 @@ std::string hex(std::uint64_t v) {
 /// apart from a valid one.
 std::string encode_meta(const checkpoint_meta& m) {
   nlohmann::ordered_json j;
+  j["format"] = meta_format;
   j["id"] = m.id;
   j["savepoint"] = m.savepoint;
   j["job"] = m.job;
@@ -218,6 +230,10 @@ std::string encode_meta(const checkpoint_meta& m) {
     pieces.push_back(std::move(piece));
   }
   j["properties"] = m.properties;
+  if (!m.graph.empty()) { // kept as JSON, for people reading the metadata
+    auto graph = nlohmann::ordered_json::parse(m.graph, nullptr, /*allow_exceptions=*/false);
+    j["graph"] = graph.is_discarded() ? nlohmann::ordered_json(m.graph) : std::move(graph);
+  }
   auto text = j.dump();
   return text + "\n" + hex(hash_of(text));
 }
@@ -231,7 +247,12 @@ result<checkpoint_meta> decode_meta(std::string_view stored, std::int64_t id) {
   if (hex(hash_of(text)) != stored.substr(nl + 1))
     return make_error(error_code::io_error, what + "metadata checksum mismatch (corrupt)");
   try {
-    auto j = nlohmann::json::parse(text);
+    auto j = nlohmann::ordered_json::parse(text);
+    const int format = j.contains("format") ? j.at("format").get<int>() : 1;
+    if (format > meta_format)
+      return make_error(error_code::io_error,
+                        what + "metadata format " + std::to_string(format) +
+                          " is newer than this version reads (" + std::to_string(meta_format) + ")");
     checkpoint_meta m;
     m.id = j.at("id").get<std::int64_t>();
     m.savepoint = j.at("savepoint").get<bool>();
@@ -249,6 +270,8 @@ result<checkpoint_meta> decode_meta(std::string_view stored, std::int64_t id) {
                                           in});
     }
     m.properties = j.at("properties").get<std::map<std::string, std::string>>();
+    if (j.contains("graph"))
+      m.graph = j.at("graph").is_string() ? j.at("graph").get<std::string>() : j.at("graph").dump();
     if (m.id != id)
       return make_error(error_code::io_error, what + "metadata names checkpoint " +
                                                 std::to_string(m.id));
@@ -258,17 +281,223 @@ result<checkpoint_meta> decode_meta(std::string_view stored, std::int64_t id) {
   }
 }
 
+/// LevelDB's info log: kept in memory while the database is opened or repaired (what
+/// recovery and repair dropped is reported from it), and passed on to the debug log.
+/// LevelDB calls it from its background thread too.
+class capturing_logger final : public leveldb::Logger {
+public:
+  void Logv(const char* format, std::va_list ap) override {
+    char buf[1024];
+    std::vsnprintf(buf, sizeof buf, format, ap);
+    logging::get().debug("leveldb: {}", buf);
+    std::lock_guard guard{mtx_};
+    if (capturing_)
+      lines_.emplace_back(buf);
+  }
+  /// The lines logged since the last call, then stops keeping them.
+  std::vector<std::string> take() {
+    std::lock_guard guard{mtx_};
+    capturing_ = false;
+    return std::exchange(lines_, {});
+  }
+
+private:
+  std::mutex mtx_;
+  bool capturing_ = true;
+  std::vector<std::string> lines_;
+};
+
+/// Whether a line of LevelDB's log says that something was dropped or could not be read.
+bool tells_of_loss(const std::string& line) {
+  for (auto word : {"drop", "ignor", "orrupt", "rror", "unparsable", "lost"})
+    if (line.find(word) != std::string::npos)
+      return true;
+  return false;
+}
+
+/// A log of the database that ends in a torn write: the bytes LevelDB's recovery drops
+/// without a word, since a crash in the middle of an unsynced write leaves the same tail.
+/// But damage leaves it too (a truncated file), and then it may hold the newest synced
+/// checkpoint metadata.
+struct torn_log {
+  std::string file;
+  std::uint64_t dropped = 0;
+};
+
+/// Reads the framing of LevelDB's log `path` (doc/log_format.md: 32 KiB blocks of records,
+/// each a 7-byte header (checksum, 2-byte length, type) and its data; a record too large
+/// for a block is cut in first, middle and last fragments) and returns the torn tail that
+/// LevelDB's log reader takes for the end of the file: a header or record cut short by the
+/// end of the file, or fragments without their last. Checksums are LevelDB's to check:
+/// with `paranoid_checks` a bad one fails the opening.
+std::optional<torn_log> find_torn_tail(const std::filesystem::path& path) {
+  constexpr std::uint64_t block_size = 32768, header = 7;
+  constexpr unsigned char full = 1, first = 2, middle = 3, last = 4;
+  std::error_code ec;
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec)
+    return std::nullopt; // LevelDB reports a log it cannot read
+  std::ifstream in{path, std::ios::binary};
+  std::string block(block_size, '\0');
+  constexpr std::uint64_t none = ~std::uint64_t{0};
+  std::uint64_t fragment_start = none; // of a record whose last fragment is missing
+  auto torn_from = [&](std::uint64_t from) {
+    return torn_log{path.filename().string(), size - (fragment_start != none ? fragment_start : from)};
+  };
+  // Records never cross a block: each block is read and walked on its own.
+  for (std::uint64_t base = 0; base < size; base += block_size) {
+    const auto n = std::min(block_size, size - base);
+    if (!in.read(block.data(), static_cast<std::streamsize>(n)))
+      return std::nullopt;
+    const bool last_block = base + n == size;
+    std::uint64_t at = 0;
+    while (at < n) {
+      const auto left = n - at;
+      if (block_size - at < header) // the block's trailer: zeros
+        break;
+      if (left < header) { // only in the last block: a header cut short, unless zeros
+        if (block.find_first_not_of('\0', at) >= n && fragment_start == none)
+          return std::nullopt;
+        return torn_from(base + at);
+      }
+      const auto u8 = [&](std::uint64_t i) { return static_cast<unsigned char>(block[at + i]); };
+      const std::uint64_t length = u8(4) | (std::uint64_t{u8(5)} << 8);
+      const auto type = u8(6);
+      if (type == 0 && length == 0) // preallocated zeros: the rest of the block is empty
+        break;
+      if (header + length > left) {
+        if (last_block && n < block_size) // cut by the end of the file
+          return torn_from(base + at);
+        return std::nullopt; // corrupt in the middle: LevelDB reports it, paranoid fails
+      }
+      if (type == first)
+        fragment_start = base + at;
+      else if (type == full || type == last)
+        fragment_start = none;
+      else if (type != middle)
+        return std::nullopt; // an unknown type: LevelDB reports it
+      at += header + length;
+    }
+  }
+  if (fragment_start != none)
+    return torn_from(fragment_start);
+  return std::nullopt;
+}
+
+/// The id in `<dir>/last-completed-checkpoint`: none when the file does not exist (a
+/// store written before it was kept), an error text when it does not read.
+std::optional<std::int64_t> read_marker(const std::filesystem::path& path, std::string& problem) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return std::nullopt;
+  std::ifstream in{path, std::ios::binary};
+  std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  if (!text.empty() && text.back() == '\n')
+    text.pop_back();
+  std::int64_t id = -1;
+  const auto [end, ec2] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (text.empty() || ec2 != std::errc{} || end != text.data() + text.size() || id < 0) {
+    problem = path.string() + " does not hold a checkpoint id; it is ignored";
+    return std::nullopt;
+  }
+  return id;
+}
+
+/// Replaces the marker by way of a new file renamed over it, so that it is never torn.
+/// Synced only when `sync` (when it goes down: a marker left higher than the database by a
+/// power loss would report checkpoints as lost). Raising it needs no sync: it is written
+/// after the checkpoint's metadata is durable, so a lost write leaves it lower, never higher.
+result<void> write_marker(const std::filesystem::path& path, std::int64_t id, bool sync) {
+  const auto tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
+  std::error_code ec;
+  std::filesystem::remove(tmp, ec);
+  const auto text = std::to_string(id) + "\n";
+  if (sync) {
+    if (auto ok = write_durable(tmp, {text}); !ok)
+      return ok;
+  } else {
+    std::ofstream out{tmp, std::ios::binary | std::ios::trunc};
+    out << text;
+    out.close();
+    if (!out)
+      return make_error(error_code::io_error, "cannot write " + tmp.string());
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec)
+    return make_error(error_code::io_error, "cannot replace " + path.string() + ": " + ec.message());
+  if (sync)
+    return sync_directory(path.parent_path());
+  return {};
+}
+
+/// The checkpoint files in a directory, looked at before the database is opened: whether
+/// the directory holds checkpoints that a new store must not be created over.
+struct directory_facts {
+  bool current = false;            ///< checkpoints.ldb/CURRENT exists
+  std::vector<std::string> db_files; ///< of checkpoints.ldb that hold data
+  std::size_t piece_files = 0;     ///< under pieces/
+  bool marker = false;             ///< last-completed-checkpoint exists
+
+  bool holds_checkpoints() const noexcept { return !db_files.empty() || piece_files > 0 || marker; }
+
+  /// "2 database files (000005.ldb, 000007.log), 4 piece files in pieces/, last-completed-checkpoint"
+  std::string describe() const {
+    std::vector<std::string> parts;
+    if (!db_files.empty()) {
+      std::string names;
+      for (std::size_t i = 0; i < db_files.size() && i < 4; ++i)
+        names += (i ? ", " : "") + db_files[i];
+      if (db_files.size() > 4)
+        names += ", ...";
+      parts.push_back(std::to_string(db_files.size()) + " database file" +
+                      (db_files.size() == 1 ? "" : "s") + " (" + names + ")");
+    }
+    if (piece_files > 0)
+      parts.push_back(std::to_string(piece_files) + " piece file" + (piece_files == 1 ? "" : "s") +
+                      " in pieces/");
+    if (marker)
+      parts.push_back(std::string{marker_name});
+    std::string out;
+    for (std::size_t i = 0; i < parts.size(); ++i)
+      out += (i ? ", " : "") + parts[i];
+    return out;
+  }
+};
+
+directory_facts look_at(const std::filesystem::path& dir) {
+  directory_facts f;
+  std::error_code ec;
+  const auto db = dir / db_name;
+  f.current = std::filesystem::exists(db / "CURRENT", ec);
+  for (std::filesystem::directory_iterator it{db, ec}, end; !ec && it != end; it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    const auto ext = it->path().extension().string();
+    // Tables and logs hold the data. LOCK, LOG and an empty log hold none; nor does a
+    // MANIFEST alone (it lists tables): a crash while LevelDB creates a database leaves
+    // one without CURRENT (tests/recovery kills the samples at random moments).
+    if (ext == ".ldb" || ext == ".sst" || (ext == ".log" && it->file_size(ec) > 0))
+      f.db_files.push_back(name);
+  }
+  std::sort(f.db_files.begin(), f.db_files.end());
+  ec.clear();
+  for (std::filesystem::directory_iterator it{dir / "pieces", ec}, end; !ec && it != end;
+       it.increment(ec))
+    ++f.piece_files;
+  f.marker = std::filesystem::exists(dir / marker_name, ec);
+  return f;
+}
+
 class leveldb_store final : public checkpoint_store {
 public:
-  leveldb_store(std::unique_ptr<leveldb::DB> db, std::filesystem::path dir,
-                checkpoint_store_options options)
-    : db_(std::move(db)), dir_(std::move(dir)), files_dir_(dir_ / "pieces"), options_(options) {}
+  leveldb_store(std::unique_ptr<capturing_logger> logger, std::unique_ptr<leveldb::DB> db,
+                std::filesystem::path dir, checkpoint_store_options options)
+    : logger_(std::move(logger)), db_(std::move(db)), dir_(std::move(dir)),
+      files_dir_(dir_ / "pieces"), marker_path_(dir_ / marker_name), options_(std::move(options)) {}
 
-  /// Lists the stored pieces once, so that retention never has to walk them, then deletes
-  /// the piece files no record refers to (left by a crash between a file's write and its
-  /// records' write, or between a retention's write and its file deletions).
+  /// Lists the stored pieces once, so that retention never has to walk them. Fails when the
+  /// database cannot be read through.
   result<void> index_pieces() {
-    std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(leveldb::ReadOptions{})};
+    std::unique_ptr<leveldb::Iterator> it{db_->NewIterator(read_options())};
     for (it->Seek(leveldb::Slice{piece_prefix.data(), piece_prefix.size()});
          it->Valid() && it->key().starts_with(leveldb::Slice{piece_prefix.data(), piece_prefix.size()});
          it->Next()) {
@@ -281,20 +510,91 @@ public:
     }
     if (!it->status().ok())
       return failure("cannot list checkpoints", it->status());
+    return {};
+  }
+
+  /// Reads the marker of the newest completed checkpoint and compares it with the
+  /// database; `torn` is what LevelDB's recovery dropped from its log, if anything.
+  /// Returns false when the database lost a checkpoint (or may have: a torn log in a store
+  /// without a marker).
+  result<bool> check_marker(const std::optional<torn_log>& torn) {
+    std::string problem;
+    marker_ = read_marker(marker_path_, problem);
+    if (!problem.empty())
+      notes_.push_back(problem);
+    if (torn)
+      torn_ = "LevelDB's recovery dropped " + std::to_string(torn->dropped) +
+              " bytes torn off the end of its log " + torn->file;
+    auto newest = newest_complete();
+    if (!newest)
+      return std::move(newest).error();
+    if (marker_ && (!*newest || *marker_ > **newest))
+      return false; // `latest` reports it, until a checkpoint that new completes again
+    if (!torn)
+      return true;
+    if (!marker_) { // a store written before the marker: nothing tells what the tail held
+      notes_.push_back(dir_.string() + ": " + torn_ +
+                       "; a checkpoint completed just before may be missing");
+      return false;
+    }
+    // Every completed checkpoint is there: the tail was an unsynced write a crash cut.
+    logging::get().info("checkpoints in {}: {}; every completed checkpoint is present",
+                        dir_.string(), torn_);
+    return true;
+  }
+
+  /// Deletes the piece files no record refers to (left by a crash between a file's write
+  /// and its records' write, or between a retention's write and its file deletions), and
+  /// says so. A store that lost records (`healthy` false) keeps them, and says that: they
+  /// may be all that is left of a checkpoint.
+  result<void> settle_piece_files(bool healthy) {
     std::error_code ec;
     std::filesystem::create_directories(files_dir_, ec);
     if (ec)
       return make_error(error_code::io_error, "cannot create " + files_dir_.string() + ": " + ec.message());
+    std::vector<std::filesystem::path> orphans;
     std::filesystem::directory_iterator it_files{files_dir_, ec}, end;
     for (; !ec && it_files != end; it_files.increment(ec))
-      if (!files_.count(it_files->path().filename().string())) {
-        std::error_code ignored; // an undeletable orphan is tried again at the next open
-        std::filesystem::remove(it_files->path(), ignored);
-      }
+      if (!files_.count(it_files->path().filename().string()))
+        orphans.push_back(it_files->path());
     if (ec)
       return make_error(error_code::io_error, "cannot list " + files_dir_.string() + ": " + ec.message());
+    if (!orphans.empty()) {
+      std::sort(orphans.begin(), orphans.end());
+      std::string names;
+      for (std::size_t i = 0; i < orphans.size() && i < 3; ++i)
+        names += (i ? ", " : "") + orphans[i].filename().string();
+      if (orphans.size() > 3)
+        names += ", ...";
+      if (!healthy) {
+        notes_.push_back(dir_.string() + ": kept " + std::to_string(orphans.size()) +
+                         " piece file(s) in pieces/ that no record of the database refers to (" +
+                         names + "): the database lost records, and they may be all that is "
+                         "left of a checkpoint");
+      } else {
+        std::size_t deleted = 0;
+        for (auto& path : orphans) {
+          std::error_code ignored; // an undeletable orphan is tried again at the next open
+          deleted += std::filesystem::remove(path, ignored) ? 1 : 0;
+        }
+        logging::get().info("checkpoints in {}: deleted {} piece file(s) no record refers to ({}), "
+                            "left by a crash before their records were written or after "
+                            "retention deleted them",
+                            dir_.string(), deleted, names);
+      }
+    }
     return sync_directory(dir_); // the entry of a new pieces/ directory survives a power loss
   }
+
+  void add_notes(std::vector<std::string> notes) {
+    notes_.insert(notes_.end(), std::make_move_iterator(notes.begin()),
+                  std::make_move_iterator(notes.end()));
+  }
+
+  const std::vector<std::string>& opening_notes() const override { return notes_; }
+
+  /// What LevelDB logged while the store was opened (the logger stops keeping lines).
+  std::vector<std::string> take_log() { return logger_->take(); }
 
   result<checkpoint_piece> put(std::int64_t id, std::string_view name,
                                std::string_view bytes) override {
@@ -314,6 +614,8 @@ public:
   result<void> complete(const checkpoint_meta& meta) override {
     leveldb::WriteBatch batch;
     auto m = meta;
+    if (m.graph.empty())
+      m.graph = options_.graph;
     std::vector<staged_pieces> copied;
     if (m.savepoint) {
       auto ok = copy_shared_pieces(m, batch, copied);
@@ -331,6 +633,14 @@ public:
       settle(m.id, c, s.ok());
     if (!s.ok())
       return failure("cannot complete checkpoint " + std::to_string(m.id), s);
+    if (!marker_ || m.id > *marker_) {
+      // Advisory: without it a later loss of this checkpoint goes unnoticed, but the
+      // checkpoint is complete and must count.
+      if (auto ok = write_marker(marker_path_, m.id, /*sync=*/false); !ok)
+        logging::get().warn("checkpoints in {}: {}", dir_.string(), ok.error().message);
+      else
+        marker_ = m.id;
+    }
     {
       // The last retention's unsynced deletions are durable now (LevelDB's log is in order).
       std::lock_guard guard{mtx_};
@@ -343,6 +653,12 @@ public:
     auto ids = complete_ids();
     if (!ids)
       return std::move(ids).error();
+    if (marker_ && (ids->empty() || ids->back() < *marker_))
+      skipped.push_back("checkpoint " + std::to_string(*marker_) + " completed (" +
+                        marker_path_.string() + " names it) but the database in " +
+                        (dir_ / db_name).string() + " lost its metadata" +
+                        (torn_.empty() ? std::string{} : ": " + torn_) +
+                        (repaired_.empty() ? std::string{} : ", in the damage repaired at opening"));
     for (auto it = ids->rbegin(); it != ids->rend(); ++it) {
       auto m = find(*it);
       if (m)
@@ -447,6 +763,16 @@ public:
           continue;
         }
       discarded.push_back(c);
+    }
+    // Lowered first, and durably: a marker left above the database would report the
+    // discarded checkpoints as lost.
+    std::int64_t kept = id;
+    for (auto c : savepoints)
+      kept = std::max(kept, c);
+    if (marker_ && *marker_ > kept) {
+      if (auto ok = write_marker(marker_path_, kept, /*sync=*/true); !ok)
+        return std::move(ok).error();
+      marker_ = kept;
     }
     auto dropped = drop_where(
       [&](std::int64_t c) {
@@ -715,10 +1041,31 @@ private:
     return {};
   }
 
+public:
+  /// Set when the database was repaired: why, for the reports of what it lost.
+  std::string repaired_;
+
+private:
+  result<std::optional<std::int64_t>> newest_complete() {
+    auto ids = complete_ids();
+    if (!ids)
+      return std::move(ids).error();
+    if (ids->empty())
+      return std::optional<std::int64_t>{};
+    return std::optional<std::int64_t>{ids->back()};
+  }
+
+  std::unique_ptr<capturing_logger> logger_; ///< outlives the database, which logs to it
   std::unique_ptr<leveldb::DB> db_;
   std::filesystem::path dir_;
   std::filesystem::path files_dir_; ///< the large pieces' files
+  std::filesystem::path marker_path_;
   checkpoint_store_options options_;
+  /// The id in the marker file: the newest checkpoint completed in this directory.
+  std::optional<std::int64_t> marker_;
+  /// What LevelDB's recovery dropped from the end of its log at this opening, if anything.
+  std::string torn_;
+  std::vector<std::string> notes_; ///< `opening_notes`
   /// Names this store's files apart from those of earlier runs, with `next_file_`.
   const std::string nonce_ = hex(std::random_device{}() * 0x100000000ULL + std::random_device{}());
   std::atomic<std::uint64_t> next_file_{0};
@@ -733,18 +1080,15 @@ private:
 
 } // namespace
 
-result<std::unique_ptr<checkpoint_store>>
-checkpoint_store::open(const std::filesystem::path& dir, checkpoint_store_options options) {
-  if (options.retained == 0)
-    return make_error(error_code::invalid_option, "checkpoints: retained must be at least 1");
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec)
-    return make_error(error_code::io_error,
-                      "cannot create checkpoint directory " + dir.string() + ": " + ec.message());
+namespace {
+
+leveldb::Options db_options(capturing_logger* logger, bool create) {
   leveldb::Options o;
-  o.create_if_missing = true;
+  o.create_if_missing = create;
+  // A corruption LevelDB notices while opening (a bad log record, a missing table) fails the
+  // opening instead of being skipped: the caller decides, by `on_unreadable`.
   o.paranoid_checks = true;
+  o.info_log = logger;
   // State pieces are written once, read only at a restore, and deleted a few checkpoints
   // later: compressing them (and decompressing them in every compaction) cost about a tenth
   // of the CPU of a job checkpointing 1M changing keys every second, for little disk saved.
@@ -752,20 +1096,204 @@ checkpoint_store::open(const std::filesystem::path& dir, checkpoint_store_option
   // Fewer, larger level-0 files: less compaction work for data that dies young.
   o.write_buffer_size = 32 << 20;
   o.max_file_size = 16 << 20;
-  leveldb::DB* raw = nullptr;
-  auto s = leveldb::DB::Open(o, (dir / "checkpoints.ldb").string(), &raw);
-  if (!s.ok()) {
-    const auto text = s.ToString();
-    const bool locked = text.find("lock") != std::string::npos;
-    return make_error(error_code::io_error,
-                      "cannot open checkpoint store " + (dir / "checkpoints.ldb").string() +
-                        (locked ? " (is another job using this checkpoint directory?)" : "") +
-                        ": " + text);
+  return o;
+}
+
+bool locked(const leveldb::Status& s) { return s.ToString().find("lock") != std::string::npos; }
+
+/// Opens a checkpoint directory: the steps of `checkpoint_store::open`.
+class store_opener {
+public:
+  store_opener(std::filesystem::path dir, checkpoint_store_options options)
+    : dir_(std::move(dir)), db_dir_(dir_ / db_name), options_(std::move(options)) {}
+
+  result<std::unique_ptr<checkpoint_store>> open() {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec)
+      return make_error(error_code::io_error,
+                        "cannot create checkpoint directory " + dir_.string() + ": " + ec.message());
+    const auto facts = look_at(dir_);
+    if (!facts.current) {
+      if (!facts.holds_checkpoints())
+        return open_db(/*create=*/true, {}, {}); // a new store
+      return unreadable(facts, std::string{db_name} +
+                                 (std::filesystem::exists(db_dir_, ec)
+                                    ? "/CURRENT is missing (it names the database's MANIFEST)"
+                                    : " is missing"));
+    }
+    // Before LevelDB reads its logs (and turns them into a table): what a torn tail drops
+    // is known only now.
+    std::optional<torn_log> torn;
+    for (std::filesystem::directory_iterator it{db_dir_, ec}, end; !ec && it != end; it.increment(ec))
+      if (it->path().extension() == ".log")
+        if (auto t = find_torn_tail(it->path()))
+          torn = t;
+    auto store = open_db(/*create=*/false, torn, {});
+    if (store || !damaged_)
+      return store;
+    return unreadable(facts, store.error().message);
   }
-  auto store = std::make_unique<leveldb_store>(std::unique_ptr<leveldb::DB>{raw}, dir, options);
-  if (auto ok = store->index_pieces(); !ok)
-    return std::move(ok).error();
-  return std::unique_ptr<checkpoint_store>{std::move(store)};
+
+private:
+  /// Opens the database, lists its pieces and compares it with the marker. A failure that
+  /// shows damage (not a lock, not a permission) sets `damaged_`.
+  result<std::unique_ptr<checkpoint_store>> open_db(bool create, const std::optional<torn_log>& torn,
+                                                    std::string repaired) {
+    damaged_ = false;
+    auto logger = std::make_unique<capturing_logger>();
+    leveldb::DB* raw = nullptr;
+    auto s = leveldb::DB::Open(db_options(logger.get(), create), db_dir_.string(), &raw);
+    if (!s.ok()) {
+      damaged_ = s.IsCorruption() || s.IsNotFound() || s.IsInvalidArgument();
+      return make_error(error_code::io_error,
+                        "cannot open checkpoint store " + db_dir_.string() +
+                          (locked(s) ? " (is another job using this checkpoint directory?)" : "") +
+                          ": " + s.ToString());
+    }
+    auto store = std::make_unique<leveldb_store>(std::move(logger), std::unique_ptr<leveldb::DB>{raw},
+                                                 dir_, options_);
+    store->repaired_ = std::move(repaired);
+    // LevelDB opened it; what fails to read now is damage (a table truncated or corrupt).
+    if (auto ok = store->index_pieces(); !ok) {
+      damaged_ = true;
+      return std::move(ok).error();
+    }
+    auto healthy = store->check_marker(torn);
+    if (!healthy) {
+      damaged_ = true;
+      return std::move(healthy).error();
+    }
+    std::vector<std::string> dropped;
+    for (auto& line : store->take_log())
+      if (tells_of_loss(line))
+        dropped.push_back(line);
+    if (!dropped.empty()) { // with paranoid checks LevelDB fails rather than drop; but say it
+      std::string lines;
+      for (auto& l : dropped)
+        lines += "\n  " + l;
+      store->add_notes({dir_.string() + ": LevelDB reported while opening its database:" + lines});
+    }
+    if (!store->repaired_.empty())
+      store->add_notes({dir_.string() + ": " + store->repaired_});
+    store->add_notes(std::move(notes_));
+    if (auto ok = store->settle_piece_files(*healthy && dropped.empty() && store->repaired_.empty()); !ok)
+      return std::move(ok).error();
+    return std::unique_ptr<checkpoint_store>{std::move(store)};
+  }
+
+  /// The directory holds checkpoint files that cannot be read as a store (`why`).
+  result<std::unique_ptr<checkpoint_store>> unreadable(const directory_facts& facts,
+                                                       const std::string& why) {
+    const auto what = "checkpoint directory " + dir_.string() + " holds checkpoints (" +
+                      facts.describe() + ") that cannot be read: " + why;
+    switch (options_.on_unreadable) {
+      case unreadable_checkpoints::refuse:
+        return make_error(error_code::io_error,
+                          what + ". No checkpoint file was changed. To go on, set on_unreadable to repair "
+                                 "(rebuild the database from its files with LevelDB's RepairDB "
+                                 "and restore the newest checkpoint that verifies) or to "
+                                 "start_fresh (delete them and start the job from scratch)");
+      case unreadable_checkpoints::repair: return repair(what);
+      case unreadable_checkpoints::start_fresh: return start_fresh(facts, what);
+    }
+    return make_error(error_code::invalid_option, "unknown on_unreadable value");
+  }
+
+  /// Holds LevelDB's lock of the database directory, so that no job uses it while it is
+  /// repaired or deleted (a database that does not open is not locked by its opener).
+  class db_lock {
+  public:
+    static result<db_lock> take(const std::filesystem::path& db_dir) {
+      std::error_code ec;
+      std::filesystem::create_directories(db_dir, ec);
+      if (ec)
+        return make_error(error_code::io_error, "cannot create " + db_dir.string() + ": " + ec.message());
+      leveldb::FileLock* lock = nullptr;
+      auto s = leveldb::Env::Default()->LockFile((db_dir / "LOCK").string(), &lock);
+      if (!s.ok())
+        return make_error(error_code::io_error, "cannot lock " + db_dir.string() +
+                                                  " (is another job using this checkpoint "
+                                                  "directory?): " + s.ToString());
+      return db_lock{lock};
+    }
+    db_lock(db_lock&& other) noexcept : lock_(std::exchange(other.lock_, nullptr)) {}
+    db_lock& operator=(db_lock&&) = delete;
+    ~db_lock() { release(); }
+    void release() {
+      if (lock_)
+        permit_unchecked_status(leveldb::Env::Default()->UnlockFile(std::exchange(lock_, nullptr)));
+    }
+
+  private:
+    explicit db_lock(leveldb::FileLock* lock) : lock_(lock) {}
+    static void permit_unchecked_status(const leveldb::Status&) {} // unlocking cannot fail usefully
+    leveldb::FileLock* lock_;
+  };
+
+  result<std::unique_ptr<checkpoint_store>> repair(const std::string& what) {
+    auto lock = db_lock::take(db_dir_);
+    if (!lock)
+      return std::move(lock).error();
+    capturing_logger logger;
+    const auto s = leveldb::RepairDB(db_dir_.string(), db_options(&logger, false));
+    lock->release();
+    std::string lost;
+    for (auto& line : logger.take())
+      if (tells_of_loss(line))
+        lost += "; " + line;
+    if (!s.ok())
+      return make_error(error_code::io_error, what + ". LevelDB's RepairDB failed too: " +
+                                                s.ToString() + lost);
+    logging::get().warn("{}: repaired with LevelDB's RepairDB (on_unreadable = repair){}", what, lost);
+    auto store = open_db(/*create=*/false, {}, "repaired with LevelDB's RepairDB after: " + why_of(what) + lost);
+    if (!store)
+      return make_error(error_code::io_error, what + ". After LevelDB's RepairDB: " + store.error().message);
+    return store;
+  }
+
+  result<std::unique_ptr<checkpoint_store>> start_fresh(const directory_facts& facts,
+                                                        const std::string& what) {
+    auto lock = db_lock::take(db_dir_);
+    if (!lock)
+      return std::move(lock).error();
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it{db_dir_, ec}, end; !ec && it != end; it.increment(ec))
+      if (it->path().filename() != "LOCK")
+        std::filesystem::remove_all(it->path(), ec);
+    if (!ec)
+      std::filesystem::remove_all(dir_ / "pieces", ec);
+    if (!ec)
+      std::filesystem::remove(dir_ / marker_name, ec);
+    lock->release();
+    if (ec)
+      return make_error(error_code::io_error, what + ". Starting fresh failed: " + ec.message());
+    logging::get().warn("{}: deleted them and started from scratch (on_unreadable = start_fresh)", what);
+    notes_.push_back(dir_.string() + ": started from scratch (on_unreadable = start_fresh): deleted " +
+                     facts.describe() + " that could not be read: " + why_of(what));
+    return open_db(/*create=*/true, {}, {});
+  }
+
+  /// The reason in a message of `unreadable`.
+  static std::string why_of(const std::string& what) {
+    const auto at = what.find("cannot be read: ");
+    return at == std::string::npos ? what : what.substr(at + 16);
+  }
+
+  std::filesystem::path dir_;
+  std::filesystem::path db_dir_;
+  checkpoint_store_options options_;
+  bool damaged_ = false;
+  std::vector<std::string> notes_;
+};
+
+} // namespace
+
+result<std::unique_ptr<checkpoint_store>>
+checkpoint_store::open(const std::filesystem::path& dir, checkpoint_store_options options) {
+  if (options.retained == 0)
+    return make_error(error_code::invalid_option, "checkpoints: retained must be at least 1");
+  return store_opener{dir, std::move(options)}.open();
 }
 
 } // namespace sluice

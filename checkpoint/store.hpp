@@ -14,6 +14,13 @@
 /// itself. LevelDB copies a value through its log, its memtable, a level-0 table and
 /// compactions; a file is written once (Flink keeps state files beside its metadata the
 /// same way).
+///
+/// A directory whose files cannot be read as a store (LevelDB cannot open the database, or
+/// piece files lie there without it) is never taken for an empty one: opening it fails,
+/// naming the directory and what is wrong, unless `on_unreadable` says to repair it or to
+/// start fresh. The id of the newest completed checkpoint is also kept outside the
+/// database (`<dir>/last-completed-checkpoint`), so a database that lost its newest
+/// checkpoints (a torn log, a deleted table) says so instead of falling back in silence.
 #include "core/epoch.hpp"
 #include "core/error.hpp"
 
@@ -28,6 +35,22 @@
 
 namespace sluice {
 
+/// What opening a checkpoint directory does when it holds checkpoint files that cannot be
+/// read as a store: a database LevelDB cannot open (its CURRENT or MANIFEST deleted, a
+/// table truncated or missing, a corrupt block), or piece files without a database.
+enum class unreadable_checkpoints {
+  /// Fail, naming the directory and what is wrong; nothing is changed (the default).
+  refuse,
+  /// Rebuild the database from the files left (LevelDB's `RepairDB`; what it could not read
+  /// goes to `checkpoints.ldb/lost/`), then restore the newest checkpoint that verifies.
+  /// Every checkpoint is still verified piece by piece, so a repair never restores damaged
+  /// state; what it lost is reported.
+  repair,
+  /// Delete the checkpoint files and start the job from scratch, as a Spark user deletes
+  /// the checkpoint directory: every input is read again.
+  start_fresh,
+};
+
 
 /// What makes a checkpoint complete.
 struct checkpoint_meta {
@@ -40,6 +63,10 @@ struct checkpoint_meta {
   std::vector<checkpoint_piece> pieces;
   /// Anything else the runtime wants back at restore (epoch, query id, ...).
   std::map<std::string, std::string> properties;
+  /// The fingerprint of the job that wrote it, as JSON (graph/fingerprint.hpp): what a
+  /// restore compares the job with. Empty in checkpoints written before fingerprints (the
+  /// metadata's format 1; format 2 has it).
+  std::string graph;
 };
 
 /// Options of the store. Every field has a working default.
@@ -59,16 +86,29 @@ struct checkpoint_store_options {
   /// them in batches of about this many bytes, so its memory stays bounded whatever the
   /// state's size. Default 64 MiB.
   std::size_t savepoint_copy_batch = 64 << 20;
+  /// What `open` does with a directory whose checkpoint files cannot be read. Default:
+  /// refuse.
+  unreadable_checkpoints on_unreadable = unreadable_checkpoints::refuse;
+  /// The fingerprint (JSON) of the job writing to this store: `complete` puts it into the
+  /// metadata of each checkpoint that has none. Empty: none.
+  std::string graph{};
 };
 
 class checkpoint_store {
 public:
   virtual ~checkpoint_store() = default;
 
-  /// Opens (creating it if needed) the store in `dir`. Fails with `io_error` naming the
-  /// directory when it cannot be created or the database is unreadable or corrupt.
+  /// Opens the store in `dir`, creating it when the directory holds no checkpoint files.
+  /// Fails with `io_error` naming the directory when it cannot be created, is used by
+  /// another job, or holds checkpoint files that cannot be read (then as
+  /// `options.on_unreadable` says: by default it fails and changes nothing).
   [[nodiscard]] static result<std::unique_ptr<checkpoint_store>>
   open(const std::filesystem::path& dir, checkpoint_store_options options = {});
+
+  /// What opening found and did that a person should hear of: a repair or a fresh start and
+  /// why, what LevelDB's recovery dropped, piece files kept because no record explains them.
+  /// The runtime reports them with the skipped checkpoints.
+  virtual const std::vector<std::string>& opening_notes() const = 0;
 
   /// Stores piece `name` of checkpoint `id` (not synced, unless it goes to a file). Thread-safe.
   [[nodiscard]] virtual result<checkpoint_piece> put(std::int64_t id, std::string_view name,
@@ -84,7 +124,9 @@ public:
 
   /// The newest complete checkpoint whose metadata and pieces all verify, or none. Each
   /// newer one that fails to verify is skipped and described in `skipped` (the caller
-  /// reports it). Fails only when the store itself cannot be read.
+  /// reports it), and so is a completed checkpoint the database lost (newer than its
+  /// newest: see `<dir>/last-completed-checkpoint`). Fails only when the store itself
+  /// cannot be read.
   [[nodiscard]] virtual result<std::optional<checkpoint_meta>>
   latest(std::vector<std::string>& skipped) = 0;
   /// A complete checkpoint by id, verified.
@@ -99,7 +141,8 @@ public:
   [[nodiscard]] virtual result<std::int64_t> highest_id() = 0;
   /// Deletes every checkpoint newer than `id` except savepoints, and the leftovers of
   /// unfinished ones: a run restored from an older checkpoint starts a new history, and
-  /// the abandoned one must never be restored by a later restart. Returns the ids deleted.
+  /// the abandoned one must never be restored by a later restart (nor reported as lost).
+  /// Returns the ids deleted.
   [[nodiscard]] virtual result<std::vector<std::int64_t>> discard_after(std::int64_t id) = 0;
 };
 

@@ -13,6 +13,17 @@ std::string_view to_string(node_kind kind) noexcept {
   return "unknown";
 }
 
+std::string state_spec::describe() const {
+  if (layout.empty())
+    return {};
+  if (types.empty())
+    return layout;
+  std::string out = layout + "<";
+  for (std::size_t i = 0; i < types.size(); ++i)
+    out += (i ? ", " : "") + types[i].name;
+  return out + ">";
+}
+
 node_id graph::add(node_spec spec) {
   nodes_.push_back(std::move(spec));
   return static_cast<node_id>(nodes_.size() - 1);

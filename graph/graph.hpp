@@ -86,6 +86,21 @@ struct query_role {
   bool event_time_state = false;
 };
 
+/// What a node keeps in checkpoints, as far as the graph can tell before it runs: part of
+/// the job's fingerprint (graph/fingerprint.hpp), which a restore compares with the one
+/// in the checkpoint, as Flink checks each operator's state serializers. The fluent API
+/// sets it; a hand-built node that leaves it empty is not checked.
+struct state_spec {
+  /// How the state is laid out in a checkpoint ("keyed reduce", "windows", "source
+  /// position (file)", ...); empty: none declared.
+  std::string layout;
+  /// The types it is written with, the key's first for keyed state.
+  std::vector<record_type> types;
+
+  /// "keyed reduce<long, reading>", or "" when none is declared.
+  std::string describe() const;
+};
+
 /// One node of the logical graph.
 struct node_spec {
   node_kind kind = node_kind::operator_node;
@@ -112,6 +127,8 @@ struct node_spec {
   /// bound when it is one of the bounded strategies (micro-batch mode needs it).
   bool event_time = false;
   std::optional<duration> watermark_delay;
+  /// What it keeps in checkpoints (for the fingerprint; empty: none declared).
+  state_spec state{};
 };
 
 

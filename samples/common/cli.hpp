@@ -34,6 +34,9 @@ struct common_flags {
   bool explain = false;
   std::string checkpoint_dir;
   std::string checkpoint_interval; ///< empty: 1s (only with a checkpoint directory)
+  /// refuse, repair or start-fresh; empty: refuse (only with a checkpoint directory)
+  std::string on_unreadable_checkpoints;
+  bool allow_non_restored_state = false; ///< only with a checkpoint directory
   int metrics_port = -1; ///< -1: no monitor; 0: any free port
   std::string progress;  ///< progress log file
   std::string progress_interval = "10s";
@@ -57,6 +60,15 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
   app.add_option("--checkpoint-interval", f.checkpoint_interval,
                  "time between checkpoints in continuous mode, e.g. 1s (default 1s; needs "
                  "--checkpoint-dir)");
+  app.add_option("--on-unreadable-checkpoints", f.on_unreadable_checkpoints,
+                 "when --checkpoint-dir holds checkpoint files that cannot be read: refuse "
+                 "(the default: fail and change nothing), repair (rebuild them with LevelDB's "
+                 "RepairDB, restore the newest checkpoint that verifies) or start-fresh "
+                 "(delete them and start from scratch)")
+    ->check(CLI::IsMember({"refuse", "repair", "start-fresh"}));
+  app.add_flag("--allow-non-restored-state", f.allow_non_restored_state,
+               "restore a checkpoint that holds state of operators this job no longer has, "
+               "dropping that state (Flink's --allowNonRestoredState; needs --checkpoint-dir)");
   app.add_option("--metrics-port", f.metrics_port,
                  "serve Prometheus /metrics and the status page / on this port (0: any free)")
     ->check(CLI::Range(0, 65535));
@@ -109,7 +121,20 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
     return make_error(error_code::invalid_option,
                       "--checkpoint-interval: needs --checkpoint-dir (without a directory the "
                       "job takes no checkpoints)");
+  // Without a directory these would be ignored in silence.
+  if (f.checkpoint_dir.empty() && !f.on_unreadable_checkpoints.empty())
+    return make_error(error_code::invalid_option,
+                      "--on-unreadable-checkpoints: needs --checkpoint-dir");
+  if (f.checkpoint_dir.empty() && f.allow_non_restored_state)
+    return make_error(error_code::invalid_option,
+                      "--allow-non-restored-state: needs --checkpoint-dir");
   if (!f.checkpoint_dir.empty()) {
+    o.checkpoints.on_unreadable = f.on_unreadable_checkpoints == "repair"
+                                    ? unreadable_checkpoints::repair
+                                  : f.on_unreadable_checkpoints == "start-fresh"
+                                    ? unreadable_checkpoints::start_fresh
+                                    : unreadable_checkpoints::refuse;
+    o.checkpoints.allow_non_restored_state = f.allow_non_restored_state;
     auto every = duration_flag("--checkpoint-interval",
                                f.checkpoint_interval.empty() ? "1s" : f.checkpoint_interval,
                                duration_rule::positive);

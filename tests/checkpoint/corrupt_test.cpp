@@ -10,6 +10,9 @@
 #include "sources/collection.hpp"
 #include "tests/checkpoint/job_helpers.hpp"
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -23,12 +26,17 @@ namespace {
 struct sums_job {
   fs::path input;
   fs::path checkpoints;
+  /// 1: every piece goes to a file under pieces/ (the default keeps these small ones inline).
+  std::size_t file_threshold = 20 << 10;
+  unreadable_checkpoints on_unreadable = unreadable_checkpoints::refuse;
 
   job_options options() const {
     job_options o;
     o.name = "sums";
     o.trigger = triggers::available_now();
     o.checkpoints.dir = checkpoints;
+    o.checkpoints.file_threshold = file_threshold;
+    o.checkpoints.on_unreadable = on_unreadable;
     return o;
   }
 
@@ -52,21 +60,97 @@ struct sums_job {
     job j{options()};
     build(j, log.sink());
     auto r = require_ok(j.run());
+    for (auto& s : r.skipped_checkpoints)
+      BOOST_TEST_MESSAGE("skipped: " << s);
     return {r, log.by_id()};
   }
 };
 
-void write_files(const fs::path& dir, int files) {
-  for (int f = 0; f < files; ++f) {
-    std::vector<reading> rows;
-    for (std::int64_t k = 0; k < 40; ++k) // spread over many key groups
-      for (std::int64_t i = 0; i <= k % 5; ++i)
-        rows.push_back({k, 10 * f + i + 1, at_ms(f * 1000 + i)});
-    drop_file(dir, "in-" + std::to_string(f) + ".jsonl", rows);
-  }
+/// Input file `f`: 40 keys, spread over many key groups.
+void write_file(const fs::path& dir, int f) {
+  std::vector<reading> rows;
+  for (std::int64_t k = 0; k < 40; ++k)
+    for (std::int64_t i = 0; i <= k % 5; ++i)
+      rows.push_back({k, 10 * f + i + 1, at_ms(f * 1000 + i)});
+  drop_file(dir, "in-" + std::to_string(f) + ".jsonl", rows);
 }
 
-/// Two complete checkpoints (0 and 1), one per file; returns what each batch wrote.
+void write_files(const fs::path& dir, int files) {
+  for (int f = 0; f < files; ++f)
+    write_file(dir, f);
+}
+
+/// Every file under `dir` that holds data (recursively, by relative path) with its size:
+/// what a refused start must leave as it was. LevelDB's bookkeeping is left out (LOCK, its
+/// info logs, CURRENT, MANIFEST, an empty log): an opening that gets as far as reading the
+/// tables writes a new MANIFEST and log, without changing the data.
+std::map<std::string, std::uintmax_t> data_files(const fs::path& dir) {
+  std::map<std::string, std::uintmax_t> out;
+  if (!fs::exists(dir))
+    return out;
+  for (auto& e : fs::recursive_directory_iterator{dir}) {
+    const auto name = e.path().filename().string();
+    if (!e.is_regular_file() || name == "LOCK" || name == "LOG" || name == "LOG.old" ||
+        name == "CURRENT" || name.starts_with("MANIFEST-") ||
+        (e.path().extension() == ".log" && e.file_size() == 0))
+      continue;
+    out[fs::relative(e.path(), dir).string()] = e.file_size();
+  }
+  return out;
+}
+
+/// The files of the database whose names end with `ext` (".ldb", ".log", ...), by name.
+std::vector<fs::path> db_files(const fs::path& checkpoints, const std::string& ext) {
+  std::vector<fs::path> out;
+  for (auto& e : fs::directory_iterator{checkpoints / "checkpoints.ldb"})
+    if (e.path().extension() == ext)
+      out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in{p, std::ios::binary};
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+void write_all(const fs::path& p, const std::string& bytes) {
+  std::ofstream{p, std::ios::binary | std::ios::trunc} << bytes;
+}
+
+/// Two complete checkpoints (0 and 1), one per file, by one run: everything it wrote is
+/// still in the database's log (nothing opened the store since).
+std::map<std::int64_t, std::vector<reading>> two_checkpoints_in_the_log(const sums_job& spec) {
+  write_files(spec.input, 2);
+  auto [r, batches] = spec.run();
+  BOOST_REQUIRE_EQUAL(r.checkpoints_completed, 2);
+  BOOST_REQUIRE_EQUAL(batches.size(), 2u);
+  return batches;
+}
+
+/// Checkpoint 0 by a first run, checkpoint 1 by a second: each in a table file of its own
+/// (an opening moves the log into a table), in the order of their numbers. Returns what each
+/// batch wrote.
+std::map<std::int64_t, std::vector<reading>> two_checkpoints_in_two_tables(const sums_job& spec) {
+  std::map<std::int64_t, std::vector<reading>> out;
+  write_files(spec.input, 1);
+  auto [r0, b0] = spec.run();
+  BOOST_REQUIRE_EQUAL(r0.checkpoints_completed, 1);
+  write_file(spec.input, 1);
+  auto [r1, b1] = spec.run();
+  BOOST_REQUIRE_EQUAL(r1.checkpoints_completed, 1);
+  BOOST_REQUIRE(r1.restored_from == std::optional<std::int64_t>{0});
+  out.insert(b0.begin(), b0.end());
+  out.insert(b1.begin(), b1.end());
+  BOOST_REQUIRE_EQUAL(out.size(), 2u);
+  auto ids = open_store(spec.checkpoints)->complete_ids();
+  BOOST_REQUIRE(ids.has_value());
+  BOOST_REQUIRE((*ids == std::vector<std::int64_t>{0, 1}));
+  BOOST_REQUIRE_EQUAL(db_files(spec.checkpoints, ".ldb").size(), 2u);
+  return out;
+}
+
+/// Two complete checkpoints (0 and 1), one per file; returns what each batch wrote. The
+/// store is opened once after the run, which moves the log into a table file.
 std::map<std::int64_t, std::vector<reading>> two_checkpoints(const sums_job& spec) {
   write_files(spec.input, 2);
   auto [r, batches] = spec.run();
@@ -90,9 +174,311 @@ std::string piece_of(const fs::path& dir, std::int64_t id, const std::string& pr
   return {};
 }
 
+/// Deletes a raw key of the store's database (no job may be using it).
+void delete_raw(const fs::path& dir, const std::string& key) {
+  leveldb::DB* raw = nullptr;
+  auto s = leveldb::DB::Open(leveldb::Options{}, (dir / "checkpoints.ldb").string(), &raw);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
+  std::unique_ptr<leveldb::DB> db{raw};
+  leveldb::WriteOptions sync;
+  sync.sync = true;
+  BOOST_REQUIRE(db->Delete(sync, key).ok());
+}
+
+/// Runs the job expecting it to refuse to start: returns the error; nothing ran.
+error refused(const sums_job& spec) {
+  batch_log<reading> log;
+  job j{spec.options()};
+  spec.build(j, log.sink());
+  auto e = require_error(j.run());
+  BOOST_TEST_MESSAGE("refused: " << e.message);
+  BOOST_TEST(log.ids().empty(), "nothing ran");
+  return e;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(corrupt)
+
+// -- a damaged directory: never a silent fresh start, never silently deleted files ---------
+
+BOOST_AUTO_TEST_CASE(a_deleted_current_file_is_refused_and_nothing_is_deleted) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  spec.file_threshold = 1; // the pieces live in files too
+  two_checkpoints(spec);
+  fs::remove(spec.checkpoints / "checkpoints.ldb" / "CURRENT");
+  const auto before = data_files(spec.checkpoints);
+  BOOST_REQUIRE(std::any_of(before.begin(), before.end(),
+                            [](auto& f) { return f.first.starts_with("pieces/"); }));
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto e = refused(spec);
+    BOOST_TEST(mentions(e.message, spec.checkpoints.string()), e.message);
+    BOOST_TEST(mentions(e.message, "CURRENT"), e.message);
+    BOOST_TEST((data_files(spec.checkpoints) == before), "every file is left as it was");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_database_beside_piece_files_is_refused_and_they_stay) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  spec.file_threshold = 1;
+  two_checkpoints(spec);
+  fs::remove_all(spec.checkpoints / "checkpoints.ldb");
+  const auto before = data_files(spec.checkpoints);
+  BOOST_REQUIRE(!before.empty());
+
+  auto e = refused(spec);
+  BOOST_TEST(mentions(e.message, spec.checkpoints.string()), e.message);
+  BOOST_TEST(mentions(e.message, "checkpoints.ldb"), e.message);
+  BOOST_TEST(mentions(e.message, "pieces"), e.message);
+  BOOST_TEST((data_files(spec.checkpoints) == before), "every piece file is left as it was");
+}
+
+BOOST_AUTO_TEST_CASE(a_deleted_manifest_is_refused_naming_it_and_the_way_out) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  two_checkpoints(spec);
+  auto manifests = db_files(spec.checkpoints, "");
+  std::erase_if(manifests, [](auto& p) { return !p.filename().string().starts_with("MANIFEST-"); });
+  BOOST_REQUIRE(!manifests.empty());
+  for (auto& m : manifests)
+    fs::remove(m);
+  const auto before = data_files(spec.checkpoints);
+
+  auto e = refused(spec);
+  BOOST_TEST(mentions(e.message, spec.checkpoints.string()), e.message);
+  BOOST_TEST(mentions(e.message, "MANIFEST"), e.message);
+  BOOST_TEST(mentions(e.message, "on_unreadable"), e.message); // repair or start fresh
+  BOOST_TEST((data_files(spec.checkpoints) == before));
+
+  // The tables are all there: a repair rebuilds the MANIFEST and loses nothing.
+  spec.on_unreadable = unreadable_checkpoints::repair;
+  auto [r, batches] = spec.run();
+  BOOST_TEST((r.restored_from == std::optional<std::int64_t>{1}));
+  BOOST_REQUIRE_EQUAL(r.skipped_checkpoints.size(), 1u);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "RepairDB"), r.skipped_checkpoints[0]);
+  BOOST_TEST(batches.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_torn_log_that_lost_the_newest_metadata_is_reported_not_silent) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  const auto first = two_checkpoints_in_the_log(spec);
+  // Cut the log in the middle of checkpoint 1's metadata record, synced long before: LevelDB
+  // takes a torn last record for a write a crash interrupted and drops it without a word.
+  const auto logs = db_files(spec.checkpoints, ".log");
+  BOOST_REQUIRE_EQUAL(logs.size(), 1u);
+  const auto bytes = read_all(logs[0]);
+  const auto at = bytes.find(meta_key(1));
+  BOOST_REQUIRE(at != std::string::npos);
+  fs::resize_file(logs[0], at + 8);
+
+  auto [r, batches] = spec.run();
+  BOOST_REQUIRE(r.restored_from.has_value());
+  BOOST_TEST(*r.restored_from == 0);
+  BOOST_REQUIRE_EQUAL(r.skipped_checkpoints.size(), 1u);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "checkpoint 1"), r.skipped_checkpoints[0]);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "torn"), r.skipped_checkpoints[0]);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], logs[0].filename().string()),
+             r.skipped_checkpoints[0]);
+  BOOST_REQUIRE_EQUAL(batches.size(), 1u);
+  BOOST_TEST((batches.at(1) == first.at(1)));
+}
+
+BOOST_AUTO_TEST_CASE(newest_metadata_lost_from_the_database_is_reported_not_silent) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  const auto first = two_checkpoints(spec);
+  delete_raw(spec.checkpoints, meta_key(1)); // whatever way the database lost it
+
+  auto [r, batches] = spec.run();
+  BOOST_REQUIRE(r.restored_from.has_value());
+  BOOST_TEST(*r.restored_from == 0);
+  BOOST_REQUIRE_EQUAL(r.skipped_checkpoints.size(), 1u);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "checkpoint 1"), r.skipped_checkpoints[0]);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "lost"), r.skipped_checkpoints[0]);
+  BOOST_REQUIRE_EQUAL(batches.size(), 1u);
+  BOOST_TEST((batches.at(1) == first.at(1)));
+}
+
+BOOST_AUTO_TEST_CASE(repair_rebuilds_a_database_without_current_and_restores_the_newest) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  spec.file_threshold = 1;
+  two_checkpoints(spec);
+  fs::remove(spec.checkpoints / "checkpoints.ldb" / "CURRENT");
+  spec.on_unreadable = unreadable_checkpoints::repair;
+
+  auto [r, batches] = spec.run();
+  BOOST_REQUIRE(r.restored_from.has_value());
+  BOOST_TEST(*r.restored_from == 1); // nothing was lost: every checkpoint verifies
+  BOOST_REQUIRE_EQUAL(r.skipped_checkpoints.size(), 1u);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "RepairDB"), r.skipped_checkpoints[0]);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "CURRENT"), r.skipped_checkpoints[0]);
+  BOOST_TEST(batches.empty());
+  // The repaired store is a store like any other: the next start says nothing.
+  spec.on_unreadable = unreadable_checkpoints::refuse;
+  auto [again, none] = spec.run();
+  BOOST_TEST((again.restored_from == std::optional<std::int64_t>{1}));
+  BOOST_TEST(again.skipped_checkpoints.empty());
+}
+
+BOOST_AUTO_TEST_CASE(start_fresh_deletes_an_unreadable_store_says_so_and_runs_from_scratch) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  spec.file_threshold = 1;
+  const auto first = two_checkpoints(spec);
+  fs::remove(spec.checkpoints / "checkpoints.ldb" / "CURRENT");
+  const auto old_files = data_files(spec.checkpoints);
+  spec.on_unreadable = unreadable_checkpoints::start_fresh;
+
+  auto [r, batches] = spec.run();
+  BOOST_TEST(!r.restored_from.has_value());
+  BOOST_REQUIRE_EQUAL(r.skipped_checkpoints.size(), 1u);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "start_fresh"), r.skipped_checkpoints[0]);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "deleted"), r.skipped_checkpoints[0]);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "CURRENT"), r.skipped_checkpoints[0]);
+  BOOST_TEST((batches == first), "every file is read again from scratch");
+  for (auto& [name, size] : old_files)
+    if (name.starts_with("pieces/"))
+      BOOST_TEST(!fs::exists(spec.checkpoints / name), name << " was deleted");
+}
+
+BOOST_AUTO_TEST_CASE(repair_that_recovers_no_checkpoint_refuses_to_start_fresh) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  spec.file_threshold = 1;
+  two_checkpoints(spec);
+  fs::remove_all(spec.checkpoints / "checkpoints.ldb"); // only piece files are left
+  const auto pieces = data_files(spec.checkpoints / "pieces");
+  spec.on_unreadable = unreadable_checkpoints::repair;
+
+  auto e = refused(spec);
+  BOOST_TEST(mentions(e.message, spec.checkpoints.string()), e.message);
+  BOOST_TEST(mentions(e.message, "checkpoint 1"), e.message);
+  BOOST_TEST(mentions(e.message, "lost"), e.message);
+  BOOST_TEST((data_files(spec.checkpoints / "pieces") == pieces), "piece files are kept");
+}
+
+BOOST_AUTO_TEST_CASE(a_deleted_table_of_the_newest_checkpoint_is_refused_and_repair_falls_back) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  const auto first = two_checkpoints_in_two_tables(spec);
+  const auto newest = db_files(spec.checkpoints, ".ldb").back();
+  fs::remove(newest);
+  const auto before = data_files(spec.checkpoints);
+
+  auto e = refused(spec);
+  BOOST_TEST(mentions(e.message, spec.checkpoints.string()), e.message);
+  BOOST_TEST(mentions(e.message, newest.filename().string()), e.message);
+  BOOST_TEST(mentions(e.message, "on_unreadable"), e.message);
+  BOOST_TEST((data_files(spec.checkpoints) == before));
+
+  spec.on_unreadable = unreadable_checkpoints::repair;
+  auto [r, batches] = spec.run();
+  BOOST_REQUIRE(r.restored_from.has_value());
+  BOOST_TEST(*r.restored_from == 0);
+  BOOST_TEST(std::any_of(r.skipped_checkpoints.begin(), r.skipped_checkpoints.end(),
+                         [](auto& s) { return mentions(s, "checkpoint 1") && mentions(s, "lost"); }));
+  BOOST_REQUIRE_EQUAL(batches.size(), 1u);
+  BOOST_TEST((batches.at(1) == first.at(1)));
+}
+
+BOOST_AUTO_TEST_CASE(a_truncated_table_is_refused_naming_it_and_repair_falls_back) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  const auto first = two_checkpoints_in_two_tables(spec);
+  const auto newest = db_files(spec.checkpoints, ".ldb").back();
+  fs::resize_file(newest, fs::file_size(newest) / 2);
+  const auto before = data_files(spec.checkpoints);
+
+  auto e = refused(spec);
+  BOOST_TEST(mentions(e.message, spec.checkpoints.string()), e.message);
+  BOOST_TEST(mentions(e.message, newest.filename().string()), e.message);
+  BOOST_TEST(mentions(e.message, "on_unreadable"), e.message);
+  BOOST_TEST((data_files(spec.checkpoints) == before));
+
+  spec.on_unreadable = unreadable_checkpoints::repair;
+  auto [r, batches] = spec.run();
+  BOOST_REQUIRE(r.restored_from.has_value());
+  BOOST_TEST(*r.restored_from == 0);
+  BOOST_TEST(std::any_of(r.skipped_checkpoints.begin(), r.skipped_checkpoints.end(),
+                         [](auto& s) { return mentions(s, "checkpoint 1"); }));
+  BOOST_REQUIRE_EQUAL(batches.size(), 1u);
+  BOOST_TEST((batches.at(1) == first.at(1)));
+}
+
+BOOST_AUTO_TEST_CASE(flipped_bytes_in_a_table_are_refused_and_repair_falls_back) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  const auto first = two_checkpoints_in_two_tables(spec);
+  const auto newest = db_files(spec.checkpoints, ".ldb").back();
+  auto bytes = read_all(newest);
+  bytes[bytes.size() / 3] ^= 0x5a; // in a data block (the index and footer are at the end)
+  write_all(newest, bytes);
+
+  auto e = refused(spec);
+  BOOST_TEST(mentions(e.message, spec.checkpoints.string()), e.message);
+  BOOST_TEST(mentions(e.message, "on_unreadable"), e.message);
+
+  spec.on_unreadable = unreadable_checkpoints::repair;
+  auto [r, batches] = spec.run();
+  BOOST_REQUIRE(r.restored_from.has_value());
+  BOOST_TEST(*r.restored_from == 0);
+  BOOST_TEST(std::any_of(r.skipped_checkpoints.begin(), r.skipped_checkpoints.end(),
+                         [](auto& s) { return mentions(s, "checkpoint 1"); }));
+  BOOST_REQUIRE_EQUAL(batches.size(), 1u);
+  BOOST_TEST((batches.at(1) == first.at(1)));
+}
+
+BOOST_AUTO_TEST_CASE(flipped_bytes_in_a_piece_file_fall_back_and_name_it) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  spec.file_threshold = 1;
+  const auto first = two_checkpoints(spec);
+  std::vector<fs::path> files;
+  for (auto& e : fs::directory_iterator{spec.checkpoints / "pieces"})
+    if (e.path().filename().string().starts_with(id_text(1)))
+      files.push_back(e.path());
+  BOOST_REQUIRE(!files.empty());
+  auto bytes = read_all(files[0]);
+  bytes[bytes.size() / 2] ^= 0x01;
+  write_all(files[0], bytes);
+
+  auto [r, batches] = spec.run();
+  BOOST_REQUIRE(r.restored_from.has_value());
+  BOOST_TEST(*r.restored_from == 0);
+  BOOST_REQUIRE_EQUAL(r.skipped_checkpoints.size(), 1u);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "checkpoint 1"), r.skipped_checkpoints[0]);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "corrupt"), r.skipped_checkpoints[0]);
+  BOOST_REQUIRE_EQUAL(batches.size(), 1u);
+  BOOST_TEST((batches.at(1) == first.at(1)));
+}
+
+BOOST_AUTO_TEST_CASE(deleted_piece_files_of_the_newest_checkpoint_fall_back_and_name_them) {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+  spec.file_threshold = 1;
+  const auto first = two_checkpoints(spec);
+  std::string deleted;
+  for (auto& e : fs::directory_iterator{spec.checkpoints / "pieces"})
+    if (e.path().filename().string().starts_with(id_text(1))) {
+      deleted = e.path().filename().string();
+      fs::remove(e.path());
+    }
+  BOOST_REQUIRE(!deleted.empty());
+
+  auto [r, batches] = spec.run();
+  BOOST_REQUIRE(r.restored_from.has_value());
+  BOOST_TEST(*r.restored_from == 0);
+  BOOST_REQUIRE_EQUAL(r.skipped_checkpoints.size(), 1u);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], "checkpoint 1"), r.skipped_checkpoints[0]);
+  BOOST_TEST(mentions(r.skipped_checkpoints[0], ".pieces"), r.skipped_checkpoints[0]);
+  BOOST_REQUIRE_EQUAL(batches.size(), 1u);
+  BOOST_TEST((batches.at(1) == first.at(1)));
+}
 
 BOOST_AUTO_TEST_CASE(a_corrupt_state_piece_falls_back_to_the_previous_checkpoint) {
   temp_dir dir;

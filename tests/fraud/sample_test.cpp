@@ -94,9 +94,45 @@ BOOST_AUTO_TEST_CASE(bad_options_are_refused_naming_them) {
   o = sample({"--checkpoint-interval", "5s"}); // no directory: no checkpoints, so refused
   BOOST_TEST(o.exit_code == 2);
   BOOST_TEST(o.err.find("--checkpoint-interval: needs --checkpoint-dir") != std::string::npos, o.err);
+  o = sample({"--allow-non-restored-state"});
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("--allow-non-restored-state: needs --checkpoint-dir") != std::string::npos, o.err);
+  o = sample({"--on-unreadable-checkpoints", "repair"});
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("--on-unreadable-checkpoints: needs --checkpoint-dir") != std::string::npos, o.err);
+  o = sample({"--on-unreadable-checkpoints", "ignore", "--checkpoint-dir", "x"});
+  BOOST_TEST(o.exit_code != 0); // CLI11's own check
+  BOOST_TEST(o.err.find("--on-unreadable-checkpoints") != std::string::npos, o.err);
   o = sample({"--help"});
   BOOST_TEST(o.exit_code == 0);
   BOOST_TEST(o.out.find("--fraud-share") != std::string::npos, o.out);
+}
+
+// Issue 23: windowed_wordcount started on fraud_detection's checkpoint directory restored
+// its checkpoint without a word (and fraud_detection then re-processed all its input).
+BOOST_AUTO_TEST_CASE(another_samples_checkpoint_directory_is_refused_naming_both_jobs) {
+  sluice::test::temp_dir tmp;
+  const auto cp = (tmp.path / "cp").string();
+  auto o = sample({"--count", "2000", "--rate", "1000000", "--quiet", "--duration", "0",
+                   "--checkpoint-dir", cp});
+  BOOST_REQUIRE_MESSAGE(o.exit_code == 0, o.err);
+  std::filesystem::create_directories(tmp.path / "in");
+  tmp.write("in/0.jsonl", R"({"timestamp": "2026-01-01T00:00:00Z", "line": "cat dog"})" "\n");
+  const auto status = run_sample({SLUICE_WORDCOUNT_BIN, "--input", (tmp.path / "in").string(),
+                                  "--output-dir", (tmp.path / "out").string(), "--bounded",
+                                  "--trigger", "available-now", "--checkpoint-dir", cp},
+                                 {}, {}, (tmp.path / "wc-out").string(),
+                                 (tmp.path / "wc-err").string());
+  const auto err = read_file(tmp.path / "wc-err");
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 2, err); // the sample's exit code for a job error
+  BOOST_TEST(err.find("'fraud-detection'") != std::string::npos, err);
+  BOOST_TEST(err.find("'windowed_wordcount'") != std::string::npos, err);
+  BOOST_TEST(err.find(cp) != std::string::npos, err);
+  // Its own job still resumes from it.
+  o = sample({"--count", "2000", "--rate", "1000000", "--quiet", "--duration", "0",
+              "--checkpoint-dir", cp});
+  BOOST_TEST(o.exit_code == 0, o.err);
 }
 
 BOOST_AUTO_TEST_CASE(json_lines_files_are_a_source) {

@@ -49,6 +49,8 @@ public:
   [[nodiscard]] result<void> write(const std::string& text);
   /// Hands buffered text to the operating system (no fsync).
   [[nodiscard]] result<void> flush();
+  /// Flushes and makes everything written durable (fsync).
+  [[nodiscard]] result<void> sync();
   /// Flushes and closes; closing twice is harmless.
   [[nodiscard]] result<void> close();
 
@@ -62,7 +64,8 @@ private:
 };
 
 /// The names of the transactional file sink and the moves between them. Every move is a
-/// rename within one directory, so a crash leaves each file wholly in one state.
+/// rename within one directory, so a crash leaves each file wholly in one state, and the
+/// directory is synced before a move returns, so the state survives a power loss too.
 class part_transactions {
 public:
   part_transactions(std::shared_ptr<file_io> io, std::filesystem::path dir, std::string prefix,
@@ -71,7 +74,7 @@ public:
       parallelism_(parallelism) {}
 
   std::string in_progress_name() const;
-  /// Seals the in-progress file as pending for `id`.
+  /// Seals the (closed and synced) in-progress file as pending for `id`.
   [[nodiscard]] result<void> seal(std::int64_t id);
   /// Makes this instance's pending files up to `id` visible. Idempotent.
   [[nodiscard]] result<void> commit(std::int64_t id);
@@ -178,9 +181,14 @@ public:
   }
 
 private:
+  /// At the barrier, before the checkpoint is acknowledged: once checkpoint `id` is
+  /// complete its output must survive a power loss, so the bytes are synced before the
+  /// pending name is, and both before this returns.
   result<void> seal(std::int64_t id) {
     if (!file_.is_open())
       return {};
+    if (auto r = file_.sync(); !r)
+      return r;
     if (auto r = file_.close(); !r)
       return r;
     return tx_->seal(id);

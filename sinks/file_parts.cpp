@@ -45,6 +45,14 @@ result<void> part_file::flush() {
   return r;
 }
 
+result<void> part_file::sync() {
+  if (!file_)
+    return {};
+  if (auto r = flush(); !r)
+    return r;
+  return file_->sync();
+}
+
 result<void> part_file::close() {
   if (!file_)
     return {};
@@ -87,13 +95,17 @@ std::string part_transactions::in_progress_name() const {
 }
 
 result<void> part_transactions::seal(std::int64_t id) {
-  return io_->rename(dir_ / in_progress_name(),
-                     dir_ / ("." + prefix_ + "-" + std::to_string(instance_) + "-" +
-                             std::to_string(id) + ".pending"));
+  if (auto r = io_->rename(dir_ / in_progress_name(),
+                           dir_ / ("." + prefix_ + "-" + std::to_string(instance_) + "-" +
+                                   std::to_string(id) + ".pending"));
+      !r)
+    return r;
+  return io_->sync_directory(dir_);
 }
 
 result<void> part_transactions::commit(std::int64_t id) {
   std::error_code ec;
+  bool moved = false;
   for (fs::directory_iterator it{dir_, ec}; !ec && it != fs::directory_iterator{}; it.increment(ec)) {
     const auto name = it->path().filename().string();
     int instance = 0;
@@ -106,11 +118,12 @@ result<void> part_transactions::commit(std::int64_t id) {
                                                  std::to_string(pid) + ".jsonl"));
         !r)
       return r;
+    moved = true;
   }
   if (ec)
     return make_error(error_code::io_error,
                       "file sink: cannot list '" + dir_.string() + "': " + ec.message());
-  return {};
+  return moved ? io_->sync_directory(dir_) : result<void>{};
 }
 
 result<void> part_transactions::recover(std::int64_t id) {
@@ -124,6 +137,7 @@ result<void> part_transactions::recover(std::int64_t id) {
   // Instance i looks after the files of every old instance j with j % parallelism == i, so
   // nothing is orphaned when the parallelism shrank.
   auto mine = [&](int j) { return j % parallelism_ == instance_; };
+  bool changed = false;
   for (auto& path : entries) {
     const auto name = path.filename().string();
     if (!name.starts_with("."))
@@ -140,20 +154,23 @@ result<void> part_transactions::recover(std::int64_t id) {
         if (auto r = io_->remove(path); !r)
           return r;
       }
+      changed = true;
       continue;
     }
     const auto in_progress_prefix = "." + prefix_ + "-";
     if (name.starts_with(in_progress_prefix) && name.ends_with(".inprogress")) {
       try {
         const int k = std::stoi(name.substr(in_progress_prefix.size()));
-        if (mine(k))
+        if (mine(k)) {
           if (auto r = io_->remove(path); !r)
             return r;
+          changed = true;
+        }
       } catch (const std::exception&) {
       }
     }
   }
-  return {};
+  return changed ? io_->sync_directory(dir_) : result<void>{};
 }
 
 } // namespace sluice::sinks::detail

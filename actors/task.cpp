@@ -360,6 +360,7 @@ private:
       info.late_rows = bp_->options.late_rows;
       info.checkpoints = checkpoints();
       info.restored = from_ && from_->meta ? from_->meta->id : -1;
+      info.restore_requested = from_ && from_->requested;
       has_sink_ = has_sink_ || spec.kind == node_kind::sink;
       infos.push_back(info);
       if (spec.kind == node_kind::source) {

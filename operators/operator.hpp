@@ -61,6 +61,9 @@ struct operator_info {
   bool checkpoints = false;
   /// The checkpoint this run restored from; -1 when it started fresh.
   std::int64_t restored = -1;
+  /// `restored` was asked for (`checkpoint_options::restore_from`), not found as the latest
+  /// usable checkpoint: the user chose to start a new history there.
+  bool restore_requested = false;
 };
 
 /// Where an operator writes its part of a checkpoint: named pieces of bytes. Keyed state

@@ -34,6 +34,7 @@ struct common_flags {
   bool explain = false;
   std::string checkpoint_dir;
   std::string checkpoint_interval; ///< empty: 1s (only with a checkpoint directory)
+  std::int64_t restore_from = -1;  ///< -1: the latest usable checkpoint
   int metrics_port = -1; ///< -1: no monitor; 0: any free port
   std::string progress;  ///< progress log file
   std::string progress_interval = "10s";
@@ -57,6 +58,10 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
   app.add_option("--checkpoint-interval", f.checkpoint_interval,
                  "time between checkpoints in continuous mode, e.g. 1s (default 1s; needs "
                  "--checkpoint-dir)");
+  app.add_option("--restore-from", f.restore_from,
+                 "restore this checkpoint or savepoint id instead of the latest; a new history "
+                 "starts there: newer checkpoints, and the output the exactly-once file sink "
+                 "committed for them, are rolled back (needs --checkpoint-dir)");
   app.add_option("--metrics-port", f.metrics_port,
                  "serve Prometheus /metrics and the status page / on this port (0: any free)")
     ->check(CLI::Range(0, 65535));
@@ -88,6 +93,14 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
     return make_error(error_code::invalid_option,
                       "--checkpoint-interval: needs --checkpoint-dir (without a directory the "
                       "job takes no checkpoints)");
+  if (f.restore_from != -1 && (f.checkpoint_dir.empty() || f.restore_from < 0))
+    return make_error(error_code::invalid_option,
+                      f.checkpoint_dir.empty()
+                        ? "--restore-from: needs --checkpoint-dir"
+                        : "--restore-from " + std::to_string(f.restore_from) +
+                            ": a checkpoint id is 0 or more");
+  if (f.restore_from >= 0)
+    o.checkpoints.restore_from = f.restore_from;
   if (!f.checkpoint_dir.empty()) {
     auto every =
       codec::parse_duration(f.checkpoint_interval.empty() ? "1s" : f.checkpoint_interval);

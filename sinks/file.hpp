@@ -130,7 +130,8 @@ public:
   }
 
   result<void> open(const sink_context& ctx) override {
-    return file_.open(*options_.io, options_.path, options_.prefix + "-" + std::to_string(ctx.instance) + ".jsonl");
+    return file_.open(*options_.io, options_.path,
+                      options_.prefix + "-" + std::to_string(ctx.instance) + ".jsonl");
   }
 
   result<void> write(std::vector<T>& records) override {

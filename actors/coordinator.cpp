@@ -59,11 +59,10 @@ public:
                                                 wall_now()};
     for (auto& l : bp_->options.listeners)
       l->on_started(started);
-    logging::get().info("job '{}' started: {} tasks, trigger {}{}", bp_->options.query_name,
-                        bp_->tasks.size(), planner_.when().describe(),
-                        restored_from_ ? ", restored from checkpoint " +
-                                           std::to_string(*restored_from_)
-                                       : std::string{});
+    logging::get().log(skipped_.empty() ? spdlog::level::info : spdlog::level::warn,
+                       "job '{}' started: {} tasks, trigger {}{}", bp_->options.query_name,
+                       bp_->tasks.size(), planner_.when().describe(),
+                       describe_restore(restored_from_, skipped_));
     for (auto& why : skipped_)
       logging::get().warn("job '{}': skipped checkpoint: {}", bp_->options.query_name, why);
     return {
@@ -309,8 +308,8 @@ private:
     const auto& rs = bp_->options.checkpoints.restart;
     if (completed_ || restarting_)
       return;
-    if (!bp_->store || rs.how == restart_strategy::kind::none || restarts_ >= rs.max_restarts ||
-        cancelled_) {
+    if (!bp_->store || !restart_can_help(err.code) || rs.how == restart_strategy::kind::none ||
+        restarts_ >= rs.max_restarts || cancelled_) {
       if (restarts_ > 0)
         err.message += " (after " + std::to_string(restarts_) + " restarts)";
       complete(std::move(err));
@@ -391,6 +390,10 @@ private:
     }
     for (auto& s : skipped)
       skipped_.push_back(s);
+    if (!skipped.empty())
+      logging::get().warn("job '{}' restarting{}", bp_->options.query_name,
+                          describe_restore(*latest ? std::optional{(*latest)->id} : std::nullopt,
+                                           skipped));
     auto from = std::make_shared<restore_point>();
     from->meta = std::move(*latest);
     {

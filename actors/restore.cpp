@@ -8,6 +8,23 @@
 
 namespace sluice {
 
+std::string describe_restore(std::optional<std::int64_t> restored,
+                             const std::vector<std::string>& skipped) {
+  std::string out;
+  if (restored)
+    out = ", restored from checkpoint " + std::to_string(*restored);
+  else if (!skipped.empty())
+    out = ", from no checkpoint";
+  if (skipped.empty())
+    return out;
+  out += ", a fallback: the newer checkpoint";
+  out += skipped.size() > 1 ? "s are" : " is";
+  out += " unusable (";
+  for (std::size_t i = 0; i < skipped.size(); ++i)
+    out += (i > 0 ? "; " : "") + skipped[i];
+  return out + ")";
+}
+
 result<void> check_checkpointable(const graph& g, const physical_plan&) {
   std::set<std::string> names;
   for (auto& n : g.nodes()) {
@@ -212,6 +229,7 @@ result<opened_checkpoints> open_checkpoints(const graph& g, const physical_plan&
     return std::move(point).error();
   out.skipped.insert(out.skipped.end(), skipped.begin(), skipped.end());
   out.from.meta = std::move(*point);
+  out.from.requested = opts.checkpoints.restore_from.has_value();
   if (opts.checkpoints.restore_from) {
     // A new history starts at the restored checkpoint: the newer ones must never be
     // restored by a later restart (Spark users delete the later offsets for this).

@@ -18,6 +18,9 @@ namespace sluice {
 /// Where a (re)started run begins: a complete checkpoint, or nothing.
 struct restore_point {
   std::optional<checkpoint_meta> meta;
+  /// `meta` was asked for (`checkpoint_options::restore_from`), not found as the latest
+  /// usable checkpoint. Sinks may then roll back output committed after it.
+  bool requested = false;
   /// The first epoch of the run when it must not follow `meta` directly (savepoints newer
   /// than an explicitly restored checkpoint keep their ids); -1: `meta->id + 1`.
   std::int64_t first_epoch = -1;
@@ -31,6 +34,12 @@ struct opened_checkpoints {
   /// could not be used, and why (the coordinator reports them).
   std::vector<std::string> skipped;
 };
+
+/// How the log names where a run starts: ", restored from checkpoint 4", and when newer
+/// checkpoints were skipped (a fallback) which and why; "" without a checkpoint. A caller
+/// logs a fallback (`skipped` not empty) as a warning.
+std::string describe_restore(std::optional<std::int64_t> restored,
+                             const std::vector<std::string>& skipped);
 
 /// A job with checkpoints: every operator can snapshot its state, and node names (the
 /// keys of their state in a checkpoint, like Flink's operator uids) are unique.

@@ -367,6 +367,7 @@ private:
       info.checkpoints = checkpoints();
       info.restored = from_ && from_->meta ? from_->meta->id : -1;
       info.attempt = attempt_;
+      info.restore_requested = from_ && from_->requested;
       has_sink_ = has_sink_ || spec.kind == node_kind::sink;
       infos.push_back(info);
       if (spec.kind == node_kind::source) {

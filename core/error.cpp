@@ -13,6 +13,7 @@ std::string_view to_string(error_code code) noexcept {
     case error_code::cancelled: return "cancelled";
     case error_code::checkpoint_failed: return "checkpoint_failed";
     case error_code::internal: return "internal";
+    case error_code::restore_conflict: return "restore_conflict";
   }
   return "unknown";
 }

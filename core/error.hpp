@@ -19,7 +19,18 @@ enum class error_code : std::uint8_t {
   cancelled,            ///< the job was cancelled before it finished
   checkpoint_failed,    ///< more checkpoints failed (store error, timeout) than tolerated
   internal,             ///< an engine invariant broke; please report it
+  /// The checkpoint a run starts from is older than output a sink already committed (a
+  /// fallback past corrupt or lost checkpoints): replaying would commit it again.
+  restore_conflict,
 };
+
+/// Whether restarting the job from its latest checkpoint (the restart strategy) can cure a
+/// task failure with this code. Not for `restore_conflict`: the restart would fall back to
+/// the same checkpoint and fail the same way, so the job fails at once (Flink's
+/// non-recoverable errors).
+constexpr bool restart_can_help(error_code code) noexcept {
+  return code != error_code::restore_conflict;
+}
 
 /// The stable, lower-case name of an error code (used in messages and metrics labels).
 std::string_view to_string(error_code code) noexcept;

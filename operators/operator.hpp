@@ -65,6 +65,9 @@ struct operator_info {
   /// name files put it in the names, so that a failed attempt's leftovers never collide with
   /// the next attempt's.
   int attempt = 0;
+  /// `restored` was asked for (`checkpoint_options::restore_from`), not found as the latest
+  /// usable checkpoint: the user chose to start a new history there.
+  bool restore_requested = false;
 };
 
 /// Where an operator writes its part of a checkpoint: named pieces of bytes. Keyed state

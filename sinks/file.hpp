@@ -7,10 +7,11 @@
 /// ```
 #include "core/codec/inspect.hpp"
 #include "core/codec/json.hpp"
+#include "sinks/file_io.hpp"
+#include "sinks/file_manifest.hpp"
 #include "sinks/sink.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,55 +28,92 @@ struct file_sink_options {
   /// Default: `part`.
   std::string prefix = "part";
   /// Exactly-once part files (Flink's FileSink): records go to a hidden in-progress file,
-  /// which is sealed as pending at each checkpoint (or, without checkpoints, each epoch) and
-  /// made visible as `<prefix>-<instance>-<id>.jsonl` when that checkpoint completes.
-  /// Readers that skip names starting with `.` see exactly the committed output. Default:
-  /// off (one growing `<prefix>-<instance>.jsonl` per instance, at-least-once).
+  /// which is synced and sealed as pending at each checkpoint (or, without checkpoints, each
+  /// epoch) and made visible as `<prefix>-<instance>-<id>.jsonl` when that checkpoint
+  /// completes, then listed in the manifest `<path>/_sluice_metadata/` (Spark's
+  /// `_spark_metadata`). Readers that follow the manifest (`read_committed_files`) see
+  /// exactly the committed output. Default: off (one growing `<prefix>-<instance>.jsonl`
+  /// per instance, at-least-once).
   bool transactional = false;
+  /// Transactional only. When a run falls back to a checkpoint older than output this sink
+  /// already committed (the newer checkpoints are corrupt or lost), roll that output back
+  /// and write it again, instead of failing the job with `restore_conflict`. Default: off.
+  /// Rolling back removes files readers may have consumed; restoring the checkpoint
+  /// explicitly (`checkpoint_options::restore_from`) rolls back as well, for that run only.
+  bool roll_back_on_fallback = false;
+  /// The file operations (tests record their order or make them fail). Default (null): the
+  /// operating system's, `posix_file_io()`.
+  std::shared_ptr<file_io> io{};
 };
 
 namespace detail {
 
-/// One output file written through a buffered stream; errors name the file.
+/// One output file, written through a buffer; errors name the file.
 class part_file {
 public:
   /// Creates the directory and the file, replacing an existing file of that name.
-  [[nodiscard]] result<void> open(const std::filesystem::path& directory, const std::string& name);
-  /// Appends `text`.
+  [[nodiscard]] result<void> open(file_io& io, const std::filesystem::path& directory,
+                                  const std::string& name);
+  /// Appends `text` (buffered: handed to the operating system in blocks of 64 KiB).
   [[nodiscard]] result<void> write(const std::string& text);
   /// Hands buffered text to the operating system (no fsync).
   [[nodiscard]] result<void> flush();
+  /// Flushes and makes everything written durable (fsync).
+  [[nodiscard]] result<void> sync();
   /// Flushes and closes; closing twice is harmless.
   [[nodiscard]] result<void> close();
 
   const std::filesystem::path& path() const noexcept { return path_; }
-  bool is_open() const noexcept { return out_.is_open(); }
+  bool is_open() const noexcept { return file_ != nullptr; }
 
 private:
   std::filesystem::path path_;
-  std::ofstream out_;
+  std::unique_ptr<writable_file> file_;
+  std::string buffer_;
 };
 
-/// The names of the transactional file sink and the moves between them. Every move is a
-/// rename within one directory, so a crash leaves each file wholly in one state.
+/// The names of the transactional file sink and the moves between them, and its manifest
+/// (file_manifest.hpp). Every move is a rename within one directory, so a crash leaves each
+/// file wholly in one state, and the directory is synced before a move returns, so the state
+/// survives a power loss too. A committed file is renamed into place first and listed in the
+/// manifest second (Spark's order: a reader that follows the manifest never sees a file
+/// before it is complete); a rollback unlists before it removes.
 class part_transactions {
 public:
-  part_transactions(std::filesystem::path dir, std::string prefix, int instance, int parallelism)
-    : dir_(std::move(dir)), prefix_(std::move(prefix)), instance_(instance),
-      parallelism_(parallelism) {}
+  part_transactions(std::shared_ptr<file_io> io, std::filesystem::path dir, std::string prefix,
+                    std::string sink_name, int instance, int parallelism)
+    : io_(std::move(io)), dir_(std::move(dir)), prefix_(std::move(prefix)),
+      sink_name_(std::move(sink_name)), instance_(instance), parallelism_(parallelism) {}
 
+  /// Creates the output directory and its manifest directory, durably.
+  [[nodiscard]] result<void> prepare();
   std::string in_progress_name() const;
-  /// Seals the in-progress file as pending for `id`.
+  /// Seals the (closed and synced) in-progress file as pending for `id`.
   [[nodiscard]] result<void> seal(std::int64_t id);
-  /// Makes this instance's pending files up to `id` visible. Idempotent.
+  /// Makes this instance's pending files up to `id` visible and lists each in the manifest.
+  /// Idempotent.
   [[nodiscard]] result<void> commit(std::int64_t id);
-  /// After a restart from checkpoint `id` (-1: none): commits pending files up to `id` of
-  /// this instance and of old instances that no longer exist, deletes the rest.
-  [[nodiscard]] result<void> recover(std::int64_t id);
+
+  /// What `recover` does with output committed for checkpoints newer than the one restored.
+  enum class newer_output {
+    fail,      ///< a `restore_conflict` error naming it; nothing is changed
+    roll_back, ///< unlist and remove it (logged as a warning): the replay writes it again
+    replace,   ///< the same, logged at info: a run without checkpoints replaces its output
+  };
+  /// After a (re)start from checkpoint `id` (-1: none), for this instance and for old
+  /// instances j with j % parallelism == instance (none is orphaned when the parallelism
+  /// shrank): output committed after `id` is handled as `newer` says; pending files up to
+  /// `id` are committed, newer ones and in-progress files removed; committed files up to `id`
+  /// that a crash left unlisted are listed.
+  [[nodiscard]] result<void> recover(std::int64_t id, newer_output newer);
 
 private:
+  std::string visible_name(int instance, std::int64_t id) const;
+
+  std::shared_ptr<file_io> io_;
   std::filesystem::path dir_;
   std::string prefix_;
+  std::string sink_name_;
   int instance_;
   int parallelism_;
 };
@@ -86,10 +124,14 @@ private:
 template <class T>
 class file_sink final : public sink<T> {
 public:
-  explicit file_sink(file_sink_options options) : options_(std::move(options)) {}
+  explicit file_sink(file_sink_options options) : options_(std::move(options)) {
+    if (!options_.io)
+      options_.io = posix_file_io();
+  }
 
   result<void> open(const sink_context& ctx) override {
-    return file_.open(options_.path, options_.prefix + "-" + std::to_string(ctx.instance) + ".jsonl");
+    return file_.open(*options_.io, options_.path,
+                      options_.prefix + "-" + std::to_string(ctx.instance) + ".jsonl");
   }
 
   result<void> write(std::vector<T>& records) override {
@@ -110,28 +152,32 @@ private:
   std::string buffer_; // reused across batches
 };
 
-/// One instance of the transactional file sink (`file_sink_options::transactional`).
+/// One instance of the transactional file sink (`file_sink_options::transactional`): the
+/// moves between in-progress, pending and committed files are `detail::part_transactions`'.
 template <class T>
 class transactional_file_sink final : public sink<T> {
 public:
-  explicit transactional_file_sink(file_sink_options options) : options_(std::move(options)) {}
+  explicit transactional_file_sink(file_sink_options options) : options_(std::move(options)) {
+    if (!options_.io)
+      options_.io = posix_file_io();
+  }
 
   result<void> open(const sink_context& ctx) override {
     checkpoints_ = ctx.checkpoints;
-    tx_.emplace(options_.path, options_.prefix, ctx.instance, ctx.parallelism);
-    std::error_code ec;
-    std::filesystem::create_directories(options_.path, ec);
-    if (ec)
-      return make_error(error_code::io_error, "file sink: cannot create directory '" +
-                                                options_.path.string() + "': " + ec.message());
+    restore_requested_ = ctx.restore_requested;
+    tx_.emplace(options_.io, options_.path, options_.prefix, ctx.name, ctx.instance,
+                ctx.parallelism);
+    if (auto r = tx_->prepare(); !r)
+      return r;
     // With checkpoints the runtime calls recover() with the restored checkpoint; without,
-    // whatever a crashed run left uncommitted is dropped.
-    return checkpoints_ ? result<void>{} : tx_->recover(-1);
+    // a run replaces the output of earlier runs (epoch ids start again at 0).
+    using newer = detail::part_transactions::newer_output;
+    return checkpoints_ ? result<void>{} : tx_->recover(-1, newer::replace);
   }
 
   result<void> write(std::vector<T>& records) override {
     if (!file_.is_open())
-      if (auto r = file_.open(options_.path, tx_->in_progress_name()); !r)
+      if (auto r = file_.open(*options_.io, options_.path, tx_->in_progress_name()); !r)
         return r;
     buffer_.clear();
     for (const auto& r : records) {
@@ -152,7 +198,14 @@ public:
   }
   result<void> pre_commit(std::int64_t id) override { return seal(id); }
   result<void> commit(std::int64_t id) override { return tx_->commit(id); }
-  result<void> recover(std::int64_t id) override { return tx_->recover(id); }
+  /// Output committed after checkpoint `id` is rolled back when the user asked for `id`
+  /// (`restore_from`) or allows it (`roll_back_on_fallback`); otherwise it is an error, since
+  /// the replay would commit it a second time.
+  result<void> recover(std::int64_t id) override {
+    using newer = detail::part_transactions::newer_output;
+    return tx_->recover(id, restore_requested_ || options_.roll_back_on_fallback ? newer::roll_back
+                                                                                 : newer::fail);
+  }
   bool exactly_once() const noexcept override { return true; }
 
   /// The end of a bounded job without checkpoints: what came after the last epoch.
@@ -165,9 +218,14 @@ public:
   }
 
 private:
+  /// At the barrier, before the checkpoint is acknowledged: once checkpoint `id` is
+  /// complete its output must survive a power loss, so the bytes are synced before the
+  /// pending name is, and both before this returns.
   result<void> seal(std::int64_t id) {
     if (!file_.is_open())
       return {};
+    if (auto r = file_.sync(); !r)
+      return r;
     if (auto r = file_.close(); !r)
       return r;
     return tx_->seal(id);
@@ -178,6 +236,7 @@ private:
   detail::part_file file_;
   std::string buffer_;
   bool checkpoints_ = false;
+  bool restore_requested_ = false;
   std::int64_t last_epoch_ = -1;
 };
 
@@ -188,8 +247,9 @@ private:
 /// - `flush()` hands buffered lines to the operating system; `close()` flushes and closes.
 /// - Errors are `io_error` naming the file.
 /// - Delivery: no atomic commit. Readers may see partial part files while the job runs or
-///   after it fails; a rerun replaces them. With checkpoint replay this is at-least-once;
-///   exactly-once part-file commits come in a later change.
+///   after it fails; a rerun replaces them. With checkpoint replay this is at-least-once.
+/// - `.transactional = true`: exactly-once part files with a manifest, read back with
+///   `read_committed_files` (`transactional_file_sink`, file_manifest.hpp, sinks/README.md).
 template <class T>
   requires is_codec_value_v<T>
 struct file : file_sink_options {

@@ -24,6 +24,10 @@ struct sink_context {
   std::optional<output_mode> mode{};
   /// The job takes checkpoints: two-phase sinks commit per checkpoint, not per epoch.
   bool checkpoints = false;
+  /// The checkpoint the run restores was asked for (`checkpoint_options::restore_from`): a
+  /// new history starts there, so output committed for newer checkpoints may be rolled back.
+  /// False when the run restores the latest usable checkpoint, or none.
+  bool restore_requested = false;
 };
 
 /// A sink of `T`.
@@ -72,8 +76,8 @@ public:
 
   result<void> open(const operator_info& info) override {
     info_ = info;
-    return sink_->open(
-      sink_context{info.name, info.instance, info.parallelism, info.mode, info.checkpoints});
+    return sink_->open(sink_context{info.name, info.instance, info.parallelism, info.mode,
+                                    info.checkpoints, info.restore_requested});
   }
   result<void> process(int, batch_ptr in, output&) override {
     auto& records = records_of<T>(*in);

@@ -37,6 +37,7 @@ struct common_flags {
   /// refuse, repair or start-fresh; empty: refuse (only with a checkpoint directory)
   std::string on_unreadable_checkpoints;
   bool allow_non_restored_state = false; ///< only with a checkpoint directory
+  std::int64_t restore_from = -1;  ///< -1: the latest usable checkpoint
   int metrics_port = -1; ///< -1: no monitor; 0: any free port
   std::string progress;  ///< progress log file
   std::string progress_interval = "10s";
@@ -69,6 +70,10 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
   app.add_flag("--allow-non-restored-state", f.allow_non_restored_state,
                "restore a checkpoint that holds state of operators this job no longer has, "
                "dropping that state (Flink's --allowNonRestoredState; needs --checkpoint-dir)");
+  app.add_option("--restore-from", f.restore_from,
+                 "restore this checkpoint or savepoint id instead of the latest; a new history "
+                 "starts there: newer checkpoints, and the output the exactly-once file sink "
+                 "committed for them, are rolled back (needs --checkpoint-dir)");
   app.add_option("--metrics-port", f.metrics_port,
                  "serve Prometheus /metrics and the status page / on this port (0: any free)")
     ->check(CLI::Range(0, 65535));
@@ -128,6 +133,14 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
   if (f.checkpoint_dir.empty() && f.allow_non_restored_state)
     return make_error(error_code::invalid_option,
                       "--allow-non-restored-state: needs --checkpoint-dir");
+  if (f.restore_from != -1 && (f.checkpoint_dir.empty() || f.restore_from < 0))
+    return make_error(error_code::invalid_option,
+                      f.checkpoint_dir.empty()
+                        ? "--restore-from: needs --checkpoint-dir"
+                        : "--restore-from " + std::to_string(f.restore_from) +
+                            ": a checkpoint id is 0 or more");
+  if (f.restore_from >= 0)
+    o.checkpoints.restore_from = f.restore_from;
   if (!f.checkpoint_dir.empty()) {
     o.checkpoints.on_unreadable = f.on_unreadable_checkpoints == "repair"
                                     ? unreadable_checkpoints::repair

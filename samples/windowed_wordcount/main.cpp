@@ -5,15 +5,20 @@
 //     --output-mode append|update|complete
 //     --trigger available-now|once|processing-time:5s|continuous[:1s]
 //     --max-files-per-trigger N --output FILE [--progress FILE]
-//     [--output-dir DIR] [--checkpoint-dir DIR --checkpoint-interval 1s] [--bounded]
+//     [--output-dir DIR] [--checkpoint-dir DIR --checkpoint-interval 1s [--restore-from ID]]
+//     [--bounded]
 //
 // DIR holds JSON-lines files, {"timestamp": "2026-01-01T12:07:00Z", "line": "cat dog"},
 // taken in lexicographic order of name. FILE gets one JSON line per output row:
 // {"batchId": 0, "window": {"start": ..., "end": ...}, "word": "dog", "count": 1}, rows of
 // a batch sorted by window start, then word. --progress gets each epoch's progress JSON.
 // --output-dir writes the same rows (without batch ids) through the exactly-once file sink:
-// part files become visible when their checkpoint completes. --checkpoint-dir makes the
-// job resume where it stopped, killed or not. --bounded reads the files present at start
+// part files become visible when their checkpoint completes, and are listed in the manifest
+// DIR/_sluice_metadata that readers follow (sinks::read_committed_files). --checkpoint-dir
+// makes the job resume where it stopped, killed or not; if it can only resume from a
+// checkpoint older than output it already committed (newer checkpoints corrupt or lost), it
+// fails naming both instead of writing that output twice; --restore-from ID then starts
+// from ID and rolls the newer output back. --bounded reads the files present at start
 // and ends, also in continuous mode.
 #include "api/job.hpp"
 #include "api/signals.hpp"

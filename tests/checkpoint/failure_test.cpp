@@ -64,54 +64,6 @@ private:
   bool is_broken_ = false;
 };
 
-/// The generator job paced by a manual clock: 20 records per second, an epoch and a
-/// checkpoint each second, every piece stored in a file (so a broken piece directory fails
-/// every task's write).
-struct paced_job {
-  temp_dir dir;
-  sync_log log;
-  std::shared_ptr<manual_clock> clk = std::make_shared<manual_clock>();
-  generator_job spec{dir.path / "totals", dir.path / "windows", 200};
-
-  paced_job() {
-    spec.checkpoints = dir.path / "ckpt";
-    spec.rate = 20;
-    spec.epoch = 1s;
-    spec.checkpoint_interval = 1s;
-  }
-  job_options options(int tolerable) const {
-    auto o = spec.options();
-    o.runtime.processing_clock = clk;
-    o.checkpoints.tolerable_failures = tolerable;
-    o.checkpoints.file_threshold = 0;
-    return o;
-  }
-  /// Waits until the source read its first record: the job has started, and the first
-  /// epoch ends one second of the clock after its start.
-  bool running(job_execution& exec) const {
-    return wait_until(exec, [&] { return stats_of(exec.snapshot().tasks, "readings").records_in > 0; });
-  }
-  /// Builds and starts the job with options `o` (kept here) and waits until it runs.
-  std::unique_ptr<job_execution> start(const job_options& o) {
-    j.emplace(o);
-    spec.build(*j);
-    auto exec = require_ok(j->start());
-    BOOST_REQUIRE(running(*exec));
-    return exec;
-  }
-  std::optional<job> j;
-  /// Checkpoints that ended so far, completed or failed.
-  std::size_t ended(job_execution& exec) const {
-    return log.count("completed") + static_cast<std::size_t>(exec.snapshot().checkpoint_failures);
-  }
-  /// Moves the clock a second on and waits until the checkpoint that starts ends.
-  bool next_checkpoint(job_execution& exec) const {
-    const auto before = ended(exec);
-    clk->advance(1s);
-    return wait_until(exec, [&] { return ended(exec) > before; });
-  }
-};
-
 std::vector<window_count> uninterrupted_windows(std::uint64_t count) {
   temp_dir out;
   generator_job spec{out.path / "totals", out.path / "windows", count};

@@ -233,27 +233,19 @@ struct part_name {
   fs::path path;
 };
 
+/// The committed part files of sink prefix `prefix`, as the sink's manifest lists them (what
+/// a reader sees: sinks::read_committed_files), in checkpoint order, then instance.
 inline std::vector<part_name> committed_parts(const fs::path& dir, const std::string& prefix) {
   std::vector<part_name> out;
   if (!fs::exists(dir))
     return out;
-  for (auto& e : fs::directory_iterator{dir}) {
-    const auto name = e.path().filename().string();
-    if (name.starts_with(".") || !name.starts_with(prefix + "-") || !name.ends_with(".jsonl"))
-      continue;
-    int instance = -1;
-    long long id = -1;
-    char tail = 0;
-    const auto body = name.substr(prefix.size() + 1);
-    if (std::sscanf(body.c_str(), "%d-%lld.jsonl%c", &instance, &id, &tail) != 2) {
-      BOOST_ERROR("unexpected committed file name " << name);
-      continue;
-    }
-    out.push_back({static_cast<std::int64_t>(id), instance, e.path()});
+  auto files = sinks::read_committed_files(dir);
+  BOOST_REQUIRE_MESSAGE(files.has_value(), error_text(files));
+  for (auto& f : *files) {
+    BOOST_REQUIRE_MESSAGE(f.checkpoint >= 0, dir.string() + " has no manifest");
+    if (f.prefix == prefix)
+      out.push_back({f.checkpoint, f.instance, f.path});
   }
-  std::sort(out.begin(), out.end(), [](const part_name& a, const part_name& b) {
-    return std::tie(a.checkpoint, a.instance) < std::tie(b.checkpoint, b.instance);
-  });
   return out;
 }
 
@@ -285,13 +277,15 @@ inline std::vector<std::string> hidden_files(const fs::path& dir) {
   return out;
 }
 
-/// Every file name in `dir` with its size: what a run that should change nothing must leave.
+/// Every file under `dir` (the manifest's entries too) with its size: what a run that should
+/// change nothing must leave.
 inline std::map<std::string, std::uintmax_t> listing(const fs::path& dir) {
   std::map<std::string, std::uintmax_t> out;
   if (!fs::exists(dir))
     return out;
-  for (auto& e : fs::directory_iterator{dir})
-    out[e.path().filename().string()] = fs::file_size(e.path());
+  for (auto& e : fs::recursive_directory_iterator{dir})
+    if (e.is_regular_file())
+      out[e.path().lexically_relative(dir).string()] = e.file_size();
   return out;
 }
 
@@ -351,6 +345,8 @@ struct generator_job {
   std::shared_ptr<gate> hold{}; ///< in the totals branch, after the reduce
   /// Set: the next record through the totals branch's `hold` map throws (once), and clears it.
   std::shared_ptr<std::atomic<bool>> fail_next{};
+  /// Both file sinks' `roll_back_on_fallback`.
+  bool roll_back_on_fallback = false;
   /// Continuous trigger interval: long, so that only the last barrier of a source (at its
   /// end or at cancel) is an epoch and a checkpoint, unless the test wants more.
   std::chrono::milliseconds epoch = 1h;
@@ -388,13 +384,15 @@ struct generator_job {
         return r;
       })
       .name("hold")
-      .sink_to(sinks::file<reading>{{.path = totals, .transactional = true}})
+      .sink_to(sinks::file<reading>{
+        {.path = totals, .transactional = true, .roll_back_on_fallback = roll_back_on_fallback}})
       .name("totals-out");
     src.key_by(key_of)
       .window(windows::tumbling{.size = 1s})
       .count()
       .name("counts")
-      .sink_to(sinks::file<window_count>{{.path = windows, .transactional = true}})
+      .sink_to(sinks::file<window_count>{
+        {.path = windows, .transactional = true, .roll_back_on_fallback = roll_back_on_fallback}})
       .name("counts-out");
   }
 
@@ -434,6 +432,54 @@ inline job_result cancel_at_gate(job& j, const std::shared_ptr<gate>& hold) {
   hold->release();
   return require_ok(exec->wait());
 }
+
+/// The generator job paced by a manual clock: 20 records per second, an epoch and a
+/// checkpoint each second, every piece stored in a file (so a broken piece directory fails
+/// every task's write). Each checkpoint commits output of its own to both file sinks.
+struct paced_job {
+  temp_dir dir;
+  sync_log log;
+  std::shared_ptr<manual_clock> clk = std::make_shared<manual_clock>();
+  generator_job spec{dir.path / "totals", dir.path / "windows", 200};
+
+  paced_job() {
+    spec.checkpoints = dir.path / "ckpt";
+    spec.rate = 20;
+    spec.epoch = 1s;
+    spec.checkpoint_interval = 1s;
+  }
+  job_options options(int tolerable) const {
+    auto o = spec.options();
+    o.runtime.processing_clock = clk;
+    o.checkpoints.tolerable_failures = tolerable;
+    o.checkpoints.file_threshold = 0;
+    return o;
+  }
+  /// Waits until the source read its first record: the job has started, and the first
+  /// epoch ends one second of the clock after its start.
+  bool running(job_execution& exec) const {
+    return wait_until(exec, [&] { return stats_of(exec.snapshot().tasks, "readings").records_in > 0; });
+  }
+  /// Builds and starts the job with options `o` (kept here) and waits until it runs.
+  std::unique_ptr<job_execution> start(const job_options& o) {
+    j.emplace(o);
+    spec.build(*j);
+    auto exec = require_ok(j->start());
+    BOOST_REQUIRE(running(*exec));
+    return exec;
+  }
+  std::optional<job> j;
+  /// Checkpoints that ended so far, completed or failed.
+  std::size_t ended(job_execution& exec) const {
+    return log.count("completed") + static_cast<std::size_t>(exec.snapshot().checkpoint_failures);
+  }
+  /// Moves the clock a second on and waits until the checkpoint that starts ends.
+  bool next_checkpoint(job_execution& exec) const {
+    const auto before = ended(exec);
+    clk->advance(1s);
+    return wait_until(exec, [&] { return ended(exec) > before; });
+  }
+};
 
 // -- files for the file source ---------------------------------------------------------------
 

@@ -5,11 +5,11 @@
 
 #include "core/codec/json.hpp"
 #include "operators/keyed_process.hpp"
+#include "sinks/file_manifest.hpp"
 #include "samples/fraud_detection/rules.hpp"
 #include "samples/fraud_detection/types.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -30,23 +30,14 @@ inline bool rules_can_checkpoint() {
          can_checkpoint(impossible_travel{}) && can_checkpoint(spend_spike{});
 }
 
-/// The alerts in the visible part files of `dir` (names starting with `.` or `_` are not).
+/// The alerts the exactly-once file sink committed in `dir`, read through its manifest
+/// (sinks::read_committed): what a reader sees; none when `dir` does not exist.
 inline std::vector<alert> committed_alerts(const std::filesystem::path& dir) {
-  std::vector<alert> out;
   if (!std::filesystem::exists(dir))
-    return out;
-  for (auto& e : std::filesystem::directory_iterator{dir}) {
-    const auto name = e.path().filename().string();
-    if (name.starts_with(".") || name.starts_with("_"))
-      continue;
-    std::ifstream in{e.path()};
-    for (std::string line; std::getline(in, line);) {
-      auto a = codec::from_json_line<alert>(line);
-      BOOST_REQUIRE_MESSAGE(a.has_value(), name << ": " << line);
-      out.push_back(std::move(*a));
-    }
-  }
-  return out;
+    return {};
+  auto alerts = sinks::read_committed<alert>(dir);
+  BOOST_REQUIRE_MESSAGE(alerts.has_value(), (alerts ? std::string{} : alerts.error().to_string()));
+  return std::move(*alerts);
 }
 
 } // namespace sluice::fraud::test

@@ -103,6 +103,13 @@ BOOST_AUTO_TEST_CASE(bad_options_are_refused_naming_them) {
   o = sample({"--on-unreadable-checkpoints", "ignore", "--checkpoint-dir", "x"});
   BOOST_TEST(o.exit_code != 0); // CLI11's own check
   BOOST_TEST(o.err.find("--on-unreadable-checkpoints") != std::string::npos, o.err);
+  o = sample({"--restore-from", "3"});
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("--restore-from: needs --checkpoint-dir") != std::string::npos, o.err);
+  o = sample({"--restore-from", "-2", "--checkpoint-dir", "unused"});
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("--restore-from -2: a checkpoint id is 0 or more") != std::string::npos,
+             o.err);
   o = sample({"--help"});
   BOOST_TEST(o.exit_code == 0);
   BOOST_TEST(o.out.find("--fraud-share") != std::string::npos, o.out);

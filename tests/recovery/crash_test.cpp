@@ -12,6 +12,8 @@
 #include "tests/common/child_process.hpp"
 #include "tests/common/temp_dir.hpp"
 
+#include "sinks/file_manifest.hpp"
+
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -56,16 +58,15 @@ void write_input(const fs::path& dir) {
 
 using sluice::test::run_child;
 
-/// The committed output: visible part files only (names starting with '.' are not).
+/// The committed output, as a reader that follows the sink's manifest sees it.
 std::vector<std::string> committed_rows(const fs::path& dir) {
   std::vector<std::string> rows;
   if (!fs::exists(dir))
     return rows;
-  for (auto& e : fs::directory_iterator{dir}) {
-    const auto name = e.path().filename().string();
-    if (name.starts_with(".") || name.starts_with("_"))
-      continue;
-    std::ifstream in{e.path()};
+  auto files = sluice::sinks::read_committed_files(dir);
+  BOOST_REQUIRE_MESSAGE(files.has_value(), (files ? std::string{} : files.error().to_string()));
+  for (auto& f : *files) {
+    std::ifstream in{f.path};
     for (std::string line; std::getline(in, line);)
       rows.push_back(line);
   }

@@ -81,9 +81,10 @@ private:
 class part_transactions {
 public:
   part_transactions(std::shared_ptr<file_io> io, std::filesystem::path dir, std::string prefix,
-                    std::string sink_name, int instance, int parallelism)
+                    std::string sink_name, int instance, int parallelism, int attempt = 0)
     : io_(std::move(io)), dir_(std::move(dir)), prefix_(std::move(prefix)),
-      sink_name_(std::move(sink_name)), instance_(instance), parallelism_(parallelism) {}
+      sink_name_(std::move(sink_name)), instance_(instance), parallelism_(parallelism),
+      attempt_(attempt) {}
 
   /// Creates the output directory and its manifest directory, durably.
   [[nodiscard]] result<void> prepare();
@@ -116,6 +117,7 @@ private:
   std::string sink_name_;
   int instance_;
   int parallelism_;
+  int attempt_;
 };
 
 } // namespace detail
@@ -166,7 +168,7 @@ public:
     checkpoints_ = ctx.checkpoints;
     restore_requested_ = ctx.restore_requested;
     tx_.emplace(options_.io, options_.path, options_.prefix, ctx.name, ctx.instance,
-                ctx.parallelism);
+                ctx.parallelism, ctx.attempt);
     if (auto r = tx_->prepare(); !r)
       return r;
     // With checkpoints the runtime calls recover() with the restored checkpoint; without,

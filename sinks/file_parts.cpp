@@ -96,7 +96,9 @@ bool parse_part(const std::string& name, const std::string& prefix, std::string_
 } // namespace
 
 std::string part_transactions::in_progress_name() const {
-  return "." + prefix_ + "-" + std::to_string(instance_) + ".inprogress";
+  // The attempt keeps a failed attempt's unfinished file apart from the next attempt's.
+  return "." + prefix_ + "-" + std::to_string(instance_) + ".a" + std::to_string(attempt_) +
+         ".inprogress";
 }
 
 std::string part_transactions::visible_name(int instance, std::int64_t id) const {

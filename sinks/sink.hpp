@@ -28,6 +28,10 @@ struct sink_context {
   /// new history starts there, so output committed for newer checkpoints may be rolled back.
   /// False when the run restores the latest usable checkpoint, or none.
   bool restore_requested = false;
+  /// The job's attempt (0, then one more after each restart): files a sink writes before
+  /// they are committed carry it, so a failed attempt's leftovers never collide with the
+  /// next attempt's files.
+  int attempt = 0;
 };
 
 /// A sink of `T`.
@@ -77,7 +81,7 @@ public:
   result<void> open(const operator_info& info) override {
     info_ = info;
     return sink_->open(sink_context{info.name, info.instance, info.parallelism, info.mode,
-                                    info.checkpoints, info.restore_requested});
+                                    info.checkpoints, info.restore_requested, info.attempt});
   }
   result<void> process(int, batch_ptr in, output&) override {
     auto& records = records_of<T>(*in);

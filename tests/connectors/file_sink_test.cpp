@@ -48,8 +48,8 @@ using sluice::test::temp_dir;
 
 std::string error_text(const auto& r) { return r ? std::string{} : r.error().to_string(); }
 
-/// The file operations as they happen, as lines such as `sync .part-0.inprogress` (a file's
-/// name), `rename out/.part-0.inprogress out/.part-0-1.pending` or `sync_dir out` (paths
+/// The file operations as they happen, as lines such as `sync .part-0.a0.inprogress` (a file's
+/// name), `rename out/.part-0.a0.inprogress out/.part-0-1.pending` or `sync_dir out` (paths
 /// relative to the test's directory), with marks the test adds between calls. Passes every
 /// call on to the real file system.
 class recording_io final : public sinks::file_io {
@@ -177,7 +177,7 @@ struct driven_sink {
   std::unique_ptr<sink_operator<row>> op;
 
   driven_sink(const sinks::file<row>& d, std::int64_t restored = -1, bool requested = false,
-              int instance = 0, int parallelism = 1) {
+              int instance = 0, int parallelism = 1, int attempt = 0) {
     operator_info info;
     info.name = "out";
     info.instance = instance;
@@ -185,7 +185,8 @@ struct driven_sink {
     info.checkpoints = true;
     info.restored = restored;
     info.restore_requested = requested;
-    const sink_context ctx{info.name, instance, parallelism, std::nullopt, true, requested};
+    info.attempt = attempt;
+    const sink_context ctx{info.name, instance, parallelism, std::nullopt, true, requested, attempt};
     auto s = d.create(ctx);
     sink = s.get();
     op = std::make_unique<sink_operator<row>>(std::move(s));
@@ -261,16 +262,16 @@ BOOST_AUTO_TEST_CASE(a_part_file_is_synced_before_its_snapshot_returns_and_every
   const auto last_append = [&] {
     std::optional<std::size_t> at;
     for (std::size_t i = 0; i < *snap_done; ++i)
-      if (calls[i] == "append .part-0.inprogress")
+      if (calls[i] == "append .part-0.a0.inprogress")
         at = i;
     return at;
   }();
   BOOST_REQUIRE_MESSAGE(last_append, "the rows were never written:" << lines(calls));
-  const auto synced = find(calls, "sync .part-0.inprogress", *last_append);
+  const auto synced = find(calls, "sync .part-0.a0.inprogress", *last_append);
   BOOST_TEST((synced && *synced < *snap_done),
              "the part file is synced after its last write and before the snapshot returns:"
                << lines(calls));
-  const auto sealed = find(calls, "rename out/.part-0.inprogress out/.part-0-1.pending");
+  const auto sealed = find(calls, "rename out/.part-0.a0.inprogress out/.part-0-1.pending");
   BOOST_TEST((sealed && synced && *synced < *sealed && *sealed < *snap_done),
              "synced, then sealed as pending, within the snapshot:" << lines(calls));
   const auto sealed_synced = sealed ? find(calls, "sync_dir out", *sealed) : std::nullopt;
@@ -309,7 +310,7 @@ BOOST_AUTO_TEST_CASE(recovery_syncs_the_directory_after_its_renames_and_removals
   BOOST_TEST_MESSAGE("calls:" << lines(calls));
   BOOST_TEST(find(calls, "rename out/.part-0-1.pending out/part-0-1.jsonl").has_value(), lines(calls));
   BOOST_TEST(find(calls, "remove out/.part-0-2.pending").has_value(), lines(calls));
-  BOOST_TEST(find(calls, "remove out/.part-0.inprogress").has_value(), lines(calls));
+  BOOST_TEST(find(calls, "remove out/.part-0.a0.inprogress").has_value(), lines(calls));
   const auto unsynced = unsynced_directory_change(calls);
   BOOST_TEST(unsynced.empty(), "not followed by a directory sync: " << unsynced << lines(calls));
 }
@@ -486,7 +487,29 @@ BOOST_AUTO_TEST_CASE(a_fallback_behind_committed_output_is_a_restore_conflict_th
   BOOST_REQUIRE_MESSAGE(s.open_result, error_text(s.open_result));
   BOOST_TEST(committed_rows(out) == rows_of({0, 1}), boost::test_tools::per_element());
   BOOST_TEST(!fs::exists(out / ".part-0-4.pending"));
-  BOOST_TEST(!fs::exists(out / ".part-0.inprogress"));
+  BOOST_TEST(!fs::exists(out / ".part-0.a0.inprogress"));
+}
+
+BOOST_AUTO_TEST_CASE(each_attempt_writes_its_own_in_progress_file_and_recovery_drops_old_ones) {
+  temp_dir dir;
+  const fs::path out = dir.path / "out";
+  const sinks::file<row> d{{.path = out, .transactional = true}};
+  {
+    driven_sink first{d, -1, false, 0, 1, 0};
+    BOOST_REQUIRE_MESSAGE(first.open_result, error_text(first.open_result));
+    BOOST_REQUIRE(first.write(rows(0, 2)));
+    BOOST_TEST(fs::exists(out / ".part-0.a0.inprogress"));
+    // Attempt 1 starts while attempt 0's file still exists (attempt 0 failed mid-epoch):
+    // its file is another, and recovery removes the failed attempt's leftover.
+    driven_sink second{d, -1, false, 0, 1, 1};
+    BOOST_REQUIRE_MESSAGE(second.open_result, error_text(second.open_result));
+    BOOST_REQUIRE(second.write(rows(100, 1)));
+    BOOST_TEST(fs::exists(out / ".part-0.a1.inprogress"));
+    BOOST_TEST(!fs::exists(out / ".part-0.a0.inprogress"));
+    BOOST_REQUIRE(second.snapshot(0));
+    BOOST_REQUIRE(second.commit(0));
+  }
+  BOOST_TEST(committed_rows(out) == rows(100, 1), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(without_checkpoints_a_run_replaces_the_output_of_earlier_runs) {

@@ -63,8 +63,6 @@ public:
                        "job '{}' started: {} tasks, trigger {}{}", bp_->options.query_name,
                        bp_->tasks.size(), planner_.when().describe(),
                        describe_restore(restored_from_, skipped_));
-    for (auto& why : skipped_)
-      logging::get().warn("job '{}': skipped checkpoint: {}", bp_->options.query_name, why);
     return {
       [this](msg::done, int task) {
         if (!from_current(task))
@@ -162,7 +160,7 @@ public:
                           bp_->options.query_name, epoch);
     for (std::size_t s = 0; s < sources_.size(); ++s)
       send(tasks_[static_cast<std::size_t>(sources_[s])], msg::prepare::value, epoch, unlimited,
-           (*steps)[s].replay, (*steps)[s].end);
+           static_cast<std::int32_t>((*steps)[s].what), (*steps)[s].end);
   }
 
   void run(std::int64_t epoch, event_time watermark) override {
@@ -388,8 +386,10 @@ private:
       complete(std::move(latest).error());
       return;
     }
+    // The same unusable checkpoint is found again at every restart: reported once.
     for (auto& s : skipped)
-      skipped_.push_back(s);
+      if (std::find(skipped_.begin(), skipped_.end(), s) == skipped_.end())
+        skipped_.push_back(s);
     if (!skipped.empty())
       logging::get().warn("job '{}' restarting{}", bp_->options.query_name,
                           describe_restore(*latest ? std::optional{(*latest)->id} : std::nullopt,

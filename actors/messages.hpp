@@ -5,7 +5,7 @@
 ///                 (wm, channel, µs since epoch), (idle, channel, bool),
 ///                 (barrier, channel, epoch, checkpoint?)
 /// coord -> task:  (wire, actors), (start), (cancel), (commit, checkpoint)
-/// coord -> source task: (prepare, epoch, unlimited, replay, end)
+/// coord -> source task: (prepare, epoch, unlimited, step, end)   [step: trigger_plans::step]
 ///                 -> (prepared, task, epoch, available, end),
 ///                 (run, epoch, watermark µs), (inject, epoch, checkpoint?)
 /// task -> coord:  (done, task), (failed, task, code, message), (ack, report),

@@ -2,6 +2,7 @@
 
 #include "actors/checkpoint_writer.hpp"
 #include "actors/messages.hpp"
+#include "actors/trigger_plans.hpp"
 #include "channels/input_gate.hpp"
 #include "channels/output_gate.hpp"
 #include "operators/chain.hpp"
@@ -141,8 +142,10 @@ public:
       [this](msg::written, const epoch_report_ptr& report) {
         on_written(report);
       },
-      [this](msg::prepare, std::int64_t epoch, bool unlimited, bool replay,
-             const std::string& end) { on_prepare(epoch, unlimited, replay, end); },
+      [this](msg::prepare, std::int64_t epoch, bool unlimited, std::int32_t step,
+             const std::string& end) {
+        on_prepare(epoch, unlimited, static_cast<trigger_plans::step>(step), end);
+      },
       [this](msg::run, std::int64_t epoch, std::int64_t wm_us) { on_run(epoch, wm_us); },
       [this](msg::inject, std::int64_t epoch, bool checkpoint) {
         if (!source_ || finishing_ || failed_ || epoch <= last_epoch_)
@@ -673,6 +676,19 @@ private:
           last_offset_ = current_offset();
           continue;
         }
+        // One position per instance: a checkpoint written at another parallelism cannot be
+        // split again (its instances read other records), so it is refused, never guessed.
+        const auto stored = std::count_if(meta->pieces.begin(), meta->pieces.end(),
+                                          [&](const checkpoint_piece& p) {
+                                            return p.name.starts_with(r.prefix);
+                                          });
+        if (stored > 0 && stored != plan_.parallelism)
+          return make_error(error_code::restore_conflict,
+                            "source '" + name + "' restores one position per instance: checkpoint " +
+                              std::to_string(meta->id) + " was taken at parallelism " +
+                              std::to_string(stored) + ", this run has " +
+                              std::to_string(plan_.parallelism) +
+                              "; restart it at parallelism " + std::to_string(stored));
         auto pos = r.get(std::to_string(wiring_.instance));
         if (!pos)
           return std::move(pos).error();
@@ -731,18 +747,31 @@ private:
   }
 
   /// Micro-batch: fix this trigger's input (where it ends) and say whether there is any.
-  /// `replay`: the offset log holds this batch's plan from a run that did not complete it;
-  /// the source reads exactly to `end` again.
-  void on_prepare(std::int64_t epoch, bool unlimited, bool replay, const std::string& end) {
+  /// `step` (trigger_plans): plan afresh, or, when the offset log holds this batch's plan
+  /// from a run that did not complete it, read exactly to the logged `end` again; after a
+  /// change of parallelism the source splits the old instances' merged ends anew.
+  void on_prepare(std::int64_t epoch, bool unlimited, trigger_plans::step step,
+                  const std::string& end) {
     if (!source_ || failed_)
       return;
     trigger_plan plan{false, {}};
     unlimited_trigger_ = unlimited; // Trigger.Once: the record cap does not apply either
     if (!exhausted_ && !finishing_)
       if (!guarded([&]() -> result<void> {
-            if (replay) {
+            if (step == trigger_plans::step::replay) {
               plan = trigger_plan{true, end};
               return source_->replay_trigger(end);
+            }
+            if (step == trigger_plans::step::replay_merged) {
+              auto merged = trigger_plans::merged_plan::decode(end);
+              if (!merged)
+                return std::move(merged).error();
+              if (!source_->restores_from_all_instances())
+                return merged->cannot_replay_at(plan_.parallelism);
+              // The merged ends are logged already; this instance's share needs no own end,
+              // but it must stop there: mark the plan as made.
+              plan = trigger_plan{true, end};
+              return source_->replay_trigger_all(merged->ends);
             }
             auto r = source_->plan_trigger(unlimited, bp_->options.max_records_per_trigger);
             if (!r)

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice {
@@ -22,18 +23,36 @@ public:
     int parallelism = 1;
   };
   /// What one source task does for a batch.
+  enum class step : std::int32_t {
+    plan = 0,          ///< plan the batch afresh
+    replay = 1,        ///< read exactly to `end`, this instance's logged end
+    replay_merged = 2, ///< planned at another parallelism: `end` is a `merged_plan`
+  };
   struct instruction {
-    bool replay = false; ///< read exactly to `end` (else plan the batch afresh)
+    step what = step::plan;
     std::string end;
+  };
+  /// A batch planned at another parallelism of a source: every old instance's end, for a
+  /// source whose plans merge (`source_base::replay_trigger_all`) to split anew.
+  struct merged_plan {
+    std::int64_t batch = 0;
+    std::string node;
+    int parallelism = 0;           ///< the parallelism the batch was planned at
+    std::vector<std::string> ends; ///< by old instance, those that planned one
+    std::string log_file;          ///< the logged plan, for errors
+    std::string encode() const;
+    static result<merged_plan> decode(std::string_view text);
+    /// For a source whose plans do not merge: names the source, both parallelisms and the
+    /// file to delete to plan the batch anew.
+    error cannot_replay_at(int parallelism) const;
   };
 
   /// Without a log (no checkpoints) nothing is logged or replayed.
   trigger_plans(std::optional<offset_log> log, std::vector<source_task> sources);
 
   /// Batch `batch` begins: one instruction per source task, in the order given at
-  /// construction. Fails with `io_error` when the logged plan does not read, and with
-  /// `invalid_option` when it was made at another parallelism of a source (naming it, both
-  /// parallelisms and the plan's file): replaying it instance by instance is impossible.
+  /// construction. Fails with `io_error` when the logged plan does not read. A source whose
+  /// parallelism changed since the plan was logged gets `replay_merged` on every instance.
   [[nodiscard]] result<std::vector<instruction>> begin(std::int64_t batch);
   /// Source task `i` planned `end` (empty: it cannot replay).
   void planned(std::size_t i, std::string end);

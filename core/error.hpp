@@ -19,8 +19,10 @@ enum class error_code : std::uint8_t {
   cancelled,            ///< the job was cancelled before it finished
   checkpoint_failed,    ///< more checkpoints failed (store error, timeout) than tolerated
   internal,             ///< an engine invariant broke; please report it
-  /// The checkpoint a run starts from is older than output a sink already committed (a
-  /// fallback past corrupt or lost checkpoints): replaying would commit it again.
+  /// The checkpoint a run starts from cannot be restored as the job is now: it is older
+  /// than output a sink already committed (a fallback past corrupt or lost checkpoints:
+  /// replaying would commit it again), or it was taken at a parallelism a source cannot
+  /// change.
   restore_conflict,
 };
 

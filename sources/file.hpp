@@ -91,6 +91,10 @@ std::uint64_t stable_hash(std::string_view text) noexcept;
 /// root: another spelling of the same input restores exactly, another input is refused.
 /// They are rescalable: `seek_all` merges the positions of every old instance, and each
 /// instance keeps what the assignment rule above gives it now.
+/// A trigger's files as the offset log keeps them: `{"files": [names]}`.
+std::string file_names_json(const std::vector<std::string>& names);
+[[nodiscard]] result<std::vector<std::string>> file_names_from_json(std::string_view text);
+
 class file_line_reader {
 public:
   /// Checks that the path exists, resolves the input root and, when bounded, lists the
@@ -110,6 +114,14 @@ public:
   /// ones, or new names in the watched directory), or all of them when `unlimited`.
   /// Returns how many were taken.
   [[nodiscard]] result<std::size_t> scan(bool unlimited = false);
+  /// Micro-batch: the names of the files now open or taken and not yet read (a trigger's
+  /// files, for its plan in the offset log).
+  std::vector<std::string> unread() const;
+  /// Micro-batch replay: takes exactly the files `names` (names under the input root) that
+  /// are not already open, taken or read, in that order. A file that no longer exists fails
+  /// when it is opened, naming it.
+  /// `only_owned`: skip names another instance owns (a plan made at another parallelism).
+  void take(const std::vector<std::string>& names, bool only_owned = false);
 
   /// True while a taken file is open or waiting to be opened.
   bool busy() const noexcept { return in_.is_open() || !pending_.empty(); }
@@ -230,13 +242,48 @@ public:
   void close() override { reader_.close(); }
 
   result<bool> begin_trigger(bool unlimited) override {
+    auto plan = plan_trigger(unlimited, 0);
+    if (!plan)
+      return std::move(plan).error();
+    return plan->available;
+  }
+
+  /// Micro-batch: the trigger reads the files it takes now (at most
+  /// `max_files_per_trigger`), each to its end; its plan names them.
+  result<trigger_plan> plan_trigger(bool unlimited, std::uint64_t) override {
     trigger_mode_ = true;
-    if (reader_.busy())
-      return true; // the last trigger's files are not read yet (a record cap stopped it)
-    auto found = reader_.scan(unlimited);
-    if (!found)
-      return std::move(found).error();
-    return *found > 0;
+    // Files of the last trigger not read yet (a record cap stopped it) come first, and alone.
+    if (!reader_.busy()) {
+      auto found = reader_.scan(unlimited);
+      if (!found)
+        return std::move(found).error();
+    }
+    auto names = reader_.unread();
+    return trigger_plan{!names.empty(), detail::file_names_json(names)};
+  }
+
+  result<void> replay_trigger(std::string_view end) override {
+    trigger_mode_ = true;
+    auto names = detail::file_names_from_json(end);
+    if (!names)
+      return std::move(names).error();
+    reader_.take(*names);
+    return {};
+  }
+
+  /// Another parallelism: the union of the old instances' files, each read by the
+  /// instance that owns it now.
+  result<void> replay_trigger_all(const std::vector<std::string>& ends) override {
+    trigger_mode_ = true;
+    std::vector<std::string> all;
+    for (auto& end : ends) {
+      auto names = detail::file_names_from_json(end);
+      if (!names)
+        return std::move(names).error();
+      all.insert(all.end(), names->begin(), names->end());
+    }
+    reader_.take(all, /*only_owned=*/true);
+    return {};
   }
 
   std::optional<std::string> position() const override { return reader_.position(); }

@@ -150,6 +150,14 @@ public:
     return make_error(error_code::invalid_option,
                       "this source cannot replay a planned micro-batch exactly");
   }
+  /// After a restart at another parallelism (`restores_from_all_instances` sources): the
+  /// trigger the earlier run planned, as every old instance's `trigger_plan::end`; this
+  /// instance reads its own share of their union, as its restored positions split them.
+  [[nodiscard]] virtual result<void> replay_trigger_all(const std::vector<std::string>& ends) {
+    static_cast<void>(ends);
+    return make_error(error_code::invalid_option,
+                      "this source cannot replay a planned micro-batch at another parallelism");
+  }
   /// The position after everything polled so far, as JSON text (a progress report's
   /// `endOffset`). Empty: the runtime reports the number of records read.
   virtual std::string offset() const { return {}; }

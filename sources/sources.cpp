@@ -171,6 +171,66 @@ result<std::size_t> file_line_reader::scan(bool unlimited) {
   return taken;
 }
 
+std::vector<std::string> file_line_reader::unread() const {
+  std::vector<std::string> names;
+  if (reading_)
+    names.push_back(current_name_);
+  for (auto& p : pending_)
+    names.push_back(name_of(p));
+  return names;
+}
+
+void file_line_reader::take(const std::vector<std::string>& names, bool only_owned) {
+  auto unread_now = unread();
+  std::set<std::string> skip{unread_now.begin(), unread_now.end()};
+  skip.insert(done_.begin(), done_.end());
+  for (auto& name : names) {
+    if (!skip.insert(name).second)
+      continue;
+    if (only_owned) {
+      auto at = index_.find(name);
+      if (!owns(name, at == index_.end() ? std::nullopt : std::optional{at->second}))
+        continue;
+    }
+    auto path = path_of(name);
+    if (options_.watch) {
+      seen_.insert(name);
+    } else {
+      auto it = std::find(listed_.begin(), listed_.end(), path);
+      if (it != listed_.end())
+        listed_.erase(it);
+    }
+    pending_.push_back(std::move(path));
+    ++files_taken_;
+  }
+}
+
+std::string file_names_json(const std::vector<std::string>& names) {
+  return nlohmann::json{{"files", names}}.dump();
+}
+
+result<std::vector<std::string>> file_names_from_json(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("files") || !j["files"].is_array())
+    return make_error(error_code::io_error,
+                      "file source: a planned trigger in the offset log does not read: " +
+                        std::string{text.substr(0, 200)});
+  std::vector<std::string> names;
+  for (auto& n : j["files"]) {
+    if (!n.is_string())
+      return make_error(error_code::io_error,
+                        "file source: a planned trigger names a file that is not a string");
+    auto name = n.get<std::string>();
+    // Like positions: a name under the input root, never a path out of it.
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
+      return make_error(error_code::io_error,
+                        "file source: a planned trigger names '" + name +
+                          "', which is not a file name under the input root");
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
 result<bool> file_line_reader::start_next_file() {
   if (pending_.empty())
     return false;

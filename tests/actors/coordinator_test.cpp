@@ -639,7 +639,7 @@ BOOST_AUTO_TEST_CASE(a_logged_plan_is_replayed_task_by_task_and_never_logged_aga
     auto steps = first.begin(5);
     BOOST_REQUIRE(steps);
     BOOST_TEST(!first.replaying());
-    BOOST_TEST(!(*steps)[0].replay);
+    BOOST_TEST(((*steps)[0].what == trigger_plans::step::plan));
     first.planned(0, "[\"a\"]");
     first.planned(1, "[\"b\"]");
     first.planned(2, ""); // a socket cannot replay
@@ -649,10 +649,10 @@ BOOST_AUTO_TEST_CASE(a_logged_plan_is_replayed_task_by_task_and_never_logged_aga
   auto steps = again.begin(5);
   BOOST_REQUIRE(steps);
   BOOST_TEST(again.replaying());
-  BOOST_TEST((*steps)[0].replay);
+  BOOST_TEST(((*steps)[0].what == trigger_plans::step::replay));
   BOOST_TEST((*steps)[0].end == "[\"a\"]");
   BOOST_TEST((*steps)[1].end == "[\"b\"]");
-  BOOST_TEST(!(*steps)[2].replay); // planned afresh
+  BOOST_TEST(((*steps)[2].what == trigger_plans::step::plan)); // planned afresh
   again.planned(0, "[\"other\"]");  // ignored while replaying
   BOOST_REQUIRE(again.log());
   auto logged = offset_log{dir.path}.read(5);
@@ -664,11 +664,44 @@ BOOST_AUTO_TEST_CASE(a_logged_plan_is_replayed_task_by_task_and_never_logged_aga
   BOOST_TEST(!again.replaying());
 }
 
+BOOST_AUTO_TEST_CASE(a_plan_made_at_another_parallelism_goes_merged_to_every_new_instance) {
+  test::temp_dir dir;
+  {
+    trigger_plans first{offset_log{dir.path}, {{"files", 0, 2}, {"files", 1, 2}, {"socket", 0, 1}}};
+    BOOST_REQUIRE(first.begin(3));
+    first.planned(0, "[\"a\"]");
+    first.planned(1, "[\"b\"]");
+    first.planned(2, ""); // a socket cannot replay
+    BOOST_REQUIRE(first.log());
+  }
+  // Both sources changed parallelism; only the one with logged ends replays.
+  trigger_plans again{offset_log{dir.path},
+                      {{"files", 0, 3}, {"files", 1, 3}, {"files", 2, 3}, {"socket", 0, 2}, {"socket", 1, 2}}};
+  auto steps = again.begin(3);
+  BOOST_REQUIRE(steps);
+  BOOST_TEST(again.replaying());
+  for (std::size_t i = 0; i < 3; ++i) {
+    BOOST_TEST(((*steps)[i].what == trigger_plans::step::replay_merged));
+    auto merged = trigger_plans::merged_plan::decode((*steps)[i].end);
+    BOOST_REQUIRE(merged);
+    BOOST_TEST(merged->node == "files");
+    BOOST_TEST(merged->parallelism == 2);
+    BOOST_TEST(merged->ends == (std::vector<std::string>{"[\"a\"]", "[\"b\"]"}),
+               boost::test_tools::per_element());
+    auto refusal = merged->cannot_replay_at(3).message;
+    BOOST_TEST(refusal.find("source 'files' at parallelism 2") != std::string::npos, refusal);
+    BOOST_TEST(refusal.find((dir.path / "offsets" / "3").string()) != std::string::npos, refusal);
+  }
+  BOOST_TEST(((*steps)[3].what == trigger_plans::step::plan));
+  BOOST_TEST(((*steps)[4].what == trigger_plans::step::plan));
+  BOOST_TEST(!trigger_plans::merged_plan::decode("{\"batch\": 1}").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(without_a_log_nothing_is_replayed_or_written) {
   trigger_plans none{std::nullopt, {{"gen", 0, 1}}};
   auto steps = none.begin(0);
   BOOST_REQUIRE(steps);
-  BOOST_TEST(!(*steps)[0].replay);
+  BOOST_TEST(((*steps)[0].what == trigger_plans::step::plan));
   none.planned(0, "100");
   BOOST_TEST(none.log().has_value());
 }

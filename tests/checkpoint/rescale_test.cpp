@@ -102,4 +102,34 @@ BOOST_AUTO_TEST_CASE(the_number_of_key_groups_cannot_change) {
   BOOST_TEST((listing(spec.totals) == files), "nothing ran");
 }
 
+BOOST_AUTO_TEST_CASE(a_source_with_one_position_per_instance_refuses_another_parallelism) {
+  // The generator's instance i reads the numbers i, i + p, ...: positions of p instances
+  // cannot be split among q. The restore is refused, naming the source and both numbers,
+  // and not retried by the restart strategy.
+  temp_dir dir;
+  auto run_at = [&](int p, std::uint64_t count) {
+    job_options o;
+    o.name = "numbers";
+    o.checkpoints.dir = dir.path / "checkpoints";
+    o.checkpoints.restart = restart_strategy::fixed(3, 1ms);
+    job j{o};
+    j.from(sources::generator({.count = count}, make_reading))
+      .name("gen")
+      .parallelism(p)
+      .key_by(key_of)
+      .reduce(sum_values)
+      .name("totals")
+      .sink_to(sinks::file<reading>{{.path = dir.path / "out", .transactional = true}})
+      .name("out");
+    return j.run();
+  };
+  require_ok(run_at(2, 1'000));
+  auto refused = run_at(1, 2'000);
+  BOOST_REQUIRE(!refused.has_value());
+  const auto& text = refused.error().message;
+  BOOST_TEST(text.find("source 'gen' restores one position per instance") != std::string::npos, text);
+  BOOST_TEST(text.find("taken at parallelism 2, this run has 1") != std::string::npos, text);
+  BOOST_TEST(text.find("restarts") == std::string::npos, text); // not retried
+}
+
 BOOST_AUTO_TEST_SUITE_END()

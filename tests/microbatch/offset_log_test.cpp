@@ -5,9 +5,12 @@
 
 #include "checkpoint/offset_log.hpp"
 #include "sources/collection.hpp"
+#include "sources/file.hpp"
 #include "sources/generator.hpp"
 #include "tests/microbatch/microbatch_helpers.hpp"
 
+#include <algorithm>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -93,6 +96,100 @@ BOOST_AUTO_TEST_CASE(a_batch_that_ran_but_did_not_complete_is_read_again_byte_fo
   for (int n = 0; n < 1000; ++n)
     expected += std::to_string(n) + "\n";
   BOOST_TEST(all == expected);
+}
+
+BOOST_AUTO_TEST_CASE(a_watched_directorys_batch_reads_the_same_files_again) {
+  temp_dir input, ckpt;
+  auto write = [&](const std::string& name, int value) {
+    std::ofstream out{input.path / name};
+    out << "{\"key\": \"" << name << "\", \"value\": " << value << "}\n";
+  };
+  write("a.json", 1);
+  write("b.json", 2);
+  write("c.json", 3);
+  write("d.json", 4);
+  std::mutex m;
+  std::map<std::int64_t, std::vector<std::string>> first, second;
+  auto run = [&](std::map<std::int64_t, std::vector<std::string>>& seen, std::int64_t fail_in) {
+    job_options o;
+    o.name = "files";
+    o.trigger = triggers::available_now();
+    o.output_mode = output_mode::append;
+    o.checkpoints.dir = ckpt.path;
+    o.checkpoints.restart = restart_strategy::none();
+    job j{o};
+    j.from(sources::file<mb::kv>{{.path = input.path, .watch = true, .max_files_per_trigger = 2}})
+      .name("files")
+      .sink_to(sinks::foreach_batch<mb::kv>([&, fail_in](std::int64_t id, std::vector<mb::kv>& rows) {
+        {
+          std::lock_guard guard{m};
+          for (auto& r : rows)
+            seen[id].push_back(r.key);
+        }
+        if (id == fail_in)
+          throw std::runtime_error("the batch function failed");
+      }))
+      .name("each-batch");
+    return j.run();
+  };
+  BOOST_REQUIRE(!run(first, 1).has_value()); // batch 1 saw c and d, then failed
+  BOOST_TEST(first[1] == (std::vector<std::string>{"c.json", "d.json"}),
+             boost::test_tools::per_element());
+  // New files arrive before the restart; "0.json" sorts first and a new plan would take it.
+  write("0.json", 0);
+  write("e.json", 5);
+  auto done = require_ok(run(second, -1));
+  BOOST_TEST(done.restored_from.value() == 0);
+  BOOST_TEST(second[1] == first[1], boost::test_tools::per_element());
+  BOOST_TEST(second[2] == (std::vector<std::string>{"0.json", "e.json"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_file_batch_planned_at_one_parallelism_is_split_anew_at_another) {
+  temp_dir input, ckpt;
+  auto write = [&](const std::string& name) {
+    std::ofstream out{input.path / name};
+    out << "{\"key\": \"" << name << "\", \"value\": 1}\n";
+  };
+  for (const char* name : {"a", "b", "c", "d", "e", "f", "g", "h"})
+    write(std::string{name} + ".json");
+  std::mutex m;
+  std::map<std::int64_t, std::vector<std::string>> first, second;
+  auto run = [&](std::map<std::int64_t, std::vector<std::string>>& seen, int parallelism,
+                 std::int64_t fail_in) {
+    job_options o;
+    o.name = "files";
+    o.parallelism = parallelism;
+    o.trigger = triggers::available_now();
+    o.output_mode = output_mode::append;
+    o.checkpoints.dir = ckpt.path;
+    o.checkpoints.restart = restart_strategy::none();
+    job j{o};
+    j.from(sources::file<mb::kv>{{.path = input.path, .max_files_per_trigger = 2}})
+      .name("files")
+      .sink_to(sinks::foreach_batch<mb::kv>([&, fail_in](std::int64_t id, std::vector<mb::kv>& rows) {
+        {
+          std::lock_guard guard{m};
+          for (auto& r : rows)
+            seen[id].push_back(r.key);
+          std::sort(seen[id].begin(), seen[id].end());
+        }
+        if (id == fail_in)
+          throw std::runtime_error("the batch function failed");
+      }))
+      .name("each-batch");
+    return j.run();
+  };
+  BOOST_REQUIRE(!run(first, 2, 1).has_value()); // batch 1 read e..h at parallelism 2, then failed
+  BOOST_TEST(first[1] == (std::vector<std::string>{"e.json", "f.json", "g.json", "h.json"}),
+             boost::test_tools::per_element());
+  // A new file sorts first: a fresh plan at parallelism 3 would take it into batch 1.
+  write("0.json");
+  auto done = require_ok(run(second, 3, -1));
+  BOOST_TEST(done.restored_from.value() == 0);
+  BOOST_TEST(second[1] == first[1], boost::test_tools::per_element());
+  BOOST_TEST(second[2] == (std::vector<std::string>{"0.json"}), boost::test_tools::per_element());
+  BOOST_TEST(second.size() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(a_plan_made_at_another_parallelism_is_refused_by_name) {

@@ -238,6 +238,10 @@ BOOST_AUTO_TEST_CASE(every_protocol_step_held_while_the_job_is_cancelled_or_fail
         spec.checkpoints = dir.path / "ckpt";
         spec.epoch = 5ms;
         spec.checkpoint_interval = 0ms; // a checkpoint on every epoch
+        // Paced, so records still flow after the held step (about 10 ms in) and one of them
+        // takes the injected failure: unpaced, the whole input could pass before the hold on
+        // a loaded machine, and the failure would never happen.
+        spec.rate = 100'000.0;
         spec.fail_next = std::make_shared<std::atomic<bool>>(false);
         auto hold = std::make_shared<step_hold>(step, 1);
         spec.sync_point = hold->callback(log);
@@ -262,6 +266,7 @@ BOOST_AUTO_TEST_CASE(every_protocol_step_held_while_the_job_is_cancelled_or_fail
           BOOST_TEST(second.restored_from.has_value());
         } else {
           BOOST_TEST(!first.cancelled);
+          BOOST_TEST(!spec.fail_next->load(), "a record after the held step took the failure");
           BOOST_TEST(first.restarts == 1, "the injected failure restarted the job once");
         }
         const auto totals = read_committed<reading>(spec.totals);

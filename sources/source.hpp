@@ -24,6 +24,10 @@ struct source_context {
   int instance = 0;
   int parallelism = 1;
   std::shared_ptr<const clock> processing_clock = default_clock();
+  /// How the job cuts epochs. Under a micro-batch trigger only `plan_trigger` (or
+  /// `begin_trigger`) fixes what polls read; under `available_now` a source that can tell
+  /// what is available takes it at its first plan and ends there, as Spark's sources do.
+  trigger epochs{};
 };
 
 /// What one `poll` call achieved.
@@ -149,6 +153,14 @@ public:
     static_cast<void>(end);
     return make_error(error_code::invalid_option,
                       "this source cannot replay a planned micro-batch exactly");
+  }
+  /// After a restart at another parallelism (`restores_from_all_instances` sources): the
+  /// trigger the earlier run planned, as every old instance's `trigger_plan::end`; this
+  /// instance reads its own share of their union, as its restored positions split them.
+  [[nodiscard]] virtual result<void> replay_trigger_all(const std::vector<std::string>& ends) {
+    static_cast<void>(ends);
+    return make_error(error_code::invalid_option,
+                      "this source cannot replay a planned micro-batch at another parallelism");
   }
   /// The position after everything polled so far, as JSON text (a progress report's
   /// `endOffset`). Empty: the runtime reports the number of records read.

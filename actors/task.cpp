@@ -375,7 +375,7 @@ private:
       infos.push_back(info);
       if (spec.kind == node_kind::source) {
         source_context ctx{spec.name, wiring_.instance, plan_.parallelism,
-                           bp_->options.processing_clock};
+                           bp_->options.processing_clock, bp_->options.epochs};
         if (!guarded([&]() -> result<void> {
               source_ = spec.make_source(ctx);
               return source_->open(ctx);

@@ -204,7 +204,7 @@ int count(const std::string& bootstrap, const std::string& topic, std::int64_t e
                         last_ts = std::max(last_ts, *ts);
                       }
                     },
-                    [&](const kafka::topic_partition& tp) { ended.insert(tp); }),
+                    [&](const kafka::topic_partition& tp, std::int64_t) { ended.insert(tp); }),
                   "polling");
     if (n == 0)
       std::this_thread::sleep_for(1ms);

@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -254,20 +255,29 @@ result<void> consumer::assign(const std::vector<std::pair<topic_partition, std::
   return {};
 }
 
-result<std::size_t> consumer::poll(std::size_t max,
-                                   const std::function<void(const message_view&)>& fn,
-                                   const std::function<void(const topic_partition&)>& at_end) {
-  p_->batch.resize(max);
-  const auto n = rd_kafka_consume_batch_queue(p_->queue, 0, p_->batch.data(), max);
+result<std::size_t> consumer::poll(
+  std::size_t max, const std::function<void(const message_view&)>& fn,
+  const std::function<void(const topic_partition&, std::int64_t)>& at_end,
+  std::chrono::milliseconds wait) {
+  p_->batch.resize(std::max<std::size_t>(max, 1));
+  auto n = rd_kafka_consume_batch_queue(p_->queue, 0, p_->batch.data(), max);
   if (n < 0)
     return fail(p_->label, std::string{"poll failed: "} + rd_kafka_err2str(rd_kafka_last_error()));
+  if (n == 0 && wait.count() > 0) {
+    // rd_kafka_consume_batch_queue would wait for a full batch; this returns with the first
+    // message (or end report).
+    if (auto* first = rd_kafka_consume_queue(p_->queue, ms(wait))) {
+      p_->batch[0] = first;
+      n = 1;
+    }
+  }
   std::size_t delivered = 0;
   std::optional<error> failure;
   for (ssize_t i = 0; i < n; ++i) {
     auto* m = p_->batch[static_cast<std::size_t>(i)];
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       if (at_end && m->rkt)
-        at_end(topic_partition{rd_kafka_topic_name(m->rkt), m->partition});
+        at_end(topic_partition{rd_kafka_topic_name(m->rkt), m->partition}, m->offset);
       rd_kafka_message_destroy(m);
       continue;
     }
@@ -310,6 +320,49 @@ result<std::size_t> consumer::poll(std::size_t max,
   if (failure)
     return std::move(*failure);
   return delivered;
+}
+
+result<void> consumer::pause(const std::vector<topic_partition>& partitions) {
+  if (partitions.empty())
+    return {};
+  partition_list list{static_cast<int>(partitions.size())};
+  for (const auto& tp : partitions)
+    list.add(tp);
+  if (auto e = rd_kafka_pause_partitions(p_->rk, list.p))
+    return fail(p_->label, std::string{"cannot pause partitions: "} + rd_kafka_err2str(e));
+  for (int i = 0; i < list.p->cnt; ++i)
+    if (const auto& e = list.p->elems[i]; e.err)
+      return fail(p_->label, std::string{"cannot pause "} + e.topic + "/" +
+                               std::to_string(e.partition) + ": " + rd_kafka_err2str(e.err));
+  return {};
+}
+
+result<void> consumer::resume_at(const std::vector<std::pair<topic_partition, std::int64_t>>& start,
+                                 std::chrono::milliseconds timeout) {
+  if (start.empty())
+    return {};
+  partition_list list{static_cast<int>(start.size())};
+  for (const auto& [tp, offset] : start)
+    list.add(tp).offset = offset;
+  // Seek while paused, then resume: librdkafka (since 1.9) resumes at the sought offset. A
+  // seek with a timeout is confirmed before it returns, so nothing fetched earlier for the
+  // old position reaches the application.
+  if (auto* e = rd_kafka_seek_partitions(p_->rk, list.p, std::max(ms(timeout), 1))) {
+    std::string msg = rd_kafka_error_string(e);
+    rd_kafka_error_destroy(e);
+    return fail(p_->label, "cannot seek partitions: " + msg + p_->r.context());
+  }
+  for (int i = 0; i < list.p->cnt; ++i)
+    if (const auto& e = list.p->elems[i]; e.err)
+      return fail(p_->label, std::string{"cannot seek "} + e.topic + "/" +
+                               std::to_string(e.partition) + ": " + rd_kafka_err2str(e.err));
+  if (auto e = rd_kafka_resume_partitions(p_->rk, list.p))
+    return fail(p_->label, std::string{"cannot resume partitions: "} + rd_kafka_err2str(e));
+  for (int i = 0; i < list.p->cnt; ++i)
+    if (const auto& e = list.p->elems[i]; e.err)
+      return fail(p_->label, std::string{"cannot resume "} + e.topic + "/" +
+                               std::to_string(e.partition) + ": " + rd_kafka_err2str(e.err));
+  return {};
 }
 
 result<void> consumer::commit(const std::vector<std::pair<topic_partition, std::int64_t>>& offsets,
@@ -376,6 +429,32 @@ consumer::offsets_for_time(const std::vector<topic_partition>& partitions, std::
   for (int i = 0; i < list.p->cnt; ++i) {
     const auto& e = list.p->elems[i];
     out[{e.topic, e.partition}] = e.offset >= 0 ? e.offset : logical_offset::end;
+  }
+  return out;
+}
+
+result<std::map<topic_partition, std::int64_t>>
+consumer::end_offsets(const std::vector<topic_partition>& partitions,
+                      std::chrono::milliseconds timeout) {
+  std::map<topic_partition, std::int64_t> out;
+  if (partitions.empty())
+    return out;
+  // A ListOffsets request for the logical offset "end" per partition, grouped by leader;
+  // it carries this consumer's isolation level, so under read_committed the broker answers
+  // with the last stable offset.
+  partition_list list{static_cast<int>(partitions.size())};
+  for (const auto& tp : partitions)
+    list.add(tp).offset = RD_KAFKA_OFFSET_END;
+  if (auto e = rd_kafka_offsets_for_times(p_->rk, list.p, ms(timeout)))
+    return fail(p_->label, std::string{"cannot read the latest offsets: "} + rd_kafka_err2str(e) +
+                             p_->r.context());
+  for (int i = 0; i < list.p->cnt; ++i) {
+    const auto& e = list.p->elems[i];
+    if (e.err || e.offset < 0)
+      return fail(p_->label, std::string{"cannot read the latest offset of "} + e.topic + "/" +
+                               std::to_string(e.partition) + ": " +
+                               (e.err ? rd_kafka_err2str(e.err) : "the broker gave none"));
+    out[{e.topic, e.partition}] = e.offset;
   }
   return out;
 }

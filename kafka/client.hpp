@@ -101,11 +101,24 @@ public:
                                                   std::chrono::milliseconds timeout);
   /// Adds partitions to the assignment, each starting at an offset or a `logical_offset`.
   result<void> assign(const std::vector<std::pair<topic_partition, std::int64_t>>& start);
-  /// Hands up to `max` records to `fn` without blocking; returns how many. With
-  /// `options::report_end`, `at_end` hears when a partition is read to its end (its last
-  /// stable offset under read_committed).
+  /// Hands up to `max` records to `fn`; returns how many. With `options::report_end`,
+  /// `at_end` hears when a partition is read to its end, with that end offset (its last
+  /// stable offset under read_committed): every record before it was handed out, and the
+  /// offsets between the last record and the end hold none (transaction markers, aborted
+  /// records). `wait`: when nothing is there at once, wait up to this long for the first
+  /// record or end report (zero: never block).
   result<std::size_t> poll(std::size_t max, const std::function<void(const message_view&)>& fn,
-                           const std::function<void(const topic_partition&)>& at_end = {});
+                           const std::function<void(const topic_partition&, std::int64_t end)>&
+                             at_end = {},
+                           std::chrono::milliseconds wait = std::chrono::milliseconds{0});
+  /// Stops fetching `partitions`; records already fetched for them are discarded, not
+  /// handed out (librdkafka purges them), so resume with `resume_at`.
+  result<void> pause(const std::vector<topic_partition>& partitions);
+  /// Fetches each paused partition again from the given offset. The seek is confirmed
+  /// (within `timeout`) before fetching resumes, so no record fetched before the pause for
+  /// another offset is ever handed out.
+  result<void> resume_at(const std::vector<std::pair<topic_partition, std::int64_t>>& start,
+                         std::chrono::milliseconds timeout);
   /// Commits offsets (the next offset to read) to the group; `wait`: until the broker
   /// confirmed.
   result<void> commit(const std::vector<std::pair<topic_partition, std::int64_t>>& offsets,
@@ -121,6 +134,11 @@ public:
   result<std::map<topic_partition, std::int64_t>>
   offsets_for_time(const std::vector<topic_partition>& partitions, std::int64_t timestamp_ms,
                    std::chrono::milliseconds timeout);
+  /// The offset after the last record each partition holds now, as this consumer may read
+  /// it: the high watermark, or under read_committed the last stable offset (what Spark's
+  /// Kafka source and `seekToEnd` take as the latest offset). One request per leader.
+  result<std::map<topic_partition, std::int64_t>>
+  end_offsets(const std::vector<topic_partition>& partitions, std::chrono::milliseconds timeout);
   /// The low and high watermark offsets of a partition (asks the broker).
   result<std::pair<std::int64_t, std::int64_t>> watermark_offsets(const topic_partition& tp,
                                                                   std::chrono::milliseconds timeout);

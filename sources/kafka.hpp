@@ -21,8 +21,14 @@
 /// - **Malformed values** fail the job naming topic, partition and offset, or become dead
 ///   letters (`on_malformed::dead_letter`), counted either way.
 /// - `read_committed` by default: records of aborted transactions are never seen.
+/// - **Micro-batch triggers** (Spark's Kafka source): each trigger reads up to end offsets
+///   fixed when it is planned, the partitions' latest offsets (last stable offsets under
+///   read_committed) capped by `max_offsets_per_trigger`; the plan is replayed exactly after
+///   a restart. `available_now` reads up to the latest offsets taken at its first trigger,
+///   then ends; a trigger without new offsets runs no batch.
 #include "kafka/client.hpp"
 #include "kafka/record.hpp"
+#include "sources/kafka_plan.hpp"
 #include "sources/malformed.hpp"
 #include "sources/source.hpp"
 
@@ -79,8 +85,16 @@ struct kafka_source_options {
   on_malformed malformed = on_malformed::fail;
   /// Bounded: each partition is read up to where it ends when the source catches up with
   /// it (its last stable offset under read_committed), then the source finishes (Flink's
-  /// `setBounded(latest)`; Spark's available-now). No discovery then. Default: unbounded.
+  /// `setBounded(latest)`; Spark's available-now). No discovery then. Under a micro-batch
+  /// trigger: up to the latest offsets taken at the first trigger, as `available_now`.
+  /// Default: unbounded.
   bool bounded = false;
+  /// Micro-batch triggers: at most this many offsets per trigger (Spark's
+  /// `maxOffsetsPerTrigger`; an offset is a record, or a transaction marker). The limit is
+  /// the whole source's: it is split evenly over the parallel instances (at least 1 each),
+  /// and each instance splits its part over its partitions in proportion to what each has
+  /// to read, Spark's rule. `triggers::once()` ignores it. Must be positive. Default: none.
+  std::optional<std::int64_t> max_offsets_per_trigger{};
   /// Commit checkpointed offsets to `group_id` when a checkpoint completes. Default: on.
   bool commit_offsets_on_checkpoint = true;
   /// `open` fails when no broker answers within this. Default 10 s.
@@ -98,6 +112,18 @@ namespace detail {
 class kafka_reader {
 public:
   [[nodiscard]] result<void> open(const kafka_source_options& options, const source_context& ctx);
+  /// Opened under a micro-batch trigger: polls read only what a plan fixed.
+  bool trigger_mode() const noexcept { return trigger_mode_; }
+  /// Micro-batch: fixes the next trigger's end offsets (see `kafka_source::plan_trigger`).
+  [[nodiscard]] result<trigger_plan> plan_trigger(bool unlimited);
+  /// Micro-batch: fixes the trigger's end offsets to `end`, a plan's `end` of an earlier
+  /// run, from the restored positions.
+  [[nodiscard]] result<void> replay_trigger(std::string_view end);
+  /// Micro-batch, after a change of parallelism: `ends` are every old instance's plan; this
+  /// instance fixes the ends of the partitions it owns now to their union's.
+  [[nodiscard]] result<void> replay_trigger_all(const std::vector<std::string>& ends);
+  /// Micro-batch: every partition has reached the trigger's end (or no trigger is planned).
+  bool trigger_read() const noexcept;
   /// Continues from the positions of every old instance (any old parallelism).
   [[nodiscard]] result<void> restore(const std::vector<std::string>& positions);
   /// Hands up to `max` records to `fn` with their split id; `added` gets the split ids of
@@ -105,7 +131,8 @@ public:
   [[nodiscard]] result<std::size_t>
   poll(std::size_t max, const std::function<void(const kafka::message_view&, int split)>& fn,
        std::vector<int>& added, std::vector<int>& ended);
-  /// Bounded and every assigned partition read to its end.
+  /// Bounded and every assigned partition read to its end; under a micro-batch trigger,
+  /// every partition read to the query's end (available_now or bounded).
   bool finished() const noexcept;
   /// {"topic/partition": next offset} of this instance's partitions.
   std::string position() const;
@@ -127,23 +154,48 @@ public:
 
 private:
   [[nodiscard]] result<void> discover(bool first);
+  /// `replay_trigger` (one plan, this instance's) and `replay_trigger_all` (`merged`: the
+  /// plans of every old instance, of which this one takes the partitions it owns).
+  [[nodiscard]] result<void> replay(const std::vector<std::string>& ends, bool merged);
+  /// Micro-batch: the first discovery, and later ones when due (never for a bounded query).
+  [[nodiscard]] result<void> discover_for_trigger();
+  /// Micro-batch: pauses the partitions with nothing to read in the planned trigger and
+  /// resumes, at their positions, the paused ones that have.
+  [[nodiscard]] result<void> start_trigger(partition_offsets ends);
+  /// Micro-batch poll: hands out records below the trigger's end offsets only.
+  [[nodiscard]] result<std::size_t>
+  poll_trigger(std::size_t max, const std::function<void(const kafka::message_view&, int split)>& fn,
+               std::vector<int>& ended);
   [[nodiscard]] result<std::int64_t> start_offset(const kafka::topic_partition& tp, bool first);
   bool mine(const kafka::topic_partition& tp) const;
+  /// The client for metadata and offset look-ups: the offset reader when there is one.
+  kafka::consumer& lookup() { return offsets_reader_ ? *offsets_reader_ : *consumer_; }
 
   kafka_source_options options_;
   source_context ctx_;
   std::string name_{};
   std::string label_{};
   std::optional<kafka::consumer> consumer_;
+  /// Micro-batch: asks for the latest offsets on its own connections, as Spark's driver-side
+  /// offset reader does. On the reading consumer's, the broker would answer only after the
+  /// fetch in flight there, which waits up to `fetch.wait.max.ms` (500 ms) for new data.
+  std::optional<kafka::consumer> offsets_reader_;
   std::optional<std::map<kafka::topic_partition, std::int64_t>> restored_;
   std::map<kafka::topic_partition, std::int64_t> next_; ///< assigned partitions
   std::map<kafka::topic_partition, int> split_of_;
   std::set<kafka::topic_partition> at_end_; ///< bounded: partitions read to their end
+  std::vector<int> new_splits_; ///< split ids of partitions assigned since the last poll
+  bool trigger_mode_ = false;
+  bool query_bounded_ = false; ///< micro-batch: the query ends at `query_end_`
+  /// available_now (or bounded): the latest offsets at the first trigger.
+  std::optional<partition_offsets> query_end_;
+  /// The current trigger's end offsets, one per assigned partition (empty: none planned).
+  partition_offsets trigger_end_;
+  std::set<kafka::topic_partition> paused_; ///< paused in the consumer: at their trigger end
   std::map<std::int64_t, std::map<kafka::topic_partition, std::int64_t>> pending_commits_;
   std::optional<clock::time_point> last_discovery_;
   std::map<kafka::topic_partition, std::int64_t> last_completed_;
   std::uint64_t failed_commits_ = 0;
-  std::vector<int>* added_ = nullptr;
 };
 
 /// One instance of the Kafka source. See `kafka` for the contract.
@@ -190,11 +242,46 @@ public:
       return std::move(n).error();
     if (failure)
       return std::move(*failure);
+    if (reader_.trigger_mode()) {
+      // A poll that found nothing waited up to poll_interval for the planned records; an
+      // `idle` would end the trigger before its end offsets.
+      if (!reader_.trigger_read())
+        return poll_result::more();
+      return reader_.finished() ? poll_result::end() : poll_result::idle(options_.poll_interval);
+    }
     if (*n == 0 && reader_.finished())
       return poll_result::end();
     return *n == 0 ? poll_result::idle(options_.poll_interval) : poll_result::more();
   }
 
+  /// Micro-batch: whether any assigned partition has offsets to read (plans the trigger).
+  result<bool> begin_trigger(bool unlimited) override {
+    auto plan = reader_.plan_trigger(unlimited);
+    if (!plan)
+      return std::move(plan).error();
+    return plan->available;
+  }
+  /// Micro-batch: fixes the trigger's end offsets per assigned partition, Spark's latest
+  /// offset under the read limit: each partition's latest offset (high watermark; last
+  /// stable offset under read_committed), for available_now at most the one taken at the
+  /// first trigger, capped by `max_offsets_per_trigger` unless `unlimited`. `end` is
+  /// `{"topic":{"partition":offset}}`; `available` is false when no partition has new
+  /// offsets. `max_records` does not apply: a Kafka trigger always ends at its end offsets,
+  /// and Spark has no such cap (use `max_offsets_per_trigger`).
+  result<trigger_plan> plan_trigger(bool unlimited, std::uint64_t /*max_records*/) override {
+    return reader_.plan_trigger(unlimited);
+  }
+  /// Micro-batch, after a restart: the trigger's end offsets are `end` again (a plan's
+  /// `end`), from the restored positions, whatever arrived since. Fails with `io_error`
+  /// when `end` does not read, names a partition this instance does not read, or lies
+  /// before the restored position of one.
+  result<void> replay_trigger(std::string_view end) override { return reader_.replay_trigger(end); }
+  /// Micro-batch, after a restart at another parallelism: `ends` are the plans of every old
+  /// instance; this instance reads to their ends on the partitions it owns now (the others'
+  /// are another instance's), nothing on partitions none of them planned.
+  result<void> replay_trigger_all(const std::vector<std::string>& ends) override {
+    return reader_.replay_trigger_all(ends);
+  }
   std::uint64_t malformed_count() const noexcept override { return malformed_; }
   std::string offset() const override { return reader_.offset_json(); }
   std::optional<std::string> position() const override { return reader_.position(); }

@@ -24,6 +24,10 @@ struct source_context {
   int instance = 0;
   int parallelism = 1;
   std::shared_ptr<const clock> processing_clock = default_clock();
+  /// How the job cuts epochs. Under a micro-batch trigger only `plan_trigger` (or
+  /// `begin_trigger`) fixes what polls read; under `available_now` a source that can tell
+  /// what is available takes it at its first plan and ends there, as Spark's sources do.
+  trigger epochs{};
 };
 
 /// What one `poll` call achieved.

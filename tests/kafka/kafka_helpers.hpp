@@ -105,7 +105,7 @@ inline std::vector<kafka::message> read_topic(const std::string& bootstrap, cons
         r.headers = m.headers();
         out.push_back(std::move(r));
       },
-      [&](const kafka::topic_partition& tp) { done.insert(tp); }));
+      [&](const kafka::topic_partition& tp, std::int64_t) { done.insert(tp); }));
     if (n == 0)
       std::this_thread::sleep_for(2ms); // waiting on the network, not on an outcome
   }

@@ -64,20 +64,22 @@ public:
       bp_->writer.reset();
     // Waits for every actor; all have quit by now. CAF's shutdown of its own actors is hidden
     // from ThreadSanitizer (actors/tsan.hpp, docs/sanitizers.md).
-    tsan_unchecked_caf_shutdown([this] { system_.reset(); });
+    tsan_unchecked([this] { system_.reset(); });
   }
 
   void cancel() override { caf::anon_send(coordinator_, msg::cancel::value); }
 
   result<std::int64_t> savepoint(bool stop) override {
-    caf::scoped_actor self{*system_};
     result<std::int64_t> out = make_error(error_code::internal, "no answer");
-    self->request(coordinator_, caf::infinite, msg::savepoint::value, stop)
-      .receive([&](std::int64_t id) { out = id; },
-               [&](caf::error& e) {
-                 out = make_error(error_code::invalid_option,
-                                  "savepoint failed: " + system_->render(e));
-               });
+    tsan_unchecked([&] { // CAF's blocking actor (actors/tsan.hpp)
+      caf::scoped_actor self{*system_};
+      self->request(coordinator_, caf::infinite, msg::savepoint::value, stop)
+        .receive([&](std::int64_t id) { out = id; },
+                 [&](caf::error& e) {
+                   out = make_error(error_code::invalid_option,
+                                    "savepoint failed: " + system_->render(e));
+                 });
+    });
     return out;
   }
 

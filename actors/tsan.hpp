@@ -94,11 +94,16 @@ public:
 };
 
 /// Runs `f` with this thread's memory accesses hidden from TSan (synchronization still
-/// counts). For destroying the actor system only: CAF then stops its own actors, which
-/// tsan_visible_actor does not cover, creating their exit messages on this thread for CAF's
-/// workers to destroy. Every Sluice actor has quit by then.
+/// counts), for code outside CAF's workers that works with CAF's own actors, which
+/// tsan_visible_actor does not cover:
+/// - destroying the actor system: CAF stops its own actors (spawn and config servers, the
+///   detached printer), creating their exit messages on this thread for its workers to
+///   destroy. Every Sluice actor has quit by then.
+/// - a `caf::scoped_actor` on an application thread (job_execution::savepoint): CAF's
+///   blocking actor and the answer it receives are shared with the coordinator's worker
+///   through CAF's mailbox. `f` then only builds the request and copies out the answer.
 template <class F>
-void tsan_unchecked_caf_shutdown(F&& f) {
+void tsan_unchecked(F&& f) {
   __tsan_ignore_thread_begin();
   f();
   __tsan_ignore_thread_end();
@@ -109,7 +114,7 @@ void tsan_unchecked_caf_shutdown(F&& f) {
 using tsan_visible_actor = caf::event_based_actor;
 
 template <class F>
-void tsan_unchecked_caf_shutdown(F&& f) {
+void tsan_unchecked(F&& f) {
   f();
 }
 

@@ -55,15 +55,19 @@ public:
       permit_unchecked(wait());
     }
     coordinator_ = nullptr;
-    // Snapshots still queued for the writer (of tasks a failure killed) are written now,
-    // while the actors they answer exist. Its jobs hold those tasks, which hold the
-    // blueprint: left to itself, the writer thread could drop the blueprint's last reference
-    // and join itself in its destructor (std::terminate), and keep the store open after the
-    // job has ended.
+    // The outcome is published before the tasks a failure killed have stopped: one may still
+    // be in a handler that submits a snapshot to the writer (ThreadSanitizer saw the reset
+    // below race with send_ack's read of bp_->writer, and the task then crash on the null
+    // writer). So every actor stops first; the writer is still there to answer them.
+    system_->await_all_actors_done();
+    // Snapshots still queued for the writer (of tasks a failure killed) are written now. Its
+    // jobs hold those tasks, which hold the blueprint: left to itself, the writer thread
+    // could drop the blueprint's last reference and join itself in its destructor
+    // (std::terminate), and keep the store open after the job has ended.
     if (bp_->writer)
       bp_->writer.reset();
-    // Waits for every actor; all have quit by now. CAF's shutdown of its own actors is hidden
-    // from ThreadSanitizer (actors/tsan.hpp, docs/sanitizers.md).
+    // CAF's shutdown of its own actors is hidden from ThreadSanitizer (actors/tsan.hpp,
+    // docs/sanitizers.md).
     tsan_unchecked([this] { system_.reset(); });
   }
 

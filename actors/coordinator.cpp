@@ -6,6 +6,7 @@
 #include "actors/progress_builder.hpp"
 #include "actors/task.hpp"
 #include "actors/trigger_plans.hpp"
+#include "actors/tsan.hpp"
 
 #include "core/log.hpp"
 
@@ -20,12 +21,12 @@ namespace {
 /// Owns the job's lifecycle: spawns and wires the tasks, carries out the epoch planner's
 /// decisions (triggers, barriers), completes checkpoints and publishes progress, waits for
 /// the tasks to finish, turns the first failure into a restart or the job's outcome.
-class coordinator_actor final : public caf::event_based_actor, public epoch_driver {
+class coordinator_actor final : public tsan_visible_actor, public epoch_driver {
 public:
   coordinator_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
                     std::shared_ptr<job_state> state, std::shared_ptr<const restore_point> from,
                     std::vector<std::string> skipped)
-    : caf::event_based_actor(cfg), bp_(std::move(bp)), state_(std::move(state)),
+    : tsan_visible_actor(cfg), bp_(std::move(bp)), state_(std::move(state)),
       clock_(bp_->options.processing_clock), skipped_(std::move(skipped)),
       planner_(bp_->options.epochs, bp_->tasks.size(), count_sources(*bp_),
                bp_->options.has_event_time_state, bp_->options.mode, *this),

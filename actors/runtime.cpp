@@ -6,6 +6,7 @@
 #include "actors/messages.hpp"
 #include "actors/progress_builder.hpp"
 #include "actors/restore.hpp"
+#include "actors/tsan.hpp"
 
 #include "core/codec/time_format.hpp"
 #include "core/log.hpp"
@@ -54,27 +55,35 @@ public:
       permit_unchecked(wait());
     }
     coordinator_ = nullptr;
-    // Snapshots still queued for the writer (of tasks a failure killed) are written now,
-    // while the actors they answer exist. Its jobs hold those tasks, which hold the
-    // blueprint: left to itself, the writer thread could drop the blueprint's last reference
-    // and join itself in its destructor (std::terminate), and keep the store open after the
-    // job has ended.
+    // The outcome is published before the tasks a failure killed have stopped: one may still
+    // be in a handler that submits a snapshot to the writer (ThreadSanitizer saw the reset
+    // below race with send_ack's read of bp_->writer, and the task then crash on the null
+    // writer). So every actor stops first; the writer is still there to answer them.
+    system_->await_all_actors_done();
+    // Snapshots still queued for the writer (of tasks a failure killed) are written now. Its
+    // jobs hold those tasks, which hold the blueprint: left to itself, the writer thread
+    // could drop the blueprint's last reference and join itself in its destructor
+    // (std::terminate), and keep the store open after the job has ended.
     if (bp_->writer)
       bp_->writer.reset();
-    system_.reset(); // waits for every actor; all have quit by now
+    // CAF's shutdown of its own actors is hidden from ThreadSanitizer (actors/tsan.hpp,
+    // docs/sanitizers.md).
+    tsan_unchecked([this] { system_.reset(); });
   }
 
   void cancel() override { caf::anon_send(coordinator_, msg::cancel::value); }
 
   result<std::int64_t> savepoint(bool stop) override {
-    caf::scoped_actor self{*system_};
     result<std::int64_t> out = make_error(error_code::internal, "no answer");
-    self->request(coordinator_, caf::infinite, msg::savepoint::value, stop)
-      .receive([&](std::int64_t id) { out = id; },
-               [&](caf::error& e) {
-                 out = make_error(error_code::invalid_option,
-                                  "savepoint failed: " + system_->render(e));
-               });
+    tsan_unchecked([&] { // CAF's blocking actor (actors/tsan.hpp)
+      caf::scoped_actor self{*system_};
+      self->request(coordinator_, caf::infinite, msg::savepoint::value, stop)
+        .receive([&](std::int64_t id) { out = id; },
+                 [&](caf::error& e) {
+                   out = make_error(error_code::invalid_option,
+                                    "savepoint failed: " + system_->render(e));
+                 });
+    });
     return out;
   }
 

@@ -7,6 +7,7 @@
 #include "channels/output_gate.hpp"
 #include "operators/chain.hpp"
 #include "operators/record_loop.hpp"
+#include "actors/tsan.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -109,13 +110,13 @@ struct store_reader final : snapshot_reader {
   }
 };
 
-class task_actor final : public caf::event_based_actor,
+class task_actor final : public tsan_visible_actor,
                          public external_output,
                          public timer_service {
 public:
   task_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp, int index, int attempt,
              caf::actor coordinator, std::shared_ptr<const restore_point> from)
-    : caf::event_based_actor(cfg), bp_(std::move(bp)), index_(index), attempt_(attempt),
+    : tsan_visible_actor(cfg), bp_(std::move(bp)), index_(index), attempt_(attempt),
       coordinator_(std::move(coordinator)), from_(std::move(from)),
       wiring_(bp_->tasks[static_cast<std::size_t>(index)]),
       plan_(bp_->plan.chains[static_cast<std::size_t>(wiring_.chain)]),

@@ -497,7 +497,8 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(progress_building)
 
 namespace {
-/// A blueprint of numbers -> double -> collect, two instances each, with a manual clock.
+/// A blueprint of numbers -> double (one chain, two instances: tasks 0 and 1) -> out (one
+/// instance: task 2), with a manual clock.
 struct small_job {
   std::shared_ptr<manual_clock> clock = std::make_shared<manual_clock>();
   blueprint bp;
@@ -508,7 +509,8 @@ struct small_job {
       .map([](int x) { return 2 * x; })
       .name("double")
       .sink_to(sinks::for_each<int>([](const int&) {}))
-      .name("out");
+      .name("out")
+      .parallelism(1); // its own task, which is not a source
     auto plan = j.plan();
     BOOST_REQUIRE(plan);
     bp.logical = j.graph();
@@ -616,7 +618,9 @@ BOOST_AUTO_TEST_CASE(the_continuous_watermark_is_the_lowest_source_watermark_in_
   small_job j{0ms};
   progress_builder b{j.bp, j.clock, false};
   BOOST_TEST(!b.continuous_watermark()); // no source has a watermark yet
-  // Tasks 0 and 1 are the source chain's instances.
+  // Tasks 0 and 1 are the source chain's instances, task 2 is the sink.
+  BOOST_REQUIRE_EQUAL(j.bp.tasks.size(), 3u);
+  BOOST_REQUIRE(!j.bp.plan.chains[static_cast<std::size_t>(j.bp.tasks[2].chain)].is_source);
   j.bp.metrics[0].watermark.store(5'000);
   j.bp.metrics[1].watermark.store(7'000);
   j.bp.metrics[2].watermark.store(1); // not a source: does not count

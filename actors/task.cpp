@@ -406,8 +406,8 @@ private:
         source_active_ = true;
         schedule_poll();
       } // else the coordinator's `run` starts each trigger's polls
-    } else if (in_->open() == 0) {
-      finish(true);
+    } else {
+      drain(); // input that arrived before `start`; finishes a task whose inputs all ended
     }
   }
 
@@ -425,6 +425,11 @@ private:
 
   /// Processes queued input while no output waits for credit (input_gate.hpp has the rules).
   void drain() {
+    // Not started yet: CAF orders messages per sender only, so an upstream task that started
+    // first can send data (on its initial credit) before the coordinator's `start` arrives
+    // here. It waits in the gate, its credit held, until on_start drains it.
+    if (!chain_)
+      return;
     bool processed = false;
     while (out_->pending() == 0 && !failed_) {
       auto ev = in_->next();

@@ -288,8 +288,11 @@ private:
     // at work knows the tick's time is already fixed (tests that move a manual clock rely
     // on it).
     const auto started = clock_->now();
-    for (auto& t : tasks_)
-      send(t, msg::start::value);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (bp_->options.sync_point)
+        bp_->options.sync_point("start", static_cast<std::int64_t>(i));
+      send(tasks_[i], msg::start::value);
+    }
     planner_.start(started, from->meta ? &*from->meta : nullptr, from->first_epoch);
   }
 

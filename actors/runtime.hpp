@@ -167,8 +167,10 @@ struct runtime_options {
   /// Tests only (RocksDB's SyncPoint): called at each step of the checkpoint protocol with
   /// the step's name and checkpoint id: "snapshot" (a task is about to snapshot),
   /// "snapshotted" (its pieces are written), "completed" (the metadata is durable, no sink
-  /// has committed), "commit" (a task is about to commit). Runs on runtime threads; it may
-  /// block to force an interleaving, or kill the process to test recovery.
+  /// has committed), "commit" (a task is about to commit). Outside checkpoints, with the
+  /// task's index as id: "start" (the coordinator is about to start a task) and "queued"
+  /// (input reached a task before its start). Runs on runtime threads; it may block to force
+  /// an interleaving, or kill the process to test recovery.
   std::function<void(const char* step, std::int64_t id)> sync_point{};
   /// Taps active from the start (see `job_execution::tap`); an unknown operator name makes
   /// the job fail to start. Default: none.

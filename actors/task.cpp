@@ -420,6 +420,8 @@ private:
            0);
       return;
     }
+    if (!chain_)
+      sync_point("queued", index_);
     drain();
   }
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 using namespace sluice;
@@ -130,6 +131,58 @@ BOOST_AUTO_TEST_CASE(a_bounded_job_completes_with_its_stats) {
     BOOST_TEST(t.input_queue == 0u, "nothing left queued");
   }
   BOOST_TEST(stats_of(done.tasks, head, 1).records_in == 500u, "instance 1 reads every other");
+}
+
+/// Holds the coordinator's start of task 1 (the downstream chain) until `items` pieces of
+/// input (data, watermarks, end of input) reached that task before its start. CAF orders
+/// messages per sender only, so this interleaving happens by chance in any run; here it is
+/// forced. The input must wait in the gate until the task made its chain.
+struct early_input {
+  explicit early_input(std::uint64_t n) : items(n) {}
+  std::uint64_t items;
+  counter_gate queued;
+  std::atomic<bool> held_in_time{true};
+
+  std::function<void(const char*, std::int64_t)> callback() {
+    return [this](const char* step, std::int64_t task) {
+      if (task != 1)
+        return;
+      if (std::string_view{step} == "queued")
+        queued.add(1);
+      else if (std::string_view{step} == "start" && !queued.wait_at_least(items))
+        held_in_time = false;
+    };
+  }
+};
+
+/// Numbers 0..n-1 from one source task into a second task (a map and a collecting sink).
+std::vector<int> run_with_early_input(int n, early_input& early) {
+  job j{{.runtime = {.threads = 2, .batch_size = 10, .sync_point = early.callback()}}};
+  auto out = sinks::collect<int>{};
+  j.from(sources::collection<int>{iota_vec(n)})
+    .name("numbers")
+    .rebalance()
+    .map([](const int& x) { return x; })
+    .name("same")
+    .sink_to(out)
+    .name("out");
+  auto done = require_ok(j.run());
+  BOOST_TEST(early.held_in_time.load(), "the source's input reached the second task first");
+  auto got = out.records();
+  std::sort(got.begin(), got.end());
+  return got;
+}
+
+BOOST_AUTO_TEST_CASE(input_that_arrives_before_a_task_starts_waits_for_the_start) {
+  early_input early{3}; // three batches of 10, within the 4 credits
+  BOOST_TEST(run_with_early_input(1000, early) == iota_vec(1000));
+}
+
+BOOST_AUTO_TEST_CASE(a_watermark_that_arrives_before_a_task_starts_waits_for_the_start) {
+  // The only batch and the final watermark; the end of input waits for the coordinator's
+  // final barrier, so it cannot come before the start.
+  early_input early{2};
+  BOOST_TEST(run_with_early_input(5, early) == iota_vec(5));
 }
 
 BOOST_AUTO_TEST_CASE(cancelling_an_unbounded_job_flushes_everything_read) {

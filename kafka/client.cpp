@@ -415,48 +415,62 @@ consumer::committed(const std::vector<topic_partition>& partitions, std::chrono:
   return out;
 }
 
+namespace {
+
+/// One ListOffsets request per leader (librdkafka's offsets_for_times), asking each
+/// partition for `query`: a timestamp, or the logical offset "end". It carries the
+/// consumer's isolation level, so under read_committed "end" is the last stable offset.
+/// The answer per partition: an offset, or -1 when none is at or after the timestamp. A
+/// partition the broker could not answer for is an error naming it.
 result<std::map<topic_partition, std::int64_t>>
-consumer::offsets_for_time(const std::vector<topic_partition>& partitions, std::int64_t timestamp_ms,
-                           std::chrono::milliseconds timeout) {
+list_offsets(rd_kafka_t* rk, const std::string& label, const std::string& context,
+             const std::vector<topic_partition>& partitions, std::int64_t query,
+             std::chrono::milliseconds timeout, const std::string& what) {
   std::map<topic_partition, std::int64_t> out;
   if (partitions.empty())
     return out;
   partition_list list{static_cast<int>(partitions.size())};
   for (const auto& tp : partitions)
-    list.add(tp).offset = timestamp_ms;
-  if (auto e = rd_kafka_offsets_for_times(p_->rk, list.p, ms(timeout)))
-    return fail(p_->label, std::string{"cannot look up offsets by time: "} + rd_kafka_err2str(e));
+    list.add(tp).offset = query;
+  if (auto e = rd_kafka_offsets_for_times(rk, list.p, ms(timeout)))
+    return fail(label, "cannot look up " + what + ": " + rd_kafka_err2str(e) + context);
   for (int i = 0; i < list.p->cnt; ++i) {
     const auto& e = list.p->elems[i];
-    out[{e.topic, e.partition}] = e.offset >= 0 ? e.offset : logical_offset::end;
+    if (e.err)
+      return fail(label, "cannot look up " + what + " of " + e.topic + "/" +
+                           std::to_string(e.partition) + ": " + rd_kafka_err2str(e.err));
+    out[{e.topic, e.partition}] = e.offset;
   }
   return out;
+}
+
+} // namespace
+
+result<std::map<topic_partition, std::int64_t>>
+consumer::offsets_for_time(const std::vector<topic_partition>& partitions, std::int64_t timestamp_ms,
+                           std::chrono::milliseconds timeout) {
+  auto got = list_offsets(p_->rk, p_->label, p_->r.context(), partitions, timestamp_ms, timeout,
+                          "the offsets at " + std::to_string(timestamp_ms) + " ms");
+  if (!got)
+    return got;
+  for (auto& [tp, offset] : *got)
+    if (offset < 0) // no record at or after the time
+      offset = logical_offset::end;
+  return got;
 }
 
 result<std::map<topic_partition, std::int64_t>>
 consumer::end_offsets(const std::vector<topic_partition>& partitions,
                       std::chrono::milliseconds timeout) {
-  std::map<topic_partition, std::int64_t> out;
-  if (partitions.empty())
-    return out;
-  // A ListOffsets request for the logical offset "end" per partition, grouped by leader;
-  // it carries this consumer's isolation level, so under read_committed the broker answers
-  // with the last stable offset.
-  partition_list list{static_cast<int>(partitions.size())};
-  for (const auto& tp : partitions)
-    list.add(tp).offset = RD_KAFKA_OFFSET_END;
-  if (auto e = rd_kafka_offsets_for_times(p_->rk, list.p, ms(timeout)))
-    return fail(p_->label, std::string{"cannot read the latest offsets: "} + rd_kafka_err2str(e) +
-                             p_->r.context());
-  for (int i = 0; i < list.p->cnt; ++i) {
-    const auto& e = list.p->elems[i];
-    if (e.err || e.offset < 0)
-      return fail(p_->label, std::string{"cannot read the latest offset of "} + e.topic + "/" +
-                               std::to_string(e.partition) + ": " +
-                               (e.err ? rd_kafka_err2str(e.err) : "the broker gave none"));
-    out[{e.topic, e.partition}] = e.offset;
-  }
-  return out;
+  auto got = list_offsets(p_->rk, p_->label, p_->r.context(), partitions, RD_KAFKA_OFFSET_END,
+                          timeout, "the latest offsets");
+  if (!got)
+    return got;
+  for (const auto& [tp, offset] : *got)
+    if (offset < 0)
+      return fail(p_->label, "cannot look up the latest offset of " + tp.topic + "/" +
+                               std::to_string(tp.partition) + ": the broker gave none");
+  return got;
 }
 
 result<std::pair<std::int64_t, std::int64_t>>

@@ -72,6 +72,8 @@ void crash_until_done(std::uint64_t seed) {
   constexpr int target = 10;
   int kills = 0;
   bool finished = false;
+  // What each attempt was told and what it logged, printed if the output is wrong.
+  std::string history;
   for (int attempt = 0; attempt < 3 * target && !finished; ++attempt) {
     std::string crash_at;
     std::optional<std::chrono::milliseconds> after;
@@ -81,7 +83,12 @@ void crash_until_done(std::uint64_t seed) {
       else // at a random moment: while connecting, processing or recovering
         after = std::chrono::milliseconds{100 + rng() % 700};
     }
-    const int status = sluice::test::run_child(args, crash_at, after);
+    const auto log = (tmp.path / ("attempt-" + std::to_string(attempt) + ".log")).string();
+    const int status = sluice::test::run_child(args, crash_at, after, log, log);
+    history += "attempt " + std::to_string(attempt) + ": " +
+               (crash_at.empty() ? "" : "killed at " + crash_at) +
+               (after ? "killed after " + std::to_string(after->count()) + " ms" : "") + "\n" +
+               sluice::test::read_text(log);
     if (WIFEXITED(status)) {
       BOOST_REQUIRE_MESSAGE(WEXITSTATUS(status) == 0, "the pipeline failed on attempt " << attempt);
       finished = kills >= target;
@@ -118,6 +125,7 @@ void crash_until_done(std::uint64_t seed) {
       BOOST_TEST_MESSAGE("  unexpected: id " << std::get<0>(wrong[i]) << ", account "
                                              << std::get<1>(wrong[i]) << ", total "
                                              << std::get<2>(wrong[i]));
+    BOOST_TEST_MESSAGE("the attempts of seed " << seed << ":\n" << history);
   }
 }
 
@@ -125,8 +133,12 @@ void crash_until_done(std::uint64_t seed) {
 
 BOOST_AUTO_TEST_SUITE(kafka_kill9)
 
+// CI runs seeds 11-13; SLUICE_KAFKA_CRASH_SEEDS=N runs N more (scripts/soak.sh).
 BOOST_AUTO_TEST_CASE(kafka_to_stateful_job_to_kafka_loses_and_duplicates_nothing) {
-  for (std::uint64_t seed : {11, 12, 13})
+  std::uint64_t extra = 0;
+  if (const char* env = std::getenv("SLUICE_KAFKA_CRASH_SEEDS"))
+    extra = std::stoull(env);
+  for (std::uint64_t seed = 11; seed < 14 + extra; ++seed)
     crash_until_done(seed);
 }
 

@@ -2,6 +2,8 @@
 
 #include "actors/checkpoint_writer.hpp"
 #include "actors/messages.hpp"
+#include "actors/source_trigger.hpp"
+#include "actors/task_restore.hpp"
 #include "actors/trigger_plans.hpp"
 #include "channels/input_gate.hpp"
 #include "channels/output_gate.hpp"
@@ -13,7 +15,7 @@
 #include <cstdint>
 #include <chrono>
 #include <deque>
-#include <unordered_set>
+#include <unordered_map>
 #include <iterator>
 #include <string>
 #include <utility>
@@ -93,22 +95,6 @@ store_pieces(checkpoint_store& store, std::int64_t id, std::vector<pending_piece
     previous.emplace(p.name, p);
   return written;
 }
-
-/// Reads pieces of the restored checkpoint (none when starting fresh).
-struct store_reader final : snapshot_reader {
-  checkpoint_store* store = nullptr;
-  const checkpoint_meta* meta = nullptr;
-  const std::unordered_set<std::string>* names = nullptr;
-  std::string prefix;
-  result<std::optional<std::string>> get(const std::string& piece) override {
-    if (!meta || !names->count(prefix + piece))
-      return std::optional<std::string>{};
-    auto bytes = store->get(*meta, prefix + piece);
-    if (!bytes)
-      return std::move(bytes).error();
-    return std::optional<std::string>{std::move(*bytes)};
-  }
-};
 
 class task_actor final : public tsan_visible_actor,
                          public external_output,
@@ -637,7 +623,7 @@ private:
           return r;
       } else if (source_) {
         if (auto pos = source_->snapshot_position(id)) {
-          w.prefix = "source/" + name + "/";
+          w.prefix = source_piece_prefix(name);
           if (auto r = w.put(std::to_string(wiring_.instance), std::move(*pos)); !r)
             return r;
         }
@@ -648,65 +634,17 @@ private:
 
   /// At start with checkpoints: each operator takes its key groups' state (whatever the
   /// parallelism that wrote them), the source seeks to its position, two-phase sinks
-  /// settle what the crashed run left (also when starting fresh).
+  /// settle what the crashed run left (also when starting fresh). task_restore.hpp says how.
   result<void> restore() {
     const checkpoint_meta* meta = from_ && from_->meta ? &*from_->meta : nullptr;
-    std::unordered_set<std::string> names;
-    if (meta)
-      for (auto& p : meta->pieces)
-        names.insert(p.name);
-    store_reader r;
-    r.store = bp_->store.get();
-    r.meta = meta;
-    r.names = &names;
-    for (std::size_t i = 0; i < chain_->size(); ++i) {
-      const auto& name = bp_->logical.node(plan_.nodes[i]).name;
-      if (auto* op = chain_->node(i)) {
-        r.prefix = name + "/";
-        if (auto ok = op->restore(r); !ok)
-          return ok;
-      } else if (source_ && meta) {
-        r.prefix = "source/" + name + "/";
-        if (source_->restores_from_all_instances()) {
-          // Every old instance's position, whatever the old parallelism was.
-          std::vector<std::string> all;
-          for (const auto& piece : meta->pieces) {
-            if (!piece.name.starts_with(r.prefix))
-              continue;
-            auto pos = r.get(piece.name.substr(r.prefix.size()));
-            if (!pos)
-              return std::move(pos).error();
-            if (*pos)
-              all.push_back(std::move(**pos));
-          }
-          if (auto ok = source_->seek_all(all); !ok)
-            return ok;
-          last_offset_ = current_offset();
-          continue;
-        }
-        // One position per instance: a checkpoint written at another parallelism cannot be
-        // split again (its instances read other records), so it is refused, never guessed.
-        const auto stored = std::count_if(meta->pieces.begin(), meta->pieces.end(),
-                                          [&](const checkpoint_piece& p) {
-                                            return p.name.starts_with(r.prefix);
-                                          });
-        if (stored > 0 && stored != plan_.parallelism)
-          return make_error(error_code::restore_conflict,
-                            "source '" + name + "' restores one position per instance: checkpoint " +
-                              std::to_string(meta->id) + " was taken at parallelism " +
-                              std::to_string(stored) + ", this run has " +
-                              std::to_string(plan_.parallelism) +
-                              "; restart it at parallelism " + std::to_string(stored));
-        auto pos = r.get(std::to_string(wiring_.instance));
-        if (!pos)
-          return std::move(pos).error();
-        if (*pos) {
-          if (auto ok = source_->seek(**pos); !ok)
-            return ok;
-          last_offset_ = current_offset();
-        }
-      }
-    }
+    restore_target t{chain_.get(), source_.get(), {}, wiring_.instance, plan_.parallelism};
+    for (auto id : plan_.nodes)
+      t.names.push_back(bp_->logical.node(id).name);
+    auto positioned = restore_chain(*bp_->store, meta, t);
+    if (!positioned)
+      return std::move(positioned).error();
+    if (*positioned)
+      last_offset_ = current_offset();
     if (meta) {
       last_epoch_ = meta->id;
       last_checkpoint_ = last_committed_ = meta->id;
@@ -754,43 +692,24 @@ private:
     return off.empty() ? "{\"records\": " + std::to_string(rows_read_) + "}" : off;
   }
 
-  /// Micro-batch: fix this trigger's input (where it ends) and say whether there is any.
-  /// `step` (trigger_plans): plan afresh, or, when the offset log holds this batch's plan
-  /// from a run that did not complete it, read exactly to the logged `end` again; after a
-  /// change of parallelism the source splits the old instances' merged ends anew.
+  /// Micro-batch: fix this trigger's input (where it ends) and say whether there is any
+  /// (source_trigger.hpp: planned afresh or replayed from the offset log).
   void on_prepare(std::int64_t epoch, bool unlimited, trigger_plans::step step,
                   const std::string& end) {
     if (!source_ || failed_)
       return;
-    trigger_plan plan{false, {}};
-    unlimited_trigger_ = unlimited; // Trigger.Once: the record cap does not apply either
-    if (!exhausted_ && !finishing_)
-      if (!guarded([&]() -> result<void> {
-            if (step == trigger_plans::step::replay) {
-              plan = trigger_plan{true, end};
-              return source_->replay_trigger(end);
-            }
-            if (step == trigger_plans::step::replay_merged) {
-              auto merged = trigger_plans::merged_plan::decode(end);
-              if (!merged)
-                return std::move(merged).error();
-              if (!source_->restores_from_all_instances())
-                return merged->cannot_replay_at(plan_.parallelism);
-              // The merged ends are logged already; this instance's share needs no own end,
-              // but it must stop there: mark the plan as made.
-              plan = trigger_plan{true, end};
-              return source_->replay_trigger_all(merged->ends);
-            }
-            auto r = source_->plan_trigger(unlimited, bp_->options.max_records_per_trigger);
-            if (!r)
-              return std::move(r).error();
-            plan = std::move(*r);
-            return {};
-          }))
-        return;
-    // A source that planned its end stops there by itself: the record cap must not cut a
-    // replayed batch shorter than it was.
-    trigger_planned_ = !plan.end.empty();
+    trigger_plan plan;
+    if (!guarded([&]() -> result<void> {
+          auto r = trigger_.prepare(*source_,
+                                    {unlimited, step, end, bp_->options.max_records_per_trigger,
+                                     plan_.parallelism},
+                                    finishing_);
+          if (!r)
+            return std::move(r).error();
+          plan = std::move(*r);
+          return {};
+        }))
+      return;
     send(coordinator_, msg::prepared::value, index_, epoch, plan.available, std::move(plan.end));
   }
 
@@ -798,14 +717,13 @@ private:
   void on_run(std::int64_t epoch, std::int64_t wm_us) {
     if (!source_ || failed_ || finishing_)
       return;
-    running_epoch_ = epoch;
-    trigger_rows_ = 0;
+    trigger_.begin(epoch);
     const event_time wm{duration{wm_us}};
     if (wm > out_watermark_)
       advance_watermark(wm);
     if (failed_)
       return;
-    if (exhausted_) {
+    if (trigger_.exhausted()) {
       end_trigger();
       return;
     }
@@ -815,11 +733,8 @@ private:
 
   void end_trigger() {
     source_active_ = false;
-    if (running_epoch_) {
-      const auto epoch = *running_epoch_;
-      running_epoch_.reset();
-      end_source_epoch(epoch, checkpoints()); // every micro-batch is a checkpoint
-    }
+    if (auto epoch = trigger_.end())
+      end_source_epoch(*epoch, checkpoints()); // every micro-batch is a checkpoint
   }
 
   // -- sources ----------------------------------------------------------------------------
@@ -852,7 +767,7 @@ private:
               task_metrics::add(metrics_.nodes[0].batches_in, 1);
             }
             epoch_rows_ += records->size();
-            trigger_rows_ += records->size();
+            trigger_.count(records->size());
             rows_read_ += records->size();
             if (auto r = chain_->deliver(0, 0, std::move(records)); !r)
               return r;
@@ -866,11 +781,7 @@ private:
       // The coordinator sets the watermark per trigger (Spark's timing); the trigger ends
       // when the source runs dry or reaches its cap.
       after_input();
-      if (polled->state == poll_result::status::end)
-        exhausted_ = true;
-      if (polled->state == poll_result::status::more &&
-          (unlimited_trigger_ || trigger_planned_ ||
-           trigger_rows_ < bp_->options.max_records_per_trigger))
+      if (trigger_.reads_on(polled->state, bp_->options.max_records_per_trigger))
         schedule_poll();
       else
         end_trigger();
@@ -1010,7 +921,7 @@ private:
     if (checkpoints() && source_)
       if (auto pos = source_->position())
         send(coordinator_, msg::final_position::value, index_,
-             "source/" + bp_->logical.node(plan_.nodes[0]).name + "/" +
+             source_piece_prefix(bp_->logical.node(plan_.nodes[0]).name) +
                std::to_string(wiring_.instance),
              std::move(*pos));
     send(coordinator_, msg::done::value, index_);
@@ -1091,14 +1002,10 @@ private:
   bool output_idle_ = false;
   // Epochs.
   std::int64_t last_epoch_ = -1;              ///< the last epoch that passed this task
-  std::optional<std::int64_t> running_epoch_; ///< micro-batch source: the trigger being read
   std::uint64_t epoch_rows_ = 0;              ///< source: records read in this epoch
-  std::uint64_t trigger_rows_ = 0;
-  bool unlimited_trigger_ = false; ///< micro-batch source: the trigger ignores caps (once)
-  bool trigger_planned_ = false;   ///< micro-batch source: the source planned the trigger's end
   std::uint64_t rows_read_ = 0;
   std::string last_offset_ = "null";
-  bool exhausted_ = false; ///< micro-batch source: bounded input read to its end
+  source_trigger trigger_; ///< micro-batch source: the trigger being prepared or read
   // Checkpoints.
   bool has_sink_ = false;
   int pending_writes_ = 0; ///< snapshots handed to the writer, not yet acknowledged

@@ -1,9 +1,10 @@
 #include "checkpoint/store.hpp"
 
+#include "checkpoint/leveldb_log.hpp"
+#include "checkpoint/store_repair.hpp"
 #include "core/log.hpp"
 
 #include <leveldb/db.h>
-#include <leveldb/env.h>
 #include <leveldb/write_batch.h>
 #include <snappy.h>
 #include <nlohmann/json.hpp>
@@ -18,7 +19,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cinttypes>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -34,8 +34,6 @@ namespace {
 constexpr std::string_view meta_prefix = "m/";
 /// The metadata's format: 1 had no `format` field and no job fingerprint; 2 has both.
 constexpr int meta_format = 2;
-constexpr std::string_view db_name = "checkpoints.ldb";
-constexpr std::string_view marker_name = "last-completed-checkpoint";
 constexpr std::string_view piece_prefix = "p/";
 
 std::string id_text(std::int64_t id) {
@@ -281,109 +279,6 @@ result<checkpoint_meta> decode_meta(std::string_view stored, std::int64_t id) {
   }
 }
 
-/// LevelDB's info log: kept in memory while the database is opened or repaired (what
-/// recovery and repair dropped is reported from it), and passed on to the debug log.
-/// LevelDB calls it from its background thread too.
-class capturing_logger final : public leveldb::Logger {
-public:
-  void Logv(const char* format, std::va_list ap) override {
-    char buf[1024];
-    std::vsnprintf(buf, sizeof buf, format, ap);
-    logging::get().debug("leveldb: {}", buf);
-    std::lock_guard guard{mtx_};
-    if (capturing_)
-      lines_.emplace_back(buf);
-  }
-  /// The lines logged since the last call, then stops keeping them.
-  std::vector<std::string> take() {
-    std::lock_guard guard{mtx_};
-    capturing_ = false;
-    return std::exchange(lines_, {});
-  }
-
-private:
-  std::mutex mtx_;
-  bool capturing_ = true;
-  std::vector<std::string> lines_;
-};
-
-/// Whether a line of LevelDB's log says that something was dropped or could not be read.
-bool tells_of_loss(const std::string& line) {
-  for (auto word : {"drop", "ignor", "orrupt", "rror", "unparsable", "lost"})
-    if (line.find(word) != std::string::npos)
-      return true;
-  return false;
-}
-
-/// A log of the database that ends in a torn write: the bytes LevelDB's recovery drops
-/// without a word, since a crash in the middle of an unsynced write leaves the same tail.
-/// But damage leaves it too (a truncated file), and then it may hold the newest synced
-/// checkpoint metadata.
-struct torn_log {
-  std::string file;
-  std::uint64_t dropped = 0;
-};
-
-/// Reads the framing of LevelDB's log `path` (doc/log_format.md: 32 KiB blocks of records,
-/// each a 7-byte header (checksum, 2-byte length, type) and its data; a record too large
-/// for a block is cut in first, middle and last fragments) and returns the torn tail that
-/// LevelDB's log reader takes for the end of the file: a header or record cut short by the
-/// end of the file, or fragments without their last. Checksums are LevelDB's to check:
-/// with `paranoid_checks` a bad one fails the opening.
-std::optional<torn_log> find_torn_tail(const std::filesystem::path& path) {
-  constexpr std::uint64_t block_size = 32768, header = 7;
-  constexpr unsigned char full = 1, first = 2, middle = 3, last = 4;
-  std::error_code ec;
-  const std::uint64_t size = std::filesystem::file_size(path, ec);
-  if (ec)
-    return std::nullopt; // LevelDB reports a log it cannot read
-  std::ifstream in{path, std::ios::binary};
-  std::string block(block_size, '\0');
-  constexpr std::uint64_t none = ~std::uint64_t{0};
-  std::uint64_t fragment_start = none; // of a record whose last fragment is missing
-  auto torn_from = [&](std::uint64_t from) {
-    return torn_log{path.filename().string(), size - (fragment_start != none ? fragment_start : from)};
-  };
-  // Records never cross a block: each block is read and walked on its own.
-  for (std::uint64_t base = 0; base < size; base += block_size) {
-    const auto n = std::min(block_size, size - base);
-    if (!in.read(block.data(), static_cast<std::streamsize>(n)))
-      return std::nullopt;
-    const bool last_block = base + n == size;
-    std::uint64_t at = 0;
-    while (at < n) {
-      const auto left = n - at;
-      if (block_size - at < header) // the block's trailer: zeros
-        break;
-      if (left < header) { // only in the last block: a header cut short, unless zeros
-        if (block.find_first_not_of('\0', at) >= n && fragment_start == none)
-          return std::nullopt;
-        return torn_from(base + at);
-      }
-      const auto u8 = [&](std::uint64_t i) { return static_cast<unsigned char>(block[at + i]); };
-      const std::uint64_t length = u8(4) | (std::uint64_t{u8(5)} << 8);
-      const auto type = u8(6);
-      if (type == 0 && length == 0) // preallocated zeros: the rest of the block is empty
-        break;
-      if (header + length > left) {
-        if (last_block && n < block_size) // cut by the end of the file
-          return torn_from(base + at);
-        return std::nullopt; // corrupt in the middle: LevelDB reports it, paranoid fails
-      }
-      if (type == first)
-        fragment_start = base + at;
-      else if (type == full || type == last)
-        fragment_start = none;
-      else if (type != middle)
-        return std::nullopt; // an unknown type: LevelDB reports it
-      at += header + length;
-    }
-  }
-  if (fragment_start != none)
-    return torn_from(fragment_start);
-  return std::nullopt;
-}
-
 /// The id in `<dir>/last-completed-checkpoint`: none when the file does not exist (a
 /// store written before it was kept), an error text when it does not read.
 std::optional<std::int64_t> read_marker(const std::filesystem::path& path, std::string& problem) {
@@ -430,69 +325,12 @@ result<void> write_marker(const std::filesystem::path& path, std::int64_t id, bo
   return {};
 }
 
-/// The checkpoint files in a directory, looked at before the database is opened: whether
-/// the directory holds checkpoints that a new store must not be created over.
-struct directory_facts {
-  bool current = false;            ///< checkpoints.ldb/CURRENT exists
-  std::vector<std::string> db_files; ///< of checkpoints.ldb that hold data
-  std::size_t piece_files = 0;     ///< under pieces/
-  bool marker = false;             ///< last-completed-checkpoint exists
-
-  bool holds_checkpoints() const noexcept { return !db_files.empty() || piece_files > 0 || marker; }
-
-  /// "2 database files (000005.ldb, 000007.log), 4 piece files in pieces/, last-completed-checkpoint"
-  std::string describe() const {
-    std::vector<std::string> parts;
-    if (!db_files.empty()) {
-      std::string names;
-      for (std::size_t i = 0; i < db_files.size() && i < 4; ++i)
-        names += (i ? ", " : "") + db_files[i];
-      if (db_files.size() > 4)
-        names += ", ...";
-      parts.push_back(std::to_string(db_files.size()) + " database file" +
-                      (db_files.size() == 1 ? "" : "s") + " (" + names + ")");
-    }
-    if (piece_files > 0)
-      parts.push_back(std::to_string(piece_files) + " piece file" + (piece_files == 1 ? "" : "s") +
-                      " in pieces/");
-    if (marker)
-      parts.push_back(std::string{marker_name});
-    std::string out;
-    for (std::size_t i = 0; i < parts.size(); ++i)
-      out += (i ? ", " : "") + parts[i];
-    return out;
-  }
-};
-
-directory_facts look_at(const std::filesystem::path& dir) {
-  directory_facts f;
-  std::error_code ec;
-  const auto db = dir / db_name;
-  f.current = std::filesystem::exists(db / "CURRENT", ec);
-  for (std::filesystem::directory_iterator it{db, ec}, end; !ec && it != end; it.increment(ec)) {
-    const auto name = it->path().filename().string();
-    const auto ext = it->path().extension().string();
-    // Tables and logs hold the data. LOCK, LOG and an empty log hold none; nor does a
-    // MANIFEST alone (it lists tables): a crash while LevelDB creates a database leaves
-    // one without CURRENT (tests/recovery kills the samples at random moments).
-    if (ext == ".ldb" || ext == ".sst" || (ext == ".log" && it->file_size(ec) > 0))
-      f.db_files.push_back(name);
-  }
-  std::sort(f.db_files.begin(), f.db_files.end());
-  ec.clear();
-  for (std::filesystem::directory_iterator it{dir / "pieces", ec}, end; !ec && it != end;
-       it.increment(ec))
-    ++f.piece_files;
-  f.marker = std::filesystem::exists(dir / marker_name, ec);
-  return f;
-}
-
 class leveldb_store final : public checkpoint_store {
 public:
   leveldb_store(std::unique_ptr<capturing_logger> logger, std::unique_ptr<leveldb::DB> db,
                 std::filesystem::path dir, checkpoint_store_options options)
     : logger_(std::move(logger)), db_(std::move(db)), dir_(std::move(dir)),
-      files_dir_(dir_ / "pieces"), marker_path_(dir_ / marker_name), options_(std::move(options)) {}
+      files_dir_(dir_ / pieces_dir_name), marker_path_(dir_ / marker_name), options_(std::move(options)) {}
 
   /// Lists the stored pieces once, so that retention never has to walk them. Fails when the
   /// database cannot be read through.
@@ -1182,102 +1020,32 @@ private:
     return std::unique_ptr<checkpoint_store>{std::move(store)};
   }
 
-  /// The directory holds checkpoint files that cannot be read as a store (`why`).
+  /// The directory holds checkpoint files that cannot be read as a store (`why`):
+  /// store_repair.hpp does what `on_unreadable` says, then the database opens.
   result<std::unique_ptr<checkpoint_store>> unreadable(const directory_facts& facts,
                                                        const std::string& why) {
-    const auto what = "checkpoint directory " + dir_.string() + " holds checkpoints (" +
-                      facts.describe() + ") that cannot be read: " + why;
+    const unreadable_directory u{dir_, facts, why};
     switch (options_.on_unreadable) {
-      case unreadable_checkpoints::refuse:
-        return make_error(error_code::io_error,
-                          what + ". No checkpoint file was changed. To go on, set on_unreadable to repair "
-                                 "(rebuild the database from its files with LevelDB's RepairDB "
-                                 "and restore the newest checkpoint that verifies) or to "
-                                 "start_fresh (delete them and start the job from scratch)");
-      case unreadable_checkpoints::repair: return repair(what);
-      case unreadable_checkpoints::start_fresh: return start_fresh(facts, what);
+      case unreadable_checkpoints::refuse: return refuse_unreadable(u);
+      case unreadable_checkpoints::repair: {
+        auto repaired = repair_database(u, db_options(nullptr, false));
+        if (!repaired)
+          return std::move(repaired).error();
+        auto store = open_db(/*create=*/false, {}, std::move(*repaired));
+        if (!store)
+          return make_error(error_code::io_error,
+                            u.what() + ". After LevelDB's RepairDB: " + store.error().message);
+        return store;
+      }
+      case unreadable_checkpoints::start_fresh: {
+        auto deleted = delete_checkpoint_files(u);
+        if (!deleted)
+          return std::move(deleted).error();
+        notes_.push_back(std::move(*deleted));
+        return open_db(/*create=*/true, {}, {});
+      }
     }
     return make_error(error_code::invalid_option, "unknown on_unreadable value");
-  }
-
-  /// Holds LevelDB's lock of the database directory, so that no job uses it while it is
-  /// repaired or deleted (a database that does not open is not locked by its opener).
-  class db_lock {
-  public:
-    static result<db_lock> take(const std::filesystem::path& db_dir) {
-      std::error_code ec;
-      std::filesystem::create_directories(db_dir, ec);
-      if (ec)
-        return make_error(error_code::io_error, "cannot create " + db_dir.string() + ": " + ec.message());
-      leveldb::FileLock* lock = nullptr;
-      auto s = leveldb::Env::Default()->LockFile((db_dir / "LOCK").string(), &lock);
-      if (!s.ok())
-        return make_error(error_code::io_error, "cannot lock " + db_dir.string() +
-                                                  " (is another job using this checkpoint "
-                                                  "directory?): " + s.ToString());
-      return db_lock{lock};
-    }
-    db_lock(db_lock&& other) noexcept : lock_(std::exchange(other.lock_, nullptr)) {}
-    db_lock& operator=(db_lock&&) = delete;
-    ~db_lock() { release(); }
-    void release() {
-      if (lock_)
-        permit_unchecked_status(leveldb::Env::Default()->UnlockFile(std::exchange(lock_, nullptr)));
-    }
-
-  private:
-    explicit db_lock(leveldb::FileLock* lock) : lock_(lock) {}
-    static void permit_unchecked_status(const leveldb::Status&) {} // unlocking cannot fail usefully
-    leveldb::FileLock* lock_;
-  };
-
-  result<std::unique_ptr<checkpoint_store>> repair(const std::string& what) {
-    auto lock = db_lock::take(db_dir_);
-    if (!lock)
-      return std::move(lock).error();
-    capturing_logger logger;
-    const auto s = leveldb::RepairDB(db_dir_.string(), db_options(&logger, false));
-    lock->release();
-    std::string lost;
-    for (auto& line : logger.take())
-      if (tells_of_loss(line))
-        lost += "; " + line;
-    if (!s.ok())
-      return make_error(error_code::io_error, what + ". LevelDB's RepairDB failed too: " +
-                                                s.ToString() + lost);
-    logging::get().warn("{}: repaired with LevelDB's RepairDB (on_unreadable = repair){}", what, lost);
-    auto store = open_db(/*create=*/false, {}, "repaired with LevelDB's RepairDB after: " + why_of(what) + lost);
-    if (!store)
-      return make_error(error_code::io_error, what + ". After LevelDB's RepairDB: " + store.error().message);
-    return store;
-  }
-
-  result<std::unique_ptr<checkpoint_store>> start_fresh(const directory_facts& facts,
-                                                        const std::string& what) {
-    auto lock = db_lock::take(db_dir_);
-    if (!lock)
-      return std::move(lock).error();
-    std::error_code ec;
-    for (std::filesystem::directory_iterator it{db_dir_, ec}, end; !ec && it != end; it.increment(ec))
-      if (it->path().filename() != "LOCK")
-        std::filesystem::remove_all(it->path(), ec);
-    if (!ec)
-      std::filesystem::remove_all(dir_ / "pieces", ec);
-    if (!ec)
-      std::filesystem::remove(dir_ / marker_name, ec);
-    lock->release();
-    if (ec)
-      return make_error(error_code::io_error, what + ". Starting fresh failed: " + ec.message());
-    logging::get().warn("{}: deleted them and started from scratch (on_unreadable = start_fresh)", what);
-    notes_.push_back(dir_.string() + ": started from scratch (on_unreadable = start_fresh): deleted " +
-                     facts.describe() + " that could not be read: " + why_of(what));
-    return open_db(/*create=*/true, {}, {});
-  }
-
-  /// The reason in a message of `unreadable`.
-  static std::string why_of(const std::string& what) {
-    const auto at = what.find("cannot be read: ");
-    return at == std::string::npos ? what : what.substr(at + 16);
   }
 
   std::filesystem::path dir_;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Many more random seeds for the crash and restore tests than CI runs (CI keeps a fixed small
+# set to stay under 30 minutes). Needs a build (scripts/test.sh or cmake --build build).
+#
+#   scripts/soak.sh [N]    N more seeds for each test (default 50)
+#
+# checkpoint_test.multi_source: 2-4 sources killed and restored in-process at random;
+# kafka_crash_test.kafka_kill9: the Kafka pipeline killed with SIGKILL through a real broker
+# (started by CTest's kafka_broker fixture). A failure prints the seed, each attempt's crash
+# point and its log.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+n="${1:-50}"
+if ! [[ "$n" =~ ^[0-9]+$ ]] || (( n < 1 || n > 100000 )); then
+  echo "soak.sh: N must be a whole number from 1 to 100000, not '$n'" >&2
+  exit 2
+fi
+cd "$root/build"
+SLUICE_MULTI_SOURCE_SEEDS="$n" SLUICE_KAFKA_CRASH_SEEDS="$n" \
+  ctest --output-on-failure --timeout 0 -R 'checkpoint_test\.multi_source|kafka_crash_test\.kafka_kill9'

@@ -17,7 +17,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kinds=all
 keep_going=0
 tests=(engine_test checkpoint_test watermark_test window_test state_test join_test
-       microbatch_test channels_test coordinator_test)
+       microbatch_test channels_test coordinator_test task_test)
 while (($#)); do
   case "$1" in
     asan|tsan|all) kinds="$1" ;;

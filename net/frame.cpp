@@ -255,7 +255,11 @@ result<frame> decode_frame(std::span<const std::byte> bytes, std::size_t max_bod
   auto body = decode_body(kind, bytes.subspan(frame_header_bytes));
   if (!body)
     return std::move(body).error();
-  return frame{attempt, channel, std::move(*body)};
+  frame out;
+  out.attempt = attempt;
+  out.channel = channel;
+  out.body = std::move(*body);
+  return out;
 }
 
 } // namespace sluice::net

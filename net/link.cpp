@@ -150,7 +150,9 @@ struct link::state {
   /// Frames callers queued, per peer, not yet taken by the I/O thread.
   std::vector<std::deque<zmq::message_t>> outbox;
   /// Frames per peer queued in `outbox` or `pending`: bounded by max_outbound_frames.
-  std::vector<std::size_t> queued;
+  /// Raised under `mu` (so that the bound is exact), lowered by the I/O thread as each
+  /// frame leaves, without the lock.
+  std::unique_ptr<std::atomic<std::size_t>[]> queued;
   std::vector<char> up; // per peer, for is_up
   link_stats counters;
   std::atomic<bool> stopping{false};
@@ -554,14 +556,16 @@ struct link::state {
   void flush() {
     for (std::uint32_t i = 0; i < peers.size(); ++i) {
       auto& p = peers[i];
-      std::size_t sent = 0;
-      while (p.up && !p.pending.empty() && try_send(i, p.pending.front())) {
+      while (p.up && !p.pending.empty()) {
+        // Counted out before it leaves: the peer may take it (and its sender then send the
+        // next) before try_send returns. A caller whose credits keep at most
+        // max_outbound_frames in flight is then never refused.
+        queued[i].fetch_sub(1, std::memory_order_acq_rel);
+        if (!try_send(i, p.pending.front())) {
+          queued[i].fetch_add(1, std::memory_order_acq_rel);
+          break;
+        }
         p.pending.pop_front();
-        ++sent;
-      }
-      if (sent > 0) {
-        std::lock_guard lock{mu};
-        queued[i] -= sent;
       }
     }
   }
@@ -656,10 +660,12 @@ struct link::state {
       if (stopping.load())
         break;
       if (items[0].revents & ZMQ_POLLIN) {
-        wake_pending.store(false);
+        // Drain first, then clear: a caller that finds the flag set has its frame taken by
+        // take_outbox below; one that finds it clear writes a byte the next poll sees.
         std::array<char, 64> sink{};
         while (::read(wake_read, sink.data(), sink.size()) > 0) {
         }
+        wake_pending.store(false);
       }
       take_outbox();
       if (zap && (items[zap_at].revents & ZMQ_POLLIN))
@@ -705,7 +711,7 @@ result<std::unique_ptr<link>> link::start(link_options options) {
   s->hello = {o.node, o.fingerprint, o.cluster_digest};
   const auto n = o.nodes.size();
   s->outbox = std::vector<std::deque<zmq::message_t>>(n); // resize() would need copies
-  s->queued.assign(n, 0);
+  s->queued = std::make_unique<std::atomic<std::size_t>[]>(n);
   s->up.assign(n, 0);
   s->peers = std::vector<state::peer_state>(n);
   s->dealers.resize(o.node);
@@ -805,11 +811,12 @@ result<void> link::send_encoded(std::uint32_t peer, std::vector<std::byte> bytes
   }
   {
     std::lock_guard lock{s_->mu};
-    if (s_->queued[peer] >= s_->opt.max_outbound_frames)
+    const auto waiting = s_->queued[peer].load(std::memory_order_acquire);
+    if (waiting >= s_->opt.max_outbound_frames)
       return make_error(error_code::io_error,
-                        fmt::format("link: {} frames already wait for {}", s_->queued[peer],
+                        fmt::format("link: {} frames already wait for {}", waiting,
                                     s_->name(peer)));
-    ++s_->queued[peer];
+    s_->queued[peer].fetch_add(1, std::memory_order_acq_rel);
     s_->outbox[peer].push_back(to_message(std::move(bytes)));
   }
   s_->wake();

@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 #include <zmq.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <random>
@@ -181,6 +182,44 @@ BOOST_AUTO_TEST_CASE(two_links_exchange_every_frame_kind_in_order) {
   BOOST_TEST(!b->send(2, {0, 0, end_body{}}).has_value()); // no such node
   BOOST_TEST(!b->send(0, {0, control_channel, heartbeat_body{1}}).has_value());
   BOOST_TEST(a->stats().garbage_received == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_sender_within_its_credits_is_never_refused) {
+  // Credits keep at most `window` frames between send and receipt; with the link's bound
+  // at the same number, no send may fail (the link counts a frame out before it leaves,
+  // since the peer may take it before the send returns).
+  constexpr std::size_t window = 4;
+  auto bounded = [](link_options& o) {
+    o.max_outbound_frames = window;
+    o.max_inbound_frames = window;
+  };
+  auto [a, b] = pair_of(bounded, bounded);
+  both_up(*a, *b);
+  constexpr std::size_t frames = 20000;
+  std::atomic<std::size_t> received{0};
+  std::atomic<bool> refused{false};
+  std::string refusal;
+  std::thread sender{[&] {
+    for (std::size_t i = 0; i < frames && !refused.load(); ++i) {
+      const auto deadline = std::chrono::steady_clock::now() + patience;
+      while (i - received.load() >= window && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+      if (auto ok = b->send(0, {0, 1, credit_body{1}}); !ok) {
+        refusal = ok.error().to_string();
+        refused.store(true);
+      }
+    }
+  }};
+  while (received.load() < frames && !refused.load()) {
+    auto ev = a->receive_for(std::chrono::duration_cast<std::chrono::milliseconds>(patience));
+    if (!ev || ev->what != link_event::kind::frame)
+      break;
+    received.fetch_add(1);
+  }
+  refused.store(refused.load() || received.load() < frames);
+  sender.join();
+  BOOST_TEST(refusal == "");
+  BOOST_TEST(received.load() == frames);
 }
 
 BOOST_AUTO_TEST_CASE(a_wrong_fingerprint_is_refused_naming_the_difference_and_the_peer) {

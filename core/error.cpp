@@ -14,6 +14,9 @@ std::string_view to_string(error_code code) noexcept {
     case error_code::checkpoint_failed: return "checkpoint_failed";
     case error_code::internal: return "internal";
     case error_code::restore_conflict: return "restore_conflict";
+    case error_code::malformed_frame: return "malformed_frame";
+    case error_code::peer_refused: return "peer_refused";
+    case error_code::node_lost: return "node_lost";
   }
   return "unknown";
 }

@@ -24,6 +24,14 @@ enum class error_code : std::uint8_t {
   /// replaying would commit it again), or it was taken at a parallelism a source cannot
   /// change.
   restore_conflict,
+  /// Bytes from the network that are no valid frame: truncated, wrong magic or format
+  /// version, an absurd length, a field out of range (net/frame.hpp).
+  malformed_frame,
+  /// Another node was refused at the handshake: another job fingerprint, frame format
+  /// version or cluster file, or it claims a node it cannot be (net/link.hpp).
+  peer_refused,
+  /// A node stopped answering: nothing from it within the heartbeat timeout.
+  node_lost,
 };
 
 /// Whether restarting the job from its latest checkpoint (the restart strategy) can cure a

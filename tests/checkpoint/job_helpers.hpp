@@ -546,6 +546,101 @@ private:
   std::shared_ptr<shared> state_ = std::make_shared<shared>();
 };
 
+// -- the micro-batch sums job: files -> key_by -> OPERATOR "sums" -> foreach_batch ----------
+
+/// A micro-batch job over the files of `input`, one file per batch (available-now), with its
+/// checkpoints in `checkpoints`; the tests that damage a checkpoint directory (corrupt_test)
+/// or change the job between runs (identity_test) run it. The defaults make
+/// files -> key_by -> reduce "sums" -> foreach_batch "batches"; every other field is a
+/// version of it or a checkpoint option, at job_options' default unless set.
+struct sums_job {
+  enum class op { reduce, aggregate, map };
+
+  fs::path input;
+  fs::path checkpoints;
+  std::string name = "sums";
+  /// The operator after the source: a keyed reduce (`sum_values`), a keyed aggregate with
+  /// a number as its state (`summing`), or a stateless map.
+  op kind = op::reduce;
+  std::string op_name = "sums";
+  /// Adds a keyed reduce "maxes" (the largest value per key) after the operator.
+  bool with_maxes = false;
+  int parallelism = 1;
+  /// checkpoint_options' fields of the same names; 1 puts every piece in a file under
+  /// pieces/ (the default keeps these small ones inline).
+  std::size_t file_threshold = checkpoint_options{}.file_threshold;
+  unreadable_checkpoints on_unreadable = checkpoint_options{}.on_unreadable;
+  bool allow_non_restored_state = false;
+  std::optional<std::int64_t> restore_from{};
+
+  /// A running total per key as an aggregate: the same output as `sum_values`, but its
+  /// state is a number, not a `reading`.
+  struct summing {
+    std::int64_t create() const { return 0; }
+    void add(std::int64_t& acc, const reading& r) const { acc += r.value; }
+    reading result(const std::int64_t& key, const std::int64_t& acc) const { return {key, acc, {}}; }
+  };
+  static reading largest(const reading& a, const reading& b) { return a.value >= b.value ? a : b; }
+
+  job_options options() const {
+    job_options o;
+    o.name = name;
+    o.parallelism = parallelism;
+    o.trigger = triggers::available_now();
+    o.checkpoints.dir = checkpoints;
+    o.checkpoints.file_threshold = file_threshold;
+    o.checkpoints.on_unreadable = on_unreadable;
+    o.checkpoints.allow_non_restored_state = allow_non_restored_state;
+    o.checkpoints.restore_from = restore_from;
+    return o;
+  }
+
+  template <class Sink>
+  void build(job& j, Sink sink) const {
+    auto src = j.from(sources::file<reading>{{.path = input, .max_files_per_trigger = 1}})
+                 .name("files");
+    stream<reading> out = [&]() -> stream<reading> {
+      switch (kind) {
+        case op::reduce: return src.key_by(key_of).reduce(sum_values).name(op_name);
+        case op::aggregate: return src.key_by(key_of).aggregate(summing{}).name(op_name);
+        case op::map: return src.map([](const reading& r) { return r; }).name(op_name);
+      }
+      throw std::logic_error("unknown op");
+    }();
+    if (with_maxes)
+      out = out.key_by(key_of).reduce(largest).name("maxes");
+    out.sink_to(std::move(sink)).name("batches");
+  }
+
+  /// Runs to the end; returns the result and what each batch wrote (batch id -> sorted rows).
+  std::pair<job_result, std::map<std::int64_t, std::vector<reading>>> run() const {
+    batch_log<reading> log;
+    job j{options()};
+    build(j, log.sink());
+    auto r = require_ok(j.run());
+    for (auto& s : r.skipped_checkpoints)
+      BOOST_TEST_MESSAGE("skipped: " << s);
+    return {r, log.by_id()};
+  }
+
+  /// Runs expecting a refusal before anything runs; returns the error.
+  error refused() const {
+    batch_log<reading> log;
+    job j{options()};
+    build(j, log.sink());
+    auto e = require_error(j.run());
+    BOOST_TEST_MESSAGE("refused: " << e.message);
+    BOOST_TEST(log.ids().empty(), "nothing ran");
+    return e;
+  }
+};
+
+/// A fresh directory with a `sums_job` reading `in/` and checkpointing into `ckpt/` there.
+struct sums_fixture {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
+};
+
 // -- split runs: a job cancelled midway, then restored at another parallelism -----------------
 
 /// How `expect_split_run_matches` runs the job: micro-batch options (one trigger per file,
@@ -627,23 +722,29 @@ inline std::string piece_key(std::int64_t id, const std::string& name) {
   return "p/" + id_text(id) + "/" + name;
 }
 
+/// Opens the store's database itself, below the store (no job may be using it).
+inline std::unique_ptr<leveldb::DB> open_raw(const fs::path& dir) {
+  leveldb::DB* raw = nullptr;
+  auto s = leveldb::DB::Open(leveldb::Options{}, (dir / "checkpoints.ldb").string(), &raw);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
+  return std::unique_ptr<leveldb::DB>{raw};
+}
+
 /// Overwrites a raw key of the store's database (no job may be using it).
 inline void overwrite_raw(const fs::path& dir, const std::string& key, const std::string& value) {
-  leveldb::DB* raw = nullptr;
-  leveldb::Options o;
-  auto s = leveldb::DB::Open(o, (dir / "checkpoints.ldb").string(), &raw);
-  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
-  std::unique_ptr<leveldb::DB> db{raw};
-  BOOST_REQUIRE(db->Put(leveldb::WriteOptions{}, key, value).ok());
+  BOOST_REQUIRE(open_raw(dir)->Put(leveldb::WriteOptions{}, key, value).ok());
+}
+
+/// Deletes a raw key of the store's database, synced (no job may be using it).
+inline void delete_raw(const fs::path& dir, const std::string& key) {
+  leveldb::WriteOptions sync;
+  sync.sync = true;
+  BOOST_REQUIRE(open_raw(dir)->Delete(sync, key).ok());
 }
 
 /// The ids of every raw key with `prefix` ("m/" or "p/").
 inline std::vector<std::int64_t> raw_ids(const fs::path& dir, const std::string& prefix) {
-  leveldb::DB* raw = nullptr;
-  leveldb::Options o;
-  auto s = leveldb::DB::Open(o, (dir / "checkpoints.ldb").string(), &raw);
-  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
-  std::unique_ptr<leveldb::DB> db{raw};
+  auto db = open_raw(dir);
   std::vector<std::int64_t> ids;
   std::unique_ptr<leveldb::Iterator> it{db->NewIterator(leveldb::ReadOptions{})};
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {

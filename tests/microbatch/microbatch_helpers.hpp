@@ -229,6 +229,21 @@ void drop_file(const temp_dir& dir, const std::string& name, const std::vector<T
   std::filesystem::rename(tmp, dir.path / name);
 }
 
+/// What a run that ended by itself left: its result and its recent progress reports.
+struct ended_run {
+  job_result result;
+  std::vector<query_progress> progress;
+};
+
+/// Starts `j`, whose trigger ends it by itself (available_now, once): no cancel, the safety
+/// timeout only as a net. Returns its result and progress.
+inline ended_run run_until_it_ends(job& j) {
+  auto exec = require_ok(j.start());
+  BOOST_REQUIRE_MESSAGE(exec->wait_for(safety_timeout), "the job did not end by itself");
+  auto done = require_ok(exec->wait());
+  return {std::move(done), exec->recent_progress()};
+}
+
 // -- the windowed word count over four files ----------------------------------------------
 
 /// Four files, one micro-batch each with `max_files_per_trigger = 1`. Tumbling windows of

@@ -403,34 +403,55 @@ struct generator_job {
   }
 };
 
-/// Runs `spec` with its gate: waits until the gate holds the job, cancels it, waits until a
-/// source took the cancel's checkpoint (with the long epoch interval no other barrier
-/// exists), then opens the gate. So the run stops at a point that depends only on the gate
-/// and the credit window, far from the source's end.
-inline job_result run_cancelled_at_gate(const generator_job& spec, sync_log& log) {
-  BOOST_REQUIRE(spec.hold);
-  job j{spec.options()};
-  spec.build(j);
+/// Starts `j`, cancels it once its gate `hold` is reached, then lets the gate go; returns
+/// the cancelled run's result. With `log` (the job's sync points) the gate opens only after
+/// a task took the cancel's checkpoint: with a long epoch interval no other barrier exists,
+/// so the run stops at a point that depends only on the gate and the credit window.
+inline job_result cancel_at_gate(job& j, const std::shared_ptr<gate>& hold,
+                                 const sync_log* log = nullptr) {
+  BOOST_REQUIRE(hold);
   auto exec = require_ok(j.start());
-  open_at_exit opener{spec.hold};
-  BOOST_REQUIRE_MESSAGE(spec.hold->wait_reached(), "the job never reached the gate");
-  const auto before = log.count("snapshot");
+  open_at_exit opener{hold};
+  BOOST_REQUIRE_MESSAGE(hold->wait_reached(), "the job never reached the gate");
+  const auto before = log ? log->count("snapshot") : 0;
   exec->cancel();
-  BOOST_REQUIRE_MESSAGE(log.wait_for("snapshot", before + 1),
-                        "no task snapshotted after cancel()");
-  spec.hold->release();
+  if (log)
+    BOOST_REQUIRE_MESSAGE(log->wait_for("snapshot", before + 1),
+                          "no task snapshotted after cancel()");
+  hold->release();
   return require_ok(exec->wait());
 }
 
-/// Starts `j`, cancels it once its gate `hold` is reached, then lets the gate go; returns
-/// the cancelled run's result.
-inline job_result cancel_at_gate(job& j, const std::shared_ptr<gate>& hold) {
-  auto exec = require_ok(j.start());
-  open_at_exit opener{hold};
-  BOOST_REQUIRE(hold->wait_reached());
-  exec->cancel();
-  hold->release();
-  return require_ok(exec->wait());
+/// The window counts of `count` generator records in one uninterrupted run, sorted.
+inline std::vector<window_count> uninterrupted_windows(std::uint64_t count) {
+  temp_dir out;
+  generator_job spec{out.path / "totals", out.path / "windows", count};
+  auto r = require_ok(spec.run());
+  BOOST_REQUIRE(!r.cancelled);
+  return sorted(read_committed<window_count>(spec.windows));
+}
+
+/// Checks what `spec`'s runs committed to the totals sink: every record's running sum
+/// exactly once, each key's in order, and nothing left uncommitted.
+inline void expect_every_sum_once(const generator_job& spec) {
+  const auto totals = read_committed<reading>(spec.totals);
+  BOOST_TEST(totals.size() == spec.count, "every record's running sum exactly once");
+  BOOST_TEST((per_key(totals) == expected_sums(spec.count)));
+  BOOST_TEST(hidden_files(spec.totals).empty());
+}
+
+/// Checks that `spec`'s runs committed the window counts of one uninterrupted run.
+inline void expect_uninterrupted_windows(const generator_job& spec) {
+  BOOST_TEST((sorted(read_committed<window_count>(spec.windows)) ==
+              uninterrupted_windows(spec.count)));
+}
+
+/// Runs `spec` with its gate and cancels it there once a task took the cancel's checkpoint
+/// (`cancel_at_gate` with the log): far from the source's end.
+inline job_result run_cancelled_at_gate(const generator_job& spec, sync_log& log) {
+  job j{spec.options()};
+  spec.build(j);
+  return cancel_at_gate(j, spec.hold, &log);
 }
 
 /// The generator job paced by a manual clock: 20 records per second, an epoch and a
@@ -469,6 +490,13 @@ struct paced_job {
     return exec;
   }
   std::optional<job> j;
+  /// The rest of the input, unpaced and without sync points: a run after this one.
+  generator_job unpaced() const {
+    generator_job rest = spec;
+    rest.rate.reset();
+    rest.sync_point = nullptr;
+    return rest;
+  }
   /// Checkpoints that ended so far, completed or failed.
   std::size_t ended(job_execution& exec) const {
     return log.count("completed") + static_cast<std::size_t>(exec.snapshot().checkpoint_failures);

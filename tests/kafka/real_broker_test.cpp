@@ -75,23 +75,6 @@ std::unique_ptr<sink<reading>> fresh_eo_sink(const std::string& topic) {
   return s;
 }
 
-std::vector<reading> readings(std::int64_t from, std::int64_t to) {
-  std::vector<reading> out;
-  for (auto i = from; i < to; ++i)
-    out.push_back(make_reading(i));
-  return out;
-}
-
-/// The readings of every range [from, to), sorted.
-std::vector<reading> readings(std::initializer_list<std::pair<std::int64_t, std::int64_t>> ranges) {
-  std::vector<reading> out;
-  for (auto [from, to] : ranges)
-    for (auto& r : readings(from, to))
-      out.push_back(r);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 /// Writes readings [from, to) to `s`, then checkpoint `id`'s barrier: pre-commit and
 /// snapshot into `ck`.
 void write_and_snapshot(sink<reading>& s, std::int64_t from, std::int64_t to, std::int64_t id,

@@ -42,12 +42,7 @@ struct batch_bytes {
 /// function fails once, after recording, in batch `fail_in` (-1: never).
 result<job_result> run_generator(const fs::path& ckpt, std::size_t cap, std::int64_t fail_in,
                                  batch_bytes& out) {
-  job_options o;
-  o.name = "replay";
-  o.trigger = triggers::available_now();
-  o.output_mode = output_mode::append;
-  o.checkpoints.dir = ckpt;
-  o.checkpoints.restart = restart_strategy::none();
+  auto o = mb::replay_options("replay", ckpt);
   o.runtime.max_records_per_trigger = cap;
   o.runtime.batch_size = 64;
   job j{o};

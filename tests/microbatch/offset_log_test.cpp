@@ -232,4 +232,37 @@ BOOST_AUTO_TEST_CASE(the_log_is_written_durably_and_damage_is_an_error_not_an_em
   BOOST_TEST(!require_ok(log.read(7)));
 }
 
+BOOST_AUTO_TEST_CASE(a_damaged_position_or_planned_end_of_a_numbered_source_is_refused) {
+  // The generator and collection sources checkpoint their position, and log a trigger's end,
+  // as a sequence number. Text that is not one (a sign, spaces, trailing bytes, too many
+  // digits) is damage: read as some other number, it would skip or repeat records silently.
+  source_context ctx; // instance 0 of 1
+  auto gen = sources::generator({.count = 100}, [](std::uint64_t n) { return n; }).create(ctx);
+  auto col = sources::collection<std::uint64_t>{{1, 2, 3}}.create(ctx);
+  for (source_base* s : {static_cast<source_base*>(gen.get()), static_cast<source_base*>(col.get())}) {
+    require_ok(s->open(ctx));
+    const std::string name = s == gen.get() ? "generator" : "collection";
+    BOOST_TEST_CONTEXT(name) {
+      for (std::string bad : {"-1", "+2", " 2", "2 ", "2x", "", "99999999999999999999"}) {
+        BOOST_TEST_CONTEXT("'" << bad << "'") {
+          auto sought = s->seek(bad);
+          BOOST_TEST(!sought.has_value(), "seek accepted it");
+          if (!sought)
+            BOOST_TEST(sought.error().message.find("bad position '" + bad + "'") != std::string::npos,
+                       sought.error().message);
+          auto replayed = s->replay_trigger(bad);
+          BOOST_TEST(!replayed.has_value(), "replay_trigger accepted it");
+          if (!replayed)
+            BOOST_TEST(replayed.error().message.find("bad planned end '" + bad + "'") !=
+                         std::string::npos,
+                       replayed.error().message);
+        }
+      }
+      require_ok(s->seek("2"));
+      BOOST_TEST(s->position().value_or("none") == "2");
+      require_ok(s->replay_trigger("3"));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

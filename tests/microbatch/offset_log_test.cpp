@@ -106,13 +106,7 @@ BOOST_AUTO_TEST_CASE(a_watched_directorys_batch_reads_the_same_files_again) {
   std::mutex m;
   std::map<std::int64_t, std::vector<std::string>> first, second;
   auto run = [&](std::map<std::int64_t, std::vector<std::string>>& seen, std::int64_t fail_in) {
-    job_options o;
-    o.name = "files";
-    o.trigger = triggers::available_now();
-    o.output_mode = output_mode::append;
-    o.checkpoints.dir = ckpt.path;
-    o.checkpoints.restart = restart_strategy::none();
-    job j{o};
+    job j{mb::replay_options("files", ckpt.path)};
     j.from(sources::file<mb::kv>{{.path = input.path, .watch = true, .max_files_per_trigger = 2}})
       .name("files")
       .sink_to(sinks::foreach_batch<mb::kv>([&, fail_in](std::int64_t id, std::vector<mb::kv>& rows) {
@@ -152,13 +146,8 @@ BOOST_AUTO_TEST_CASE(a_file_batch_planned_at_one_parallelism_is_split_anew_at_an
   std::map<std::int64_t, std::vector<std::string>> first, second;
   auto run = [&](std::map<std::int64_t, std::vector<std::string>>& seen, int parallelism,
                  std::int64_t fail_in) {
-    job_options o;
-    o.name = "files";
+    auto o = mb::replay_options("files", ckpt.path);
     o.parallelism = parallelism;
-    o.trigger = triggers::available_now();
-    o.output_mode = output_mode::append;
-    o.checkpoints.dir = ckpt.path;
-    o.checkpoints.restart = restart_strategy::none();
     job j{o};
     j.from(sources::file<mb::kv>{{.path = input.path, .max_files_per_trigger = 2}})
       .name("files")
@@ -191,13 +180,8 @@ BOOST_AUTO_TEST_CASE(a_plan_made_at_another_parallelism_is_refused_by_name) {
   temp_dir dir;
   offset_log log{dir.path};
   require_ok(log.write(batch_plan{0, {{"numbers/0", "100"}}, {{"numbers", 1}}}));
-  job_options o;
-  o.name = "replay";
+  auto o = mb::replay_options("replay", dir.path);
   o.parallelism = 2;
-  o.trigger = triggers::available_now();
-  o.output_mode = output_mode::append;
-  o.checkpoints.dir = dir.path;
-  o.checkpoints.restart = restart_strategy::none();
   job j{o};
   j.from(sources::collection<std::uint64_t>{{1, 2, 3}})
     .name("numbers")

@@ -33,12 +33,7 @@ public:
   }
 
   /// Micro-batch: input is waiting until every element was read (also after a restore).
-  result<bool> begin_trigger(bool unlimited) override {
-    auto plan = plan_trigger(unlimited, std::numeric_limits<std::uint64_t>::max());
-    if (!plan)
-      return std::move(plan).error();
-    return plan->available;
-  }
+  result<bool> begin_trigger(bool unlimited) override { return begin_as_planned(*this, unlimited); }
   /// Micro-batch: the trigger reads up to an index fixed now (at most `max_records`).
   result<trigger_plan> plan_trigger(bool unlimited, std::uint64_t max_records) override {
     const auto size = items_->size();
@@ -48,23 +43,21 @@ public:
     return trigger_plan{n > 0, std::to_string(trigger_end_)};
   }
   result<void> replay_trigger(std::string_view end) override {
-    try {
-      trigger_end_ = static_cast<std::size_t>(std::stoull(std::string{end}));
-    } catch (const std::exception&) {
+    const auto e = parse_sequence_number(end);
+    if (!e)
       return make_error(error_code::io_error, "collection source: bad planned end '" +
                                                 std::string{end} + "' in the offset log");
-    }
+    trigger_end_ = static_cast<std::size_t>(*e);
     return {};
   }
 
   std::optional<std::string> position() const override { return std::to_string(next_); }
   result<void> seek(std::string_view pos) override {
-    try {
-      next_ = static_cast<std::size_t>(std::stoull(std::string{pos}));
-    } catch (const std::exception&) {
+    const auto n = parse_sequence_number(pos);
+    if (!n)
       return make_error(error_code::io_error, "collection source: bad position '" +
                                                 std::string{pos} + "'");
-    }
+    next_ = static_cast<std::size_t>(*n);
     return {};
   }
 

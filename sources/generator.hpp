@@ -97,12 +97,7 @@ public:
 
   /// Micro-batch: input is waiting until the last sequence number was read (also after a
   /// restore at the end, where a new trigger must not run an empty batch).
-  result<bool> begin_trigger(bool unlimited) override {
-    auto plan = plan_trigger(unlimited, std::numeric_limits<std::uint64_t>::max());
-    if (!plan)
-      return std::move(plan).error();
-    return plan->available;
-  }
+  result<bool> begin_trigger(bool unlimited) override { return begin_as_planned(*this, unlimited); }
 
   /// Micro-batch: the trigger reads up to a sequence number fixed now: the records due at
   /// the rate by now, at most `max_records` (unless `unlimited`), up to the count.
@@ -132,13 +127,11 @@ public:
   }
 
   result<void> replay_trigger(std::string_view end) override {
-    std::uint64_t e = 0;
-    try {
-      e = std::stoull(std::string{end});
-    } catch (const std::exception&) {
+    const auto parsed = parse_sequence_number(end);
+    if (!parsed)
       return make_error(error_code::io_error,
                         "generator: bad planned end '" + std::string{end} + "' in the offset log");
-    }
+    const auto e = *parsed;
     if (e < next_)
       return make_error(error_code::io_error,
                         "generator: the planned end " + std::to_string(e) +
@@ -150,12 +143,10 @@ public:
   /// The next sequence number: records are a function of it, so replay is exact.
   std::optional<std::string> position() const override { return std::to_string(next_); }
   result<void> seek(std::string_view pos) override {
-    std::uint64_t n = 0;
-    try {
-      n = std::stoull(std::string{pos});
-    } catch (const std::exception&) {
+    const auto parsed = parse_sequence_number(pos);
+    if (!parsed)
       return make_error(error_code::io_error, "generator: bad position '" + std::string{pos} + "'");
-    }
+    const auto n = *parsed;
     if (n % step_ != next_ % step_)
       return make_error(error_code::invalid_option,
                         "generator: checkpointed position " + std::to_string(n) +

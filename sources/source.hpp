@@ -9,10 +9,14 @@
 #include "core/time.hpp"
 #include "sources/watermarks.hpp"
 
+#include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -209,6 +213,28 @@ protected:
   bool collect_stats_ = false;
   event_time_stats stats_;
 };
+
+/// `begin_trigger` of a source whose `plan_trigger` decides what a trigger reads: whether
+/// that plan, without a record cap, has input.
+[[nodiscard]] inline result<bool> begin_as_planned(source_base& s, bool unlimited) {
+  auto plan = s.plan_trigger(unlimited, std::numeric_limits<std::uint64_t>::max());
+  if (!plan)
+    return std::move(plan).error();
+  return plan->available;
+}
+
+/// Reads back a sequence number a source wrote as decimal text (its position, the end of a
+/// planned trigger): digits only, within 64 bits; none for anything else. Damaged text must
+/// not become another number (std::stoull reads "-1" as 2^64 - 1 and "2x" as 2), which
+/// would skip or repeat records without a word.
+[[nodiscard]] inline std::optional<std::uint64_t> parse_sequence_number(std::string_view text) noexcept {
+  std::uint64_t n = 0;
+  const auto* end = text.data() + text.size();
+  const auto [stop, ec] = std::from_chars(text.data(), end, n);
+  if (text.empty() || ec != std::errc{} || stop != end)
+    return std::nullopt;
+  return n;
+}
 
 /// A source of `T`.
 template <class T>

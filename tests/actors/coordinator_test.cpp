@@ -311,9 +311,27 @@ BOOST_AUTO_TEST_CASE(a_restored_run_continues_the_epochs_and_watermarks_of_its_c
 
 BOOST_AUTO_TEST_SUITE_END()
 
-BOOST_AUTO_TEST_SUITE(checkpoint_coordination)
-
 namespace {
+
+/// A fresh directory for the checkpoint coordinator's store.
+struct store_dir {
+  test::temp_dir dir;
+
+  /// Opens the store in the directory.
+  std::shared_ptr<checkpoint_store> open_store(checkpoint_store_options o = {}) {
+    auto opened = checkpoint_store::open(dir.path, o);
+    BOOST_REQUIRE(opened);
+    return std::shared_ptr<checkpoint_store>{std::move(*opened)};
+  }
+};
+
+/// The ids of the store's complete checkpoints.
+std::vector<std::int64_t> complete_ids(checkpoint_store& store) {
+  auto ids = store.complete_ids();
+  BOOST_REQUIRE(ids);
+  return *ids;
+}
+
 open_epoch acked_epoch(std::vector<epoch_report_ptr> reports, std::size_t tasks) {
   open_epoch e;
   e.triggered = e.started = ms(0);
@@ -330,16 +348,16 @@ epoch_report_ptr with_piece(std::shared_ptr<epoch_report> r, checkpoint_store& s
   r->pieces.push_back(*stored);
   return r;
 }
+
 } // namespace
 
+BOOST_FIXTURE_TEST_SUITE(checkpoint_coordination, store_dir)
+
 BOOST_AUTO_TEST_CASE(due_follows_the_interval_and_min_pause_one_at_a_time) {
-  test::temp_dir dir;
-  auto store = checkpoint_store::open(dir.path);
-  BOOST_REQUIRE(store);
   checkpoint_options o;
   o.interval = 1000ms;
   o.min_pause = 300ms;
-  checkpoint_coordinator c{std::shared_ptr<checkpoint_store>{std::move(*store)}, o, "job", 128};
+  checkpoint_coordinator c{open_store(), o, "job", 128};
   BOOST_TEST(c.due(ms(0)));
   c.begin(0, ms(0));
   BOOST_TEST(!c.due(ms(5000))); // one in flight
@@ -357,10 +375,7 @@ BOOST_AUTO_TEST_CASE(without_a_store_nothing_is_ever_due) {
 }
 
 BOOST_AUTO_TEST_CASE(a_complete_checkpoint_lists_every_piece_and_carries_finished_sources) {
-  test::temp_dir dir;
-  auto opened = checkpoint_store::open(dir.path);
-  BOOST_REQUIRE(opened);
-  auto store = std::shared_ptr<checkpoint_store>{std::move(*opened)};
+  auto store = open_store();
   checkpoint_coordinator c{store, checkpoint_options{}, "job", 128};
   c.begin(3, ms(0));
   auto e = acked_epoch({with_piece(ack(0, 3, true), *store, 3, "sum/kg-0"),
@@ -386,26 +401,18 @@ BOOST_AUTO_TEST_CASE(a_complete_checkpoint_lists_every_piece_and_carries_finishe
 }
 
 BOOST_AUTO_TEST_CASE(an_epoch_whose_barrier_was_no_checkpoint_writes_nothing) {
-  test::temp_dir dir;
-  auto opened = checkpoint_store::open(dir.path);
-  BOOST_REQUIRE(opened);
-  auto store = std::shared_ptr<checkpoint_store>{std::move(*opened)};
+  auto store = open_store();
   checkpoint_coordinator c{store, checkpoint_options{}, "job", 128};
   auto out = c.epoch_ended(4, acked_epoch({ack(0, 4)}, 1), {}, {}, false, ms(1));
   BOOST_TEST(!out.completed);
   BOOST_TEST(!out.failed);
-  auto ids = store->complete_ids();
-  BOOST_REQUIRE(ids);
-  BOOST_TEST(ids->empty());
+  BOOST_TEST(complete_ids(*store).empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_declined_checkpoint_fails_and_failures_in_a_row_fail_the_job) {
-  test::temp_dir dir;
-  auto opened = checkpoint_store::open(dir.path);
-  BOOST_REQUIRE(opened);
   checkpoint_options o;
   o.tolerable_failures = 1;
-  checkpoint_coordinator c{std::shared_ptr<checkpoint_store>{std::move(*opened)}, o, "job", 128};
+  checkpoint_coordinator c{open_store(), o, "job", 128};
   auto declined = ack(0, 1, true);
   declined->checkpoint_problem = "disk full";
   c.begin(1, ms(0));
@@ -421,10 +428,7 @@ BOOST_AUTO_TEST_CASE(a_declined_checkpoint_fails_and_failures_in_a_row_fail_the_
 }
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_with_a_task_that_did_not_snapshot_never_completes) {
-  test::temp_dir dir;
-  auto opened = checkpoint_store::open(dir.path);
-  BOOST_REQUIRE(opened);
-  auto store = std::shared_ptr<checkpoint_store>{std::move(*opened)};
+  auto store = open_store();
   checkpoint_options o;
   o.tolerable_failures = 5;
   checkpoint_coordinator c{store, o, "job", 128};
@@ -435,18 +439,13 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_with_a_task_that_did_not_snapshot_never_comple
   BOOST_TEST(!out.completed);
   BOOST_REQUIRE(out.failed);
   BOOST_TEST(out.failed->why.find("task 1 ended the epoch without a snapshot") != std::string::npos);
-  auto ids = store->complete_ids();
-  BOOST_REQUIRE(ids);
-  BOOST_TEST(ids->empty());
+  BOOST_TEST(complete_ids(*store).empty());
 }
 
 BOOST_AUTO_TEST_CASE(several_checkpoints_in_flight_expire_oldest_first) {
-  test::temp_dir dir;
-  auto opened = checkpoint_store::open(dir.path);
-  BOOST_REQUIRE(opened);
   checkpoint_options o;
   o.timeout = 100ms;
-  checkpoint_coordinator c{std::shared_ptr<checkpoint_store>{std::move(*opened)}, o, "job", 128};
+  checkpoint_coordinator c{open_store(), o, "job", 128};
   c.begin(1, ms(0));
   c.begin(2, ms(50)); // a source's final barrier while 1 is in flight
   BOOST_TEST(!c.due(ms(10'000)));
@@ -457,12 +456,9 @@ BOOST_AUTO_TEST_CASE(several_checkpoints_in_flight_expire_oldest_first) {
 }
 
 BOOST_AUTO_TEST_CASE(an_expired_checkpoint_is_given_up_and_its_late_epoch_ignored) {
-  test::temp_dir dir;
-  auto opened = checkpoint_store::open(dir.path);
-  BOOST_REQUIRE(opened);
   checkpoint_options o;
   o.timeout = 500ms;
-  checkpoint_coordinator c{std::shared_ptr<checkpoint_store>{std::move(*opened)}, o, "job", 128};
+  checkpoint_coordinator c{open_store(), o, "job", 128};
   c.begin(5, ms(0));
   BOOST_TEST(!c.expire(ms(499)));
   auto expired = c.expire(ms(500));
@@ -475,19 +471,15 @@ BOOST_AUTO_TEST_CASE(an_expired_checkpoint_is_given_up_and_its_late_epoch_ignore
 }
 
 BOOST_AUTO_TEST_CASE(a_savepoint_is_marked_so_retention_keeps_it) {
-  test::temp_dir dir;
-  auto opened = checkpoint_store::open(dir.path, {.retained = 1});
-  BOOST_REQUIRE(opened);
-  auto store = std::shared_ptr<checkpoint_store>{std::move(*opened)};
+  auto store = open_store({.retained = 1});
   checkpoint_options o;
   o.retained = 1;
   checkpoint_coordinator c{store, o, "job", 128};
   BOOST_REQUIRE(c.epoch_ended(1, acked_epoch({ack(0, 1, true)}, 1), {}, {}, true, ms(1)).completed);
   BOOST_REQUIRE(c.epoch_ended(2, acked_epoch({ack(0, 2, true)}, 1), {}, {}, false, ms(2)).completed);
   BOOST_REQUIRE(c.epoch_ended(3, acked_epoch({ack(0, 3, true)}, 1), {}, {}, false, ms(3)).completed);
-  auto ids = store->complete_ids();
-  BOOST_REQUIRE(ids);
-  BOOST_TEST(*ids == (std::vector<std::int64_t>{1, 3}), boost::test_tools::per_element());
+  BOOST_TEST(complete_ids(*store) == (std::vector<std::int64_t>{1, 3}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

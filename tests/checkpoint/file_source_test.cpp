@@ -79,19 +79,11 @@ struct copy_job {
   }
 
   /// Runs until the gate holds, cancels, waits until a task snapshotted the cancel's
-  /// checkpoint, then opens the gate (as `run_cancelled_at_gate`).
+  /// checkpoint, then opens the gate (`cancel_at_gate`).
   job_result run_cancelled(sync_log& log) const {
-    BOOST_REQUIRE(hold);
     job j{options()};
     build(j);
-    auto exec = require_ok(j.start());
-    open_at_exit opener{hold};
-    BOOST_REQUIRE_MESSAGE(hold->wait_reached(), "the job never reached the gate");
-    const auto before = log.count("snapshot");
-    exec->cancel();
-    BOOST_REQUIRE_MESSAGE(log.wait_for("snapshot", before + 1), "no task snapshotted after cancel()");
-    hold->release();
-    return require_ok(exec->wait());
+    return cancel_at_gate(j, hold, &log);
   }
 };
 

@@ -19,89 +19,14 @@ using namespace sluice::test::ckpt;
 
 namespace {
 
-/// A running total per key as an aggregate: the same output as `sum_values`, but its state
-/// is a number, not a `reading`.
-struct summing {
-  std::int64_t create() const { return 0; }
-  void add(std::int64_t& acc, const reading& r) const { acc += r.value; }
-  reading result(const std::int64_t& key, const std::int64_t& acc) const { return {key, acc, {}}; }
-};
-
-reading largest(const reading& a, const reading& b) { return a.value >= b.value ? a : b; }
-
-/// files -> key_by -> OPERATOR "sums" -> foreach_batch "batches", in versions.
-struct sums_job {
-  enum class op { reduce, aggregate, map };
-
-  fs::path input;
-  fs::path checkpoints;
-  std::string name = "sums";
-  op kind = op::reduce;
-  std::string op_name = "sums";
-  /// Adds a keyed reduce "maxes" after the operator.
-  bool with_maxes = false;
-  int parallelism = 1;
-  bool allow_non_restored_state = false;
-  std::optional<std::int64_t> restore_from{};
-
-  job_options options() const {
-    job_options o;
-    o.name = name;
-    o.parallelism = parallelism;
-    o.trigger = triggers::available_now();
-    o.checkpoints.dir = checkpoints;
-    o.checkpoints.allow_non_restored_state = allow_non_restored_state;
-    o.checkpoints.restore_from = restore_from;
-    return o;
-  }
-
-  template <class Sink>
-  void build(job& j, Sink sink) const {
-    sources::file_options files;
-    files.path = input;
-    files.max_files_per_trigger = 1;
-    auto src = j.from(sources::file<reading>{files}).name("files");
-    stream<reading> out = [&]() -> stream<reading> {
-      switch (kind) {
-        case op::reduce: return src.key_by(key_of).reduce(sum_values).name(op_name);
-        case op::aggregate: return src.key_by(key_of).aggregate(summing{}).name(op_name);
-        case op::map: return src.map([](const reading& r) { return r; }).name(op_name);
-      }
-      throw std::logic_error("unknown op");
-    }();
-    if (with_maxes)
-      out = out.key_by(key_of).reduce(largest).name("maxes");
-    out.sink_to(std::move(sink)).name("batches");
-  }
-
-  /// The plan's fingerprint.
-  job_fingerprint fingerprint() const {
-    batch_log<reading> log;
-    job j{options()};
-    build(j, log.sink());
-    auto plan = require_ok(j.plan());
-    return fingerprint_of(j.graph(), plan);
-  }
-
-  std::pair<job_result, std::map<std::int64_t, std::vector<reading>>> run() const {
-    batch_log<reading> log;
-    job j{options()};
-    build(j, log.sink());
-    auto r = require_ok(j.run());
-    return {r, log.by_id()};
-  }
-
-  /// Runs expecting a refusal before anything runs; returns the error.
-  error refused() const {
-    batch_log<reading> log;
-    job j{options()};
-    build(j, log.sink());
-    auto e = require_error(j.run());
-    BOOST_TEST_MESSAGE("refused: " << e.message);
-    BOOST_TEST(log.ids().empty(), "nothing ran");
-    return e;
-  }
-};
+/// The fingerprint of the plan of `spec`.
+job_fingerprint fingerprint(const sums_job& spec) {
+  batch_log<reading> log;
+  job j{spec.options()};
+  spec.build(j, log.sink());
+  auto plan = require_ok(j.plan());
+  return fingerprint_of(j.graph(), plan);
+}
 
 void write_file(const fs::path& dir, int f) {
   std::vector<reading> rows;
@@ -121,17 +46,15 @@ void first_run(const sums_job& first) {
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(job_identity)
+BOOST_FIXTURE_TEST_SUITE(job_identity, sums_fixture)
 
 // -- the fingerprint -------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(the_fingerprint_is_stable_and_hashes_the_whole_job) {
-  temp_dir dir;
-  sums_job a{dir.path / "in", dir.path / "ckpt"};
-  const auto f = a.fingerprint();
-  BOOST_TEST(f.hash == a.fingerprint().hash, "the same job, the same hash");
+  const auto f = fingerprint(spec);
+  BOOST_TEST(f.hash == fingerprint(spec).hash, "the same job, the same hash");
   BOOST_TEST(f.hash_text().size() == 16u);
-  BOOST_TEST(differences(f, a.fingerprint()).empty());
+  BOOST_TEST(differences(f, fingerprint(spec)).empty());
 
   const auto* sums = f.find("sums");
   BOOST_REQUIRE(sums != nullptr);
@@ -154,9 +77,9 @@ BOOST_AUTO_TEST_CASE(the_fingerprint_is_stable_and_hashes_the_whole_job) {
 
   // Parallelism is part of the whole job's hash (nodes of a multi-node job must agree),
   // and the difference is named.
-  auto b = a;
+  auto b = spec;
   b.parallelism = 2;
-  const auto g = b.fingerprint();
+  const auto g = fingerprint(b);
   BOOST_TEST(g.hash != f.hash);
   const auto diff = differences(f, g);
   BOOST_REQUIRE(!diff.empty());
@@ -169,12 +92,10 @@ BOOST_AUTO_TEST_CASE(the_fingerprint_is_stable_and_hashes_the_whole_job) {
 }
 
 BOOST_AUTO_TEST_CASE(the_per_operator_comparison_names_what_changed) {
-  temp_dir dir;
-  sums_job a{dir.path / "in", dir.path / "ckpt"};
-  auto b = a;
+  auto b = spec;
   b.kind = sums_job::op::aggregate;
   b.with_maxes = true;
-  const auto d = compare(a.fingerprint(), b.fingerprint());
+  const auto d = compare(fingerprint(spec), fingerprint(b));
   BOOST_REQUIRE_EQUAL(d.size(), 2u); // "batches" is the same node, fed by another edge
   BOOST_TEST(d[0].name == "sums");
   BOOST_TEST(d[0].state_changed());
@@ -183,17 +104,15 @@ BOOST_AUTO_TEST_CASE(the_per_operator_comparison_names_what_changed) {
   BOOST_TEST(d[1].name == "maxes");
   BOOST_TEST(!d[1].before.has_value());
   BOOST_TEST(mentions(d[1].text(), "is new"), d[1].text());
-  const auto lines = differences(a.fingerprint(), b.fingerprint());
+  const auto lines = differences(fingerprint(spec), fingerprint(b));
   BOOST_TEST(std::any_of(lines.begin(), lines.end(), [](auto& l) { return mentions(l, "edge"); }));
 }
 
 // -- restores --------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_directory_of_another_job_is_refused_naming_both_jobs) {
-  temp_dir dir;
-  sums_job sums{dir.path / "in", dir.path / "ckpt"};
-  first_run(sums);
-  auto other = sums; // reads the same files, and would skip the ones `sums` read
+  first_run(spec);
+  auto other = spec; // reads the same files, and would skip the ones `spec` read
   other.name = "counts";
   other.kind = sums_job::op::aggregate;
   other.op_name = "counts";
@@ -202,19 +121,17 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_directory_of_another_job_is_refused_naming_bot
     auto e = other.refused();
     BOOST_TEST(mentions(e.message, "'sums'"), e.message);
     BOOST_TEST(mentions(e.message, "'counts'"), e.message);
-    BOOST_TEST(mentions(e.message, sums.checkpoints.string()), e.message);
+    BOOST_TEST(mentions(e.message, spec.checkpoints.string()), e.message);
   }
   // The directory is untouched: its own job goes on from it.
-  auto [r, batches] = sums.run();
+  auto [r, batches] = spec.run();
   BOOST_TEST((r.restored_from == std::optional<std::int64_t>{0}));
   BOOST_TEST(batches.size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(state_of_a_removed_operator_is_refused_unless_allowed) {
-  temp_dir dir;
-  sums_job a{dir.path / "in", dir.path / "ckpt"};
-  first_run(a);
-  auto b = a;
+  first_run(spec);
+  auto b = spec;
   b.kind = sums_job::op::map;
   b.op_name = "copy"; // "sums" is gone, and its state with it
 
@@ -231,10 +148,8 @@ BOOST_AUTO_TEST_CASE(state_of_a_removed_operator_is_refused_unless_allowed) {
 }
 
 BOOST_AUTO_TEST_CASE(an_operator_that_now_keeps_no_state_under_the_same_name_is_refused) {
-  temp_dir dir;
-  sums_job a{dir.path / "in", dir.path / "ckpt"};
-  first_run(a);
-  auto b = a;
+  first_run(spec);
+  auto b = spec;
   b.kind = sums_job::op::map; // still named "sums"
 
   auto e = b.refused();
@@ -244,10 +159,8 @@ BOOST_AUTO_TEST_CASE(an_operator_that_now_keeps_no_state_under_the_same_name_is_
 }
 
 BOOST_AUTO_TEST_CASE(a_changed_state_type_is_refused_naming_old_and_new) {
-  temp_dir dir;
-  sums_job a{dir.path / "in", dir.path / "ckpt"};
-  first_run(a);
-  auto b = a;
+  first_run(spec);
+  auto b = spec;
   b.kind = sums_job::op::aggregate; // same name, its state is a number now
 
   auto e = b.refused();
@@ -261,10 +174,8 @@ BOOST_AUTO_TEST_CASE(a_changed_state_type_is_refused_naming_old_and_new) {
 }
 
 BOOST_AUTO_TEST_CASE(a_new_stateful_operator_starts_empty_and_a_rescale_is_no_change) {
-  temp_dir dir;
-  sums_job a{dir.path / "in", dir.path / "ckpt"};
-  first_run(a);
-  auto b = a;
+  first_run(spec);
+  auto b = spec;
   b.with_maxes = true;
   b.parallelism = 2;
   auto [r, batches] = b.run();
@@ -279,17 +190,15 @@ BOOST_AUTO_TEST_CASE(a_new_stateful_operator_starts_empty_and_a_rescale_is_no_ch
 }
 
 BOOST_AUTO_TEST_CASE(another_jobs_checkpoint_named_with_restore_from_is_checked_by_operator) {
-  temp_dir dir;
-  sums_job a{dir.path / "in", dir.path / "ckpt"};
-  first_run(a);
-  auto b = a;
+  first_run(spec);
+  auto b = spec;
   b.name = "sums-v2"; // a new version of the job, started from the old one's checkpoint
   b.restore_from = 0;
   auto [r, batches] = b.run();
   BOOST_TEST((r.restored_from == std::optional<std::int64_t>{0}));
   BOOST_TEST(batches.size() == 1u);
 
-  auto c = a;
+  auto c = spec;
   c.name = "other";
   c.restore_from = 0;
   c.kind = sums_job::op::aggregate;
@@ -298,25 +207,23 @@ BOOST_AUTO_TEST_CASE(another_jobs_checkpoint_named_with_restore_from_is_checked_
 }
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_without_a_fingerprint_is_restored_and_checked_by_name) {
-  temp_dir dir;
-  sums_job a{dir.path / "in", dir.path / "ckpt"};
-  first_run(a);
+  first_run(spec);
   {
     // Checkpoint 0 as written before fingerprints: no `graph` in its metadata.
-    auto store = open_store(a.checkpoints);
+    auto store = open_store(spec.checkpoints);
     auto meta = require_ok(store->find(0));
     BOOST_REQUIRE(!meta.graph.empty());
     meta.graph.clear();
     require_ok(store->complete(meta));
     BOOST_REQUIRE(require_ok(store->find(0)).graph.empty());
   }
-  auto b = a;
+  auto b = spec;
   b.kind = sums_job::op::map;
   b.op_name = "copy";
   auto e = b.refused(); // the state of "sums" is still found by its pieces' names
   BOOST_TEST(mentions(e.message, "'sums'"), e.message);
 
-  auto [r, batches] = a.run();
+  auto [r, batches] = spec.run();
   BOOST_TEST((r.restored_from == std::optional<std::int64_t>{0}));
   BOOST_TEST(batches.size() == 1u);
 }

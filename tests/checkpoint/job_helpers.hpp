@@ -403,34 +403,55 @@ struct generator_job {
   }
 };
 
-/// Runs `spec` with its gate: waits until the gate holds the job, cancels it, waits until a
-/// source took the cancel's checkpoint (with the long epoch interval no other barrier
-/// exists), then opens the gate. So the run stops at a point that depends only on the gate
-/// and the credit window, far from the source's end.
-inline job_result run_cancelled_at_gate(const generator_job& spec, sync_log& log) {
-  BOOST_REQUIRE(spec.hold);
-  job j{spec.options()};
-  spec.build(j);
+/// Starts `j`, cancels it once its gate `hold` is reached, then lets the gate go; returns
+/// the cancelled run's result. With `log` (the job's sync points) the gate opens only after
+/// a task took the cancel's checkpoint: with a long epoch interval no other barrier exists,
+/// so the run stops at a point that depends only on the gate and the credit window.
+inline job_result cancel_at_gate(job& j, const std::shared_ptr<gate>& hold,
+                                 const sync_log* log = nullptr) {
+  BOOST_REQUIRE(hold);
   auto exec = require_ok(j.start());
-  open_at_exit opener{spec.hold};
-  BOOST_REQUIRE_MESSAGE(spec.hold->wait_reached(), "the job never reached the gate");
-  const auto before = log.count("snapshot");
+  open_at_exit opener{hold};
+  BOOST_REQUIRE_MESSAGE(hold->wait_reached(), "the job never reached the gate");
+  const auto before = log ? log->count("snapshot") : 0;
   exec->cancel();
-  BOOST_REQUIRE_MESSAGE(log.wait_for("snapshot", before + 1),
-                        "no task snapshotted after cancel()");
-  spec.hold->release();
+  if (log)
+    BOOST_REQUIRE_MESSAGE(log->wait_for("snapshot", before + 1),
+                          "no task snapshotted after cancel()");
+  hold->release();
   return require_ok(exec->wait());
 }
 
-/// Starts `j`, cancels it once its gate `hold` is reached, then lets the gate go; returns
-/// the cancelled run's result.
-inline job_result cancel_at_gate(job& j, const std::shared_ptr<gate>& hold) {
-  auto exec = require_ok(j.start());
-  open_at_exit opener{hold};
-  BOOST_REQUIRE(hold->wait_reached());
-  exec->cancel();
-  hold->release();
-  return require_ok(exec->wait());
+/// The window counts of `count` generator records in one uninterrupted run, sorted.
+inline std::vector<window_count> uninterrupted_windows(std::uint64_t count) {
+  temp_dir out;
+  generator_job spec{out.path / "totals", out.path / "windows", count};
+  auto r = require_ok(spec.run());
+  BOOST_REQUIRE(!r.cancelled);
+  return sorted(read_committed<window_count>(spec.windows));
+}
+
+/// Checks what `spec`'s runs committed to the totals sink: every record's running sum
+/// exactly once, each key's in order, and nothing left uncommitted.
+inline void expect_every_sum_once(const generator_job& spec) {
+  const auto totals = read_committed<reading>(spec.totals);
+  BOOST_TEST(totals.size() == spec.count, "every record's running sum exactly once");
+  BOOST_TEST((per_key(totals) == expected_sums(spec.count)));
+  BOOST_TEST(hidden_files(spec.totals).empty());
+}
+
+/// Checks that `spec`'s runs committed the window counts of one uninterrupted run.
+inline void expect_uninterrupted_windows(const generator_job& spec) {
+  BOOST_TEST((sorted(read_committed<window_count>(spec.windows)) ==
+              uninterrupted_windows(spec.count)));
+}
+
+/// Runs `spec` with its gate and cancels it there once a task took the cancel's checkpoint
+/// (`cancel_at_gate` with the log): far from the source's end.
+inline job_result run_cancelled_at_gate(const generator_job& spec, sync_log& log) {
+  job j{spec.options()};
+  spec.build(j);
+  return cancel_at_gate(j, spec.hold, &log);
 }
 
 /// The generator job paced by a manual clock: 20 records per second, an epoch and a
@@ -469,6 +490,13 @@ struct paced_job {
     return exec;
   }
   std::optional<job> j;
+  /// The rest of the input, unpaced and without sync points: a run after this one.
+  generator_job unpaced() const {
+    generator_job rest = spec;
+    rest.rate.reset();
+    rest.sync_point = nullptr;
+    return rest;
+  }
   /// Checkpoints that ended so far, completed or failed.
   std::size_t ended(job_execution& exec) const {
     return log.count("completed") + static_cast<std::size_t>(exec.snapshot().checkpoint_failures);
@@ -544,6 +572,101 @@ private:
     std::vector<entry> entries;
   };
   std::shared_ptr<shared> state_ = std::make_shared<shared>();
+};
+
+// -- the micro-batch sums job: files -> key_by -> OPERATOR "sums" -> foreach_batch ----------
+
+/// A micro-batch job over the files of `input`, one file per batch (available-now), with its
+/// checkpoints in `checkpoints`; the tests that damage a checkpoint directory (corrupt_test)
+/// or change the job between runs (identity_test) run it. The defaults make
+/// files -> key_by -> reduce "sums" -> foreach_batch "batches"; every other field is a
+/// version of it or a checkpoint option, at job_options' default unless set.
+struct sums_job {
+  enum class op { reduce, aggregate, map };
+
+  fs::path input;
+  fs::path checkpoints;
+  std::string name = "sums";
+  /// The operator after the source: a keyed reduce (`sum_values`), a keyed aggregate with
+  /// a number as its state (`summing`), or a stateless map.
+  op kind = op::reduce;
+  std::string op_name = "sums";
+  /// Adds a keyed reduce "maxes" (the largest value per key) after the operator.
+  bool with_maxes = false;
+  int parallelism = 1;
+  /// checkpoint_options' fields of the same names; 1 puts every piece in a file under
+  /// pieces/ (the default keeps these small ones inline).
+  std::size_t file_threshold = checkpoint_options{}.file_threshold;
+  unreadable_checkpoints on_unreadable = checkpoint_options{}.on_unreadable;
+  bool allow_non_restored_state = false;
+  std::optional<std::int64_t> restore_from{};
+
+  /// A running total per key as an aggregate: the same output as `sum_values`, but its
+  /// state is a number, not a `reading`.
+  struct summing {
+    std::int64_t create() const { return 0; }
+    void add(std::int64_t& acc, const reading& r) const { acc += r.value; }
+    reading result(const std::int64_t& key, const std::int64_t& acc) const { return {key, acc, {}}; }
+  };
+  static reading largest(const reading& a, const reading& b) { return a.value >= b.value ? a : b; }
+
+  job_options options() const {
+    job_options o;
+    o.name = name;
+    o.parallelism = parallelism;
+    o.trigger = triggers::available_now();
+    o.checkpoints.dir = checkpoints;
+    o.checkpoints.file_threshold = file_threshold;
+    o.checkpoints.on_unreadable = on_unreadable;
+    o.checkpoints.allow_non_restored_state = allow_non_restored_state;
+    o.checkpoints.restore_from = restore_from;
+    return o;
+  }
+
+  template <class Sink>
+  void build(job& j, Sink sink) const {
+    auto src = j.from(sources::file<reading>{{.path = input, .max_files_per_trigger = 1}})
+                 .name("files");
+    stream<reading> out = [&]() -> stream<reading> {
+      switch (kind) {
+        case op::reduce: return src.key_by(key_of).reduce(sum_values).name(op_name);
+        case op::aggregate: return src.key_by(key_of).aggregate(summing{}).name(op_name);
+        case op::map: return src.map([](const reading& r) { return r; }).name(op_name);
+      }
+      throw std::logic_error("unknown op");
+    }();
+    if (with_maxes)
+      out = out.key_by(key_of).reduce(largest).name("maxes");
+    out.sink_to(std::move(sink)).name("batches");
+  }
+
+  /// Runs to the end; returns the result and what each batch wrote (batch id -> sorted rows).
+  std::pair<job_result, std::map<std::int64_t, std::vector<reading>>> run() const {
+    batch_log<reading> log;
+    job j{options()};
+    build(j, log.sink());
+    auto r = require_ok(j.run());
+    for (auto& s : r.skipped_checkpoints)
+      BOOST_TEST_MESSAGE("skipped: " << s);
+    return {r, log.by_id()};
+  }
+
+  /// Runs expecting a refusal before anything runs; returns the error.
+  error refused() const {
+    batch_log<reading> log;
+    job j{options()};
+    build(j, log.sink());
+    auto e = require_error(j.run());
+    BOOST_TEST_MESSAGE("refused: " << e.message);
+    BOOST_TEST(log.ids().empty(), "nothing ran");
+    return e;
+  }
+};
+
+/// A fresh directory with a `sums_job` reading `in/` and checkpointing into `ckpt/` there.
+struct sums_fixture {
+  temp_dir dir;
+  sums_job spec{dir.path / "in", dir.path / "ckpt"};
 };
 
 // -- split runs: a job cancelled midway, then restored at another parallelism -----------------
@@ -627,23 +750,29 @@ inline std::string piece_key(std::int64_t id, const std::string& name) {
   return "p/" + id_text(id) + "/" + name;
 }
 
+/// Opens the store's database itself, below the store (no job may be using it).
+inline std::unique_ptr<leveldb::DB> open_raw(const fs::path& dir) {
+  leveldb::DB* raw = nullptr;
+  auto s = leveldb::DB::Open(leveldb::Options{}, (dir / "checkpoints.ldb").string(), &raw);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
+  return std::unique_ptr<leveldb::DB>{raw};
+}
+
 /// Overwrites a raw key of the store's database (no job may be using it).
 inline void overwrite_raw(const fs::path& dir, const std::string& key, const std::string& value) {
-  leveldb::DB* raw = nullptr;
-  leveldb::Options o;
-  auto s = leveldb::DB::Open(o, (dir / "checkpoints.ldb").string(), &raw);
-  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
-  std::unique_ptr<leveldb::DB> db{raw};
-  BOOST_REQUIRE(db->Put(leveldb::WriteOptions{}, key, value).ok());
+  BOOST_REQUIRE(open_raw(dir)->Put(leveldb::WriteOptions{}, key, value).ok());
+}
+
+/// Deletes a raw key of the store's database, synced (no job may be using it).
+inline void delete_raw(const fs::path& dir, const std::string& key) {
+  leveldb::WriteOptions sync;
+  sync.sync = true;
+  BOOST_REQUIRE(open_raw(dir)->Delete(sync, key).ok());
 }
 
 /// The ids of every raw key with `prefix` ("m/" or "p/").
 inline std::vector<std::int64_t> raw_ids(const fs::path& dir, const std::string& prefix) {
-  leveldb::DB* raw = nullptr;
-  leveldb::Options o;
-  auto s = leveldb::DB::Open(o, (dir / "checkpoints.ldb").string(), &raw);
-  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
-  std::unique_ptr<leveldb::DB> db{raw};
+  auto db = open_raw(dir);
   std::vector<std::int64_t> ids;
   std::unique_ptr<leveldb::Iterator> it{db->NewIterator(leveldb::ReadOptions{})};
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {

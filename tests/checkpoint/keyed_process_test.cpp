@@ -1078,18 +1078,10 @@ struct tally_job {
 
   /// A run held by `hold`, cancelled there (the cancel's barrier is its checkpoint).
   job_result run_cancelled(sync_log& log) const {
-    BOOST_REQUIRE(hold);
     progress->update([&] { progress->resume = true; });
     job j{options()};
     build(j);
-    auto exec = require_ok(j.start());
-    open_at_exit opener{hold};
-    BOOST_REQUIRE_MESSAGE(hold->wait_reached(), "the job never reached the gate");
-    const auto before = log.count("snapshot");
-    exec->cancel();
-    BOOST_REQUIRE_MESSAGE(log.wait_for("snapshot", before + 1), "no snapshot after cancel()");
-    hold->release();
-    return require_ok(exec->wait());
+    return cancel_at_gate(j, hold, &log);
   }
 };
 

@@ -45,22 +45,6 @@ std::vector<std::int64_t> first_history(paced_job& p, int checkpoints) {
   return p.log.ids("completed");
 }
 
-/// The rest of `p`'s input, unpaced, from the checkpoint `o` leads to.
-generator_job unpaced(const paced_job& p) {
-  generator_job rest = p.spec;
-  rest.rate.reset();
-  rest.sync_point = nullptr;
-  return rest;
-}
-
-std::vector<window_count> uninterrupted_windows(std::uint64_t count) {
-  temp_dir out;
-  generator_job spec{out.path / "totals", out.path / "windows", count};
-  auto r = require_ok(spec.run());
-  BOOST_REQUIRE(!r.cancelled);
-  return sorted(read_committed<window_count>(spec.windows));
-}
-
 /// The log lines of the "sluice" logger while it lives (info and up).
 class log_capture {
 public:
@@ -160,7 +144,7 @@ BOOST_AUTO_TEST_CASE(restore_from_an_older_checkpoint_rolls_back_the_newer_outpu
   BOOST_REQUIRE_GE(*first.rbegin(), 4); // the replay's one checkpoint (3) cannot hide it
 
   // Restored from 2: the output after 2 belongs to the abandoned history.
-  auto rest = unpaced(p);
+  auto rest = p.unpaced();
   job j{[&] {
     auto o = rest.options();
     o.checkpoints.restore_from = 2;
@@ -178,12 +162,8 @@ BOOST_AUTO_TEST_CASE(restore_from_an_older_checkpoint_rolls_back_the_newer_outpu
   for (std::int64_t id = 4; id <= 5; ++id)
     BOOST_TEST(!fs::exists(p.spec.totals / ("part-0-" + std::to_string(id) + ".jsonl")),
                "the file of checkpoint " << id << " is removed, not just unlisted");
-  const auto totals = read_committed<reading>(p.spec.totals);
-  BOOST_TEST(totals.size() == p.spec.count, "every record's running sum exactly once");
-  BOOST_TEST((per_key(totals) == expected_sums(p.spec.count)));
-  BOOST_TEST((sorted(read_committed<window_count>(p.spec.windows)) ==
-              uninterrupted_windows(p.spec.count)));
-  BOOST_TEST(hidden_files(p.spec.totals).empty());
+  expect_every_sum_once(p.spec);
+  expect_uninterrupted_windows(p.spec);
 }
 
 BOOST_AUTO_TEST_CASE(a_silent_fallback_behind_committed_output_fails_naming_it_and_duplicates_nothing) {
@@ -199,7 +179,7 @@ BOOST_AUTO_TEST_CASE(a_silent_fallback_behind_committed_output_fails_naming_it_a
   const auto totals_before = listing(p.spec.totals);
   const auto windows_before = listing(p.spec.windows);
   for (int attempt = 0; attempt < 2; ++attempt) { // and it stays that way
-    auto e = require_error(unpaced(p).run());
+    auto e = require_error(p.unpaced().run());
     BOOST_TEST((e.code == error_code::restore_conflict), e.to_string());
     BOOST_TEST((mentions(e.message, "file sink 'totals-out'") ||
                 mentions(e.message, "file sink 'counts-out'")),
@@ -217,16 +197,13 @@ BOOST_AUTO_TEST_CASE(a_silent_fallback_behind_committed_output_fails_naming_it_a
   }
 
   // Allowed by the sinks' option: the newer output is rolled back and written again once.
-  auto rest = unpaced(p);
+  auto rest = p.unpaced();
   rest.roll_back_on_fallback = true;
   auto r = require_ok(rest.run());
   BOOST_REQUIRE(r.restored_from.has_value());
   BOOST_TEST(*r.restored_from == 2);
-  const auto totals = read_committed<reading>(p.spec.totals);
-  BOOST_TEST(totals.size() == p.spec.count, "every record's running sum exactly once");
-  BOOST_TEST((per_key(totals) == expected_sums(p.spec.count)));
-  BOOST_TEST((sorted(read_committed<window_count>(p.spec.windows)) ==
-              uninterrupted_windows(p.spec.count)));
+  expect_every_sum_once(p.spec);
+  expect_uninterrupted_windows(p.spec);
 }
 
 BOOST_AUTO_TEST_CASE(a_fallback_past_a_corrupt_checkpoint_is_a_warning_and_never_duplicates) {
@@ -240,7 +217,7 @@ BOOST_AUTO_TEST_CASE(a_fallback_past_a_corrupt_checkpoint_is_a_warning_and_never
                               committed_ids(p.spec.windows, "part").count(5) > 0;
   damage_pieces(p.spec.checkpoints, 5);
   const auto log = capture_log();
-  auto r = unpaced(p).run();
+  auto r = p.unpaced().run();
   const auto line = log->find("restored from checkpoint 4");
   BOOST_REQUIRE_MESSAGE(line, "no log line names the restore:" << log->text());
   BOOST_TEST((line->level == spdlog::level::warn), line->text);
@@ -257,10 +234,8 @@ BOOST_AUTO_TEST_CASE(a_fallback_past_a_corrupt_checkpoint_is_a_warning_and_never
   BOOST_REQUIRE(r->restored_from.has_value());
   BOOST_TEST(*r->restored_from == 4);
   BOOST_TEST(r->skipped_checkpoints.size() == 1u);
-  BOOST_TEST(read_committed<reading>(p.spec.totals).size() == p.spec.count,
-             "every record's running sum exactly once");
-  BOOST_TEST((sorted(read_committed<window_count>(p.spec.windows)) ==
-              uninterrupted_windows(p.spec.count)));
+  expect_every_sum_once(p.spec);
+  expect_uninterrupted_windows(p.spec);
 }
 
 BOOST_AUTO_TEST_CASE(a_fallback_at_a_restart_within_the_run_fails_the_job_without_more_restarts) {

@@ -485,21 +485,32 @@ job_options fenced_options(const fs::path& dir, std::chrono::milliseconds stop_t
   return o;
 }
 
-} // namespace
-
-BOOST_AUTO_TEST_CASE(a_task_of_the_failed_attempt_that_never_stops_fails_the_job_naming_it) {
+/// The fenced job with `stop_timeout`, started and held until its 'stuck' map blocked. The
+/// map is released when the run goes out of scope, before its execution.
+struct fenced_run {
   temp_dir dir;
-  auto b = std::make_shared<blocker>();
+  std::shared_ptr<blocker> b = std::make_shared<blocker>();
   fail_once fails{50};
-  job j{fenced_options(dir.path, 300ms)};
-  build_fenced_job(j, dir.path, b, fails);
-  auto exec = require_ok(j.start());
+  job j;
+  std::unique_ptr<job_execution> exec;
   struct release_at_exit {
     std::shared_ptr<blocker> b;
     ~release_at_exit() { b->release(); }
   } releaser{b};
-  BOOST_REQUIRE(b->wait_blocked());
-  auto done = exec->wait();
+
+  explicit fenced_run(std::chrono::milliseconds stop_timeout)
+      : j{fenced_options(dir.path, stop_timeout)} {
+    build_fenced_job(j, dir.path, b, fails);
+    exec = require_ok(j.start());
+    BOOST_REQUIRE(b->wait_blocked());
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_task_of_the_failed_attempt_that_never_stops_fails_the_job_naming_it) {
+  fenced_run run{300ms};
+  auto done = run.exec->wait();
   // Without the fence the restart would start a second attempt beside the stuck task (and
   // the job would finish, both attempts writing the same files).
   BOOST_REQUIRE(!done.has_value());
@@ -511,28 +522,18 @@ BOOST_AUTO_TEST_CASE(a_task_of_the_failed_attempt_that_never_stops_fails_the_job
 }
 
 BOOST_AUTO_TEST_CASE(a_restart_waits_until_the_failed_attempt_stopped_then_ends_exactly_once) {
-  temp_dir dir;
-  auto b = std::make_shared<blocker>();
-  fail_once fails{50};
-  job j{fenced_options(dir.path, std::chrono::minutes{10})};
-  build_fenced_job(j, dir.path, b, fails);
-  auto exec = require_ok(j.start());
-  struct release_at_exit {
-    std::shared_ptr<blocker> b;
-    ~release_at_exit() { b->release(); }
-  } releaser{b};
-  BOOST_REQUIRE(b->wait_blocked());
-  BOOST_REQUIRE(wait_until(*exec, [&] { return fails.failed->load(); }));
+  fenced_run run{std::chrono::minutes{10}};
+  BOOST_REQUIRE(wait_until(*run.exec, [&] { return run.fails.failed->load(); }));
   // The failure is in, the restart delay (1 ms) long over once the job reports restarting;
   // the stuck task of the first attempt still runs, so no second attempt may start: the
   // first attempt's blocked map is the only one to have seen a record.
-  BOOST_REQUIRE(wait_until(*exec, [&] { return exec->snapshot().state == "restarting"; }));
-  BOOST_TEST(b->passes.load() == 1);
-  b->release(); // the stuck task now handles its exit; the next attempt starts
-  auto done = require_ok(exec->wait());
+  BOOST_REQUIRE(wait_until(*run.exec, [&] { return run.exec->snapshot().state == "restarting"; }));
+  BOOST_TEST(run.b->passes.load() == 1);
+  run.b->release(); // the stuck task now handles its exit; the next attempt starts
+  auto done = require_ok(run.exec->wait());
   BOOST_TEST(done.restarts == 1);
-  auto out = read_committed<reading>(dir.path / "out");
-  auto stuck = read_committed<reading>(dir.path / "stuck");
+  auto out = read_committed<reading>(run.dir.path / "out");
+  auto stuck = read_committed<reading>(run.dir.path / "stuck");
   BOOST_TEST(out.size() == 2'000u);
   BOOST_TEST(stuck.size() == 200u);
   std::set<std::int64_t> distinct;

@@ -83,6 +83,19 @@ void overwrite_raw(const std::filesystem::path& dir, const std::string& key, con
   BOOST_REQUIRE(db->Put(leveldb::WriteOptions{}, key, value).ok());
 }
 
+/// The newest complete checkpoint that verifies (which must exist) and the reports of the
+/// checkpoints skipped on the way.
+struct found {
+  checkpoint_meta latest;
+  std::vector<std::string> skipped;
+};
+found latest_of(checkpoint_store& store) {
+  std::vector<std::string> skipped;
+  auto latest = store.latest(skipped);
+  BOOST_REQUIRE(latest && latest->has_value());
+  return {**latest, std::move(skipped)};
+}
+
 std::string meta_key(std::int64_t id) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "m/%020lld", static_cast<long long>(id));
@@ -149,9 +162,7 @@ BOOST_AUTO_TEST_CASE(a_complete_checkpoint_comes_back_with_its_pieces) {
   BOOST_TEST(*store->highest_id() == -1);
 
   write_checkpoint(*store, 1);
-  auto latest = store->latest(skipped);
-  BOOST_REQUIRE(latest && latest->has_value());
-  const auto& m = **latest;
+  const auto m = latest_of(*store).latest;
   BOOST_TEST(m.id == 1);
   BOOST_TEST(m.job == "test");
   BOOST_TEST(m.max_key_groups == 128);
@@ -167,10 +178,8 @@ BOOST_AUTO_TEST_CASE(pieces_without_metadata_are_not_a_checkpoint) {
   auto store = open_store(dir.path);
   write_checkpoint(*store, 1);
   BOOST_REQUIRE(store->put(2, "state/window/7", "half written"));
-  std::vector<std::string> skipped;
-  auto latest = store->latest(skipped);
-  BOOST_REQUIRE(latest && latest->has_value());
-  BOOST_TEST((*latest)->id == 1);
+  auto [latest, skipped] = latest_of(*store);
+  BOOST_TEST(latest.id == 1);
   BOOST_TEST(*store->highest_id() == 2); // a new run numbers after the unfinished one
   BOOST_TEST(!store->find(2));
 }
@@ -181,10 +190,8 @@ BOOST_AUTO_TEST_CASE(a_corrupt_piece_falls_back_to_the_previous_checkpoint) {
   write_checkpoint(*store, 1);
   write_checkpoint(*store, 2);
   BOOST_REQUIRE(store->put(2, "source/file/0", "flipped bits")); // damage after completion
-  std::vector<std::string> skipped;
-  auto latest = store->latest(skipped);
-  BOOST_REQUIRE(latest && latest->has_value());
-  BOOST_TEST((*latest)->id == 1);
+  auto [latest, skipped] = latest_of(*store);
+  BOOST_TEST(latest.id == 1);
   BOOST_REQUIRE_EQUAL(skipped.size(), 1u);
   BOOST_TEST(skipped[0].find("checkpoint 2") != std::string::npos);
   BOOST_TEST(skipped[0].find("corrupt") != std::string::npos);
@@ -199,10 +206,8 @@ BOOST_AUTO_TEST_CASE(corrupt_metadata_falls_back_and_says_why) {
   }
   overwrite_raw(dir.path, meta_key(2), "{\"id\": 2}\n0000000000000000");
   auto store = open_store(dir.path);
-  std::vector<std::string> skipped;
-  auto latest = store->latest(skipped);
-  BOOST_REQUIRE(latest && latest->has_value());
-  BOOST_TEST((*latest)->id == 1);
+  auto [latest, skipped] = latest_of(*store);
+  BOOST_TEST(latest.id == 1);
   BOOST_REQUIRE_EQUAL(skipped.size(), 1u);
   BOOST_TEST(skipped[0].find("metadata checksum mismatch") != std::string::npos);
 }
@@ -216,10 +221,8 @@ BOOST_AUTO_TEST_CASE(a_missing_piece_makes_a_checkpoint_partial) {
   BOOST_REQUIRE(store->put(2, "state/window/7", "state/window/7@1"));
   BOOST_REQUIRE(store->put(2, "source/file/0", "source/file/0@1"));
   BOOST_REQUIRE(store->complete(m));
-  std::vector<std::string> skipped;
-  auto latest = store->latest(skipped);
-  BOOST_REQUIRE(latest && latest->has_value());
-  BOOST_TEST((*latest)->id == 1);
+  auto [latest, skipped] = latest_of(*store);
+  BOOST_TEST(latest.id == 1);
   BOOST_REQUIRE_EQUAL(skipped.size(), 1u);
   BOOST_TEST(skipped[0].find("missing") != std::string::npos);
 }
@@ -391,11 +394,9 @@ BOOST_AUTO_TEST_CASE(a_damaged_or_missing_piece_file_falls_back_and_names_the_fi
       BOOST_REQUIRE(store->complete(m));
     }
     damage(dir.path / "pieces" / *piece_files(dir.path).rbegin());
-    std::vector<std::string> skipped;
-    auto latest = store->latest(skipped);
-    BOOST_REQUIRE(latest && latest->has_value());
+    auto [latest, skipped] = latest_of(*store);
     BOOST_REQUIRE_EQUAL(skipped.size(), 1u);
-    return std::pair{(*latest)->id, skipped[0]};
+    return std::pair{latest.id, skipped[0]};
   };
   auto [id, why] = latest_after([](const std::filesystem::path& f) {
     std::filesystem::resize_file(f, 100);
@@ -447,12 +448,10 @@ BOOST_AUTO_TEST_CASE(a_run_that_rewrites_the_id_an_earlier_run_crashed_in_keeps_
     write(*store, 2, true);
   }
   auto store = open_store(dir.path, 1, 1000);
-  std::vector<std::string> skipped;
-  auto latest = store->latest(skipped);
-  BOOST_REQUIRE(latest && latest->has_value());
-  BOOST_TEST((*latest)->id == 2);
+  auto [latest, skipped] = latest_of(*store);
+  BOOST_TEST(latest.id == 2);
   BOOST_TEST(skipped.empty(), (skipped.empty() ? "" : skipped[0]));
-  BOOST_TEST(*store->get(**latest, "kg/1") == incompressible(4000, 2));
+  BOOST_TEST(*store->get(latest, "kg/1") == incompressible(4000, 2));
 }
 
 BOOST_AUTO_TEST_CASE(a_torn_log_tail_that_lost_only_unsynced_pieces_is_no_loss) {
@@ -469,10 +468,8 @@ BOOST_AUTO_TEST_CASE(a_torn_log_tail_that_lost_only_unsynced_pieces_is_no_loss) 
   std::filesystem::resize_file(log, at + 4);
 
   auto store = open_store(dir.path);
-  std::vector<std::string> skipped;
-  auto latest = store->latest(skipped);
-  BOOST_REQUIRE(latest && latest->has_value());
-  BOOST_TEST((*latest)->id == 1);
+  auto [latest, skipped] = latest_of(*store);
+  BOOST_TEST(latest.id == 1);
   BOOST_TEST(skipped.empty(), (skipped.empty() ? "" : skipped[0]));
   BOOST_TEST(store->opening_notes().empty(),
              (store->opening_notes().empty() ? "" : store->opening_notes()[0]));
@@ -497,10 +494,8 @@ BOOST_AUTO_TEST_CASE(a_torn_log_tail_in_a_store_without_the_marker_is_reported) 
   BOOST_TEST(note.find("torn") != std::string::npos, note);
   BOOST_TEST(note.find(log.filename().string()) != std::string::npos, note);
   BOOST_TEST(note.find("may be missing") != std::string::npos, note);
-  std::vector<std::string> skipped;
-  auto latest = store->latest(skipped);
-  BOOST_REQUIRE(latest && latest->has_value());
-  BOOST_TEST((*latest)->id == 1);
+  auto [latest, skipped] = latest_of(*store);
+  BOOST_TEST(latest.id == 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_discarded_history_is_not_reported_as_lost) {
@@ -514,10 +509,8 @@ BOOST_AUTO_TEST_CASE(a_discarded_history_is_not_reported_as_lost) {
     BOOST_TEST((*gone == std::vector<std::int64_t>{2, 3}));
   }
   auto store = open_store(dir.path);
-  std::vector<std::string> skipped;
-  auto latest = store->latest(skipped);
-  BOOST_REQUIRE(latest && latest->has_value());
-  BOOST_TEST((*latest)->id == 1);
+  auto [latest, skipped] = latest_of(*store);
+  BOOST_TEST(latest.id == 1);
   BOOST_TEST(skipped.empty(), (skipped.empty() ? "" : skipped[0]));
 }
 
@@ -558,10 +551,8 @@ BOOST_AUTO_TEST_CASE(a_database_whose_creation_a_crash_interrupted_is_created_ag
   std::ofstream{dir.path / "checkpoints.ldb" / "MANIFEST-000001"} << "an empty database";
   auto store = open_store(dir.path);
   write_checkpoint(*store, 1);
-  std::vector<std::string> skipped;
-  auto latest = store->latest(skipped);
-  BOOST_REQUIRE(latest && latest->has_value());
-  BOOST_TEST((*latest)->id == 1);
+  auto [latest, skipped] = latest_of(*store);
+  BOOST_TEST(latest.id == 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_directory_in_use_is_refused_clearly) {

@@ -69,10 +69,7 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_held_past_the_timeout_is_given_up_and_the_next
   BOOST_TEST(r.checkpoints_completed == static_cast<std::int64_t>(completed.size()));
   // Exactly-once: what the sinks pre-committed for the expired checkpoint was committed with
   // a later one; nothing is missing or repeated.
-  const auto totals = read_committed<reading>(h.spec.totals);
-  BOOST_TEST(totals.size() == h.spec.count);
-  BOOST_TEST((per_key(totals) == expected_sums(h.spec.count)));
-  BOOST_TEST(hidden_files(h.spec.totals).empty());
+  expect_every_sum_once(h.spec);
 }
 
 BOOST_AUTO_TEST_CASE(with_no_failure_tolerated_the_job_fails_naming_the_timeout) {

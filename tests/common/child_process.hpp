@@ -1,7 +1,10 @@
 #pragma once
-/// Runs a program as a child process for crash tests: optionally with SLUICE_CRASH_AT set
-/// (samples kill themselves at a step of the checkpoint protocol, see
-/// samples/common/cli.hpp) or killed with SIGKILL after a delay.
+/// Runs a program as a child process for crash and command-line tests: optionally with
+/// SLUICE_CRASH_AT set (samples kill themselves at a step of the checkpoint protocol, see
+/// samples/common/cli.hpp) or killed with SIGKILL after a delay; or to its exit, with what
+/// it wrote.
+#include "temp_dir.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
@@ -11,6 +14,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,6 +65,26 @@ inline int run_child(const std::vector<std::string>& args, const std::string& cr
   int status = 0;
   BOOST_REQUIRE_EQUAL(::waitpid(pid, &status, 0), pid);
   return status;
+}
+
+/// How a child process run to its end exited, and what it wrote to stdout and stderr.
+struct child_outcome {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+/// Runs `args` (args[0] is the program) to its end, its stdout and stderr captured; it must
+/// exit, not die of a signal.
+inline child_outcome run_to_exit(const std::vector<std::string>& args) {
+  temp_dir tmp;
+  const auto out = tmp.path / "out", err = tmp.path / "err";
+  const int status = run_child(args, {}, {}, out.string(), err.string());
+  BOOST_REQUIRE_MESSAGE(WIFEXITED(status), args[0] << " did not exit (wait status " << status << ")");
+  auto text = [](const std::filesystem::path& p) {
+    std::ifstream in{p, std::ios::binary};
+    return std::string{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  };
+  return {WEXITSTATUS(status), text(out), text(err)};
 }
 
 } // namespace sluice::test

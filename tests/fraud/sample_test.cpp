@@ -5,8 +5,8 @@
 
 #include "core/codec/json.hpp"
 #include "samples/fraud_detection/types.hpp"
+#include "tests/common/child_process.hpp"
 #include "tests/common/temp_dir.hpp"
-#include "tests/fraud/sample_process.hpp"
 #include "tests/kafka/kafka_helpers.hpp"
 #include "samples/fraud_detection/generator.hpp"
 #include "samples/fraud_detection/summary.hpp"
@@ -18,28 +18,13 @@
 #include <string>
 #include <vector>
 
-using sluice::fraud::test::run_sample;
-
 namespace {
 
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in{p};
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-struct outcome {
-  int exit_code = -1;
-  std::string out, err;
-};
+using outcome = sluice::test::child_outcome;
 
 outcome sample(std::vector<std::string> args) {
-  sluice::test::temp_dir tmp;
   args.insert(args.begin(), SLUICE_FRAUD_BIN);
-  const int status = run_sample(args, {}, {}, (tmp.path / "out").string(), (tmp.path / "err").string());
-  BOOST_REQUIRE(WIFEXITED(status));
-  return {WEXITSTATUS(status), read_file(tmp.path / "out"), read_file(tmp.path / "err")};
+  return sluice::test::run_to_exit(args);
 }
 
 } // namespace
@@ -125,14 +110,11 @@ BOOST_AUTO_TEST_CASE(another_samples_checkpoint_directory_is_refused_naming_both
   BOOST_REQUIRE_MESSAGE(o.exit_code == 0, o.err);
   std::filesystem::create_directories(tmp.path / "in");
   tmp.write("in/0.jsonl", R"({"timestamp": "2026-01-01T00:00:00Z", "line": "cat dog"})" "\n");
-  const auto status = run_sample({SLUICE_WORDCOUNT_BIN, "--input", (tmp.path / "in").string(),
-                                  "--output-dir", (tmp.path / "out").string(), "--bounded",
-                                  "--trigger", "available-now", "--checkpoint-dir", cp},
-                                 {}, {}, (tmp.path / "wc-out").string(),
-                                 (tmp.path / "wc-err").string());
-  const auto err = read_file(tmp.path / "wc-err");
-  BOOST_TEST(WIFEXITED(status));
-  BOOST_TEST(WEXITSTATUS(status) == 2, err); // the sample's exit code for a job error
+  const auto wc = sluice::test::run_to_exit(
+    {SLUICE_WORDCOUNT_BIN, "--input", (tmp.path / "in").string(), "--output-dir",
+     (tmp.path / "out").string(), "--bounded", "--trigger", "available-now", "--checkpoint-dir", cp});
+  const auto& err = wc.err;
+  BOOST_TEST(wc.exit_code == 2, err); // the sample's exit code for a job error
   BOOST_TEST(err.find("'fraud-detection'") != std::string::npos, err);
   BOOST_TEST(err.find("'windowed_wordcount'") != std::string::npos, err);
   BOOST_TEST(err.find(cp) != std::string::npos, err);

@@ -1,21 +1,27 @@
 #pragma once
-/// Shared pieces of the Kafka tests: a record type, producing test data, reading a topic
-/// back completely, and finding the real broker started by the CTest fixture.
+/// Shared pieces of the Kafka tests: a record type and its test data, producing it,
+/// reading a topic back completely, librdkafka's mock cluster, and finding the real broker
+/// started by the CTest fixture.
+#include "core/codec/json.hpp"
 #include "kafka/client.hpp"
 #include "kafka/record.hpp"
+#include "tools/kafka_mock/mock_cluster.hpp"
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <unistd.h>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace sluice::test::kafka_tests {
@@ -57,6 +63,39 @@ inline void must(result<void> r) {
   if (!r)
     BOOST_FAIL(r.error().to_string());
 }
+
+/// Readings [from, to), in order.
+inline std::vector<reading> readings(std::int64_t from, std::int64_t to) {
+  std::vector<reading> out;
+  for (auto i = from; i < to; ++i)
+    out.push_back(make_reading(i));
+  return out;
+}
+
+/// The readings of every range [from, to), sorted.
+inline std::vector<reading>
+readings(std::initializer_list<std::pair<std::int64_t, std::int64_t>> ranges) {
+  std::vector<reading> out;
+  for (auto [from, to] : ranges)
+    for (auto& r : readings(from, to))
+      out.push_back(r);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Readings [from, to) as JSON lines: what a producer writes.
+inline std::vector<std::string> json_readings(std::int64_t from, std::int64_t to) {
+  std::vector<std::string> out;
+  for (auto& r : readings(from, to))
+    out.push_back(codec::to_json_line(r));
+  return out;
+}
+
+/// librdkafka's mock cluster with one broker, for tests that link sluice_kafka_mock.
+struct mock_fixture {
+  kafka::mock_cluster cluster = must(kafka::mock_cluster::create(1));
+  std::string bootstrap = cluster.bootstrap();
+};
 
 /// Writes `values` to `topic`: value i goes to partition `partition_of(i)` (-1: by key).
 inline void produce_all(const std::string& bootstrap, const std::string& topic,

@@ -20,19 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A mock cluster with topic `in` of `partitions` partitions.
-struct mock_fixture {
-  kafka::mock_cluster cluster = must(kafka::mock_cluster::create(1));
-  std::string bootstrap = cluster.bootstrap();
-};
-
-std::vector<std::string> json_readings(std::int64_t n) {
-  std::vector<std::string> out;
-  for (std::int64_t i = 0; i < n; ++i)
-    out.push_back(codec::to_json_line(make_reading(i)));
-  return out;
-}
-
 sources::kafka_source_options bounded_source(const std::string& bootstrap, const std::string& topic) {
   sources::kafka_source_options o;
   o.bootstrap_servers = bootstrap;
@@ -46,13 +33,6 @@ template <class T>
 std::vector<T> sorted(std::vector<T> v) {
   std::sort(v.begin(), v.end());
   return v;
-}
-
-std::vector<reading> expected_readings(std::int64_t n) {
-  std::vector<reading> out;
-  for (std::int64_t i = 0; i < n; ++i)
-    out.push_back(make_reading(i));
-  return out;
 }
 
 std::vector<reading> decode_all(const std::vector<kafka::message>& msgs) {
@@ -71,12 +51,12 @@ BOOST_AUTO_TEST_SUITE(kafka_source_mock)
 BOOST_AUTO_TEST_CASE(reads_every_partition_once_with_two_instances) {
   mock_fixture m;
   must(m.cluster.create_topic("in", 3));
-  produce_all(m.bootstrap, "in", json_readings(300), [](std::size_t i) { return int(i % 3); });
+  produce_all(m.bootstrap, "in", json_readings(0, 300), [](std::size_t i) { return int(i % 3); });
   job j{{.name = "kafka-read", .parallelism = 2}};
   auto out = sinks::collect<reading>{};
   j.from(sources::kafka<reading>{bounded_source(m.bootstrap, "in")}).name("in").sink_to(out);
   must(j.run());
-  BOOST_TEST(sorted(out.records()) == expected_readings(300), boost::test_tools::per_element());
+  BOOST_TEST(sorted(out.records()) == readings(0, 300), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(records_carry_key_headers_partition_offset_and_timestamp) {
@@ -84,7 +64,7 @@ BOOST_AUTO_TEST_CASE(records_carry_key_headers_partition_offset_and_timestamp) {
   must(m.cluster.create_topic("in", 2));
   kafka::header_list headers{{"trace", "abc"}, {"empty", ""}};
   produce_all(
-    m.bootstrap, "in", json_readings(10), [](std::size_t i) { return int(i % 2); },
+    m.bootstrap, "in", json_readings(0, 10), [](std::size_t i) { return int(i % 2); },
     [](std::size_t i) { return std::optional<std::string>{"key" + std::to_string(i)}; }, &headers);
   job j{{.name = "kafka-meta"}};
   auto out = sinks::collect<kafka::record<reading>>{};
@@ -111,7 +91,7 @@ BOOST_AUTO_TEST_CASE(records_carry_key_headers_partition_offset_and_timestamp) {
 BOOST_AUTO_TEST_CASE(a_malformed_value_fails_the_job_naming_topic_partition_offset) {
   mock_fixture m;
   must(m.cluster.create_topic("in", 1));
-  auto values = json_readings(3);
+  auto values = json_readings(0, 3);
   values[1] = "{not json";
   produce_all(m.bootstrap, "in", values, [](std::size_t) { return 0; });
   job j{{.name = "kafka-bad"}};
@@ -126,7 +106,7 @@ BOOST_AUTO_TEST_CASE(a_malformed_value_fails_the_job_naming_topic_partition_offs
 BOOST_AUTO_TEST_CASE(malformed_values_become_counted_dead_letters) {
   mock_fixture m;
   must(m.cluster.create_topic("in", 2));
-  auto values = json_readings(20);
+  auto values = json_readings(0, 20);
   values[4] = "oops";
   values[7] = "{\"id\": \"x\"}";
   produce_all(m.bootstrap, "in", values, [](std::size_t i) { return int(i % 2); });
@@ -244,7 +224,7 @@ std::vector<std::int64_t> range(std::int64_t from, std::int64_t to) {
 BOOST_AUTO_TEST_CASE(start_positions_earliest_latest_offsets_committed) {
   mock_fixture m;
   must(m.cluster.create_topic("in", 1));
-  produce_all(m.bootstrap, "in", json_readings(10), [](std::size_t) { return 0; });
+  produce_all(m.bootstrap, "in", json_readings(0, 10), [](std::size_t) { return 0; });
   auto o = bounded_source(m.bootstrap, "in");
   BOOST_TEST(ids_read(o) == range(0, 10));
   o.start_position = sources::kafka_start::latest();
@@ -283,7 +263,7 @@ BOOST_AUTO_TEST_CASE(csv_and_text_values) {
   j.from(sources::kafka<reading>{csv}).name("csv").sink_to(csv_out);
   j.from(sources::kafka<std::string>{text}).name("text").sink_to(text_out);
   must(j.run());
-  BOOST_TEST(sorted(csv_out.records()) == expected_readings(5), boost::test_tools::per_element());
+  BOOST_TEST(sorted(csv_out.records()) == readings(0, 5), boost::test_tools::per_element());
   BOOST_TEST(sorted(text_out.records()) ==
                (std::vector<std::string>{"plain words", "{not json either}"}),
              boost::test_tools::per_element());
@@ -292,7 +272,7 @@ BOOST_AUTO_TEST_CASE(csv_and_text_values) {
 BOOST_AUTO_TEST_CASE(completed_checkpoints_commit_offsets_to_the_group) {
   mock_fixture m;
   must(m.cluster.create_topic("in", 2));
-  produce_all(m.bootstrap, "in", json_readings(20), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(0, 20), [](std::size_t i) { return int(i % 2); });
   driven_source d{{.bootstrap_servers = m.bootstrap, .topics = {"in"}, .group_id = "lag"}};
   d.poll_until(20);
   (void)d.src->snapshot_position(1);
@@ -308,7 +288,7 @@ BOOST_AUTO_TEST_CASE(completed_checkpoints_commit_offsets_to_the_group) {
 BOOST_AUTO_TEST_CASE(topics_matching_the_pattern_are_discovered_on_the_discovery_interval) {
   mock_fixture m;
   must(m.cluster.create_topic("orders-a", 1));
-  produce_all(m.bootstrap, "orders-a", json_readings(5), [](std::size_t) { return 0; });
+  produce_all(m.bootstrap, "orders-a", json_readings(0, 5), [](std::size_t) { return 0; });
   sources::kafka_source_options o{.bootstrap_servers = m.bootstrap, .topic_pattern = "orders-.*"};
   o.discovery_interval = 10s;
   driven_source d{o};
@@ -326,7 +306,7 @@ BOOST_AUTO_TEST_CASE(topics_matching_the_pattern_are_discovered_on_the_discovery
   }
   d.clock->advance(10s);
   d.poll_until(9);
-  BOOST_TEST(sorted(d.got) == expected_readings(9), boost::test_tools::per_element());
+  BOOST_TEST(sorted(d.got) == readings(0, 9), boost::test_tools::per_element());
   auto pos = *d.src->position();
   BOOST_TEST(pos.find("\"orders-b/1\":2") != std::string::npos, pos);
 }
@@ -334,7 +314,7 @@ BOOST_AUTO_TEST_CASE(topics_matching_the_pattern_are_discovered_on_the_discovery
 BOOST_AUTO_TEST_CASE(a_restart_continues_from_the_checkpointed_offsets_at_any_parallelism) {
   mock_fixture m;
   must(m.cluster.create_topic("in", 4));
-  produce_all(m.bootstrap, "in", json_readings(40), [](std::size_t i) { return int(i % 4); });
+  produce_all(m.bootstrap, "in", json_readings(0, 40), [](std::size_t i) { return int(i % 4); });
   // One instance reads everything and checkpoints; two instances continue from its position.
   std::string position;
   {
@@ -429,7 +409,7 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_before_the_first_poll_keeps_the_restored_offse
 BOOST_AUTO_TEST_CASE(a_broker_outage_delays_but_loses_nothing) {
   mock_fixture m;
   must(m.cluster.create_topic("in", 1));
-  produce_all(m.bootstrap, "in", json_readings(10), [](std::size_t) { return 0; });
+  produce_all(m.bootstrap, "in", json_readings(0, 10), [](std::size_t) { return 0; });
   driven_source d{{.bootstrap_servers = m.bootstrap, .topics = {"in"}}};
   d.poll_until(10);
   must(m.cluster.broker_down(1));
@@ -445,7 +425,7 @@ BOOST_AUTO_TEST_CASE(a_broker_outage_delays_but_loses_nothing) {
     more.push_back(codec::to_json_line(make_reading(i)));
   produce_all(m.bootstrap, "in", more, [](std::size_t) { return 0; });
   d.poll_until(30);
-  BOOST_TEST(sorted(d.got) == expected_readings(30), boost::test_tools::per_element());
+  BOOST_TEST(sorted(d.got) == readings(0, 30), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -514,7 +494,7 @@ BOOST_AUTO_TEST_CASE(at_least_once_writes_every_record_with_key_and_partitioner)
   mock_fixture m;
   must(m.cluster.create_topic("out", 3));
   job j{{.name = "kafka-write", .parallelism = 2}};
-  j.from(sources::collection<reading>{expected_readings(100)})
+  j.from(sources::collection<reading>{readings(0, 100)})
     .rebalance()
     .sink_to(sinks::kafka<reading>{{{.bootstrap_servers = m.bootstrap, .topic = "out"},
                                     [](const reading& r) { return std::optional{r.name}; },
@@ -522,7 +502,7 @@ BOOST_AUTO_TEST_CASE(at_least_once_writes_every_record_with_key_and_partitioner)
     .parallelism(2);
   must(j.run());
   auto msgs = read_topic(m.bootstrap, "out");
-  BOOST_TEST(sorted(decode_all(msgs)) == expected_readings(100), boost::test_tools::per_element());
+  BOOST_TEST(sorted(decode_all(msgs)) == readings(0, 100), boost::test_tools::per_element());
   for (auto& msg : msgs) {
     auto r = must(codec::from_json_line<reading>(msg.value));
     BOOST_TEST(msg.partition == int(r.id % 3));
@@ -534,7 +514,7 @@ BOOST_AUTO_TEST_CASE(a_partitioner_out_of_range_fails_the_job_by_name) {
   mock_fixture m;
   must(m.cluster.create_topic("out", 2));
   job j{{.name = "kafka-bad-partitioner"}};
-  j.from(sources::collection<reading>{expected_readings(3)})
+  j.from(sources::collection<reading>{readings(0, 3)})
     .sink_to(sinks::kafka<reading>{{{.bootstrap_servers = m.bootstrap, .topic = "out"},
                                     {},
                                     [](const reading&, int) { return 7; }}});
@@ -549,7 +529,7 @@ BOOST_AUTO_TEST_CASE(exactly_once_without_checkpoints_is_refused) {
   mock_fixture m;
   must(m.cluster.create_topic("out", 1));
   job j{{.name = "kafka-eo-nockpt"}};
-  j.from(sources::collection<reading>{expected_readings(3)})
+  j.from(sources::collection<reading>{readings(0, 3)})
     .sink_to(sinks::kafka<reading>{{{.bootstrap_servers = m.bootstrap, .topic = "out",
                                      .delivery = sinks::kafka_delivery::exactly_once,
                                      .transactional_id_prefix = "t"}}});
@@ -568,10 +548,10 @@ BOOST_AUTO_TEST_CASE(produce_errors_injected_by_the_broker_are_retried_without_d
                          kafka::broker_error::request_timed_out,
                          kafka::broker_error::not_enough_replicas});
   job j{{.name = "kafka-retry"}};
-  j.from(sources::collection<reading>{expected_readings(50)})
+  j.from(sources::collection<reading>{readings(0, 50)})
     .sink_to(sinks::kafka<reading>{{{.bootstrap_servers = m.bootstrap, .topic = "out"}}});
   must(j.run());
-  BOOST_TEST(sorted(decode_all(read_topic(m.bootstrap, "out"))) == expected_readings(50),
+  BOOST_TEST(sorted(decode_all(read_topic(m.bootstrap, "out"))) == readings(0, 50),
              boost::test_tools::per_element());
 }
 

@@ -35,24 +35,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct mock_topic {
-  kafka::mock_cluster cluster = must(kafka::mock_cluster::create(1));
-  std::string bootstrap = cluster.bootstrap();
-};
-
 sources::kafka_source_options stream_source(const std::string& bootstrap) {
   sources::kafka_source_options o;
   o.bootstrap_servers = bootstrap;
   o.topics = {"in"};
   o.connect_timeout = 5s;
   return o;
-}
-
-std::vector<std::string> json_range(std::int64_t from, std::int64_t to) {
-  std::vector<std::string> out;
-  for (auto i = from; i < to; ++i)
-    out.push_back(codec::to_json_line(make_reading(i)));
-  return out;
 }
 
 std::vector<std::int64_t> ids_of(const std::vector<reading>& rows) {
@@ -168,9 +156,9 @@ std::vector<std::string> offsets_of(int partition, std::int64_t from, std::int64
 BOOST_AUTO_TEST_SUITE(kafka_microbatch)
 
 BOOST_AUTO_TEST_CASE(available_now_reads_what_was_there_at_start_and_ends) {
-  mock_topic m;
+  mock_fixture m;
   must(m.cluster.create_topic("in", 2));
-  produce_all(m.bootstrap, "in", json_range(0, 100), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(0, 100), [](std::size_t i) { return int(i % 2); });
   // More messages keep arriving while the query runs: 10 as soon as the source's chain sees
   // its first record (batch 0 is being read), 10 more after every batch.
   auto more = std::make_shared<late_producer>(m.bootstrap, 1000);
@@ -204,9 +192,9 @@ BOOST_AUTO_TEST_CASE(available_now_reads_what_was_there_at_start_and_ends) {
 }
 
 BOOST_AUTO_TEST_CASE(processing_time_runs_no_batch_and_writes_no_checkpoint_without_new_offsets) {
-  mock_topic m;
+  mock_fixture m;
   must(m.cluster.create_topic("in", 2));
-  produce_all(m.bootstrap, "in", json_range(0, 10), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(0, 10), [](std::size_t i) { return int(i % 2); });
   temp_dir dir;
   auto clk = std::make_shared<manual_clock>();
   mb::trigger_probe probe;
@@ -226,14 +214,8 @@ BOOST_AUTO_TEST_CASE(processing_time_runs_no_batch_and_writes_no_checkpoint_with
   // The probe counts the triggers: once it saw trigger n + 1, trigger n is decided.
   j.from(probe).name("probe").sink_to(sinks::for_each<int>([](int) {}));
   auto exec = require_ok(j.start());
-  int triggers = 1;
-  BOOST_REQUIRE(wait_until(*exec, [&] { return probe.triggers() >= 1; }));
-  auto step = [&] {
-    clk->advance(10s);
-    ++triggers;
-    BOOST_REQUIRE_MESSAGE(wait_until(*exec, [&] { return probe.triggers() >= triggers; }),
-                          "trigger " << triggers << " did not begin");
-  };
+  mb::trigger_stepper triggers{*exec, *clk, probe, 10s}; // one trigger per step
+  auto step = [&] { triggers.step(); };
   auto checkpoint_ids = [&] {
     std::vector<std::int64_t> ids;
     for (auto& c : exec->snapshot().checkpoints)
@@ -253,7 +235,7 @@ BOOST_AUTO_TEST_CASE(processing_time_runs_no_batch_and_writes_no_checkpoint_with
   BOOST_TEST(first.size() == 1u, "one checkpoint for one batch, none for the idle triggers");
 
   // Five new messages: exactly one batch (and checkpoint) with them, then quiet again.
-  produce_all(m.bootstrap, "in", json_range(10, 15), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(10, 15), [](std::size_t i) { return int(i % 2); });
   for (int i = 0; i < 4; ++i)
     step();
   BOOST_REQUIRE(wait_until(*exec, [&] { return exec->snapshot().checkpoints_completed >= 2; }));
@@ -275,7 +257,7 @@ namespace {
 
 /// Partition 0 holds 10 records, partition 1 20, partition 2 30 (60 in all).
 void write_backlog(const std::string& bootstrap) {
-  produce_all(bootstrap, "in", json_range(0, 60),
+  produce_all(bootstrap, "in", json_readings(0, 60),
               [](std::size_t i) { return i < 10 ? 0 : i < 30 ? 1 : 2; });
 }
 
@@ -320,7 +302,7 @@ std::vector<std::string> concat(std::initializer_list<std::vector<std::string>> 
 } // namespace
 
 BOOST_AUTO_TEST_CASE(max_offsets_per_trigger_splits_a_backlog_as_spark_does) {
-  mock_topic m;
+  mock_fixture m;
   must(m.cluster.create_topic("in", 3));
   write_backlog(m.bootstrap);
   // Spark's rateLimit with maxOffsetsPerTrigger 25 over lags 10/20/30: 25 * lag / total,
@@ -378,13 +360,7 @@ namespace {
 result<job_result> run_replayable(const std::string& bootstrap, const fs::path& ckpt,
                                   std::int64_t cap, std::int64_t fail_in,
                                   seen_batches<reading>& out) {
-  job_options o;
-  o.name = "kafka-replay";
-  o.trigger = triggers::available_now();
-  o.output_mode = output_mode::append;
-  o.checkpoints.dir = ckpt;
-  o.checkpoints.restart = restart_strategy::none();
-  job j{o};
+  job j{mb::replay_options("kafka-replay", ckpt)};
   auto opts = stream_source(bootstrap);
   opts.max_offsets_per_trigger = cap;
   auto* sink_out = &out;
@@ -403,9 +379,9 @@ result<job_result> run_replayable(const std::string& bootstrap, const fs::path& 
 } // namespace
 
 BOOST_AUTO_TEST_CASE(a_batch_that_ran_but_did_not_complete_reads_the_same_offsets_again) {
-  mock_topic m;
+  mock_fixture m;
   must(m.cluster.create_topic("in", 2));
-  produce_all(m.bootstrap, "in", json_range(0, 40), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(0, 40), [](std::size_t i) { return int(i % 2); });
   temp_dir dir;
   seen_batches<reading> first, second;
   // Run 1: 10 offsets per batch (5 per partition); batch 2 fails after its function saw
@@ -419,7 +395,7 @@ BOOST_AUTO_TEST_CASE(a_batch_that_ran_but_did_not_complete_reads_the_same_offset
   BOOST_TEST(ids_of(seen1[2]) == id_range(20, 30), boost::test_tools::per_element());
   // 20 more arrive before the restart, and the restart has another limit: planned afresh,
   // batch 2 would read 25 offsets. The offset log makes it read exactly ids 20..29 again.
-  produce_all(m.bootstrap, "in", json_range(40, 60), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(40, 60), [](std::size_t i) { return int(i % 2); });
   auto done = require_ok(run_replayable(m.bootstrap, dir.path, 25, -1, second));
   BOOST_TEST(done.restored_from.value() == 1);
   auto seen2 = second.take();
@@ -479,9 +455,9 @@ struct trigger_reader {
 } // namespace
 
 BOOST_AUTO_TEST_CASE(a_replayed_plan_reads_the_same_records_although_more_arrived) {
-  mock_topic m;
+  mock_fixture m;
   must(m.cluster.create_topic("in", 2));
-  produce_all(m.bootstrap, "in", json_range(0, 20), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(0, 20), [](std::size_t i) { return int(i % 2); });
   const auto opts = stream_source(m.bootstrap);
   trigger_reader a{opts};
   auto plan = must(a.src->plan_trigger(false, 1'000'000));
@@ -491,7 +467,7 @@ BOOST_AUTO_TEST_CASE(a_replayed_plan_reads_the_same_records_although_more_arrive
              plan.end);
   const auto start = *a.src->position();
   // More arrive after the plan, before the polls: the trigger still stops at its end.
-  produce_all(m.bootstrap, "in", json_range(20, 30), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(20, 30), [](std::size_t i) { return int(i % 2); });
   auto [read, state] = a.read_trigger();
   BOOST_TEST((state == poll_result::status::idle));
   BOOST_TEST(ids_of(read) == id_range(0, 20), boost::test_tools::per_element());
@@ -524,10 +500,10 @@ BOOST_AUTO_TEST_CASE(a_replayed_plan_reads_the_same_records_although_more_arrive
 }
 
 BOOST_AUTO_TEST_CASE(a_plan_replays_at_another_parallelism_each_instance_reading_its_share) {
-  mock_topic m;
+  mock_fixture m;
   must(m.cluster.create_topic("in", 4));
   auto by_id = [](std::size_t i) { return int(i % 4); };
-  produce_all(m.bootstrap, "in", json_range(0, 40), by_id);
+  produce_all(m.bootstrap, "in", json_readings(0, 40), by_id);
   auto opts = stream_source(m.bootstrap);
   opts.max_offsets_per_trigger = 24; // 12 per instance: 6 of the 10 in each partition
   // Run 1 at parallelism 2: both instances plan batch 0 and read it.
@@ -546,7 +522,7 @@ BOOST_AUTO_TEST_CASE(a_plan_replays_at_another_parallelism_each_instance_reading
   BOOST_REQUIRE_EQUAL(run1.size(), 24u); // 6 offsets of each of the 4 partitions
   BOOST_TEST(run1 == id_range(0, 24), boost::test_tools::per_element());
   // More arrive before the restart; a plan made afresh would read them too.
-  produce_all(m.bootstrap, "in", json_range(40, 80), by_id);
+  produce_all(m.bootstrap, "in", json_readings(40, 80), by_id);
 
   // Parallelism 1: the one instance reads the union of both plans.
   {
@@ -574,9 +550,9 @@ BOOST_AUTO_TEST_CASE(a_plan_replays_at_another_parallelism_each_instance_reading
 }
 
 BOOST_AUTO_TEST_CASE(merged_plans_that_do_not_fit_are_refused_by_name) {
-  mock_topic m;
+  mock_fixture m;
   must(m.cluster.create_topic("in", 2));
-  produce_all(m.bootstrap, "in", json_range(0, 20), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(0, 20), [](std::size_t i) { return int(i % 2); });
   trigger_reader r{stream_source(m.bootstrap)};
   auto e = r.src->replay_trigger_all({R"({"in":{"0":5}})", R"({"in":{"0":6,"1":3}})"});
   BOOST_REQUIRE(!e);
@@ -592,16 +568,16 @@ BOOST_AUTO_TEST_CASE(merged_plans_that_do_not_fit_are_refused_by_name) {
 }
 
 BOOST_AUTO_TEST_CASE(available_now_ends_at_the_offsets_of_its_first_plan) {
-  mock_topic m;
+  mock_fixture m;
   must(m.cluster.create_topic("in", 2));
-  produce_all(m.bootstrap, "in", json_range(0, 10), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(0, 10), [](std::size_t i) { return int(i % 2); });
   auto opts = stream_source(m.bootstrap);
   opts.max_offsets_per_trigger = 6;
   trigger_reader r{opts, triggers::available_now()};
   auto plan = must(r.src->plan_trigger(false, 1'000'000));
   BOOST_TEST(nlohmann::json::parse(plan.end) == nlohmann::json::parse(R"({"in":{"0":3,"1":3}})"),
              plan.end);
-  produce_all(m.bootstrap, "in", json_range(10, 20), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(10, 20), [](std::size_t i) { return int(i % 2); });
   auto [first, first_state] = r.read_trigger();
   BOOST_TEST(ids_of(first) == id_range(0, 6), boost::test_tools::per_element());
   BOOST_TEST((first_state == poll_result::status::idle));
@@ -618,9 +594,9 @@ BOOST_AUTO_TEST_CASE(available_now_ends_at_the_offsets_of_its_first_plan) {
 }
 
 BOOST_AUTO_TEST_CASE(a_planned_end_that_does_not_fit_is_refused_by_name) {
-  mock_topic m;
+  mock_fixture m;
   must(m.cluster.create_topic("in", 2));
-  produce_all(m.bootstrap, "in", json_range(0, 20), [](std::size_t i) { return int(i % 2); });
+  produce_all(m.bootstrap, "in", json_readings(0, 20), [](std::size_t i) { return int(i % 2); });
   const auto opts = stream_source(m.bootstrap);
   auto refused = [&](const std::string& position, const std::string& end) {
     trigger_reader r{opts};

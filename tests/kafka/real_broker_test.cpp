@@ -53,17 +53,68 @@ sinks::kafka_sink_settings eo_settings(const std::string& topic, const std::stri
   return s;
 }
 
-std::unique_ptr<sink<reading>> open_eo_sink(const std::string& topic, const std::string& prefix) {
-  auto s = sinks::kafka<reading>{{eo_settings(topic, prefix)}}.create({});
+/// A new topic named after `base` with `partitions` partitions.
+std::string new_topic(const std::string& base, int partitions = 1) {
+  const auto topic = unique_topic(base);
+  must(kafka::create_topic(broker(), topic, partitions, 30s));
+  return topic;
+}
+
+/// An exactly-once sink instance for `topic` (also its transactional id prefix), opened.
+std::unique_ptr<sink<reading>> open_eo_sink(const std::string& topic) {
+  auto s = sinks::kafka<reading>{{eo_settings(topic, topic)}}.create({});
   must(s->open(sink_context{.name = "out", .instance = 0, .parallelism = 1, .checkpoints = true}));
   return s;
 }
 
-std::vector<reading> readings(std::int64_t from, std::int64_t to) {
-  std::vector<reading> out;
-  for (auto i = from; i < to; ++i)
-    out.push_back(make_reading(i));
-  return out;
+/// `open_eo_sink` restored from no checkpoint: a first run.
+std::unique_ptr<sink<reading>> fresh_eo_sink(const std::string& topic) {
+  memory_pieces none;
+  auto s = open_eo_sink(topic);
+  must(s->restore(-1, none));
+  return s;
+}
+
+/// Writes readings [from, to) to `s`, then checkpoint `id`'s barrier: pre-commit and
+/// snapshot into `ck`.
+void write_and_snapshot(sink<reading>& s, std::int64_t from, std::int64_t to, std::int64_t id,
+                        memory_pieces& ck) {
+  auto batch = readings(from, to);
+  must(s.write(batch));
+  must(s.pre_commit(id));
+  must(s.snapshot(id, ck));
+}
+
+/// Four transactions of five readings each into partition 0 of `topic`, each delivered
+/// before it ends (so aborted records are really in the log, and against librdkafka issue
+/// 4849: an abort right after the first produce can fail with INVALID_TXN_STATE): readings
+/// 0-4 and 10-14 committed, 5-9 and 15-19 aborted. Returns the producer, for more.
+kafka::producer committed_and_aborted(const std::string& topic) {
+  auto p = must(kafka::producer::open({.bootstrap_servers = broker(),
+                                       .transactional_id = topic + "-writer"}));
+  must(p.init_transactions(30s));
+  for (int round = 0; round < 4; ++round) {
+    must(p.begin_transaction());
+    for (int i = 0; i < 5; ++i)
+      must(p.produce(topic, 0, std::nullopt, codec::to_json_line(make_reading(round * 5 + i))));
+    must(p.flush(30s));
+    if (round % 2 == 0)
+      must(p.commit_transaction(30s));
+    else
+      must(p.abort_transaction(30s));
+  }
+  return p;
+}
+
+/// What a job with `source` (bounded) -> collect read, sorted.
+std::vector<reading> read_by_job(const std::string& name, sources::kafka_source_options source) {
+  job j{{.name = name}};
+  auto out = sinks::collect<reading>{};
+  j.from(sources::kafka<reading>{std::move(source)}).sink_to(out);
+  must(j.run());
+  auto got = out.records();
+  std::sort(got.begin(), got.end());
+  return got;
 }
 
 std::vector<reading> committed_readings(const std::string& topic) {
@@ -79,16 +130,10 @@ std::vector<reading> committed_readings(const std::string& topic) {
 BOOST_AUTO_TEST_SUITE(kafka_real_broker)
 
 BOOST_AUTO_TEST_CASE(output_becomes_visible_to_read_committed_only_when_the_checkpoint_completes) {
-  const auto topic = unique_topic("eo-visible");
-  must(kafka::create_topic(broker(), topic, 2, 30s));
-  memory_pieces none;
-  auto s = open_eo_sink(topic, topic);
-  must(s->restore(-1, none));
-  auto batch = readings(0, 20);
-  must(s->write(batch));
+  const auto topic = new_topic("eo-visible", 2);
+  auto s = fresh_eo_sink(topic);
   memory_pieces ck1;
-  must(s->pre_commit(1));
-  must(s->snapshot(1, ck1));
+  write_and_snapshot(*s, 0, 20, 1, ck1);
   // Pre-committed: in Kafka, not visible.
   BOOST_TEST(committed_readings(topic).empty());
   BOOST_TEST(read_topic(broker(), topic, false).size() == 20u); // read_uncommitted sees it
@@ -101,48 +146,36 @@ BOOST_AUTO_TEST_CASE(output_becomes_visible_to_read_committed_only_when_the_chec
 }
 
 BOOST_AUTO_TEST_CASE(a_crash_between_checkpoint_completion_and_commit_is_replayed_once) {
-  const auto topic = unique_topic("eo-replay");
-  must(kafka::create_topic(broker(), topic, 1, 30s));
+  const auto topic = new_topic("eo-replay");
   memory_pieces ck;
   {
-    memory_pieces none;
-    auto s = open_eo_sink(topic, topic);
-    must(s->restore(-1, none));
-    auto batch = readings(0, 50);
-    must(s->write(batch));
-    must(s->pre_commit(1));
-    must(s->snapshot(1, ck));
+    auto s = fresh_eo_sink(topic);
+    write_and_snapshot(*s, 0, 50, 1, ck);
     // Checkpoint 1 completes now, but the process dies before commit(1): the sink object
     // is dropped without commit or abort, its transaction left open in the broker.
     s.release(); // leak on purpose: a crashed process runs no destructor
   }
-  auto s = open_eo_sink(topic, topic);
+  auto s = open_eo_sink(topic);
   must(s->restore(1, ck)); // fences the dead producer, sees no marker, writes checkpoint 1 again
   BOOST_TEST(committed_readings(topic) == readings(0, 50), boost::test_tools::per_element());
   // A second restart from the same checkpoint finds the marker and writes nothing.
-  auto again = open_eo_sink(topic, topic);
+  auto again = open_eo_sink(topic);
   must(again->restore(1, ck));
   BOOST_TEST(committed_readings(topic) == readings(0, 50), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_crash_after_the_commit_does_not_write_again) {
-  const auto topic = unique_topic("eo-committed");
-  must(kafka::create_topic(broker(), topic, 1, 30s));
+  const auto topic = new_topic("eo-committed");
   memory_pieces ck;
   {
-    memory_pieces none;
-    auto s = open_eo_sink(topic, topic);
-    must(s->restore(-1, none));
-    auto batch = readings(0, 30);
-    must(s->write(batch));
-    must(s->pre_commit(1));
-    must(s->snapshot(1, ck));
+    auto s = fresh_eo_sink(topic);
+    write_and_snapshot(*s, 0, 30, 1, ck);
     must(s->commit(1));
     auto more = readings(30, 40);
     must(s->write(more)); // open transaction of the next checkpoint, lost in the crash
     s.release();
   }
-  auto s = open_eo_sink(topic, topic);
+  auto s = open_eo_sink(topic);
   must(s->restore(1, ck));
   BOOST_TEST(committed_readings(topic) == readings(0, 30), boost::test_tools::per_element());
 }
@@ -151,55 +184,34 @@ BOOST_AUTO_TEST_CASE(markers_of_an_earlier_run_do_not_hide_a_new_runs_output) {
   // A first run commits checkpoints 1..3; the checkpoint directory is then deleted and a new
   // run starts over at 1 with the same prefix. Its checkpoint 1, interrupted before the
   // commit, must still be written: markers only count within the run that wrote them.
-  const auto topic = unique_topic("eo-runs");
-  must(kafka::create_topic(broker(), topic, 1, 30s));
+  const auto topic = new_topic("eo-runs");
   {
-    memory_pieces none, ck;
-    auto s = open_eo_sink(topic, topic);
-    must(s->restore(-1, none));
+    memory_pieces ck;
+    auto s = fresh_eo_sink(topic);
     for (int id = 1; id <= 3; ++id) {
-      auto batch = readings(id * 10, id * 10 + 5);
-      must(s->write(batch));
-      must(s->pre_commit(id));
-      must(s->snapshot(id, ck));
+      write_and_snapshot(*s, id * 10, id * 10 + 5, id, ck);
       must(s->commit(id));
     }
     must(s->close());
   }
   memory_pieces ck;
   {
-    memory_pieces none;
-    auto s = open_eo_sink(topic, topic);
-    must(s->restore(-1, none));
-    auto batch = readings(100, 105);
-    must(s->write(batch));
-    must(s->pre_commit(1));
-    must(s->snapshot(1, ck));
+    auto s = fresh_eo_sink(topic);
+    write_and_snapshot(*s, 100, 105, 1, ck);
     s.release();
   }
-  auto s = open_eo_sink(topic, topic);
+  auto s = open_eo_sink(topic);
   must(s->restore(1, ck));
-  auto want = readings(10, 15);
-  for (auto& r : readings(20, 25))
-    want.push_back(r);
-  for (auto& r : readings(30, 35))
-    want.push_back(r);
-  for (auto& r : readings(100, 105))
-    want.push_back(r);
-  std::sort(want.begin(), want.end());
-  BOOST_TEST(committed_readings(topic) == want, boost::test_tools::per_element());
+  BOOST_TEST(committed_readings(topic) == readings({{10, 15}, {20, 25}, {30, 35}, {100, 105}}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_zombie_producer_is_fenced_off) {
-  const auto topic = unique_topic("eo-fence");
-  must(kafka::create_topic(broker(), topic, 1, 30s));
-  memory_pieces none, ck;
-  auto zombie = open_eo_sink(topic, topic);
-  must(zombie->restore(-1, none));
+  const auto topic = new_topic("eo-fence");
+  auto zombie = fresh_eo_sink(topic);
   auto batch = readings(0, 5);
   must(zombie->write(batch));
-  auto successor = open_eo_sink(topic, topic);
-  must(successor->restore(-1, none)); // same transactional id: takes over
+  auto successor = fresh_eo_sink(topic); // same transactional id: takes over
   // Fenced at the first transactional call after the takeover (here the marker of the
   // pre-commit; with nothing to pre-commit it would be the commit).
   auto r = zombie->pre_commit(1);
@@ -213,60 +225,19 @@ BOOST_AUTO_TEST_CASE(a_zombie_producer_is_fenced_off) {
 }
 
 BOOST_AUTO_TEST_CASE(the_source_skips_aborted_transactions_by_default) {
-  const auto topic = unique_topic("rc-source");
-  must(kafka::create_topic(broker(), topic, 1, 30s));
-  {
-    auto p = must(kafka::producer::open({.bootstrap_servers = broker(),
-                                         .transactional_id = topic + "-writer"}));
-    must(p.init_transactions(30s));
-    for (int round = 0; round < 4; ++round) {
-      must(p.begin_transaction());
-      for (int i = 0; i < 5; ++i)
-        must(p.produce(topic, 0, std::nullopt, codec::to_json_line(make_reading(round * 5 + i))));
-      if (round % 2 == 0) {
-        must(p.commit_transaction(30s));
-      } else {
-        // Delivered first, so the aborted records are really in the log for the source to
-        // skip. It also avoids librdkafka issue 4849: an abort right after the first
-        // produce can fail with INVALID_TXN_STATE.
-        must(p.flush(30s));
-        must(p.abort_transaction(30s));
-      }
-    }
-  }
-  job j{{.name = "rc"}};
-  auto out = sinks::collect<reading>{};
-  j.from(sources::kafka<reading>{{.bootstrap_servers = broker(), .topics = {topic},
-                                  .bounded = true}})
-    .sink_to(out);
-  must(j.run());
-  auto got = out.records();
-  std::sort(got.begin(), got.end());
-  auto want = readings(0, 5);
-  for (auto& r : readings(10, 15))
-    want.push_back(r);
-  BOOST_TEST(got == want, boost::test_tools::per_element());
+  const auto topic = new_topic("rc-source");
+  committed_and_aborted(topic);
+  BOOST_TEST(read_by_job("rc", {.bootstrap_servers = broker(), .topics = {topic}, .bounded = true}) ==
+               readings({{0, 5}, {10, 15}}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(micro_batches_end_at_the_last_stable_offset_past_transaction_markers) {
   // Committed and aborted transactions, then one left open: under read_committed a trigger
   // ends at the last stable offset, which lies past a marker (no record for the source to
   // reach it by) and before the open transaction's records.
-  const auto topic = unique_topic("rc-micro");
-  must(kafka::create_topic(broker(), topic, 1, 30s));
-  auto p = must(kafka::producer::open({.bootstrap_servers = broker(),
-                                       .transactional_id = topic + "-writer"}));
-  must(p.init_transactions(30s));
-  for (int round = 0; round < 4; ++round) {
-    must(p.begin_transaction());
-    for (int i = 0; i < 5; ++i)
-      must(p.produce(topic, 0, std::nullopt, codec::to_json_line(make_reading(round * 5 + i))));
-    must(p.flush(30s)); // in the log before the marker (and librdkafka issue 4849)
-    if (round % 2 == 0)
-      must(p.commit_transaction(30s));
-    else
-      must(p.abort_transaction(30s));
-  }
+  const auto topic = new_topic("rc-micro");
+  auto p = committed_and_aborted(topic);
   // Offsets 0-4 committed, 5 marker, 6-10 aborted, 11 marker, 12-16 committed, 17 marker,
   // 18-22 aborted, 23 marker: the last stable offset is 24. Then 24-28, not committed yet.
   must(p.begin_transaction());
@@ -289,10 +260,7 @@ BOOST_AUTO_TEST_CASE(micro_batches_end_at_the_last_stable_offset_past_transactio
   must(exec->wait());
   auto got = out.records();
   std::sort(got.begin(), got.end());
-  auto want = readings(0, 5);
-  for (auto& r : readings(10, 15))
-    want.push_back(r);
-  BOOST_TEST(got == want, boost::test_tools::per_element());
+  BOOST_TEST(got == readings({{0, 5}, {10, 15}}), boost::test_tools::per_element());
   auto last = exec->last_progress();
   BOOST_REQUIRE(last);
   BOOST_REQUIRE_EQUAL(last->sources.size(), 1u);
@@ -301,10 +269,8 @@ BOOST_AUTO_TEST_CASE(micro_batches_end_at_the_last_stable_offset_past_transactio
 }
 
 BOOST_AUTO_TEST_CASE(a_stateful_job_writes_exactly_once_with_checkpoints) {
-  const auto in = unique_topic("job-in");
-  const auto out_topic = unique_topic("job-out");
-  must(kafka::create_topic(broker(), in, 3, 30s));
-  must(kafka::create_topic(broker(), out_topic, 2, 30s));
+  const auto in = new_topic("job-in", 3);
+  const auto out_topic = new_topic("job-out", 2);
   std::vector<std::string> values;
   for (int i = 0; i < 600; ++i)
     values.push_back(codec::to_json_line(make_reading(i)));
@@ -345,8 +311,7 @@ BOOST_AUTO_TEST_CASE(a_stateful_job_writes_exactly_once_with_checkpoints) {
 }
 
 BOOST_AUTO_TEST_CASE(new_partitions_of_a_topic_are_read_after_discovery) {
-  const auto topic = unique_topic("grow");
-  must(kafka::create_topic(broker(), topic, 1, 30s));
+  const auto topic = new_topic("grow");
   produce_all(broker(), topic, {codec::to_json_line(make_reading(0))}, [](std::size_t) { return 0; });
   auto clock = std::make_shared<manual_clock>();
   auto src = sources::kafka<reading>{{.bootstrap_servers = broker(), .topics = {topic},
@@ -378,8 +343,7 @@ BOOST_AUTO_TEST_CASE(new_partitions_of_a_topic_are_read_after_discovery) {
 }
 
 BOOST_AUTO_TEST_CASE(a_fresh_start_at_a_timestamp_skips_older_records) {
-  const auto topic = unique_topic("by-time");
-  must(kafka::create_topic(broker(), topic, 1, 30s));
+  const auto topic = new_topic("by-time");
   produce_all(broker(), topic, {codec::to_json_line(make_reading(0)), codec::to_json_line(make_reading(1))},
               [](std::size_t) { return 0; });
   // Create times are the wall clock when produced: the cut lies between the two batches.
@@ -388,16 +352,9 @@ BOOST_AUTO_TEST_CASE(a_fresh_start_at_a_timestamp_skips_older_records) {
   std::this_thread::sleep_for(5ms); // so the second batch's create time is after the cut
   produce_all(broker(), topic, {codec::to_json_line(make_reading(2))}, [](std::size_t) { return 0; });
   auto read_from = [&](event_time t) {
-    job j{{.name = "by-time"}};
-    auto out = sinks::collect<reading>{};
-    j.from(sources::kafka<reading>{{.bootstrap_servers = broker(), .topics = {topic},
-                                    .start_position = sources::kafka_start::at_timestamp(t),
-                                    .bounded = true}})
-      .sink_to(out);
-    must(j.run());
-    auto got = out.records();
-    std::sort(got.begin(), got.end());
-    return got;
+    return read_by_job("by-time", {.bootstrap_servers = broker(), .topics = {topic},
+                                   .start_position = sources::kafka_start::at_timestamp(t),
+                                   .bounded = true});
   };
   BOOST_TEST(read_from(event_time{}) == readings(0, 3), boost::test_tools::per_element());
   BOOST_TEST(read_from(cut) == readings(2, 3), boost::test_tools::per_element());
@@ -405,10 +362,8 @@ BOOST_AUTO_TEST_CASE(a_fresh_start_at_a_timestamp_skips_older_records) {
 }
 
 BOOST_AUTO_TEST_CASE(kcat_writes_what_the_engine_reads_and_reads_what_it_commits) {
-  const auto in = unique_topic("kcat-in");
-  const auto out_topic = unique_topic("kcat-out");
-  must(kafka::create_topic(broker(), in, 1, 30s));
-  must(kafka::create_topic(broker(), out_topic, 1, 30s));
+  const auto in = new_topic("kcat-in");
+  const auto out_topic = new_topic("kcat-out");
   test::temp_dir dir;
   {
     std::ofstream lines{dir.path / "in.jsonl"};

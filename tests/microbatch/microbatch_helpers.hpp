@@ -229,6 +229,33 @@ void drop_file(const temp_dir& dir, const std::string& name, const std::vector<T
   std::filesystem::rename(tmp, dir.path / name);
 }
 
+/// available_now in append mode, checkpoints in `ckpt` and no restart: a batch that fails
+/// ends the run, and the next run with the same directory replays it.
+inline job_options replay_options(std::string name, const std::filesystem::path& ckpt) {
+  job_options o;
+  o.name = std::move(name);
+  o.trigger = triggers::available_now();
+  o.output_mode = output_mode::append;
+  o.checkpoints.dir = ckpt;
+  o.checkpoints.restart = restart_strategy::none();
+  return o;
+}
+
+/// What a run that ended by itself left: its result and its recent progress reports.
+struct ended_run {
+  job_result result;
+  std::vector<query_progress> progress;
+};
+
+/// Starts `j`, whose trigger ends it by itself (available_now, once): no cancel, the safety
+/// timeout only as a net. Returns its result and progress.
+inline ended_run run_until_it_ends(job& j) {
+  auto exec = require_ok(j.start());
+  BOOST_REQUIRE_MESSAGE(exec->wait_for(safety_timeout), "the job did not end by itself");
+  auto done = require_ok(exec->wait());
+  return {std::move(done), exec->recent_progress()};
+}
+
 // -- the windowed word count over four files ----------------------------------------------
 
 /// Four files, one micro-batch each with `max_files_per_trigger = 1`. Tumbling windows of
@@ -313,6 +340,34 @@ struct trigger_probe {
   std::string describe() const { return "probe"; }
   int max_parallelism() const { return 1; }
   int triggers() const { return state->triggers.load(std::memory_order_acquire); }
+};
+
+/// Moves a processing-time job through its triggers one at a time by its manual clock. The
+/// job has `probe` as a source. The clock moves one interval only after the trigger of the
+/// last step began, so no two intervals ever merge into one (late) trigger; once trigger
+/// n + 1 began, trigger n is decided and its epoch, if any, reported.
+class trigger_stepper {
+public:
+  /// Waits for the first trigger, which fires at the start.
+  trigger_stepper(job_execution& exec, manual_clock& clk, const trigger_probe& probe,
+                  std::chrono::nanoseconds interval)
+      : exec_(exec), clk_(clk), probe_(probe), interval_(interval) {
+    BOOST_REQUIRE(wait_until(exec_, [&] { return probe_.triggers() >= 1; }));
+  }
+  /// Moves the clock one interval on and waits until the next trigger began.
+  void step() {
+    clk_.advance(interval_);
+    ++triggers_;
+    BOOST_REQUIRE_MESSAGE(wait_until(exec_, [&] { return probe_.triggers() >= triggers_; }),
+                          "trigger " << triggers_ << " did not begin");
+  }
+
+private:
+  job_execution& exec_;
+  manual_clock& clk_;
+  const trigger_probe& probe_;
+  std::chrono::nanoseconds interval_;
+  int triggers_ = 1;
 };
 
 // -- a source whose input the test releases -----------------------------------------------

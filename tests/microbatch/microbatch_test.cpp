@@ -72,6 +72,33 @@ stream<word_event> word_input(job& j) {
     .name("words");
 }
 
+/// `left` interval-joined (within a second) with one word of a source "right", as "joined",
+/// into `reached`.
+template <class Left>
+void join_with_right(job& j, Left left, const reach_counter& reached) {
+  auto right = j.from(sources::collection<word_event>{{w("a", 1)}},
+                      watermarks::bounded_out_of_orderness<word_event>(5s, ts_of))
+                 .name("right")
+                 .key_by(word_of);
+  left.interval_join(right)
+    .between(-1s, 1s)
+    .apply()
+    .name("joined")
+    .sink_to(reached.sink<join_result<typename Left::record_type, word_event>>());
+}
+
+/// Spark's refusal of a stream-stream join in output mode `name` ("Update", "Complete"),
+/// its message going on with `more`.
+void require_join_refused(job& j, const std::string& name, const reach_counter& reached,
+                          const std::string& more = "") {
+  auto e = rule_error(j);
+  BOOST_TEST((e.code == error_code::invalid_graph));
+  BOOST_TEST(mentions(e, "Join between two streaming DataFrames/Datasets is not supported in " +
+                           name + " output mode" + more),
+             e.message);
+  BOOST_TEST(reached.n->load() == 0);
+}
+
 } // namespace
 
 // -- Spark's rules, checked before anything starts ---------------------------------------
@@ -118,14 +145,12 @@ BOOST_AUTO_TEST_CASE(append_mode_rejects_a_running_aggregate_without_watermark) 
 }
 
 BOOST_AUTO_TEST_CASE(update_mode_rejects_session_windows) {
+  auto sessions = [](job& j) {
+    return word_input(j).key_by(word_of).window(windows::session{.gap = 5s}).count();
+  };
   job j{with(output_mode::update)};
   reach_counter reached;
-  word_input(j)
-    .key_by(word_of)
-    .window(windows::session{.gap = 5s})
-    .count()
-    .name("sessions")
-    .sink_to(reached.sink<word_count>());
+  sessions(j).name("sessions").sink_to(reached.sink<word_count>());
   auto e = rule_error(j);
   BOOST_TEST((e.code == error_code::invalid_graph));
   BOOST_TEST(mentions(e, "Update output mode not supported for session window"), e.message);
@@ -133,11 +158,7 @@ BOOST_AUTO_TEST_CASE(update_mode_rejects_session_windows) {
   // Session windows are fine in the two other modes.
   for (auto mode : {output_mode::append, output_mode::complete}) {
     job ok{with(mode)};
-    word_input(ok)
-      .key_by(word_of)
-      .window(windows::session{.gap = 5s})
-      .count()
-      .sink_to(reached.sink<word_count>());
+    sessions(ok).sink_to(reached.sink<word_count>());
     require_ok(ok.plan());
   }
   BOOST_TEST(reached.n->load() == 0);
@@ -145,16 +166,7 @@ BOOST_AUTO_TEST_CASE(update_mode_rejects_session_windows) {
 
 BOOST_AUTO_TEST_CASE(a_stream_stream_join_only_runs_in_append_mode) {
   auto build = [](job& j, const reach_counter& reached) {
-    auto left = word_input(j).key_by(word_of);
-    auto right = j.from(sources::collection<word_event>{{w("a", 1)}},
-                        watermarks::bounded_out_of_orderness<word_event>(5s, ts_of))
-                   .name("right")
-                   .key_by(word_of);
-    left.interval_join(right)
-      .between(-1s, 1s)
-      .apply()
-      .name("joined")
-      .sink_to(reached.sink<join_result<word_event, word_event>>());
+    join_with_right(j, word_input(j).key_by(word_of), reached);
   };
   for (auto [mode, name] : {std::pair{output_mode::update, "Update"},
                             std::pair{output_mode::complete, "Complete"}}) {
@@ -162,12 +174,7 @@ BOOST_AUTO_TEST_CASE(a_stream_stream_join_only_runs_in_append_mode) {
       job j{with(mode)};
       reach_counter reached;
       build(j, reached);
-      auto e = rule_error(j);
-      BOOST_TEST((e.code == error_code::invalid_graph));
-      BOOST_TEST(mentions(e, "Join between two streaming DataFrames/Datasets is not supported in " +
-                               std::string{name} + " output mode, only in Append output mode"),
-                 e.message);
-      BOOST_TEST(reached.n->load() == 0);
+      require_join_refused(j, name, reached, ", only in Append output mode");
     }
   }
   job ok{with(output_mode::append)};
@@ -306,6 +313,14 @@ word_count add_counts(const word_count& a, const word_count& b) {
 }
 std::string key_of_count(const word_count& c) { return c.key; }
 
+/// Windowed counts per word: word_input -> tumbling 10 s -> count "counts".
+stream<word_count> windowed_counts(job& j) {
+  return word_input(j).key_by(word_of).window(windows::tumbling{.size = 10s}).count().name("counts");
+}
+
+/// A running sum per key: kv_input -> reduce "sums".
+stream<kv> running_sums(job& j) { return kv_input(j).key_by(key_of_kv).reduce(sum_kv).name("sums"); }
+
 /// The refusal names Spark's pattern, both operators and the output mode.
 void require_chain_refused(job& j, output_mode mode, const std::string& downstream,
                            const std::string& aggregation, const reach_counter& reached) {
@@ -321,33 +336,36 @@ void require_chain_refused(job& j, output_mode mode, const std::string& downstre
   BOOST_TEST(reached.n->load() == 0);
 }
 
+/// The job `build(j, reached)` makes is refused in update and in complete mode, as
+/// `require_chain_refused` says.
+template <class Build>
+void refused_in_update_and_complete(const std::string& downstream, const std::string& aggregation,
+                                    Build build) {
+  for (auto mode : {output_mode::update, output_mode::complete}) {
+    BOOST_TEST_CONTEXT(to_string(mode)) {
+      job j{with(mode)};
+      reach_counter reached;
+      build(j, reached);
+      require_chain_refused(j, mode, downstream, aggregation, reached);
+    }
+  }
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(update_and_complete_refuse_an_aggregation_after_an_aggregation) {
-  for (auto mode : {output_mode::update, output_mode::complete}) {
-    BOOST_TEST_CONTEXT(to_string(mode)) {
-      // Windowed counts, then a running total per word over them.
-      job j{with(mode)};
-      reach_counter reached;
-      word_input(j)
-        .key_by(word_of)
-        .window(windows::tumbling{.size = 10s})
-        .count()
-        .name("counts")
-        .key_by(key_of_count)
-        .reduce(add_counts)
-        .name("totals")
-        .sink_to(reached.sink<word_count>());
-      require_chain_refused(j, mode, "totals", "counts", reached);
-    }
-  }
+  // Windowed counts, then a running total per word over them.
+  refused_in_update_and_complete("totals", "counts", [](job& j, const reach_counter& reached) {
+    windowed_counts(j)
+      .key_by(key_of_count)
+      .reduce(add_counts)
+      .name("totals")
+      .sink_to(reached.sink<word_count>());
+  });
   // A running aggregate followed by another, with a stateless step between them.
   job j{with(output_mode::update)};
   reach_counter reached;
-  kv_input(j)
-    .key_by(key_of_kv)
-    .reduce(sum_kv)
-    .name("sums")
+  running_sums(j)
     .map([](const kv& x) { return kv{x.key.substr(0, 1), x.value}; })
     .key_by(key_of_kv)
     .reduce(sum_kv)
@@ -357,54 +375,31 @@ BOOST_AUTO_TEST_CASE(update_and_complete_refuse_an_aggregation_after_an_aggregat
 }
 
 BOOST_AUTO_TEST_CASE(update_and_complete_refuse_deduplication_after_an_aggregation) {
-  for (auto mode : {output_mode::update, output_mode::complete}) {
-    BOOST_TEST_CONTEXT(to_string(mode)) {
-      job j{with(mode)};
-      reach_counter reached;
-      word_input(j)
-        .key_by(word_of)
-        .window(windows::tumbling{.size = 10s})
-        .count()
-        .name("counts")
-        .key_by(key_of_count)
-        .drop_duplicates_within_watermark(1s)
-        .name("once")
-        .sink_to(reached.sink<word_count>());
-      require_chain_refused(j, mode, "once", "counts", reached);
-    }
-  }
+  refused_in_update_and_complete("once", "counts", [](job& j, const reach_counter& reached) {
+    windowed_counts(j)
+      .key_by(key_of_count)
+      .drop_duplicates_within_watermark(1s)
+      .name("once")
+      .sink_to(reached.sink<word_count>());
+  });
 }
 
 BOOST_AUTO_TEST_CASE(update_and_complete_refuse_keyed_state_after_an_aggregation) {
   // Keyed process functions are Sluice's flatMapGroupsWithState / transformWithState.
-  for (auto mode : {output_mode::update, output_mode::complete}) {
-    BOOST_TEST_CONTEXT(to_string(mode)) {
-      job j{with(mode)};
-      reach_counter reached;
-      kv_input(j)
-        .key_by(key_of_kv)
-        .reduce(sum_kv)
-        .name("sums")
-        .key_by(key_of_kv)
-        .process([](const kv& x, keyed_context<std::string>&, collector<kv>& out) {
-          out.collect(x);
-        })
-        .name("stateful")
-        .sink_to(reached.sink<kv>());
-      require_chain_refused(j, mode, "stateful", "sums", reached);
-    }
-  }
+  refused_in_update_and_complete("stateful", "sums", [](job& j, const reach_counter& reached) {
+    running_sums(j)
+      .key_by(key_of_kv)
+      .process([](const kv& x, keyed_context<std::string>&, collector<kv>& out) { out.collect(x); })
+      .name("stateful")
+      .sink_to(reached.sink<kv>());
+  });
 }
 
 BOOST_AUTO_TEST_CASE(complete_refuses_a_session_window_after_an_aggregation) {
   // (Update refuses session windows anywhere, update_mode_rejects_session_windows.)
   job j{with(output_mode::complete)};
   reach_counter reached;
-  word_input(j)
-    .key_by(word_of)
-    .window(windows::tumbling{.size = 10s})
-    .count()
-    .name("counts")
+  windowed_counts(j)
     .key_by(key_of_count)
     .window(windows::session{.gap = 1min})
     .count()
@@ -420,27 +415,8 @@ BOOST_AUTO_TEST_CASE(update_and_complete_refuse_a_join_after_an_aggregation) {
     BOOST_TEST_CONTEXT(name) {
       job j{with(mode)};
       reach_counter reached;
-      auto counts = word_input(j)
-                      .key_by(word_of)
-                      .window(windows::tumbling{.size = 10s})
-                      .count()
-                      .name("counts")
-                      .key_by(key_of_count);
-      auto right = j.from(sources::collection<word_event>{{w("a", 1)}},
-                          watermarks::bounded_out_of_orderness<word_event>(5s, ts_of))
-                     .name("right")
-                     .key_by(word_of);
-      counts.interval_join(right)
-        .between(-1s, 1s)
-        .apply()
-        .name("joined")
-        .sink_to(reached.sink<join_result<word_count, word_event>>());
-      auto e = rule_error(j);
-      BOOST_TEST((e.code == error_code::invalid_graph));
-      BOOST_TEST(mentions(e, "Join between two streaming DataFrames/Datasets is not supported in " +
-                               std::string{name} + " output mode"),
-                 e.message);
-      BOOST_TEST(reached.n->load() == 0);
+      join_with_right(j, windowed_counts(j).key_by(key_of_count), reached);
+      require_join_refused(j, name, reached);
     }
   }
 }
@@ -449,11 +425,7 @@ BOOST_AUTO_TEST_CASE(append_chains_stateful_operators_after_windowed_aggregation
   // Spark 3.4+: windows over windows, and deduplication or keyed state after a window, run
   // in append mode (each window's row is final when emitted).
   job j{with(output_mode::append)};
-  auto counts = word_input(j)
-                  .key_by(word_of)
-                  .window(windows::tumbling{.size = 10s})
-                  .count()
-                  .name("counts");
+  auto counts = windowed_counts(j);
   counts.key_by(key_of_count)
     .window(windows::tumbling{.size = 1min})
     .sum([](const word_count& c) { return c.value; })
@@ -469,10 +441,7 @@ BOOST_AUTO_TEST_CASE(append_chains_stateful_operators_after_windowed_aggregation
   // available_now, as in Spark, the watermark stays at max event time - delay.)
   job run{with(output_mode::append, triggers::continuous())};
   sinks::collect<window_result<std::string, std::uint64_t>> out;
-  word_input(run)
-    .key_by(word_of)
-    .window(windows::tumbling{.size = 10s})
-    .count()
+  windowed_counts(run)
     .key_by(key_of_count)
     .window(windows::tumbling{.size = 1min})
     .sum([](const word_count& c) { return c.value; })
@@ -521,8 +490,6 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // -- available_now and once over files -----------------------------------------------------
 
-BOOST_AUTO_TEST_SUITE(available_now)
-
 namespace {
 
 struct word_run {
@@ -531,22 +498,23 @@ struct word_run {
   std::vector<query_progress> progress;
 };
 
+/// The word count over the four word files, `max_files` per trigger, to its end.
 word_run run_words(output_mode mode, trigger when,
-                   late_row_rule rule = late_row_rule::previous_watermark) {
+                   late_row_rule rule = late_row_rule::previous_watermark,
+                   std::size_t max_files = 1) {
   temp_dir dir;
   write_word_files(dir);
   batch_log<word_count> log;
   job j{{.name = "words", .trigger = when, .output_mode = mode, .late_rows = rule}};
-  word_count_job(j, files_in(dir), log.sink());
-  auto exec = require_ok(j.start());
-  // available_now and once end by themselves: no cancel, only a safety net.
-  BOOST_REQUIRE_MESSAGE(exec->wait_for(safety_timeout), "the job did not end by itself");
-  auto done = require_ok(exec->wait());
+  word_count_job(j, files_in(dir, max_files), log.sink());
+  auto [done, progress] = run_until_it_ends(j);
   BOOST_TEST(!done.cancelled);
-  return {log.ids(), log.batches(row_text), exec->recent_progress()};
+  return {log.ids(), log.batches(row_text), progress};
 }
 
 } // namespace
+
+BOOST_AUTO_TEST_SUITE(available_now)
 
 BOOST_AUTO_TEST_CASE(append_emits_each_window_once_when_the_watermark_passes_it) {
   auto r = run_words(output_mode::append, triggers::available_now());
@@ -609,26 +577,18 @@ BOOST_AUTO_TEST_CASE(once_reads_every_file_in_one_batch) {
 
 BOOST_AUTO_TEST_CASE(max_files_per_trigger_groups_files_into_batches) {
   // Two files per trigger: batches {001, 002} and {003, 004}.
-  temp_dir dir;
-  write_word_files(dir);
-  batch_log<word_count> log;
-  job j{{.name = "words", .trigger = triggers::available_now(),
-         .output_mode = output_mode::update}};
-  word_count_job(j, files_in(dir, 2), log.sink());
-  auto exec = require_ok(j.start());
-  BOOST_REQUIRE(exec->wait_for(safety_timeout));
-  require_ok(exec->wait());
-  auto progress = exec->recent_progress();
+  auto r = run_words(output_mode::update, triggers::available_now(),
+                     late_row_rule::previous_watermark, 2);
   // Batch 1 judges lateness by batch 0's watermark (1970), so b@5 and even x@-2 count; it
   // runs with watermark 13 - 5 = 8, which frees x's window right after counting it (update
   // emits it once). The no-data batch 2 moves the watermark to 36 - 5 = 31.
-  BOOST_TEST(input_rows_of(progress) == (std::vector<std::uint64_t>{6, 5, 0}),
+  BOOST_TEST(input_rows_of(r.progress) == (std::vector<std::uint64_t>{6, 5, 0}),
              boost::test_tools::per_element());
-  BOOST_TEST(log.ids() == (std::vector<std::int64_t>{0, 1, 2}), boost::test_tools::per_element());
+  BOOST_TEST(r.ids == (std::vector<std::int64_t>{0, 1, 2}), boost::test_tools::per_element());
   std::vector<strings> want{{"a[0,10)=2", "a[10,20)=1", "b[0,10)=2", "c[10,20)=1"},
                             {"a[10,20)=2", "a[20,30)=1", "a[30,40)=1", "b[0,10)=3", "x[-10,0)=1"},
                             {}};
-  BOOST_TEST(log.batches(row_text) == want, boost::test_tools::per_element());
+  BOOST_TEST(r.batches == want, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -743,13 +703,11 @@ BOOST_AUTO_TEST_CASE(once_reads_every_record_in_one_batch_despite_the_record_cap
   batch_log<kv> log;
   job j{opts};
   j.from(sources::collection<kv>{sales()}).key_by(key_of_kv).reduce(sum_kv).sink_to(log.sink());
-  auto exec = require_ok(j.start());
-  BOOST_REQUIRE(exec->wait_for(safety_timeout));
-  require_ok(exec->wait());
+  auto progress = run_until_it_ends(j).progress;
   BOOST_TEST(log.ids() == (std::vector<std::int64_t>{0}), boost::test_tools::per_element());
   BOOST_TEST(log.batches(kv_text) == (std::vector<strings>{{"a=7", "b=32", "c=4", "d=5", "e=7"}}),
              boost::test_tools::per_element());
-  BOOST_TEST(input_rows_of(exec->recent_progress()) == (std::vector<std::uint64_t>{10}),
+  BOOST_TEST(input_rows_of(progress) == (std::vector<std::uint64_t>{10}),
              boost::test_tools::per_element());
 }
 
@@ -798,10 +756,8 @@ late_run run_late(late_row_rule rule) {
     .count()
     .name("counts")
     .sink_to(log.sink());
-  auto exec = require_ok(j.start());
-  BOOST_REQUIRE(exec->wait_for(safety_timeout));
-  auto done = require_ok(exec->wait());
-  late_run r{log.batches(row_text), exec->recent_progress(), 0};
+  auto [done, progress] = run_until_it_ends(j);
+  late_run r{log.batches(row_text), progress, 0};
   for (auto& t : done.tasks)
     if (t.chain.find("counts") != std::string::npos)
       r.late_records += t.late_records;
@@ -843,21 +799,12 @@ BOOST_AUTO_TEST_CASE(the_rules_differ_on_the_word_files_too) {
   for (auto rule : {late_row_rule::previous_watermark, late_row_rule::epoch_watermark}) {
     const bool previous = rule == late_row_rule::previous_watermark;
     BOOST_TEST_CONTEXT((previous ? "previous" : "epoch")) {
-      temp_dir dir;
-      write_word_files(dir);
-      batch_log<word_count> log;
-      job j{{.name = "words", .trigger = triggers::available_now(),
-             .output_mode = output_mode::append, .late_rows = rule}};
-      word_count_job(j, files_in(dir), log.sink());
-      auto exec = require_ok(j.start());
-      BOOST_REQUIRE(exec->wait_for(safety_timeout));
-      require_ok(exec->wait());
-      auto batches = log.batches(row_text);
-      BOOST_REQUIRE_EQUAL(batches.size(), 5u);
-      BOOST_TEST(batches[3] == (strings{"a[0,10)=2", "a[10,20)=2",
+      auto r = run_words(output_mode::append, triggers::available_now(), rule);
+      BOOST_REQUIRE_EQUAL(r.batches.size(), 5u);
+      BOOST_TEST(r.batches[3] == (strings{"a[0,10)=2", "a[10,20)=2",
                                         previous ? "b[0,10)=3" : "b[0,10)=2", "c[10,20)=1"}),
                  boost::test_tools::per_element());
-      BOOST_TEST(dropped_of(exec->recent_progress()) ==
+      BOOST_TEST(dropped_of(r.progress) ==
                    (std::vector<std::uint64_t>{0, 0, 0, previous ? 1u : 2u, 0}),
                  boost::test_tools::per_element());
     }

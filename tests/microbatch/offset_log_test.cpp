@@ -42,12 +42,7 @@ struct batch_bytes {
 /// function fails once, after recording, in batch `fail_in` (-1: never).
 result<job_result> run_generator(const fs::path& ckpt, std::size_t cap, std::int64_t fail_in,
                                  batch_bytes& out) {
-  job_options o;
-  o.name = "replay";
-  o.trigger = triggers::available_now();
-  o.output_mode = output_mode::append;
-  o.checkpoints.dir = ckpt;
-  o.checkpoints.restart = restart_strategy::none();
+  auto o = mb::replay_options("replay", ckpt);
   o.runtime.max_records_per_trigger = cap;
   o.runtime.batch_size = 64;
   job j{o};
@@ -111,13 +106,7 @@ BOOST_AUTO_TEST_CASE(a_watched_directorys_batch_reads_the_same_files_again) {
   std::mutex m;
   std::map<std::int64_t, std::vector<std::string>> first, second;
   auto run = [&](std::map<std::int64_t, std::vector<std::string>>& seen, std::int64_t fail_in) {
-    job_options o;
-    o.name = "files";
-    o.trigger = triggers::available_now();
-    o.output_mode = output_mode::append;
-    o.checkpoints.dir = ckpt.path;
-    o.checkpoints.restart = restart_strategy::none();
-    job j{o};
+    job j{mb::replay_options("files", ckpt.path)};
     j.from(sources::file<mb::kv>{{.path = input.path, .watch = true, .max_files_per_trigger = 2}})
       .name("files")
       .sink_to(sinks::foreach_batch<mb::kv>([&, fail_in](std::int64_t id, std::vector<mb::kv>& rows) {
@@ -157,13 +146,8 @@ BOOST_AUTO_TEST_CASE(a_file_batch_planned_at_one_parallelism_is_split_anew_at_an
   std::map<std::int64_t, std::vector<std::string>> first, second;
   auto run = [&](std::map<std::int64_t, std::vector<std::string>>& seen, int parallelism,
                  std::int64_t fail_in) {
-    job_options o;
-    o.name = "files";
+    auto o = mb::replay_options("files", ckpt.path);
     o.parallelism = parallelism;
-    o.trigger = triggers::available_now();
-    o.output_mode = output_mode::append;
-    o.checkpoints.dir = ckpt.path;
-    o.checkpoints.restart = restart_strategy::none();
     job j{o};
     j.from(sources::file<mb::kv>{{.path = input.path, .max_files_per_trigger = 2}})
       .name("files")
@@ -196,13 +180,8 @@ BOOST_AUTO_TEST_CASE(a_plan_made_at_another_parallelism_is_refused_by_name) {
   temp_dir dir;
   offset_log log{dir.path};
   require_ok(log.write(batch_plan{0, {{"numbers/0", "100"}}, {{"numbers", 1}}}));
-  job_options o;
-  o.name = "replay";
+  auto o = mb::replay_options("replay", dir.path);
   o.parallelism = 2;
-  o.trigger = triggers::available_now();
-  o.output_mode = output_mode::append;
-  o.checkpoints.dir = dir.path;
-  o.checkpoints.restart = restart_strategy::none();
   job j{o};
   j.from(sources::collection<std::uint64_t>{{1, 2, 3}})
     .name("numbers")
@@ -235,6 +214,39 @@ BOOST_AUTO_TEST_CASE(the_log_is_written_durably_and_damage_is_an_error_not_an_em
   BOOST_TEST(bad.error().message.find("offsets/8") != std::string::npos, bad.error().message);
   require_ok(log.purge_before(8));
   BOOST_TEST(!require_ok(log.read(7)));
+}
+
+BOOST_AUTO_TEST_CASE(a_damaged_position_or_planned_end_of_a_numbered_source_is_refused) {
+  // The generator and collection sources checkpoint their position, and log a trigger's end,
+  // as a sequence number. Text that is not one (a sign, spaces, trailing bytes, too many
+  // digits) is damage: read as some other number, it would skip or repeat records silently.
+  source_context ctx; // instance 0 of 1
+  auto gen = sources::generator({.count = 100}, [](std::uint64_t n) { return n; }).create(ctx);
+  auto col = sources::collection<std::uint64_t>{{1, 2, 3}}.create(ctx);
+  for (source_base* s : {static_cast<source_base*>(gen.get()), static_cast<source_base*>(col.get())}) {
+    require_ok(s->open(ctx));
+    const std::string name = s == gen.get() ? "generator" : "collection";
+    BOOST_TEST_CONTEXT(name) {
+      for (std::string bad : {"-1", "+2", " 2", "2 ", "2x", "", "99999999999999999999"}) {
+        BOOST_TEST_CONTEXT("'" << bad << "'") {
+          auto sought = s->seek(bad);
+          BOOST_TEST(!sought.has_value(), "seek accepted it");
+          if (!sought)
+            BOOST_TEST(sought.error().message.find("bad position '" + bad + "'") != std::string::npos,
+                       sought.error().message);
+          auto replayed = s->replay_trigger(bad);
+          BOOST_TEST(!replayed.has_value(), "replay_trigger accepted it");
+          if (!replayed)
+            BOOST_TEST(replayed.error().message.find("bad planned end '" + bad + "'") !=
+                         std::string::npos,
+                       replayed.error().message);
+        }
+      }
+      require_ok(s->seek("2"));
+      BOOST_TEST(s->position().value_or("none") == "2");
+      require_ok(s->replay_trigger("3"));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

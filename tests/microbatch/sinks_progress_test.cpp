@@ -253,11 +253,8 @@ word_progress run_word_progress(output_mode mode) {
          .output_mode = mode,
          .on_progress = progress.callback()}};
   word_count_job(j, files_in(dir), log.sink());
-  auto exec = require_ok(j.start());
-  BOOST_REQUIRE(exec->wait_for(safety_timeout));
-  require_ok(exec->wait());
   // recent_progress() and on_progress see the same reports.
-  auto recent = exec->recent_progress();
+  auto recent = run_until_it_ends(j).progress;
   auto reports = progress.reports();
   BOOST_REQUIRE_EQUAL(recent.size(), reports.size());
   for (std::size_t i = 0; i < recent.size(); ++i)

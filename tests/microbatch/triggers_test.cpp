@@ -43,17 +43,8 @@ BOOST_AUTO_TEST_CASE(epochs_run_for_new_files_and_for_a_moved_watermark_only) {
   // The probe counts the triggers: once it saw trigger n + 1, trigger n is decided.
   j.from(probe).name("probe").sink_to(sinks::for_each<int>([](int) {}));
   auto exec = require_ok(j.start());
-  // One trigger per step: the clock moves one interval only after the trigger of the last
-  // step began, so no two intervals ever merge into one (late) trigger. Once trigger n + 1
-  // began, trigger n is decided and its epoch, if any, reported.
-  int triggers = 1; // the first one fires at the start
-  BOOST_REQUIRE(wait_until(*exec, [&] { return probe.triggers() >= 1; }));
-  auto step = [&] {
-    clk->advance(10s);
-    ++triggers;
-    BOOST_REQUIRE_MESSAGE(wait_until(*exec, [&] { return probe.triggers() >= triggers; }),
-                          "trigger " << triggers << " did not begin");
-  };
+  trigger_stepper triggers{*exec, *clk, probe, 10s}; // one trigger per step
+  auto step = [&] { triggers.step(); };
 
   // t = 0, 10: nothing there, no epoch (the trigger at 20 shows both decided).
   step();

@@ -7,35 +7,17 @@
 #include "tests/common/child_process.hpp"
 #include "tests/common/temp_dir.hpp"
 
-#include <sys/wait.h>
-
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace {
 
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in{p};
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-struct outcome {
-  int exit_code = -1;
-  std::string err;
-};
+using outcome = sluice::test::child_outcome;
 
 outcome run(const char* bin, std::vector<std::string> args) {
-  sluice::test::temp_dir tmp;
   args.insert(args.begin(), bin);
-  const int status = sluice::test::run_child(args, {}, {}, (tmp.path / "out").string(),
-                                             (tmp.path / "err").string());
-  BOOST_REQUIRE(WIFEXITED(status));
-  return {WEXITSTATUS(status), read_file(tmp.path / "err")};
+  return sluice::test::run_to_exit(args);
 }
 
 /// windowed_wordcount --explain on an empty input directory, plus `args`.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 namespace sluice::sources {
@@ -300,7 +301,8 @@ std::string rate_source::offset() const { return std::to_string(end_); }
 std::optional<std::string> rate_source::position() const {
   nlohmann::json j{{"creation_ms", creation_ms_}, {"start", start_},         {"end", end_},
                    {"next", range_.cursor()},     {"partitions", partitions_},
-                   {"parallelism", parallelism_}, {"last_time_ms", last_time_ms_}};
+                   {"parallelism", parallelism_}, {"last_time_ms", last_time_ms_},
+                   {"instance", instance_}};
   return j.dump();
 }
 
@@ -343,6 +345,79 @@ result<void> rate_source::seek(std::string_view position) {
   timeline_->restore_creation_ms(creation);
   last_time_ms_ = std::max({last, creation + end * 1000, now_ms()});
   return {};
+}
+
+namespace {
+
+/// With `restores_from_all_instances`: this instance's own old position when the checkpoint
+/// was taken at this parallelism; otherwise, when every old instance stood at the same place
+/// between batches (`boundary` says where, as text), that place; else an error.
+template <class Boundary>
+result<std::string> pick_position(const std::vector<std::string>& positions, int instance,
+                                  int parallelism, const std::string& label, Boundary boundary) {
+  std::optional<std::string> common;
+  bool uniform = true;
+  for (const auto& p : positions) {
+    auto j = nlohmann::json::parse(p, nullptr, false);
+    if (!j.is_object() || !j.contains("instance") || !j.contains("parallelism"))
+      return make_error(error_code::io_error,
+                        label + ": bad checkpointed position '" + p + "'");
+    if (j["parallelism"] == parallelism && j["instance"] == instance)
+      return p;
+    auto b = boundary(j);
+    if (!b || (common && *common != *b))
+      uniform = false;
+    else
+      common = b;
+  }
+  if (!common || !uniform)
+    return make_error(error_code::restore_conflict,
+                      label + ": the checkpoint was taken in the middle of a batch or second (its "
+                              "instances stood at different places): restore it at the "
+                              "parallelism it was taken at");
+  return *common;
+}
+
+} // namespace
+
+result<void> rate_source::seek_all(const std::vector<std::string>& positions) {
+  if (positions.empty())
+    return {};
+  auto pos = pick_position(
+    positions, instance_, parallelism_, label_,
+    [this](const nlohmann::json& j) -> std::optional<std::string> {
+      try {
+        const auto end = j.at("end").get<std::int64_t>();
+        if (end < 0 || end > max_seconds_)
+          return std::nullopt;
+        const auto ramp = opts_.ramp_up_time.count();
+        if (j.at("next").get<std::int64_t>() !=
+            rate_detail::value_at_second(end, opts_.rows_per_second, ramp))
+          return std::nullopt; // between two values of a second
+        // Every instance at the end of the same range: that range, read, for this layout.
+        auto k = j;
+        k["start"] = end;
+        k["instance"] = instance_;
+        k["parallelism"] = parallelism_;
+        k["partitions"] = partitions_;
+        k["last_time_ms"] = 0; // restored from the clock and the end
+        return k.dump();
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    });
+  if (!pos)
+    return std::move(pos).error();
+  return seek(*pos);
+}
+
+result<void> rate_source::replay_trigger_all(const std::vector<std::string>& ends) {
+  if (ends.empty() || std::adjacent_find(ends.begin(), ends.end(), std::not_equal_to<>{}) !=
+                        ends.end())
+    return make_error(error_code::io_error,
+                      label_ + ": the logged plans of the old instances do not agree on one "
+                               "end second");
+  return replay_trigger(ends.front());
 }
 
 // -- rate_micro_batch ---------------------------------------------------------------------
@@ -509,7 +584,8 @@ std::optional<std::string> rate_micro_batch_source::position() const {
   nlohmann::json j{{"offset", at_.offset},
                    {"timestamp_us", at_.timestamp_us},
                    {"partitions", partitions_},
-                   {"parallelism", parallelism_}};
+                   {"parallelism", parallelism_},
+                   {"instance", instance_}};
   if (end_) {
     j["end_offset"] = end_->offset;
     j["end_timestamp_us"] = end_->timestamp_us;
@@ -545,6 +621,36 @@ result<void> rate_micro_batch_source::seek(std::string_view position) {
     }
   }
   return {};
+}
+
+} // namespace sluice::sources
+
+namespace sluice::sources {
+
+result<void> rate_micro_batch_source::seek_all(const std::vector<std::string>& positions) {
+  if (positions.empty())
+    return {};
+  auto pos = pick_position(positions, instance_, parallelism_, label_,
+                           [](const nlohmann::json& j) -> std::optional<std::string> {
+                             if (j.contains("end_offset") || !j.contains("offset") ||
+                                 !j.contains("timestamp_us"))
+                               return std::nullopt; // in the middle of a batch
+                             return nlohmann::json{{"offset", j["offset"]},
+                                                   {"timestamp_us", j["timestamp_us"]}}
+                               .dump();
+                           });
+  if (!pos)
+    return std::move(pos).error();
+  return seek(*pos);
+}
+
+result<void> rate_micro_batch_source::replay_trigger_all(const std::vector<std::string>& ends) {
+  if (ends.empty() || std::adjacent_find(ends.begin(), ends.end(), std::not_equal_to<>{}) !=
+                        ends.end())
+    return make_error(error_code::io_error,
+                      label_ + ": the logged plans of the old instances do not agree on one "
+                               "batch end");
+  return replay_trigger(ends.front());
 }
 
 } // namespace sluice::sources

@@ -18,6 +18,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace sluice::sources {
 
@@ -135,6 +136,11 @@ public:
   std::string offset() const override;
   std::optional<std::string> position() const override;
   result<void> seek(std::string_view position) override;
+  /// Restores at another parallelism too, when the checkpoint lies between batches (every
+  /// micro-batch checkpoint does): all instances stood at the same second then.
+  bool restores_from_all_instances() const noexcept override { return true; }
+  result<void> seek_all(const std::vector<std::string>& positions) override;
+  result<void> replay_trigger_all(const std::vector<std::string>& ends) override;
 
 private:
   std::int64_t now_ms() const;
@@ -174,6 +180,10 @@ public:
   std::string offset() const override;
   std::optional<std::string> position() const override;
   result<void> seek(std::string_view position) override;
+  /// As `rate_source`: another parallelism restores from a checkpoint between batches.
+  bool restores_from_all_instances() const noexcept override { return true; }
+  result<void> seek_all(const std::vector<std::string>& positions) override;
+  result<void> replay_trigger_all(const std::vector<std::string>& ends) override;
 
 private:
   /// Spark's offset: the next value and the timestamp of the batch that starts there (µs

@@ -14,6 +14,7 @@
 #include "sources/rate.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -302,6 +303,50 @@ BOOST_AUTO_TEST_CASE(continuous_restore_mid_second_has_no_gap_or_duplicate) {
   BOOST_TEST(sorted(got) == expected, boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(another_parallelism_restores_between_batches_only) {
+  auto clk = std::make_shared<manual_clock>();
+  const sources::rate_options o{.rows_per_second = 10, .num_partitions = 4};
+  sources::rate d{o};
+  std::vector<std::string> between, mid;
+  for (int i = 0; i < 2; ++i) {
+    auto s = open(d, ctx(clk, every_second, i, 2));
+    clk->advance(i == 0 ? 1s : 0s);
+    next_batch(*s);
+    between.push_back(s->position().value());
+  }
+  clk->advance(1s); // t = 2 s
+  // Three instances go on from second 1: values 10..19 of second 1..2, none twice.
+  sources::rate d3{o};
+  rows got;
+  for (int i = 0; i < 3; ++i) {
+    auto s = open(d3, ctx(clk, every_second, i, 3));
+    require_ok(s->seek_all(between));
+    if (auto b = read_batch(*s))
+      got.insert(got.end(), b->begin(), b->end());
+  }
+  rows expected;
+  for (std::int64_t v = 10; v < 20; ++v)
+    expected.push_back({1000 + (v - 10) * 100, v});
+  BOOST_TEST(sorted(got) == expected, boost::test_tools::per_element());
+
+  // Continuous, stopped in the middle of a second: only the old parallelism restores.
+  sources::rate c{o};
+  for (int i = 0; i < 2; ++i) {
+    auto s = open(c, ctx(clk, triggers::continuous(1s), i, 2));
+    due(*s);
+    mid.push_back(s->position().value());
+  }
+  sources::rate c3{o};
+  auto s = open(c3, ctx(clk, triggers::continuous(1s), 0, 3));
+  auto refused = s->seek_all(mid);
+  BOOST_REQUIRE(!refused.has_value());
+  BOOST_TEST(refused.error().code == error_code::restore_conflict);
+  BOOST_TEST(refused.error().message.find("restore it at the parallelism it was taken at") !=
+             std::string::npos);
+  auto again = open(c3, ctx(clk, triggers::continuous(1s), 1, 2));
+  require_ok(again->seek_all(mid)); // its own position, at the old parallelism
+}
+
 BOOST_AUTO_TEST_CASE(micro_batch_restore_continues_and_replays_exactly) {
   auto clk = std::make_shared<manual_clock>();
   const sources::rate_options o{.rows_per_second = 4, .num_partitions = 2};
@@ -461,6 +506,12 @@ struct seen_batches {
   }
 };
 
+/// Counts Spark's onQueryIdle events: a trigger that found no new input was decided.
+struct idle_counter : query_listener {
+  std::atomic<int> count{0};
+  void on_idle(const idle_event&) override { count.fetch_add(1); }
+};
+
 std::vector<std::string> lines(const rows& r) {
   std::vector<std::string> out;
   for (auto& [ms, v] : r)
@@ -492,14 +543,15 @@ BOOST_AUTO_TEST_CASE(a_job_under_processing_time_then_available_now_after_a_rest
     jo.runtime.processing_clock = clk;
     jo.checkpoints.dir = ckpt.path;
     jo.checkpoints.restart = restart_strategy::none();
+    auto idle = std::make_shared<idle_counter>();
+    jo.listeners.push_back(idle);
     job j{jo};
     build(j, first);
-    mb::trigger_probe probe;
-    j.from(probe).name("probe").sink_to(sinks::for_each<int>([](int) {}));
     auto exec = require_ok(j.start());
-    // The trigger at t = 0 finds offset 0: no batch. Then t = 2.5 s: batch 0 = seconds
-    // 0..2, values 0..5 at 2000 / 6 = 333.33 ms: round(k * 333.33) = 0 333 667 1000 1333 1667.
-    BOOST_REQUIRE(wait_until(*exec, [&] { return probe.triggers() >= 1; }));
+    // The trigger at t = 0 finds offset 0: no batch (Spark's onQueryIdle; the instances
+    // have opened, so the creation time is 0). Then t = 2.5 s: batch 0 = seconds 0..2,
+    // values 0..5 at 2000 / 6 = 333.33 ms: round(k * 333.33) = 0 333 667 1000 1333 1667.
+    BOOST_REQUIRE(wait_until(*exec, [&] { return idle->count.load() >= 1; }));
     clk->advance(2500ms);
     BOOST_REQUIRE(wait_until(*exec, [&] { return first.size() >= 1; }));
     // t = 3.5 s (the next trigger): batch 1 = second 2..3, values 6..8 at 333.33 ms.
@@ -515,12 +567,13 @@ BOOST_AUTO_TEST_CASE(a_job_under_processing_time_then_available_now_after_a_rest
   BOOST_TEST(run1[1] == lines({{2000, 6}, {2333, 7}, {2667, 8}}),
              boost::test_tools::per_element());
 
-  // Restart at t = 6.4 s under available_now: Spark's latest offset at the start is 6 s, so
-  // one batch, seconds 3..6: values 9..17, 3000 ms / 9 = 333.33 ms apart from 3000.
+  // Restart at t = 6.4 s under available_now, at parallelism 3 (the checkpoint lies between
+  // batches): Spark's latest offset at the start is 6 s, so one batch, seconds 3..6: values
+  // 9..17, 3000 ms / 9 = 333.33 ms apart from 3000.
   clk->advance(2900ms);
   job_options jo;
   jo.name = "rate-job";
-  jo.parallelism = 2;
+  jo.parallelism = 3;
   jo.trigger = triggers::available_now();
   jo.output_mode = output_mode::append;
   jo.runtime.processing_clock = clk;
@@ -585,10 +638,10 @@ BOOST_AUTO_TEST_CASE(a_replayed_rate_micro_batch_is_byte_identical) {
                                             .start_timestamp = event_time{10s},
                                             .advance_millis_per_batch = 250ms};
   seen_batches first, second;
-  auto run = [&](seen_batches& out, trigger t, std::int64_t fail_in) {
+  auto run = [&](seen_batches& out, trigger t, std::int64_t fail_in, int parallelism) {
     job_options jo;
     jo.name = "rmb";
-    jo.parallelism = 2;
+    jo.parallelism = parallelism;
     jo.trigger = t;
     jo.output_mode = output_mode::append;
     jo.runtime.processing_clock = clk;
@@ -607,7 +660,7 @@ BOOST_AUTO_TEST_CASE(a_replayed_rate_micro_batch_is_byte_identical) {
   };
   {
     // Batches at t = 0, 1, 2 s; the function fails in batch 2 after recording it.
-    auto exec = require_ok(run(first, triggers::processing_time(1s), 2));
+    auto exec = require_ok(run(first, triggers::processing_time(1s), 2, 2));
     BOOST_REQUIRE(wait_until(*exec, [&] { return first.size() >= 1; }));
     clk->advance(1s);
     BOOST_REQUIRE(wait_until(*exec, [&] { return first.size() >= 2; }));
@@ -622,8 +675,9 @@ BOOST_AUTO_TEST_CASE(a_replayed_rate_micro_batch_is_byte_identical) {
              boost::test_tools::per_element());
   BOOST_TEST(seen1[2] == lines({{10'500, 8}, {10'500, 9}, {10'500, 10}, {10'500, 11}}),
              boost::test_tools::per_element());
-  // The restart replays batch 2 from the offset log, then available_now reads one more.
-  auto exec = require_ok(run(second, triggers::available_now(), -1));
+  // The restart, at parallelism 3, replays batch 2 from the offset log (the old instances'
+  // logged ends, split anew), then available_now reads one more batch.
+  auto exec = require_ok(run(second, triggers::available_now(), -1, 3));
   auto done = require_ok(exec->wait());
   BOOST_TEST(done.restored_from.value() == 1);
   auto seen2 = second.take();

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <utility>
 
 namespace sluice::sources {
 
@@ -259,7 +260,8 @@ result<trigger_plan> rate_source::plan_trigger(bool /*unlimited*/, std::uint64_t
   } else {
     latest = timeline_->end_second(start, latest);
   }
-  if (latest <= start)
+  const bool first = std::exchange(first_batch_, false);
+  if (latest <= start && !first)
     return trigger_plan{false, std::to_string(start)};
   if (auto ok = start_range(start, latest); !ok)
     return std::move(ok).error();
@@ -279,6 +281,7 @@ result<void> rate_source::replay_trigger(std::string_view end) {
   if (!e)
     return make_error(error_code::io_error,
                       label_ + ": bad planned end '" + std::string{end} + "' in the offset log");
+  first_batch_ = false;
   if (range_.peek() && end_ == *e) {
     in_trigger_ = true; // restored in the middle of this very batch: read on from there
     return {};
@@ -341,6 +344,7 @@ result<void> rate_source::seek(std::string_view position) {
                         std::to_string(partitions_) + " over " + std::to_string(parallelism_) +
                         ": restore with the same num_partitions and parallelism");
   range_.seek(next);
+  first_batch_ = false;
   creation_ms_ = creation;
   timeline_->restore_creation_ms(creation);
   last_time_ms_ = std::max({last, creation + end * 1000, now_ms()});

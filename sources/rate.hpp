@@ -164,6 +164,9 @@ private:
   rate_detail::strided_range range_;
   double ms_per_value_ = 0;
   bool in_trigger_ = false;                   ///< micro-batch: a planned trigger is being read
+  /// No batch planned yet and nothing restored: Spark's first batch goes from no offset to
+  /// offset 0 and runs, empty, even when no second has passed.
+  bool first_batch_ = true;
   std::optional<std::int64_t> available_now_; ///< available_now: the second it stops at
 };
 

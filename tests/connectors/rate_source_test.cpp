@@ -5,7 +5,8 @@
 // with Spark's ManualClock).
 #include <boost/test/unit_test.hpp>
 
-#include "../microbatch/microbatch_helpers.hpp"
+#include "../common/temp_dir.hpp"
+#include "../engine/test_helpers.hpp"
 
 #include "api/job.hpp"
 #include "core/codec/json.hpp"

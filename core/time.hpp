@@ -47,6 +47,10 @@ public:
   virtual ~clock() = default;
   /// The current processing time. Must be monotonic and safe to call from any thread.
   virtual time_point now() const noexcept = 0;
+  /// The wall-clock time (UTC) at processing time `t`, for sources that stamp records with
+  /// it (the rate sources). The real clock maps through the system clock; a manual clock
+  /// overrides it so that a test's timestamps are fixed.
+  virtual event_time wall_time(time_point t) const noexcept;
 };
 
 /// The real steady clock.
@@ -61,6 +65,11 @@ public:
   explicit manual_clock(time_point start = time_point{}) : now_(start.time_since_epoch().count()) {}
   time_point now() const noexcept override {
     return time_point{time_point::duration{now_.load(std::memory_order_acquire)}};
+  }
+  /// Its count is the time since the Unix epoch: a manual clock at its default start reads
+  /// 1970-01-01T00:00:00Z, as Spark's ManualClock (which starts at 0 ms) does.
+  event_time wall_time(time_point t) const noexcept override {
+    return event_time{std::chrono::duration_cast<duration>(t.time_since_epoch())};
   }
   void advance(std::chrono::nanoseconds d) noexcept {
     now_.fetch_add(std::chrono::duration_cast<time_point::duration>(d).count(),

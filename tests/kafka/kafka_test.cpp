@@ -364,7 +364,7 @@ BOOST_AUTO_TEST_CASE(a_restart_continues_from_the_checkpointed_offsets_at_any_pa
 BOOST_AUTO_TEST_CASE(a_checkpoint_before_the_first_poll_keeps_the_restored_offsets) {
   mock_fixture m;
   must(m.cluster.create_topic("in", 4));
-  produce_all(m.bootstrap, "in", json_readings(40), [](std::size_t i) { return int(i % 4); });
+  produce_all(m.bootstrap, "in", json_readings(0, 40), [](std::size_t i) { return int(i % 4); });
   std::string position;
   {
     driven_source d{{.bootstrap_servers = m.bootstrap, .topics = {"in"}}};
@@ -393,17 +393,11 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_before_the_first_poll_keeps_the_restored_offse
   BOOST_TEST(want.size() == 4u);
   BOOST_TEST(merged == want);
   // Restored from that checkpoint, nothing is read again.
-  std::vector<std::string> more;
-  for (int i = 40; i < 44; ++i)
-    more.push_back(codec::to_json_line(make_reading(i)));
-  produce_all(m.bootstrap, "in", more, [](std::size_t i) { return int(i % 4); });
+  produce_all(m.bootstrap, "in", json_readings(40, 44), [](std::size_t i) { return int(i % 4); });
   driven_source d{{.bootstrap_servers = m.bootstrap, .topics = {"in"}}};
   must(d.src->seek_all(again));
   d.poll_until(4);
-  std::vector<reading> want_rows;
-  for (int i = 40; i < 44; ++i)
-    want_rows.push_back(make_reading(i));
-  BOOST_TEST(sorted(d.got) == want_rows, boost::test_tools::per_element());
+  BOOST_TEST(sorted(d.got) == readings(40, 44), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_broker_outage_delays_but_loses_nothing) {

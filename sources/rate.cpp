@@ -382,6 +382,19 @@ result<std::string> pick_position(const std::vector<std::string>& positions, int
   return *common;
 }
 
+
+/// Replays a trigger logged by every old instance: they planned it together, so their ends
+/// must agree; `what` names the end in the error.
+result<void> replay_agreed_end(source_base& src, const std::vector<std::string>& ends,
+                               const std::string& label, const char* what) {
+  if (ends.empty() || std::adjacent_find(ends.begin(), ends.end(), std::not_equal_to<>{}) !=
+                        ends.end())
+    return make_error(error_code::io_error,
+                      label + ": the logged plans of the old instances do not agree on one " +
+                        what);
+  return src.replay_trigger(ends.front());
+}
+
 } // namespace
 
 result<void> rate_source::seek_all(const std::vector<std::string>& positions) {
@@ -416,12 +429,7 @@ result<void> rate_source::seek_all(const std::vector<std::string>& positions) {
 }
 
 result<void> rate_source::replay_trigger_all(const std::vector<std::string>& ends) {
-  if (ends.empty() || std::adjacent_find(ends.begin(), ends.end(), std::not_equal_to<>{}) !=
-                        ends.end())
-    return make_error(error_code::io_error,
-                      label_ + ": the logged plans of the old instances do not agree on one "
-                               "end second");
-  return replay_trigger(ends.front());
+  return replay_agreed_end(*this, ends, label_, "end second");
 }
 
 // -- rate_micro_batch ---------------------------------------------------------------------
@@ -649,12 +657,7 @@ result<void> rate_micro_batch_source::seek_all(const std::vector<std::string>& p
 }
 
 result<void> rate_micro_batch_source::replay_trigger_all(const std::vector<std::string>& ends) {
-  if (ends.empty() || std::adjacent_find(ends.begin(), ends.end(), std::not_equal_to<>{}) !=
-                        ends.end())
-    return make_error(error_code::io_error,
-                      label_ + ": the logged plans of the old instances do not agree on one "
-                               "batch end");
-  return replay_trigger(ends.front());
+  return replay_agreed_end(*this, ends, label_, "batch end");
 }
 
 } // namespace sluice::sources

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Runs a tutorial program and compares its stdout with an expected file.
+#
+#   run_tutorial.sh EXPECTED [--serve FILE] [--kafka-mock TOPIC:N ...] -- PROGRAM ARGS...
+#
+# In PROGRAM's arguments @TMP@ becomes a fresh temporary directory (removed afterwards),
+# @PORT@ the loopback port where --serve FILE is served once (a listener this script starts,
+# like `nc -l 127.0.0.1 PORT < FILE`), @BOOTSTRAP@ the address of a sluice-kafka-mock
+# cluster started with --kafka-mock (the mock program path in $SLUICE_KAFKA_MOCK).
+# Everything is bounded: the program gets 30 s, the listener 30 s.
+# With SLUICE_UPDATE_EXPECTED=1 the output replaces EXPECTED instead (check it by hand first).
+set -euo pipefail
+
+expected=$1
+shift
+serve=""
+topics=()
+while [[ $# -gt 0 && $1 != "--" ]]; do
+  case $1 in
+    --serve) serve=$2; shift 2 ;;
+    --kafka-mock) topics+=(--topic "$2"); shift 2 ;;
+    *) echo "run_tutorial.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+shift # --
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port=""
+if [[ -n $serve ]]; then
+  # A one-shot loopback listener: it writes its port to a file, sends FILE to the first
+  # client, closes, and gives up after 30 s without one.
+  python3 - "$serve" "$tmp/port" <<'PY' &
+import socket, sys
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+srv.settimeout(30)
+with open(sys.argv[2] + ".part", "w") as f:
+    f.write(str(srv.getsockname()[1]))
+import os
+os.rename(sys.argv[2] + ".part", sys.argv[2])
+conn, _ = srv.accept()
+with open(sys.argv[1], "rb") as f:
+    conn.sendall(f.read())
+conn.close()
+PY
+  pids+=($!)
+  for _ in $(seq 300); do [[ -f $tmp/port ]] && break; sleep 0.1; done
+  port=$(cat "$tmp/port")
+fi
+
+bootstrap=""
+if [[ ${#topics[@]} -gt 0 ]]; then
+  # The mock cluster lives while its stdin (this fifo, held open here) stays open.
+  mkfifo "$tmp/mock-in"
+  "${SLUICE_KAFKA_MOCK:?set SLUICE_KAFKA_MOCK to the sluice-kafka-mock program}" \
+    --brokers 1 "${topics[@]}" --exit-on-stdin-close <"$tmp/mock-in" >"$tmp/mock-out" &
+  pids+=($!)
+  exec 3>"$tmp/mock-in"
+  for _ in $(seq 300); do grep -q '^bootstrap=' "$tmp/mock-out" 2>/dev/null && break; sleep 0.1; done
+  bootstrap=$(sed -n 's/^bootstrap=//p' "$tmp/mock-out")
+  [[ -n $bootstrap ]] || { echo "run_tutorial.sh: the Kafka mock did not start" >&2; exit 1; }
+fi
+
+args=()
+for a in "$@"; do
+  a=${a//@TMP@/$tmp}
+  a=${a//@PORT@/$port}
+  a=${a//@BOOTSTRAP@/$bootstrap}
+  args+=("$a")
+done
+
+status=0
+timeout 30 "${args[@]}" >"$tmp/stdout" || status=$?
+if [[ $status -ne 0 ]]; then
+  echo "run_tutorial.sh: ${args[*]} exited with $status; its output:" >&2
+  cat "$tmp/stdout" >&2
+  exit 1
+fi
+if [[ ${SLUICE_UPDATE_EXPECTED:-0} == 1 ]]; then
+  cp "$tmp/stdout" "$expected"
+  echo "run_tutorial.sh: wrote $expected"
+  exit 0
+fi
+if ! diff -u "$expected" "$tmp/stdout"; then
+  echo "run_tutorial.sh: the output differs from $expected (- expected, + got)" >&2
+  exit 1
+fi

@@ -5,8 +5,9 @@
 #
 # In PROGRAM's arguments @TMP@ becomes a fresh temporary directory (removed afterwards),
 # @PORT@ the loopback port where --serve FILE is served once (a listener this script starts,
-# like `nc -l 127.0.0.1 PORT < FILE`), @BOOTSTRAP@ the address of a sluice-kafka-mock
-# cluster started with --kafka-mock (the mock program path in $SLUICE_KAFKA_MOCK).
+# like `nc -l 127.0.0.1 PORT < FILE`: the program in $SLUICE_SERVE_ONCE), @BOOTSTRAP@ the
+# address of a sluice-kafka-mock cluster started with --kafka-mock (the program in
+# $SLUICE_KAFKA_MOCK).
 # Everything is bounded: the program gets 30 s, the listener 30 s.
 # With SLUICE_UPDATE_EXPECTED=1 the output replaces EXPECTED instead (check it by hand first).
 set -euo pipefail
@@ -34,23 +35,9 @@ trap cleanup EXIT
 
 port=""
 if [[ -n $serve ]]; then
-  # A one-shot loopback listener: it writes its port to a file, sends FILE to the first
-  # client, closes, and gives up after 30 s without one.
-  python3 - "$serve" "$tmp/port" <<'PY' &
-import socket, sys
-srv = socket.socket()
-srv.bind(("127.0.0.1", 0))
-srv.listen(1)
-srv.settimeout(30)
-with open(sys.argv[2] + ".part", "w") as f:
-    f.write(str(srv.getsockname()[1]))
-import os
-os.rename(sys.argv[2] + ".part", sys.argv[2])
-conn, _ = srv.accept()
-with open(sys.argv[1], "rb") as f:
-    conn.sendall(f.read())
-conn.close()
-PY
+  # A one-shot loopback listener (serve_once.cpp): it writes its port to a file, sends FILE
+  # to the first client, closes, and gives up after 30 s without one.
+  "${SLUICE_SERVE_ONCE:?set SLUICE_SERVE_ONCE to the serve_once program}" "$serve" "$tmp/port" &
   pids+=($!)
   for _ in $(seq 300); do [[ -f $tmp/port ]] && break; sleep 0.1; done
   port=$(cat "$tmp/port")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs a tutorial program and compares its stdout with an expected file.
 #
-#   run_tutorial.sh EXPECTED [--serve FILE] [--kafka-mock TOPIC:N ...] -- PROGRAM ARGS...
+#   run_tutorial.sh EXPECTED [--serve FILE] [--kafka-mock TOPIC:N ...] [--exit N] -- PROGRAM ARGS...
 #
+# PROGRAM must exit with status N (default 0: --exit 1 for a tutorial that shows a failure).
 # In PROGRAM's arguments @TMP@ becomes a fresh temporary directory (removed afterwards),
 # @PORT@ the loopback port where --serve FILE is served once (a listener this script starts,
 # like `nc -l 127.0.0.1 PORT < FILE`: the program in $SLUICE_SERVE_ONCE), @BOOTSTRAP@ the
@@ -16,10 +17,12 @@ expected=$1
 shift
 serve=""
 topics=()
+want_exit=0
 while [[ $# -gt 0 && $1 != "--" ]]; do
   case $1 in
     --serve) serve=$2; shift 2 ;;
     --kafka-mock) topics+=(--topic "$2"); shift 2 ;;
+    --exit) want_exit=$2; shift 2 ;;
     *) echo "run_tutorial.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -66,8 +69,8 @@ done
 
 status=0
 timeout 30 "${args[@]}" >"$tmp/stdout" || status=$?
-if [[ $status -ne 0 ]]; then
-  echo "run_tutorial.sh: ${args[*]} exited with $status; its output:" >&2
+if [[ $status -ne $want_exit ]]; then
+  echo "run_tutorial.sh: ${args[*]} exited with $status, not $want_exit; its output:" >&2
   cat "$tmp/stdout" >&2
   exit 1
 fi

@@ -9,16 +9,17 @@
 #include "core/codec/time_format.hpp"
 #include "monitor/server.hpp"
 #include "samples/common/cli.hpp"
-#include "sinks/foreach_batch.hpp"
 #include "sinks/callback.hpp"
+#include "sinks/foreach_batch.hpp"
 #include "sources/file.hpp"
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <functional>
-#include <atomic>
 #include <iostream>
 #include <map>
 #include <mutex>

@@ -1,7 +1,9 @@
 #pragma once
 /// The monitor: Prometheus metrics at `/metrics`, a live status page at `/`, and the JSON
 /// API the page reads (`/api/job`, `/api/progress`, `/api/checkpoints`), served by
-/// cpp-httplib on its own thread while the job runs.
+/// cpp-httplib on its own thread while the job runs. Charts over time (monitor/charts.hpp):
+/// a sampler thread records a snapshot every `chart_interval` into a bounded ring;
+/// `/api/charts` renders them as inline SVG for the page, `/charts` as a page of its own.
 ///
 /// ```cpp
 /// auto running = job.start();
@@ -54,6 +56,10 @@ struct server_options {
   std::chrono::milliseconds page_refresh{1000};
   /// What one client may cost (see `server_limits`).
   server_limits limits{};
+  /// How often a sample for the charts is taken. Default 1 s; 10 ms to 1 h.
+  std::chrono::milliseconds chart_interval{1000};
+  /// Samples the charts keep (the oldest goes first). Default 300: 5 minutes at 1 s.
+  std::size_t chart_samples = 300;
 };
 
 class server {

@@ -109,10 +109,10 @@ std::string svg_chart(const chart_spec& spec, const std::vector<chart_series>& s
     out += fmt::format(R"(<text class="y-min" x="{}" y="{}" text-anchor="end" font-size="11">{}</text>)",
                        coord(area.left - 4), coord(area.top + area.height), escape(axis_value(ymin, spec.unit)));
     out += fmt::format(R"(<text class="x-min" x="{}" y="{}" font-size="11">{}</text>)", coord(area.left),
-                       coord(area.top + area.height + 15), escape(axis_value(xmin, "s")));
+                       coord(area.top + area.height + 15), escape(axis_value(xmin, spec.x_unit)));
     out += fmt::format(R"(<text class="x-max" x="{}" y="{}" text-anchor="end" font-size="11">{}</text>)",
                        coord(area.left + area.width), coord(area.top + area.height + 15),
-                       escape(axis_value(xmax, "s")));
+                       escape(axis_value(xmax, spec.x_unit)));
     std::size_t drawn = 0;
     for (std::size_t i = 0; i < series.size(); ++i) {
       const auto& s = series[i];

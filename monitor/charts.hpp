@@ -37,9 +37,10 @@ struct chart_series {
 struct chart_spec {
   std::string id;    ///< the svg's `data-chart` attribute
   std::string title; ///< shown above the plot
-  std::string unit;  ///< after the axis values: "/s", "s", "B"
+  std::string unit;  ///< after the y axis values: "/s", "s", "B"
   int width = 560;   ///< pixels, at least 200
   int height = 180;  ///< pixels, at least 100
+  std::string x_unit = "s"; ///< after the x axis values (the monitor's x is uptime)
 };
 
 /// The plot's rectangle inside the svg (the rest holds the title, axis labels and legend).

@@ -7,6 +7,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <charconv>
 #include <condition_variable>
 #include <cstdint>
@@ -304,6 +305,11 @@ struct server::impl {
                       "<p><a href=\"./\">status page</a></p></body></html>",
                       "text/html; charset=utf-8");
     });
+    for (const auto& page : opts.pages)
+      http.Get(page.path, [page](const httplib::Request&, httplib::Response& res) {
+        res.set_header("Cache-Control", "no-store");
+        res.set_content(page.render(), page.content_type);
+      });
     http.Get("/", [this](const httplib::Request&, httplib::Response& res) {
       auto page = status_page_html();
       const std::string marker = "__SLUICE_REFRESH_MS__";
@@ -335,6 +341,18 @@ result<std::unique_ptr<server>> server::start(const job_execution& job, server_o
     return make_error(error_code::invalid_option,
                       "monitor: chart_interval must be 10 ms to 1 h, not " +
                         std::to_string(opts.chart_interval.count()) + " ms");
+  for (const auto& page : opts.pages) {
+    static const std::vector<std::string> own{"/", "/metrics", "/charts", "/api/job", "/api/progress",
+                                              "/api/checkpoints", "/api/charts"};
+    // cpp-httplib takes a route as a regular expression: only plain paths are accepted.
+    const bool plain = page.path.size() > 1 && page.path[0] == '/' &&
+                       page.path.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-_") ==
+                         std::string::npos;
+    if (!plain || std::find(own.begin(), own.end(), page.path) != own.end() || !page.render)
+      return make_error(error_code::invalid_option,
+                        "monitor: page '" + page.path + "' must be a plain path (letters, digits, "
+                        "'/', '-', '_') that the monitor does not serve itself, with a render function");
+  }
   auto history = chart_history::make({.capacity = opts.chart_samples});
   if (!history)
     return std::move(history).error();

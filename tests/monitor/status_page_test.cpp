@@ -274,6 +274,17 @@ BOOST_AUTO_TEST_CASE(the_page_is_self_contained_and_gets_its_refresh_period) {
   BOOST_TEST(contains(charts, "data-chart=\"records-per-second\""));
   for (const char* external : {"<script", "<link", "<img", "<iframe", "src=\"http", "href=\"http"})
     BOOST_TEST(!contains(charts, external), "the charts page refers to something: " << external);
+  // Pages of the application (a dashboard) beside the monitor's own; none may take a
+  // route of the monitor's or be a pattern.
+  auto with_page = require_ok(monitor::server::start(
+    *exec, {.port = 0, .pages = {{"/board", "text/plain", [] { return std::string{"hello"}; }}}}));
+  BOOST_TEST(http_get(with_page->url(), "/board") == "hello");
+  with_page.reset();
+  for (const char* bad : {"/metrics", "/api/charts", "board", "/x.*", "/"}) {
+    auto refused = monitor::server::start(*exec, {.port = 0, .pages = {{bad, "text/plain", [] { return std::string{}; }}}});
+    BOOST_REQUIRE_MESSAGE(!refused.has_value(), bad);
+    BOOST_TEST(contains(refused.error().message, "must be a plain path"), refused.error().message);
+  }
   mon.reset();
   BOOST_TEST(exec->wait_for(safety_timeout));
 }

@@ -1,12 +1,15 @@
 #include "monitor/server.hpp"
 
 #include "core/log.hpp"
+#include "monitor/charts.hpp"
 #include "monitor/connections.hpp"
 #include "monitor/exposition.hpp"
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <charconv>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -189,7 +192,47 @@ struct server::impl {
   std::mutex mtx;
   std::optional<job_snapshot> previous;
 
-  impl(const job_execution& j, server_options o) : job(j), opts(std::move(o)), http(opts.limits) {}
+  // The charts' samples: taken by `sampler` every `opts.chart_interval`, read by requests.
+  std::mutex charts_mtx;
+  chart_history charts;
+  std::condition_variable sampler_wake;
+  bool stopping = false; // guarded by charts_mtx
+  std::thread sampler;
+
+  impl(const job_execution& j, server_options o, chart_history h)
+    : job(j), opts(std::move(o)), http(opts.limits), charts(std::move(h)) {}
+
+  void start_sampler() {
+    sampler = std::thread{[this] {
+      std::unique_lock lock{charts_mtx};
+      while (!stopping) {
+        lock.unlock();
+        auto s = job.snapshot(); // outside the lock: requests need not wait for it
+        lock.lock();
+        charts.record(s);
+        sampler_wake.wait_for(lock, opts.chart_interval, [this] { return stopping; });
+      }
+    }};
+  }
+
+  void stop_sampler() {
+    {
+      std::lock_guard guard{charts_mtx};
+      stopping = true;
+    }
+    sampler_wake.notify_all();
+    if (sampler.joinable())
+      sampler.join();
+  }
+
+  std::string charts_fragment() {
+    std::vector<chart_sample> samples;
+    {
+      std::lock_guard guard{charts_mtx};
+      samples = charts.samples();
+    }
+    return charts_html(samples);
+  }
 
   std::string job_api() {
     auto now = job.snapshot();
@@ -247,6 +290,26 @@ struct server::impl {
     http.Get("/api/checkpoints", [this, json](const httplib::Request&, httplib::Response& res) {
       json(res, checkpoints_json(job.snapshot()));
     });
+    http.Get("/api/charts", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(charts_fragment(), "text/html; charset=utf-8");
+    });
+    http.Get("/charts", [this](const httplib::Request&, httplib::Response& res) {
+      // The charts alone, for a browser without JavaScript: the page reloads itself.
+      const auto seconds = std::max<long long>(
+        1, std::chrono::ceil<std::chrono::seconds>(opts.page_refresh).count());
+      res.set_header("Cache-Control", "no-store");
+      res.set_content("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
+                      "content=\"" + std::to_string(seconds) + "\"><title>Sluice charts</title></head>"
+                      "<body style=\"font-family: sans-serif\">" + charts_fragment() +
+                      "<p><a href=\"./\">status page</a></p></body></html>",
+                      "text/html; charset=utf-8");
+    });
+    for (const auto& page : opts.pages)
+      http.Get(page.path, [page](const httplib::Request&, httplib::Response& res) {
+        res.set_header("Cache-Control", "no-store");
+        res.set_content(page.render(), page.content_type);
+      });
     http.Get("/", [this](const httplib::Request&, httplib::Response& res) {
       auto page = status_page_html();
       const std::string marker = "__SLUICE_REFRESH_MS__";
@@ -260,6 +323,7 @@ struct server::impl {
 server::server(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 
 server::~server() {
+  impl_->stop_sampler();
   impl_->http.stop();
   if (impl_->thread.joinable())
     impl_->thread.join();
@@ -273,7 +337,26 @@ result<std::unique_ptr<server>> server::start(const job_execution& job, server_o
     return make_error(error_code::invalid_option, "monitor: page_refresh must be positive");
   if (auto ok = check(opts.limits); !ok)
     return std::move(ok).error();
-  auto i = std::make_unique<impl>(job, opts);
+  if (opts.chart_interval < std::chrono::milliseconds{10} || opts.chart_interval > std::chrono::hours{1})
+    return make_error(error_code::invalid_option,
+                      "monitor: chart_interval must be 10 ms to 1 h, not " +
+                        std::to_string(opts.chart_interval.count()) + " ms");
+  for (const auto& page : opts.pages) {
+    static const std::vector<std::string> own{"/", "/metrics", "/charts", "/api/job", "/api/progress",
+                                              "/api/checkpoints", "/api/charts"};
+    // cpp-httplib takes a route as a regular expression: only plain paths are accepted.
+    const bool plain = page.path.size() > 1 && page.path[0] == '/' &&
+                       page.path.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-_") ==
+                         std::string::npos;
+    if (!plain || std::find(own.begin(), own.end(), page.path) != own.end() || !page.render)
+      return make_error(error_code::invalid_option,
+                        "monitor: page '" + page.path + "' must be a plain path (letters, digits, "
+                        "'/', '-', '_') that the monitor does not serve itself, with a render function");
+  }
+  auto history = chart_history::make({.capacity = opts.chart_samples});
+  if (!history)
+    return std::move(history).error();
+  auto i = std::make_unique<impl>(job, opts, std::move(*history));
   i->limits();
   i->routes();
   // httplib's default also sets SO_REUSEPORT, which lets a second server bind a port in
@@ -309,6 +392,7 @@ result<std::unique_ptr<server>> server::start(const job_execution& job, server_o
   // destructor's join would hang. The loop's first step marks it running.
   while (!raw->http.is_running())
     std::this_thread::yield();
+  raw->start_sampler();
   logging::get().info("monitor: serving http://{}:{}/ (metrics at /metrics)", opts.address,
                       raw->port);
   return std::unique_ptr<server>{new server{std::move(i)}};

@@ -1,7 +1,9 @@
 #pragma once
 /// The monitor: Prometheus metrics at `/metrics`, a live status page at `/`, and the JSON
 /// API the page reads (`/api/job`, `/api/progress`, `/api/checkpoints`), served by
-/// cpp-httplib on its own thread while the job runs.
+/// cpp-httplib on its own thread while the job runs. Charts over time (monitor/charts.hpp):
+/// a sampler thread records a snapshot every `chart_interval` into a bounded ring;
+/// `/api/charts` renders them as inline SVG for the page, `/charts` as a page of its own.
 ///
 /// ```cpp
 /// auto running = job.start();
@@ -12,8 +14,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sluice::monitor {
 
@@ -45,6 +49,15 @@ struct server_limits {
   std::size_t max_requests_per_connection = 100;
 };
 
+/// A page an application adds to the monitor's server (a live dashboard): `GET path`
+/// answers `render()`, called on a server thread for each request (it must be thread-safe
+/// and must not block on the job).
+struct extra_page {
+  std::string path;         ///< starting with '/', not one of the monitor's own routes
+  std::string content_type = "text/html; charset=utf-8";
+  std::function<std::string()> render;
+};
+
 struct server_options {
   /// TCP port; 0 picks a free one (see `server::port()`). Default 0.
   int port = 0;
@@ -54,6 +67,12 @@ struct server_options {
   std::chrono::milliseconds page_refresh{1000};
   /// What one client may cost (see `server_limits`).
   server_limits limits{};
+  /// How often a sample for the charts is taken. Default 1 s; 10 ms to 1 h.
+  std::chrono::milliseconds chart_interval{1000};
+  /// Samples the charts keep (the oldest goes first). Default 300: 5 minutes at 1 s.
+  std::size_t chart_samples = 300;
+  /// Pages of the application, served beside the monitor's own. Default none.
+  std::vector<extra_page> pages{};
 };
 
 class server {

@@ -228,6 +228,14 @@ bool checkpoint_completed(job_execution& exec) {
   return true;
 }
 
+/// The svg of the chart `id` in `html`, or "".
+std::string chart_in(const std::string& html, const std::string& id) {
+  const auto from = html.find("data-chart=\"" + id + "\"");
+  if (from == std::string::npos)
+    return {};
+  return html.substr(from, html.find("</svg>", from) - from);
+}
+
 std::string http_get(const std::string& url, const std::string& path) {
   httplib::Client client{url};
   client.set_read_timeout(30, 0);
@@ -258,8 +266,25 @@ BOOST_AUTO_TEST_CASE(the_page_is_self_contained_and_gets_its_refresh_period) {
                                "src=\"http", "href=\"http", "href=\"//", "src=\"//"})
     BOOST_TEST(!contains(page, external), "the page refers to something outside: " << external);
   for (const char* id : {"id=\"graph\"", "id=\"operators\"", "id=\"checkpoints\"",
-                         "id=\"progress\"", "id=\"failure\""})
+                         "id=\"progress\"", "id=\"failure\"", "id=\"charts\""})
     BOOST_TEST(contains(page, id), id);
+  // The charts without JavaScript: server-rendered SVG, nothing loaded from elsewhere.
+  const auto charts = http_get(mon->url(), "/charts");
+  BOOST_TEST(contains(charts, "<meta http-equiv=\"refresh\" content=\"2\">"));
+  BOOST_TEST(contains(charts, "data-chart=\"records-per-second\""));
+  for (const char* external : {"<script", "<link", "<img", "<iframe", "src=\"http", "href=\"http"})
+    BOOST_TEST(!contains(charts, external), "the charts page refers to something: " << external);
+  // Pages of the application (a dashboard) beside the monitor's own; none may take a
+  // route of the monitor's or be a pattern.
+  auto with_page = require_ok(monitor::server::start(
+    *exec, {.port = 0, .pages = {{"/board", "text/plain", [] { return std::string{"hello"}; }}}}));
+  BOOST_TEST(http_get(with_page->url(), "/board") == "hello");
+  with_page.reset();
+  for (const char* bad : {"/metrics", "/api/charts", "board", "/x.*", "/"}) {
+    auto refused = monitor::server::start(*exec, {.port = 0, .pages = {{bad, "text/plain", [] { return std::string{}; }}}});
+    BOOST_REQUIRE_MESSAGE(!refused.has_value(), bad);
+    BOOST_TEST(contains(refused.error().message, "must be a plain path"), refused.error().message);
+  }
   mon.reset();
   BOOST_TEST(exec->wait_for(safety_timeout));
 }
@@ -279,8 +304,20 @@ BOOST_AUTO_TEST_CASE(chromium_renders_the_running_job) {
   BOOST_REQUIRE_MESSAGE(checkpoint_completed(*exec), "no checkpoint completed in time");
   // Page refresh shorter than the virtual time budget: the page polls several times (few
   // enough that a loaded machine still answers them quickly).
-  auto mon = require_ok(monitor::server::start(*exec, {.port = 0, .page_refresh = 1s}));
+  auto mon = require_ok(monitor::server::start(
+    *exec, {.port = 0, .page_refresh = 1s, .chart_interval = 100ms}));
   const auto url = mon->url() + "/";
+  // The charts have rates and a checkpoint once the sampler took a few samples.
+  {
+    const auto deadline = std::chrono::steady_clock::now() + safety_timeout;
+    std::string fragment;
+    while (!(contains(fragment = http_get(mon->url(), "/api/charts"), "<polyline class=\"series\" data-series=\"numbers\"") &&
+             contains(chart_in(fragment, "checkpoint-size"), "class=\"series\""))) {
+      BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
+                            "the charts never showed data: " << fragment);
+      BOOST_REQUIRE_MESSAGE(!exec->wait_for(20ms), "the job ended");
+    }
+  }
 
   // -- the DOM after the scripts ran ---------------------------------------------------
   const auto dom_file = dir.path / "dom.html";
@@ -326,6 +363,22 @@ BOOST_AUTO_TEST_CASE(chromium_renders_the_running_job) {
   static const std::regex report_row{R"re(<tr class="report" data-batch="\d+")re"};
   const auto progress = section(dom, "progress", "</table>");
   BOOST_TEST(std::regex_search(progress, report_row), "no progress report in the page");
+
+  // The charts, rendered by the server into the page: one svg each, with a line per
+  // operator in the records chart and the checkpoints drawn.
+  const auto charts = section(dom, "charts", "</section>");
+  for (const std::string chart : {"records-per-second", "watermark-lag", "checkpoint-duration", "checkpoint-size"})
+    BOOST_TEST(contains(charts, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" data-chart=\"" + chart + "\""),
+               chart << " chart in the page");
+  const auto records = chart_in(charts, "records-per-second");
+  for (const std::string name : {"numbers", "enrich", "count-per-key"})
+    BOOST_TEST(contains(records, "<polyline class=\"series\" data-series=\"" + name + "\""), name << "'s records line");
+  BOOST_TEST(contains(records, "data-series=\"collect &lt;all&gt;\""), "names in the charts are text");
+  BOOST_TEST(!contains(records, "no data yet"));
+  for (const std::string chart : {"checkpoint-duration", "checkpoint-size"})
+    BOOST_TEST(contains(chart_in(charts, chart), "class=\"series\""), chart << " has points");
+  // (The generator has no watermark strategy: the lag chart has nothing to show.)
+  BOOST_TEST(contains(chart_in(charts, "watermark-lag"), "no data yet"));
 
   // -- the screenshot, kept as an artifact ---------------------------------------------
   const auto shot = dir.path / "status_page.png";

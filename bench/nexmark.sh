@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Nexmark on Sluice (issue 26): every query of samples/nexmark at --events (default 10M) at
+# parallelism 1 and 2, and q0-q2 as a plain loop over the same generator (nexmark_loop) for
+# the ratio engine / loop.
+#
+#   ninja -C build nexmark nexmark_loop     # build these first; it builds nothing
+#   bench/nexmark.sh                        # all queries, 10M events, p = 1 and 2
+#   bench/nexmark.sh --events 1000000 --queries "0 5" --parallelism "2"
+#
+# Per run: events/s (events / the job's own elapsed time, as the sample prints it),
+# events/s per core (events / (user + sys CPU seconds) from /usr/bin/time -v: what one
+# fully used core would do), peak RSS, the result rows and their checksum (equal at every
+# parallelism, and for q0-q2 equal to the loop's). Unthrottled: the source emits as fast as
+# it can; event time runs at Beam's 10 000 events/s timeline.
+#
+# Environment: SLUICE_BUILD (default build).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${SLUICE_BUILD:-$root/build}"
+events=10000000
+queries="0 1 2 3 4 5 6 7 8 11 12"
+parallelism="1 2"
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --events) events="$2"; shift 2 ;;
+    --queries) queries="$2"; shift 2 ;;
+    --parallelism) parallelism="$2"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "nexmark.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+sample="$build/samples/nexmark/nexmark"
+loop="$build/bench/nexmark_loop"
+for b in "$sample" "$loop"; do
+  [[ -x "$b" ]] || { echo "nexmark.sh: $b is missing: ninja -C $build nexmark nexmark_loop" >&2; exit 2; }
+done
+[[ -x /usr/bin/time ]] || { echo "nexmark.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# run NAME CMD...: one measured run; prints a table row.
+run() {
+  local name="$1"; shift
+  /usr/bin/time -v -o "$tmp/time" "$@" > "$tmp/out" 2> "$tmp/err" || {
+    echo "nexmark.sh: $name failed:" >&2; cat "$tmp/err" "$tmp/out" >&2; exit 1; }
+  local line rate rows sum user sys rss
+  line="$(grep -E '^nexmark(_loop)? q' "$tmp/out" | tail -1)"
+  rate="$(sed -E 's/.* ([0-9]+) events\/s.*/\1/' <<<"$line")"
+  rows="$(sed -E 's/.* ([0-9]+) result rows.*/\1/' <<<"$line")"
+  sum="$(sed -E 's/.*checksum ([0-9a-f]+).*/\1/' <<<"$line")"
+  user="$(awk -F': ' '/User time/ {print $2}' "$tmp/time")"
+  sys="$(awk -F': ' '/System time/ {print $2}' "$tmp/time")"
+  rss="$(awk -F': ' '/Maximum resident/ {print $2}' "$tmp/time")"
+  awk -v n="$name" -v r="$rate" -v e="$events" -v u="$user" -v s="$sys" -v m="$rss" \
+      -v rows="$rows" -v sum="$sum" 'BEGIN {
+    cpu = u + s; per = cpu > 0 ? e / cpu : 0
+    printf "| %-16s | %11.0f | %14.0f | %7.2f | %8.0f | %10s | %s |\n", n, r, per, cpu, m / 1024, rows, sum }'
+}
+
+echo "# Nexmark, $events events, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| run              |    events/s | events/s/core | CPU s   | RSS MiB  |       rows | checksum |"
+echo "|------------------|-------------|----------------|---------|----------|------------|----------|"
+for q in $queries; do
+  if [[ "$q" == 0 || "$q" == 1 || "$q" == 2 ]]; then
+    run "loop q$q" "$loop" --query "$q" --events "$events"
+  fi
+  for p in $parallelism; do
+    run "q$q p=$p" "$sample" --query "$q" --events "$events" --parallelism "$p"
+  done
+done

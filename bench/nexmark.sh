@@ -5,8 +5,10 @@
 #
 #   ninja -C build nexmark nexmark_loop     # build these first; it builds nothing
 #   bench/nexmark.sh                        # all queries, 10M events, p = 1 and 2
-#   bench/nexmark.sh --events 1000000 --queries "0 5" --parallelism "2"
+#   bench/nexmark.sh --events 1000000 --queries "0 5" --parallelism "2" --splits interleaved
 #
+# Parallelism above 1 runs once per --splits mode (ranges: Beam's split into consecutive
+# ranges; interleaved: every p-th event; docs/nexmark.md).
 # Per run: events/s (events / the job's own elapsed time, as the sample prints it),
 # events/s per core (events / (user + sys CPU seconds) from /usr/bin/time -v: what one
 # fully used core would do), peak RSS, the result rows and their checksum (equal at every
@@ -21,13 +23,15 @@ build="${SLUICE_BUILD:-$root/build}"
 events=10000000
 queries="0 1 2 3 4 5 6 7 8 11 12"
 parallelism="1 2"
+splits="ranges interleaved"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --events) events="$2"; shift 2 ;;
     --queries) queries="$2"; shift 2 ;;
     --parallelism) parallelism="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --splits) splits="$2"; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "nexmark.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -58,18 +62,24 @@ run() {
   awk -v n="$name" -v r="$rate" -v e="$events" -v u="$user" -v s="$sys" -v m="$rss" \
       -v rows="$rows" -v sum="$sum" 'BEGIN {
     cpu = u + s; per = cpu > 0 ? e / cpu : 0
-    printf "| %-16s | %11.0f | %14.0f | %7.2f | %8.0f | %10s | %s |\n", n, r, per, cpu, m / 1024, rows, sum }'
+    printf "| %-22s | %11.0f | %14.0f | %7.2f | %8.0f | %10s | %s |\n", n, r, per, cpu, m / 1024, rows, sum }'
 }
 
 echo "# Nexmark, $events events, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| run              |    events/s | events/s/core | CPU s   | RSS MiB  |       rows | checksum |"
-echo "|------------------|-------------|----------------|---------|----------|------------|----------|"
+echo "| run                    |    events/s | events/s/core | CPU s   | RSS MiB  |       rows | checksum |"
+echo "|------------------------|-------------|----------------|---------|----------|------------|----------|"
 for q in $queries; do
   if [[ "$q" == 0 || "$q" == 1 || "$q" == 2 ]]; then
     run "loop q$q" "$loop" --query "$q" --events "$events"
   fi
   for p in $parallelism; do
-    run "q$q p=$p" "$sample" --query "$q" --events "$events" --parallelism "$p"
+    if [[ "$p" == 1 ]]; then
+      run "q$q p=1" "$sample" --query "$q" --events "$events" --parallelism 1
+      continue
+    fi
+    for s in $splits; do
+      run "q$q p=$p $s" "$sample" --query "$q" --events "$events" --parallelism "$p" --split "$s"
+    done
   done
 done

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   std::int64_t events = 0;
   std::int64_t rate = 0;
   std::string output;
+  std::string split = "ranges";
   samples::add_common_flags(app, common);
   app.add_option("--query", query, "the query: 0-8, 11 or 12")->required();
   app.add_option("--events", events, "events to generate (2% persons, 6% auctions, 92% bids)")
@@ -47,6 +48,12 @@ int main(int argc, char** argv) {
                  "possible)")
     ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}));
   app.add_option("--output", output, "write the result rows as CSV to FILE");
+  app.add_option("--split", split,
+                 "how parallel source instances share the events: ranges (consecutive "
+                 "ranges, as Beam's GeneratorConfig.split; the default) or interleaved "
+                 "(instance i of p takes every p-th event, so all advance together in event "
+                 "time); the events are the same either way")
+    ->check(CLI::IsMember({"ranges", "interleaved"}));
   CLI11_PARSE(app, argc, argv);
   if (events <= 0) {
     std::cerr << "nexmark: --events: must be positive, got " << events << "\n";
@@ -65,6 +72,7 @@ int main(int argc, char** argv) {
   nexmark::run_options ro;
   ro.query = query;
   ro.events = events;
+  ro.split = split == "interleaved" ? nexmark::split_mode::interleaved : nexmark::split_mode::ranges;
   if (rate > 0) {
     ro.events_per_second = rate;
     ro.throttle = static_cast<double>(rate);

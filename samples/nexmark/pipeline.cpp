@@ -18,6 +18,7 @@ result<stream<row>> add_query(job& j, const run_options& o) {
   source.config.max_events = o.events;
   source.config.events_per_second = o.events_per_second;
   source.rate = o.throttle;
+  source.split = o.split;
   if (auto ok = source.validate(); !ok)
     return ok.error();
   auto in = j.from(std::move(source), nexmark_watermarks()).name("nexmark");

@@ -18,6 +18,8 @@ struct run_options {
   /// Events per second of wall-clock time over all source instances; none: as fast as
   /// possible.
   std::optional<double> throttle{};
+  /// How events are dealt out to parallel source instances.
+  split_mode split = split_mode::ranges;
 };
 
 /// Adds the source and the query to `j`; the query's rows. Errors name a bad option.

@@ -2,11 +2,9 @@
 /// The Nexmark source: Beam's generator (generator.hpp) as a replayable, checkpointable
 /// Sluice source of `event`s.
 ///
-/// Instance i of p generates range i of `config.split(p)`: consecutive event numbers on one
-/// timeline, so every parallelism yields the same events with the same times. Each instance
-/// emits its range in event-time order; a later range's instance runs ahead in event time
-/// and its watermark with it, and downstream operators wait for the minimum, as Flink does
-/// with Beam's split generators. The position is the number of events generated so far.
+/// Every event is a function of its number on one timeline, so each instance generates its
+/// share of the numbers (`split_mode`) and every parallelism yields the same events with
+/// the same times, each instance in event-time order. The position is the next number.
 #include "samples/nexmark/generator.hpp"
 #include "sources/source.hpp"
 #include "sources/watermarks.hpp"
@@ -30,15 +28,35 @@ inline watermark_strategy<event> nexmark_watermarks() {
     std::chrono::seconds{4}, [](const event& e) { return event_time_of(e.date_time()); });
 }
 
+/// How the events are dealt out to parallel source instances. Either way every parallelism
+/// yields the same events with the same times.
+enum class split_mode {
+  /// Instance i generates range i of `generator_config::split(p)`: consecutive events, sized
+  /// as Beam's GeneratorConfig.split sizes them. Later ranges run ahead in event time, so
+  /// downstream state waits for the earliest range (docs/nexmark.md).
+  ranges,
+  /// Instance i generates events i, i + p, i + 2p, ...: all instances advance together in
+  /// event time, so watermarks move as with one instance.
+  interleaved,
+};
+
 class nexmark_source final : public source<event> {
 public:
-  nexmark_source(generator_config config, std::optional<double> rate)
-    : config_(config), rate_(rate) {}
+  nexmark_source(generator_config config, std::optional<double> rate, split_mode split)
+    : config_(config), rate_(rate), split_(split) {}
 
   result<void> open(const source_context& ctx) override {
-    const auto parts = config_.split(ctx.parallelism);
-    part_ = parts[static_cast<std::size_t>(ctx.instance)];
-    gen_ = generator{part_};
+    if (split_ == split_mode::ranges) {
+      const auto part = config_.split(ctx.parallelism)[static_cast<std::size_t>(ctx.instance)];
+      first_ = part.first_event_number - config_.first_event_number;
+      end_ = first_ + part.max_events;
+      step_ = 1;
+    } else {
+      first_ = ctx.instance;
+      end_ = config_.max_events;
+      step_ = ctx.parallelism;
+    }
+    next_ = first_;
     clock_ = ctx.processing_clock;
     start_ = clock_->now();
     if (rate_)
@@ -47,7 +65,7 @@ public:
   }
 
   result<poll_result> poll(source_output<event>& out, std::size_t max) override {
-    if (!gen_.has_next())
+    if (next_ >= end_)
       return poll_result::end();
     std::int64_t allowed = static_cast<std::int64_t>(max);
     if (per_instance_rate_ > 0) {
@@ -62,43 +80,52 @@ public:
     }
     auto& records = out.records;
     std::int64_t n = 0;
-    for (; n < allowed && gen_.has_next(); ++n)
-      records.push_back(gen_.next().value);
+    // Every event is a function of its number: instances need no generator state.
+    for (; n < allowed && next_ < end_; ++n, next_ += step_)
+      records.push_back(make_event(config_, next_));
     emitted_ += n;
-    return gen_.has_next() ? poll_result::more() : poll_result::end();
+    return next_ < end_ ? poll_result::more() : poll_result::end();
   }
 
-  /// `<first event number of the range>:<events generated>`: the range pins the parallelism.
+  /// `<first event number>:<step>:<next event number>`: the first two pin the parallelism
+  /// and the split mode.
   std::optional<std::string> position() const override {
-    return std::to_string(part_.first_event_number) + ":" + std::to_string(gen_.events_so_far());
+    return std::to_string(first_) + ":" + std::to_string(step_) + ":" + std::to_string(next_);
   }
 
   result<void> seek(std::string_view pos) override {
-    const auto colon = pos.find(':');
-    const auto first = colon == std::string_view::npos
-                         ? std::nullopt
-                         : parse_sequence_number(pos.substr(0, colon));
-    const auto count = colon == std::string_view::npos
-                         ? std::nullopt
-                         : parse_sequence_number(pos.substr(colon + 1));
-    if (!first || !count)
+    std::optional<std::uint64_t> parts[3];
+    std::size_t from = 0;
+    for (int i = 0; i < 3; ++i) {
+      const auto to = i < 2 ? pos.find(':', from) : pos.size();
+      if (to == std::string_view::npos)
+        break;
+      parts[i] = parse_sequence_number(pos.substr(from, to - from));
+      from = to + 1;
+    }
+    if (!parts[0] || !parts[1] || !parts[2])
       return make_error(error_code::io_error,
                         "nexmark: bad checkpointed position '" + std::string{pos} + "'");
-    if (static_cast<std::int64_t>(*first) != part_.first_event_number ||
-        static_cast<std::int64_t>(*count) > part_.max_events)
+    const auto next = static_cast<std::int64_t>(*parts[2]);
+    if (static_cast<std::int64_t>(*parts[0]) != first_ ||
+        static_cast<std::int64_t>(*parts[1]) != step_ || next < first_ ||
+        next >= end_ + step_ || (next - first_) % step_ != 0)
       return make_error(error_code::invalid_option,
                         "nexmark: checkpointed position " + std::string{pos} +
-                          " belongs to another range of events; restore with the same "
-                          "--events and source parallelism");
-    gen_ = generator{part_, static_cast<std::int64_t>(*count)};
+                          " belongs to other events than this instance's; restore with the "
+                          "same --events, --split and source parallelism");
+    next_ = next;
     return {};
   }
 
 private:
   generator_config config_;
   std::optional<double> rate_;
-  generator_config part_{};
-  generator gen_{generator_config{}};
+  split_mode split_;
+  std::int64_t first_ = 0; ///< this instance's first event number
+  std::int64_t end_ = 0;   ///< past its last
+  std::int64_t step_ = 1;
+  std::int64_t next_ = 0;
   std::shared_ptr<const clock> clock_;
   clock::time_point start_{};
   double per_instance_rate_ = 0;
@@ -111,9 +138,10 @@ struct events {
   generator_config config;
   /// Events per second of wall-clock time over all instances; none: as fast as possible.
   std::optional<double> rate{};
+  split_mode split = split_mode::ranges;
 
   std::unique_ptr<source<event>> create(const source_context&) const {
-    return std::make_unique<nexmark_source>(config, rate);
+    return std::make_unique<nexmark_source>(config, rate, split);
   }
   std::string describe() const {
     return "nexmark(events=" + std::to_string(config.max_events) +

@@ -22,12 +22,14 @@ struct run_result {
   std::uint64_t late = 0;
 };
 
-run_result run_query(int query, std::int64_t events, std::int64_t rate, int parallelism) {
+run_result run_query(int query, std::int64_t events, std::int64_t rate, int parallelism,
+                     split_mode split = split_mode::ranges) {
   job_options o;
   o.name = "nexmark-test";
   o.parallelism = parallelism;
   job j{o};
-  auto rows = add_query(j, {.query = query, .events = events, .events_per_second = rate});
+  auto rows = add_query(
+    j, {.query = query, .events = events, .events_per_second = rate, .split = split});
   BOOST_TEST_REQUIRE(rows.has_value(), (rows ? "" : rows.error().to_string()));
   sinks::collect<row> out;
   rows->sink_to(out);
@@ -220,10 +222,12 @@ void check_query(int query, std::int64_t events, std::int64_t rate) {
   const auto all = generate(events, rate);
   const auto want = expected(query, all);
   BOOST_TEST_REQUIRE(!want.empty(), "the oracle of q" << query << " gives no rows: a weak test");
-  for (int p : {1, 2}) {
+  for (auto [p, split] : {std::pair{1, split_mode::ranges}, std::pair{2, split_mode::ranges},
+                          std::pair{2, split_mode::interleaved}}) {
     BOOST_TEST_CONTEXT("q" << query << ", " << events << " events at " << rate
-                            << "/s, parallelism " << p) {
-      const auto got = run_query(query, events, rate, p);
+                            << "/s, parallelism " << p
+                            << (split == split_mode::ranges ? " (ranges)" : " (interleaved)")) {
+      const auto got = run_query(query, events, rate, p, split);
       BOOST_TEST(got.late == 0u);
       BOOST_TEST(got.rows.size() == want.size());
       // The first difference, readable, rather than two long lists.
@@ -298,9 +302,10 @@ BOOST_AUTO_TEST_CASE(q12_counts_every_bid_once_per_bidder) {
   std::map<std::int64_t, std::int64_t> want;
   for (const auto& b : bids(all))
     ++want[b.bidder];
-  for (int p : {1, 2}) {
+  for (auto [p, split] : {std::pair{1, split_mode::ranges}, std::pair{2, split_mode::ranges},
+                          std::pair{2, split_mode::interleaved}}) {
     BOOST_TEST_CONTEXT("parallelism " << p) {
-      const auto got = run_query(12, 30'000, 10'000, p);
+      const auto got = run_query(12, 30'000, 10'000, p, split);
       std::map<std::int64_t, std::int64_t> sums;
       for (const auto& r : got.rows) {
         std::int64_t bidder = 0, n = 0, start = 0, end = 0;

@@ -87,6 +87,15 @@ BOOST_AUTO_TEST_CASE(killed_at_a_checkpoint_it_resumes_to_the_same_result) {
   const int status = test::run_child(args, "completed:1", {}, (dir.path / "o1").string(),
                                      (dir.path / "e1").string());
   BOOST_TEST_REQUIRE(WIFSIGNALED(status), "it was to die at the first completed checkpoint");
+  // The checkpoint holds ranges of events: an interleaved split cannot take it over.
+  args = common;
+  args.push_back((dir.path / "refused.csv").string());
+  args.erase(args.begin());
+  args.insert(args.end(), {"--split", "interleaved"});
+  auto refused = nexmark(args);
+  BOOST_TEST(refused.exit_code == 1);
+  BOOST_TEST(refused.err.find("belongs to other events than this instance's") != std::string::npos,
+             refused.err);
   args = common;
   args.push_back((dir.path / "resumed.csv").string());
   args.erase(args.begin());

@@ -8,7 +8,8 @@
 #   bench/nexmark.sh --events 1000000 --queries "0 5" --parallelism "2" --splits interleaved
 #
 # Parallelism above 1 runs once per --splits mode (ranges: Beam's split into consecutive
-# ranges; interleaved: every p-th event; docs/nexmark.md).
+# ranges; interleaved: every p-th event; docs/nexmark.md). --checkpoint-interval 1s adds
+# checkpoints into a fresh temporary directory per run (the loops run without).
 # Per run: events/s (events / the job's own elapsed time, as the sample prints it),
 # events/s per core (events / (user + sys CPU seconds) from /usr/bin/time -v: what one
 # fully used core would do), peak RSS, the result rows and their checksum (equal at every
@@ -24,6 +25,7 @@ events=10000000
 queries="0 1 2 3 4 5 6 7 8 11 12"
 parallelism="1 2"
 splits="ranges interleaved"
+checkpoints=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -31,7 +33,8 @@ while [[ $# -gt 0 ]]; do
     --queries) queries="$2"; shift 2 ;;
     --parallelism) parallelism="$2"; shift 2 ;;
     --splits) splits="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --checkpoint-interval) checkpoints="$2"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "nexmark.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +52,10 @@ trap 'rm -rf "$tmp"' EXIT
 # run NAME CMD...: one measured run; prints a table row.
 run() {
   local name="$1"; shift
+  if [[ -n "$checkpoints" && "$1" == "$sample" ]]; then
+    rm -rf "$tmp/ckpt"
+    set -- "$@" --checkpoint-dir "$tmp/ckpt" --checkpoint-interval "$checkpoints"
+  fi
   /usr/bin/time -v -o "$tmp/time" "$@" > "$tmp/out" 2> "$tmp/err" || {
     echo "nexmark.sh: $name failed:" >&2; cat "$tmp/err" "$tmp/out" >&2; exit 1; }
   local line rate rows sum user sys rss
@@ -65,7 +72,7 @@ run() {
     printf "| %-22s | %11.0f | %14.0f | %7.2f | %8.0f | %10s | %s |\n", n, r, per, cpu, m / 1024, rows, sum }'
 }
 
-echo "# Nexmark, $events events, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# Nexmark, $events events${checkpoints:+, checkpoints every $checkpoints}, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| run                    |    events/s | events/s/core | CPU s   | RSS MiB  |       rows | checksum |"
 echo "|------------------------|-------------|----------------|---------|----------|------------|----------|"

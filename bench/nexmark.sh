@@ -10,6 +10,10 @@
 # Parallelism above 1 runs once per --splits mode (ranges: Beam's split into consecutive
 # ranges; interleaved: every p-th event; docs/nexmark.md). --checkpoint-interval 1s adds
 # checkpoints into a fresh temporary directory per run (the loops run without).
+# --flink adds q0-q2 as Flink 2.3 DataStream jobs (bench/nexmark-flink: the same generator
+# rules with the JDK's Random, a local mini-cluster, object reuse on) at each parallelism;
+# Maven resolves Flink's jars on first use. Its events/s is the job's net runtime; its CPU
+# includes the JVM's start and JIT. Rows must equal the sample's (no checksum there).
 # Per run: events/s (events / the job's own elapsed time, as the sample prints it),
 # events/s per core (events / (user + sys CPU seconds) from /usr/bin/time -v: what one
 # fully used core would do), peak RSS, the result rows and their checksum (equal at every
@@ -26,6 +30,7 @@ queries="0 1 2 3 4 5 6 7 8 11 12"
 parallelism="1 2"
 splits="ranges interleaved"
 checkpoints=""
+flink=0
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -34,7 +39,8 @@ while [[ $# -gt 0 ]]; do
     --parallelism) parallelism="$2"; shift 2 ;;
     --splits) splits="$2"; shift 2 ;;
     --checkpoint-interval) checkpoints="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --flink) flink=1; shift ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "nexmark.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +55,14 @@ done
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
+if [[ "$flink" == 1 ]]; then
+  flink_dir="$root/bench/nexmark-flink"
+  mvn -q -B -f "$flink_dir/pom.xml" dependency:build-classpath -Dmdep.outputFile="$tmp/cp.txt" >&2
+  mkdir -p "$tmp/classes"
+  javac --release 17 -cp "$(cat "$tmp/cp.txt")" -d "$tmp/classes" \
+    "$flink_dir/src/main/java/sluice/bench/NexmarkFlink.java"
+fi
+
 # run NAME CMD...: one measured run; prints a table row.
 run() {
   local name="$1"; shift
@@ -59,10 +73,11 @@ run() {
   /usr/bin/time -v -o "$tmp/time" "$@" > "$tmp/out" 2> "$tmp/err" || {
     echo "nexmark.sh: $name failed:" >&2; cat "$tmp/err" "$tmp/out" >&2; exit 1; }
   local line rate rows sum user sys rss
-  line="$(grep -E '^nexmark(_loop)? q' "$tmp/out" | tail -1)"
+  line="$(grep -E '^(nexmark(_loop)?|flink) q' "$tmp/out" | tail -1)"
   rate="$(sed -E 's/.* ([0-9]+) events\/s.*/\1/' <<<"$line")"
   rows="$(sed -E 's/.* ([0-9]+) result rows.*/\1/' <<<"$line")"
-  sum="$(sed -E 's/.*checksum ([0-9a-f]+).*/\1/' <<<"$line")"
+  sum="-"
+  [[ "$line" == *checksum* ]] && sum="$(sed -E 's/.*checksum ([0-9a-f]+).*/\1/' <<<"$line")"
   user="$(awk -F': ' '/User time/ {print $2}' "$tmp/time")"
   sys="$(awk -F': ' '/System time/ {print $2}' "$tmp/time")"
   rss="$(awk -F': ' '/Maximum resident/ {print $2}' "$tmp/time")"
@@ -89,4 +104,10 @@ for q in $queries; do
       run "q$q p=$p $s" "$sample" --query "$q" --events "$events" --parallelism "$p" --split "$s"
     done
   done
+  if [[ "$flink" == 1 && ( "$q" == 0 || "$q" == 1 || "$q" == 2 ) ]]; then
+    for p in $parallelism; do
+      run "flink q$q p=$p" java -cp "$tmp/classes:$(cat "$tmp/cp.txt")" sluice.bench.NexmarkFlink \
+        "$q" "$events" "$p"
+    done
+  fi
 done

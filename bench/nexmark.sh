@@ -57,7 +57,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 if [[ "$flink" == 1 ]]; then
   flink_dir="$root/bench/nexmark-flink"
-  mvn -q -B -f "$flink_dir/pom.xml" dependency:build-classpath -Dmdep.outputFile="$tmp/cp.txt" >&2
+  mvn -q -B -Dstyle.color=never -f "$flink_dir/pom.xml" dependency:build-classpath -Dmdep.outputFile="$tmp/cp.txt" >&2
   mkdir -p "$tmp/classes"
   javac --release 17 -cp "$(cat "$tmp/cp.txt")" -d "$tmp/classes" \
     "$flink_dir/src/main/java/sluice/bench/NexmarkFlink.java"

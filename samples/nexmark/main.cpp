@@ -1,0 +1,138 @@
+// nexmark: the Nexmark benchmark queries on Sluice, over Apache Beam's event generator.
+//
+//   nexmark --query 5 --events 10000000 [--rate R] [--parallelism P] [--output FILE]
+//
+// Without --output the result rows are counted and summed into an order-independent
+// checksum; with it they go to FILE as CSV (a header, then the rows in arrival order).
+// At the end it prints the events per second and the number of result rows.
+#include "samples/common/cli.hpp"
+#include "samples/nexmark/pipeline.hpp"
+#include "sinks/callback.hpp"
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <fstream>
+#include <iostream>
+#include <mutex>
+
+using namespace sluice;
+
+namespace {
+
+/// Where every sink instance puts its rows.
+struct results {
+  std::mutex mu;
+  std::ofstream file; ///< open when --output was given
+  std::uint64_t rows = 0;
+  std::uint64_t checksum = 0; ///< sum of the rows' XXH64 hashes: independent of order
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Nexmark queries over Apache Beam's generator (docs/nexmark.md)"};
+  samples::common_flags common;
+  int query = -1;
+  std::int64_t events = 0;
+  std::int64_t rate = 0;
+  std::string output;
+  std::string split = "ranges";
+  samples::add_common_flags(app, common);
+  app.add_option("--query", query, "the query: 0-8, 11 or 12")->required();
+  app.add_option("--events", events, "events to generate (2% persons, 6% auctions, 92% bids)")
+    ->required();
+  app.add_option("--rate", rate,
+                 "events per second, as Nexmark's TPS: the generator's event-time spacing and "
+                 "a wall-clock limit (default: 10000/s of event time, emitted as fast as "
+                 "possible)")
+    ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}));
+  app.add_option("--output", output, "write the result rows as CSV to FILE");
+  app.add_option("--split", split,
+                 "how parallel source instances share the events: ranges (consecutive "
+                 "ranges, as Beam's GeneratorConfig.split; the default) or interleaved "
+                 "(instance i of p takes every p-th event, so all advance together in event "
+                 "time); the events are the same either way")
+    ->check(CLI::IsMember({"ranges", "interleaved"}));
+  CLI11_PARSE(app, argc, argv);
+  if (events <= 0) {
+    std::cerr << "nexmark: --events: must be positive, got " << events << "\n";
+    return 2;
+  }
+
+  job_options opts;
+  opts.name = fmt::format("nexmark-q{}", query);
+  auto duration = samples::apply_common_flags(common, opts);
+  if (!duration) {
+    std::cerr << "nexmark: " << duration.error().to_string() << "\n";
+    return 2;
+  }
+  samples::install_crash_hook(opts);
+  job j{opts};
+  nexmark::run_options ro;
+  ro.query = query;
+  ro.events = events;
+  ro.split = split == "interleaved" ? nexmark::split_mode::interleaved : nexmark::split_mode::ranges;
+  if (rate > 0) {
+    ro.events_per_second = rate;
+    ro.throttle = static_cast<double>(rate);
+  }
+  auto rows = nexmark::add_query(j, ro);
+  if (!rows) {
+    std::cerr << "nexmark: " << rows.error().to_string() << "\n";
+    return 2;
+  }
+  auto out = std::make_shared<results>();
+  if (!output.empty()) {
+    out->file.open(output, std::ios::trunc);
+    if (!out->file) {
+      std::cerr << "nexmark: --output: cannot write " << output << "\n";
+      return 2;
+    }
+    out->file << nexmark::find_query(query)->header << "\n";
+  }
+  rows->sink_to(sinks::for_each<nexmark::row>([out](const nexmark::row& r) {
+    std::lock_guard lock{out->mu};
+    ++out->rows;
+    out->checksum += XXH64(r.data(), r.size(), 0);
+    if (out->file.is_open())
+      out->file << r << '\n';
+  })).name("results");
+
+  if (common.explain) {
+    auto text = j.explain();
+    if (!text) {
+      std::cerr << "nexmark: " << text.error().to_string() << "\n";
+      return 2;
+    }
+    std::cout << *text;
+    return 0;
+  }
+  auto done = samples::run_job(j, common, *duration);
+  if (!done) {
+    std::cerr << "nexmark: job failed: " << done.error().to_string() << "\n";
+    return 1;
+  }
+  if (out->file.is_open()) {
+    out->file.flush();
+    if (!out->file) {
+      std::cerr << "nexmark: --output: writing " << output << " failed\n";
+      return 1;
+    }
+  }
+  const double seconds = std::chrono::duration<double>(done->elapsed).count();
+  // Events this run generated: fewer than --events after a restore from a checkpoint.
+  std::uint64_t generated = 0, late = 0;
+  for (const auto& t : done->tasks) {
+    late += t.late_records;
+    for (const auto& n : t.nodes)
+      if (n.name == "nexmark")
+        generated += n.records_out;
+  }
+  std::cout << fmt::format(
+    "nexmark q{}: {} {} events in {:.3f} s: {:.0f} events/s, {} result rows, checksum "
+    "{:016x}, {} late records\n",
+    query, done->cancelled ? "stopped after" : "finished", generated, seconds,
+    static_cast<double>(generated) / seconds, out->rows, out->checksum, late);
+  return 0;
+}

@@ -1,0 +1,28 @@
+#include "samples/nexmark/pipeline.hpp"
+
+namespace sluice::nexmark {
+
+result<stream<row>> add_query(job& j, const run_options& o) {
+  const auto* q = find_query(o.query);
+  if (!q) {
+    std::string known;
+    for (const auto& k : all_queries())
+      known += (known.empty() ? "" : ", ") + std::to_string(k.number);
+    return make_error(error_code::invalid_option,
+                      "nexmark: no query " + std::to_string(o.query) + " (known: " + known + ")");
+  }
+  if (o.events <= 0)
+    return make_error(error_code::invalid_option,
+                      "nexmark: events must be positive, got " + std::to_string(o.events));
+  events source;
+  source.config.max_events = o.events;
+  source.config.events_per_second = o.events_per_second;
+  source.rate = o.throttle;
+  source.split = o.split;
+  if (auto ok = source.validate(); !ok)
+    return ok.error();
+  auto in = j.from(std::move(source), nexmark_watermarks()).name("nexmark");
+  return q->build(std::move(in));
+}
+
+} // namespace sluice::nexmark

@@ -1,0 +1,84 @@
+#pragma once
+/// The Nexmark queries on the typed API, one file each under queries/. Every query takes the
+/// stream of generated events (with event time and the source's watermarks) and gives its
+/// result rows as CSV lines without the header; `query::header` names the columns.
+///
+/// Semantics are those of a bounded run (docs/nexmark.md): a query's output is its final
+/// result as a relational query over all generated events. Windows fire at the end of
+/// input, regular joins and aggregates emit final values once (not a changelog), money is
+/// integer cents and averages truncate.
+#include "api/job.hpp"
+#include "samples/nexmark/generator.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::nexmark {
+
+using row = std::string;
+
+stream<row> q0(stream<event> events);  ///< pass-through of bids
+stream<row> q1(stream<event> events);  ///< currency conversion
+stream<row> q2(stream<event> events);  ///< selection: auction % 123 == 0
+stream<row> q3(stream<event> events);  ///< local item suggestion: person-auction join
+stream<row> q4(stream<event> events);  ///< average closing price per category
+stream<row> q5(stream<event> events);  ///< hot items: most bids per sliding window
+stream<row> q6(stream<event> events);  ///< average selling price per seller, last 10
+stream<row> q7(stream<event> events);  ///< highest bid per tumbling window
+stream<row> q8(stream<event> events);  ///< new persons who opened auctions in the same window
+stream<row> q11(stream<event> events); ///< user sessions: bids per bidder session
+stream<row> q12(stream<event> events); ///< bids per bidder per processing-time window
+
+struct query {
+  int number;
+  std::string_view header;  ///< the CSV header: the names of the SELECT list
+  stream<row> (*build)(stream<event>);
+  std::string_view summary;
+};
+
+/// Every query this sample runs, by number.
+const std::vector<query>& all_queries();
+/// The query `number`, or nullptr.
+const query* find_query(int number);
+
+namespace csv {
+inline void append(std::string& out, std::int64_t v) { out += std::to_string(v); }
+/// RFC 4180: quoted only when the text holds a comma, a quote or a line break.
+inline void append(std::string& out, std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out += s;
+    return;
+  }
+  out += '"';
+  for (char c : s) {
+    if (c == '"')
+      out += '"';
+    out += c;
+  }
+  out += '"';
+}
+inline void append(std::string& out, const std::string& s) { append(out, std::string_view{s}); }
+
+/// One CSV line of the fields, comma-separated.
+template <class... Fields>
+row line(const Fields&... fields) {
+  row out;
+  bool first = true;
+  ((out += first ? "" : ",", first = false, append(out, fields)), ...);
+  return out;
+}
+} // namespace csv
+
+/// Microseconds of event time at epoch millisecond `ms`.
+inline event_time at_ms(std::int64_t ms) noexcept { return event_time{std::chrono::milliseconds{ms}}; }
+/// Epoch milliseconds of an event time.
+inline std::int64_t to_ms(event_time t) noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+/// The bids of the event stream, with their dateTime as event time.
+stream<bid> bids_of(stream<event> events);
+
+} // namespace sluice::nexmark

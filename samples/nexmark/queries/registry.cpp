@@ -1,0 +1,38 @@
+#include "samples/nexmark/queries.hpp"
+
+namespace sluice::nexmark {
+
+const std::vector<query>& all_queries() {
+  static const std::vector<query> queries{
+    {0, "auction,bidder,price,dateTime,extra", &q0, "pass-through of bids"},
+    {1, "auction,bidder,price,dateTime,extra", &q1, "bid prices in another currency"},
+    {2, "auction,price", &q2, "bids on auctions whose id is a multiple of 123"},
+    {3, "name,city,state,id", &q3, "sellers in OR, ID, CA of category-10 auctions"},
+    {4, "category,final", &q4, "average closing price per category"},
+    {5, "auction,num", &q5, "auctions with the most bids per sliding window"},
+    {6, "seller,avg_price", &q6, "average of a seller's last 10 closing prices"},
+    {7, "auction,price,bidder,dateTime,extra", &q7, "highest bids per tumbling window"},
+    {8, "id,name,starttime", &q8, "new persons who opened an auction in the same window"},
+    {11, "bidder,bid_count,starttime,endtime", &q11, "bids per bidder session (gap 10 s)"},
+    {12, "bidder,bid_count,starttime,endtime", &q12,
+     "bids per bidder per 10 s processing-time window"},
+  };
+  return queries;
+}
+
+const query* find_query(int number) {
+  for (const auto& q : all_queries())
+    if (q.number == number)
+      return &q;
+  return nullptr;
+}
+
+stream<bid> bids_of(stream<event> events) {
+  return events.filter([](const event& e) { return e.as_bid() != nullptr; })
+    .name("bids")
+    .map([](const event& e) { return *e.as_bid(); })
+    .name("as-bid")
+    .with_timestamps([](const bid& b) { return at_ms(b.date_time); });
+}
+
+} // namespace sluice::nexmark

@@ -1,0 +1,26 @@
+#pragma once
+/// The winning bid of every auction, for q4 and q6: the highest bid whose dateTime lies in
+/// [the auction's dateTime, its expires], the earliest of equal highest prices
+///   FROM auction A, bid B WHERE A.id = B.auction
+///        AND B.dateTime BETWEEN A.dateTime AND A.expires GROUP BY A.id ...
+/// Keyed by auction id. A result is final once the watermark reaches the auction's
+/// expires: every bid at or before it has arrived (the watermark's promise). Auctions
+/// without such a bid give nothing (an inner join).
+#include "samples/nexmark/queries.hpp"
+
+namespace sluice::nexmark {
+
+/// An auction's winning bid.
+struct winning_bid {
+  std::int64_t auction = 0;
+  std::int64_t seller = 0;
+  std::int64_t category = 0;
+  std::int64_t expires = 0;  ///< epoch ms: the result's event time
+  std::int64_t price = 0;    ///< cents
+  std::int64_t date_time = 0; ///< of the winning bid, epoch ms
+};
+
+/// The winning bids, with the auction's expires as event time.
+stream<winning_bid> winning_bids(stream<event> events);
+
+} // namespace sluice::nexmark

@@ -1,0 +1,126 @@
+// The nexmark sample binary: its CSV output, its refusals, and a kill -9 at a checkpoint
+// followed by a resume from the checkpoint directory.
+#include "samples/nexmark/generator.hpp"
+#include "samples/nexmark/pipeline.hpp"
+#include "samples/nexmark/queries.hpp"
+#include "sinks/memory.hpp"
+#include "tests/common/child_process.hpp"
+#include "tests/common/temp_dir.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <sys/wait.h>
+
+using namespace sluice::nexmark;
+namespace test = sluice::test;
+
+namespace {
+
+std::vector<std::string> lines_of(const std::filesystem::path& p) {
+  std::ifstream in{p};
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
+  return out;
+}
+
+test::child_outcome nexmark(std::vector<std::string> args) {
+  args.insert(args.begin(), SLUICE_NEXMARK_BIN);
+  return test::run_to_exit(args);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(nexmark_sample)
+
+BOOST_AUTO_TEST_CASE(output_is_csv_with_the_header_and_every_row) {
+  test::temp_dir dir;
+  const auto file = dir.path / "q2.csv";
+  auto o = nexmark({"--query", "2", "--events", "30000", "--parallelism", "2", "--output",
+                    file.string()});
+  BOOST_TEST_REQUIRE(o.exit_code == 0, o.err);
+  BOOST_TEST(o.out.find("30000 events") != std::string::npos, o.out);
+  auto lines = lines_of(file);
+  BOOST_TEST_REQUIRE(!lines.empty());
+  BOOST_TEST(lines.front() == "auction,price");
+  std::vector<std::string> want;
+  generator_config c;
+  c.max_events = 30'000;
+  for (generator g{c}; g.has_next();)
+    if (const auto e = g.next(); e.value.as_bid() && e.value.as_bid()->auction % 123 == 0)
+      want.push_back(csv::line(e.value.as_bid()->auction, e.value.as_bid()->price));
+  lines.erase(lines.begin());
+  std::sort(lines.begin(), lines.end());
+  std::sort(want.begin(), want.end());
+  BOOST_TEST(!want.empty());
+  BOOST_TEST(lines == want, boost::test_tools::per_element());
+  BOOST_TEST(o.out.find(std::to_string(want.size()) + " result rows") != std::string::npos, o.out);
+}
+
+BOOST_AUTO_TEST_CASE(bad_flags_are_refused_by_name) {
+  auto o = nexmark({"--query", "9", "--events", "10"});
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("no query 9") != std::string::npos, o.err);
+  o = nexmark({"--query", "0", "--events", "0"});
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("--events: must be positive, got 0") != std::string::npos, o.err);
+  o = nexmark({"--query", "0", "--events", "10", "--rate", "0"});
+  BOOST_TEST(o.exit_code != 0); // CLI11's own exit code for a value out of range
+  BOOST_TEST(o.err.find("--rate") != std::string::npos, o.err);
+  test::temp_dir dir;
+  o = nexmark({"--query", "0", "--events", "10", "--output", (dir.path / "no" / "such" / "x.csv").string()});
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("--output") != std::string::npos, o.err);
+}
+
+BOOST_AUTO_TEST_CASE(killed_at_a_checkpoint_it_resumes_to_the_same_result) {
+  // q6 emits only at the end of input, so the resumed run's rows must equal an
+  // uninterrupted run's exactly. Throttled to 3 s so that a checkpoint completes well
+  // before the end (checkpoints complete about once a second here, whatever the interval).
+  test::temp_dir dir;
+  const std::vector<std::string> common{SLUICE_NEXMARK_BIN, "--query", "6", "--events", "135000",
+                                        "--rate", "45000", "--parallelism", "2",
+                                        "--checkpoint-interval", "100ms", "--checkpoint-dir",
+                                        (dir.path / "ckpt").string(), "--output"};
+  auto args = common;
+  args.push_back((dir.path / "killed.csv").string());
+  const int status = test::run_child(args, "completed:1", {}, (dir.path / "o1").string(),
+                                     (dir.path / "e1").string());
+  BOOST_TEST_REQUIRE(WIFSIGNALED(status), "it was to die at the first completed checkpoint");
+  // The checkpoint holds ranges of events: an interleaved split cannot take it over.
+  args = common;
+  args.push_back((dir.path / "refused.csv").string());
+  args.erase(args.begin());
+  args.insert(args.end(), {"--split", "interleaved"});
+  auto refused = nexmark(args);
+  BOOST_TEST(refused.exit_code == 1);
+  BOOST_TEST(refused.err.find("belongs to other events than this instance's") != std::string::npos,
+             refused.err);
+  args = common;
+  args.push_back((dir.path / "resumed.csv").string());
+  args.erase(args.begin());
+  auto resumed = nexmark(args);
+  BOOST_TEST_REQUIRE(resumed.exit_code == 0, resumed.err);
+  // It generated only the events after the checkpoint.
+  BOOST_TEST(resumed.out.find(" 135000 events") == std::string::npos, resumed.out);
+  // The uninterrupted run, in this process and unthrottled: the same timeline.
+  sluice::job j{sluice::job_options{}};
+  auto rows = add_query(j, {.query = 6, .events = 135'000, .events_per_second = 45'000});
+  BOOST_TEST_REQUIRE(rows.has_value());
+  sluice::sinks::collect<row> out;
+  rows->sink_to(out);
+  BOOST_TEST_REQUIRE(j.run().has_value());
+  auto a = lines_of(dir.path / "resumed.csv");
+  BOOST_TEST_REQUIRE(!a.empty());
+  BOOST_TEST(a.front() == "seller,avg_price");
+  a.erase(a.begin());
+  auto b = out.records();
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  BOOST_TEST(b.size() > 100u);
+  BOOST_TEST(a == b);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

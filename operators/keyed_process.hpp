@@ -144,6 +144,11 @@ private:
 /// asks for a wake-up at the next timer or TTL expiry. Timers registered while timers fire
 /// wait for the next watermark or wake-up. Pending processing-time timers are dropped at
 /// the end of input; event-time ones fire with the final (maximal) watermark.
+///
+/// Micro-batches under an output mode follow Spark's transformWithState: a batch's rows
+/// come first, then the event-time timers its watermark passed fire (at the batch's end),
+/// and with event-time timers and an event time, rows at or behind the late-row watermark
+/// (the previous batch's by default, `late_row_rule`) are dropped and counted as late.
 template <class K, class In, class Out, class KeyFn, class F>
 class keyed_process_function_operator final : public operator_base,
                                               private state_clock,
@@ -170,7 +175,8 @@ public:
     info_ = info;
     state_.emplace(info.key_groups, static_cast<state_clock&>(*this));
     state_->set_checkpointed(info.checkpoints);
-    restored_watermark_ = min_watermark;
+    restored_watermark_ = late_watermark_ = min_watermark;
+    epoch_dropped_ = 0;
     timers_ = timer_table<K>{info.key_groups};
     requested_.reset();
     proc_now_ = info_.processing_clock->now();
@@ -182,10 +188,21 @@ public:
     auto produced = make_batch<Out>(in->size());
     collector<Out> c{produced->records};
     context_type ctx{info_, *state_, *this, *this};
+    const bool drop_late = spark_batches() && has_event_timer && ts_;
+    // Spark's watermark is one microsecond above the engine's.
+    const auto late_at = detail::saturating_add(
+      detail::ticks(info_.late_rows == late_row_rule::previous_watermark ? late_watermark_
+                                                                         : current_watermark()),
+      1);
+    std::uint64_t late = 0;
     auto ok = guarded([&] {
       // API misuse and restore failures are engine errors: they pass unchanged.
       for_each_record<state_usage_error, state_restore_error>(
         std::as_const(records_of<In>(*in)), [&](const In& r) {
+          if (drop_late && detail::ticks(ts_(r)) <= late_at) {
+            ++late;
+            return;
+          }
           const K key = key_fn_(r);
           const int kg = key_group_of(key_hash<K>{}(key), info_.max_key_groups);
           set_key(ctx, key, kg);
@@ -194,19 +211,19 @@ public:
         });
     });
     element_ = nullptr;
+    if (late > 0) {
+      count_late(late, false);
+      epoch_dropped_ += late;
+    }
     if (!ok)
       return ok;
     return emit(out, std::move(produced));
   }
 
   result<void> on_watermark(event_time, output& out) override {
-    proc_now_ = info_.processing_clock->now();
-    const auto wm = current_watermark(); // not behind the restored one
-    auto produced = make_batch<Out>(0);
-    if (auto ok = fire(time_domain::event_time, detail::ticks(wm), produced->records); !ok)
-      return ok;
-    state_->expire(time_domain::event_time, detail::ticks(wm));
-    return emit(out, std::move(produced));
+    if (spark_batches())
+      return {}; // at the batch's end, after its rows (end_epoch)
+    return fire_event_time(out);
   }
 
   result<void> on_processing_time(clock::time_point now, output& out) override {
@@ -229,10 +246,15 @@ public:
 
   /// Spark's state-operator fields for metrics and progress: entries over all states,
   /// their memory estimated as (key + value slot) per entry, and the timers set.
-  result<void> end_epoch(std::int64_t, output&, operator_epoch_stats& stats) override {
+  result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
+    if (spark_batches())
+      if (auto ok = fire_event_time(out); !ok)
+        return ok;
+    late_watermark_ = current_watermark();
     const auto entries = state_->total_entries();
     stats.state = state_epoch_report{};
     stats.state->rows_total = entries;
+    stats.state->rows_dropped_by_watermark = std::exchange(epoch_dropped_, 0);
     stats.state->memory_used_bytes = entries * (sizeof(K) + 64);
     stats.state->timers_pending =
       timers_.size(time_domain::event_time) + timers_.size(time_domain::processing_time);
@@ -326,7 +348,7 @@ public:
       if (!read)
         return read;
       if (floor)
-        restored_watermark_ = *floor;
+        late_watermark_ = restored_watermark_ = *floor; // a checkpoint follows an epoch's end
       chains_.clear(); // the next checkpoint writes every key group in full
       for (int g = info_.key_groups.first; g < info_.key_groups.last; ++g)
         if (auto ok = restore_group(g, r, now); !ok)
@@ -391,6 +413,20 @@ private:
   }
 
   // -- helpers ------------------------------------------------------------------------------
+
+  /// Spark's micro-batch order applies (see the class comment).
+  bool spark_batches() const noexcept { return info_.micro_batch && info_.mode.has_value(); }
+
+  /// Fires the event-time timers the watermark passed, then frees event-time TTL entries.
+  result<void> fire_event_time(output& out) {
+    proc_now_ = info_.processing_clock->now();
+    const auto wm = current_watermark(); // not behind the restored one
+    auto produced = make_batch<Out>(0);
+    if (auto ok = fire(time_domain::event_time, detail::ticks(wm), produced->records); !ok)
+      return ok;
+    state_->expire(time_domain::event_time, detail::ticks(wm));
+    return emit(out, std::move(produced));
+  }
 
   void set_key(context_type& ctx, const K& key, int kg) {
     ctx.set_current_key(key, kg);
@@ -720,6 +756,9 @@ private:
   std::int64_t firing_time_ = 0;        ///< the time of the firing timer
   /// The watermark of the checkpoint restored from (see `restore`).
   event_time restored_watermark_ = min_watermark;
+  /// Micro-batches: the watermark at the last epoch's end (Spark 3.4+'s late-row rule).
+  event_time late_watermark_ = min_watermark;
+  std::uint64_t epoch_dropped_ = 0; ///< late rows dropped in this epoch
   std::vector<detail::delta_chain> chains_; ///< per key group of the range (incremental checkpoints)
 };
 

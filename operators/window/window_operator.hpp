@@ -642,6 +642,10 @@ public:
     std::uint64_t late_count = 0;
     std::vector<std::size_t> touching;
     const bool complete = info_.mode == output_mode::complete;
+    const bool spark = info_.mode.has_value();
+    const auto late_wm =
+      info_.micro_batch && info_.late_rows == late_row_rule::previous_watermark ? late_watermark_
+                                                                                 : wm;
     auto looped = for_each_record(records, [&](const T& r) -> result<void> {
       const event_time ts = ts_fn_(r);
       const duration gap = assigner_.gap_of(r);
@@ -662,15 +666,20 @@ public:
         for (std::size_t i = 0; i < it->second.size(); ++i)
           if (it->second[i].window.touches(fresh))
             touching.push_back(i);
-      if (touching.empty() && cleanup_time(fresh) <= wm) {
-        // Late only when it would open a new session: any live session it touches ends
-        // after the watermark minus the lateness, and so does the merge.
+      // Flink: late only when it would open a new session (any live session it touches
+      // ends after the watermark minus the lateness, and so does the merge). Spark: late
+      // when the row's own session ends by the watermark, whatever it touches; complete
+      // mode drops nothing.
+      if (spark ? !complete && fresh.max_timestamp() <= late_wm
+                : touching.empty() && cleanup_time(fresh) <= wm) {
         ++late_count;
         ++epoch_.dropped;
         if (opts_.late_to_side_output)
           late.push_back(r);
         return {};
       }
+      if (spark)
+        note_touch(g, key, it == tab.end() ? nullptr : &it->second);
       if (it == tab.end())
         it = tab.try_emplace(std::move(key)).first;
       auto& sessions = it->second;
@@ -701,10 +710,11 @@ public:
       auto& s = sessions[target];
       fn_.add(s.acc, r);
       state_.note_change(g, it->first);
-      ++epoch_.updated; // per record: sessions merge, so "rows" are not stable here
+      if (!spark)
+        ++epoch_.updated; // per record: sessions merge, so "rows" are not stable here
       if (complete)
         return {}; // every session is emitted at the epoch's end and none is freed
-      if (s.window.max_timestamp() <= wm)
+      if (s.window.max_timestamp() <= wm && !info_.micro_batch)
         fire(it->first, s, wm, updates);
       // Usually the pending timer is earlier than the new due time (a session that grew):
       // it re-arms itself when it comes due, so growing a session costs no heap push.
@@ -722,9 +732,148 @@ public:
   }
 
   result<void> on_watermark(event_time wm, output& out) override {
-    std::vector<output_type> fired;
-    if (info_.mode == output_mode::complete)
+    // Complete mode frees nothing; micro-batches free sessions at the epoch's end, after
+    // its rows (Spark's order: a row of the batch may still extend a session).
+    if (info_.mode == output_mode::complete || (info_.mode && info_.micro_batch))
       return {};
+    std::vector<output_type> fired;
+    evict(wm, fired);
+    if (fired.empty())
+      return {};
+    return out.emit(0, std::make_shared<batch<output_type>>(std::move(fired)));
+  }
+
+  /// Open sessions over all keys (for tests and metrics).
+  std::size_t window_count() const noexcept {
+    std::size_t n = 0;
+    for (int g = state_.range().first; g < state_.range().last; ++g)
+      for (auto& [k, v] : state_.group(g))
+        n += v.size();
+    return n;
+  }
+  std::size_t timer_count() const noexcept { return timers_.size(); }
+
+  // -- checkpoints: per key group, each key's sessions (window, accumulator, firings), as
+  // bases and deltas (table_checkpoints); per instance, the complete-mode epochs and the
+  // late-row watermark -------------------------------------------------------------------
+
+  static constexpr bool snapshottable =
+    detail::snapshottable_v<K> && detail::snapshottable_v<acc_type>;
+  bool can_checkpoint() const noexcept override { return snapshottable; }
+
+  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
+    if constexpr (snapshottable) {
+      if (auto ok = checkpoints_.snapshot(state_, w); !ok)
+        return ok;
+      detail::state_encoder enc;
+      epochs_.encode(enc);
+      enc.put(late_watermark_);
+      return w.put(instance_piece(info_.instance), enc.take());
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
+
+  /// Restores the sessions of this instance's key groups (any parallelism wrote them) and
+  /// gives each one timer, due when it next needs attention (none in complete mode, which
+  /// never frees state).
+  result<void> restore(snapshot_reader& r) override {
+    if constexpr (snapshottable) {
+      if (auto ok = checkpoints_.restore(state_, r, info_.name); !ok)
+        return ok;
+      auto read = for_each_instance_piece(r, [&](int i, std::string_view bytes) -> result<void> {
+        detail::state_decoder dec{bytes};
+        auto ok = epochs_.decode(dec);
+        event_time late = min_watermark;
+        if (ok && !dec.done()) // checkpoints before the late-row watermark end here
+          ok = dec.get(late);
+        if (!ok)
+          return detail::unreadable_instance(info_.name, i, ok.error());
+        late_watermark_ = std::max(late_watermark_, late);
+        return ok;
+      });
+      if (!read)
+        return read;
+      if (info_.mode == output_mode::complete) {
+        if (epochs_.restored_counts())
+          for (int g = state_.range().first; g < state_.range().last; ++g)
+            for (auto& [key, sessions] : state_.group(g))
+              for (auto& s : sessions)
+                s.firings = epochs_.from_count(s.firings);
+        return {};
+      }
+      for (int g = state_.range().first; g < state_.range().last; ++g)
+        for (auto& [key, sessions] : state_.group(g))
+          for (auto& s : sessions) {
+            s.timer_at = due_time(s);
+            timers_.add(g, {s.timer_at, key, s.window});
+          }
+      return {};
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
+
+  result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
+    std::vector<output_type> rows;
+    const auto wm = current_watermark();
+    count_touched_sessions();
+    if (info_.mode == output_mode::complete) {
+      // Firing changes no session (see complete_mode_epochs): read them, frozen or not.
+      for (int g = state_.range().first; g < state_.range().last; ++g)
+        for (auto& [key, sessions] : state_.view(g))
+          for (auto& s : sessions)
+            fn_.fire(key, s.window, s.acc, epochs_.firing(s.firings), wm, rows);
+      epochs_.end();
+    } else if (info_.mode && info_.micro_batch) {
+      evict(wm, rows); // Spark: after the epoch's rows, at the epoch's watermark
+    }
+    late_watermark_ = wm; // the next epoch's rows are late by this one (Spark 3.4+)
+    const auto total = window_count();
+    stats.state = state_epoch_report{0, {}, total, epoch_.updated, epoch_.removed, epoch_.dropped,
+                                     total * (sizeof(session_state) + sizeof(K) + 48),
+                                     total}; // one end-of-window timer per window
+    epoch_ = {};
+    if (rows.empty())
+      return {};
+    return out.emit(0, std::make_shared<batch<output_type>>(std::move(rows)));
+  }
+
+private:
+  /// Under Spark's semantics: the first time in an epoch that a row reaches `key`, the
+  /// starts of its sessions as they were (none for a new key).
+  template <class Sessions> // a key's sessions; declared further down
+  void note_touch(int g, const K& key, const Sessions* sessions) {
+    auto [at, fresh] = touched_.try_emplace(key);
+    if (!fresh)
+      return;
+    at->second.group = g;
+    if (sessions)
+      for (auto& s : *sessions)
+        at->second.starts.push_back(s.window.start);
+  }
+
+  /// Spark's state counts for sessions (StreamingSessionWindowStateManager.updateSessions):
+  /// every key with rows in the epoch writes all its sessions (`numRowsUpdated`) and removes
+  /// those whose start is gone, merged into another (`numRowsRemoved`); sessions freed by
+  /// the watermark are counted as they go.
+  void count_touched_sessions() {
+    for (auto& [key, before] : touched_) {
+      auto& tab = state_.group(before.group);
+      auto it = tab.find(key);
+      const std::size_t held = it == tab.end() ? 0 : it->second.size();
+      epoch_.updated += held;
+      for (auto start : before.starts)
+        if (it == tab.end() ||
+            std::none_of(it->second.begin(), it->second.end(),
+                         [&](const session_state& s) { return s.window.start == start; }))
+          ++epoch_.removed;
+    }
+    touched_.clear();
+  }
+
+  /// Fires (append: emits) and frees the sessions whose end the watermark passed.
+  void evict(event_time wm, std::vector<output_type>& fired) {
     timers_.fire_until(wm, [&](int g, detail::window_timer<K>& t) {
       auto& tab = state_.group(g);
       auto it = tab.find(t.key);
@@ -758,95 +907,8 @@ public:
         tab.erase(it);
       state_.note_change(g, t.key);
     });
-    if (fired.empty())
-      return {};
-    return out.emit(0, std::make_shared<batch<output_type>>(std::move(fired)));
   }
 
-  /// Open sessions over all keys (for tests and metrics).
-  std::size_t window_count() const noexcept {
-    std::size_t n = 0;
-    for (int g = state_.range().first; g < state_.range().last; ++g)
-      for (auto& [k, v] : state_.group(g))
-        n += v.size();
-    return n;
-  }
-  std::size_t timer_count() const noexcept { return timers_.size(); }
-
-  // -- checkpoints: per key group, each key's sessions (window, accumulator, firings), as
-  // bases and deltas (table_checkpoints) ----------------------------------------------
-
-  static constexpr bool snapshottable =
-    detail::snapshottable_v<K> && detail::snapshottable_v<acc_type>;
-  bool can_checkpoint() const noexcept override { return snapshottable; }
-
-  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
-    if constexpr (snapshottable) {
-      if (auto ok = checkpoints_.snapshot(state_, w); !ok)
-        return ok;
-      detail::state_encoder enc;
-      epochs_.encode(enc);
-      return w.put(instance_piece(info_.instance), enc.take());
-    } else {
-      return detail::not_snapshottable(info_.name);
-    }
-  }
-
-  /// Restores the sessions of this instance's key groups (any parallelism wrote them) and
-  /// gives each one timer, due when it next needs attention (none in complete mode, which
-  /// never frees state).
-  result<void> restore(snapshot_reader& r) override {
-    if constexpr (snapshottable) {
-      if (auto ok = checkpoints_.restore(state_, r, info_.name); !ok)
-        return ok;
-      if (info_.mode == output_mode::complete) {
-        auto read = for_each_instance_piece(r, [&](int i, std::string_view bytes) {
-          detail::state_decoder dec{bytes};
-          auto ok = epochs_.decode(dec);
-          return ok ? ok : detail::unreadable_instance(info_.name, i, ok.error());
-        });
-        if (!read)
-          return read;
-        if (epochs_.restored_counts())
-          for (int g = state_.range().first; g < state_.range().last; ++g)
-            for (auto& [key, sessions] : state_.group(g))
-              for (auto& s : sessions)
-                s.firings = epochs_.from_count(s.firings);
-        return {};
-      }
-      for (int g = state_.range().first; g < state_.range().last; ++g)
-        for (auto& [key, sessions] : state_.group(g))
-          for (auto& s : sessions) {
-            s.timer_at = due_time(s);
-            timers_.add(g, {s.timer_at, key, s.window});
-          }
-      return {};
-    } else {
-      return detail::not_snapshottable(info_.name);
-    }
-  }
-
-  result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
-    std::vector<output_type> rows;
-    if (info_.mode == output_mode::complete) {
-      // Firing changes no session (see complete_mode_epochs): read them, frozen or not.
-      for (int g = state_.range().first; g < state_.range().last; ++g)
-        for (auto& [key, sessions] : state_.view(g))
-          for (auto& s : sessions)
-            fn_.fire(key, s.window, s.acc, epochs_.firing(s.firings), current_watermark(), rows);
-      epochs_.end();
-    }
-    const auto total = window_count();
-    stats.state = state_epoch_report{0, {}, total, epoch_.updated, epoch_.removed, epoch_.dropped,
-                                     total * (sizeof(session_state) + sizeof(K) + 48),
-                                     total}; // one end-of-window timer per window
-    epoch_ = {};
-    if (rows.empty())
-      return {};
-    return out.emit(0, std::make_shared<batch<output_type>>(std::move(rows)));
-  }
-
-private:
   struct epoch_counts {
     std::uint64_t updated = 0, removed = 0, dropped = 0;
   };
@@ -901,6 +963,13 @@ private:
   detail::window_timer_queues<K> timers_;
   epoch_counts epoch_;
   detail::complete_mode_epochs epochs_;
+  event_time late_watermark_ = min_watermark; ///< the watermark at the last epoch's end
+  struct touched_key {
+    int group = 0;
+    std::vector<event_time> starts; ///< its sessions' starts before the epoch's first row
+  };
+  /// Under Spark's semantics: the keys rows reached in this epoch (`note_touch`).
+  std::unordered_map<K, touched_key, key_hash<K>> touched_;
 };
 
 } // namespace sluice

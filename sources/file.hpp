@@ -112,7 +112,9 @@ public:
 
   /// One trigger: takes up to `max_files_per_trigger` new files (the bounded list's next
   /// ones, or new names in the watched directory), or all of them when `unlimited`.
-  /// Returns how many were taken.
+  /// The cap is the whole source's, as Spark's: every instance picks the same next files
+  /// of the whole listing and takes those it owns (`take_window`). Returns how many this
+  /// instance took.
   [[nodiscard]] result<std::size_t> scan(bool unlimited = false);
   /// Micro-batch: the names of the files now open or taken and not yet read (a trigger's
   /// files, for its plan in the offset log).
@@ -161,6 +163,9 @@ private:
   std::filesystem::path path_of(const std::string& name) const;
   /// Whether this instance reads the file `name`; `index`: its place in the bounded listing.
   bool owns(const std::string& name, std::optional<std::size_t> index) const noexcept;
+  /// `scan` under a cap with several instances: the next `cap` files of the whole source
+  /// not taken yet (by any instance), in name order; takes this instance's among them.
+  [[nodiscard]] result<std::size_t> take_window(std::size_t cap);
 
   file_options options_;
   int instance_ = 0;
@@ -171,6 +176,11 @@ private:
   std::deque<std::filesystem::path> listed_;  // bounded: owned files not yet taken
   std::deque<std::filesystem::path> pending_; // taken by a scan, not yet opened
   std::unordered_set<std::string> seen_;      // watching: names already taken
+  // A capped trigger's files are the whole source's next ones (take_window): the names
+  // taken by any instance, as every instance derives them by the same rule.
+  std::vector<std::string> listing_;              // bounded: every file's name, in order
+  std::size_t listing_cursor_ = 0;                // bounded: listing_ before it is taken
+  std::unordered_set<std::string> source_taken_;  // names taken by any instance
   std::unordered_map<std::string, std::uint64_t> skip_; // restored: lines read of begun files
   std::ifstream in_;
   bool reading_ = false;     // a file was opened and has not ended (kept by close())

@@ -115,6 +115,7 @@ result<void> file_line_reader::open(const file_options& options, int instance, i
     // The set of files is fixed now, so a bounded job ends even if the directory grows.
     for (std::size_t k = 0; k < files->size(); ++k) {
       index_.emplace(name_of((*files)[k]), k);
+      listing_.push_back(name_of((*files)[k]));
       if (owns({}, k))
         listed_.push_back(std::move((*files)[k]));
     }
@@ -144,6 +145,8 @@ result<std::size_t> file_line_reader::scan(bool unlimited) {
   const std::size_t cap = unlimited ? std::numeric_limits<std::size_t>::max()
                                     : options_.max_files_per_trigger.value_or(
                                         std::numeric_limits<std::size_t>::max());
+  if (parallelism_ > 1 && cap != std::numeric_limits<std::size_t>::max())
+    return take_window(cap);
   std::size_t taken = 0;
   if (!options_.watch) {
     for (; taken < cap && !listed_.empty(); ++taken) {
@@ -171,6 +174,51 @@ result<std::size_t> file_line_reader::scan(bool unlimited) {
   return taken;
 }
 
+// Every instance computes the same window from the same listing, so the windows agree
+// without a word between them. Where two instances' views differ (a file appearing between
+// their listings, a record cap that delays one instance's next scan, the first trigger after
+// a restore), a window holds other files than Spark's, never a file twice or none: a file is
+// only ever taken by its owner, and an owned file leaves the candidates only when taken.
+result<std::size_t> file_line_reader::take_window(std::size_t cap) {
+  std::size_t in_window = 0, taken = 0;
+  auto consider = [&](const std::string& name, std::optional<std::size_t> index) {
+    if (!source_taken_.insert(name).second)
+      return;
+    ++in_window;
+    if (!owns(name, index))
+      return;
+    const auto path = path_of(name);
+    if (options_.watch) {
+      if (!seen_.insert(name).second)
+        return; // a restore took it already
+    } else {
+      auto it = std::find(listed_.begin(), listed_.end(), path);
+      if (it == listed_.end())
+        return; // read or begun before a restore: taken already
+      listed_.erase(it);
+    }
+    pending_.push_back(path);
+    ++taken;
+  };
+  if (options_.watch) {
+    auto files = list_input_files(options_.path);
+    if (!files)
+      return std::move(files).error();
+    for (auto& f : *files) {
+      if (in_window == cap)
+        break;
+      consider(name_of(f), std::nullopt);
+    }
+  } else {
+    for (auto k = listing_cursor_; k < listing_.size() && in_window < cap; ++k)
+      consider(listing_[k], k);
+    while (listing_cursor_ < listing_.size() && source_taken_.count(listing_[listing_cursor_]))
+      ++listing_cursor_;
+  }
+  files_taken_ += taken;
+  return taken;
+}
+
 std::vector<std::string> file_line_reader::unread() const {
   std::vector<std::string> names;
   if (reading_)
@@ -185,6 +233,7 @@ void file_line_reader::take(const std::vector<std::string>& names, bool only_own
   std::set<std::string> skip{unread_now.begin(), unread_now.end()};
   skip.insert(done_.begin(), done_.end());
   for (auto& name : names) {
+    source_taken_.insert(name); // for the next capped windows (take_window)
     if (!skip.insert(name).second)
       continue;
     if (only_owned) {
@@ -494,6 +543,23 @@ result<void> file_line_reader::seek(const std::vector<std::string>& positions) {
                    std::make_move_iterator(left.end()));
   // Watching: the rest are found by the next scans, in name order.
   files_taken_ = done_.size() + pending_.size();
+
+  // Out of the next capped windows: what other instances read, began or took, and this
+  // instance's files except those it still has to take (a begun file further on waits in
+  // the listing or for a scan, and must stay a candidate).
+  std::unordered_set<std::string> still_listed;
+  for (const auto& f : listed_)
+    still_listed.insert(name_of(f));
+  auto out_of_windows = [&](const std::string& name) {
+    if (!owned(name) || (options_.watch ? seen_.count(name) > 0 : !still_listed.count(name)))
+      source_taken_.insert(name);
+  };
+  for (const auto& name : merged.done)
+    out_of_windows(name);
+  for (const auto& name : merged.taken)
+    out_of_windows(name);
+  for (const auto& [name, lines] : merged.reading)
+    out_of_windows(name);
   return {};
 }
 

@@ -164,16 +164,25 @@ BOOST_AUTO_TEST_CASE(a_file_batch_planned_at_one_parallelism_is_split_anew_at_an
       .name("each-batch");
     return j.run();
   };
-  BOOST_REQUIRE(!run(first, 2, 1).has_value()); // batch 1 read e..h at parallelism 2, then failed
-  BOOST_TEST(first[1] == (std::vector<std::string>{"e.json", "f.json", "g.json", "h.json"}),
+  // The cap is the source's (Spark's maxFilesPerTrigger), not each instance's: two files
+  // per batch between the two instances.
+  BOOST_REQUIRE(!run(first, 2, 1).has_value()); // batch 1 read c and d, then failed
+  BOOST_TEST(first[0] == (std::vector<std::string>{"a.json", "b.json"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(first[1] == (std::vector<std::string>{"c.json", "d.json"}),
              boost::test_tools::per_element());
   // A new file sorts first: a fresh plan at parallelism 3 would take it into batch 1.
   write("0.json");
   auto done = require_ok(run(second, 3, -1));
   BOOST_TEST(done.restored_from.value() == 0);
   BOOST_TEST(second[1] == first[1], boost::test_tools::per_element());
-  BOOST_TEST(second[2] == (std::vector<std::string>{"0.json"}), boost::test_tools::per_element());
-  BOOST_TEST(second.size() == 2u);
+  // Then two files per batch again, the three instances together, the new one first.
+  BOOST_TEST(second[2] == (std::vector<std::string>{"0.json", "e.json"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(second[3] == (std::vector<std::string>{"f.json", "g.json"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(second[4] == (std::vector<std::string>{"h.json"}), boost::test_tools::per_element());
+  BOOST_TEST(second.size() == 4u);
 }
 
 BOOST_AUTO_TEST_CASE(a_plan_made_at_another_parallelism_is_refused_by_name) {

@@ -29,7 +29,7 @@ public:
     : tsan_visible_actor(cfg), bp_(std::move(bp)), state_(std::move(state)),
       clock_(bp_->options.processing_clock), skipped_(std::move(skipped)),
       planner_(bp_->options.epochs, bp_->tasks.size(), count_sources(*bp_),
-               bp_->options.has_event_time_state, bp_->options.mode, *this),
+               bp_->options.has_event_time_state, *this),
       checkpoints_(bp_->store, bp_->options.checkpoints, bp_->options.query_name,
                    bp_->plan.max_key_groups),
       progress_(*bp_, clock_, bp_->options.epochs.micro_batch()), plans_(make_plans(*bp_)) {

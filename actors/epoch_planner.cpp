@@ -5,10 +5,9 @@
 namespace sluice {
 
 epoch_planner::epoch_planner(trigger when, std::size_t tasks, std::size_t sources,
-                             bool has_event_time_state, std::optional<output_mode> mode,
-                             epoch_driver& driver)
+                             bool has_event_time_state, epoch_driver& driver)
   : when_(when), tasks_(tasks), sources_(sources), has_event_time_state_(has_event_time_state),
-    mode_(mode), driver_(driver) {}
+    driver_(driver) {}
 
 void epoch_planner::start(clock::time_point now, const checkpoint_meta* restored,
                           std::int64_t first_epoch) {
@@ -97,11 +96,11 @@ void epoch_planner::prepared(clock::time_point now, std::int64_t epoch, bool ava
   if (++prepared_ < sources_)
     return;
   // Spark runs an epoch for new data, or without data when the watermark moved and a
-  // stateful operator may have rows to emit or evict (not in complete mode).
+  // stateful operator may have rows to emit or evict (`has_event_time_state` says whether
+  // one does in this output mode).
   const bool watermark_moved =
     spark_watermark_ && (!last_run_watermark_ || *spark_watermark_ > *last_run_watermark_);
-  const bool no_data_epoch =
-    watermark_moved && has_event_time_state_ && mode_ != output_mode::complete;
+  const bool no_data_epoch = watermark_moved && has_event_time_state_;
   if (!available_ && !no_data_epoch) {
     driver_.status("Waiting for data to arrive", false, false);
     driver_.idle();

@@ -56,9 +56,10 @@ class epoch_planner {
 public:
   enum class phase { idle, preparing, running, stopping };
 
-  /// `tasks` tasks of which `sources` are source tasks.
+  /// `tasks` tasks of which `sources` are source tasks; `has_event_time_state`: an
+  /// operator the watermark releases exists (runtime_options::has_event_time_state).
   epoch_planner(trigger when, std::size_t tasks, std::size_t sources, bool has_event_time_state,
-                std::optional<output_mode> mode, epoch_driver& driver);
+                epoch_driver& driver);
 
   /// A run's tasks start at `now`: epochs continue after `restored` (or from
   /// `first_epoch` if later), or from 0 without a checkpoint.
@@ -115,7 +116,6 @@ private:
   std::size_t tasks_;
   std::size_t sources_;
   bool has_event_time_state_;
-  std::optional<output_mode> mode_;
   epoch_driver& driver_;
 
   phase phase_ = phase::idle;

@@ -159,8 +159,10 @@ struct runtime_options {
   std::chrono::milliseconds progress_interval{10'000};
   /// The query's name in progress reports.
   std::string query_name = "sluice-job";
-  /// Whether a stateful event-time operator exists: micro-batch mode then runs an epoch
-  /// without data when the watermark moved (set by `job`).
+  /// Whether a stateful event-time operator that the watermark releases in this output
+  /// mode exists (an aggregation not in complete mode; deduplication, a join or keyed
+  /// state in any): micro-batch mode then runs an epoch without data when the watermark
+  /// moved (set by `job`).
   bool has_event_time_state = false;
   /// Checkpoints and restarts (set from job_options).
   checkpoint_options checkpoints{};

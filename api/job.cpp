@@ -38,9 +38,14 @@ result<std::unique_ptr<job_execution>> job::start() {
   run.taps.insert(run.taps.end(), opts_.taps.begin(), opts_.taps.end());
   run.progress_interval = opts_.progress_interval;
   run.query_name = opts_.name;
+  // Spark's shouldRunAnotherBatch: an aggregation evicts only in append and update mode;
+  // deduplication, joins and keyed state evict in every mode.
   run.has_event_time_state = false;
   for (auto& n : b_->g.nodes())
-    run.has_event_time_state = run.has_event_time_state || n.role.event_time_state;
+    run.has_event_time_state =
+      run.has_event_time_state ||
+      (n.role.event_time_state &&
+       (!n.role.aggregation || opts_.output_mode != output_mode::complete));
   return execute(b_->g, *p, run);
 }
 

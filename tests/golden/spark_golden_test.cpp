@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -220,7 +221,9 @@ void check_case(const fs::path& dir) {
                            quoted(err);
           const int status = std::system(cmd.c_str());
           const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-          const auto errors = fs::exists(err) ? read_text(err) : std::string{};
+          auto errors = fs::exists(err) ? read_text(err) : std::string{};
+          while (!errors.empty() && std::isspace(static_cast<unsigned char>(errors.back())))
+            errors.pop_back();
           if (refused.contains(mode)) {
             // Spark refuses the query at start (an AnalysisException): so must we (exit 3).
             BOOST_TEST(rc == 3, "Spark refuses " << mode << " (" << refused[mode]["errorClass"]

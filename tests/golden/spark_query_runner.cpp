@@ -28,6 +28,9 @@
 //   stream_join      interval join of --input and --input-right on key, |dt| <= bound
 //   chained          a tumbling count per key, then the sum of the counts per key in a
 //                    coarser window over the first windows' window_time (end - 1 us)
+//   keyed_timer      transformWithState with an event-time timer: per key a count and the
+//                    latest event time; a timer at latest + gap (moved by every row) emits
+//                    {key, count, last} and clears the key (a keyed process function)
 #include "api/job.hpp"
 #include "core/codec/time_format.hpp"
 #include "samples/common/cli.hpp"
@@ -82,6 +85,45 @@ bool inspect(Inspector& f, joined_row& x) {
 }
 
 using count_result = window_result<std::string, std::uint64_t>;
+
+struct timeout_row {
+  std::string key;
+  std::int64_t count = 0;
+  event_time last{};
+};
+
+template <class Inspector>
+bool inspect(Inspector& f, timeout_row& x) {
+  return f.object("timeout_row")
+    .fields(f.field("key", x.key), f.field("count", x.count), f.field("last", x.last));
+}
+
+/// keyed_timer: Spark's StatefulProcessor of generate.py, as a keyed process function.
+struct timeout_counter {
+  duration gap{};
+
+  void on_element(const kv_row& r, keyed_process_context<std::string>& ctx,
+                  collector<timeout_row>& out) {
+    (void)out;
+    auto count = ctx.value_state<std::int64_t>("count");
+    auto last = ctx.value_state<event_time>("last");
+    if (auto old = last.value())
+      ctx.timers().delete_event_time(*old + gap);
+    const event_time latest = last.exists() ? std::max(*last.value(), r.timestamp) : r.timestamp;
+    count.update(count.value_or(0) + 1);
+    last.update(latest);
+    ctx.timers().register_event_time(latest + gap);
+  }
+
+  void on_timer(event_time, keyed_process_context<std::string>& ctx,
+                collector<timeout_row>& out) {
+    auto count = ctx.value_state<std::int64_t>("count");
+    auto last = ctx.value_state<event_time>("last");
+    out.collect(timeout_row{ctx.current_key(), count.value_or(0), last.value_or(event_time{})});
+    count.clear();
+    last.clear();
+  }
+};
 
 namespace {
 
@@ -178,7 +220,7 @@ int main(int argc, char** argv) {
     ->required()
     ->check(CLI::IsMember({"session", "session_dynamic", "dedup_window", "dedup",
                            "dedup_forever", "static_join", "window_filter", "stream_join",
-                           "chained"}));
+                           "chained", "keyed_timer"}));
   app.add_option("--input", input, "directory of JSON-lines files")->required();
   app.add_option("--input-right", input_right, "stream_join: the right side's directory");
   app.add_option("--static", static_file, "static_join: the table ({\"key\", \"name\"} lines)");
@@ -288,7 +330,8 @@ int main(int argc, char** argv) {
       return fail(make_error(error_code::invalid_option, "--query static_join needs --static"));
     auto table = static_table<std::string, name_row>::from_file(
       static_file, sources::file_format::json_lines, [](const name_row& n) { return n.key; });
-    auto joined = read(input, true).name("input").join_static(
+    // Spark's query has no watermark (a stream-static join keeps no state).
+    auto joined = read(input, false).name("input").join_static(
       table, by_key,
       [](const kv_row& r, const name_row* n) {
         return joined_row{r, n ? std::optional<std::string>{n->name} : std::nullopt, {}};
@@ -337,6 +380,14 @@ int main(int argc, char** argv) {
                     .window(windows::tumbling{.size = *size2})
                     .sum([](const count_result& r) { return r.value; });
     sink_rows(second, file, window_rows("window"));
+  } else if (query == "keyed_timer") {
+    auto out = read(input, true)
+                 .name("input")
+                 .key_by(by_key, "key")
+                 .process(timeout_counter{*gap_d});
+    sink_rows(out, file, [](const timeout_row& r) {
+      return ojson{{"key", r.key}, {"count", r.count}, {"last", iso(r.last)}};
+    });
   }
 
   auto done = j.run();

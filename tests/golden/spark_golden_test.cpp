@@ -278,6 +278,7 @@ GOLDEN_CASE(static_join_left)
 GOLDEN_CASE(window_filter)
 GOLDEN_CASE(stream_join)
 GOLDEN_CASE(chained)
+GOLDEN_CASE(keyed_timer)
 // The randomized differential test's fixed seeds (generate.py --random KIND SEED).
 GOLDEN_CASE(random_session_s1)
 GOLDEN_CASE(random_session_s2)

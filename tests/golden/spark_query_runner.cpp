@@ -98,30 +98,41 @@ bool inspect(Inspector& f, timeout_row& x) {
     .fields(f.field("key", x.key), f.field("count", x.count), f.field("last", x.last));
 }
 
+/// keyed_timer's state per key: one value, as Spark's processor keeps one value state.
+struct timeout_state {
+  std::int64_t count = 0;
+  event_time last{};
+};
+
+template <class Inspector>
+bool inspect(Inspector& f, timeout_state& x) {
+  return f.object("timeout_state").fields(f.field("count", x.count), f.field("last", x.last));
+}
+
 /// keyed_timer: Spark's StatefulProcessor of generate.py, as a keyed process function.
 struct timeout_counter {
   duration gap{};
 
   void on_element(const kv_row& r, keyed_process_context<std::string>& ctx,
-                  collector<timeout_row>& out) {
-    (void)out;
-    auto count = ctx.value_state<std::int64_t>("count");
-    auto last = ctx.value_state<event_time>("last");
-    if (auto old = last.value())
-      ctx.timers().delete_event_time(*old + gap);
-    const event_time latest = last.exists() ? std::max(*last.value(), r.timestamp) : r.timestamp;
-    count.update(count.value_or(0) + 1);
-    last.update(latest);
-    ctx.timers().register_event_time(latest + gap);
+                  collector<timeout_row>&) {
+    auto state = ctx.value_state<timeout_state>("state");
+    auto s = state.value();
+    if (s)
+      ctx.timers().delete_event_time(s->last + gap);
+    else
+      s = timeout_state{0, r.timestamp};
+    s->count += 1;
+    s->last = std::max(s->last, r.timestamp);
+    state.update(*s);
+    ctx.timers().register_event_time(s->last + gap);
   }
 
   void on_timer(event_time, keyed_process_context<std::string>& ctx,
                 collector<timeout_row>& out) {
-    auto count = ctx.value_state<std::int64_t>("count");
-    auto last = ctx.value_state<event_time>("last");
-    out.collect(timeout_row{ctx.current_key(), count.value_or(0), last.value_or(event_time{})});
-    count.clear();
-    last.clear();
+    auto state = ctx.value_state<timeout_state>("state");
+    if (auto s = state.value())
+      out.collect(timeout_row{ctx.current_key(), s->count, s->last});
+    state.clear();
   }
 };
 

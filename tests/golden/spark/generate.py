@@ -62,6 +62,8 @@ except ImportError:
     sys.exit("pyspark not found: create the venv first (see the top of this file)")
 
 os.environ["TZ"] = "UTC"
+# Python workers (transformWithState) must run this interpreter, which has pyspark's deps.
+os.environ["PYSPARK_PYTHON"] = sys.executable
 time.tzset()
 
 from pyspark.errors import PySparkException  # noqa: E402
@@ -200,7 +202,50 @@ def q_chained(spark, read, p):
     return second.select(ts("window.start").alias("start"), ts("window.end").alias("end"), "key", "count"), window_row
 
 
+def q_keyed_timer(spark, read, p):
+    """transformWithState (event time): per key, count rows and keep the latest event time; an
+    event-time timer at latest + gap (moved on every row) emits {key, count, last} and clears the
+    key, like an inactivity session written by hand."""
+    from pyspark.sql import Row
+    from pyspark.sql.streaming.stateful_processor import StatefulProcessor
+
+    gap_ms = int(p["gap"].split()[0]) * 60 * 1000
+    assert p["gap"].split()[1].startswith("minute"), "keyed_timer: gap in minutes"
+
+    class Timeout(StatefulProcessor):
+        def init(self, handle):
+            self.handle = handle
+            self.state = handle.getValueState("state", "count LONG, last LONG")
+
+        def handleInputRows(self, key, rows, timerValues):
+            count, last = self.state.get() if self.state.exists() else (0, None)
+            for r in rows:
+                t = int(r["timestamp"].timestamp() * 1000)
+                count += 1
+                last = t if last is None else max(last, t)
+            for old in list(self.handle.listTimers()):
+                self.handle.deleteTimer(old)
+            self.handle.registerTimer(last + gap_ms)
+            self.state.update((count, last))
+            return iter([])
+
+        def handleExpiredTimer(self, key, timerValues, expiredTimerInfo):
+            count, last = self.state.get()
+            self.state.clear()
+            return iter([Row(key=key[0], count=count, last=last)])
+
+        def close(self):
+            pass
+
+    df = read("input", KV_SCHEMA).withWatermark("timestamp", p["watermark"])
+    out = df.groupBy("key").transformWithState(
+        Timeout(), "key STRING, count LONG, last LONG", p["_mode"].capitalize(), "EventTime")
+    out = out.select("key", "count", date_format((col("last") / 1000).cast("timestamp"), ISO).alias("last"))
+    return out, lambda r: {"key": r["key"], "count": r["count"], "last": r["last"]}
+
+
 QUERIES = {
+    "keyed_timer": q_keyed_timer,
     "wordcount": q_wordcount,
     "session": q_session,
     "session_dynamic": q_session_dynamic,
@@ -211,6 +256,14 @@ QUERIES = {
     "window_filter": q_window_filter,
     "stream_join": q_stream_join,
     "chained": q_chained,
+}
+
+
+# Extra SQL confs a kind needs (set for its case only).
+KIND_CONFS = {
+    # transformWithState runs only on the RocksDB state store.
+    "keyed_timer": {"spark.sql.streaming.stateStore.providerClass":
+                    "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"},
 }
 
 
@@ -254,11 +307,26 @@ def reader(spark, staged, params):
     return read
 
 
+class Refused(Exception):
+    """Spark refused the query when it started (analysis), as opposed to failing while running."""
+
+    def __init__(self, e):
+        super().__init__(str(e))
+        self.error_class = e.getCondition() if hasattr(e, "getCondition") else e.getErrorClass()
+        self.message = str(e).strip().splitlines()[0]
+
+
 def start(df, fn, mode, trigger, checkpoint):
     w = df.writeStream.foreachBatch(fn).outputMode(mode).option("checkpointLocation", checkpoint)
     w = w.trigger(availableNow=True) if trigger == "availableNow" else w.trigger(once=True)
-    q = w.start()
-    q.awaitTermination()
+    try:
+        q = w.start()
+    except PySparkException as e:
+        raise Refused(e) from e
+    try:
+        q.awaitTermination()
+    except PySparkException as e:
+        raise RuntimeError(f"the query failed while running: {e}") from e
     if q.exception() is not None:
         raise RuntimeError(str(q.exception()))
     return q
@@ -286,7 +354,8 @@ def check_file_order(spark, staged, params, work):
 
 
 def run(spark, staged, params, mode, trigger, checkpoint):
-    df, to_row = QUERIES[params.get("query", "wordcount")](spark, reader(spark, staged, params), params)
+    df, to_row = QUERIES[params.get("query", "wordcount")](spark, reader(spark, staged, params),
+                                                           {**params, "_mode": mode})
     batches = {}
 
     def fn(batch, batch_id):
@@ -324,11 +393,6 @@ def progress_line(p):
     return line
 
 
-def refusal(e):
-    cls = e.getCondition() if hasattr(e, "getCondition") else e.getErrorClass()
-    return {"errorClass": cls, "message": str(e).strip().splitlines()[0]}
-
-
 def generate_case(spark, cases_dir, name, keep):
     case_dir = os.path.join(cases_dir, name)
     with open(os.path.join(case_dir, "case.json")) as f:
@@ -345,6 +409,7 @@ def generate_case(spark, cases_dir, name, keep):
         for variant, confs in VARIANTS.items():
             if variant not in params.get("variants", VARIANTS):
                 continue
+            confs = {**confs, **KIND_CONFS.get(params.get("query", "wordcount"), {})}
             for k, v in confs.items():
                 spark.conf.set(k, v)
             try:
@@ -383,9 +448,8 @@ def run_variant(spark, name, case_dir, variant, work, staged, params):
             ckpt = os.path.join(work, f"ckpt-{variant}-{trigger}-{mode}")
             try:
                 batches, progress = run(spark, staged, params, mode, trigger, ckpt)
-            except PySparkException as e:
-                # Refused when the query starts (analysis), not while it runs.
-                refused[mode] = refusal(e)
+            except Refused as e:
+                refused[mode] = {"errorClass": e.error_class, "message": e.message}
                 print(f"[{name}] {variant}/{trigger}-{mode}: refused {refused[mode]}")
                 continue
             ids = [p["batchId"] for p in progress]

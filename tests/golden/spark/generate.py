@@ -491,20 +491,42 @@ RANDOM_KINDS = {
 
 
 def random_rows(kind, seed):
-    """4 files of 3-8 rows: times mostly moving forward by up to 6 minutes, some jumping back up
-    to 25 minutes (late in some batches, on time in others); few keys, so sessions touch and
-    merge; for dedup_window, ids (value) repeated within and across files."""
+    """5 files of 4-9 rows: times mostly moving forward by up to 4 minutes, 35% of the rows 9 to 18
+    minutes behind the latest time so far; keys a and b (c rarely), so sessions touch and merge; for
+    dedup_window, ids (value) repeated 35% of the time, also after their state may have expired.
+    Then, per file, up to 2 rows aimed at issue 25's edge, using the watermark Spark will run the
+    file's batch with (availableNow, one file per trigger, 10-minute delay): times behind this
+    batch's watermark but not the previous one's; for sessions, within the gap of an earlier row of
+    the same key whose session this batch's watermark has passed."""
     rng = random.Random(f"{kind}:{seed}")
+    delay, gap = 600, 300
     files = []
     t = 12 * 3600 + rng.randrange(0, 600)
     next_id = 1
     ids = []
-    for _ in range(4):
+    earlier = []  # (key, time) of the rows of earlier files
+    latest = None  # max time of the earlier files
+    w_prev = w_cur = 0
+    for _ in range(5):
         rows = []
-        for _ in range(rng.randint(3, 8)):
-            t += rng.randint(0, 360)
-            when = t - (rng.randint(60, 1500) if rng.random() < 0.3 else rng.randint(0, 60))
-            key = rng.choice("abc")
+        for _ in range(rng.randint(4, 9)):
+            t += rng.randint(0, 240)
+            when = t - (rng.randint(9 * 60, 18 * 60) if rng.random() < 0.35 else rng.randint(0, 60))
+            rows.append([when, rng.choice("aabbc")])
+        for _ in range(rng.randint(0, 2)):
+            if kind == "session":
+                near = [(k, tp) for k, tp in earlier if w_prev - gap < tp and tp + gap <= w_cur]
+                if near:
+                    k, tp = rng.choice(near)
+                    lo, hi = max(w_prev + 1, tp - gap), min(tp + gap, w_cur)
+                    if lo <= hi:
+                        rows.insert(rng.randrange(len(rows) + 1), [rng.randint(lo, hi), k])
+            elif w_prev < w_cur:
+                # At most 15 minutes back: batch 1's previous watermark is 0 (1970).
+                lo = max(w_prev + 1, w_cur - 15 * 60)
+                rows.insert(rng.randrange(len(rows) + 1), [rng.randint(lo, w_cur), rng.choice("aabbc")])
+        out = []
+        for when, key in rows:
             if kind == "dedup_window" and ids and rng.random() < 0.35:
                 value = rng.choice(ids)
             else:
@@ -513,8 +535,11 @@ def random_rows(kind, seed):
             if kind == "session":
                 value = 1
             hh, rest = divmod(when, 3600)
-            rows.append({"timestamp": f"2026-01-01T{hh:02d}:{rest // 60:02d}:{rest % 60:02d}Z", "key": key, "value": value})
-        files.append(rows)
+            out.append({"timestamp": f"2026-01-01T{hh:02d}:{rest // 60:02d}:{rest % 60:02d}Z", "key": key, "value": value})
+        files.append(out)
+        earlier += [(key, when) for when, key in rows]
+        latest = max([when for when, _ in rows] + ([latest] if latest is not None else []))
+        w_prev, w_cur = w_cur, max(w_cur, latest - delay)
     return files
 
 

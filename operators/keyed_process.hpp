@@ -175,6 +175,8 @@ public:
     info_ = info;
     state_.emplace(info.key_groups, static_cast<state_clock&>(*this));
     state_->set_checkpointed(info.checkpoints);
+    if (spark_batches())
+      state_->count_keys_written(); // Spark's numRowsUpdated (see count_keys_written)
     restored_watermark_ = late_watermark_ = min_watermark;
     epoch_dropped_ = 0;
     timers_ = timer_table<K>{info.key_groups};
@@ -255,6 +257,7 @@ public:
     stats.state = state_epoch_report{};
     stats.state->rows_total = entries;
     stats.state->rows_dropped_by_watermark = std::exchange(epoch_dropped_, 0);
+    std::tie(stats.state->rows_updated, stats.state->rows_removed) = state_->take_write_counts();
     stats.state->memory_used_bytes = entries * (sizeof(K) + 64);
     stats.state->timers_pending =
       timers_.size(time_domain::event_time) + timers_.size(time_domain::processing_time);
@@ -421,8 +424,11 @@ private:
   result<void> fire_event_time(output& out) {
     proc_now_ = info_.processing_clock->now();
     const auto wm = current_watermark(); // not behind the restored one
+    // Spark's watermark is one microsecond above the engine's, and a timer at it is due.
+    const auto due = spark_batches() ? detail::saturating_add(detail::ticks(wm), 1)
+                                     : detail::ticks(wm);
     auto produced = make_batch<Out>(0);
-    if (auto ok = fire(time_domain::event_time, detail::ticks(wm), produced->records); !ok)
+    if (auto ok = fire(time_domain::event_time, due, produced->records); !ok)
       return ok;
     state_->expire(time_domain::event_time, detail::ticks(wm));
     return emit(out, std::move(produced));

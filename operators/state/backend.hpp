@@ -38,6 +38,7 @@
 #include <string_view>
 #include <typeindex>
 #include <typeinfo>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -189,6 +190,31 @@ public:
 
   /// Keys holding an entry, expired ones not yet freed included.
   virtual std::size_t size() const noexcept = 0;
+
+  /// Writes and removals by the function since the last call (Spark's numRowsUpdated and
+  /// numRowsRemoved of a stateful processor), then starts counting anew.
+  std::pair<std::uint64_t, std::uint64_t> take_write_counts() noexcept {
+    const std::uint64_t written = distinct_ ? distinct_->size() : std::exchange(writes_, 0);
+    if (distinct_)
+      distinct_->clear();
+    return {written, std::exchange(removals_, 0)};
+  }
+  /// Counts keys written rather than writes: Spark hands a processor all of a key's rows
+  /// of a batch at once, so it writes a key's state once per batch where a function called
+  /// per record writes it per record.
+  void count_keys_written() { distinct_.emplace(); }
+
+protected:
+  void count_write(const K& key) {
+    if (distinct_)
+      distinct_->insert(key);
+    else
+      ++writes_;
+  }
+  std::uint64_t writes_ = 0, removals_ = 0;
+  std::optional<std::unordered_set<K, key_hash<K>>> distinct_;
+
+public:
   /// Frees the entries whose TTL in `domain` ran out by `now` (ticks); returns how many.
   virtual std::size_t expire(time_domain domain, std::int64_t now) = 0;
   /// The earliest time the cleanup queue wants to look at again (maybe early), or nothing.
@@ -308,6 +334,7 @@ public:
 
   P& write() override {
     auto& g = group();
+    this->count_write(*cursor_->key);
     auto [it, fresh] = g.try_emplace(*cursor_->key);
     if constexpr (Ttl)
       stamp(it->second, fresh, [&](cell_type& c) { c.payload = P{}; });
@@ -317,6 +344,7 @@ public:
 
   void put(P value) override {
     auto& g = group();
+    this->count_write(*cursor_->key);
     note_change();
     auto it = g.find(*cursor_->key);
     if (it == g.end()) {
@@ -331,8 +359,10 @@ public:
   }
 
   void erase() override {
-    if (group().erase(*cursor_->key))
+    if (group().erase(*cursor_->key)) {
+      ++this->removals_;
       note_change();
+    }
   }
 
   // -- state_slot -------------------------------------------------------------------------
@@ -666,6 +696,8 @@ public:
         s = std::make_unique<detail::slot<K, P, false>>(std::string{name}, ttl, range_, cursor_,
                                                         *clock_);
       take_restored(*s);
+      if (count_keys_written_)
+        s->count_keys_written();
       slots_.push_back(std::move(s));
     }
     if (cache_owner) {
@@ -697,6 +729,24 @@ public:
     std::size_t n = 0;
     for (auto& s : slots_)
       n += s->size();
+    return n;
+  }
+
+  /// Every state counts keys written, not writes (state_slot::count_keys_written).
+  void count_keys_written() {
+    count_keys_written_ = true;
+    for (auto& s : slots_)
+      s->count_keys_written();
+  }
+
+  /// Writes and removals over all states since the last call (state_slot::take_write_counts).
+  std::pair<std::uint64_t, std::uint64_t> take_write_counts() noexcept {
+    std::pair<std::uint64_t, std::uint64_t> n{};
+    for (auto& s : slots_) {
+      auto [w, r] = s->take_write_counts();
+      n.first += w;
+      n.second += r;
+    }
     return n;
   }
 
@@ -909,6 +959,7 @@ private:
   state_clock* clock_;
   detail::key_cursor<K> cursor_;
   std::vector<std::unique_ptr<detail::state_slot<K>>> slots_;
+  bool count_keys_written_ = false;
   /// Restored sections by state name, then key group, until the state is first used.
   std::map<std::string, std::map<int, detail::state_section>, std::less<>> restored_;
   bool checkpointed_ = false;

@@ -668,9 +668,10 @@ public:
             touching.push_back(i);
       // Flink: late only when it would open a new session (any live session it touches
       // ends after the watermark minus the lateness, and so does the merge). Spark: late
-      // when the row's own session ends by the watermark, whatever it touches; complete
-      // mode drops nothing.
-      if (spark ? !complete && fresh.max_timestamp() <= late_wm
+      // when the row's own session ends by the watermark, whatever it touches, in every
+      // mode (SessionWindowStateStoreRestoreExec filters before merging; unlike other
+      // aggregations, complete mode drops these rows too, though it frees nothing).
+      if (spark ? fresh.max_timestamp() <= late_wm
                 : touching.empty() && cleanup_time(fresh) <= wm) {
         ++late_count;
         ++epoch_.dropped;

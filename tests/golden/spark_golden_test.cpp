@@ -148,56 +148,117 @@ json state_tuple(const json& op) {
   return t;
 }
 
-void check_progress(const fs::path& out, const fs::path& progress, const fs::path& expected) {
+/// How our progress reports differ from Spark's: one text per difference, empty if none.
+std::vector<std::string> progress_differences(const fs::path& out, const fs::path& progress,
+                                              const fs::path& expected) {
+  std::vector<std::string> found;
+  auto differ = [&](bool same, const std::string& what) {
+    if (!same)
+      found.push_back(what);
+  };
   const auto ours = read_json_lines(progress);
   const auto spark = read_json_lines(expected);
   std::map<std::int64_t, std::uint64_t> rows_per_batch;
   for (auto& row : read_json_lines(out))
     ++rows_per_batch[row["batchId"].get<std::int64_t>()];
-  BOOST_TEST(ours.size() == spark.size(),
-             "batches: ours " << ours.size() << ", Spark " << spark.size());
+  differ(ours.size() == spark.size(), "batches: ours " + std::to_string(ours.size()) +
+                                        ", Spark " + std::to_string(spark.size()));
   if (ours.size() != spark.size())
-    return;
+    return found;
   for (std::size_t i = 0; i < ours.size(); ++i) {
     const auto& p = ours[i];
     const auto& s = spark[i];
-    BOOST_TEST_CONTEXT("batch " << i) {
-      BOOST_TEST(p["batchId"] == s["batchId"]);
-      BOOST_TEST(p["numInputRows"] == s["numInputRows"]);
-      const json watermark = p.contains("eventTime") ? p["eventTime"].value("watermark", json{})
-                                                     : json{};
-      BOOST_TEST(watermark == s["watermark"], "watermark: ours " << watermark << ", Spark "
-                                                                 << s["watermark"]);
-      const json ops = p.value("stateOperators", json::array());
-      if (s.contains("stateOperators")) {
-        // Several stateful operators: the same counts, whatever order each lists them in.
-        std::multiset<std::string> a, b;
-        for (auto& op : ops)
-          a.insert(state_tuple(op).dump());
-        for (auto& op : s["stateOperators"])
-          b.insert(state_tuple(op).dump());
-        BOOST_TEST((a == b), "state operators [total, updated, removed, dropped]: ours "
-                               << json(a) << ", Spark " << json(b));
-      } else if (s["numRowsTotal"].is_null()) {
-        BOOST_TEST(ops.empty(), "Spark has no stateful operator, ours " << ops);
-      } else {
-        BOOST_TEST(ops.size() == 1u, "Spark has one stateful operator, ours " << ops);
-        if (ops.size() == 1u)
-          for (const char* f : state_fields)
-            BOOST_TEST(ops[0][f] == s[f], f << ": ours " << ops[0][f] << ", Spark " << s[f]);
-      }
-      // Spark reports -1 for foreachBatch; ours counts the rows actually written.
-      BOOST_TEST(p["sink"]["numOutputRows"].get<std::uint64_t>() ==
-                 rows_per_batch[p["batchId"].get<std::int64_t>()]);
+    const std::string at = " [batch " + std::to_string(i) + "]";
+    differ(p["batchId"] == s["batchId"],
+           "batchId: ours " + p["batchId"].dump() + ", Spark " + s["batchId"].dump() + at);
+    differ(p["numInputRows"] == s["numInputRows"], "numInputRows: ours " +
+                                                     p["numInputRows"].dump() + ", Spark " +
+                                                     s["numInputRows"].dump() + at);
+    const json watermark = p.contains("eventTime") ? p["eventTime"].value("watermark", json{})
+                                                   : json{};
+    differ(watermark == s["watermark"],
+           "watermark: ours " + watermark.dump() + ", Spark " + s["watermark"].dump() + at);
+    const json ops = p.value("stateOperators", json::array());
+    if (s.contains("stateOperators")) {
+      // Several stateful operators: the same counts, whatever order each lists them in.
+      std::multiset<std::string> a, b;
+      for (auto& op : ops)
+        a.insert(state_tuple(op).dump());
+      for (auto& op : s["stateOperators"])
+        b.insert(state_tuple(op).dump());
+      differ(a == b, "state operators [total, updated, removed, dropped]: ours " +
+                       json(a).dump() + ", Spark " + json(b).dump() + at);
+    } else if (s["numRowsTotal"].is_null()) {
+      differ(ops.empty(), "Spark has no stateful operator, ours " + ops.dump() + at);
+    } else {
+      differ(ops.size() == 1u, "Spark has one stateful operator, ours " + ops.dump() + at);
+      if (ops.size() == 1u)
+        for (const char* f : state_fields)
+          differ(ops[0][f] == s[f], std::string{f} + ": ours " + ops[0][f].dump() + ", Spark " +
+                                      s[f].dump() + at);
     }
+    // Spark reports -1 for foreachBatch; ours counts the rows actually written.
+    differ(p["sink"]["numOutputRows"].get<std::uint64_t>() ==
+             rows_per_batch[p["batchId"].get<std::int64_t>()],
+           "sink numOutputRows " + p["sink"]["numOutputRows"].dump() + " is not the rows written" +
+             at);
   }
+  return found;
 }
+
+/// Differences from Spark that are known, each with its reason (docs/micro-batch.md lists
+/// them): tests/golden/spark/known_differences.json. An entry names a case, an aspect
+/// ("rows" or "progress") and optionally a variant, trigger and mode; a difference it
+/// covers is reported, not failed. An entry that covers no difference fails the case, so
+/// the list shrinks as the engine catches up and never hides a fixed difference, unless it
+/// says `"sometimes": true` (a difference that depends on timing, its reason says how).
+struct known_differences {
+  json entries = json::array();
+  std::vector<bool> seen;
+
+  explicit known_differences(const std::string& case_name) {
+    const fs::path file = fs::path{SLUICE_GOLDEN_DIR}.parent_path() / "known_differences.json";
+    if (!fs::exists(file))
+      return;
+    for (auto& e : json::parse(read_text(file)))
+      if (e.at("case") == case_name)
+        entries.push_back(e);
+    seen.assign(entries.size(), false);
+  }
+
+  /// Whether a difference in `aspect` of this run is a known one (and notes it seen).
+  bool covers(const std::string& aspect, const std::string& variant, const std::string& trigger,
+              const std::string& mode) {
+    bool any = false;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const auto& e = entries[i];
+      auto matches = [&](const char* field, const std::string& value) {
+        return !e.contains(field) || e[field] == value;
+      };
+      if (e.at("aspect") == aspect && matches("variant", variant) &&
+          matches("trigger", trigger) && matches("mode", mode)) {
+        seen[i] = true;
+        any = true;
+      }
+    }
+    return any;
+  }
+
+  void require_all_seen() const {
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      BOOST_TEST((seen[i] || entries[i].value("sometimes", false)),
+                 "known difference no longer occurs, remove it from "
+                          "known_differences.json: "
+                            << entries[i].dump());
+  }
+};
 
 void check_case(const fs::path& dir) {
   const std::string name = dir.filename().string();
   const auto spec = json::parse(read_text(dir / "case.json"));
   const bool wordcount = spec.value("query", "wordcount") == "wordcount";
   const json triggers = spec.value("triggers", json{"availableNow", "once"});
+  known_differences known{name};
   sluice::test::temp_dir tmp;
   for (variant v : {variant{"expected", "previous"}, variant{"expected_single_watermark", "epoch"}}) {
     const auto expected_dir = dir / v.dir;
@@ -235,21 +296,32 @@ void check_case(const fs::path& dir) {
             continue;
 
           const auto stem = std::string{spark_trigger} + "-" + mode;
-          if (wordcount) {
-            // The sample writes Spark's layout and order: byte for byte.
-            const auto diff = first_difference(split_lines(read_text(out)),
-                                               split_lines(read_text(expected_dir / (stem + ".jsonl"))));
+          // The sample writes Spark's layout and order (compared byte for byte); the runner's
+          // rows are compared as a set per batch.
+          const auto diff =
+            wordcount ? first_difference(split_lines(read_text(out)),
+                                         split_lines(read_text(expected_dir / (stem + ".jsonl"))))
+                      : first_difference(normalized(out),
+                                         normalized(expected_dir / (stem + ".jsonl")));
+          if (!diff.empty() && known.covers("rows", v.dir, spark_trigger, mode))
+            BOOST_TEST_MESSAGE("known difference: rows differ at " << diff);
+          else
             BOOST_TEST(diff.empty(), "rows differ at " << diff);
-          } else {
-            const auto diff =
-              first_difference(normalized(out), normalized(expected_dir / (stem + ".jsonl")));
-            BOOST_TEST(diff.empty(), "rows differ at " << diff);
+          const auto progress_diffs =
+            progress_differences(out, progress, expected_dir / (stem + ".progress.jsonl"));
+          const bool known_progress =
+            !progress_diffs.empty() && known.covers("progress", v.dir, spark_trigger, mode);
+          for (auto& d : progress_diffs) {
+            if (known_progress)
+              BOOST_TEST_MESSAGE("known difference: " << d);
+            else
+              BOOST_ERROR(d);
           }
-          check_progress(out, progress, expected_dir / (stem + ".progress.jsonl"));
         }
       }
     }
   }
+  known.require_all_seen();
 }
 
 } // namespace

@@ -52,7 +52,8 @@ function(sluice_add_test name)
   endforeach()
 endfunction()
 
-# sluice_check_headers(dir ...): a target that compiles every .hpp alone.
+# sluice_check_headers(dir ...): a target that compiles every .hpp alone, included as
+# "sluice/<dir>/x.hpp" (the way users include it).
 function(sluice_check_headers)
   set(srcs)
   foreach(dir IN LISTS ARGN)

@@ -27,10 +27,7 @@ foreach(folder core channels kafka operators sources sinks checkpoint graph acto
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder}/
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sluice/${folder}
           FILES_MATCHING PATTERN "*.hpp"
-          PATTERN "coordinator.hpp" EXCLUDE
-          PATTERN "messages.hpp" EXCLUDE
-          PATTERN "task.hpp" EXCLUDE
-          PATTERN "tsan.hpp" EXCLUDE)
+          REGEX "/actors/(coordinator|messages|task|tsan)\\.hpp$" EXCLUDE)
 endforeach()
 
 if(TARGET sluice-kafka-mock)

@@ -1,11 +1,11 @@
 #pragma once
 /// Everything a task needs to build itself: the graph, the plan, the wiring, the options.
 /// Shared read-only by all tasks of a job.
-#include "actors/restore.hpp"
-#include "actors/runtime.hpp"
-#include "actors/wiring.hpp"
-#include "checkpoint/store.hpp"
-#include "core/metrics.hpp"
+#include "sluice/actors/restore.hpp"
+#include "sluice/actors/runtime.hpp"
+#include "sluice/actors/wiring.hpp"
+#include "sluice/checkpoint/store.hpp"
+#include "sluice/core/metrics.hpp"
 
 #include <memory>
 #include <vector>

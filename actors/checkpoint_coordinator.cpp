@@ -1,6 +1,6 @@
-#include "actors/checkpoint_coordinator.hpp"
+#include "sluice/actors/checkpoint_coordinator.hpp"
 
-#include "core/codec/time_format.hpp"
+#include "sluice/core/codec/time_format.hpp"
 
 #include <algorithm>
 #include <cstdio>

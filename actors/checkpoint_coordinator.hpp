@@ -3,9 +3,9 @@
 /// flight is given up, when one fails, and completing one (its metadata written in one synced
 /// write, which alone makes it restorable). CAF-free: the coordinator actor calls it and
 /// acts on what it returns (tests/checkpoint/coordinator_test.cpp drives it directly).
-#include "actors/epoch_planner.hpp"
-#include "actors/runtime.hpp"
-#include "checkpoint/store.hpp"
+#include "sluice/actors/epoch_planner.hpp"
+#include "sluice/actors/runtime.hpp"
+#include "sluice/checkpoint/store.hpp"
 
 #include <cstdint>
 #include <map>

@@ -2,7 +2,7 @@
 /// Writes snapshots to the checkpoint store off the tasks' threads, so that a task pauses
 /// only to copy its state into bytes (the synchronous part of an asynchronous barrier
 /// snapshot) and goes on processing while LevelDB writes. Private to actors/.
-#include "checkpoint/store.hpp"
+#include "sluice/checkpoint/store.hpp"
 
 #include <condition_variable>
 #include <deque>

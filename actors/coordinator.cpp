@@ -1,14 +1,14 @@
-#include "actors/coordinator.hpp"
+#include "sluice/actors/coordinator.hpp"
 
-#include "actors/checkpoint_coordinator.hpp"
-#include "actors/epoch_planner.hpp"
-#include "actors/messages.hpp"
-#include "actors/progress_builder.hpp"
-#include "actors/task.hpp"
-#include "actors/trigger_plans.hpp"
-#include "actors/tsan.hpp"
+#include "sluice/actors/checkpoint_coordinator.hpp"
+#include "sluice/actors/epoch_planner.hpp"
+#include "sluice/actors/messages.hpp"
+#include "sluice/actors/progress_builder.hpp"
+#include "sluice/actors/task.hpp"
+#include "sluice/actors/trigger_plans.hpp"
+#include "sluice/actors/tsan.hpp"
 
-#include "core/log.hpp"
+#include "sluice/core/log.hpp"
 
 #include <algorithm>
 #include <map>

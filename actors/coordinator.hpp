@@ -3,8 +3,8 @@
 /// the tasks, restarts them after a failure, ends the job) and carries out what its CAF-free
 /// parts decide: epoch_planner.hpp (when epochs begin and end), checkpoint_coordinator.hpp
 /// (checkpoints) and progress_builder.hpp (progress reports). Private to actors/.
-#include "actors/blueprint.hpp"
-#include "actors/runtime.hpp"
+#include "sluice/actors/blueprint.hpp"
+#include "sluice/actors/runtime.hpp"
 
 #include <caf/fwd.hpp>
 

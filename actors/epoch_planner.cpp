@@ -1,4 +1,4 @@
-#include "actors/epoch_planner.hpp"
+#include "sluice/actors/epoch_planner.hpp"
 
 #include <algorithm>
 

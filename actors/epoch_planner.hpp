@@ -4,9 +4,9 @@
 /// which epoch, and Spark's per-epoch watermark. CAF-free: the coordinator actor feeds it
 /// events and carries out what it decides through `epoch_driver`
 /// (tests/engine/epoch_planner_test.cpp drives it directly).
-#include "checkpoint/store.hpp"
-#include "core/epoch.hpp"
-#include "core/time.hpp"
+#include "sluice/checkpoint/store.hpp"
+#include "sluice/core/epoch.hpp"
+#include "sluice/core/time.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -12,8 +12,8 @@
 ///                 (finishing, task, last epoch), (finalpos, task, piece, bytes)
 /// task -> self:   (poll), (flush), (timer), (written, report) from the writer thread
 /// coord -> self:  (tick), (restart), (stopwait, attempt)
-#include "core/batch.hpp"
-#include "core/epoch.hpp"
+#include "sluice/core/batch.hpp"
+#include "sluice/core/epoch.hpp"
 
 #include <caf/all.hpp>
 

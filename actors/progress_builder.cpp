@@ -1,6 +1,6 @@
-#include "actors/progress_builder.hpp"
+#include "sluice/actors/progress_builder.hpp"
 
-#include "actors/checkpoint_coordinator.hpp"
+#include "sluice/actors/checkpoint_coordinator.hpp"
 
 #include <algorithm>
 #include <cstdio>

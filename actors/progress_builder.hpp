@@ -2,9 +2,9 @@
 /// Spark's progress reports (`StreamingQueryProgress`) built from the tasks' epoch reports
 /// and counters: one per micro-batch, or one per progress interval in continuous mode
 /// (folding the epochs that ended in it). CAF-free (tests/engine/progress_builder_test.cpp).
-#include "actors/blueprint.hpp"
-#include "actors/epoch_planner.hpp"
-#include "core/progress.hpp"
+#include "sluice/actors/blueprint.hpp"
+#include "sluice/actors/epoch_planner.hpp"
+#include "sluice/core/progress.hpp"
 
 #include <cstdint>
 #include <memory>

@@ -1,6 +1,6 @@
-#include "actors/restore.hpp"
+#include "sluice/actors/restore.hpp"
 
-#include "core/log.hpp"
+#include "sluice/core/log.hpp"
 
 #include <algorithm>
 #include <map>

@@ -1,11 +1,11 @@
 #pragma once
 /// Where a run begins: opening a job's checkpoint store and choosing the checkpoint to
 /// restore. CAF-free; private to actors/.
-#include "actors/runtime.hpp"
-#include "checkpoint/store.hpp"
-#include "graph/fingerprint.hpp"
-#include "graph/graph.hpp"
-#include "graph/plan.hpp"
+#include "sluice/actors/runtime.hpp"
+#include "sluice/checkpoint/store.hpp"
+#include "sluice/graph/fingerprint.hpp"
+#include "sluice/graph/graph.hpp"
+#include "sluice/graph/plan.hpp"
 
 #include <cstdint>
 #include <memory>

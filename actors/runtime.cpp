@@ -1,15 +1,15 @@
-#include "actors/runtime.hpp"
+#include "sluice/actors/runtime.hpp"
 
-#include "actors/blueprint.hpp"
-#include "actors/checkpoint_writer.hpp"
-#include "actors/coordinator.hpp"
-#include "actors/messages.hpp"
-#include "actors/progress_builder.hpp"
-#include "actors/restore.hpp"
-#include "actors/tsan.hpp"
+#include "sluice/actors/blueprint.hpp"
+#include "sluice/actors/checkpoint_writer.hpp"
+#include "sluice/actors/coordinator.hpp"
+#include "sluice/actors/messages.hpp"
+#include "sluice/actors/progress_builder.hpp"
+#include "sluice/actors/restore.hpp"
+#include "sluice/actors/tsan.hpp"
 
-#include "core/codec/time_format.hpp"
-#include "core/log.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/core/log.hpp"
 
 #include <malloc.h>
 

@@ -1,13 +1,13 @@
 #pragma once
 /// The runtime's entry point, free of CAF: runs a physical plan on actors.
-#include "checkpoint/store.hpp"
-#include "core/epoch.hpp"
-#include "core/metrics.hpp"
-#include "core/error.hpp"
-#include "core/progress.hpp"
-#include "core/time.hpp"
-#include "graph/plan.hpp"
-#include "operators/tap.hpp"
+#include "sluice/checkpoint/store.hpp"
+#include "sluice/core/epoch.hpp"
+#include "sluice/core/metrics.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/progress.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/graph/plan.hpp"
+#include "sluice/operators/tap.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "actors/source_trigger.hpp"
+#include "sluice/actors/source_trigger.hpp"
 
 namespace sluice {
 

@@ -3,9 +3,9 @@
 /// (planned afresh, or replayed to the end the offset log holds), which epoch it reads, and
 /// when its polls stop. CAF-free; private to actors/: the task actor carries out what it
 /// says (tests/actors/task_test.cpp drives it directly).
-#include "actors/trigger_plans.hpp"
-#include "core/error.hpp"
-#include "sources/source.hpp"
+#include "sluice/actors/trigger_plans.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -1,15 +1,15 @@
-#include "actors/task.hpp"
+#include "sluice/actors/task.hpp"
 
-#include "actors/checkpoint_writer.hpp"
-#include "actors/messages.hpp"
-#include "actors/source_trigger.hpp"
-#include "actors/task_restore.hpp"
-#include "actors/trigger_plans.hpp"
-#include "channels/input_gate.hpp"
-#include "channels/output_gate.hpp"
-#include "operators/chain.hpp"
-#include "operators/record_loop.hpp"
-#include "actors/tsan.hpp"
+#include "sluice/actors/checkpoint_writer.hpp"
+#include "sluice/actors/messages.hpp"
+#include "sluice/actors/source_trigger.hpp"
+#include "sluice/actors/task_restore.hpp"
+#include "sluice/actors/trigger_plans.hpp"
+#include "sluice/channels/input_gate.hpp"
+#include "sluice/channels/output_gate.hpp"
+#include "sluice/operators/chain.hpp"
+#include "sluice/operators/record_loop.hpp"
+#include "sluice/actors/tsan.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 /// The task actor: one parallel instance of a chain. Private to actors/.
-#include "actors/blueprint.hpp"
+#include "sluice/actors/blueprint.hpp"
 
 #include <caf/fwd.hpp>
 

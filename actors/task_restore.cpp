@@ -1,4 +1,4 @@
-#include "actors/task_restore.hpp"
+#include "sluice/actors/task_restore.hpp"
 
 #include <algorithm>
 #include <optional>

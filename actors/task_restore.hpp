@@ -2,10 +2,10 @@
 /// What a task takes back from a checkpoint when it starts: each operator of its chain its
 /// key groups' state, the source at the chain's head its position. CAF-free; private to
 /// actors/ (the task actor calls it; tests/actors/task_test.cpp drives it directly).
-#include "checkpoint/store.hpp"
-#include "core/error.hpp"
-#include "operators/chain.hpp"
-#include "sources/source.hpp"
+#include "sluice/checkpoint/store.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/operators/chain.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <string>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "actors/trigger_plans.hpp"
+#include "sluice/actors/trigger_plans.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -4,7 +4,7 @@
 /// holds N's plan (the batch ran before, its checkpoint never completed) has every source
 /// read exactly to those ends again. CAF-free: the coordinator asks it what each source task
 /// does (tests/actors/coordinator_test.cpp drives it directly).
-#include "checkpoint/offset_log.hpp"
+#include "sluice/checkpoint/offset_log.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -1,4 +1,4 @@
-#include "actors/wiring.hpp"
+#include "sluice/actors/wiring.hpp"
 
 namespace sluice {
 

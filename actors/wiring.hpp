@@ -1,7 +1,7 @@
 #pragma once
 /// Wiring: which task sends to which, over which numbered channel. A pure function of
 /// the physical plan, so every node of a multi-node job computes the same table.
-#include "graph/plan.hpp"
+#include "sluice/graph/plan.hpp"
 
 #include <vector>
 

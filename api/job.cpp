@@ -1,4 +1,4 @@
-#include "api/job.hpp"
+#include "sluice/api/job.hpp"
 
 namespace sluice {
 

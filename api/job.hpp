@@ -10,9 +10,9 @@
 ///    .sink_to(sinks::collect<...>{});
 /// auto done = job.run();
 /// ```
-#include "actors/runtime.hpp"
-#include "api/stream.hpp"
-#include "graph/plan.hpp"
+#include "sluice/actors/runtime.hpp"
+#include "sluice/api/stream.hpp"
+#include "sluice/graph/plan.hpp"
 
 #include <functional>
 #include <memory>

@@ -17,10 +17,10 @@
 /// ```
 ///
 /// Semantics, state and late data: docs/joins.md.
-#include "api/stream.hpp"
-#include "operators/join/interval_join.hpp"
-#include "operators/join/static_join.hpp"
-#include "sources/static_table.hpp"
+#include "sluice/api/stream.hpp"
+#include "sluice/operators/join/interval_join.hpp"
+#include "sluice/operators/join/static_join.hpp"
+#include "sluice/sources/static_table.hpp"
 
 #include <algorithm>
 #include <string>

@@ -1,4 +1,4 @@
-#include "api/signals.hpp"
+#include "sluice/api/signals.hpp"
 
 #include <csignal>
 #include <ctime>

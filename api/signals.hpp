@@ -1,6 +1,6 @@
 #pragma once
 /// Running a job from a program's `main`: stop cleanly on Ctrl-C, SIGTERM or a deadline.
-#include "api/job.hpp"
+#include "sluice/api/job.hpp"
 
 #include <chrono>
 #include <functional>

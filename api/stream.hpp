@@ -4,20 +4,20 @@
 /// Each call adds a node to the job's logical graph and returns a handle whose type
 /// carries the record type, so mismatches fail at compile time. Nothing runs until
 /// `job::run()`.
-#include "api/traits.hpp"
-#include "core/key_group.hpp"
-#include "graph/graph.hpp"
-#include "operators/co_process.hpp"
-#include "operators/dedup.hpp"
-#include "operators/filter.hpp"
-#include "operators/flat_map.hpp"
-#include "operators/join/join_common.hpp"
-#include "operators/keyed_process.hpp"
-#include "operators/map.hpp"
-#include "operators/process.hpp"
-#include "operators/reduce.hpp"
-#include "sinks/descriptor.hpp"
-#include "sources/descriptor.hpp"
+#include "sluice/api/traits.hpp"
+#include "sluice/core/key_group.hpp"
+#include "sluice/graph/graph.hpp"
+#include "sluice/operators/co_process.hpp"
+#include "sluice/operators/dedup.hpp"
+#include "sluice/operators/filter.hpp"
+#include "sluice/operators/flat_map.hpp"
+#include "sluice/operators/join/join_common.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/operators/map.hpp"
+#include "sluice/operators/process.hpp"
+#include "sluice/operators/reduce.hpp"
+#include "sluice/sinks/descriptor.hpp"
+#include "sluice/sources/descriptor.hpp"
 
 #include <functional>
 #include <map>
@@ -535,6 +535,6 @@ private:
 } // namespace sluice
 
 // After the stream types: the join builders need them complete.
-#include "api/join.hpp"
+#include "sluice/api/join.hpp"
 // After the stream types: window() and window_all() are defined there.
-#include "api/windowed_stream.hpp"
+#include "sluice/api/windowed_stream.hpp"

@@ -1,7 +1,7 @@
 #pragma once
 /// Compile-time inspection of user functions, so the fluent API can infer output types
 /// and explain mistakes with the accepted signatures.
-#include "operators/collector.hpp"
+#include "sluice/operators/collector.hpp"
 
 #include <tuple>
 #include <type_traits>

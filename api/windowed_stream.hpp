@@ -17,8 +17,8 @@
 /// event time `end - 1µs` (the window's max timestamp), so windows can be cascaded.
 ///
 /// This header is included at the end of api/stream.hpp; include that one.
-#include "api/stream.hpp"
-#include "operators/window/window_operator.hpp"
+#include "sluice/api/stream.hpp"
+#include "sluice/operators/window/window_operator.hpp"
 
 #include <functional>
 #include <memory>

@@ -13,11 +13,11 @@
 ///   sluice_bench checkpoint-recovery --keys 1000000 --runs 5
 ///     from a process's start to its first row processed, restoring 1M keys, against the
 ///     same process starting with an empty checkpoint directory
-#include "api/job.hpp"
-#include "operators/keyed_process.hpp"
-#include "bench/window_bench.hpp"
-#include "bench/workload.hpp"
-#include "sinks/sink.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/bench/window_bench.hpp"
+#include "sluice/bench/workload.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <fmt/core.h>
 #include <spawn.h>

@@ -22,9 +22,9 @@
 // The payments are samples/kafka_pipeline's (payments.hpp); the measuring side reads only the
 // "id" and "sent_us" fields, so it takes the pipeline's account_total and kcat's verbatim
 // copies alike.
-#include "core/codec/json.hpp"
-#include "kafka/client.hpp"
-#include "samples/kafka_pipeline/payments.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/kafka/client.hpp"
+#include "sluice/samples/kafka_pipeline/payments.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>

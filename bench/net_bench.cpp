@@ -9,8 +9,8 @@
 // receiver takes decoded frames from the link's queue. A window of in-flight frames stands
 // in for the channels' credits, which the link leaves to its callers. The baseline is a
 // PUSH socket on one thread and a PULL socket on another, same sizes, no encoding.
-#include "net/frame.hpp"
-#include "net/link.hpp"
+#include "sluice/net/frame.hpp"
+#include "sluice/net/link.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

@@ -3,8 +3,8 @@
 // sums the same order-independent checksum, so its output must match the sample's.
 //
 //   nexmark_loop --query 0 --events 10000000
-#include "samples/nexmark/generator.hpp"
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/generator.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

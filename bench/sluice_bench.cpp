@@ -7,13 +7,13 @@
 //   sluice_bench w4 --window 1s --parallelism 1 --runs 5   (also --window 10ms)
 //   sluice_bench session --gap 2ms --parallelism 2 --runs 5
 //   sluice_bench join --records 2000000 --bound-ms 1 --runs 5
-#include "api/job.hpp"
-#include "bench/checkpoint_bench.hpp"
-#include "bench/workload.hpp"
-#include "bench/window_bench.hpp"
-#include "operators/harness.hpp"
-#include "operators/keyed_process.hpp"
-#include "sinks/sink.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/bench/checkpoint_bench.hpp"
+#include "sluice/bench/workload.hpp"
+#include "sluice/bench/window_bench.hpp"
+#include "sluice/operators/harness.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>

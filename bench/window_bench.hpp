@@ -8,11 +8,11 @@
 ///
 /// Workload: bench/workload.hpp (10M records, 1000 keys, ts = i µs), event time from a
 /// monotonous watermark strategy (watermark = max timestamp - 1µs, after each polled batch).
-#include "api/job.hpp"
-#include "bench/workload.hpp"
-#include "core/codec/time_format.hpp"
-#include "sinks/sink.hpp"
-#include "sources/watermarks.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/bench/workload.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/sinks/sink.hpp"
+#include "sluice/sources/watermarks.hpp"
 
 #include <fmt/core.h>
 

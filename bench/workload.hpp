@@ -1,7 +1,7 @@
 #pragma once
 /// The shared benchmark workload (see BENCHMARKS.md): record i is {key, value, ts} with
 /// h = splitmix64(i), key = (h >> 32) % 1000, value = h & 0xFFFFF, ts = i microseconds.
-#include "sources/generator.hpp"
+#include "sluice/sources/generator.hpp"
 
 #include <cstdint>
 

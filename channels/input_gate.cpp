@@ -1,4 +1,4 @@
-#include "channels/input_gate.hpp"
+#include "sluice/channels/input_gate.hpp"
 
 #include <algorithm>
 #include <iterator>

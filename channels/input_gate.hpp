@@ -14,8 +14,8 @@
 ///   (`watermark()`); ended channels no longer count.
 /// - Credit goes back only when the task says it consumed a batch (`consumed`), so in-flight
 ///   data per channel stays within the sender's window.
-#include "channels/item.hpp"
-#include "core/metrics.hpp"
+#include "sluice/channels/item.hpp"
+#include "sluice/core/metrics.hpp"
 
 #include <cstddef>
 #include <cstdint>

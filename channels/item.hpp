@@ -3,8 +3,8 @@
 /// transport implements to carry it. The protocol itself (credits, alignment, watermarks)
 /// lives in input_gate.hpp and output_gate.hpp and knows nothing of how items move: CAF
 /// messages inside a process, ZeroMQ frames between nodes.
-#include "core/batch.hpp"
-#include "core/time.hpp"
+#include "sluice/core/batch.hpp"
+#include "sluice/core/time.hpp"
 
 #include <cstdint>
 

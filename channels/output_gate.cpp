@@ -1,4 +1,4 @@
-#include "channels/output_gate.hpp"
+#include "sluice/channels/output_gate.hpp"
 
 namespace sluice {
 

@@ -11,8 +11,8 @@
 /// - The end of input leaves a channel after everything queued on it; nothing follows it.
 /// - So per channel at most `credits` batches are in flight, and memory stays bounded
 ///   whatever the speeds of sender and receiver.
-#include "channels/item.hpp"
-#include "core/metrics.hpp"
+#include "sluice/channels/item.hpp"
+#include "sluice/core/metrics.hpp"
 
 #include <cstddef>
 #include <deque>

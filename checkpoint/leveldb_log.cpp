@@ -1,6 +1,6 @@
-#include "checkpoint/leveldb_log.hpp"
+#include "sluice/checkpoint/leveldb_log.hpp"
 
-#include "core/log.hpp"
+#include "sluice/core/log.hpp"
 
 #include <algorithm>
 #include <cstdio>

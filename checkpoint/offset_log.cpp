@@ -1,4 +1,4 @@
-#include "checkpoint/offset_log.hpp"
+#include "sluice/checkpoint/offset_log.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -10,7 +10,7 @@
 /// One small JSON file per batch under `<checkpoint dir>/offsets/`, written to a temporary
 /// file, synced, renamed and the directory synced: a crash leaves either the whole plan or
 /// none.
-#include "core/error.hpp"
+#include "sluice/core/error.hpp"
 
 #include <cstdint>
 #include <filesystem>

@@ -1,8 +1,8 @@
-#include "checkpoint/store.hpp"
+#include "sluice/checkpoint/store.hpp"
 
-#include "checkpoint/leveldb_log.hpp"
-#include "checkpoint/store_repair.hpp"
-#include "core/log.hpp"
+#include "sluice/checkpoint/leveldb_log.hpp"
+#include "sluice/checkpoint/store_repair.hpp"
+#include "sluice/core/log.hpp"
 
 #include <leveldb/db.h>
 #include <leveldb/write_batch.h>

@@ -21,8 +21,8 @@
 /// start fresh. The id of the newest completed checkpoint is also kept outside the
 /// database (`<dir>/last-completed-checkpoint`), so a database that lost its newest
 /// checkpoints (a torn log, a deleted table) says so instead of falling back in silence.
-#include "core/epoch.hpp"
-#include "core/error.hpp"
+#include "sluice/core/epoch.hpp"
+#include "sluice/core/error.hpp"
 
 #include <cstdint>
 #include <filesystem>

@@ -1,7 +1,7 @@
-#include "checkpoint/store_repair.hpp"
+#include "sluice/checkpoint/store_repair.hpp"
 
-#include "checkpoint/leveldb_log.hpp"
-#include "core/log.hpp"
+#include "sluice/checkpoint/leveldb_log.hpp"
+#include "sluice/core/log.hpp"
 
 #include <leveldb/db.h>
 #include <leveldb/env.h>

@@ -5,7 +5,7 @@
 /// (LevelDB's RepairDB) or start fresh (delete them). Private to checkpoint/: store.cpp's
 /// opener calls it; tests/checkpoint/corrupt_test.cpp damages directories and checks what
 /// opening says and does.
-#include "core/error.hpp"
+#include "sluice/core/error.hpp"
 
 #include <leveldb/options.h>
 

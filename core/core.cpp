@@ -1,5 +1,5 @@
-#include "core/batch.hpp"
-#include "core/time.hpp"
+#include "sluice/core/batch.hpp"
+#include "sluice/core/time.hpp"
 
 #include <cxxabi.h>
 

@@ -2,7 +2,7 @@
 /// Epochs: the stream cut into consecutive slices by barriers that travel in-band behind
 /// the data, as Spark's micro-batches and Flink's checkpoints cut it. Here live the words
 /// both modes share: triggers, output modes, and what each task reports about an epoch.
-#include "core/time.hpp"
+#include "sluice/core/time.hpp"
 
 #include <chrono>
 #include <cstdint>

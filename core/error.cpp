@@ -1,4 +1,4 @@
-#include "core/error.hpp"
+#include "sluice/core/error.hpp"
 
 namespace sluice {
 

@@ -31,8 +31,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "core/codec/inspect.hpp"
-#include "core/time.hpp"
+#include "sluice/core/codec/inspect.hpp"
+#include "sluice/core/time.hpp"
 
 #include <bit>
 #include <concepts>

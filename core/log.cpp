@@ -1,4 +1,4 @@
-#include "core/log.hpp"
+#include "sluice/core/log.hpp"
 
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>

@@ -2,7 +2,7 @@
 /// The library's structured log, through spdlog. The logger is named "sluice" and has no
 /// sinks until the application gives it some: the library never prints on its own.
 /// Samples call `logging::to_stderr(level)` for `--log-level`.
-#include "core/error.hpp"
+#include "sluice/core/error.hpp"
 
 #include <spdlog/logger.h>
 

@@ -1,4 +1,4 @@
-#include "core/progress.hpp"
+#include "sluice/core/progress.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,7 +1,7 @@
 #pragma once
 /// A progress report per epoch, with the fields and meaning of Spark's
 /// `StreamingQueryProgress`, so that dashboards and habits carry over.
-#include "core/epoch.hpp"
+#include "sluice/core/epoch.hpp"
 
 #include <cstdint>
 #include <map>

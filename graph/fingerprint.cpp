@@ -1,4 +1,4 @@
-#include "graph/fingerprint.hpp"
+#include "sluice/graph/fingerprint.hpp"
 
 #include <nlohmann/json.hpp>
 #include <xxhash.h>

@@ -13,9 +13,9 @@
 ///
 /// Type names are demangled C++ names: the same across runs of one build, and across builds
 /// while the types keep their names and the compiler stays the same.
-#include "core/error.hpp"
-#include "graph/graph.hpp"
-#include "graph/plan.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/graph/graph.hpp"
+#include "sluice/graph/plan.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -1,4 +1,4 @@
-#include "graph/graph.hpp"
+#include "sluice/graph/graph.hpp"
 
 #include <queue>
 

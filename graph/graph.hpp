@@ -2,13 +2,13 @@
 /// The logical job graph: nodes (sources, operators, sinks) and edges with their
 /// partitioning. This is the lower-level, type-erased API; the fluent `stream<T>` API in
 /// api/ builds on it. Nothing runs here.
-#include "core/batch.hpp"
-#include "core/codec/record_text.hpp"
-#include "core/epoch.hpp"
-#include "core/error.hpp"
-#include "operators/operator.hpp"
-#include "operators/partition.hpp"
-#include "sources/source.hpp"
+#include "sluice/core/batch.hpp"
+#include "sluice/core/codec/record_text.hpp"
+#include "sluice/core/epoch.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/partition.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <functional>
 #include <memory>

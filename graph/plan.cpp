@@ -1,4 +1,4 @@
-#include "graph/plan.hpp"
+#include "sluice/graph/plan.hpp"
 
 #include <nlohmann/json.hpp>
 

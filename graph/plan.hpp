@@ -4,7 +4,7 @@
 /// A node fuses into its upstream node's chain when the edge between them is forward,
 /// the parallelism matches, it is the upstream's only edge on port 0, it is the node's
 /// only input edge, and chaining is not disabled.
-#include "graph/graph.hpp"
+#include "sluice/graph/graph.hpp"
 
 #include <string>
 #include <vector>

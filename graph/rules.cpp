@@ -1,5 +1,5 @@
 // Spark's output-mode rules (UnsupportedOperationChecker), checked before a job starts.
-#include "graph/graph.hpp"
+#include "sluice/graph/graph.hpp"
 
 #include <string>
 #include <vector>

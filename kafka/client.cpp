@@ -1,4 +1,4 @@
-#include "kafka/client.hpp"
+#include "sluice/kafka/client.hpp"
 
 #include <librdkafka/rdkafka.h>
 

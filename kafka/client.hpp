@@ -5,7 +5,7 @@
 /// includes them) see only these classes. Every failure becomes an `error` naming the client
 /// and what it tried; nothing is printed, librdkafka's own log goes to a callback that keeps
 /// the last lines for error messages.
-#include "core/error.hpp"
+#include "sluice/core/error.hpp"
 
 #include <chrono>
 #include <cstdint>

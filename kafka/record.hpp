@@ -1,11 +1,11 @@
 #pragma once
 /// How Kafka record values become engine records and back, and the record type that keeps
 /// Kafka's metadata (key, headers, partition, offset, timestamp) next to the decoded value.
-#include "core/codec/csv.hpp"
-#include "core/codec/inspect.hpp"
-#include "core/codec/json.hpp"
-#include "core/time.hpp"
-#include "kafka/client.hpp"
+#include "sluice/core/codec/csv.hpp"
+#include "sluice/core/codec/inspect.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/kafka/client.hpp"
 
 #include <optional>
 #include <string>

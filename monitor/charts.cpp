@@ -1,4 +1,4 @@
-#include "monitor/charts.hpp"
+#include "sluice/monitor/charts.hpp"
 
 #include <fmt/core.h>
 

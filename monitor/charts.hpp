@@ -8,8 +8,8 @@
 /// history.record(job.snapshot());        // every second, from the monitor's sampler thread
 /// std::string html = charts_html(history.samples());
 /// ```
-#include "actors/runtime.hpp"
-#include "core/error.hpp"
+#include "sluice/actors/runtime.hpp"
+#include "sluice/core/error.hpp"
 
 #include <cstddef>
 #include <deque>

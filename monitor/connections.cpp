@@ -1,6 +1,6 @@
-#include "monitor/connections.hpp"
+#include "sluice/monitor/connections.hpp"
 
-#include "core/log.hpp"
+#include "sluice/core/log.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -10,8 +10,8 @@
 /// worker gets a connection only once a whole request head is there (up to a blank line),
 /// so silent and slow clients cost no worker, and a head's size and time are bounded before
 /// anything parses it. cpp-httplib still parses, routes and answers (monitor/server.cpp).
-#include "core/error.hpp"
-#include "monitor/server.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/monitor/server.hpp"
 
 #include <chrono>
 #include <condition_variable>

@@ -1,6 +1,6 @@
-#include "monitor/exposition.hpp"
+#include "sluice/monitor/exposition.hpp"
 
-#include "core/codec/time_format.hpp"
+#include "sluice/core/codec/time_format.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,7 +1,7 @@
 #pragma once
 /// What the monitor serves, rendered from a `job_snapshot`: Prometheus text and the JSON of
 /// the status page's API. Pure functions, no I/O, so tests check them directly.
-#include "actors/runtime.hpp"
+#include "sluice/actors/runtime.hpp"
 
 #include <string>
 #include <vector>

@@ -1,6 +1,6 @@
-#include "monitor/progress_log.hpp"
+#include "sluice/monitor/progress_log.hpp"
 
-#include "core/log.hpp"
+#include "sluice/core/log.hpp"
 
 namespace sluice::monitor {
 

@@ -2,8 +2,8 @@
 /// A progress log: each progress report as one JSON line in a file (`--progress FILE`),
 /// written by a listener, flushed per line so that `tail -f` and a crash lose nothing
 /// already reported.
-#include "core/error.hpp"
-#include "core/progress.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/progress.hpp"
 
 #include <filesystem>
 #include <fstream>

@@ -1,9 +1,9 @@
-#include "monitor/server.hpp"
+#include "sluice/monitor/server.hpp"
 
-#include "core/log.hpp"
-#include "monitor/charts.hpp"
-#include "monitor/connections.hpp"
-#include "monitor/exposition.hpp"
+#include "sluice/core/log.hpp"
+#include "sluice/monitor/charts.hpp"
+#include "sluice/monitor/connections.hpp"
+#include "sluice/monitor/exposition.hpp"
 
 #include <httplib.h>
 

@@ -9,8 +9,8 @@
 /// auto running = job.start();
 /// auto monitor = monitor::server::start(**running, {.port = 9249});
 /// ```
-#include "actors/runtime.hpp"
-#include "core/error.hpp"
+#include "sluice/actors/runtime.hpp"
+#include "sluice/core/error.hpp"
 
 #include <chrono>
 #include <cstddef>

@@ -3,10 +3,10 @@
 /// (core/codec/binary.hpp): the records' `std::vector<T>`, that is a varint count and the
 /// records. The frame does not name the record type: both ends know it from the plan (the
 /// channel id names the edge, and the graph checked the port types).
-#include "core/batch.hpp"
-#include "core/codec/binary.hpp"
-#include "core/error.hpp"
-#include "net/frame.hpp"
+#include "sluice/core/batch.hpp"
+#include "sluice/core/codec/binary.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/net/frame.hpp"
 
 #include <cstddef>
 #include <cstdint>

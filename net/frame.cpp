@@ -1,6 +1,6 @@
-#include "net/frame.hpp"
+#include "sluice/net/frame.hpp"
 
-#include "core/codec/binary.hpp"
+#include "sluice/core/codec/binary.hpp"
 
 #include <fmt/format.h>
 

@@ -21,8 +21,8 @@
 /// version a peer speaks. Decoding never trusts the input: each malformed frame is a
 /// `malformed_frame` error that names the problem, and nothing is allocated beyond the
 /// bytes present.
-#include "core/error.hpp"
-#include "core/time.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,6 +1,6 @@
-#include "net/link.hpp"
+#include "sluice/net/link.hpp"
 
-#include "core/log.hpp"
+#include "sluice/core/log.hpp"
 
 #include <fmt/format.h>
 #include <zmq.hpp>

@@ -27,9 +27,9 @@
 /// encrypted); each node's server key is the cluster's public key, and a ZAP handler admits
 /// only clients that prove they hold the cluster key. Without a key the link works but
 /// `security()` says, for the caller to log, that the cluster is unauthenticated.
-#include "core/error.hpp"
-#include "core/time.hpp"
-#include "net/frame.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/net/frame.hpp"
 
 #include <chrono>
 #include <cstddef>

@@ -1,6 +1,6 @@
-#include "operators/chain.hpp"
+#include "sluice/operators/chain.hpp"
 
-#include "operators/partition.hpp"
+#include "sluice/operators/partition.hpp"
 
 namespace sluice {
 

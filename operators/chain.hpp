@@ -5,9 +5,9 @@
 /// object); the task polls it and hands its output to `deliver(0, ...)`. Port 0 of every
 /// node but the last feeds the next node; every other (node, port) goes out of the task
 /// through `external_output`.
-#include "core/metrics.hpp"
-#include "operators/operator.hpp"
-#include "operators/tap.hpp"
+#include "sluice/core/metrics.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/tap.hpp"
 
 #include <memory>
 #include <string>

@@ -1,9 +1,9 @@
 #pragma once
 /// Two-input process functions: the base for joins and broadcast state.
-#include "operators/collector.hpp"
-#include "operators/context.hpp"
-#include "operators/operator.hpp"
-#include "operators/record_loop.hpp"
+#include "sluice/operators/collector.hpp"
+#include "sluice/operators/context.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/record_loop.hpp"
 
 #include <utility>
 

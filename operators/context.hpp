@@ -1,6 +1,6 @@
 #pragma once
 /// Contexts handed to `process` functions. Valid only during the call that received them.
-#include "operators/operator.hpp"
+#include "sluice/operators/operator.hpp"
 
 namespace sluice {
 

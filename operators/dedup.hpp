@@ -15,12 +15,12 @@
 /// `late_row_rule::previous_watermark`) or the batch's own (`epoch_watermark`), and keys are
 /// freed at the batch's end, after its rows, so a duplicate in the batch whose watermark
 /// passes its key's expiry is still dropped.
-#include "core/key_group.hpp"
-#include "operators/keyed_state.hpp"
-#include "operators/operator.hpp"
-#include "operators/record_loop.hpp"
-#include "operators/state/backend.hpp"
-#include "operators/state/snapshot_codec.hpp"
+#include "sluice/core/key_group.hpp"
+#include "sluice/operators/keyed_state.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/record_loop.hpp"
+#include "sluice/operators/state/backend.hpp"
+#include "sluice/operators/state/snapshot_codec.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
-#include "operators/operator.hpp"
-#include "operators/record_loop.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/record_loop.hpp"
 
 #include <type_traits>
 #include <utility>

@@ -1,7 +1,7 @@
 #pragma once
-#include "operators/collector.hpp"
-#include "operators/operator.hpp"
-#include "operators/record_loop.hpp"
+#include "sluice/operators/collector.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/record_loop.hpp"
 
 #include <utility>
 

@@ -13,8 +13,8 @@
 /// Every call runs synchronously on the caller's thread. Processing time comes from a
 /// `manual_clock` the harness owns; `advance_processing_time` moves it and delivers the
 /// wake-ups the operator requested through `info().timers`.
-#include "core/metrics.hpp"
-#include "operators/operator.hpp"
+#include "sluice/core/metrics.hpp"
+#include "sluice/operators/operator.hpp"
 
 #include <map>
 #include <memory>

@@ -43,15 +43,15 @@
 /// there only when they changed: their registrations and removals, or all of them when
 /// those are too many; the earlier pieces of its chain are referred to. A restore applies
 /// base and deltas in order.
-#include "operators/collector.hpp"
-#include "operators/context.hpp"
-#include "operators/operator.hpp"
-#include "operators/process.hpp"
-#include "operators/record_loop.hpp"
-#include "operators/state/backend.hpp"
-#include "operators/state/snapshot_codec.hpp"
-#include "operators/state/state.hpp"
-#include "operators/state/timers.hpp"
+#include "sluice/operators/collector.hpp"
+#include "sluice/operators/context.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/process.hpp"
+#include "sluice/operators/record_loop.hpp"
+#include "sluice/operators/state/backend.hpp"
+#include "sluice/operators/state/snapshot_codec.hpp"
+#include "sluice/operators/state/state.hpp"
+#include "sluice/operators/state/timers.hpp"
 
 #include <algorithm>
 #include <cstdint>

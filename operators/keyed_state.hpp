@@ -13,8 +13,8 @@
 /// Change log (for incremental checkpoints): operators that call `note_change` after each
 /// write let a checkpoint write only the keys that changed since the previous one. Past
 /// `change_log_limit` the log gives up and the group is written in full.
-#include "core/error.hpp"
-#include "core/key_group.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/key_group.hpp"
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>

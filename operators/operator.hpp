@@ -4,12 +4,12 @@
 /// Operators see whole batches. Fused operators call each other directly through
 /// `output::emit`, so a chain of map -> filter -> sink is a few virtual calls per batch
 /// and tight loops over records, with no queue in between.
-#include "core/batch.hpp"
-#include "core/epoch.hpp"
-#include "core/error.hpp"
-#include "core/key_group.hpp"
-#include "core/metrics.hpp"
-#include "core/time.hpp"
+#include "sluice/core/batch.hpp"
+#include "sluice/core/epoch.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/key_group.hpp"
+#include "sluice/core/metrics.hpp"
+#include "sluice/core/time.hpp"
 
 #include <functional>
 #include <memory>

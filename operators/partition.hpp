@@ -1,8 +1,8 @@
 #pragma once
 /// Partitioning: how records of one edge are spread over the downstream instances, and
 /// how they are re-batched on the way (batch size; the task decides when to flush).
-#include "core/batch.hpp"
-#include "core/key_group.hpp"
+#include "sluice/core/batch.hpp"
+#include "sluice/core/key_group.hpp"
 
 #include <cstddef>
 #include <functional>

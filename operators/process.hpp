@@ -1,10 +1,10 @@
 #pragma once
 /// `process`: custom per-record logic with a context (the keyed form, with state and timers,
 /// is in keyed_process.hpp).
-#include "operators/collector.hpp"
-#include "operators/context.hpp"
-#include "operators/operator.hpp"
-#include "operators/record_loop.hpp"
+#include "sluice/operators/collector.hpp"
+#include "sluice/operators/context.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/record_loop.hpp"
 
 #include <utility>
 

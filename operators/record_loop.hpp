@@ -1,8 +1,8 @@
 #pragma once
 /// The per-record loop of operators that run user functions: when a user function throws,
 /// the failure names the record it was given.
-#include "core/codec/record_text.hpp"
-#include "core/error.hpp"
+#include "sluice/core/codec/record_text.hpp"
+#include "sluice/core/error.hpp"
 
 #include <cstddef>
 #include <exception>

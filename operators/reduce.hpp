@@ -2,10 +2,10 @@
 /// Running per-key aggregations: `reduce` and `aggregate` emit the updated result for
 /// every input record (Flink's keyed `reduce`). Under a Spark output mode they emit at each
 /// epoch's end instead: the keys changed in the epoch (`update`) or every key (`complete`).
-#include "operators/keyed_state.hpp"
-#include "operators/operator.hpp"
-#include "operators/record_loop.hpp"
-#include "operators/state/snapshot_codec.hpp"
+#include "sluice/operators/keyed_state.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/record_loop.hpp"
+#include "sluice/operators/state/snapshot_codec.hpp"
 
 #include <utility>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "operators/tap.hpp"
+#include "sluice/operators/tap.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -10,9 +10,9 @@
 /// hands each line to the tap's callback.
 ///
 /// No CAF here: the runtime holds one registry per job and `job_execution::tap` forwards.
-#include "core/codec/record_text.hpp"
-#include "core/error.hpp"
-#include "core/time.hpp"
+#include "sluice/core/codec/record_text.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <atomic>
 #include <cstddef>

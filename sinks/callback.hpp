@@ -1,6 +1,6 @@
 #pragma once
 /// The callback (foreach) sink: calls a user function for every record.
-#include "sinks/sink.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <string>
 #include <utility>

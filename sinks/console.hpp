@@ -5,11 +5,11 @@
 /// ```cpp
 /// stream.sink_to(sinks::console<txn>{{.format = sinks::console_format::table}});
 /// ```
-#include "core/codec/csv.hpp"
-#include "core/codec/inspect.hpp"
-#include "core/codec/json.hpp"
-#include "core/codec/record_text.hpp"
-#include "sinks/sink.hpp"
+#include "sluice/core/codec/csv.hpp"
+#include "sluice/core/codec/inspect.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/core/codec/record_text.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <concepts>
 #include <cstddef>

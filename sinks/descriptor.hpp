@@ -1,7 +1,7 @@
 #pragma once
 /// What `stream::sink_to(...)` accepts: a copyable description of a sink that creates one
 /// `sink<T>` per parallel instance.
-#include "sinks/sink.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <concepts>
 #include <memory>

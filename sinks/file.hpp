@@ -5,11 +5,11 @@
 /// stream.sink_to(sinks::file<txn>{{.path = "out/", .prefix = "part"}});
 /// // out/part-0.jsonl, out/part-1.jsonl, ...
 /// ```
-#include "core/codec/inspect.hpp"
-#include "core/codec/json.hpp"
-#include "sinks/file_io.hpp"
-#include "sinks/file_manifest.hpp"
-#include "sinks/sink.hpp"
+#include "sluice/core/codec/inspect.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/sinks/file_io.hpp"
+#include "sluice/sinks/file_manifest.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <filesystem>
 #include <memory>

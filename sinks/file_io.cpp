@@ -1,5 +1,5 @@
 // The POSIX file operations of the file sink.
-#include "sinks/file_io.hpp"
+#include "sluice/sinks/file_io.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

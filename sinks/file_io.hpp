@@ -5,7 +5,7 @@
 /// The exactly-once file sink's durability rests on the order of these calls: a part file is
 /// synced before its checkpoint is acknowledged, and every rename or removal is followed by
 /// a sync of its directory (on Linux a rename is durable only once its directory is synced).
-#include "core/error.hpp"
+#include "sluice/core/error.hpp"
 
 #include <filesystem>
 #include <memory>

@@ -1,5 +1,5 @@
 // The manifest of the exactly-once file sink: its entries and how readers follow it.
-#include "sinks/file_manifest.hpp"
+#include "sluice/sinks/file_manifest.hpp"
 
 #include <nlohmann/json.hpp>
 

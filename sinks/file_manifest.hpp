@@ -14,9 +14,9 @@
 /// auto files = sinks::read_committed_files("out/");          // paths, in commit order
 /// auto rows = sinks::read_committed<alert>("out/");           // every committed record
 /// ```
-#include "core/codec/json.hpp"
-#include "core/error.hpp"
-#include "sinks/file_io.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/sinks/file_io.hpp"
 
 #include <cstdint>
 #include <filesystem>

@@ -1,8 +1,8 @@
 // The non-template halves of the file sink: part files and the moves of the transactional
 // sink between their states.
-#include "sinks/file.hpp"
+#include "sluice/sinks/file.hpp"
 
-#include "core/log.hpp"
+#include "sluice/core/log.hpp"
 
 #include <map>
 #include <set>

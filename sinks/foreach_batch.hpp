@@ -7,7 +7,7 @@
 ///   db.upsert_batch(batch_id, rows); // skip batch ids already written
 /// }));
 /// ```
-#include "sinks/sink.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <cstdint>
 #include <iterator>

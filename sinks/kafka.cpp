@@ -1,6 +1,6 @@
-#include "sinks/kafka.hpp"
+#include "sluice/sinks/kafka.hpp"
 
-#include "core/codec/binary.hpp"
+#include "sluice/core/codec/binary.hpp"
 
 #include <deque>
 #include <random>

@@ -14,9 +14,9 @@
 /// also kept in the checkpoint, and the transaction carries a marker (a group offset holding
 /// the checkpoint id), so a restart decides from Kafka itself whether that output is
 /// already there, and writes it again if not. docs/kafka.md explains the design.
-#include "kafka/client.hpp"
-#include "kafka/record.hpp"
-#include "sinks/sink.hpp"
+#include "sluice/kafka/client.hpp"
+#include "sluice/kafka/record.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <chrono>
 #include <cstdint>

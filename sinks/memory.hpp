@@ -1,6 +1,6 @@
 #pragma once
 /// The memory sink: collects every record, for tests. Safe for parallel instances.
-#include "sinks/sink.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <algorithm>
 #include <cstdint>

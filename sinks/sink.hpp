@@ -3,9 +3,9 @@
 ///
 /// A sink may block in `write` (a slow disk, a corked test sink): the task stops
 /// returning credit upstream meanwhile, so backpressure reaches the sources.
-#include "core/error.hpp"
-#include "core/time.hpp"
-#include "operators/operator.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/operators/operator.hpp"
 
 #include <memory>
 #include <optional>

@@ -1,7 +1,7 @@
 // The non-template halves of the console sink: table rendering and console writes (the
 // file sink's are in file_parts.cpp).
-#include "sinks/console.hpp"
-#include "sinks/sink.hpp"
+#include "sluice/sinks/console.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 #pragma once
 /// The collection source: records from a vector, for tests and examples.
-#include "sources/source.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <algorithm>
 #include <chrono>

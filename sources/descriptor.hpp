@@ -1,7 +1,7 @@
 #pragma once
 /// What `job::from(...)` accepts: a copyable description of a source that creates one
 /// `source<T>` per parallel instance.
-#include "sources/source.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <concepts>
 #include <memory>

@@ -8,10 +8,10 @@
 /// The path is a single file or a directory. A directory's regular files are read in
 /// lexicographic order of name; names starting with `.` or `_` are skipped, so writers can
 /// use such names for files in progress and rename them when complete (as Spark expects).
-#include "core/codec/csv.hpp"
-#include "core/codec/json.hpp"
-#include "sources/malformed.hpp"
-#include "sources/source.hpp"
+#include "sluice/core/codec/csv.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/sources/malformed.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <chrono>
 #include <concepts>

@@ -1,7 +1,7 @@
 #pragma once
 /// The generator source: deterministic records computed from their sequence number,
 /// bounded or unbounded, optionally rate-limited.
-#include "sources/source.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "sources/kafka.hpp"
+#include "sluice/sources/kafka.hpp"
 
 #include <nlohmann/json.hpp>
 #include <xxhash.h>

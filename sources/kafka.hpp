@@ -26,11 +26,11 @@
 ///   read_committed) capped by `max_offsets_per_trigger`; the plan is replayed exactly after
 ///   a restart. `available_now` reads up to the latest offsets taken at its first trigger,
 ///   then ends; a trigger without new offsets runs no batch.
-#include "kafka/client.hpp"
-#include "kafka/record.hpp"
-#include "sources/kafka_plan.hpp"
-#include "sources/malformed.hpp"
-#include "sources/source.hpp"
+#include "sluice/kafka/client.hpp"
+#include "sluice/kafka/record.hpp"
+#include "sluice/sources/kafka_plan.hpp"
+#include "sluice/sources/malformed.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <chrono>
 #include <functional>

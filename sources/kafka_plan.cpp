@@ -1,4 +1,4 @@
-#include "sources/kafka_plan.hpp"
+#include "sluice/sources/kafka_plan.hpp"
 
 #include <nlohmann/json.hpp>
 

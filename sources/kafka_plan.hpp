@@ -1,8 +1,8 @@
 #pragma once
 /// The arithmetic of the Kafka source's micro-batch plans, free of any client: end offsets
 /// as Spark writes them in its offset log, and Spark's `maxOffsetsPerTrigger` rule.
-#include "core/error.hpp"
-#include "kafka/client.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/kafka/client.hpp"
 
 #include <cstdint>
 #include <map>

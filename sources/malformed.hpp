@@ -1,6 +1,6 @@
 #pragma once
 /// Helpers every decoding source shares for reporting malformed input the same way.
-#include "core/error.hpp"
+#include "sluice/core/error.hpp"
 
 #include <cstddef>
 #include <string>

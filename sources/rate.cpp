@@ -1,4 +1,4 @@
-#include "sources/rate.hpp"
+#include "sluice/sources/rate.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -8,7 +8,7 @@
 /// start time on. `rate_micro_batch` (Spark 3.3+'s RatePerMicroBatchProvider): batch N holds
 /// N*rows_per_batch .. (N+1)*rows_per_batch - 1, all stamped start_timestamp +
 /// N*advance_millis_per_batch, whatever the clock. See docs/connectors.md.
-#include "sources/source.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <chrono>
 #include <cstdint>

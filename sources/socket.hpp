@@ -8,9 +8,9 @@
 ///
 /// Meant for tests and demos (`nc -lk 9999`): the connection has no offsets to replay, so
 /// delivery is at-most-once across restarts.
-#include "core/codec/json.hpp"
-#include "sources/malformed.hpp"
-#include "sources/source.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/sources/malformed.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <chrono>
 #include <concepts>

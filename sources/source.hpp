@@ -3,11 +3,11 @@
 ///
 /// A source task calls `poll` repeatedly, from one thread at a time. `poll` must not
 /// block: when nothing is available it returns `idle` with a hint when to ask again.
-#include "core/batch.hpp"
-#include "core/epoch.hpp"
-#include "core/error.hpp"
-#include "core/time.hpp"
-#include "sources/watermarks.hpp"
+#include "sluice/core/batch.hpp"
+#include "sluice/core/epoch.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/sources/watermarks.hpp"
 
 #include <charconv>
 #include <chrono>

@@ -1,10 +1,10 @@
 // The non-template halves of the connectors in sources/: file listing and line reading,
 // and the POSIX socket code (kept out of the headers so users never include <sys/socket.h>).
-#include "core/codec/record_text.hpp"
-#include "sources/file.hpp"
-#include "sources/malformed.hpp"
-#include "sources/socket.hpp"
-#include "sources/source.hpp"
+#include "sluice/core/codec/record_text.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/malformed.hpp"
+#include "sluice/sources/socket.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -10,12 +10,12 @@
 /// The table is a descriptor: nothing is read until `load()`, which the join operator calls
 /// in `open()` on every parallel instance (each instance holds its own immutable copy, so
 /// lookups take no lock; the memory cost is one copy per instance).
-#include "core/codec/csv.hpp"
-#include "core/codec/json.hpp"
-#include "core/error.hpp"
-#include "core/key_group.hpp"
-#include "sources/file.hpp"
-#include "sources/malformed.hpp"
+#include "sluice/core/codec/csv.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/key_group.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/malformed.hpp"
 
 #include <cerrno>
 #include <concepts>

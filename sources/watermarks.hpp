@@ -12,7 +12,7 @@
 /// exactly `delay` behind the maximum is still on time. Each split of a source instance
 /// (a Kafka partition, a file) has its own generator; the instance's watermark is the
 /// minimum over its splits that are not idle, and it never goes back.
-#include "core/time.hpp"
+#include "sluice/core/time.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -8,9 +8,9 @@
 /// present; a struct is its fields in declared order, with no names or tags. The format
 /// carries no schema: reader and writer must agree on the type, so a changed `inspect()`
 /// needs a new checkpoint version. Varints are LEB128 (7 bits a byte, low bits first).
-#include "core/codec/inspect.hpp"
-#include "core/error.hpp"
-#include "core/time.hpp"
+#include "sluice/core/codec/inspect.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <algorithm>
 #include <bit>

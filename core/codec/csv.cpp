@@ -1,4 +1,4 @@
-#include "core/codec/csv.hpp"
+#include "sluice/core/codec/csv.hpp"
 
 #include <charconv>
 #include <system_error>

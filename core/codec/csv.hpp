@@ -8,11 +8,11 @@
 /// through CSV. A vector field is one cell holding a JSON array (`"[1,2]"` after quoting), so
 /// any record that has a JSON form also has a CSV form. Optionals of structs fail to compile.
 /// Embedded newlines are not supported: one line is one row.
-#include "core/codec/inspect.hpp"
-#include "core/codec/json.hpp"
-#include "core/codec/time_format.hpp"
-#include "core/error.hpp"
-#include "core/time.hpp"
+#include "sluice/core/codec/inspect.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <concepts>
 #include <cstddef>

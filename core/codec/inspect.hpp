@@ -15,8 +15,8 @@
 /// `inspector_base`, so `object()` and `field()` are the same everywhere, and it implements
 /// `apply_fields(type_name, refs...)`, which does the codec's work on each field in order.
 /// Field and type names are held as `std::string_view`: pass string literals.
-#include "core/error.hpp"
-#include "core/time.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <concepts>
 #include <cstddef>

@@ -1,4 +1,4 @@
-#include "core/codec/json.hpp"
+#include "sluice/core/codec/json.hpp"
 
 #include <charconv>
 #include <cmath>

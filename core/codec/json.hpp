@@ -10,10 +10,10 @@
 /// or `null` optional field is `std::nullopt`, any other missing field is an error. Integers
 /// are range-checked against the target type; a number with a fraction is not an integer.
 /// JSON has no NaN or infinity: such doubles are written as `null` and do not read back.
-#include "core/codec/inspect.hpp"
-#include "core/codec/time_format.hpp"
-#include "core/error.hpp"
-#include "core/time.hpp"
+#include "sluice/core/codec/inspect.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -11,10 +11,10 @@
 /// Unlike the codecs, `record_text` accepts every type: it never fails to compile. A field
 /// of an inspectable struct that no codec supports is shown as a JSON string of its own
 /// record text.
-#include "core/batch.hpp"
-#include "core/codec/csv.hpp"
-#include "core/codec/inspect.hpp"
-#include "core/codec/json.hpp"
+#include "sluice/core/batch.hpp"
+#include "sluice/core/codec/csv.hpp"
+#include "sluice/core/codec/inspect.hpp"
+#include "sluice/core/codec/json.hpp"
 
 #include <cstddef>
 #include <exception>

@@ -1,4 +1,4 @@
-#include "core/codec/time_format.hpp"
+#include "sluice/core/codec/time_format.hpp"
 
 #include <charconv>
 #include <cstdint>

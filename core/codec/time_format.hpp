@@ -3,8 +3,8 @@
 ///
 /// Hand-written on purpose: no locale, no `strptime`, no time-zone database, so the result
 /// is the same on every machine.
-#include "core/error.hpp"
-#include "core/time.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -15,12 +15,12 @@
 /// A record arriving with `ts <= W` is late: its partners may already be gone, so joining it
 /// would give a partial, timing-dependent answer. It is dropped and counted
 /// (`task_stats::late_records`), never silently. See docs/joins.md.
-#include "core/key_group.hpp"
-#include "operators/join/join_common.hpp"
-#include "operators/keyed_state.hpp"
-#include "operators/operator.hpp"
-#include "operators/record_loop.hpp"
-#include "operators/state/snapshot_codec.hpp"
+#include "sluice/core/key_group.hpp"
+#include "sluice/operators/join/join_common.hpp"
+#include "sluice/operators/keyed_state.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/record_loop.hpp"
+#include "sluice/operators/state/snapshot_codec.hpp"
 
 #include <algorithm>
 #include <cstddef>

@@ -1,7 +1,7 @@
 #pragma once
 /// What the join operators share: the join type, the default result record and the rules
 /// for calling the user's join function.
-#include "core/time.hpp"
+#include "sluice/core/time.hpp"
 
 #include <concepts>
 #include <limits>

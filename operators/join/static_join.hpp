@@ -2,9 +2,9 @@
 /// The stream-static join: each record of a stream is looked up by key in an immutable
 /// table loaded once per parallel instance in `open()` (Spark's stream-static join). The
 /// table is the same on every instance, so the stream needs no partitioning by key.
-#include "operators/join/join_common.hpp"
-#include "operators/operator.hpp"
-#include "operators/record_loop.hpp"
+#include "sluice/operators/join/join_common.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/record_loop.hpp"
 
 #include <functional>
 #include <memory>

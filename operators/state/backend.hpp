@@ -11,11 +11,11 @@
 /// so at a restore their payload types are not known yet: a restored section waits, as
 /// bytes, until its state is first used and is decoded then (and a checkpoint taken before
 /// that writes it on unchanged).
-#include "core/key_group.hpp"
-#include "core/time.hpp"
-#include "operators/keyed_state.hpp"
-#include "operators/state/snapshot_codec.hpp"
-#include "operators/state/state.hpp"
+#include "sluice/core/key_group.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/operators/keyed_state.hpp"
+#include "sluice/operators/state/snapshot_codec.hpp"
+#include "sluice/operators/state/state.hpp"
 
 #if __has_include(<cxxabi.h>)
 #include <cxxabi.h>

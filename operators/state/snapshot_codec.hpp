@@ -4,10 +4,10 @@
 /// codec leaves (numbers, strings, event_time, vectors and optionals of those). Hash maps of
 /// such keys and values (the payload of `map_state`) are encoded here, as a count and the
 /// pairs, because the record codec has no map type.
-#include "core/codec/binary.hpp"
-#include "core/error.hpp"
-#include "operators/keyed_state.hpp"
-#include "operators/operator.hpp"
+#include "sluice/core/codec/binary.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/operators/keyed_state.hpp"
+#include "sluice/operators/operator.hpp"
 
 #include <cstddef>
 #include <concepts>

@@ -6,9 +6,9 @@
 /// during the call that obtained it from its context (`keyed_process_context`). Handles do
 /// not depend on the key type: the per-key storage behind them (operators/state/backend.hpp)
 /// does, and reaches it through one virtual call per access.
-#include "core/key_group.hpp"
-#include "core/time.hpp"
-#include "operators/keyed_state.hpp"
+#include "sluice/core/key_group.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/operators/keyed_state.hpp"
 
 #include <chrono>
 #include <cstdint>

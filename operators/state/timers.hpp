@@ -1,8 +1,8 @@
 #pragma once
 /// Per-key timers, kept per key group: an ordered set of (time, key) per key group and
 /// time domain. A (key, time) pair is stored once, so registering it again is a no-op.
-#include "core/key_group.hpp"
-#include "operators/state/backend.hpp"
+#include "sluice/core/key_group.hpp"
+#include "sluice/operators/state/backend.hpp"
 
 #include <algorithm>
 #include <cstdint>

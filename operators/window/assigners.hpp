@@ -12,8 +12,8 @@
 /// Every window is half-open, `[start, end)`; its last instant ("max timestamp") is
 /// `end - 1µs`. Options are validated when the window node is added to the graph; an invalid
 /// one becomes a graph error that `job::run()` reports before anything starts.
-#include "core/error.hpp"
-#include "core/time.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <concepts>
 #include <cstdint>

@@ -6,9 +6,9 @@
 /// `create() -> acc`, `add(acc&, const T&)`, `merge(acc&, acc&&)` (sessions only) and
 /// `fire(key, window, acc, firing, watermark, out)`. An aggregate keeps one accumulator
 /// per window, so its state is O(1) per window; `process` keeps every element.
-#include "core/key_group.hpp"
-#include "operators/collector.hpp"
-#include "operators/window/window_result.hpp"
+#include "sluice/core/key_group.hpp"
+#include "sluice/operators/collector.hpp"
+#include "sluice/operators/window/window_result.hpp"
 
 #include <cstdint>
 #include <functional>

@@ -36,14 +36,14 @@
 /// `complete` emits every window at every epoch's end and neither frees nor drops anything.
 /// In micro-batches windows are freed at the epoch's end (after its data), in continuous
 /// mode when the watermark arrives. Allowed lateness must be zero.
-#include "core/codec/time_format.hpp"
-#include "core/key_group.hpp"
-#include "operators/keyed_state.hpp"
-#include "operators/operator.hpp"
-#include "operators/record_loop.hpp"
-#include "operators/state/snapshot_codec.hpp"
-#include "operators/window/assigners.hpp"
-#include "operators/window/window_functions.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/core/key_group.hpp"
+#include "sluice/operators/keyed_state.hpp"
+#include "sluice/operators/operator.hpp"
+#include "sluice/operators/record_loop.hpp"
+#include "sluice/operators/state/snapshot_codec.hpp"
+#include "sluice/operators/window/assigners.hpp"
+#include "sluice/operators/window/window_functions.hpp"
 
 #include <absl/container/flat_hash_map.h>
 

@@ -1,8 +1,8 @@
 #pragma once
 /// What windows emit: `window_result<K, V>` for aggregations, and the `window_context<K>`
 /// that full-window `process` functions receive.
-#include "core/time.hpp"
-#include "operators/window/assigners.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/operators/window/assigners.hpp"
 
 #include <cstdint>
 

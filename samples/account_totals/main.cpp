@@ -9,13 +9,13 @@
 //   account_totals --window 1s                     # per-account totals per second of event time
 //   account_totals --source walkthrough            # Flink's walkthrough data, cycling
 //   account_totals --source file --input DIR       # JSON lines files
-#include "api/job.hpp"
-#include "api/signals.hpp"
-#include "core/codec/csv.hpp"
-#include "samples/common/cli.hpp"
-#include "sinks/console.hpp"
-#include "sources/file.hpp"
-#include "sources/generator.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/api/signals.hpp"
+#include "sluice/core/codec/csv.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/sinks/console.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/generator.hpp"
 
 #include <fmt/core.h>
 

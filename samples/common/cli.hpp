@@ -1,11 +1,11 @@
 #pragma once
 // Command-line flags every sample shares, parsed with CLI11 into typed options.
-#include "api/job.hpp"
-#include "api/signals.hpp"
-#include "core/codec/time_format.hpp"
-#include "core/log.hpp"
-#include "monitor/progress_log.hpp"
-#include "monitor/server.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/api/signals.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/core/log.hpp"
+#include "sluice/monitor/progress_log.hpp"
+#include "sluice/monitor/server.hpp"
 
 #include <CLI/CLI.hpp>
 

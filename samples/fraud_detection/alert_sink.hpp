@@ -7,9 +7,9 @@
 /// alerts.sink_to(measured(sinks::console<alert>{}, stats)).name("alerts");
 /// // after the run: stats->latencies_us(), stats->alerts()
 /// ```
-#include "samples/fraud_detection/types.hpp"
-#include "sinks/descriptor.hpp"
-#include "sinks/sink.hpp"
+#include "sluice/samples/fraud_detection/types.hpp"
+#include "sluice/sinks/descriptor.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <chrono>
 #include <concepts>

@@ -1,6 +1,6 @@
-#include "samples/fraud_detection/generator.hpp"
+#include "sluice/samples/fraud_detection/generator.hpp"
 
-#include "sources/generator.hpp" // splitmix64
+#include "sluice/sources/generator.hpp" // splitmix64
 
 #include <fmt/core.h>
 

@@ -27,10 +27,10 @@
 /// mean dragged down by the small ones, and spikes exceed `factor` × the largest amount
 /// that can enter a mean. A spike is only injected on an account whose background alone
 /// has reached `min_history`.
-#include "core/error.hpp"
-#include "core/time.hpp"
-#include "samples/fraud_detection/rules.hpp"
-#include "samples/fraud_detection/types.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/samples/fraud_detection/rules.hpp"
+#include "sluice/samples/fraud_detection/types.hpp"
 
 #include <chrono>
 #include <cstdint>

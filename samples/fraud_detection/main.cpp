@@ -9,17 +9,17 @@
 //   fraud_detection --help                       # every option, with its default
 //
 // See README.md next to this file.
-#include "api/job.hpp"
-#include "api/signals.hpp"
-#include "core/codec/time_format.hpp"
-#include "samples/common/cli.hpp"
-#include "samples/fraud_detection/alert_sink.hpp"
-#include "samples/fraud_detection/pipeline.hpp"
-#include "samples/fraud_detection/summary.hpp"
-#include "sinks/callback.hpp"
-#include "sinks/console.hpp"
-#include "sinks/file.hpp"
-#include "sinks/kafka.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/api/signals.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/fraud_detection/alert_sink.hpp"
+#include "sluice/samples/fraud_detection/pipeline.hpp"
+#include "sluice/samples/fraud_detection/summary.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sinks/console.hpp"
+#include "sluice/sinks/file.hpp"
+#include "sluice/sinks/kafka.hpp"
 
 #include <fmt/core.h>
 

@@ -1,8 +1,8 @@
-#include "samples/fraud_detection/pipeline.hpp"
+#include "sluice/samples/fraud_detection/pipeline.hpp"
 
-#include "sources/file.hpp"
-#include "sources/kafka.hpp"
-#include "sources/watermarks.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/kafka.hpp"
+#include "sluice/sources/watermarks.hpp"
 
 #include <algorithm>
 

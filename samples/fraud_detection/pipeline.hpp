@@ -10,12 +10,12 @@
 /// auto alerts = detect_fraud(txns, rules_options{});
 /// alerts->sink_to(measured(sinks::console<alert>{}, stats)).name("alerts");
 /// ```
-#include "api/job.hpp"
-#include "samples/fraud_detection/generator.hpp"
-#include "samples/fraud_detection/rules.hpp"
-#include "samples/fraud_detection/types.hpp"
-#include "samples/fraud_detection/walkthrough.hpp"
-#include "sources/generator.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/samples/fraud_detection/generator.hpp"
+#include "sluice/samples/fraud_detection/rules.hpp"
+#include "sluice/samples/fraud_detection/types.hpp"
+#include "sluice/samples/fraud_detection/walkthrough.hpp"
+#include "sluice/sources/generator.hpp"
 
 #include <array>
 #include <atomic>

@@ -1,4 +1,4 @@
-#include "samples/fraud_detection/rules.hpp"
+#include "sluice/samples/fraud_detection/rules.hpp"
 
 #include <fmt/core.h>
 

@@ -14,10 +14,10 @@
 /// generator, the walkthrough, one ordered file): a keyed edge keeps the order of each
 /// channel. What each rule does with a transaction that arrives out of order is stated on
 /// the rule.
-#include "operators/collector.hpp"
-#include "operators/keyed_process.hpp"
-#include "operators/state/state.hpp"
-#include "samples/fraud_detection/types.hpp"
+#include "sluice/operators/collector.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/operators/state/state.hpp"
+#include "sluice/samples/fraud_detection/types.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -1,6 +1,6 @@
-#include "samples/fraud_detection/summary.hpp"
+#include "sluice/samples/fraud_detection/summary.hpp"
 
-#include "samples/fraud_detection/alert_sink.hpp"
+#include "sluice/samples/fraud_detection/alert_sink.hpp"
 
 #include <fmt/core.h>
 

@@ -1,8 +1,8 @@
 #pragma once
 /// The end-of-run summary: alerts per rule, precision and recall against the ground truth,
 /// and end-to-end latency percentiles.
-#include "samples/fraud_detection/generator.hpp"
-#include "samples/fraud_detection/types.hpp"
+#include "sluice/samples/fraud_detection/generator.hpp"
+#include "sluice/samples/fraud_detection/types.hpp"
 
 #include <cstdint>
 #include <optional>

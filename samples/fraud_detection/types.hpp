@@ -1,7 +1,7 @@
 #pragma once
 /// The records of the fraud-detection sample: card transactions in, alerts out, and the
 /// names of the four rules.
-#include "core/time.hpp"
+#include "sluice/core/time.hpp"
 
 #include <array>
 #include <chrono>

@@ -1,6 +1,6 @@
-#include "samples/fraud_detection/walkthrough.hpp"
+#include "sluice/samples/fraud_detection/walkthrough.hpp"
 
-#include "core/codec/csv.hpp"
+#include "sluice/core/codec/csv.hpp"
 
 #include <fstream>
 

@@ -1,10 +1,10 @@
 #pragma once
 /// Flink's fraud-detection walkthrough data: the 50 transactions its tutorial source
 /// (`TransactionIterator`) cycles through, one per 100 ms.
-#include "core/error.hpp"
-#include "core/time.hpp"
-#include "samples/fraud_detection/generator.hpp"
-#include "samples/fraud_detection/types.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/samples/fraud_detection/generator.hpp"
+#include "sluice/samples/fraud_detection/types.hpp"
 
 #include <cstdint>
 #include <string>

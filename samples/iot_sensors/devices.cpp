@@ -1,6 +1,6 @@
-#include "samples/iot_sensors/devices.hpp"
+#include "sluice/samples/iot_sensors/devices.hpp"
 
-#include "sources/generator.hpp" // splitmix64
+#include "sluice/sources/generator.hpp" // splitmix64
 
 #include <fmt/core.h>
 

@@ -17,9 +17,9 @@
 /// own watermark generator (its readings are out of order only by their network delay),
 /// and the source's watermark is the minimum over the devices. A silent device would then
 /// hold everybody's windows back: `with_idleness` lets the others go on without it.
-#include "core/error.hpp"
-#include "samples/iot_sensors/types.hpp"
-#include "sources/source.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/samples/iot_sensors/types.hpp"
+#include "sluice/sources/source.hpp"
 
 #include <chrono>
 #include <cstdint>

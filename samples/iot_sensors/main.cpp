@@ -4,12 +4,12 @@
 //   iot_sensors                                   # the built-in fleet, as fast as it goes
 //   iot_sensors --rate 50 --keep-open --silent-device 3 --silent-after 30 --metrics-port 9249
 //   iot_sensors --source file --input samples/iot_sensors/data/readings.jsonl
-#include "api/job.hpp"
-#include "samples/common/cli.hpp"
-#include "samples/iot_sensors/devices.hpp"
-#include "samples/iot_sensors/pipeline.hpp"
-#include "sinks/console.hpp"
-#include "sources/file.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/iot_sensors/devices.hpp"
+#include "sluice/samples/iot_sensors/pipeline.hpp"
+#include "sluice/sinks/console.hpp"
+#include "sluice/sources/file.hpp"
 
 #include <fmt/core.h>
 

@@ -1,4 +1,4 @@
-#include "samples/iot_sensors/pipeline.hpp"
+#include "sluice/samples/iot_sensors/pipeline.hpp"
 
 #include <algorithm>
 #include <cmath>

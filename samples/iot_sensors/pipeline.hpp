@@ -7,13 +7,13 @@
 /// out.averages.sink_to(sinks::console<device_window>{}).name("averages-out");
 /// out.alerts.sink_to(sinks::console<band_alert>{}).name("alerts-out");
 /// ```
-#include "api/job.hpp"
-#include "operators/collector.hpp"
-#include "operators/keyed_process.hpp"
-#include "operators/state/state.hpp"
-#include "operators/window/window_result.hpp"
-#include "samples/iot_sensors/types.hpp"
-#include "sources/watermarks.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/operators/collector.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/operators/state/state.hpp"
+#include "sluice/operators/window/window_result.hpp"
+#include "sluice/samples/iot_sensors/types.hpp"
+#include "sluice/sources/watermarks.hpp"
 
 #include <chrono>
 #include <map>

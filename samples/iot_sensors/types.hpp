@@ -1,7 +1,7 @@
 #pragma once
 /// The records of the IoT sensors sample: temperature readings in, per-device window
 /// statistics and band alerts out.
-#include "core/time.hpp"
+#include "sluice/core/time.hpp"
 
 #include <cstdint>
 #include <string>

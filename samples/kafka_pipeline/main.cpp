@@ -8,12 +8,12 @@
 //   sluice-kafka-mock --topic payments:4 --topic totals:4 &      # or a real broker
 //   kafka_pipeline --bootstrap 127.0.0.1:PORT --checkpoint-dir /tmp/ckpt
 //   kcat -C -b 127.0.0.1:PORT -t totals -X isolation.level=read_committed
-#include "api/job.hpp"
-#include "api/signals.hpp"
-#include "samples/common/cli.hpp"
-#include "samples/kafka_pipeline/payments.hpp"
-#include "sinks/kafka.hpp"
-#include "sources/kafka.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/api/signals.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/kafka_pipeline/payments.hpp"
+#include "sluice/sinks/kafka.hpp"
+#include "sluice/sources/kafka.hpp"
 
 #include <fmt/core.h>
 

@@ -1,9 +1,9 @@
-#include "samples/log_analytics/analytics.hpp"
+#include "sluice/samples/log_analytics/analytics.hpp"
 
-#include "core/codec/time_format.hpp"
-#include "monitor/charts.hpp"
-#include "sinks/callback.hpp"
-#include "sources/file.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/monitor/charts.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sources/file.hpp"
 
 #include <fmt/core.h>
 

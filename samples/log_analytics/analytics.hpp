@@ -8,10 +8,10 @@
 /// out.minutes.sink_to(sinks::console<logs::minute_result>{});
 /// monitor::server::start(exec, {.pages = board->pages()});   // /dashboard
 /// ```
-#include "api/job.hpp"
-#include "monitor/server.hpp"
-#include "operators/window/window_result.hpp"
-#include "samples/log_analytics/clf.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/monitor/server.hpp"
+#include "sluice/operators/window/window_result.hpp"
+#include "sluice/samples/log_analytics/clf.hpp"
 
 #include <chrono>
 #include <cstdint>

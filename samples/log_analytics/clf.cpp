@@ -1,4 +1,4 @@
-#include "samples/log_analytics/clf.hpp"
+#include "sluice/samples/log_analytics/clf.hpp"
 
 #include <array>
 #include <charconv>

@@ -2,8 +2,8 @@
 /// Web access logs in the Common Log Format (Apache's `%h %l %u %t "%r" %>s %b`):
 ///
 ///     127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326
-#include "core/error.hpp"
-#include "core/time.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <cstdint>
 #include <optional>

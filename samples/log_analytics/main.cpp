@@ -3,10 +3,10 @@
 //
 //   log_analytics --input logs/ --metrics-port 9249      # then open http://127.0.0.1:9249/dashboard
 //   log_analytics --input samples/log_analytics/data --no-watch
-#include "api/job.hpp"
-#include "samples/common/cli.hpp"
-#include "samples/log_analytics/analytics.hpp"
-#include "sinks/console.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/log_analytics/analytics.hpp"
+#include "sluice/sinks/console.hpp"
 
 #include <fmt/core.h>
 

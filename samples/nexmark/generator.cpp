@@ -1,4 +1,4 @@
-#include "samples/nexmark/generator.hpp"
+#include "sluice/samples/nexmark/generator.hpp"
 
 #include <algorithm>
 #include <array>

@@ -5,9 +5,9 @@
 // Without --output the result rows are counted and summed into an order-independent
 // checksum; with it they go to FILE as CSV (a header, then the rows in arrival order).
 // At the end it prints the events per second and the number of result rows.
-#include "samples/common/cli.hpp"
-#include "samples/nexmark/pipeline.hpp"
-#include "sinks/callback.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/nexmark/pipeline.hpp"
+#include "sluice/sinks/callback.hpp"
 
 #include <fmt/format.h>
 #include <xxhash.h>

@@ -1,4 +1,4 @@
-#include "samples/nexmark/pipeline.hpp"
+#include "sluice/samples/nexmark/pipeline.hpp"
 
 namespace sluice::nexmark {
 

@@ -1,8 +1,8 @@
 #pragma once
 /// Builds a Nexmark job: the source (source.hpp) and one query (queries.hpp). Shared by the
 /// sample's main and tests/nexmark.
-#include "samples/nexmark/queries.hpp"
-#include "samples/nexmark/source.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/source.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -7,8 +7,8 @@
 /// result as a relational query over all generated events. Windows fire at the end of
 /// input, regular joins and aggregates emit final values once (not a changelog), money is
 /// integer cents and averages truncate.
-#include "api/job.hpp"
-#include "samples/nexmark/generator.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/samples/nexmark/generator.hpp"
 
 #include <cstdint>
 #include <string>

@@ -5,9 +5,9 @@
 /// Every event is a function of its number on one timeline, so each instance generates its
 /// share of the numbers (`split_mode`) and every parallelism yields the same events with
 /// the same times, each instance in event-time order. The position is the next number.
-#include "samples/nexmark/generator.hpp"
-#include "sources/source.hpp"
-#include "sources/watermarks.hpp"
+#include "sluice/samples/nexmark/generator.hpp"
+#include "sluice/sources/source.hpp"
+#include "sluice/sources/watermarks.hpp"
 
 #include <chrono>
 #include <cstdint>

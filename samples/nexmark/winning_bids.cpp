@@ -1,4 +1,4 @@
-#include "samples/nexmark/winning_bids.hpp"
+#include "sluice/samples/nexmark/winning_bids.hpp"
 
 #include <algorithm>
 

@@ -6,7 +6,7 @@
 /// Keyed by auction id. A result is final once the watermark reaches the auction's
 /// expires: every bid at or before it has arrived (the watermark's promise). Auctions
 /// without such a bid give nothing (an inner join).
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 namespace sluice::nexmark {
 

@@ -20,13 +20,13 @@
 // fails naming both instead of writing that output twice; --restore-from ID then starts
 // from ID and rolls the newer output back. --bounded reads the files present at start
 // and ends, also in continuous mode.
-#include "api/job.hpp"
-#include "api/signals.hpp"
-#include "core/codec/time_format.hpp"
-#include "samples/common/cli.hpp"
-#include "sinks/file.hpp"
-#include "sinks/foreach_batch.hpp"
-#include "sources/file.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/api/signals.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/sinks/file.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
+#include "sluice/sources/file.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -4,14 +4,14 @@
 // completion into a real store) and progress building. No actor system runs here.
 #include <boost/test/unit_test.hpp>
 
-#include "actors/checkpoint_coordinator.hpp"
-#include "actors/epoch_planner.hpp"
-#include "actors/progress_builder.hpp"
-#include "actors/wiring.hpp"
-#include "api/job.hpp"
-#include "sinks/callback.hpp"
-#include "sources/collection.hpp"
-#include "tests/common/temp_dir.hpp"
+#include "sluice/actors/checkpoint_coordinator.hpp"
+#include "sluice/actors/epoch_planner.hpp"
+#include "sluice/actors/progress_builder.hpp"
+#include "sluice/actors/wiring.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 
 #include <algorithm>
 #include <map>
@@ -626,7 +626,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // -- exact replay of micro-batches ---------------------------------------------------------
 
-#include "actors/trigger_plans.hpp"
+#include "sluice/actors/trigger_plans.hpp"
 
 BOOST_AUTO_TEST_SUITE(trigger_planning)
 

@@ -5,9 +5,9 @@
 // engine, checkpoint and microbatch tests run the same code inside tasks.
 #include <boost/test/unit_test.hpp>
 
-#include "actors/source_trigger.hpp"
-#include "actors/task_restore.hpp"
-#include "tests/common/temp_dir.hpp"
+#include "sluice/actors/source_trigger.hpp"
+#include "sluice/actors/task_restore.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 
 #include <algorithm>
 #include <memory>

@@ -3,8 +3,8 @@
 // transport stands for the other tasks.
 #include <boost/test/unit_test.hpp>
 
-#include "channels/input_gate.hpp"
-#include "channels/output_gate.hpp"
+#include "sluice/channels/input_gate.hpp"
+#include "sluice/channels/output_gate.hpp"
 
 #include <algorithm>
 #include <string>

@@ -5,10 +5,10 @@
 // runs.
 #include <boost/test/unit_test.hpp>
 
-#include "operators/keyed_process.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "tests/checkpoint/job_helpers.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/tests/checkpoint/job_helpers.hpp"
 
 #include <algorithm>
 #include <fstream>

@@ -5,7 +5,7 @@
 // directory fails naming both directories and commits nothing.
 #include <boost/test/unit_test.hpp>
 
-#include "tests/checkpoint/job_helpers.hpp"
+#include "sluice/tests/checkpoint/job_helpers.hpp"
 
 #include <random>
 #include <string>

@@ -6,8 +6,8 @@
 // job, and says what differs.
 #include <boost/test/unit_test.hpp>
 
-#include "graph/fingerprint.hpp"
-#include "tests/checkpoint/job_helpers.hpp"
+#include "sluice/graph/fingerprint.hpp"
+#include "sluice/tests/checkpoint/job_helpers.hpp"
 
 #include <algorithm>
 #include <string>

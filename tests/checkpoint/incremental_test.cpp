@@ -6,14 +6,14 @@
 // base plus deltas at another parallelism.
 #include <boost/test/unit_test.hpp>
 
-#include "checkpoint/store.hpp"
-#include "operators/harness.hpp"
-#include "operators/join/interval_join.hpp"
-#include "operators/state/snapshot_codec.hpp"
-#include "operators/window/window_operator.hpp"
-#include "sources/file.hpp"
-#include "tests/checkpoint/job_helpers.hpp"
-#include "tests/checkpoint/memory_checkpoints.hpp"
+#include "sluice/checkpoint/store.hpp"
+#include "sluice/operators/harness.hpp"
+#include "sluice/operators/join/interval_join.hpp"
+#include "sluice/operators/state/snapshot_codec.hpp"
+#include "sluice/operators/window/window_operator.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/tests/checkpoint/job_helpers.hpp"
+#include "sluice/tests/checkpoint/memory_checkpoints.hpp"
 
 #include <algorithm>
 #include <atomic>

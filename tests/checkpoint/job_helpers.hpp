@@ -8,15 +8,15 @@
 #include "../common/temp_dir.hpp"
 #include "../engine/test_helpers.hpp"
 
-#include "api/job.hpp"
-#include "checkpoint/store.hpp"
-#include "core/codec/json.hpp"
-#include "operators/window/window_result.hpp"
-#include "sinks/file.hpp"
-#include "sinks/foreach_batch.hpp"
-#include "sources/file.hpp"
-#include "sources/generator.hpp"
-#include "sources/watermarks.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/checkpoint/store.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/operators/window/window_result.hpp"
+#include "sluice/sinks/file.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/generator.hpp"
+#include "sluice/sources/watermarks.hpp"
 
 #include <leveldb/db.h>
 

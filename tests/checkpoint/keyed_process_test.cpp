@@ -10,12 +10,12 @@
 // been processed: what it emits does not depend on thread timing.
 #include <boost/test/unit_test.hpp>
 
-#include "operators/harness.hpp"
-#include "operators/keyed_process.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "tests/checkpoint/job_helpers.hpp"
-#include "tests/checkpoint/memory_checkpoints.hpp"
+#include "sluice/operators/harness.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/tests/checkpoint/job_helpers.hpp"
+#include "sluice/tests/checkpoint/memory_checkpoints.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -2,8 +2,8 @@
 /// An in-memory stand-in for the task's checkpoint writer and reader, with references to
 /// the previous checkpoint (incremental checkpoints): what operator-level tests snapshot
 /// into and restore from.
-#include "core/error.hpp"
-#include "operators/operator.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/operators/operator.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -11,7 +11,7 @@
 
 #include "job_helpers.hpp"
 
-#include "core/log.hpp"
+#include "sluice/core/log.hpp"
 
 #include <spdlog/sinks/base_sink.h>
 

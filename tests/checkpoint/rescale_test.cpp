@@ -3,7 +3,7 @@
 // 3 instances (or 3, then 1) end with what one uninterrupted run at parallelism 1 produces.
 #include <boost/test/unit_test.hpp>
 
-#include "tests/checkpoint/job_helpers.hpp"
+#include "sluice/tests/checkpoint/job_helpers.hpp"
 
 #include <string>
 #include <vector>

@@ -4,9 +4,9 @@
 // fail at the first failure.
 #include <boost/test/unit_test.hpp>
 
-#include "core/time.hpp"
-#include "sources/source.hpp"
-#include "tests/checkpoint/job_helpers.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/sources/source.hpp"
+#include "sluice/tests/checkpoint/job_helpers.hpp"
 
 #include <atomic>
 #include <condition_variable>

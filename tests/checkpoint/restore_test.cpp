@@ -3,9 +3,9 @@
 // nothing; micro-batch ids continue across runs.
 #include <boost/test/unit_test.hpp>
 
-#include "api/join.hpp"
-#include "sources/collection.hpp"
-#include "tests/checkpoint/job_helpers.hpp"
+#include "sluice/api/join.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/tests/checkpoint/job_helpers.hpp"
 
 #include <algorithm>
 #include <mutex>

@@ -2,7 +2,7 @@
 // ones with every piece they had, across runs too.
 #include <boost/test/unit_test.hpp>
 
-#include "tests/checkpoint/job_helpers.hpp"
+#include "sluice/tests/checkpoint/job_helpers.hpp"
 
 #include <limits>
 #include <optional>

@@ -3,8 +3,8 @@
 #define BOOST_TEST_MODULE checkpoint
 #include <boost/test/unit_test.hpp>
 
-#include "checkpoint/store.hpp"
-#include "tests/common/temp_dir.hpp"
+#include "sluice/checkpoint/store.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 
 #include <leveldb/db.h>
 #include <xxhash.h>

@@ -3,7 +3,7 @@
 /// (The same steps as tests/monitor/status_page_test.cpp, for tests outside it.)
 #include <boost/test/unit_test.hpp>
 
-#include "tests/common/child_process.hpp"
+#include "sluice/tests/common/child_process.hpp"
 
 #include <unistd.h>
 

@@ -1,16 +1,16 @@
 #define BOOST_TEST_MODULE connectors_test
 #include <boost/test/unit_test.hpp>
 
-#include "tests/common/temp_dir.hpp"
-#include "api/job.hpp"
-#include "sinks/callback.hpp"
-#include "sinks/console.hpp"
-#include "sinks/file.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "sources/file.hpp"
-#include "sources/generator.hpp"
-#include "sources/socket.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sinks/console.hpp"
+#include "sluice/sinks/file.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/generator.hpp"
+#include "sluice/sources/socket.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -8,8 +8,8 @@
 // else the position of the instance with the same index through `seek`.
 #include <boost/test/unit_test.hpp>
 
-#include "tests/common/temp_dir.hpp"
-#include "sources/file.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/sources/file.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,10 +2,10 @@
 // (what is durable when a checkpoint is acknowledged) and its manifest of committed files.
 #include <boost/test/unit_test.hpp>
 
-#include "tests/common/temp_dir.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 
-#include "core/codec/json.hpp"
-#include "sinks/file.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/sinks/file.hpp"
 
 #include <algorithm>
 #include <cstdint>

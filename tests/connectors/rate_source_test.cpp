@@ -8,11 +8,11 @@
 #include "../common/temp_dir.hpp"
 #include "../engine/test_helpers.hpp"
 
-#include "api/job.hpp"
-#include "core/codec/json.hpp"
-#include "sinks/callback.hpp"
-#include "sinks/foreach_batch.hpp"
-#include "sources/rate.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
+#include "sluice/sources/rate.hpp"
 
 #include <algorithm>
 #include <map>

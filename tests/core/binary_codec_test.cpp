@@ -2,8 +2,8 @@
 // truncated and corrupt input.
 #include <boost/test/unit_test.hpp>
 
-#include "core/codec/binary.hpp"
-#include "tests/core/codec_records.hpp"
+#include "sluice/core/codec/binary.hpp"
+#include "sluice/tests/core/codec_records.hpp"
 
 #include <bit>
 #include <cstddef>

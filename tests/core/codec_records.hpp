@@ -3,8 +3,8 @@
 /// them), and small helpers those tests share, all in `test_records` (which also brings
 /// sluice's `event_time` and `error_code`). tests/core/*_codec_test.cpp and
 /// time_format_test.cpp are one binary, codec_test.
-#include "core/error.hpp"
-#include "core/time.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <boost/test/unit_test.hpp>
 

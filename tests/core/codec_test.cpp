@@ -3,8 +3,8 @@
 // (json_codec_test, csv_codec_test, binary_codec_test, time_format_test), one binary.
 #include <boost/test/unit_test.hpp>
 
-#include "core/codec/inspect.hpp"
-#include "tests/core/codec_records.hpp"
+#include "sluice/core/codec/inspect.hpp"
+#include "sluice/tests/core/codec_records.hpp"
 
 #include <optional>
 #include <string>

@@ -2,8 +2,8 @@
 // field.
 #include <boost/test/unit_test.hpp>
 
-#include "core/codec/csv.hpp"
-#include "tests/core/codec_records.hpp"
+#include "sluice/core/codec/csv.hpp"
+#include "sluice/tests/core/codec_records.hpp"
 
 #include <cstdint>
 #include <limits>

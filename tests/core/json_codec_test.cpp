@@ -2,9 +2,9 @@
 // field.
 #include <boost/test/unit_test.hpp>
 
-#include "core/codec/csv.hpp" // event_time_forms checks CSV cells too
-#include "core/codec/json.hpp"
-#include "tests/core/codec_records.hpp"
+#include "sluice/core/codec/csv.hpp" // event_time_forms checks CSV cells too
+#include "sluice/core/codec/json.hpp"
+#include "sluice/tests/core/codec_records.hpp"
 
 #include <cstdint>
 #include <limits>

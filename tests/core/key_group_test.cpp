@@ -4,7 +4,7 @@
 #define BOOST_TEST_MODULE key_group_test
 #include <boost/test/unit_test.hpp>
 
-#include "core/key_group.hpp"
+#include "sluice/core/key_group.hpp"
 
 #include <cstdint>
 #include <cstring>

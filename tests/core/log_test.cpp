@@ -6,7 +6,7 @@
 // once, so this binary holds this test alone.
 #include <boost/test/unit_test.hpp>
 
-#include "core/log.hpp"
+#include "sluice/core/log.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

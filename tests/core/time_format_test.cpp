@@ -1,8 +1,8 @@
 // ISO-8601 times and durations (core/codec/time_format.hpp).
 #include <boost/test/unit_test.hpp>
 
-#include "core/codec/time_format.hpp"
-#include "tests/core/codec_records.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/tests/core/codec_records.hpp"
 
 #include <cstdint>
 #include <string>

@@ -2,10 +2,10 @@
 // and nothing is lost or duplicated when it uncorks.
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "tests/engine/test_helpers.hpp"
-#include "sinks/sink.hpp"
-#include "sources/generator.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
+#include "sluice/sinks/sink.hpp"
+#include "sluice/sources/generator.hpp"
 
 #include <condition_variable>
 #include <cstdint>

@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE engine_test
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
 
 using namespace sluice;
 

@@ -2,10 +2,10 @@
 // the lower-level node_spec/connect API running a custom operator.
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "tests/engine/test_helpers.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,12 +2,12 @@
 // instance, no hang on failure, and destroying a running execution.
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "tests/engine/test_helpers.hpp"
-#include "sinks/callback.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "sources/generator.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/sources/generator.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -2,18 +2,18 @@
 // Debugging aids: record_text, failures that name the offending record, and taps.
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "core/codec/record_text.hpp"
-#include "operators/filter.hpp"
-#include "operators/map.hpp"
-#include "operators/record_loop.hpp"
-#include "operators/tap.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "sources/file.hpp"
-#include "sources/generator.hpp"
-#include "tests/common/temp_dir.hpp"
-#include "tests/engine/test_helpers.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/record_text.hpp"
+#include "sluice/operators/filter.hpp"
+#include "sluice/operators/map.hpp"
+#include "sluice/operators/record_loop.hpp"
+#include "sluice/operators/tap.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/generator.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -2,16 +2,16 @@
 // `sluice::chain` are called directly and their output captured by fakes.
 #include <boost/test/unit_test.hpp>
 
-#include "tests/engine/test_helpers.hpp"
-#include "operators/chain.hpp"
-#include "operators/co_process.hpp"
-#include "operators/filter.hpp"
-#include "operators/flat_map.hpp"
-#include "operators/map.hpp"
-#include "operators/keyed_process.hpp"
-#include "operators/process.hpp"
-#include "operators/reduce.hpp"
-#include "sinks/sink.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
+#include "sluice/operators/chain.hpp"
+#include "sluice/operators/co_process.hpp"
+#include "sluice/operators/filter.hpp"
+#include "sluice/operators/flat_map.hpp"
+#include "sluice/operators/map.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/operators/process.hpp"
+#include "sluice/operators/reduce.hpp"
+#include "sluice/sinks/sink.hpp"
 
 #include <memory>
 #include <stdexcept>

@@ -2,12 +2,12 @@
 // record (key_by, rebalance, broadcast, forward, union, connect) and key-group ranges.
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "tests/engine/test_helpers.hpp"
-#include "operators/partition.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "sources/generator.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
+#include "sluice/operators/partition.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/sources/generator.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -2,10 +2,10 @@
 // give the result a single-threaded reference computes (WindFlow runs its graph tests so).
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "tests/engine/test_helpers.hpp"
-#include "sinks/memory.hpp"
-#include "sources/generator.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/generator.hpp"
 
 #include <algorithm>
 #include <cstdint>

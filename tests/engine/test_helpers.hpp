@@ -5,10 +5,10 @@
 /// user functions) only records what it saw, and the test thread asserts afterwards.
 #include <boost/test/unit_test.hpp>
 
-#include "actors/runtime.hpp"
-#include "core/error.hpp"
-#include "operators/chain.hpp"
-#include "operators/partition.hpp"
+#include "sluice/actors/runtime.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/operators/chain.hpp"
+#include "sluice/operators/partition.hpp"
 
 #include <chrono>
 #include <condition_variable>

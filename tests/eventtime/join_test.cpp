@@ -2,17 +2,17 @@
 #define BOOST_TEST_MODULE join_test
 #include <boost/test/unit_test.hpp>
 
-#include "tests/common/temp_dir.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 #include "../engine/test_helpers.hpp"
-#include "api/job.hpp"
-#include "operators/harness.hpp"
-#include "operators/join/interval_join.hpp"
-#include "operators/join/static_join.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "sources/generator.hpp"
-#include "sources/static_table.hpp"
-#include "sources/watermarks.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/operators/harness.hpp"
+#include "sluice/operators/join/interval_join.hpp"
+#include "sluice/operators/join/static_join.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/sources/generator.hpp"
+#include "sluice/sources/static_table.hpp"
+#include "sluice/sources/watermarks.hpp"
 
 #include <algorithm>
 #include <atomic>

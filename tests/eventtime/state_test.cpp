@@ -4,15 +4,15 @@
 #define BOOST_TEST_MODULE state_test
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "operators/dedup.hpp"
-#include "operators/harness.hpp"
-#include "operators/keyed_process.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "sources/generator.hpp"
-#include "sources/watermarks.hpp"
-#include "tests/engine/test_helpers.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/operators/dedup.hpp"
+#include "sluice/operators/harness.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/sources/generator.hpp"
+#include "sluice/sources/watermarks.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
 
 #include <algorithm>
 #include <functional>

@@ -3,12 +3,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "../engine/test_helpers.hpp"
-#include "api/job.hpp"
-#include "operators/harness.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "sources/generator.hpp"
-#include "sources/watermarks.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/operators/harness.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/sources/generator.hpp"
+#include "sluice/sources/watermarks.hpp"
 
 #include <atomic>
 #include <mutex>

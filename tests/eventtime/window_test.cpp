@@ -5,13 +5,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include "../engine/test_helpers.hpp"
-#include "api/job.hpp"
-#include "core/codec/json.hpp"
-#include "operators/harness.hpp"
-#include "operators/window/window_operator.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "sources/watermarks.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/operators/harness.hpp"
+#include "sluice/operators/window/window_operator.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/sources/watermarks.hpp"
 
 #include <algorithm>
 #include <cstdint>

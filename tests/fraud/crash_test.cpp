@@ -7,12 +7,12 @@
 #define BOOST_TEST_MODULE fraud_sample
 #include <boost/test/unit_test.hpp>
 
-#include "samples/fraud_detection/generator.hpp"
-#include "samples/fraud_detection/summary.hpp"
-#include "tests/common/temp_dir.hpp"
-#include "tests/fraud/fraud_test_helpers.hpp"
+#include "sluice/samples/fraud_detection/generator.hpp"
+#include "sluice/samples/fraud_detection/summary.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/tests/fraud/fraud_test_helpers.hpp"
 
-#include "tests/fraud/sample_process.hpp"
+#include "sluice/tests/fraud/sample_process.hpp"
 
 #include <chrono>
 #include <optional>

@@ -3,11 +3,11 @@
 /// committed alerts of the exactly-once file sink.
 #include <boost/test/unit_test.hpp>
 
-#include "core/codec/json.hpp"
-#include "operators/keyed_process.hpp"
-#include "sinks/file_manifest.hpp"
-#include "samples/fraud_detection/rules.hpp"
-#include "samples/fraud_detection/types.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/sinks/file_manifest.hpp"
+#include "sluice/samples/fraud_detection/rules.hpp"
+#include "sluice/samples/fraud_detection/types.hpp"
 
 #include <filesystem>
 #include <string>

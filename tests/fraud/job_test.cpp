@@ -6,17 +6,17 @@
 #define BOOST_TEST_MODULE fraud_job
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "core/codec/json.hpp"
-#include "samples/fraud_detection/alert_sink.hpp"
-#include "samples/fraud_detection/generator.hpp"
-#include "samples/fraud_detection/pipeline.hpp"
-#include "samples/fraud_detection/summary.hpp"
-#include "sinks/file.hpp"
-#include "sinks/memory.hpp"
-#include "tests/common/temp_dir.hpp"
-#include "tests/engine/test_helpers.hpp"
-#include "tests/fraud/fraud_test_helpers.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/samples/fraud_detection/alert_sink.hpp"
+#include "sluice/samples/fraud_detection/generator.hpp"
+#include "sluice/samples/fraud_detection/pipeline.hpp"
+#include "sluice/samples/fraud_detection/summary.hpp"
+#include "sluice/sinks/file.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
+#include "sluice/tests/fraud/fraud_test_helpers.hpp"
 
 #include <algorithm>
 #include <map>

@@ -4,11 +4,11 @@
 #define BOOST_TEST_MODULE fraud_rules
 #include <boost/test/unit_test.hpp>
 
-#include "operators/harness.hpp"
-#include "operators/keyed_process.hpp"
-#include "samples/fraud_detection/rules.hpp"
-#include "samples/fraud_detection/walkthrough.hpp"
-#include "tests/engine/test_helpers.hpp"
+#include "sluice/operators/harness.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/samples/fraud_detection/rules.hpp"
+#include "sluice/samples/fraud_detection/walkthrough.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
 
 #include <functional>
 #include <memory>

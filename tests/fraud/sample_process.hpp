@@ -1,7 +1,7 @@
 #pragma once
 /// Runs the fraud_detection sample as a child process (for the command-line and kill -9
 /// tests), its output to files (or /dev/null), optionally killed with SIGKILL after a while.
-#include "tests/common/child_process.hpp"
+#include "sluice/tests/common/child_process.hpp"
 
 namespace sluice::fraud::test {
 

@@ -3,13 +3,13 @@
 // with a message naming them. The Kafka variant against a real broker: kafka_variant. (The module is defined in crash_test.cpp.)
 #include <boost/test/unit_test.hpp>
 
-#include "core/codec/json.hpp"
-#include "samples/fraud_detection/types.hpp"
-#include "tests/common/child_process.hpp"
-#include "tests/common/temp_dir.hpp"
-#include "tests/kafka/kafka_helpers.hpp"
-#include "samples/fraud_detection/generator.hpp"
-#include "samples/fraud_detection/summary.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/samples/fraud_detection/types.hpp"
+#include "sluice/tests/common/child_process.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/tests/kafka/kafka_helpers.hpp"
+#include "sluice/samples/fraud_detection/generator.hpp"
+#include "sluice/samples/fraud_detection/summary.hpp"
 
 #include <set>
 

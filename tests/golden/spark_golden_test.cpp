@@ -11,7 +11,7 @@
 #define BOOST_TEST_MODULE spark_golden
 #include <boost/test/unit_test.hpp>
 
-#include "tests/common/temp_dir.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 
 #include <nlohmann/json.hpp>
 

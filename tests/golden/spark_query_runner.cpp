@@ -31,12 +31,12 @@
 //   keyed_timer      transformWithState with an event-time timer: per key a count and the
 //                    latest event time; a timer at latest + gap (moved by every row) emits
 //                    {key, count, last} and clears the key (a keyed process function)
-#include "api/job.hpp"
-#include "core/codec/time_format.hpp"
-#include "samples/common/cli.hpp"
-#include "sinks/foreach_batch.hpp"
-#include "sources/file.hpp"
-#include "sources/static_table.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/static_table.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -3,13 +3,13 @@
 #define BOOST_TEST_MODULE iot_test
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "operators/harness.hpp"
-#include "operators/keyed_process.hpp"
-#include "samples/iot_sensors/devices.hpp"
-#include "samples/iot_sensors/pipeline.hpp"
-#include "sinks/memory.hpp"
-#include "tests/engine/test_helpers.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/operators/harness.hpp"
+#include "sluice/operators/keyed_process.hpp"
+#include "sluice/samples/iot_sensors/devices.hpp"
+#include "sluice/samples/iot_sensors/pipeline.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
 
 #include <algorithm>
 #include <atomic>

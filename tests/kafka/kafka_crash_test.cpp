@@ -8,10 +8,10 @@
 #define BOOST_TEST_MODULE kafka_crash
 #include <boost/test/unit_test.hpp>
 
-#include "tests/common/child_process.hpp"
-#include "tests/common/temp_dir.hpp"
-#include "tests/kafka/kafka_helpers.hpp"
-#include "samples/kafka_pipeline/payments.hpp"
+#include "sluice/tests/common/child_process.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/tests/kafka/kafka_helpers.hpp"
+#include "sluice/samples/kafka_pipeline/payments.hpp"
 
 #include <algorithm>
 #include <iterator>

@@ -2,10 +2,10 @@
 /// Shared pieces of the Kafka tests: a record type and its test data, producing it,
 /// reading a topic back completely, librdkafka's mock cluster, and finding the real broker
 /// started by the CTest fixture.
-#include "core/codec/json.hpp"
-#include "kafka/client.hpp"
-#include "kafka/record.hpp"
-#include "tools/kafka_mock/mock_cluster.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/kafka/client.hpp"
+#include "sluice/kafka/record.hpp"
+#include "sluice/tools/kafka_mock/mock_cluster.hpp"
 
 #include <boost/test/unit_test.hpp>
 

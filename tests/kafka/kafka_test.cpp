@@ -1,15 +1,15 @@
 #define BOOST_TEST_MODULE kafka_test
 #include <boost/test/unit_test.hpp>
 
-#include "tests/kafka/kafka_helpers.hpp"
+#include "sluice/tests/kafka/kafka_helpers.hpp"
 
-#include "api/job.hpp"
-#include "sinks/kafka.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
-#include "sources/kafka.hpp"
-#include "sources/watermarks.hpp"
-#include "tools/kafka_mock/mock_cluster.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/sinks/kafka.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/sources/kafka.hpp"
+#include "sluice/sources/watermarks.hpp"
+#include "sluice/tools/kafka_mock/mock_cluster.hpp"
 
 #include <algorithm>
 #include <thread>

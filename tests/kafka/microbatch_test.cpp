@@ -9,15 +9,15 @@
 // a known step of the query: nothing here waits for time to pass.
 #include <boost/test/unit_test.hpp>
 
-#include "tests/kafka/kafka_helpers.hpp"
-#include "tests/microbatch/microbatch_helpers.hpp"
+#include "sluice/tests/kafka/kafka_helpers.hpp"
+#include "sluice/tests/microbatch/microbatch_helpers.hpp"
 
-#include "api/job.hpp"
-#include "sinks/callback.hpp"
-#include "sinks/foreach_batch.hpp"
-#include "sources/kafka.hpp"
-#include "sources/kafka_plan.hpp"
-#include "tools/kafka_mock/mock_cluster.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
+#include "sluice/sources/kafka.hpp"
+#include "sluice/sources/kafka_plan.hpp"
+#include "sluice/tools/kafka_mock/mock_cluster.hpp"
 
 #include <nlohmann/json.hpp>
 

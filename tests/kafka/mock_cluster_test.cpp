@@ -3,7 +3,7 @@
 #define BOOST_TEST_MODULE kafka_mock
 #include <boost/test/unit_test.hpp>
 
-#include "tools/kafka_mock/mock_cluster.hpp"
+#include "sluice/tools/kafka_mock/mock_cluster.hpp"
 
 #include <librdkafka/rdkafka.h>
 

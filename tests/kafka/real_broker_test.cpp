@@ -3,13 +3,13 @@
 // offsets sent with a transaction, so these cases need the real thing.
 #include <boost/test/unit_test.hpp>
 
-#include "tests/common/temp_dir.hpp"
-#include "tests/kafka/kafka_helpers.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/tests/kafka/kafka_helpers.hpp"
 
-#include "api/job.hpp"
-#include "sinks/kafka.hpp"
-#include "sinks/memory.hpp"
-#include "sources/kafka.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/sinks/kafka.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/kafka.hpp"
 
 #include <algorithm>
 #include <cstdio>

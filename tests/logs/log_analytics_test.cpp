@@ -4,14 +4,14 @@
 // screenshot are kept as artifacts under the build directory).
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "core/codec/time_format.hpp"
-#include "monitor/server.hpp"
-#include "samples/log_analytics/analytics.hpp"
-#include "samples/log_analytics/clf.hpp"
-#include "tests/common/chromium.hpp"
-#include "tests/common/temp_dir.hpp"
-#include "tests/engine/test_helpers.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/monitor/server.hpp"
+#include "sluice/samples/log_analytics/analytics.hpp"
+#include "sluice/samples/log_analytics/clf.hpp"
+#include "sluice/tests/common/chromium.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
 
 #include <sys/wait.h>
 

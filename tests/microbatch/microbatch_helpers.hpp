@@ -8,15 +8,15 @@
 #include "../common/temp_dir.hpp"
 #include "../engine/test_helpers.hpp"
 
-#include "api/job.hpp"
-#include "core/codec/json.hpp"
-#include "core/progress.hpp"
-#include "operators/window/window_result.hpp"
-#include "sinks/foreach_batch.hpp"
-#include "sources/descriptor.hpp"
-#include "sources/file.hpp"
-#include "sources/source.hpp"
-#include "sources/watermarks.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/core/progress.hpp"
+#include "sluice/operators/window/window_result.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
+#include "sluice/sources/descriptor.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/source.hpp"
+#include "sluice/sources/watermarks.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -9,13 +9,13 @@
 
 #include "microbatch_helpers.hpp"
 
-#include "api/job.hpp"
-#include "operators/window/window_operator.hpp"
-#include "sinks/callback.hpp"
-#include "sinks/console.hpp"
-#include "sinks/file.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/operators/window/window_operator.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sinks/console.hpp"
+#include "sluice/sinks/file.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
 
 #include <algorithm>
 #include <atomic>

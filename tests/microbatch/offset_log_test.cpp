@@ -3,11 +3,11 @@
 // same rows after a restart, whatever its sources would plan now; Spark's offset log.
 #include <boost/test/unit_test.hpp>
 
-#include "checkpoint/offset_log.hpp"
-#include "sources/collection.hpp"
-#include "sources/file.hpp"
-#include "sources/generator.hpp"
-#include "tests/microbatch/microbatch_helpers.hpp"
+#include "sluice/checkpoint/offset_log.hpp"
+#include "sluice/sources/collection.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/generator.hpp"
+#include "sluice/tests/microbatch/microbatch_helpers.hpp"
 
 #include <algorithm>
 #include <fstream>

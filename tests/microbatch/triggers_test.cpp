@@ -6,9 +6,9 @@
 
 #include "microbatch_helpers.hpp"
 
-#include "api/job.hpp"
-#include "operators/window/window_operator.hpp"
-#include "sinks/callback.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/operators/window/window_operator.hpp"
+#include "sluice/sinks/callback.hpp"
 
 #include <map>
 #include <memory>

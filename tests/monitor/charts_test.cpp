@@ -3,7 +3,7 @@
 // cases, and the bounded ring of samples taken from job snapshots.
 #include <boost/test/unit_test.hpp>
 
-#include "monitor/charts.hpp"
+#include "sluice/monitor/charts.hpp"
 
 #include <cmath>
 #include <limits>

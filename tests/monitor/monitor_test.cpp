@@ -5,11 +5,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include "../microbatch/microbatch_helpers.hpp"
-#include "core/log.hpp"
-#include "monitor/exposition.hpp"
-#include "monitor/progress_log.hpp"
-#include "monitor/server.hpp"
-#include "sources/collection.hpp"
+#include "sluice/core/log.hpp"
+#include "sluice/monitor/exposition.hpp"
+#include "sluice/monitor/progress_log.hpp"
+#include "sluice/monitor/server.hpp"
+#include "sluice/sources/collection.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>

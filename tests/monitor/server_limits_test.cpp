@@ -8,11 +8,11 @@
 // never a measurement that a correct run must beat.
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "monitor/server.hpp"
-#include "sinks/memory.hpp"
-#include "sources/generator.hpp"
-#include "tests/engine/test_helpers.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/monitor/server.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/generator.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
 
 #include <httplib.h>
 

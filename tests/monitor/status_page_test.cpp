@@ -4,14 +4,14 @@
 // with counters compared to the known input of a bounded job.
 #include <boost/test/unit_test.hpp>
 
-#include "api/job.hpp"
-#include "monitor/exposition.hpp"
-#include "monitor/server.hpp"
-#include "sinks/memory.hpp"
-#include "sources/generator.hpp"
-#include "tests/common/child_process.hpp"
-#include "tests/common/temp_dir.hpp"
-#include "tests/engine/test_helpers.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/monitor/exposition.hpp"
+#include "sluice/monitor/server.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/generator.hpp"
+#include "sluice/tests/common/child_process.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/tests/engine/test_helpers.hpp"
 
 #include <httplib.h>
 #include <sys/wait.h>

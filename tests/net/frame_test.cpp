@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE net_test
 // net/frame.hpp: every kind round-trips; hostile bytes (truncations, random bytes, another
 // version, absurd lengths) are refused with a named error and never crash or over-allocate.
-#include "core/codec/inspect.hpp"
-#include "net/batch_codec.hpp"
-#include "net/frame.hpp"
+#include "sluice/core/codec/inspect.hpp"
+#include "sluice/net/batch_codec.hpp"
+#include "sluice/net/frame.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -2,8 +2,8 @@
 // fingerprint is refused naming the difference and the peer; garbage from raw sockets is
 // counted and harms nothing; with CURVE a peer without the cluster key gets nothing
 // through; a silent peer is reported lost (manual clocks). Every wait is bounded.
-#include "net/batch_codec.hpp"
-#include "net/link.hpp"
+#include "sluice/net/batch_codec.hpp"
+#include "sluice/net/link.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <zmq.hpp>

@@ -1,6 +1,6 @@
 // The Nexmark generator (samples/nexmark/generator.hpp) against the events that
 // reference/NexmarkReference.java prints with the JDK's java.util.Random, field by field.
-#include "samples/nexmark/generator.hpp"
+#include "sluice/samples/nexmark/generator.hpp"
 
 #include <boost/test/unit_test.hpp>
 

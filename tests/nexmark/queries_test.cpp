@@ -1,9 +1,9 @@
 // Every Nexmark query of samples/nexmark run on the engine, at parallelism 1 and 2, against
 // an answer computed here by plain loops over the generated events (maps and vectors, no
 // Sluice operator), under the bounded-run semantics of docs/nexmark.md.
-#include "samples/nexmark/pipeline.hpp"
-#include "sinks/memory.hpp"
-#include "sources/collection.hpp"
+#include "sluice/samples/nexmark/pipeline.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/collection.hpp"
 
 #include <boost/test/unit_test.hpp>
 

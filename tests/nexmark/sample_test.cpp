@@ -1,11 +1,11 @@
 // The nexmark sample binary: its CSV output, its refusals, and a kill -9 at a checkpoint
 // followed by a resume from the checkpoint directory.
-#include "samples/nexmark/generator.hpp"
-#include "samples/nexmark/pipeline.hpp"
-#include "samples/nexmark/queries.hpp"
-#include "sinks/memory.hpp"
-#include "tests/common/child_process.hpp"
-#include "tests/common/temp_dir.hpp"
+#include "sluice/samples/nexmark/generator.hpp"
+#include "sluice/samples/nexmark/pipeline.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/tests/common/child_process.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
 

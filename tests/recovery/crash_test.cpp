@@ -9,10 +9,10 @@
 #define BOOST_TEST_MODULE recovery
 #include <boost/test/unit_test.hpp>
 
-#include "tests/common/child_process.hpp"
-#include "tests/common/temp_dir.hpp"
+#include "sluice/tests/common/child_process.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 
-#include "sinks/file_manifest.hpp"
+#include "sluice/sinks/file_manifest.hpp"
 
 #include <sys/wait.h>
 

@@ -4,8 +4,8 @@
 #define BOOST_TEST_MODULE samples_cli_test
 #include <boost/test/unit_test.hpp>
 
-#include "tests/common/child_process.hpp"
-#include "tests/common/temp_dir.hpp"
+#include "sluice/tests/common/child_process.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 
 #include <filesystem>
 #include <string>

@@ -6,7 +6,7 @@
 // Prints one line, "bootstrap=<host:port,...>", once the brokers listen and the topics exist,
 // then serves until SIGINT or SIGTERM, or until standard input closes when asked to: a test that
 // holds the tool's stdin in a pipe cannot leak the process, even if it dies without cleanup.
-#include "tools/kafka_mock/mock_cluster.hpp"
+#include "sluice/tools/kafka_mock/mock_cluster.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -1,4 +1,4 @@
-#include "tools/kafka_mock/mock_cluster.hpp"
+#include "sluice/tools/kafka_mock/mock_cluster.hpp"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>

@@ -9,7 +9,7 @@
 ///
 /// Every failure is returned as an `error`; nothing is printed (librdkafka's log is kept, and
 /// its last lines are attached to errors).
-#include "core/error.hpp"
+#include "sluice/core/error.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Query 0, pass-through: SELECT auction, bidder, price, dateTime, extra FROM bid.
 // Measures the cost of the source, the bid filter and the sink.
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 namespace sluice::nexmark {
 

@@ -1,6 +1,6 @@
 // Query 1, currency conversion: SELECT auction, bidder, 0.908 * price AS price, dateTime,
 // extra FROM bid. Money stays integer cents: (908 * price + 500) div 1000, rounded half up.
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 namespace sluice::nexmark {
 

@@ -3,7 +3,7 @@
 //   SELECT bidder, count(*) AS bid_count, SESSION_START(dateTime, 10 s) AS starttime,
 //          SESSION_END(dateTime, 10 s) AS endtime FROM bid
 //   GROUP BY bidder, SESSION(dateTime, INTERVAL '10' SECOND)
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 namespace sluice::nexmark {
 

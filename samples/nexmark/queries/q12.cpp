@@ -8,7 +8,7 @@
 // the end of input (whose pending processing-time timers are dropped, as in Flink) the
 // maximal watermark fires an event-time timer that flushes the open windows, so a bounded
 // run counts every bid exactly once. Times are reported on the wall clock (epoch ms).
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 #include <vector>
 

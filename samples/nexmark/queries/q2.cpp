@@ -1,5 +1,5 @@
 // Query 2, selection: SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0.
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 namespace sluice::nexmark {
 

@@ -4,7 +4,7 @@
 // A regular (unwindowed) inner join, keyed by person id: the person is kept forever, as
 // in Flink, and an auction that comes before its seller waits for it. Person ids are
 // unique, so each auction joins at most once and the output is the final join, no changelog.
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 namespace sluice::nexmark {
 namespace {

@@ -6,7 +6,7 @@
 // The closing prices come from winning_bids; the average (SUM div COUNT, truncated as AVG
 // over BIGINT) is a regular aggregate, so a bounded run emits its final value once per
 // category, at the end of input (an event-time timer at the maximal watermark).
-#include "samples/nexmark/winning_bids.hpp"
+#include "sluice/samples/nexmark/winning_bids.hpp"
 
 namespace sluice::nexmark {
 namespace {

@@ -2,7 +2,7 @@
 // every 2 s). Ties are kept: every auction whose count equals its window's maximum gives
 // one row `auction,num` (the window is not in the SELECT list, so equal rows repeat).
 // Two steps, as in the SQL: bids per (auction, window), then per window the maximum.
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 #include <algorithm>
 

@@ -5,7 +5,7 @@
 // the average (SUM div COUNT) of its price and up to 10 preceding ones: one row per
 // auction with a winning bid. Closing prices arrive in expiry order, not in that order, so
 // a bounded run sorts each seller's list at the end of input.
-#include "samples/nexmark/winning_bids.hpp"
+#include "sluice/samples/nexmark/winning_bids.hpp"
 
 #include <algorithm>
 #include <tuple>

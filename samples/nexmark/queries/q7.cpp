@@ -7,7 +7,7 @@
 // A bid exactly at a window's end belongs to the next window but also meets the previous
 // window's BETWEEN: it is offered to both. Keyed by window; each key keeps only the bids
 // at the running maximum and fires when the watermark reaches the window's end.
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 #include <algorithm>
 

@@ -4,7 +4,7 @@
 //   JOIN (sellers per TUMBLE 10 s) A ON P.id = A.seller AND P.starttime = A.starttime ...
 // Persons and auctions keyed by person id (seller) into one tumbling window: a window that
 // holds the person and at least one of their auctions gives one row.
-#include "samples/nexmark/queries.hpp"
+#include "sluice/samples/nexmark/queries.hpp"
 
 #include <algorithm>
 

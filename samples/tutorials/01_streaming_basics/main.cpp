@@ -4,12 +4,12 @@
 //
 //   tutorial_01_streaming_basics --output-mode append|update|complete
 //   tutorial_01_streaming_basics --source rate --output-mode complete --runs 3 --checkpoint-dir DIR
-#include "api/job.hpp"
-#include "core/codec/time_format.hpp"
-#include "samples/common/cli.hpp"
-#include "sinks/console.hpp"
-#include "sources/file.hpp"
-#include "sources/rate.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/sinks/console.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/rate.hpp"
 
 #include <iostream>
 #include <string>

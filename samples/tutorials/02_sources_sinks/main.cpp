@@ -6,20 +6,20 @@
 //                             --sink console|file|memory|foreach-batch|kafka
 //   (socket: --port P, with `nc -lk 9999` on the other side; kafka: --bootstrap --topic;
 //    file sink: --output-dir DIR --checkpoint-dir DIR)
-#include "api/job.hpp"
-#include "core/codec/json.hpp"
-#include "core/codec/time_format.hpp"
-#include "samples/common/cli.hpp"
-#include "sinks/console.hpp"
-#include "sinks/file.hpp"
-#include "sinks/file_manifest.hpp"
-#include "sinks/foreach_batch.hpp"
-#include "sinks/kafka.hpp"
-#include "sinks/memory.hpp"
-#include "sources/file.hpp"
-#include "sources/kafka.hpp"
-#include "sources/rate.hpp"
-#include "sources/socket.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/sinks/console.hpp"
+#include "sluice/sinks/file.hpp"
+#include "sluice/sinks/file_manifest.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
+#include "sluice/sinks/kafka.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/kafka.hpp"
+#include "sluice/sources/rate.hpp"
+#include "sluice/sources/socket.hpp"
 
 #include <iostream>
 #include <string>

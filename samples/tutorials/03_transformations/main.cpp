@@ -3,11 +3,11 @@
 // over the same orders. See README.md.
 //
 //   tutorial_03_transformations --query select|explode|aggregate|join
-#include "api/job.hpp"
-#include "samples/common/cli.hpp"
-#include "sinks/console.hpp"
-#include "sources/file.hpp"
-#include "sources/static_table.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/sinks/console.hpp"
+#include "sluice/sources/file.hpp"
+#include "sluice/sources/static_table.hpp"
 
 #include <algorithm>
 #include <iostream>

@@ -3,12 +3,12 @@
 // a fixed and a dynamic gap, and deduplication within the watermark. See README.md.
 //
 //   tutorial_04_stateful_operations --part running|process|sessions|dedup
-#include "api/job.hpp"
-#include "core/codec/time_format.hpp"
-#include "samples/common/cli.hpp"
-#include "sinks/callback.hpp"
-#include "sinks/foreach_batch.hpp"
-#include "sources/file.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
+#include "sluice/sources/file.hpp"
 
 #include <algorithm>
 #include <functional>

@@ -5,12 +5,12 @@
 //
 //   tutorial_05_event_time_processing --part guide       # Spark's late-data example
 //   tutorial_05_event_time_processing --part lateness    # allowed lateness + late side output
-#include "api/job.hpp"
-#include "core/codec/time_format.hpp"
-#include "samples/common/cli.hpp"
-#include "sinks/callback.hpp"
-#include "sinks/foreach_batch.hpp"
-#include "sources/file.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
+#include "sluice/sources/file.hpp"
 
 #include <algorithm>
 #include <iostream>

@@ -4,14 +4,14 @@
 // over a transient failure. See README.md.
 //
 //   tutorial_06_monitoring_debugging --part listener|metrics|tap|dead-letters|failure|restart
-#include "api/job.hpp"
-#include "core/codec/json.hpp"
-#include "core/codec/time_format.hpp"
-#include "monitor/server.hpp"
-#include "samples/common/cli.hpp"
-#include "sinks/callback.hpp"
-#include "sinks/foreach_batch.hpp"
-#include "sources/file.hpp"
+#include "sluice/api/job.hpp"
+#include "sluice/core/codec/json.hpp"
+#include "sluice/core/codec/time_format.hpp"
+#include "sluice/monitor/server.hpp"
+#include "sluice/samples/common/cli.hpp"
+#include "sluice/sinks/callback.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
+#include "sluice/sources/file.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>

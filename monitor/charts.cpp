@@ -8,18 +8,7 @@
 
 namespace sluice::monitor {
 
-namespace {
-
-constexpr double margin_left = 64;
-constexpr double margin_right = 170; // the legend
-constexpr double margin_top = 26;    // the title
-constexpr double margin_bottom = 22; // the x labels
-
-/// Colors the series take in turn (readable on white, and for most color blindness).
-constexpr const char* palette[] = {"#0969da", "#cf222e", "#1a7f37", "#9a6700",
-                                   "#8250df", "#bc4c00", "#1b7c83", "#57606a"};
-
-std::string escape(const std::string& text) {
+std::string html_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
@@ -34,6 +23,19 @@ std::string escape(const std::string& text) {
   }
   return out;
 }
+
+namespace {
+
+constexpr double margin_left = 64;
+constexpr double margin_right = 170; // the legend
+constexpr double margin_top = 26;    // the title
+constexpr double margin_bottom = 22; // the x labels
+
+/// Colors the series take in turn (readable on white, and for most color blindness).
+constexpr const char* palette[] = {"#0969da", "#cf222e", "#1a7f37", "#9a6700",
+                                   "#8250df", "#bc4c00", "#1b7c83", "#57606a"};
+
+std::string escape(const std::string& text) { return html_escape(text); }
 
 /// A value for an axis label: three significant digits, k/M/G for large ones.
 std::string axis_value(double v, const std::string& unit) {

@@ -16,9 +16,13 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice::monitor {
+
+/// `text` safe inside HTML or SVG text and attribute values (& < > " ' escaped).
+std::string html_escape(std::string_view text);
 
 // -- the SVG builder ------------------------------------------------------------------------
 

@@ -125,6 +125,11 @@ public:
   /// `only_owned`: skip names another instance owns (a plan made at another parallelism).
   void take(const std::vector<std::string>& names, bool only_owned = false);
 
+  /// Whether the last `scan` found new files for the source as a whole: under a capped
+  /// window with several instances, files this instance does not own count too (the
+  /// others take them in this trigger, so the source is not done).
+  bool last_scan_found_files() const noexcept { return last_scan_found_ > 0; }
+
   /// True while a taken file is open or waiting to be opened.
   bool busy() const noexcept { return in_.is_open() || !pending_.empty(); }
   /// Files taken by scans so far (the progress report's offset).
@@ -166,6 +171,8 @@ private:
   /// `scan` under a cap with several instances: the next `cap` files of the whole source
   /// not taken yet (by any instance), in name order; takes this instance's among them.
   [[nodiscard]] result<std::size_t> take_window(std::size_t cap);
+  /// `scan` otherwise: up to `cap` new files this instance owns.
+  [[nodiscard]] result<std::size_t> scan_own(std::size_t cap);
 
   file_options options_;
   int instance_ = 0;
@@ -181,6 +188,7 @@ private:
   std::vector<std::string> listing_;              // bounded: every file's name, in order
   std::size_t listing_cursor_ = 0;                // bounded: listing_ before it is taken
   std::unordered_set<std::string> source_taken_;  // names taken by any instance
+  std::size_t last_scan_found_ = 0;               // files the last scan found, any owner
   std::unordered_map<std::string, std::uint64_t> skip_; // restored: lines read of begun files
   std::ifstream in_;
   bool reading_ = false;     // a file was opened and has not ended (kept by close())
@@ -263,13 +271,16 @@ public:
   result<trigger_plan> plan_trigger(bool unlimited, std::uint64_t) override {
     trigger_mode_ = true;
     // Files of the last trigger not read yet (a record cap stopped it) come first, and alone.
+    bool others_have_files = false;
     if (!reader_.busy()) {
       auto found = reader_.scan(unlimited);
       if (!found)
         return std::move(found).error();
+      // A capped window may hold only other instances' files: the source is not done.
+      others_have_files = reader_.last_scan_found_files();
     }
     auto names = reader_.unread();
-    return trigger_plan{!names.empty(), detail::file_names_json(names)};
+    return trigger_plan{!names.empty() || others_have_files, detail::file_names_json(names)};
   }
 
   result<void> replay_trigger(std::string_view end) override {

@@ -147,6 +147,13 @@ result<std::size_t> file_line_reader::scan(bool unlimited) {
                                         std::numeric_limits<std::size_t>::max());
   if (parallelism_ > 1 && cap != std::numeric_limits<std::size_t>::max())
     return take_window(cap);
+  auto taken_so_far = scan_own(cap);
+  if (taken_so_far)
+    last_scan_found_ = *taken_so_far;
+  return taken_so_far;
+}
+
+result<std::size_t> file_line_reader::scan_own(std::size_t cap) {
   std::size_t taken = 0;
   if (!options_.watch) {
     for (; taken < cap && !listed_.empty(); ++taken) {
@@ -216,6 +223,7 @@ result<std::size_t> file_line_reader::take_window(std::size_t cap) {
       ++listing_cursor_;
   }
   files_taken_ += taken;
+  last_scan_found_ = in_window;
   return taken;
 }
 

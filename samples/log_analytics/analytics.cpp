@@ -27,20 +27,7 @@ bool inspect(Inspector& f, parsed_line& x) {
     .fields(f.field("raw", x.raw), f.field("ok", x.ok), f.field("log", x.log), f.field("error", x.error));
 }
 
-std::string escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+std::string escape(std::string_view text) { return monitor::html_escape(text); }
 
 constexpr std::size_t malformed_shown = 5;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a tutorial program and compares its stdout with an expected file.
 #
-#   run_tutorial.sh EXPECTED [--serve FILE] [--kafka-mock TOPIC:N ...] [--exit N] -- PROGRAM ARGS...
+#   run_tutorial.sh EXPECTED [--serve FILE] [--kafka-mock TOPIC:N ...] [--exit N] [--any-row-order] -- PROGRAM ARGS...
 #
 # PROGRAM must exit with status N (default 0: --exit 1 for a tutorial that shows a failure).
 # In PROGRAM's arguments @TMP@ becomes a fresh temporary directory (removed afterwards),
@@ -18,11 +18,13 @@ shift
 serve=""
 topics=()
 want_exit=0
+any_row_order=0
 while [[ $# -gt 0 && $1 != "--" ]]; do
   case $1 in
     --serve) serve=$2; shift 2 ;;
     --kafka-mock) topics+=(--topic "$2"); shift 2 ;;
     --exit) want_exit=$2; shift 2 ;;
+    --any-row-order) any_row_order=1; shift ;;
     *) echo "run_tutorial.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -78,6 +80,18 @@ if [[ ${SLUICE_UPDATE_EXPECTED:-0} == 1 ]]; then
   cp "$tmp/stdout" "$expected"
   echo "run_tutorial.sh: wrote $expected"
   exit 0
+fi
+# --any-row-order: the rows of a console table may come in any order (an aggregation's
+# update and complete output, as in Spark, follow its hash tables), so each table's rows
+# are sorted on both sides before comparing.
+sort_table_rows() {
+  awk '/^\|/ { print | "LC_ALL=C sort"; next } { close("LC_ALL=C sort"); print } END { close("LC_ALL=C sort") }' "$1"
+}
+if [[ $any_row_order == 1 ]]; then
+  sort_table_rows "$expected" >"$tmp/expected.sorted"
+  sort_table_rows "$tmp/stdout" >"$tmp/stdout.sorted"
+  expected="$tmp/expected.sorted"
+  mv "$tmp/stdout.sorted" "$tmp/stdout"
 fi
 if ! diff -u "$expected" "$tmp/stdout"; then
   echo "run_tutorial.sh: the output differs from $expected (- expected, + got)" >&2

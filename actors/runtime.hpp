@@ -7,6 +7,7 @@
 #include "sluice/core/progress.hpp"
 #include "sluice/core/time.hpp"
 #include "sluice/graph/plan.hpp"
+#include "sluice/net/cluster.hpp"
 #include "sluice/operators/tap.hpp"
 
 #include <algorithm>
@@ -177,6 +178,9 @@ struct runtime_options {
   /// Taps active from the start (see `job_execution::tap`); an unknown operator name makes
   /// the job fail to start. Default: none.
   std::vector<tap_spec> taps{};
+  /// A multi-node run: this process is one node of the cluster (docs/cluster.md). Default:
+  /// none, the whole job runs in this process.
+  net::cluster_options cluster{};
 };
 
 /// One completed checkpoint, measured.

@@ -11,7 +11,7 @@ set(SLUICE_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Sluice)
 # dependencies (LevelDB, CAF, librdkafka) are still needed at link time and the package
 # config finds them; no CAF or LevelDB header reaches a user's compile.
 install(TARGETS sluice_core sluice_channels sluice_kafka sluice_operators sluice_sources
-                sluice_sinks sluice_checkpoint sluice_graph sluice_actors sluice_api
+                sluice_sinks sluice_checkpoint sluice_graph sluice_net sluice_actors sluice_api
         EXPORT SluiceTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # The monitor (metrics, status page) is a component of its own: only it needs cpp-httplib.
@@ -23,7 +23,7 @@ install(EXPORT SluiceMonitorTargets NAMESPACE Sluice:: DESTINATION ${SLUICE_CMAK
 
 # Headers: <prefix>/include/sluice/<folder>/... The actors/ headers that include CAF are
 # the runtime's own and stay out (actors/runtime.hpp, which api/ includes, is CAF-free).
-foreach(folder core channels kafka operators sources sinks checkpoint graph actors api monitor)
+foreach(folder core channels kafka operators sources sinks checkpoint graph net actors api monitor)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder}/
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sluice/${folder}
           FILES_MATCHING PATTERN "*.hpp"

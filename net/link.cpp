@@ -1,4 +1,5 @@
 #include "sluice/net/link.hpp"
+#include "sluice/net/cluster.hpp"
 
 #include "sluice/core/log.hpp"
 
@@ -28,26 +29,15 @@ error invalid(std::string message) {
   return make_error(error_code::invalid_option, "link options: " + std::move(message));
 }
 
-/// Splits "host:port" at its last colon; the port must be a number 0..65535.
+/// Splits "host:port" at its last colon (cluster.hpp's `parse_endpoint`).
 std::optional<std::pair<std::string, int>> split_endpoint(const std::string& s) {
-  const auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+  auto e = parse_endpoint(s);
+  if (!e)
     return std::nullopt;
-  int port = -1;
-  const char* first = s.data() + colon + 1;
-  const char* last = s.data() + s.size();
-  auto [end, ec] = std::from_chars(first, last, port);
-  if (ec != std::errc{} || end != last || port < 0 || port > 65535)
-    return std::nullopt;
-  return std::pair{s.substr(0, colon), port};
+  return std::pair{e->host, e->port};
 }
 
-bool valid_z85_key(const std::string& key) {
-  if (key.size() != 40)
-    return false;
-  std::array<std::uint8_t, 32> bin{};
-  return zmq_z85_decode(bin.data(), key.c_str()) != nullptr;
-}
+bool valid_z85_key(const std::string& key) { return is_z85_key(key); }
 
 result<void> validate(const link_options& o) {
   if (o.nodes.empty())

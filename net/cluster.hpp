@@ -1,0 +1,67 @@
+#pragma once
+/// What a user says about a multi-node run: the cluster file, this node's line, the key
+/// file and the heartbeat timing (issue 24, docs/cluster.md). Read by the runtime, which
+/// turns it into the link's options (link.hpp).
+#include "sluice/core/error.hpp"
+#include "sluice/net/link.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice::net {
+
+/// "host:port" split at its last colon, the port a number 0..65535; unset otherwise.
+struct endpoint {
+  std::string host;
+  int port = 0;
+};
+[[nodiscard]] std::optional<endpoint> parse_endpoint(const std::string& text);
+
+/// Whether `key` is a CurveZMQ key: 40 characters of Z85.
+[[nodiscard]] bool is_z85_key(const std::string& key);
+
+/// A multi-node run. Without `nodes` (the default) the job runs in one process.
+struct cluster_options {
+  /// Every node's `host:port`, node 0 (the coordinator) first: the cluster file's lines.
+  std::vector<std::string> nodes;
+  /// This process's index in `nodes`.
+  int node = 0;
+  /// The cluster's CurveZMQ key file (`write_key_file`); empty: unauthenticated (the
+  /// runtime says so in the log at start).
+  std::filesystem::path key_file;
+  /// Time between heartbeats to each peer. Default 1 s.
+  std::chrono::milliseconds heartbeat_interval{1000};
+  /// A node silent this long is lost and fails the job on every node. Default 10 s.
+  std::chrono::milliseconds heartbeat_timeout{10'000};
+
+  bool enabled() const noexcept { return !nodes.empty(); }
+  /// Checks the fields: at least one node, `node` in range, every entry `host:port` with
+  /// a port in 1..65535 and no entry twice, the timeout longer than the interval, both
+  /// positive. Errors (`invalid_option`) name the field and repeat the value.
+  [[nodiscard]] result<void> validate() const;
+};
+
+/// The lines of a cluster file: one `host:port` per line, node 0 first; blank lines and
+/// lines starting with `#` are skipped, spaces around an entry trimmed. Fails with
+/// `io_error` (the file cannot be read) or `invalid_option` (naming the line).
+[[nodiscard]] result<std::vector<std::string>> read_cluster_file(const std::filesystem::path& file);
+
+/// A digest of the cluster's node list (XXH64 of the lines, in hex): peers started with
+/// another cluster file are refused in the handshake.
+[[nodiscard]] std::string cluster_digest(const std::vector<std::string>& nodes);
+
+/// Writes a new cluster key (`make_curve_keypair`) to `file`, readable by its owner only
+/// (mode 0600). Format: two lines, `public-key=Z85` and `secret-key=Z85`. Refuses to
+/// overwrite an existing file.
+[[nodiscard]] result<curve_keypair> write_key_file(const std::filesystem::path& file);
+
+/// Reads a key file written by `write_key_file`. Fails with `io_error` or
+/// `invalid_option` naming the file and what is wrong (a missing key, a key that is not
+/// 40 characters of Z85, a file others may read).
+[[nodiscard]] result<curve_keypair> read_key_file(const std::filesystem::path& file);
+
+} // namespace sluice::net

@@ -4,6 +4,7 @@
 #include "sluice/actors/epoch_planner.hpp"
 #include "sluice/actors/messages.hpp"
 #include "sluice/actors/progress_builder.hpp"
+#include "sluice/actors/remote.hpp"
 #include "sluice/actors/task.hpp"
 #include "sluice/actors/trigger_plans.hpp"
 #include "sluice/actors/tsan.hpp"
@@ -25,8 +26,9 @@ class coordinator_actor final : public tsan_visible_actor, public epoch_driver {
 public:
   coordinator_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
                     std::shared_ptr<job_state> state, std::shared_ptr<const restore_point> from,
-                    std::vector<std::string> skipped)
+                    std::vector<std::string> skipped, std::shared_ptr<cluster_context> cluster)
     : tsan_visible_actor(cfg), bp_(std::move(bp)), state_(std::move(state)),
+      cluster_(std::move(cluster)),
       clock_(bp_->options.processing_clock), skipped_(std::move(skipped)),
       planner_(bp_->options.epochs, bp_->tasks.size(), count_sources(*bp_),
                bp_->options.has_event_time_state, *this),
@@ -48,6 +50,8 @@ public:
                                                     to_string(m.reason)));
     });
     set_down_handler([this](caf::down_msg& m) { on_task_stopped(m.source); });
+    if (cluster_)
+      bridge_ = spawn_coordinator_bridge(system(), bp_, cluster_, caf::actor_cast<caf::actor>(this));
     start_tasks(std::exchange(first_from_, nullptr));
     {
       std::lock_guard guard{state_->mtx};
@@ -270,7 +274,9 @@ private:
     tasks_.clear();
     ++attempt_;
     for (std::size_t i = 0; i < n; ++i) {
-      auto t = spawn_task(this, bp_, static_cast<int>(i), attempt_, this, from);
+      const bool remote = cluster_ && cluster_->where.remote(static_cast<int>(i), 0);
+      auto t = remote ? spawn_task_stand_in(this, bp_, cluster_, static_cast<int>(i), this)
+                      : spawn_task(this, bp_, static_cast<int>(i), attempt_, this, from);
       link_to(t); // if the coordinator is killed, the tasks go with it
       monitor(t); // a restart waits until every task of the failed attempt has stopped
       running_.insert(t.address());
@@ -282,6 +288,8 @@ private:
     if (from->meta)
       if (auto it = from->meta->properties.find("query_id"); it != from->meta->properties.end())
         ids_.query = it->second;
+    if (bridge_)
+      send(bridge_, msg::wire::value, tasks_);
     for (auto& t : tasks_)
       send(t, msg::wire::value, tasks_);
     // The first epoch's interval counts from before any task starts: whoever sees a task
@@ -310,7 +318,9 @@ private:
     const auto& rs = bp_->options.checkpoints.restart;
     if (completed_ || restarting_)
       return;
-    if (!bp_->store || !restart_can_help(err.code) || rs.how == restart_strategy::kind::none ||
+    // Multi-node runs do not restart yet: a restart would need every node's tasks
+    // restored together (docs/cluster.md).
+    if (!bp_->store || cluster_ || !restart_can_help(err.code) || rs.how == restart_strategy::kind::none ||
         restarts_ >= rs.max_restarts || cancelled_) {
       if (restarts_ > 0)
         err.message += " (after " + std::to_string(restarts_) + " restarts)";
@@ -516,6 +526,7 @@ private:
     if (completed_)
       return;
     completed_ = true;
+    const std::string failure = err ? err->message : std::string{};
     if (!err)
       offer(std::nullopt, true); // the last interval's report
     for (auto& rp : savepoint_waiters_) // the job ended before a checkpoint completed
@@ -564,11 +575,15 @@ private:
       }
     }
     state_->cv.notify_all();
+    if (bridge_) // the other nodes end their part of the run
+      send(bridge_, msg::job_end::value, failure);
     quit();
   }
 
   std::shared_ptr<const blueprint> bp_;
   std::shared_ptr<job_state> state_;
+  std::shared_ptr<cluster_context> cluster_; ///< null in a one-process run
+  caf::actor bridge_;                        ///< node 0's bridge to the link, with `cluster_`
   std::shared_ptr<const sluice::clock> clock_;
   std::vector<std::string> skipped_; ///< checkpoints that could not be restored, and why
   epoch_planner planner_;
@@ -606,9 +621,10 @@ private:
 caf::actor spawn_coordinator(caf::actor_system& sys, std::shared_ptr<const blueprint> bp,
                              std::shared_ptr<job_state> state,
                              std::shared_ptr<const restore_point> from,
-                             std::vector<std::string> skipped) {
+                             std::vector<std::string> skipped,
+                             std::shared_ptr<cluster_context> cluster) {
   return sys.spawn<coordinator_actor>(std::move(bp), std::move(state), std::move(from),
-                                      std::move(skipped));
+                                      std::move(skipped), std::move(cluster));
 }
 
 } // namespace sluice

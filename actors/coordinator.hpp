@@ -39,9 +39,12 @@ struct job_state {
 
 /// Spawns the coordinator of the job `bp`, which starts its first run from `from` at once.
 /// `skipped`: newer checkpoints that could not be restored, and why.
+/// `cluster`: in a multi-node run (on node 0), the node's link and placement: tasks of
+/// other nodes are reached through stand-ins (remote.hpp); null in a one-process run.
 caf::actor spawn_coordinator(caf::actor_system& sys, std::shared_ptr<const blueprint> bp,
                              std::shared_ptr<job_state> state,
                              std::shared_ptr<const restore_point> from,
-                             std::vector<std::string> skipped);
+                             std::vector<std::string> skipped,
+                             std::shared_ptr<struct cluster_context> cluster = nullptr);
 
 } // namespace sluice

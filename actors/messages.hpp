@@ -12,6 +12,9 @@
 ///                 (finishing, task, last epoch), (finalpos, task, piece, bytes)
 /// task -> self:   (poll), (flush), (timer), (written, report) from the writer thread
 /// coord -> self:  (tick), (restart), (stopwait, attempt)
+/// multi-node (remote.hpp): link -> bridge: (drain); coord -> bridge: (wire, actors),
+///                 (jobend, error text or ""); a task's stand-in on another node takes every
+///                 message a task takes, the coordinator's stand-in every message it takes.
 #include "sluice/core/batch.hpp"
 #include "sluice/core/epoch.hpp"
 
@@ -44,6 +47,10 @@ using restart = caf::atom_constant<caf::atom("restart")>;
 /// (stopwait, attempt): a failed attempt's tasks had `stop_timeout` to stop.
 using stop_wait = caf::atom_constant<caf::atom("stopwait")>;
 using written = caf::atom_constant<caf::atom("written")>;
+/// (drain): the link has events waiting for the bridge.
+using drain = caf::atom_constant<caf::atom("drain")>;
+/// (jobend, error): the job ended on node 0 (error: "" when it succeeded).
+using job_end = caf::atom_constant<caf::atom("jobend")>;
 using savepoint = caf::atom_constant<caf::atom("savepoint")>;
 /// (finishing, task, last epoch): a continuous source's input ended (or it was cancelled);
 /// it asks for the barrier that ends its last epoch, numbered by the coordinator like every

@@ -4,7 +4,9 @@
 #include "sluice/actors/checkpoint_writer.hpp"
 #include "sluice/actors/coordinator.hpp"
 #include "sluice/actors/messages.hpp"
+#include "sluice/actors/placement.hpp"
 #include "sluice/actors/progress_builder.hpp"
+#include "sluice/actors/remote.hpp"
 #include "sluice/actors/restore.hpp"
 #include "sluice/actors/tsan.hpp"
 
@@ -32,8 +34,9 @@ namespace {
 class execution final : public job_execution {
 public:
   execution(std::shared_ptr<blueprint> bp, int threads, scheduler_policy policy,
-            std::shared_ptr<const restore_point> from, std::vector<std::string> skipped)
-    : bp_(std::move(bp)), state_(std::make_shared<job_state>()) {
+            std::shared_ptr<const restore_point> from, std::vector<std::string> skipped,
+            std::shared_ptr<cluster_context> cluster)
+    : bp_(std::move(bp)), state_(std::make_shared<job_state>()), cluster_(std::move(cluster)) {
     cfg_.set("scheduler.max-threads", static_cast<std::size_t>(threads));
     // CAF 0.17 lets an actor keep its worker thread for as long as its mailbox is not
     // empty (max-throughput is unlimited by default). A source task that re-sends itself
@@ -46,7 +49,13 @@ public:
     cfg_.set("scheduler.policy", policy == scheduler_policy::sharing ? caf::atom("sharing")
                                                                      : caf::atom("stealing"));
     system_.emplace(cfg_);
-    coordinator_ = spawn_coordinator(*system_, bp_, state_, std::move(from), std::move(skipped));
+    // Node 0 of a cluster coordinates; every other node runs an agent for its tasks, which
+    // takes `cancel` like the coordinator (and passes it on to node 0).
+    if (cluster_ && cluster_->node != 0)
+      coordinator_ = spawn_node_agent(*system_, bp_, cluster_, state_, std::move(from));
+    else
+      coordinator_ = spawn_coordinator(*system_, bp_, state_, std::move(from), std::move(skipped),
+                                       cluster_);
   }
 
   ~execution() override {
@@ -66,6 +75,10 @@ public:
     // (std::terminate), and keep the store open after the job has ended.
     if (bp_->writer)
       bp_->writer.reset();
+    // The job's last frames (its end, the last acknowledgements) reach the other nodes.
+    if (cluster_)
+      cluster_->link->drain(std::chrono::seconds{2});
+    cluster_.reset();
     // CAF's shutdown of its own actors is hidden from ThreadSanitizer (actors/tsan.hpp,
     // docs/sanitizers.md).
     tsan_unchecked([this] { system_.reset(); });
@@ -159,6 +172,7 @@ private:
 
   std::shared_ptr<blueprint> bp_;
   std::shared_ptr<job_state> state_;
+  std::shared_ptr<cluster_context> cluster_; ///< this node's link, in a multi-node run
   std::string plan_json_ = explain_json(bp_->logical, bp_->plan);
   caf::actor_system_config cfg_;
   std::optional<caf::actor_system> system_;
@@ -229,11 +243,26 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
     *from = std::move(opened->from);
     skipped = std::move(opened->skipped);
   }
+  std::shared_ptr<cluster_context> cluster;
+  if (opts.cluster.enabled()) {
+    if (bp->store)
+      return make_error(error_code::invalid_option,
+                        "cluster: checkpoints in multi-node runs are not supported yet "
+                        "(docs/cluster.md): run without a checkpoint directory");
+    auto where = place(bp->logical, bp->plan, bp->tasks, static_cast<int>(opts.cluster.nodes.size()));
+    if (!where)
+      return std::move(where).error();
+    auto started = start_cluster(*bp, std::move(*where));
+    if (!started)
+      return std::move(started).error();
+    cluster = std::move(*started);
+  }
   auto threads = opts.threads > 0
                    ? opts.threads
                    : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   return std::unique_ptr<job_execution>{std::make_unique<execution>(
-    std::move(bp), threads, opts.scheduler, std::move(from), std::move(skipped))};
+    std::move(bp), threads, opts.scheduler, std::move(from), std::move(skipped),
+    std::move(cluster))};
 }
 
 } // namespace sluice

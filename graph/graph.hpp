@@ -3,6 +3,7 @@
 /// partitioning. This is the lower-level, type-erased API; the fluent `stream<T>` API in
 /// api/ builds on it. Nothing runs here.
 #include "sluice/core/batch.hpp"
+#include "sluice/core/codec/batch_binary.hpp"
 #include "sluice/core/codec/record_text.hpp"
 #include "sluice/core/epoch.hpp"
 #include "sluice/core/error.hpp"
@@ -34,12 +35,15 @@ struct port_spec {
   /// The one-line text of a record of a batch on this port (`record_text`), for taps.
   /// Empty for hand-built ports: taps then show the record type's name.
   record_describer describe{};
+  /// How batches on this port cross nodes in a multi-node run (the binary record codec).
+  /// Empty for a type without `inspect()`: such an edge must stay within a node.
+  codec::batch_codec wire{};
 
   template <class T>
   static port_spec of(std::string name = "out", bool must_connect = false) {
     return port_spec{record_type_of<T>(), std::move(name),
                      [](partition_kind k) { return make_router_factory<T>(k); }, must_connect,
-                     describe_records<T>()};
+                     describe_records<T>(), codec::batch_codec_of<T>()};
   }
 };
 

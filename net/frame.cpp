@@ -11,7 +11,7 @@ namespace sluice::net {
 namespace {
 
 constexpr std::byte magic[4] = {std::byte{'S'}, std::byte{'L'}, std::byte{'C'}, std::byte{'F'}};
-constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(frame_kind::heartbeat);
+constexpr std::uint8_t max_kind = static_cast<std::uint8_t>(frame_kind::control);
 
 using codec::detail::get_fixed;
 using codec::detail::get_varint;
@@ -73,7 +73,8 @@ long fixed_body_size(frame_kind kind) {
     case frame_kind::credit: return 4;
     case frame_kind::heartbeat: return 8;
     case frame_kind::data:
-    case frame_kind::hello: return -1;
+    case frame_kind::hello:
+    case frame_kind::control: return -1;
   }
   return -1;
 }
@@ -103,6 +104,10 @@ struct body_writer {
     put_string(out, b.cluster_digest);
   }
   void operator()(const heartbeat_body& b) const { put_fixed(out, b.sequence); }
+  void operator()(const control_body& b) const {
+    const auto* p = reinterpret_cast<const std::byte*>(b.text.data());
+    out.insert(out.end(), p, p + b.text.size());
+  }
 };
 
 result<frame::body_type> decode_body(frame_kind kind, std::span<const std::byte> in) {
@@ -151,6 +156,9 @@ result<frame::body_type> decode_body(frame_kind kind, std::span<const std::byte>
     }
     case frame_kind::heartbeat:
       return frame::body_type{heartbeat_body{get_at<std::uint64_t>(in, 0)}};
+    case frame_kind::control:
+      return frame::body_type{
+        control_body{std::string(reinterpret_cast<const char*>(in.data()), in.size())}};
   }
   return malformed("unknown frame kind");
 }
@@ -168,6 +176,7 @@ std::string_view to_string(frame_kind kind) noexcept {
     case frame_kind::credit: return "credit";
     case frame_kind::hello: return "hello";
     case frame_kind::heartbeat: return "heartbeat";
+    case frame_kind::control: return "control";
   }
   return "unknown";
 }

@@ -58,6 +58,7 @@ enum class frame_kind : std::uint8_t {
   credit = 7,    ///< body: 4 bytes, the credits granted (>= 1); travels upstream
   hello = 8,     ///< body: 4 bytes node, then fingerprint and cluster digest (varint + bytes)
   heartbeat = 9, ///< body: 8 bytes, the sender's heartbeat sequence number
+  control = 10,  ///< body: the runtime's control message (UTF-8 JSON, actors/remote_control)
 };
 
 /// "data", "watermark", ...
@@ -88,12 +89,17 @@ struct hello_body {
 struct heartbeat_body {
   std::uint64_t sequence = 0;
 };
+/// A message between the coordinator and a task on another node (start, acknowledgements,
+/// ...); the channel field names the receiving task. Opaque to the link.
+struct control_body {
+  std::string text;
+};
 
 /// A decoded frame. The alternatives are in `frame_kind` order.
 struct frame {
   using body_type = std::variant<data_body, watermark_body, idle_body, active_body,
                                  barrier_body, end_body, credit_body, hello_body,
-                                 heartbeat_body>;
+                                 heartbeat_body, control_body>;
   std::int64_t attempt = 0;
   std::uint32_t channel = control_channel;
   body_type body;

@@ -146,6 +146,8 @@ struct link::state {
   std::vector<char> up; // per peer, for is_up
   link_stats counters;
   std::atomic<bool> stopping{false};
+  /// ZeroMQ's linger when the sockets close, in ms: 0 but after `drain`.
+  std::atomic<int> close_linger{0};
   std::atomic<bool> wake_pending{false};
   int wake_read = -1;
   int wake_write = -1;
@@ -606,7 +608,15 @@ struct link::state {
       ev.error = make_error(error_code::internal, fmt::format("net I/O thread: {}", e.what()));
       post(std::move(ev));
     }
-    // Sockets belong to this thread: close them here, at once.
+    // Sockets belong to this thread: close them here, at once (or after `drain`, giving
+    // what ZeroMQ still holds the rest of its time to leave).
+    const int linger = close_linger.load();
+    if (linger > 0) {
+      router.set(zmq::sockopt::linger, linger);
+      for (auto& d : dealers)
+        if (d)
+          d->set(zmq::sockopt::linger, linger);
+    }
     router.close();
     for (auto& d : dealers)
       if (d)
@@ -683,6 +693,24 @@ struct link::state {
 };
 
 link::link(std::unique_ptr<state> s) : s_(std::move(s)) {}
+
+bool link::drain(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto empty = [&] {
+    for (std::uint32_t i = 0; i < s_->opt.nodes.size(); ++i)
+      if (i != s_->opt.node && is_up(i) && s_->queued[i].load() > 0)
+        return false;
+    return true;
+  };
+  // Bounded by `timeout`; the I/O thread lowers the counters without telling anyone, so
+  // this looks every millisecond (it runs once, as a process ends).
+  while (!empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+    deadline - std::chrono::steady_clock::now());
+  s_->close_linger.store(static_cast<int>(std::max<std::int64_t>(left.count(), 1)));
+  return empty();
+}
 
 link::~link() {
   s_->stopping.store(true);

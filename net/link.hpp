@@ -164,6 +164,12 @@ public:
   /// The next event, waiting up to `timeout` for one.
   std::optional<link_event> receive_for(std::chrono::milliseconds timeout);
 
+  /// Waits up to `timeout` until every frame queued for a peer that is up has been handed
+  /// to ZeroMQ, and lets ZeroMQ use the rest of the time to send them when the link is
+  /// destroyed (instead of discarding them). For a process about to end: the last frames
+  /// (the job's end, acknowledgements) reach the peers. True when the queues emptied.
+  bool drain(std::chrono::milliseconds timeout);
+
   /// Whether the handshake with `peer` succeeded and it has not been lost since.
   bool is_up(std::uint32_t peer) const;
   /// The `host:port` this node listens on (the port picked, when given as 0).

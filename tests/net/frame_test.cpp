@@ -49,6 +49,7 @@ std::vector<frame> every_kind() {
   out.push_back({7, 0xfffffffe, credit_body{0x7fffffff}});
   out.push_back({9, control_channel, hello_body{2, "job-fingerprint-abc", "digest-123"}});
   out.push_back({9, control_channel, heartbeat_body{0xfedcba9876543210}});
+  out.push_back({5, 12, control_body{R"({"m":"start"})"}});
   return out;
 }
 
@@ -72,6 +73,8 @@ bool same(const frame& a, const frame& b) {
                x.cluster_digest == y.cluster_digest;
       else if constexpr (std::is_same_v<T, heartbeat_body>)
         return x.sequence == y.sequence;
+      else if constexpr (std::is_same_v<T, control_body>)
+        return x.text == y.text;
       else
         return true;
     },

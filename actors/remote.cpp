@@ -1,0 +1,671 @@
+#include "sluice/actors/remote.hpp"
+
+#include "sluice/actors/coordinator.hpp"
+#include "sluice/actors/messages.hpp"
+#include "sluice/actors/progress_builder.hpp"
+#include "sluice/actors/remote_control.hpp"
+#include "sluice/actors/task.hpp"
+#include "sluice/actors/tsan.hpp"
+
+#include "sluice/core/log.hpp"
+#include "sluice/graph/fingerprint.hpp"
+#include "sluice/net/cluster.hpp"
+
+#include <fmt/format.h>
+
+#include <deque>
+#include <set>
+
+namespace sluice {
+
+void cluster_context::wake() {
+  if (drain_pending.exchange(true))
+    return;
+  std::lock_guard guard{mtx};
+  if (bridge)
+    caf::anon_send(*bridge, msg::drain::value);
+  else
+    drain_pending.store(false); // the bridge drains once when it starts
+}
+
+result<std::shared_ptr<cluster_context>> start_cluster(const blueprint& bp, placement where) {
+  const auto& c = bp.options.cluster;
+  if (auto ok = c.validate(); !ok)
+    return std::move(ok).error();
+  auto ctx = std::make_shared<cluster_context>();
+  ctx->node = c.node;
+  ctx->where = std::move(where);
+  net::link_options o;
+  o.node = static_cast<std::uint32_t>(c.node);
+  o.nodes = c.nodes;
+  // The graph and plan's fingerprint, and the node count: the same binary and flags on
+  // every node give the same placement.
+  o.fingerprint = fingerprint_of(bp.logical, bp.plan).hash_text() + "/" +
+                  std::to_string(c.nodes.size()) + " nodes";
+  o.cluster_digest = net::cluster_digest(c.nodes);
+  o.heartbeat_interval = c.heartbeat_interval;
+  o.heartbeat_timeout = c.heartbeat_timeout;
+  if (!c.key_file.empty()) {
+    auto key = net::read_key_file(c.key_file);
+    if (!key)
+      return std::move(key).error();
+    o.cluster_key = std::move(*key);
+  }
+  std::weak_ptr<cluster_context> weak = ctx;
+  o.on_event = [weak] {
+    if (auto ctx = weak.lock())
+      ctx->wake();
+  };
+  auto link = net::link::start(std::move(o));
+  if (!link)
+    return std::move(link).error();
+  ctx->link = std::shared_ptr<net::link>(std::move(*link));
+  logging::get().log(ctx->link->authenticated() ? spdlog::level::info : spdlog::level::warn,
+                     "cluster: node {} of {} listening on {}; {}", c.node, c.nodes.size(),
+                     ctx->link->endpoint(), ctx->link->security());
+  return ctx;
+}
+
+namespace {
+
+using control_kind = control_message::kind;
+
+/// Sends control message `m` to `node`; an error names the node.
+result<void> send_control(cluster_context& c, int node, control_message m) {
+  net::frame f;
+  f.attempt = c.attempt;
+  f.channel = static_cast<std::uint32_t>(m.task < 0 ? net::control_channel
+                                                    : static_cast<std::uint32_t>(m.task));
+  f.body = net::control_body{encode_control(m)};
+  return c.link->send(static_cast<std::uint32_t>(node), f);
+}
+
+// -- stand-ins ------------------------------------------------------------------------------
+
+/// Takes the messages of task `task_`, which runs on another node, and sends them there.
+class task_stand_in final : public tsan_visible_actor {
+public:
+  task_stand_in(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
+                std::shared_ptr<cluster_context> c, int task, caf::actor coordinator)
+    : tsan_visible_actor(cfg), bp_(std::move(bp)), c_(std::move(c)), task_(task),
+      node_(c_->where.node_of_task[static_cast<std::size_t>(task)]),
+      coordinator_(std::move(coordinator)) {}
+
+  caf::behavior make_behavior() override {
+    return {
+      [this](msg::data, int channel, const batch_ptr& records) {
+        const auto g = c_->where.channel(task_, channel);
+        const auto* codec = c_->where.codec_of_channel[g];
+        std::vector<std::byte> bytes;
+        net::encode_data_frame(c_->attempt, g, bytes,
+                               [&](std::vector<std::byte>& out) { codec->encode(*records, out); });
+        check(c_->link->send_encoded(static_cast<std::uint32_t>(node_), std::move(bytes)));
+      },
+      [this](msg::eoi, int channel) { item(channel, net::end_body{}); },
+      [this](msg::wm, int channel, std::int64_t us) {
+        item(channel, net::watermark_body{event_time{duration{us}}});
+      },
+      [this](msg::idle, int channel, bool idle) {
+        if (idle)
+          item(channel, net::idle_body{});
+        else
+          item(channel, net::active_body{});
+      },
+      [this](msg::barrier, int channel, std::int64_t epoch, bool checkpoint) {
+        item(channel, net::barrier_body{epoch, checkpoint});
+      },
+      [this](msg::credit, int output, int target, int n) {
+        // A task of this node grants credit on its input from this task's output.
+        const auto& t = bp_->tasks[static_cast<std::size_t>(task_)]
+                          .outputs[static_cast<std::size_t>(output)]
+                          .targets[static_cast<std::size_t>(target)];
+        net::frame f{c_->attempt, c_->where.channel(t.to_task, t.receiver_channel),
+                     net::credit_body{n}};
+        check(c_->link->send(static_cast<std::uint32_t>(node_), f));
+      },
+      [this](msg::wire, const std::vector<caf::actor>&) { control({control_kind::wire}); },
+      [this](msg::start) { control({control_kind::start}); },
+      [this](msg::cancel) { control({control_kind::cancel}); },
+      [this](msg::commit, std::int64_t id) {
+        control_message m{control_kind::commit};
+        m.epoch = id;
+        control(std::move(m));
+      },
+      [this](msg::prepare, std::int64_t epoch, bool unlimited, std::int32_t step,
+             const std::string& end) {
+        control_message m{control_kind::prepare};
+        m.epoch = epoch;
+        m.flag = unlimited;
+        m.step = step;
+        m.text = end;
+        control(std::move(m));
+      },
+      [this](msg::run, std::int64_t epoch, std::int64_t wm_us) {
+        control_message m{control_kind::run};
+        m.epoch = epoch;
+        m.watermark_us = wm_us;
+        control(std::move(m));
+      },
+      [this](msg::inject, std::int64_t epoch, bool checkpoint) {
+        control_message m{control_kind::inject};
+        m.epoch = epoch;
+        m.flag = checkpoint;
+        control(std::move(m));
+      },
+    };
+  }
+
+  void on_exit() override { coordinator_ = nullptr; }
+
+private:
+  template <class Body>
+  void item(int channel, Body body) {
+    net::frame f{c_->attempt, c_->where.channel(task_, channel), std::move(body)};
+    check(c_->link->send(static_cast<std::uint32_t>(node_), f));
+  }
+
+  void control(control_message m) {
+    m.task = task_;
+    check(send_control(*c_, node_, std::move(m)));
+  }
+
+  /// A frame that cannot leave (the peer's queue is full: it stopped reading) fails the
+  /// task it stands in for, once.
+  void check(result<void> ok) {
+    if (ok || failed_)
+      return;
+    failed_ = true;
+    send(coordinator_, msg::failed::value, task_, static_cast<int>(ok.error().code),
+         "task " + std::to_string(task_) + " on node " + std::to_string(node_) + ": " +
+           ok.error().message);
+  }
+
+  std::shared_ptr<const blueprint> bp_;
+  std::shared_ptr<cluster_context> c_;
+  int task_;
+  int node_;
+  caf::actor coordinator_;
+  bool failed_ = false;
+};
+
+// -- the bridge --------------------------------------------------------------------------
+
+/// What every node's bridge does with the link's events: channel items and credits go to
+/// the local tasks; control messages and lost or refused peers go to `on_control` and
+/// `on_peer_failed`.
+class bridge_base : public tsan_visible_actor {
+public:
+  bridge_base(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
+              std::shared_ptr<cluster_context> c)
+    : tsan_visible_actor(cfg), bp_(std::move(bp)), c_(std::move(c)) {
+    for (std::size_t t = 0; t < bp_->tasks.size(); ++t)
+      for (std::size_t i = 0; i < bp_->tasks[t].inputs.size(); ++i)
+        owner_.emplace_back(static_cast<int>(t), static_cast<int>(i));
+  }
+
+protected:
+  /// Registers this actor with the link and drains what arrived before.
+  void attach() {
+    {
+      std::lock_guard guard{c_->mtx};
+      c_->bridge = std::make_shared<caf::actor>(caf::actor_cast<caf::actor>(this));
+    }
+    c_->drain_pending.store(true);
+    send(this, msg::drain::value);
+  }
+
+  void detach() {
+    std::lock_guard guard{c_->mtx};
+    c_->bridge.reset();
+  }
+
+  /// The link's events, at most a bounded number per message so that the bridge's mailbox
+  /// (the coordinator's messages) is served in between.
+  void on_drain() {
+    c_->drain_pending.store(false);
+    for (int k = 0; k < 512; ++k) {
+      auto ev = c_->link->try_receive();
+      if (!ev)
+        return;
+      if (!wired_) {
+        held_.push_back(std::move(*ev));
+        continue;
+      }
+      on_event(std::move(*ev));
+    }
+    if (!c_->drain_pending.exchange(true))
+      send(this, msg::drain::value);
+  }
+
+  /// The tasks of the current attempt (stand-ins for those on other nodes): frames that
+  /// arrived before are delivered now.
+  void wired(std::vector<caf::actor> tasks) {
+    tasks_ = std::move(tasks);
+    wired_ = true;
+    while (!held_.empty()) {
+      auto ev = std::move(held_.front());
+      held_.pop_front();
+      on_event(std::move(ev));
+    }
+  }
+
+  virtual void on_control(int peer, control_message m) = 0;
+  virtual void on_peer_failed(int peer, error e) = 0;
+
+  std::string peer_name(int peer) const { return c_->link->peer_name(static_cast<std::uint32_t>(peer)); }
+
+  std::shared_ptr<const blueprint> bp_;
+  std::shared_ptr<cluster_context> c_;
+  std::vector<caf::actor> tasks_;
+
+private:
+  void on_event(net::link_event ev) {
+    using k = net::link_event::kind;
+    const auto peer = static_cast<int>(ev.peer);
+    switch (ev.what) {
+      case k::peer_up:
+        logging::get().info("cluster: {} joined", peer_name(peer));
+        return;
+      case k::peer_refused:
+      case k::peer_lost:
+      case k::peer_error:
+        if (ev.peer == net::unknown_peer) {
+          logging::get().warn("cluster: {}", ev.error.message);
+          return;
+        }
+        on_peer_failed(peer, std::move(ev.error));
+        return;
+      case k::frame: break;
+    }
+    if (ev.frame.attempt != c_->attempt) {
+      ++stale_;
+      return;
+    }
+    if (auto ok = on_frame(peer, std::move(ev.frame)); !ok)
+      on_peer_failed(peer, std::move(ok).error());
+  }
+
+  result<void> on_frame(int peer, net::frame f) {
+    if (auto* ctl = std::get_if<net::control_body>(&f.body)) {
+      auto m = decode_control(ctl->text);
+      if (!m)
+        return std::move(m).error();
+      on_control(peer, std::move(*m));
+      return {};
+    }
+    if (f.channel >= owner_.size())
+      return bad(peer, fmt::format("channel {} does not exist ({} channels)", f.channel,
+                                   owner_.size()));
+    const auto [task, input] = owner_[f.channel];
+    const auto& in = bp_->tasks[static_cast<std::size_t>(task)].inputs[static_cast<std::size_t>(input)];
+    const bool credit = std::holds_alternative<net::credit_body>(f.body);
+    // Items travel from the sender's node to the receiver's; credits the other way.
+    const int from = credit ? task : in.from_task;
+    const int to = credit ? in.from_task : task;
+    if (node_of(from) != peer || node_of(to) != c_->node)
+      return bad(peer, fmt::format("channel {} does not run from {} to this node", f.channel,
+                                   peer_name(peer)));
+    const auto& dest = tasks_[static_cast<std::size_t>(to)];
+    return std::visit(
+      [&](auto& body) -> result<void> {
+        using B = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<B, net::data_body>) {
+          auto records = c_->where.codec_of_channel[f.channel]->decode(body.payload);
+          if (!records)
+            return std::move(records).error();
+          send(dest, msg::data::value, input, std::move(*records));
+        } else if constexpr (std::is_same_v<B, net::watermark_body>) {
+          send(dest, msg::wm::value, input, body.watermark.time_since_epoch().count());
+        } else if constexpr (std::is_same_v<B, net::idle_body>) {
+          send(dest, msg::idle::value, input, true);
+        } else if constexpr (std::is_same_v<B, net::active_body>) {
+          send(dest, msg::idle::value, input, false);
+        } else if constexpr (std::is_same_v<B, net::barrier_body>) {
+          send(dest, msg::barrier::value, input, body.epoch, body.checkpoint);
+        } else if constexpr (std::is_same_v<B, net::end_body>) {
+          send(dest, msg::eoi::value, input);
+        } else if constexpr (std::is_same_v<B, net::credit_body>) {
+          send<caf::message_priority::high>(dest, msg::credit::value, in.sender_output,
+                                            in.sender_target, body.credits);
+        } else {
+          return bad(peer, fmt::format("a {} frame on channel {}", to_string(f.kind()), f.channel));
+        }
+        return {};
+      },
+      f.body);
+  }
+
+  int node_of(int task) const { return c_->where.node_of_task[static_cast<std::size_t>(task)]; }
+
+  error bad(int peer, std::string what) {
+    return make_error(error_code::malformed_frame, peer_name(peer) + " sent a frame that does not "
+                                                                     "fit the plan: " + std::move(what));
+  }
+
+  std::vector<std::pair<int, int>> owner_; ///< per global channel: task, input
+  bool wired_ = false;
+  std::deque<net::link_event> held_;
+  std::uint64_t stale_ = 0;
+};
+
+/// Node 0's bridge: remote tasks' messages go to the coordinator as from their stand-ins.
+class coordinator_bridge final : public bridge_base {
+public:
+  coordinator_bridge(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
+                     std::shared_ptr<cluster_context> c, caf::actor coordinator)
+    : bridge_base(cfg, std::move(bp), std::move(c)), coordinator_(std::move(coordinator)) {}
+
+  caf::behavior make_behavior() override {
+    attach();
+    return {
+      [this](msg::drain) { on_drain(); },
+      [this](msg::wire, const std::vector<caf::actor>& all) { wired(all); },
+      [this](msg::job_end, const std::string& failure) {
+        control_message m{control_kind::job_ended};
+        m.task = -1;
+        m.text = failure;
+        for (int n = 1; n < c_->where.nodes; ++n)
+          if (auto ok = send_control(*c_, n, m); !ok)
+            logging::get().warn("cluster: cannot tell {} that the job ended: {}", peer_name(n),
+                                ok.error().message);
+        detach();
+        quit();
+      },
+    };
+  }
+
+  void on_exit() override {
+    detach();
+    coordinator_ = nullptr;
+    tasks_.clear();
+  }
+
+private:
+  void on_control(int peer, control_message m) override {
+    if (m.what == control_kind::cancel && m.task < 0) {
+      logging::get().info("cluster: {} cancels the job", peer_name(peer));
+      send(coordinator_, msg::cancel::value);
+      return;
+    }
+    if (m.task < 0 || static_cast<std::size_t>(m.task) >= tasks_.size() ||
+        c_->where.node_of_task[static_cast<std::size_t>(m.task)] != peer) {
+      on_peer_failed(peer, make_error(error_code::malformed_frame,
+                                      fmt::format("{} sent '{}' for task {}, which it does not "
+                                                  "run",
+                                                  peer_name(peer), to_string(m.what), m.task)));
+      return;
+    }
+    const auto& from = tasks_[static_cast<std::size_t>(m.task)];
+    switch (m.what) {
+      case control_kind::done: caf::send_as(from, coordinator_, msg::done::value, m.task); break;
+      case control_kind::failed:
+        caf::send_as(from, coordinator_, msg::failed::value, m.task, m.code, std::move(m.text));
+        break;
+      case control_kind::ack:
+        if (m.report)
+          caf::send_as(from, coordinator_, msg::ack::value,
+                       epoch_report_ptr{std::make_shared<const epoch_report>(std::move(*m.report))});
+        break;
+      case control_kind::finishing:
+        caf::send_as(from, coordinator_, msg::finishing::value, m.task, m.epoch);
+        break;
+      case control_kind::prepared:
+        caf::send_as(from, coordinator_, msg::prepared::value, m.task, m.epoch, m.flag,
+                     std::move(m.text));
+        break;
+      case control_kind::final_position:
+        caf::send_as(from, coordinator_, msg::final_position::value, m.task, std::move(m.text),
+                     std::move(m.bytes));
+        break;
+      default:
+        on_peer_failed(peer, make_error(error_code::malformed_frame,
+                                        fmt::format("{} sent '{}', which only node 0 sends",
+                                                    peer_name(peer), to_string(m.what))));
+    }
+  }
+
+  /// A lost, refused or misbehaving node fails the job: its tasks' work is gone.
+  void on_peer_failed(int peer, error e) override {
+    for (std::size_t t = 0; t < tasks_.size(); ++t)
+      if (c_->where.node_of_task[t] == peer) {
+        caf::send_as(tasks_[t], coordinator_, msg::failed::value, static_cast<int>(t),
+                     static_cast<int>(e.code), e.message);
+        return;
+      }
+    // A node without tasks: the job goes on without it.
+    logging::get().warn("cluster: {}", e.message);
+  }
+
+  caf::actor coordinator_;
+};
+
+/// A node other than 0: runs its tasks for node 0's coordinator, which it stands in for.
+class node_agent final : public bridge_base {
+public:
+  node_agent(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
+             std::shared_ptr<cluster_context> c, std::shared_ptr<job_state> state,
+             std::shared_ptr<const restore_point> from)
+    : bridge_base(cfg, std::move(bp), std::move(c)), state_(std::move(state)),
+      from_(std::move(from)) {}
+
+  caf::behavior make_behavior() override {
+    set_down_handler([this](caf::down_msg& m) { on_task_down(m); });
+    set_exit_handler([this](caf::exit_msg& m) {
+      if (m.reason)
+        end(make_error(error_code::internal, "a task stopped unexpectedly on node " +
+                                               std::to_string(c_->node) + ": " +
+                                               to_string(m.reason)));
+    });
+    // Every handle exists before any frame is taken, so the node's tasks are wired before
+    // input from any other node can reach them.
+    std::vector<caf::actor> all;
+    const auto self = caf::actor_cast<caf::actor>(this);
+    for (std::size_t t = 0; t < bp_->tasks.size(); ++t) {
+      const int task = static_cast<int>(t);
+      if (c_->where.node_of_task[t] == c_->node) {
+        auto a = spawn_task(this, bp_, task, static_cast<int>(c_->attempt), self, from_);
+        link_to(a);
+        monitor(a);
+        local_.insert(a.address());
+        all.push_back(std::move(a));
+      } else {
+        all.push_back(spawn_task_stand_in(this, bp_, c_, task, self));
+      }
+    }
+    for (std::size_t t = 0; t < all.size(); ++t)
+      if (c_->where.node_of_task[t] == c_->node)
+        send(all[t], msg::wire::value, all);
+    wired(std::move(all));
+    attach();
+    return {
+      [this](msg::drain) { on_drain(); },
+      // The messages a task sends its coordinator go to node 0.
+      [this](msg::done, int task) {
+        finished_.insert(task);
+        to_coordinator({control_kind::done}, task);
+      },
+      [this](msg::failed, int task, int code, std::string& text) {
+        control_message m{control_kind::failed};
+        m.code = code;
+        m.text = std::move(text);
+        to_coordinator(std::move(m), task);
+      },
+      [this](msg::ack, const epoch_report_ptr& report) {
+        control_message m{control_kind::ack};
+        m.report = *report;
+        to_coordinator(std::move(m), report->task);
+      },
+      [this](msg::finishing, int task, std::int64_t last_epoch) {
+        control_message m{control_kind::finishing};
+        m.epoch = last_epoch;
+        to_coordinator(std::move(m), task);
+      },
+      [this](msg::prepared, int task, std::int64_t epoch, bool available, std::string& end) {
+        control_message m{control_kind::prepared};
+        m.epoch = epoch;
+        m.flag = available;
+        m.text = std::move(end);
+        to_coordinator(std::move(m), task);
+      },
+      [this](msg::final_position, int task, std::string& piece, std::string& bytes) {
+        control_message m{control_kind::final_position};
+        m.text = std::move(piece);
+        m.bytes = std::move(bytes);
+        to_coordinator(std::move(m), task);
+      },
+      [this](msg::cancel) {
+        control_message m{control_kind::cancel};
+        to_coordinator(std::move(m), -1);
+      },
+    };
+  }
+
+  void on_exit() override {
+    detach();
+    tasks_.clear();
+  }
+
+private:
+  void to_coordinator(control_message m, int task) {
+    m.task = task;
+    if (auto ok = send_control(*c_, 0, std::move(m)); !ok)
+      end(std::move(ok).error());
+  }
+
+  void on_control(int peer, control_message m) override {
+    if (peer != 0) {
+      on_peer_failed(peer, make_error(error_code::malformed_frame,
+                                      fmt::format("{} sent '{}'; only node 0 coordinates",
+                                                  peer_name(peer), to_string(m.what))));
+      return;
+    }
+    if (m.what == control_kind::job_ended) {
+      if (m.text.empty())
+        end(std::nullopt);
+      else
+        end(make_error(error_code::internal, "the job failed (node 0 says): " + m.text));
+      return;
+    }
+    if (m.task < 0 || static_cast<std::size_t>(m.task) >= tasks_.size() ||
+        c_->where.node_of_task[static_cast<std::size_t>(m.task)] != c_->node) {
+      on_peer_failed(peer, make_error(error_code::malformed_frame,
+                                      fmt::format("{} sent '{}' for task {}, which this node "
+                                                  "does not run",
+                                                  peer_name(peer), to_string(m.what), m.task)));
+      return;
+    }
+    const auto& to = tasks_[static_cast<std::size_t>(m.task)];
+    switch (m.what) {
+      case control_kind::wire: break; // wired at spawn
+      case control_kind::start: send(to, msg::start::value); break;
+      case control_kind::cancel: send(to, msg::cancel::value); break;
+      case control_kind::commit: send(to, msg::commit::value, m.epoch); break;
+      case control_kind::prepare:
+        send(to, msg::prepare::value, m.epoch, m.flag, m.step, std::move(m.text));
+        break;
+      case control_kind::run: send(to, msg::run::value, m.epoch, m.watermark_us); break;
+      case control_kind::inject: send(to, msg::inject::value, m.epoch, m.flag); break;
+      default:
+        on_peer_failed(peer, make_error(error_code::malformed_frame,
+                                        fmt::format("{} sent '{}', which only tasks send",
+                                                    peer_name(peer), to_string(m.what))));
+    }
+  }
+
+  void on_peer_failed(int peer, error e) override {
+    // Whatever the peer, the job cannot go on: node 0 fails it everywhere when it can.
+    if (peer != 0)
+      to_coordinator(
+        [&] {
+          control_message m{control_kind::failed};
+          m.code = static_cast<int>(e.code);
+          m.text = e.message;
+          return m;
+        }(),
+        first_local_task());
+    else
+      end(std::move(e));
+  }
+
+  int first_local_task() const {
+    for (std::size_t t = 0; t < c_->where.node_of_task.size(); ++t)
+      if (c_->where.node_of_task[t] == c_->node)
+        return static_cast<int>(t);
+    return -1;
+  }
+
+  void on_task_down(const caf::down_msg& m) {
+    local_.erase(m.source);
+    if (ended_)
+      return;
+    // A task that stops without saying it is done has failed; tell node 0.
+    for (std::size_t t = 0; t < tasks_.size(); ++t)
+      if (tasks_[t].address() == m.source && !finished_.count(static_cast<int>(t))) {
+        control_message f{control_kind::failed};
+        f.code = static_cast<int>(error_code::internal);
+        f.text = fmt::format("task {} stopped on node {}: {}", t, c_->node, to_string(m.reason));
+        to_coordinator(std::move(f), static_cast<int>(t));
+      }
+  }
+
+  /// The node's run is over: publish its outcome, stop its tasks.
+  void end(std::optional<error> err) {
+    if (ended_)
+      return;
+    ended_ = true;
+    for (auto& t : tasks_)
+      if (local_.count(t.address())) {
+        unlink_from(t);
+        if (err)
+          send_exit(t, caf::exit_reason::kill);
+      }
+    {
+      std::lock_guard guard{state_->mtx};
+      state_->phase = err ? "failed" : "finished";
+      if (err) {
+        state_->failure = *err;
+        state_->last_failure = err->message;
+        state_->outcome.emplace(std::move(*err));
+      } else {
+        job_result r;
+        r.elapsed = std::chrono::steady_clock::now() - state_->started;
+        r.tasks = collect_stats(*bp_);
+        state_->outcome.emplace(std::move(r));
+      }
+    }
+    state_->cv.notify_all();
+    detach();
+    quit();
+  }
+
+  std::shared_ptr<job_state> state_;
+  std::shared_ptr<const restore_point> from_;
+  std::set<caf::actor_addr> local_;
+  std::set<int> finished_;
+  bool ended_ = false;
+};
+
+} // namespace
+
+caf::actor spawn_task_stand_in(caf::local_actor* parent, std::shared_ptr<const blueprint> bp,
+                               std::shared_ptr<cluster_context> cluster, int task,
+                               caf::actor coordinator) {
+  return parent->spawn<task_stand_in>(std::move(bp), std::move(cluster), task,
+                                      std::move(coordinator));
+}
+
+caf::actor spawn_coordinator_bridge(caf::actor_system& sys, std::shared_ptr<const blueprint> bp,
+                                    std::shared_ptr<cluster_context> cluster,
+                                    caf::actor coordinator) {
+  return sys.spawn<coordinator_bridge>(std::move(bp), std::move(cluster), std::move(coordinator));
+}
+
+caf::actor spawn_node_agent(caf::actor_system& sys, std::shared_ptr<const blueprint> bp,
+                            std::shared_ptr<cluster_context> cluster,
+                            std::shared_ptr<job_state> state,
+                            std::shared_ptr<const restore_point> from) {
+  return sys.spawn<node_agent>(std::move(bp), std::move(cluster), std::move(state),
+                               std::move(from));
+}
+
+} // namespace sluice

@@ -1,0 +1,71 @@
+#pragma once
+/// Multi-node runs in the runtime (docs/cluster.md): the bridge between this node's link
+/// (net/link.hpp) and its actors, and stand-ins for the actors on other nodes. Private to
+/// actors/.
+///
+/// - A *stand-in* is a local actor that takes the messages of an actor on another node
+///   (a task, or on nodes other than 0 the coordinator) and sends each as a frame: channel
+///   items as their own frames (global channel numbers, placement.hpp), credits as credit
+///   frames, everything else as a control frame (remote_control.hpp). Tasks and the
+///   coordinator talk to stand-ins exactly as to local actors, so neither knows about nodes.
+/// - The *bridge* takes what the link receives and hands it to the local actor it is for:
+///   channel items and credits to tasks, control messages to tasks or (on node 0) to the
+///   coordinator, sent as from the sender's stand-in so that the coordinator's checks of
+///   who sent what hold. On nodes other than 0 the bridge is also the node's agent: it
+///   spawns and wires the node's tasks, and ends the node's run when node 0 says the job
+///   ended or node 0 is lost.
+/// - Frames name the attempt; frames of another attempt are dropped (counted).
+#include "sluice/actors/blueprint.hpp"
+#include "sluice/actors/placement.hpp"
+#include "sluice/net/link.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+namespace sluice {
+
+struct job_state;
+
+/// What this node's stand-ins and bridge share.
+struct cluster_context {
+  int node = 0;
+  std::int64_t attempt = 0;
+  placement where;
+  std::shared_ptr<net::link> link;
+  /// Set once the bridge runs: the link's I/O thread wakes it through this.
+  std::mutex mtx;
+  std::shared_ptr<caf::actor> bridge;
+  std::atomic<bool> drain_pending{false};
+  /// Tells the bridge, from the link's I/O thread, that events wait.
+  void wake();
+};
+
+/// Starts this node's link for the job `bp` (its cluster options, the job's fingerprint),
+/// placed as `where`. Fails when the link cannot start (the port cannot be bound, a key
+/// file cannot be read, ...).
+[[nodiscard]] result<std::shared_ptr<cluster_context>> start_cluster(const blueprint& bp,
+                                                                     placement where);
+
+/// A stand-in for task `task`, which runs on another node. `coordinator` receives the
+/// failure when a frame cannot be sent.
+caf::actor spawn_task_stand_in(caf::local_actor* parent, std::shared_ptr<const blueprint> bp,
+                               std::shared_ptr<cluster_context> cluster, int task,
+                               caf::actor coordinator);
+
+/// Node 0's bridge: delivers what the link receives to `coordinator` and to the tasks the
+/// coordinator announces with (wire, actors) at every attempt.
+caf::actor spawn_coordinator_bridge(caf::actor_system& sys, std::shared_ptr<const blueprint> bp,
+                                    std::shared_ptr<cluster_context> cluster,
+                                    caf::actor coordinator);
+
+/// The bridge and agent of a node other than 0: spawns and wires the node's tasks, and
+/// publishes the node's outcome in `state` when the job ends.
+caf::actor spawn_node_agent(caf::actor_system& sys, std::shared_ptr<const blueprint> bp,
+                            std::shared_ptr<cluster_context> cluster,
+                            std::shared_ptr<job_state> state,
+                            std::shared_ptr<const restore_point> from);
+
+} // namespace sluice

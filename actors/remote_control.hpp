@@ -1,0 +1,62 @@
+#pragma once
+/// The coordinator's messages to and from tasks on other nodes, as the body of a control
+/// frame (net/frame.hpp, kind `control`). CAF-free: the bridge (remote.cpp) turns them
+/// into and from the actors' messages (messages.hpp), one for one.
+///
+/// Encoding: CBOR (nlohmann-json), a map with the message's name under "m" and its
+/// arguments under short keys. CBOR keeps binary positions byte for byte. Decoding checks
+/// every field's presence and type: hostile input gives `malformed_frame` naming the field,
+/// never a crash.
+#include "sluice/core/epoch.hpp"
+#include "sluice/core/error.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+struct control_message {
+  enum class kind {
+    // coordinator -> a task on another node (the frame's channel names the task)
+    wire,     ///< wire the task to every other task (the node builds its own handles)
+    start,
+    cancel,
+    commit,   ///< epoch: the completed checkpoint's id
+    prepare,  ///< epoch, flag: unlimited, step, text: the logged end
+    run,      ///< epoch, watermark_us
+    inject,   ///< epoch, flag: checkpoint
+    // a task -> the coordinator (task: the sender)
+    done,
+    failed,   ///< code, text
+    ack,      ///< report
+    finishing,      ///< epoch: the last epoch
+    prepared,       ///< epoch, flag: available, text: the end
+    final_position, ///< text: the piece, bytes
+    // node 0 -> every node: the job ended (text: its error; empty when it succeeded)
+    job_ended,
+  };
+  kind what = kind::start;
+  int task = 0;
+  std::int64_t epoch = 0;
+  bool flag = false;
+  std::int32_t step = 0;
+  std::int64_t watermark_us = 0;
+  int code = 0;
+  std::string text;
+  std::string bytes;
+  std::optional<epoch_report> report;
+};
+
+/// "wire", "start", ...
+std::string_view to_string(control_message::kind k) noexcept;
+
+std::string encode_control(const control_message& m);
+
+/// Fails with `malformed_frame`: "control message: ...".
+[[nodiscard]] result<control_message> decode_control(std::string_view bytes);
+
+} // namespace sluice

@@ -1,0 +1,188 @@
+// Multi-node runs through the runtime (actors/remote, actors/placement): the nodes of a
+// cluster run as separate `execute` calls in one test process, each with its own actor
+// system and link on loopback, and must give the one-process answer. (Separate processes:
+// tests/samples' cluster tests.)
+#define BOOST_TEST_MODULE cluster_run_test
+#include <boost/test/unit_test.hpp>
+
+#include "sluice/api/job.hpp"
+#include "sluice/sinks/memory.hpp"
+#include "sluice/sources/generator.hpp"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace sluice;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A free TCP port on 127.0.0.1 (bound and released: good enough on loopback).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::vector<std::string> loopback_cluster(int nodes) {
+  std::vector<std::string> out;
+  for (int i = 0; i < nodes; ++i)
+    out.push_back("127.0.0.1:" + std::to_string(free_port()));
+  return out;
+}
+
+struct reading {
+  std::int64_t sensor = 0;
+  std::int64_t value = 0;
+};
+
+template <class Inspector>
+bool inspect(Inspector& f, reading& x) {
+  return f.object("reading").fields(f.field("sensor", x.sensor), f.field("value", x.value));
+}
+
+constexpr std::uint64_t records = 200'000;
+
+/// Running sums per sensor over a generator, keyed across instances, into `out`.
+job sums_job(job_options o, sinks::collect<reading> out) {
+  job j{std::move(o)};
+  j.from(sources::generator({.count = records}, [](std::uint64_t n) {
+     return reading{static_cast<std::int64_t>(splitmix64(n) % 97),
+                    static_cast<std::int64_t>(n % 1000)};
+   }))
+    .name("readings")
+    .key_by([](const reading& r) { return r.sensor; }, "sensor")
+    .reduce([](const reading& a, const reading& b) { return reading{a.sensor, a.value + b.value}; })
+    .name("sums")
+    .sink_to(out)
+    .name("out");
+  return j;
+}
+
+/// The final sum per sensor: the largest running sum (values are not negative).
+std::map<std::int64_t, std::int64_t> finals(const std::vector<reading>& rows) {
+  std::map<std::int64_t, std::int64_t> m;
+  for (const auto& r : rows)
+    m[r.sensor] = std::max(m[r.sensor], r.value);
+  return m;
+}
+
+/// Runs `jobs` (one per node) at once and waits for each, at most a minute.
+std::vector<result<job_result>> run_all(std::vector<job>& jobs) {
+  std::vector<std::unique_ptr<job_execution>> runs;
+  std::vector<result<job_result>> out;
+  for (auto& j : jobs) {
+    auto started = j.start();
+    BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
+    runs.push_back(std::move(*started));
+  }
+  for (auto& r : runs) {
+    BOOST_REQUIRE_MESSAGE(r->wait_for(60s), "a node did not finish within a minute");
+    out.push_back(r->wait());
+  }
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(cluster_run)
+
+BOOST_AUTO_TEST_CASE(keyed_sums_on_two_and_three_nodes_equal_one_process) {
+  sinks::collect<reading> alone;
+  job_options single;
+  single.parallelism = 3;
+  auto r = sums_job(single, alone).run();
+  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+  const auto expected = finals(alone.records());
+  BOOST_REQUIRE_EQUAL(expected.size(), 97u);
+  BOOST_REQUIRE_EQUAL(alone.size(), records);
+
+  for (int nodes : {2, 3}) {
+    BOOST_TEST_CONTEXT(nodes << " nodes") {
+      sinks::collect<reading> out; // one store: every node's sink instances append to it
+      const auto cluster = loopback_cluster(nodes);
+      std::vector<job> jobs;
+      for (int n = 0; n < nodes; ++n) {
+        job_options o;
+        o.parallelism = 3;
+        o.runtime.cluster.nodes = cluster;
+        o.runtime.cluster.node = n;
+        jobs.push_back(sums_job(o, out));
+      }
+      auto results = run_all(jobs);
+      for (int n = 0; n < nodes; ++n)
+        BOOST_TEST_MESSAGE("node " << n << ": "
+                                   << (results[static_cast<std::size_t>(n)]
+                                         ? "ok"
+                                         : results[static_cast<std::size_t>(n)].error().to_string()));
+      for (auto& res : results)
+        BOOST_REQUIRE(res);
+      BOOST_TEST(out.size() == records);
+      BOOST_TEST(finals(out.records()) == expected);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_edge_whose_type_cannot_cross_nodes_is_refused_naming_it) {
+  struct opaque {
+    std::int64_t v = 0;
+  };
+  const auto cluster = loopback_cluster(2);
+  job_options o;
+  o.parallelism = 2;
+  o.runtime.cluster.nodes = cluster;
+  o.runtime.cluster.node = 0;
+  job j{o};
+  sinks::collect<opaque> out;
+  j.from(sources::generator({.count = 10}, [](std::uint64_t n) {
+     return static_cast<std::int64_t>(n);
+   }))
+    .map([](const std::int64_t& x) { return opaque{x}; })
+    .name("wrap")
+    .rebalance()
+    .map([](const opaque& x) { return x; })
+    .name("unwrap")
+    .sink_to(out);
+  auto started = j.start();
+  BOOST_REQUIRE(!started);
+  const auto text = started.error().to_string();
+  BOOST_TEST_MESSAGE(text);
+  BOOST_TEST(text.find("'wrap' -> 'unwrap' crosses nodes") != std::string::npos);
+  BOOST_TEST(text.find("opaque") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(another_job_on_a_peer_is_refused_naming_the_difference) {
+  const auto cluster = loopback_cluster(2);
+  sinks::collect<reading> a, b;
+  job_options o0, o1;
+  o0.parallelism = o1.parallelism = 2;
+  o0.runtime.cluster.nodes = o1.runtime.cluster.nodes = cluster;
+  o0.runtime.cluster.heartbeat_interval = o1.runtime.cluster.heartbeat_interval = 100ms;
+  o0.runtime.cluster.heartbeat_timeout = o1.runtime.cluster.heartbeat_timeout = 5s;
+  o1.runtime.cluster.node = 1;
+  o1.parallelism = 3; // another plan: another fingerprint
+  std::vector<job> jobs;
+  jobs.push_back(sums_job(o0, a));
+  jobs.push_back(sums_job(o1, b));
+  auto results = run_all(jobs);
+  BOOST_REQUIRE(!results[0]);
+  BOOST_TEST_MESSAGE(results[0].error().to_string());
+  BOOST_TEST(results[0].error().to_string().find("fingerprint differs") != std::string::npos);
+  BOOST_TEST(results[0].error().to_string().find("node 1 (127.0.0.1:") != std::string::npos);
+  BOOST_REQUIRE(!results[1]);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

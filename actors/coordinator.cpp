@@ -5,6 +5,7 @@
 #include "sluice/actors/messages.hpp"
 #include "sluice/actors/progress_builder.hpp"
 #include "sluice/actors/remote.hpp"
+#include "sluice/actors/remote_control.hpp"
 #include "sluice/actors/task.hpp"
 #include "sluice/actors/trigger_plans.hpp"
 #include "sluice/actors/tsan.hpp"
@@ -219,6 +220,8 @@ public:
     if (checkpoints_.enabled()) {
       planner_.save(properties);
       properties["query_id"] = ids_.query;
+      if (cluster_) // its pieces lie in that many nodes' stores
+        properties["cluster_nodes"] = std::to_string(cluster_->where.nodes);
     }
     auto out = checkpoints_.epoch_ended(id, e, final_positions_, std::move(properties),
                                         !savepoint_waiters_.empty(), clock_->now());
@@ -273,9 +276,11 @@ private:
     const auto n = bp_->tasks.size();
     tasks_.clear();
     ++attempt_;
+    if (cluster_)
+      cluster_->attempt.store(attempt_);
     for (std::size_t i = 0; i < n; ++i) {
       const bool remote = cluster_ && cluster_->where.remote(static_cast<int>(i), 0);
-      auto t = remote ? spawn_task_stand_in(this, bp_, cluster_, static_cast<int>(i), this)
+      auto t = remote ? spawn_task_stand_in(this, bp_, cluster_, static_cast<int>(i), attempt_, this)
                       : spawn_task(this, bp_, static_cast<int>(i), attempt_, this, from);
       link_to(t); // if the coordinator is killed, the tasks go with it
       monitor(t); // a restart waits until every task of the failed attempt has stopped
@@ -285,6 +290,8 @@ private:
     final_positions_.clear();
     done_ = 0;
     checkpoints_.restart();
+    if (cluster_)
+      start_attempt_on_every_node(*from);
     if (from->meta)
       if (auto it = from->meta->properties.find("query_id"); it != from->meta->properties.end())
         ids_.query = it->second;
@@ -304,6 +311,39 @@ private:
     planner_.start(started, from->meta ? &*from->meta : nullptr, from->first_epoch);
   }
 
+  /// Multi-node runs: tells every other node, before any of this attempt's messages to its
+  /// tasks, which checkpoint the attempt starts from (remote.hpp), with node 0's source
+  /// positions its tasks may need. Sent from here, not through a stand-in, so that it
+  /// leads the attempt's frames to each node.
+  void start_attempt_on_every_node(const restore_point& from) {
+    control_message m{control_message::kind::attempt};
+    m.task = -1;
+    m.epoch = attempt_;
+    m.flag = from.requested;
+    m.first_epoch = from.first_epoch;
+    m.meta = from.meta;
+    if (from.meta)
+      for (const auto& p : from.meta->pieces)
+        if (p.node == 0 && p.name.rfind("source/", 0) == 0) {
+          auto bytes = bp_->store->get(*from.meta, p.name);
+          if (!bytes) {
+            complete(std::move(bytes).error());
+            return;
+          }
+          m.pieces.push_back({p.name, p.stored_in >= 0 ? p.stored_in : from.meta->id,
+                              std::move(*bytes)});
+        }
+    tell_every_node(std::move(m));
+  }
+
+  void tell_every_node(const control_message& m) {
+    for (int n = 1; n < cluster_->where.nodes; ++n)
+      if (auto ok = send_to_node(*cluster_, n, m); !ok) {
+        complete(std::move(ok).error());
+        return;
+      }
+  }
+
   /// Messages of tasks killed by a restart may still be queued: only the current run's
   /// tasks count.
   bool from_current(int task) {
@@ -318,9 +358,7 @@ private:
     const auto& rs = bp_->options.checkpoints.restart;
     if (completed_ || restarting_)
       return;
-    // Multi-node runs do not restart yet: a restart would need every node's tasks
-    // restored together (docs/cluster.md).
-    if (!bp_->store || cluster_ || !restart_can_help(err.code) || rs.how == restart_strategy::kind::none ||
+    if (!bp_->store || !restart_can_help(err.code) || rs.how == restart_strategy::kind::none ||
         restarts_ >= rs.max_restarts || cancelled_) {
       if (restarts_ > 0)
         err.message += " (after " + std::to_string(restarts_) + " restarts)";
@@ -486,6 +524,12 @@ private:
                          bp_->options.query_name, st.id, st.bytes, st.duration.count());
     if (bp_->options.sync_point)
       bp_->options.sync_point("completed", st.id);
+    if (cluster_) { // the nodes complete their stores before their tasks commit
+      control_message m{control_message::kind::completed};
+      m.task = -1;
+      m.epoch = st.id;
+      tell_every_node(m);
+    }
     for (std::size_t t = 0; t < tasks_.size(); ++t)
       if (!planner_.finished(t))
         send(tasks_[t], msg::commit::value, st.id);
@@ -532,9 +576,9 @@ private:
     for (auto& rp : savepoint_waiters_) // the job ended before a checkpoint completed
       rp.deliver(caf::make_error(caf::sec::request_receiver_down));
     savepoint_waiters_.clear();
-    if (err)
-      for (auto& t : tasks_)
-        send_exit(t, caf::exit_reason::kill);
+    for (std::size_t i = 0; i < tasks_.size(); ++i) // stand-ins never stop by themselves
+      if (err || (cluster_ && cluster_->where.remote(static_cast<int>(i), 0)))
+        send_exit(tasks_[i], caf::exit_reason::kill);
     for (auto& t : tasks_)
       unlink_from(t);
     tasks_.clear();

@@ -51,6 +51,8 @@ using written = caf::atom_constant<caf::atom("written")>;
 using drain = caf::atom_constant<caf::atom("drain")>;
 /// (jobend, error): the job ended on node 0 (error: "" when it succeeded).
 using job_end = caf::atom_constant<caf::atom("jobend")>;
+/// (joincheck, attempt): the join timeout of an attempt has passed.
+using join_check = caf::atom_constant<caf::atom("joincheck")>;
 using savepoint = caf::atom_constant<caf::atom("savepoint")>;
 /// (finishing, task, last epoch): a continuous source's input ended (or it was cancelled);
 /// it asks for the barrier that ends its last epoch, numbered by the coordinator like every

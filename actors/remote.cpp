@@ -13,7 +13,8 @@
 
 #include <fmt/format.h>
 
-#include <deque>
+#include <map>
+#include <optional>
 #include <set>
 
 namespace sluice {
@@ -70,12 +71,12 @@ namespace {
 
 using control_kind = control_message::kind;
 
-/// Sends control message `m` to `node`; an error names the node.
-result<void> send_control(cluster_context& c, int node, control_message m) {
+/// Control message `m` of attempt `attempt` to `node`.
+result<void> send_control(cluster_context& c, std::int64_t attempt, int node,
+                          const control_message& m) {
   net::frame f;
-  f.attempt = c.attempt;
-  f.channel = static_cast<std::uint32_t>(m.task < 0 ? net::control_channel
-                                                    : static_cast<std::uint32_t>(m.task));
+  f.attempt = std::max<std::int64_t>(attempt, 0);
+  f.channel = m.task < 0 ? net::control_channel : static_cast<std::uint32_t>(m.task);
   f.body = net::control_body{encode_control(m)};
   return c.link->send(static_cast<std::uint32_t>(node), f);
 }
@@ -86,8 +87,9 @@ result<void> send_control(cluster_context& c, int node, control_message m) {
 class task_stand_in final : public tsan_visible_actor {
 public:
   task_stand_in(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
-                std::shared_ptr<cluster_context> c, int task, caf::actor coordinator)
-    : tsan_visible_actor(cfg), bp_(std::move(bp)), c_(std::move(c)), task_(task),
+                std::shared_ptr<cluster_context> c, int task, std::int64_t attempt,
+                caf::actor coordinator)
+    : tsan_visible_actor(cfg), bp_(std::move(bp)), c_(std::move(c)), task_(task), attempt_(attempt),
       node_(c_->where.node_of_task[static_cast<std::size_t>(task)]),
       coordinator_(std::move(coordinator)) {}
 
@@ -97,7 +99,7 @@ public:
         const auto g = c_->where.channel(task_, channel);
         const auto* codec = c_->where.codec_of_channel[g];
         std::vector<std::byte> bytes;
-        net::encode_data_frame(c_->attempt, g, bytes,
+        net::encode_data_frame(attempt_, g, bytes,
                                [&](std::vector<std::byte>& out) { codec->encode(*records, out); });
         check(c_->link->send_encoded(static_cast<std::uint32_t>(node_), std::move(bytes)));
       },
@@ -119,7 +121,7 @@ public:
         const auto& t = bp_->tasks[static_cast<std::size_t>(task_)]
                           .outputs[static_cast<std::size_t>(output)]
                           .targets[static_cast<std::size_t>(target)];
-        net::frame f{c_->attempt, c_->where.channel(t.to_task, t.receiver_channel),
+        net::frame f{attempt_, c_->where.channel(t.to_task, t.receiver_channel),
                      net::credit_body{n}};
         check(c_->link->send(static_cast<std::uint32_t>(node_), f));
       },
@@ -160,13 +162,13 @@ public:
 private:
   template <class Body>
   void item(int channel, Body body) {
-    net::frame f{c_->attempt, c_->where.channel(task_, channel), std::move(body)};
+    net::frame f{attempt_, c_->where.channel(task_, channel), std::move(body)};
     check(c_->link->send(static_cast<std::uint32_t>(node_), f));
   }
 
   void control(control_message m) {
     m.task = task_;
-    check(send_control(*c_, node_, std::move(m)));
+    check(send_control(*c_, attempt_, node_, m));
   }
 
   /// A frame that cannot leave (the peer's queue is full: it stopped reading) fails the
@@ -183,6 +185,7 @@ private:
   std::shared_ptr<const blueprint> bp_;
   std::shared_ptr<cluster_context> c_;
   int task_;
+  std::int64_t attempt_;
   int node_;
   caf::actor coordinator_;
   bool failed_ = false;
@@ -227,10 +230,6 @@ protected:
       auto ev = c_->link->try_receive();
       if (!ev)
         return;
-      if (!wired_) {
-        held_.push_back(std::move(*ev));
-        continue;
-      }
       on_event(std::move(*ev));
     }
     if (!c_->drain_pending.exchange(true))
@@ -242,15 +241,21 @@ protected:
   void wired(std::vector<caf::actor> tasks) {
     tasks_ = std::move(tasks);
     wired_ = true;
-    while (!held_.empty()) {
-      auto ev = std::move(held_.front());
-      held_.pop_front();
+    auto held = std::exchange(held_, {});
+    for (auto& ev : held)
       on_event(std::move(ev));
-    }
+  }
+
+  /// A new attempt is starting: its tasks' frames wait until `wired`.
+  void unwire() {
+    wired_ = false;
+    tasks_.clear();
   }
 
   virtual void on_control(int peer, control_message m) = 0;
   virtual void on_peer_failed(int peer, error e) = 0;
+  /// `peer` completed a handshake: it joined, or came back after a loss or a restart.
+  virtual void on_peer_up(int peer) { logging::get().info("cluster: {} joined", peer_name(peer)); }
 
   std::string peer_name(int peer) const { return c_->link->peer_name(static_cast<std::uint32_t>(peer)); }
 
@@ -264,7 +269,7 @@ private:
     const auto peer = static_cast<int>(ev.peer);
     switch (ev.what) {
       case k::peer_up:
-        logging::get().info("cluster: {} joined", peer_name(peer));
+        on_peer_up(peer);
         return;
       case k::peer_refused:
       case k::peer_lost:
@@ -277,8 +282,16 @@ private:
         return;
       case k::frame: break;
     }
-    if (ev.frame.attempt != c_->attempt) {
-      ++stale_;
+    // Node-wide control messages (a new attempt, a completed checkpoint, the job's end)
+    // are taken at once; a task's frames only for the attempt its tasks run.
+    const bool node_wide = ev.frame.channel == net::control_channel &&
+                           std::holds_alternative<net::control_body>(ev.frame.body);
+    if (ev.frame.attempt < c_->attempt.load()) {
+      ++stale_; // of an attempt that failed: its tasks are gone
+      return;
+    }
+    if (!node_wide && (!wired_ || ev.frame.attempt > c_->attempt.load())) {
+      held_.push_back(std::move(ev));
       return;
     }
     if (auto ok = on_frame(peer, std::move(ev.frame)); !ok)
@@ -344,7 +357,7 @@ private:
 
   std::vector<std::pair<int, int>> owner_; ///< per global channel: task, input
   bool wired_ = false;
-  std::deque<net::link_event> held_;
+  std::vector<net::link_event> held_;
   std::uint64_t stale_ = 0;
 };
 
@@ -353,19 +366,36 @@ class coordinator_bridge final : public bridge_base {
 public:
   coordinator_bridge(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
                      std::shared_ptr<cluster_context> c, caf::actor coordinator)
-    : bridge_base(cfg, std::move(bp), std::move(c)), coordinator_(std::move(coordinator)) {}
+    : bridge_base(cfg, std::move(bp), std::move(c)), coordinator_(std::move(coordinator)),
+      up_(static_cast<std::size_t>(c_->where.nodes), false),
+      lost_(static_cast<std::size_t>(c_->where.nodes), false) {}
 
   caf::behavior make_behavior() override {
     attach();
     return {
       [this](msg::drain) { on_drain(); },
-      [this](msg::wire, const std::vector<caf::actor>& all) { wired(all); },
+      [this](msg::wire, const std::vector<caf::actor>& all) {
+        wired(all);
+        delayed_send(this, bp_->options.cluster.join_timeout, msg::join_check::value,
+                     c_->attempt.load());
+      },
+      [this](msg::join_check, std::int64_t attempt) {
+        if (attempt != c_->attempt.load())
+          return;
+        for (int n = 1; n < c_->where.nodes; ++n)
+          if (!c_->link->is_up(static_cast<std::uint32_t>(n)))
+            on_peer_failed(n, make_error(error_code::node_lost,
+                                         fmt::format("{} did not join within {} ms (join timeout)",
+                                                     peer_name(n),
+                                                     bp_->options.cluster.join_timeout.count())));
+      },
       [this](msg::job_end, const std::string& failure) {
+        logging::get().debug("cluster: the job ended{}{}", failure.empty() ? "" : ": ", failure);
         control_message m{control_kind::job_ended};
         m.task = -1;
         m.text = failure;
         for (int n = 1; n < c_->where.nodes; ++n)
-          if (auto ok = send_control(*c_, n, m); !ok)
+          if (auto ok = send_to_node(*c_, n, m); !ok)
             logging::get().warn("cluster: cannot tell {} that the job ended: {}", peer_name(n),
                                 ok.error().message);
         detach();
@@ -424,8 +454,25 @@ private:
     }
   }
 
-  /// A lost, refused or misbehaving node fails the job: its tasks' work is gone.
+  /// A node that comes back after a loss takes part in the next attempt (the attempt's
+  /// start waits for it in the link); one that says hello again without having been lost
+  /// restarted unnoticed: its tasks of this attempt are gone.
+  void on_peer_up(int peer) override {
+    const auto p = static_cast<std::size_t>(peer);
+    const bool restarted = up_[p] && !lost_[p];
+    up_[p] = true;
+    lost_[p] = false;
+    logging::get().info("cluster: {} {}", peer_name(peer), restarted ? "restarted" : "joined");
+    if (restarted)
+      on_peer_failed(peer, make_error(error_code::node_lost,
+                                      peer_name(peer) + " restarted: its tasks are gone"));
+  }
+
+  /// A lost, refused or misbehaving node fails the attempt: its tasks' work is gone. The
+  /// coordinator restarts every node from the last checkpoint when its strategy allows.
   void on_peer_failed(int peer, error e) override {
+    if (e.code == error_code::node_lost)
+      lost_[static_cast<std::size_t>(peer)] = true;
     for (std::size_t t = 0; t < tasks_.size(); ++t)
       if (c_->where.node_of_task[t] == peer) {
         caf::send_as(tasks_[t], coordinator_, msg::failed::value, static_cast<int>(t),
@@ -437,16 +484,16 @@ private:
   }
 
   caf::actor coordinator_;
+  std::vector<bool> up_;   ///< per node: it was up at some point
+  std::vector<bool> lost_; ///< per node: lost since it was last up
 };
 
 /// A node other than 0: runs its tasks for node 0's coordinator, which it stands in for.
 class node_agent final : public bridge_base {
 public:
   node_agent(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp,
-             std::shared_ptr<cluster_context> c, std::shared_ptr<job_state> state,
-             std::shared_ptr<const restore_point> from)
-    : bridge_base(cfg, std::move(bp), std::move(c)), state_(std::move(state)),
-      from_(std::move(from)) {}
+             std::shared_ptr<cluster_context> c, std::shared_ptr<job_state> state)
+    : bridge_base(cfg, std::move(bp), std::move(c)), state_(std::move(state)) {}
 
   caf::behavior make_behavior() override {
     set_down_handler([this](caf::down_msg& m) { on_task_down(m); });
@@ -456,31 +503,23 @@ public:
                                                std::to_string(c_->node) + ": " +
                                                to_string(m.reason)));
     });
-    // Every handle exists before any frame is taken, so the node's tasks are wired before
-    // input from any other node can reach them.
-    std::vector<caf::actor> all;
-    const auto self = caf::actor_cast<caf::actor>(this);
-    for (std::size_t t = 0; t < bp_->tasks.size(); ++t) {
-      const int task = static_cast<int>(t);
-      if (c_->where.node_of_task[t] == c_->node) {
-        auto a = spawn_task(this, bp_, task, static_cast<int>(c_->attempt), self, from_);
-        link_to(a);
-        monitor(a);
-        local_.insert(a.address());
-        all.push_back(std::move(a));
-      } else {
-        all.push_back(spawn_task_stand_in(this, bp_, c_, task, self));
-      }
-    }
-    for (std::size_t t = 0; t < all.size(); ++t)
-      if (c_->where.node_of_task[t] == c_->node)
-        send(all[t], msg::wire::value, all);
-    wired(std::move(all));
+    c_->attempt.store(-1); // until node 0 starts one
     attach();
+    delayed_send(this, bp_->options.cluster.join_timeout, msg::join_check::value,
+                 std::int64_t{-1});
     return {
       [this](msg::drain) { on_drain(); },
-      // The messages a task sends its coordinator go to node 0.
+      [this](msg::join_check, std::int64_t) {
+        if (c_->attempt.load() < 0)
+          end(make_error(error_code::node_lost,
+                         fmt::format("{} did not start this node's tasks within {} ms (join "
+                                     "timeout)",
+                                     peer_name(0), bp_->options.cluster.join_timeout.count())));
+      },
+      // What a task sends its coordinator goes to node 0, from the current attempt only.
       [this](msg::done, int task) {
+        if (!current(task))
+          return;
         finished_.insert(task);
         to_coordinator({control_kind::done}, task);
       },
@@ -488,9 +527,16 @@ public:
         control_message m{control_kind::failed};
         m.code = code;
         m.text = std::move(text);
-        to_coordinator(std::move(m), task);
+        if (current(task) || task_of_stand_in(task))
+          to_coordinator(std::move(m), task);
       },
       [this](msg::ack, const epoch_report_ptr& report) {
+        if (!current(report->task))
+          return;
+        if (report->checkpoint && report->checkpoint_problem.empty()) {
+          auto& pieces = pieces_[report->epoch];
+          pieces.insert(pieces.end(), report->pieces.begin(), report->pieces.end());
+        }
         control_message m{control_kind::ack};
         m.report = *report;
         to_coordinator(std::move(m), report->task);
@@ -498,22 +544,25 @@ public:
       [this](msg::finishing, int task, std::int64_t last_epoch) {
         control_message m{control_kind::finishing};
         m.epoch = last_epoch;
-        to_coordinator(std::move(m), task);
+        if (current(task))
+          to_coordinator(std::move(m), task);
       },
       [this](msg::prepared, int task, std::int64_t epoch, bool available, std::string& end) {
         control_message m{control_kind::prepared};
         m.epoch = epoch;
         m.flag = available;
         m.text = std::move(end);
-        to_coordinator(std::move(m), task);
+        if (current(task))
+          to_coordinator(std::move(m), task);
       },
       [this](msg::final_position, int task, std::string& piece, std::string& bytes) {
         control_message m{control_kind::final_position};
         m.text = std::move(piece);
         m.bytes = std::move(bytes);
-        to_coordinator(std::move(m), task);
+        if (current(task))
+          to_coordinator(std::move(m), task);
       },
-      [this](msg::cancel) {
+      [this](msg::cancel) { // this node's user stops the job: node 0 stops every node
         control_message m{control_kind::cancel};
         to_coordinator(std::move(m), -1);
       },
@@ -523,28 +572,46 @@ public:
   void on_exit() override {
     detach();
     tasks_.clear();
+    next_.reset();
   }
 
 private:
+  /// The sender is task `task` of the running attempt (a killed attempt's task may still
+  /// have messages on their way).
+  bool current(int task) {
+    return task >= 0 && static_cast<std::size_t>(task) < tasks_.size() &&
+           caf::actor_cast<caf::actor_addr>(current_sender()) ==
+             tasks_[static_cast<std::size_t>(task)].address();
+  }
+
+  /// A stand-in of this attempt reports that it cannot send.
+  bool task_of_stand_in(int task) { return current(task); }
+
   void to_coordinator(control_message m, int task) {
     m.task = task;
-    if (auto ok = send_control(*c_, 0, std::move(m)); !ok)
+    if (auto ok = send_to_node(*c_, 0, m); !ok)
       end(std::move(ok).error());
   }
 
   void on_control(int peer, control_message m) override {
+    logging::get().debug("cluster: node {} takes '{}' for task {}", c_->node, to_string(m.what),
+                         m.task);
     if (peer != 0) {
       on_peer_failed(peer, make_error(error_code::malformed_frame,
                                       fmt::format("{} sent '{}'; only node 0 coordinates",
                                                   peer_name(peer), to_string(m.what))));
       return;
     }
-    if (m.what == control_kind::job_ended) {
-      if (m.text.empty())
-        end(std::nullopt);
-      else
-        end(make_error(error_code::internal, "the job failed (node 0 says): " + m.text));
-      return;
+    switch (m.what) {
+      case control_kind::job_ended:
+        if (m.text.empty())
+          end(std::nullopt);
+        else
+          end(make_error(error_code::internal, "the job failed (node 0 says): " + m.text));
+        return;
+      case control_kind::attempt: begin_attempt(std::move(m)); return;
+      case control_kind::completed: complete_checkpoint(m.epoch); return;
+      default: break;
     }
     if (m.task < 0 || static_cast<std::size_t>(m.task) >= tasks_.size() ||
         c_->where.node_of_task[static_cast<std::size_t>(m.task)] != c_->node) {
@@ -556,7 +623,7 @@ private:
     }
     const auto& to = tasks_[static_cast<std::size_t>(m.task)];
     switch (m.what) {
-      case control_kind::wire: break; // wired at spawn
+      case control_kind::wire: break; // wired when spawned
       case control_kind::start: send(to, msg::start::value); break;
       case control_kind::cancel: send(to, msg::cancel::value); break;
       case control_kind::commit: send(to, msg::commit::value, m.epoch); break;
@@ -572,19 +639,98 @@ private:
     }
   }
 
+  // -- attempts ----------------------------------------------------------------------------
+
+  /// Node 0 starts attempt `m.epoch`: the running one's tasks stop first (no two attempts
+  /// write the same pieces or output), then the new ones start from the checkpoint it names.
+  void begin_attempt(control_message m) {
+    if (m.epoch <= c_->attempt.load())
+      return; // an older attempt's start, queued while this node was away
+    logging::get().info("cluster: node {} starts attempt {}{}", c_->node, m.epoch,
+                        m.meta ? ", from checkpoint " + std::to_string(m.meta->id) : "");
+    c_->attempt.store(m.epoch); // frames of the old attempt are dropped from now on
+    unwire();
+    next_ = std::move(m);
+    for (auto& t : spawned_) {
+      unlink_from(t);
+      send_exit(t, caf::exit_reason::kill);
+    }
+    spawned_.clear();
+    if (local_.empty())
+      spawn_attempt();
+  }
+
+  void spawn_attempt() {
+    auto m = std::move(*next_);
+    next_.reset();
+    auto from = std::make_shared<restore_point>();
+    from->meta = std::move(m.meta);
+    from->requested = m.flag;
+    from->first_epoch = m.first_epoch;
+    if (bp_->store) {
+      // A new history starts at the restored checkpoint (or from scratch): pieces of later,
+      // unfinished checkpoints go; node 0's source positions come in, under their own ids.
+      if (auto gone = bp_->store->discard_after(from->meta ? from->meta->id : -1); !gone)
+        return end(std::move(gone).error());
+      for (auto& p : m.pieces)
+        if (auto put = bp_->store->put(p.stored_in, p.name, p.bytes); !put)
+          return end(std::move(put).error());
+    }
+    pieces_.clear();
+    finished_.clear();
+    std::vector<caf::actor> all;
+    const auto self = caf::actor_cast<caf::actor>(this);
+    for (std::size_t t = 0; t < bp_->tasks.size(); ++t) {
+      const int task = static_cast<int>(t);
+      if (c_->where.node_of_task[t] == c_->node) {
+        auto a = spawn_task(this, bp_, task, static_cast<int>(m.epoch), self, from);
+        link_to(a);
+        monitor(a);
+        local_.insert(a.address());
+        all.push_back(a);
+      } else {
+        all.push_back(spawn_task_stand_in(this, bp_, c_, task, m.epoch, self));
+      }
+      spawned_.push_back(all.back());
+    }
+    // Every handle exists before any of the attempt's frames is taken, so the node's tasks
+    // are wired before input from any other node reaches them.
+    for (std::size_t t = 0; t < all.size(); ++t)
+      if (c_->where.node_of_task[t] == c_->node)
+        send(all[t], msg::wire::value, all);
+    wired(std::move(all));
+  }
+
+  /// Node 0 completed checkpoint `id`: so does this node's store (its pieces of it, as
+  /// the tasks reported them), which applies retention.
+  void complete_checkpoint(std::int64_t id) {
+    if (!bp_->store)
+      return;
+    checkpoint_meta meta;
+    meta.id = id;
+    meta.job = bp_->options.query_name;
+    meta.max_key_groups = bp_->plan.max_key_groups;
+    meta.created = "node " + std::to_string(c_->node);
+    if (auto it = pieces_.find(id); it != pieces_.end())
+      meta.pieces = std::move(it->second);
+    pieces_.erase(pieces_.begin(), pieces_.upper_bound(id));
+    if (auto ok = bp_->store->complete(meta); !ok) {
+      control_message f{control_kind::failed};
+      f.code = static_cast<int>(ok.error().code);
+      f.text = fmt::format("node {}: {}", c_->node, ok.error().message);
+      to_coordinator(std::move(f), first_local_task());
+    }
+  }
+
   void on_peer_failed(int peer, error e) override {
-    // Whatever the peer, the job cannot go on: node 0 fails it everywhere when it can.
-    if (peer != 0)
-      to_coordinator(
-        [&] {
-          control_message m{control_kind::failed};
-          m.code = static_cast<int>(e.code);
-          m.text = e.message;
-          return m;
-        }(),
-        first_local_task());
-    else
-      end(std::move(e));
+    if (peer == 0) // without node 0 there is no job: the supervisor restarts this node
+      return end(std::move(e));
+    // Another node misbehaves: node 0 decides (it restarts or fails the job).
+    control_message m{control_kind::failed};
+    m.code = static_cast<int>(e.code);
+    m.text = e.message;
+    if (const int t = first_local_task(); t >= 0 && c_->attempt.load() >= 0)
+      to_coordinator(std::move(m), t);
   }
 
   int first_local_task() const {
@@ -598,7 +744,11 @@ private:
     local_.erase(m.source);
     if (ended_)
       return;
-    // A task that stops without saying it is done has failed; tell node 0.
+    if (next_ && local_.empty()) { // the old attempt has stopped
+      spawn_attempt();
+      return;
+    }
+    // A task of the running attempt that stops without saying it is done has failed.
     for (std::size_t t = 0; t < tasks_.size(); ++t)
       if (tasks_[t].address() == m.source && !finished_.count(static_cast<int>(t))) {
         control_message f{control_kind::failed};
@@ -613,12 +763,10 @@ private:
     if (ended_)
       return;
     ended_ = true;
-    for (auto& t : tasks_)
-      if (local_.count(t.address())) {
-        unlink_from(t);
-        if (err)
-          send_exit(t, caf::exit_reason::kill);
-      }
+    for (auto& t : spawned_) { // done tasks have stopped; stand-ins never stop by themselves
+      unlink_from(t);
+      send_exit(t, caf::exit_reason::kill);
+    }
     {
       std::lock_guard guard{state_->mtx};
       state_->phase = err ? "failed" : "finished";
@@ -639,18 +787,24 @@ private:
   }
 
   std::shared_ptr<job_state> state_;
-  std::shared_ptr<const restore_point> from_;
-  std::set<caf::actor_addr> local_;
+  std::vector<caf::actor> spawned_;       ///< this attempt's tasks and stand-ins
+  std::set<caf::actor_addr> local_;       ///< local tasks (of any attempt) not stopped yet
+  std::optional<control_message> next_;   ///< an attempt waiting for the old one to stop
+  std::map<std::int64_t, std::vector<checkpoint_piece>> pieces_; ///< per checkpoint, reported
   std::set<int> finished_;
   bool ended_ = false;
 };
 
 } // namespace
 
+result<void> send_to_node(cluster_context& c, int node, const control_message& m) {
+  return send_control(c, c.attempt.load(), node, m);
+}
+
 caf::actor spawn_task_stand_in(caf::local_actor* parent, std::shared_ptr<const blueprint> bp,
                                std::shared_ptr<cluster_context> cluster, int task,
-                               caf::actor coordinator) {
-  return parent->spawn<task_stand_in>(std::move(bp), std::move(cluster), task,
+                               std::int64_t attempt, caf::actor coordinator) {
+  return parent->spawn<task_stand_in>(std::move(bp), std::move(cluster), task, attempt,
                                       std::move(coordinator));
 }
 
@@ -662,10 +816,8 @@ caf::actor spawn_coordinator_bridge(caf::actor_system& sys, std::shared_ptr<cons
 
 caf::actor spawn_node_agent(caf::actor_system& sys, std::shared_ptr<const blueprint> bp,
                             std::shared_ptr<cluster_context> cluster,
-                            std::shared_ptr<job_state> state,
-                            std::shared_ptr<const restore_point> from) {
-  return sys.spawn<node_agent>(std::move(bp), std::move(cluster), std::move(state),
-                               std::move(from));
+                            std::shared_ptr<job_state> state) {
+  return sys.spawn<node_agent>(std::move(bp), std::move(cluster), std::move(state));
 }
 
 } // namespace sluice

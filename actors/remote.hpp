@@ -32,7 +32,9 @@ struct job_state;
 /// What this node's stand-ins and bridge share.
 struct cluster_context {
   int node = 0;
-  std::int64_t attempt = 0;
+  /// The attempt this node runs now (-1 on a node that has not heard from node 0 yet):
+  /// frames of older attempts are dropped, of newer ones held until it starts.
+  std::atomic<std::int64_t> attempt{0};
   placement where;
   std::shared_ptr<net::link> link;
   /// Set once the bridge runs: the link's I/O thread wakes it through this.
@@ -42,6 +44,11 @@ struct cluster_context {
   /// Tells the bridge, from the link's I/O thread, that events wait.
   void wake();
 };
+
+/// Sends control message `m` to `node` at once, from any thread (frames to one node leave
+/// in the order they were sent).
+[[nodiscard]] result<void> send_to_node(cluster_context& c, int node,
+                                        const struct control_message& m);
 
 /// Starts this node's link for the job `bp` (its cluster options, the job's fingerprint),
 /// placed as `where`. Fails when the link cannot start (the port cannot be bound, a key
@@ -53,7 +60,7 @@ struct cluster_context {
 /// failure when a frame cannot be sent.
 caf::actor spawn_task_stand_in(caf::local_actor* parent, std::shared_ptr<const blueprint> bp,
                                std::shared_ptr<cluster_context> cluster, int task,
-                               caf::actor coordinator);
+                               std::int64_t attempt, caf::actor coordinator);
 
 /// Node 0's bridge: delivers what the link receives to `coordinator` and to the tasks the
 /// coordinator announces with (wire, actors) at every attempt.
@@ -61,11 +68,12 @@ caf::actor spawn_coordinator_bridge(caf::actor_system& sys, std::shared_ptr<cons
                                     std::shared_ptr<cluster_context> cluster,
                                     caf::actor coordinator);
 
-/// The bridge and agent of a node other than 0: spawns and wires the node's tasks, and
-/// publishes the node's outcome in `state` when the job ends.
+/// The bridge and agent of a node other than 0: at each attempt node 0 starts, spawns and
+/// wires the node's tasks from the checkpoint node 0 names; completes the node's store
+/// when node 0 completes a checkpoint; publishes the node's outcome in `state` when the job
+/// ends.
 caf::actor spawn_node_agent(caf::actor_system& sys, std::shared_ptr<const blueprint> bp,
                             std::shared_ptr<cluster_context> cluster,
-                            std::shared_ptr<job_state> state,
-                            std::shared_ptr<const restore_point> from);
+                            std::shared_ptr<job_state> state);
 
 } // namespace sluice

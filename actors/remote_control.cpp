@@ -11,9 +11,9 @@ namespace {
 using json = nlohmann::json;
 using kind = control_message::kind;
 
-constexpr std::array<std::string_view, 14> names{
-  "wire",     "start", "cancel",    "commit",   "prepare",        "run",      "inject",
-  "done",     "failed", "ack",      "finishing", "prepared",      "finalpos", "ended"};
+constexpr std::array<std::string_view, 16> names{
+  "wire",   "start", "cancel",    "commit",   "prepare",  "run",   "inject",  "done",
+  "failed", "ack",   "finishing", "prepared", "finalpos", "ended", "attempt", "completed"};
 
 json to_json(const event_time_stats& s) {
   return {{"n", s.count},
@@ -29,6 +29,40 @@ event_time_stats event_times_from(const json& j) {
   s.max = event_time{duration{j.at("max").get<std::int64_t>()}};
   s.sum_us = j.at("sum").get<double>();
   return s;
+}
+
+json to_json(const checkpoint_piece& p) {
+  return {{"name", p.name}, {"size", p.size}, {"hash", p.hash}, {"in", p.stored_in},
+          {"node", p.node}};
+}
+
+checkpoint_piece piece_from(const json& o) {
+  return {o.at("name").get<std::string>(), o.at("size").get<std::uint64_t>(),
+          o.at("hash").get<std::uint64_t>(), o.at("in").get<std::int64_t>(),
+          o.at("node").get<int>()};
+}
+
+json to_json(const checkpoint_meta& m) {
+  json pieces = json::array();
+  for (const auto& p : m.pieces)
+    pieces.push_back(to_json(p));
+  return {{"id", m.id},        {"sp", m.savepoint},     {"job", m.job},
+          {"kg", m.max_key_groups}, {"created", m.created}, {"pieces", std::move(pieces)},
+          {"props", m.properties},  {"graph", m.graph}};
+}
+
+checkpoint_meta meta_from(const json& j) {
+  checkpoint_meta m;
+  m.id = j.at("id").get<std::int64_t>();
+  m.savepoint = j.at("sp").get<bool>();
+  m.job = j.at("job").get<std::string>();
+  m.max_key_groups = j.at("kg").get<int>();
+  m.created = j.at("created").get<std::string>();
+  for (const auto& o : j.at("pieces"))
+    m.pieces.push_back(piece_from(o));
+  m.properties = j.at("props").get<std::map<std::string, std::string>>();
+  m.graph = j.at("graph").get<std::string>();
+  return m;
 }
 
 json to_json(const epoch_report& r) {
@@ -55,7 +89,7 @@ json to_json(const epoch_report& r) {
   for (const auto& s : r.sinks)
     sinks.push_back({{"node", s.node}, {"name", s.name}, {"desc", s.description}, {"rows", s.rows}});
   for (const auto& p : r.pieces)
-    pieces.push_back({{"name", p.name}, {"size", p.size}, {"hash", p.hash}, {"in", p.stored_in}});
+    pieces.push_back(to_json(p));
   return {{"task", r.task},
           {"epoch", r.epoch},
           {"sources", std::move(sources)},
@@ -102,8 +136,7 @@ epoch_report report_from(const json& j) {
                        o.at("desc").get<std::string>(), o.at("rows").get<std::uint64_t>()});
   r.checkpoint = j.at("cp").get<bool>();
   for (const auto& o : j.at("pieces"))
-    r.pieces.push_back({o.at("name").get<std::string>(), o.at("size").get<std::uint64_t>(),
-                        o.at("hash").get<std::uint64_t>(), o.at("in").get<std::int64_t>()});
+    r.pieces.push_back(piece_from(o));
   r.checkpoint_problem = j.at("problem").get<std::string>();
   r.pause = std::chrono::microseconds{j.at("pause").get<std::int64_t>()};
   r.alignment = std::chrono::microseconds{j.at("align").get<std::int64_t>()};
@@ -154,6 +187,22 @@ std::string encode_control(const control_message& m) {
       j["b"] = json::binary(std::vector<std::uint8_t>(m.bytes.begin(), m.bytes.end()));
       break;
     case kind::job_ended: j["x"] = m.text; break;
+    case kind::attempt: {
+      j["e"] = m.epoch;
+      j["f"] = m.flag;
+      j["first"] = m.first_epoch;
+      if (m.meta)
+        j["meta"] = to_json(*m.meta);
+      json shipped = json::array();
+      for (const auto& p : m.pieces)
+        shipped.push_back({{"name", p.name},
+                           {"in", p.stored_in},
+                           {"b", json::binary(std::vector<std::uint8_t>(p.bytes.begin(),
+                                                                         p.bytes.end()))}});
+      j["pieces"] = std::move(shipped);
+      break;
+    }
+    case kind::completed: j["e"] = m.epoch; break;
   }
   const auto cbor = json::to_cbor(j);
   return {cbor.begin(), cbor.end()};
@@ -210,6 +259,19 @@ result<control_message> decode_control(std::string_view bytes) {
         break;
       }
       case kind::job_ended: m.text = j.at("x").get<std::string>(); break;
+      case kind::attempt:
+        m.epoch = j.at("e").get<std::int64_t>();
+        m.flag = j.at("f").get<bool>();
+        m.first_epoch = j.at("first").get<std::int64_t>();
+        if (j.contains("meta"))
+          m.meta = meta_from(j.at("meta"));
+        for (const auto& p : j.at("pieces")) {
+          const auto& b = p.at("b").get_binary();
+          m.pieces.push_back({p.at("name").get<std::string>(), p.at("in").get<std::int64_t>(),
+                              std::string(b.begin(), b.end())});
+        }
+        break;
+      case kind::completed: m.epoch = j.at("e").get<std::int64_t>(); break;
     }
     return m;
   } catch (const json::exception& e) {

@@ -7,6 +7,7 @@
 /// arguments under short keys. CBOR keeps binary positions byte for byte. Decoding checks
 /// every field's presence and type: hostile input gives `malformed_frame` naming the field,
 /// never a crash.
+#include "sluice/checkpoint/store.hpp"
 #include "sluice/core/epoch.hpp"
 #include "sluice/core/error.hpp"
 
@@ -38,8 +39,22 @@ struct control_message {
     final_position, ///< text: the piece, bytes
     // node 0 -> every node: the job ended (text: its error; empty when it succeeded)
     job_ended,
+    // node 0 -> every node, before the attempt's tasks hear anything: attempt `epoch`
+    // starts from `meta` (none: from scratch), flag: `requested`, first_epoch; `pieces`:
+    // node 0's source positions that the node's tasks may need
+    attempt,
+    // node 0 -> every node: checkpoint `epoch` is complete (before any task commits it)
+    completed,
   };
-  kind what = kind::start;
+  /// A piece of node 0's store, sent whole (bytes as the store returns them).
+  struct shipped_piece {
+    std::string name;
+    std::int64_t stored_in = 0;
+    std::string bytes;
+  };
+  control_message(kind k = kind::start) noexcept : what(k) {} // NOLINT: a kind is a message
+
+  kind what;
   int task = 0;
   std::int64_t epoch = 0;
   bool flag = false;
@@ -49,6 +64,9 @@ struct control_message {
   std::string text;
   std::string bytes;
   std::optional<epoch_report> report;
+  std::optional<checkpoint_meta> meta;
+  std::int64_t first_epoch = -1;
+  std::vector<shipped_piece> pieces;
 };
 
 /// "wire", "start", ...

@@ -211,16 +211,26 @@ result<opened_checkpoints> open_checkpoints(const graph& g, const physical_plan&
   if (auto ok = check_checkpointable(g, plan); !ok)
     return std::move(ok).error();
   const auto job = fingerprint_of(g, plan);
-  auto store = checkpoint_store::open(opts.checkpoints.dir,
-                                      {.retained = opts.checkpoints.retained,
-                                       .file_threshold = opts.checkpoints.file_threshold,
-                                       .compress = opts.checkpoints.compression,
-                                       .on_unreadable = opts.checkpoints.on_unreadable,
-                                       .graph = job.to_json()});
+  // Multi-node runs: node 0 keeps the checkpoints' metadata and its pieces in the directory
+  // itself, node N its pieces in `node-N` below it, so one shared directory serves the
+  // cluster (docs/cluster.md).
+  const auto& cluster = opts.cluster;
+  const int node = cluster.enabled() ? cluster.node : 0;
+  const auto dir = node == 0 ? opts.checkpoints.dir
+                             : opts.checkpoints.dir / ("node-" + std::to_string(node));
+  auto store = checkpoint_store::open(dir, {.retained = opts.checkpoints.retained,
+                                            .file_threshold = opts.checkpoints.file_threshold,
+                                            .compress = opts.checkpoints.compression,
+                                            .on_unreadable = opts.checkpoints.on_unreadable,
+                                            .graph = job.to_json(),
+                                            .node = node});
   if (!store)
     return std::move(store).error();
   opened_checkpoints out;
   out.store = std::shared_ptr<checkpoint_store>{std::move(*store)};
+  if (node != 0)
+    return out; // node 0 names the checkpoint every node restores
+
   // What opening repaired, deleted or kept comes first; it is no reason to refuse a start.
   out.skipped = out.store->opening_notes();
   std::vector<std::string> skipped;
@@ -228,6 +238,20 @@ result<opened_checkpoints> open_checkpoints(const graph& g, const physical_plan&
   if (!point)
     return std::move(point).error();
   out.skipped.insert(out.skipped.end(), skipped.begin(), skipped.end());
+  if (*point) {
+    // Pieces lie in as many nodes' stores as the run that wrote them had nodes.
+    const auto& props = (*point)->properties;
+    const auto it = props.find("cluster_nodes");
+    const std::string written = it == props.end() ? "1" : it->second;
+    const auto nodes = std::to_string(cluster.enabled() ? cluster.nodes.size() : 1);
+    if (written != nodes)
+      return make_error(error_code::restore_conflict,
+                        "checkpoint " + std::to_string((*point)->id) + " in " +
+                          opts.checkpoints.dir.string() + " was written by a run on " + written +
+                          " node(s); this run has " + nodes +
+                          ": restoring onto another number of nodes is not supported yet "
+                          "(docs/cluster.md)");
+  }
   out.from.meta = std::move(*point);
   out.from.requested = opts.checkpoints.restore_from.has_value();
   if (opts.checkpoints.restore_from) {

@@ -52,7 +52,7 @@ public:
     // Node 0 of a cluster coordinates; every other node runs an agent for its tasks, which
     // takes `cancel` like the coordinator (and passes it on to node 0).
     if (cluster_ && cluster_->node != 0)
-      coordinator_ = spawn_node_agent(*system_, bp_, cluster_, state_, std::move(from));
+      coordinator_ = spawn_node_agent(*system_, bp_, cluster_, state_);
     else
       coordinator_ = spawn_coordinator(*system_, bp_, state_, std::move(from), std::move(skipped),
                                        cluster_);
@@ -245,10 +245,6 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
   }
   std::shared_ptr<cluster_context> cluster;
   if (opts.cluster.enabled()) {
-    if (bp->store)
-      return make_error(error_code::invalid_option,
-                        "cluster: checkpoints in multi-node runs are not supported yet "
-                        "(docs/cluster.md): run without a checkpoint directory");
     auto where = place(bp->logical, bp->plan, bp->tasks, static_cast<int>(opts.cluster.nodes.size()));
     if (!where)
       return std::move(where).error();

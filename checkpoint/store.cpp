@@ -225,6 +225,8 @@ std::string encode_meta(const checkpoint_meta& m) {
     nlohmann::ordered_json piece{{"name", p.name}, {"size", p.size}, {"hash", hex(p.hash)}};
     if (p.stored_in >= 0 && p.stored_in != m.id)
       piece["in"] = p.stored_in; // a piece an earlier checkpoint wrote
+    if (p.node != 0)
+      piece["node"] = p.node; // in another node's store (multi-node runs)
     pieces.push_back(std::move(piece));
   }
   j["properties"] = m.properties;
@@ -265,7 +267,7 @@ result<checkpoint_meta> decode_meta(std::string_view stored, std::int64_t id) {
       m.pieces.push_back(checkpoint_piece{p.at("name").get<std::string>(),
                                           p.at("size").get<std::uint64_t>(),
                                           std::stoull(p.at("hash").get<std::string>(), nullptr, 16),
-                                          in});
+                                          in, p.contains("node") ? p.at("node").get<int>() : 0});
     }
     m.properties = j.at("properties").get<std::map<std::string, std::string>>();
     if (j.contains("graph"))
@@ -519,8 +521,9 @@ public:
     if (!m)
       return std::move(m).error();
     for (auto& p : m->pieces)
-      if (auto got = get(*m, p.name); !got)
-        return std::move(got).error();
+      if (p.node == options_.node) // others are in other nodes' stores
+        if (auto got = get(*m, p.name); !got)
+          return std::move(got).error();
     return m;
   }
 
@@ -642,7 +645,7 @@ private:
     out.reserve(pieces.size());
     for (auto& [name, bytes] : pieces) {
       auto form = stored_form(bytes, options_.compress);
-      out.push_back(checkpoint_piece{name, form.size(), hash_of(form), id});
+      out.push_back(checkpoint_piece{name, form.size(), hash_of(form), id, options_.node});
       stored.emplace_back(name, std::move(form));
     }
     leveldb::WriteBatch batch;
@@ -685,7 +688,7 @@ private:
       return {};
     };
     for (auto& p : m.pieces) {
-      if (p.stored_in < 0 || p.stored_in == m.id)
+      if (p.stored_in < 0 || p.stored_in == m.id || p.node != options_.node)
         continue;
       const auto what = "savepoint " + std::to_string(m.id) + ": piece '" + p.name +
                         "' of checkpoint " + std::to_string(p.stored_in);

@@ -92,6 +92,10 @@ struct checkpoint_store_options {
   /// The fingerprint (JSON) of the job writing to this store: `complete` puts it into the
   /// metadata of each checkpoint that has none. Empty: none.
   std::string graph{};
+  /// The node of a multi-node run this store belongs to: the pieces it stores say so, and
+  /// verifying a checkpoint reads only this node's pieces (the others are in the other
+  /// nodes' stores). Default 0: a one-process run's store holds every piece.
+  int node = 0;
 };
 
 class checkpoint_store {

@@ -142,6 +142,9 @@ struct checkpoint_piece {
   /// The checkpoint whose write stored the bytes: an incremental checkpoint refers to
   /// unchanged pieces of earlier ones. -1: the checkpoint the piece is listed in.
   std::int64_t stored_in = -1;
+  /// The node of a multi-node run whose store holds the piece (docs/cluster.md); 0 in a
+  /// one-process run.
+  int node = 0;
   friend bool operator==(const checkpoint_piece&, const checkpoint_piece&) = default;
 };
 

@@ -58,6 +58,8 @@ result<void> cluster_options::validate() const {
   if (heartbeat_timeout <= heartbeat_interval)
     return invalid(fmt::format("heartbeat timeout ({} ms) must exceed the interval ({} ms)",
                                heartbeat_timeout.count(), heartbeat_interval.count()));
+  if (join_timeout.count() <= 0)
+    return invalid(fmt::format("join timeout must be positive, got {} ms", join_timeout.count()));
   return {};
 }
 

@@ -37,11 +37,16 @@ struct cluster_options {
   std::chrono::milliseconds heartbeat_interval{1000};
   /// A node silent this long is lost and fails the job on every node. Default 10 s.
   std::chrono::milliseconds heartbeat_timeout{10'000};
+  /// How long a node may take to join: node 0 fails an attempt whose nodes are not all up
+  /// this long after it started (a restart strategy may try again); another node ends
+  /// with an error when node 0 has not started its tasks this long after it started.
+  /// Default 60 s.
+  std::chrono::milliseconds join_timeout{60'000};
 
   bool enabled() const noexcept { return !nodes.empty(); }
   /// Checks the fields: at least one node, `node` in range, every entry `host:port` with
   /// a port in 1..65535 and no entry twice, the timeout longer than the interval, both
-  /// positive. Errors (`invalid_option`) name the field and repeat the value.
+  /// positive, a positive join timeout. Errors (`invalid_option`) name the field and repeat the value.
   [[nodiscard]] result<void> validate() const;
 };
 

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "sluice/api/job.hpp"
+#include "sluice/core/log.hpp"
 #include "sluice/sinks/memory.hpp"
 #include "sluice/sources/generator.hpp"
 
@@ -13,7 +14,15 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <thread>
@@ -56,16 +65,34 @@ bool inspect(Inspector& f, reading& x) {
 
 constexpr std::uint64_t records = 200'000;
 
-/// Running sums per sensor over a generator, keyed across instances, into `out`.
-job sums_job(job_options o, sinks::collect<reading> out) {
+/// A failure to inject once: thrown by the keyed operator of one node after node 0 has
+/// completed `after` checkpoints.
+struct injected_failure {
+  int after = 2;
+  std::atomic<int> completed{0};
+  std::atomic<bool> thrown{false};
+  std::atomic<int> completed_when_thrown{-1};
+};
+
+/// Running sums per sensor over a generator, keyed across instances, into `out`; with
+/// `fail`, the keyed operator fails once (tests of restarts build it so on one node only).
+job sums_job(job_options o, sinks::collect<reading> out,
+             std::shared_ptr<injected_failure> fail = nullptr,
+             std::optional<double> rate = std::nullopt) {
   job j{std::move(o)};
-  j.from(sources::generator({.count = records}, [](std::uint64_t n) {
+  j.from(sources::generator({.count = records, .rate = rate}, [](std::uint64_t n) {
      return reading{static_cast<std::int64_t>(splitmix64(n) % 97),
                     static_cast<std::int64_t>(n % 1000)};
    }))
     .name("readings")
     .key_by([](const reading& r) { return r.sensor; }, "sensor")
-    .reduce([](const reading& a, const reading& b) { return reading{a.sensor, a.value + b.value}; })
+    .reduce([fail](const reading& a, const reading& b) {
+      if (fail && fail->completed.load() >= fail->after && !fail->thrown.exchange(true)) {
+        fail->completed_when_thrown = fail->completed.load();
+        throw std::runtime_error("injected failure");
+      }
+      return reading{a.sensor, a.value + b.value};
+    })
     .name("sums")
     .sink_to(out)
     .name("out");
@@ -96,7 +123,19 @@ std::vector<result<job_result>> run_all(std::vector<job>& jobs) {
   return out;
 }
 
+/// SLUICE_TEST_LOG=1 shows the runtime's log on stderr while debugging.
+struct log_to_stderr {
+  log_to_stderr() {
+    if (std::getenv("SLUICE_TEST_LOG")) {
+      logging::add_sink(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+      logging::get().set_level(spdlog::level::debug);
+    }
+  }
+};
+
 } // namespace
+
+BOOST_TEST_GLOBAL_FIXTURE(log_to_stderr);
 
 BOOST_AUTO_TEST_SUITE(cluster_run)
 
@@ -134,6 +173,53 @@ BOOST_AUTO_TEST_CASE(keyed_sums_on_two_and_three_nodes_equal_one_process) {
       BOOST_TEST(finals(out.records()) == expected);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_on_node_1_restarts_every_node_from_the_last_checkpoint) {
+  sinks::collect<reading> alone;
+  job_options single;
+  single.parallelism = 2;
+  auto r = sums_job(single, alone).run();
+  BOOST_REQUIRE(r);
+  const auto expected = finals(alone.records());
+
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sluice-cluster-restart-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const auto cluster = loopback_cluster(2);
+  sinks::collect<reading> out;
+  auto fail = std::make_shared<injected_failure>();
+  std::vector<job> jobs;
+  for (int n = 0; n < 2; ++n) {
+    job_options o;
+    o.parallelism = 2;
+    o.trigger = triggers::continuous(20ms);
+    o.runtime.cluster.nodes = cluster;
+    o.runtime.cluster.node = n;
+    o.checkpoints.dir = dir;
+    o.checkpoints.interval = 20ms;
+    if (n == 0)
+      o.runtime.sync_point = [fail](const char* step, std::int64_t) {
+        if (std::string_view{step} == "completed")
+          ++fail->completed;
+      };
+    // 200,000 records at 200,000 a second: the failure comes after two checkpoints, with
+    // input left to read (a failure after the input ends would not be one).
+    jobs.push_back(sums_job(o, out, n == 1 ? fail : nullptr, 200'000.0));
+  }
+  auto results = run_all(jobs);
+  for (auto& res : results)
+    BOOST_REQUIRE_MESSAGE(res, (res ? "" : res.error().to_string()));
+  BOOST_REQUIRE(fail->thrown.load());
+  BOOST_TEST(fail->completed_when_thrown.load() >= 2);
+  BOOST_TEST(results[0]->restarts == 1);
+  BOOST_TEST(results[0]->checkpoints_completed > 2);
+  // Restored state and positions: every record counted exactly once in the final sums
+  // (the running sums in between are emitted again after the restart: the memory sink is
+  // not transactional).
+  BOOST_TEST(finals(out.records()) == expected);
+  BOOST_TEST(std::filesystem::exists(dir / "node-1"));
+  std::filesystem::remove_all(dir);
 }
 
 BOOST_AUTO_TEST_CASE(an_edge_whose_type_cannot_cross_nodes_is_refused_naming_it) {

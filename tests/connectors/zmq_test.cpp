@@ -410,6 +410,40 @@ BOOST_AUTO_TEST_CASE(checkpoints_log_once_that_the_connectors_are_not_exactly_on
   BOOST_TEST(log.count("zmq source 'zin'") == source_before + 1, log.all());
   BOOST_TEST(log.count("zmq sink 'zout'") == sink_before + 1, log.all());
   BOOST_TEST(log.count("at-most-once") >= 2u);
+  exec->reset(); // lets go of the checkpoint store
+
+  // The checkpoints hold no position for the source, so a run restoring them starts, at
+  // another parallelism too, and reads what comes next (nothing is replayed).
+  job again{{.name = "zmq-checkpoints", .parallelism = 1}};
+  again.options().checkpoints.dir = dir.path / "ckpt";
+  again.from(sources::zmq<reading>{{.endpoint = in.endpoint}})
+    .name("zin")
+    .sink_to(sinks::zmq<reading>{{.endpoint = out.endpoint}})
+    .name("zout");
+  auto second = again.start();
+  BOOST_REQUIRE_MESSAGE(second, error_text(second));
+  in.send({json_of({100, "after", 1})});
+  auto m = out.receive_n(1);
+  BOOST_TEST(m.at(0).at(0) == json_of({100, "after", 1}));
+  (*second)->cancel();
+  auto ended = (*second)->wait();
+  BOOST_REQUIRE_MESSAGE(ended, error_text(ended));
+  BOOST_TEST(ended->restored_from.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_bounded_job_s_output_has_all_left_when_it_ends) {
+  peer out{zmq::socket_type::pull};
+  const auto sent = make_readings(0, 500);
+  job j;
+  j.from(sources::collection<reading>{sent}).sink_to(sinks::zmq<reading>{{.endpoint = out.endpoint}});
+  auto r = j.run();
+  BOOST_REQUIRE_MESSAGE(r, error_text(r));
+  // run() returned: the sink is closed and the last connector socket's context waited for
+  // the queued messages to leave (linger).
+  std::vector<reading> records;
+  for (auto& m : out.receive_n(sent.size()))
+    records.push_back(*codec::from_json_line<reading>(m.at(0)));
+  BOOST_TEST(records == sent, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -147,7 +147,8 @@ private:
       }
       return malformed(raw, make_error(error_code::malformed_record,
                                        "message of " + std::to_string(parts_.size()) +
-                                         " parts, expected " + std::to_string(expected) +
+                                         (parts_.size() == 1 ? " part" : " parts") +
+                                         ", expected " + std::to_string(expected) +
                                          (expected == 2 ? " (topic, record)" : " (the record)")),
                        out);
     }

@@ -539,7 +539,7 @@ BOOST_AUTO_TEST_CASE(sub_reads_only_its_topics) {
   BOOST_TEST(s.records == (std::vector<reading>{{1, "a", 1}, {4, "d", 4}, {5, "e", 5}}),
              boost::test_tools::per_element());
   BOOST_REQUIRE_EQUAL(s.dead.size(), 1u);
-  BOOST_TEST(s.dead[0].error == "message of 1 parts, expected 2 (topic, record)");
+  BOOST_TEST(s.dead[0].error == "message of 1 part, expected 2 (topic, record)");
 }
 
 BOOST_AUTO_TEST_CASE(parallelism_and_options) {

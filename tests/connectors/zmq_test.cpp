@@ -336,6 +336,37 @@ BOOST_AUTO_TEST_CASE(truncated_binary_fails_the_job_naming_endpoint_and_message)
              done.error().message);
 }
 
+BOOST_AUTO_TEST_CASE(dead_letters_reach_the_job_s_dead_letter_output) {
+  peer in{zmq::socket_type::push};
+  job j;
+  auto good = sinks::collect<reading>{};
+  auto bad = sinks::collect<dead_letter>{};
+  auto s = j.from(sources::zmq<reading>{{.endpoint = in.endpoint,
+                                         .malformed = on_malformed::dead_letter}})
+             .name("zin");
+  s.sink_to(good);
+  s.dead_letters().sink_to(bad);
+  auto exec = j.start();
+  BOOST_REQUIRE_MESSAGE(exec, error_text(exec));
+  in.send({json_of({1, "a", 1})});
+  in.send({"{\"id\": 2}"});
+  in.send({json_of({3, "c", 3}), "tail"});
+  in.send({json_of({4, "d", 4})});
+  BOOST_REQUIRE(wait_until([&] { return good.records().size() + bad.records().size() >= 4; }));
+  (*exec)->cancel();
+  auto done = (*exec)->wait();
+  BOOST_REQUIRE_MESSAGE(done, error_text(done));
+  BOOST_TEST(good.records() == (std::vector<reading>{{1, "a", 1}, {4, "d", 4}}),
+             boost::test_tools::per_element());
+  auto letters = bad.records();
+  BOOST_REQUIRE_EQUAL(letters.size(), 2u);
+  BOOST_TEST(letters[0].source == "zin");
+  BOOST_TEST(letters[0].location == "zmq " + in.endpoint + " message 2");
+  BOOST_TEST(letters[0].error.find("missing field 'name'") != std::string::npos, letters[0].error);
+  BOOST_TEST(letters[1].location == "zmq " + in.endpoint + " message 3");
+  BOOST_TEST(letters[1].error == "message of 2 parts, expected 1 (the record)");
+}
+
 BOOST_AUTO_TEST_CASE(bad_endpoints_fail_at_start_naming_them) {
   for (const std::string bad : {"nonsense", "tcp://127.0.0.1", "tcp://127.0.0.1:99999",
                                 "udp://127.0.0.1:5555", "tcp://127.0.0.1:*"}) {

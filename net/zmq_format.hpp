@@ -110,7 +110,10 @@ template <class T>
       return out;
     }
   }
-  return check_zmq_format<T>(format, "zmq").error();
+  if (auto ok = check_zmq_format<T>(format, "zmq"); !ok)
+    return std::move(ok).error();
+  return make_error(error_code::invalid_option,
+                    "zmq: unknown format " + std::to_string(static_cast<int>(format)));
 }
 
 } // namespace sluice::net

@@ -60,8 +60,8 @@ std::string describe_placement(const physical_plan& plan, const std::vector<task
   std::string out = fmt::format("Placement on {} nodes:\n", p.nodes);
   for (std::size_t t = 0; t < wiring.size(); ++t) {
     const auto& chain = plan.chains[static_cast<std::size_t>(wiring[t].chain)];
-    out += fmt::format("  {} [{}/{}]: node {}\n", chain.name, wiring[t].instance,
-                       chain.parallelism, p.node_of_task[t]);
+    out += fmt::format("  '{}' instance {} of {}: node {}\n", chain.name,
+                       wiring[t].instance + 1, chain.parallelism, p.node_of_task[t]);
   }
   return out;
 }

@@ -50,7 +50,7 @@ struct placement {
 [[nodiscard]] result<placement> place(const graph& g, const physical_plan& plan,
                                       const std::vector<task_wiring>& wiring, int nodes);
 
-/// "node 1" per task, for explain: "chain 'counts' instance 1: node 1", one line each.
+/// The node of every task, for explain: "  'counts' instance 2 of 2: node 1", one line each.
 std::string describe_placement(const physical_plan& plan, const std::vector<task_wiring>& wiring,
                                const placement& p);
 

@@ -1,5 +1,8 @@
 #include "sluice/api/job.hpp"
 
+#include "sluice/actors/placement.hpp"
+#include "sluice/actors/wiring.hpp"
+
 namespace sluice {
 
 job::job(job_options opts) : opts_(std::move(opts)), b_(std::make_shared<detail::job_builder>()) {}
@@ -21,7 +24,19 @@ result<std::string> job::explain(explain_format format) const {
     case explain_format::json: return explain_json(b_->g, *p);
     case explain_format::text: break;
   }
-  return explain_text(b_->g, *p);
+  auto text = explain_text(b_->g, *p);
+  if (const auto& cluster = opts_.runtime.cluster; cluster.enabled()) {
+    // Which node runs each instance: the same table every node computes at start.
+    const auto tasks = wire(*p);
+    auto where = place(b_->g, *p, tasks, static_cast<int>(cluster.nodes.size()));
+    if (!where)
+      return std::move(where).error();
+    text += "\n" + describe_placement(*p, tasks, *where);
+    for (std::size_t n = 0; n < cluster.nodes.size(); ++n)
+      text += "  node " + std::to_string(n) + ": " + cluster.nodes[n] +
+              (n == 0 ? " (coordinator)" : "") + "\n";
+  }
+  return text;
 }
 
 result<std::unique_ptr<job_execution>> job::start() {

@@ -59,6 +59,13 @@ struct word_at {
   std::string word;
 };
 
+// Words cross nodes on their way to the counts in a multi-node run (--cluster): the binary
+// record codec encodes them by these fields.
+template <class Inspector>
+bool inspect(Inspector& f, word_at& x) {
+  return f.object("word_at").fields(f.field("timestamp", x.timestamp), f.field("word", x.word));
+}
+
 using word_count = window_result<std::string, std::uint64_t>;
 
 /// A row of --output-dir.

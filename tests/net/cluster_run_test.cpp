@@ -222,6 +222,21 @@ BOOST_AUTO_TEST_CASE(a_failure_on_node_1_restarts_every_node_from_the_last_check
   std::filesystem::remove_all(dir);
 }
 
+BOOST_AUTO_TEST_CASE(explain_names_the_node_of_every_instance) {
+  job_options o;
+  o.parallelism = 3;
+  o.runtime.cluster.nodes = {"127.0.0.1:7001", "127.0.0.1:7002"};
+  sinks::collect<reading> out;
+  auto text = sums_job(o, out).explain();
+  BOOST_REQUIRE_MESSAGE(text, (text ? "" : text.error().to_string()));
+  BOOST_TEST_MESSAGE(*text);
+  // Instances i of p run on node i * nodes / p: 0, 0, 1.
+  BOOST_TEST(text->find("Placement on 2 nodes") != std::string::npos);
+  BOOST_TEST(text->find("'readings' instance 2 of 3: node 0") != std::string::npos);
+  BOOST_TEST(text->find("'readings' instance 3 of 3: node 1") != std::string::npos);
+  BOOST_TEST(text->find("node 0: 127.0.0.1:7001 (coordinator)") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(an_edge_whose_type_cannot_cross_nodes_is_refused_naming_it) {
   struct opaque {
     std::int64_t v = 0;

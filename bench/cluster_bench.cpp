@@ -1,0 +1,256 @@
+// Multi-node runs against one process (issue 24), on this machine over loopback.
+//
+//   cluster_bench w2 --records 10000000 --runs 5 [--nodes 2] [--parallelism 2]
+//
+// W2 (generator -> key_by(key) -> running count and sum -> counting sink) runs, run after
+// run interleaved, (a) in one process and (b) as `--nodes` node processes: this process is
+// node 0 and starts the others as children (`cluster_bench node ...`). Records hash to key
+// groups, so about (nodes-1)/nodes of them cross to another node, encoded with the binary
+// record codec. Both give the same count and sum (checked); the figure is the median rate
+// and the ratio (b)/(a).
+#include "sluice/api/job.hpp"
+#include "sluice/bench/workload.hpp"
+#include "sluice/sinks/sink.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace sluice::bench {
+// What crosses nodes is encoded by these fields (the binary record codec).
+template <class Inspector>
+bool inspect(Inspector& f, record& x) {
+  return f.object("record").fields(f.field("key", x.key), f.field("value", x.value),
+                                   f.field("ts", x.ts));
+}
+} // namespace sluice::bench
+
+using namespace sluice;
+using namespace sluice::bench;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+struct key_total {
+  std::uint64_t key = 0, count = 0, sum = 0;
+};
+
+struct running_total {
+  key_total create() const { return {}; }
+  void add(key_total& acc, const record& r) const {
+    acc.key = r.key;
+    ++acc.count;
+    acc.sum += r.value;
+  }
+  key_total result(const key_total& acc) const { return acc; }
+};
+
+struct totals {
+  std::atomic<std::uint64_t> count{0}, sum{0};
+};
+
+/// Counts the updates and sums their counts, published at flush.
+class counting_sink final : public sink<key_total> {
+public:
+  explicit counting_sink(totals* t) : t_(t) {}
+  result<void> write(std::vector<key_total>& records) override {
+    count_ += records.size();
+    for (auto& r : records)
+      sum_ += r.count;
+    return {};
+  }
+  result<void> flush() override {
+    t_->count += std::exchange(count_, 0);
+    t_->sum += std::exchange(sum_, 0);
+    return {};
+  }
+
+private:
+  totals* t_;
+  std::uint64_t count_ = 0, sum_ = 0;
+};
+
+struct count_sink {
+  using record_type = key_total;
+  totals* t;
+  std::unique_ptr<sink<key_total>> create(const sink_context&) const {
+    return std::make_unique<counting_sink>(t);
+  }
+  std::string describe() const { return "count-sum"; }
+};
+
+struct options {
+  std::uint64_t records = 10'000'000;
+  int runs = 5;
+  int nodes = 2;
+  int parallelism = 2;
+  int threads = 2;
+};
+
+/// W2 on this process, as node `node` of `cluster` (empty: alone). Returns count and sum
+/// of this process's sink instances.
+std::pair<std::uint64_t, std::uint64_t> run_w2(const options& o, const std::vector<std::string>& cluster,
+                                               int node) {
+  job_options jo;
+  jo.parallelism = o.parallelism;
+  jo.runtime.threads = o.threads;
+  jo.runtime.cluster.nodes = cluster;
+  jo.runtime.cluster.node = node;
+  totals t;
+  job j{jo};
+  j.from(sources::generator({.count = o.records}, [](std::uint64_t i) { return make_record(i); }))
+    .name("generator")
+    .key_by([](const record& r) { return r.key; })
+    .aggregate(running_total{})
+    .name("running-total")
+    .sink_to(count_sink{&t});
+  auto r = j.run();
+  if (!r) {
+    fmt::print(stderr, "node {}: {}\n", node, r.error().to_string());
+    std::exit(1);
+  }
+  return {t.count.load(), t.sum.load()};
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+/// One cluster run: children for nodes 1.., this process node 0. Returns the seconds and
+/// the totals over every node.
+std::tuple<double, std::uint64_t, std::uint64_t> cluster_run(const options& o) {
+  std::vector<std::string> cluster;
+  std::string joined;
+  for (int n = 0; n < o.nodes; ++n) {
+    cluster.push_back("127.0.0.1:" + std::to_string(free_port()));
+    joined += (n ? "," : "") + cluster.back();
+  }
+  const auto t0 = steady::now();
+  std::vector<pid_t> children;
+  std::vector<std::string> outs;
+  for (int n = 1; n < o.nodes; ++n) {
+    outs.push_back("/tmp/cluster_bench." + std::to_string(::getpid()) + "." + std::to_string(n));
+    std::vector<std::string> args{"/proc/self/exe", "node",      "--index",
+                                  std::to_string(n), "--cluster", joined,
+                                  "--records",       std::to_string(o.records),
+                                  "--parallelism",   std::to_string(o.parallelism),
+                                  "--threads",       std::to_string(o.threads),
+                                  "--out",           outs.back()};
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
+      fmt::print(stderr, "cannot start node {}\n", n);
+      std::exit(1);
+    }
+    children.push_back(pid);
+  }
+  auto [count, sum] = run_w2(o, cluster, 0);
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    int status = 0;
+    ::waitpid(children[i], &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      fmt::print(stderr, "node {} failed\n", i + 1);
+      std::exit(1);
+    }
+    std::ifstream in{outs[i]};
+    std::uint64_t c = 0, s = 0;
+    in >> c >> s;
+    count += c;
+    sum += s;
+    std::remove(outs[i].c_str());
+  }
+  return {std::chrono::duration<double>(steady::now() - t0).count(), count, sum};
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"multi-node runs against one process (W2)"};
+  options o;
+  int index = 0;
+  std::string cluster, out;
+  auto common = [&](CLI::App* sub) {
+    sub->add_option("--records", o.records)->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+    sub->add_option("--parallelism", o.parallelism)->check(CLI::Range(1, 64));
+    sub->add_option("--threads", o.threads)->check(CLI::Range(1, 64));
+  };
+  auto* w2 = app.add_subcommand("w2", "keyed running aggregation: nodes vs one process");
+  common(w2);
+  w2->add_option("--runs", o.runs)->check(CLI::Range(1, 100));
+  w2->add_option("--nodes", o.nodes)->check(CLI::Range(2, 8));
+  auto* node = app.add_subcommand("node", "internal: one node of a cluster run");
+  common(node);
+  node->add_option("--index", index)->required();
+  node->add_option("--cluster", cluster)->required();
+  node->add_option("--out", out)->required();
+  app.require_subcommand(1);
+  CLI11_PARSE(app, argc, argv);
+
+  if (*node) {
+    std::vector<std::string> nodes;
+    for (std::size_t at = 0; at <= cluster.size();) {
+      const auto comma = std::min(cluster.find(',', at), cluster.size());
+      nodes.push_back(cluster.substr(at, comma - at));
+      at = comma + 1;
+    }
+    auto [count, sum] = run_w2(o, nodes, index);
+    std::ofstream{out} << count << ' ' << sum << '\n';
+    return 0;
+  }
+
+  std::vector<double> alone_rates, cluster_rates;
+  std::uint64_t alone_count = 0, alone_sum = 0, cluster_count = 0, cluster_sum = 0;
+  for (int i = 0; i < o.runs; ++i) {
+    const auto t0 = steady::now();
+    std::tie(alone_count, alone_sum) = run_w2(o, {}, 0);
+    alone_rates.push_back(static_cast<double>(o.records) /
+                          std::chrono::duration<double>(steady::now() - t0).count());
+    auto [secs, c, s] = cluster_run(o);
+    cluster_rates.push_back(static_cast<double>(o.records) / secs);
+    cluster_count = c;
+    cluster_sum = s;
+  }
+  const auto a = median(alone_rates), c = median(cluster_rates);
+  fmt::print("w2 on {} nodes: records={} runs={} parallelism={} threads={} per process\n",
+             o.nodes, o.records, o.runs, o.parallelism, o.threads);
+  fmt::print("  one process: {:8.2f} M records/s  (count={} sum={})\n", a / 1e6, alone_count,
+             alone_sum);
+  fmt::print("  {} nodes:     {:8.2f} M records/s  (count={} sum={})\n", o.nodes, c / 1e6,
+             cluster_count, cluster_sum);
+  fmt::print("  ratio nodes/one process: {:.2f}\n", c / a);
+  if (alone_count != cluster_count || alone_sum != cluster_sum) {
+    fmt::print(stderr, "w2: the cluster's result differs from one process's\n");
+    return 1;
+  }
+  return 0;
+}

@@ -195,6 +195,8 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
     return make_error(error_code::invalid_option, "batch_size must be at least 1");
   if (opts.credits < 1)
     return make_error(error_code::invalid_option, "credits must be at least 1");
+  if (opts.remote_credits < 1)
+    return make_error(error_code::invalid_option, "remote_credits must be at least 1");
   if (opts.linger.count() < 0)
     return make_error(error_code::invalid_option, "linger must not be negative");
   if (opts.threads < 0)
@@ -248,6 +250,8 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
     auto where = place(bp->logical, bp->plan, bp->tasks, static_cast<int>(opts.cluster.nodes.size()));
     if (!where)
       return std::move(where).error();
+    bp->node = opts.cluster.node;
+    bp->node_of_task = where->node_of_task;
     auto started = start_cluster(*bp, std::move(*where));
     if (!started)
       return std::move(started).error();

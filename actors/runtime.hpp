@@ -129,6 +129,11 @@ struct runtime_options {
   std::chrono::microseconds linger{0};
   /// Batches a channel may have in flight (the credit window). Bounds memory.
   int credits = 4;
+  /// The same for a channel between two nodes of a multi-node run: a round trip over the
+  /// network takes far longer than between actors, so more batches in flight keep the wire
+  /// busy (Flink gives remote channels floating buffers for this). W2 on two nodes of this
+  /// machine: 0.28x one process with 4, 0.56x with 16 (BENCHMARKS.md). Default 16.
+  int remote_credits = 16;
   /// Processing time; inject a `manual_clock` in tests.
   std::shared_ptr<const clock> processing_clock = default_clock();
   /// Per-operator counters (records, bytes, batches) and busy/backpressured time. Off,

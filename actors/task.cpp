@@ -333,6 +333,12 @@ private:
       routes_[{w.from_node_index, w.from_port}].push_back(static_cast<int>(e));
     }
     out_.emplace(targets, opts.credits, transport_, &metrics_);
+    if (!bp_->node_of_task.empty()) // channels to another node get the remote window
+      for (std::size_t e = 0; e < wiring_.outputs.size(); ++e)
+        for (std::size_t t = 0; t < wiring_.outputs[e].targets.size(); ++t)
+          if (bp_->node_of_task[static_cast<std::size_t>(wiring_.outputs[e].targets[t].to_task)] !=
+              bp_->node)
+            out_->set_window(static_cast<int>(e), static_cast<int>(t), opts.remote_credits);
   }
 
   void on_start() {

@@ -1,6 +1,7 @@
 // Multi-node runs against one process (issue 24), on this machine over loopback.
 //
-//   cluster_bench w2 --records 10000000 --runs 5 [--nodes 2] [--parallelism 2]
+//   cluster_bench w2 --records 10000000 --runs 5 [--nodes 2] [--parallelism 2] [--threads 1]
+//                    [--remote-credits 16]
 //
 // W2 (generator -> key_by(key) -> running count and sum -> counting sink) runs, run after
 // run interleaved, (a) in one process and (b) as `--nodes` node processes: this process is
@@ -99,6 +100,7 @@ struct options {
   int nodes = 2;
   int parallelism = 2;
   int threads = 2;
+  int remote_credits = runtime_options{}.remote_credits; ///< per channel between nodes
 };
 
 /// W2 on this process, as node `node` of `cluster` (empty: alone). Returns count and sum
@@ -108,6 +110,7 @@ std::pair<std::uint64_t, std::uint64_t> run_w2(const options& o, const std::vect
   job_options jo;
   jo.parallelism = o.parallelism;
   jo.runtime.threads = o.threads;
+  jo.runtime.remote_credits = o.remote_credits;
   jo.runtime.cluster.nodes = cluster;
   jo.runtime.cluster.node = node;
   totals t;
@@ -162,6 +165,7 @@ std::tuple<double, std::uint64_t, std::uint64_t> cluster_run(const options& o) {
                                   "--records",       std::to_string(o.records),
                                   "--parallelism",   std::to_string(o.parallelism),
                                   "--threads",       std::to_string(o.threads),
+                                  "--remote-credits", std::to_string(o.remote_credits),
                                   "--out",           outs.back()};
     std::vector<char*> argv;
     for (auto& a : args)
@@ -203,6 +207,8 @@ int main(int argc, char** argv) {
     sub->add_option("--records", o.records)->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
     sub->add_option("--parallelism", o.parallelism)->check(CLI::Range(1, 64));
     sub->add_option("--threads", o.threads)->check(CLI::Range(1, 64));
+    sub->add_option("--remote-credits", o.remote_credits, "batches in flight per channel between nodes")
+      ->check(CLI::Range(1, 1024));
   };
   auto* w2 = app.add_subcommand("w2", "keyed running aggregation: nodes vs one process");
   common(w2);

@@ -4,16 +4,25 @@ namespace sluice {
 
 output_gate::output_gate(const std::vector<int>& targets, int credits,
                          channel_transport& transport, task_metrics* metrics)
-  : transport_(transport), metrics_(metrics), window_(credits) {
+  : transport_(transport), metrics_(metrics) {
   edges_.reserve(targets.size());
   for (int n : targets) {
     edges_.emplace_back(static_cast<std::size_t>(n));
     for (auto& ch : edges_.back())
-      ch.credit = credits;
+      ch.credit = ch.window = credits;
     if (metrics_)
       task_metrics::add(metrics_->credits,
                         static_cast<std::int64_t>(credits) * static_cast<std::int64_t>(n));
   }
+}
+
+void output_gate::set_window(int edge, int target, int credits) {
+  auto& ch = edges_.at(static_cast<std::size_t>(edge)).at(static_cast<std::size_t>(target));
+  const int more = credits - ch.window;
+  ch.window = credits;
+  ch.credit += more;
+  if (metrics_)
+    task_metrics::add(metrics_->credits, static_cast<std::int64_t>(more));
 }
 
 output_gate::channel* output_gate::find(int edge, int target) {
@@ -102,7 +111,7 @@ void output_gate::transmit(int edge, int target, channel& ch, batch_ptr records)
     task_metrics::add(metrics_->credits, std::int64_t{-1});
     task_metrics::add(metrics_->records_out, records->size());
     task_metrics::add(metrics_->batches_out, 1);
-    task_metrics::raise_to(metrics_->max_in_flight, static_cast<std::uint64_t>(window_ - ch.credit));
+    task_metrics::raise_to(metrics_->max_in_flight, static_cast<std::uint64_t>(ch.window - ch.credit));
   }
   transport_.deliver(edge, target, channel_item::data_of(std::move(records)));
 }

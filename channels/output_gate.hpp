@@ -27,6 +27,11 @@ public:
   output_gate(const std::vector<int>& targets, int credits, channel_transport& transport,
               task_metrics* metrics = nullptr);
 
+  /// Before anything is sent: channel `target` of edge `edge` gets a window of `credits`
+  /// instead (a channel to another node: a longer round trip needs more batches in flight
+  /// to keep the wire busy).
+  void set_window(int edge, int target, int credits);
+
   /// Sends a batch to receiver `target` of edge `edge`, or queues it behind what waits.
   /// Returns true when this batch made the task wait (nothing waited before it): the
   /// caller starts counting backpressured time.
@@ -52,6 +57,7 @@ public:
 private:
   struct channel {
     int credit = 0;
+    int window = 0; ///< the credits it started with
     std::deque<channel_item> waiting;
     bool end_wanted = false;
     bool end_sent = false;
@@ -63,7 +69,6 @@ private:
 
   channel_transport& transport_;
   task_metrics* metrics_;
-  int window_;
   std::vector<std::vector<channel>> edges_;
   std::size_t pending_ = 0;
 };

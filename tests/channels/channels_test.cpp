@@ -272,6 +272,21 @@ BOOST_AUTO_TEST_CASE(batches_go_out_while_credit_lasts_then_wait) {
   BOOST_TEST(m.credits.load() == 4);
 }
 
+BOOST_AUTO_TEST_CASE(a_channel_to_another_node_gets_a_window_of_its_own) {
+  recording_transport t;
+  task_metrics m;
+  output_gate g{{2}, 2, t, &m};
+  g.set_window(0, 1, 5);
+  BOOST_TEST(g.credit(0, 0) == 2);
+  BOOST_TEST(g.credit(0, 1) == 5);
+  BOOST_TEST(m.credits.load() == 7);
+  for (int i = 0; i < 6; ++i)
+    g.send(0, 1, records(1));
+  BOOST_TEST(t.take().size() == 5u); // the sixth waits for credit
+  BOOST_TEST(g.pending() == 1u);
+  BOOST_TEST(m.max_in_flight.load() == 5u);
+}
+
 BOOST_AUTO_TEST_CASE(control_items_never_overtake_queued_data) {
   recording_transport t;
   output_gate g{{2}, 1, t};

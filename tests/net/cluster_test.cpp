@@ -51,6 +51,12 @@ void write_file(const fs::path& p, const std::string& text, fs::perms mode) {
 
 constexpr auto owner_only = fs::perms::owner_read | fs::perms::owner_write;
 
+curve_keypair new_keys() {
+  auto keys = make_curve_keypair();
+  BOOST_REQUIRE_MESSAGE(keys.has_value(), (keys ? "" : keys.error().to_string()));
+  return *keys;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(cluster_suite)
@@ -286,14 +292,13 @@ BOOST_AUTO_TEST_CASE(a_key_file_others_may_read_is_refused_naming_its_mode) {
 
 BOOST_AUTO_TEST_CASE(a_key_file_missing_a_line_is_refused_naming_the_line) {
   test::temp_dir dir;
-  auto keys = make_curve_keypair();
-  BOOST_REQUIRE(keys.has_value());
+  const auto keys = new_keys();
   const auto no_secret = dir.path / "no-secret";
-  write_file(no_secret, "public-key=" + keys->public_key + "\n", owner_only);
+  write_file(no_secret, "public-key=" + keys.public_key + "\n", owner_only);
   require_error(failure(read_key_file(no_secret)), error_code::invalid_option,
                 {no_secret.string(), "no secret-key line"});
   const auto no_public = dir.path / "no-public";
-  write_file(no_public, "secret-key=" + keys->secret_key + "\n", owner_only);
+  write_file(no_public, "secret-key=" + keys.secret_key + "\n", owner_only);
   require_error(failure(read_key_file(no_public)), error_code::invalid_option,
                 {"no public-key line"});
   const auto empty = dir.path / "empty";
@@ -306,18 +311,17 @@ BOOST_AUTO_TEST_CASE(a_key_file_missing_a_line_is_refused_naming_the_line) {
 
 BOOST_AUTO_TEST_CASE(crlf_and_comments_in_a_key_file_are_accepted_other_lines_are_not) {
   test::temp_dir dir;
-  auto keys = make_curve_keypair();
-  BOOST_REQUIRE(keys.has_value());
+  const auto keys = new_keys();
   const auto file = dir.path / "crlf";
   write_file(file,
-             "# made for the test\r\npublic-key=" + keys->public_key + "\r\n\r\nsecret-key=" +
-               keys->secret_key + "\r\n",
+             "# made for the test\r\npublic-key=" + keys.public_key + "\r\n\r\nsecret-key=" +
+               keys.secret_key + "\r\n",
              owner_only);
   auto read = read_key_file(file);
   BOOST_REQUIRE_MESSAGE(read.has_value(), (read ? "" : read.error().to_string()));
-  BOOST_TEST(read->secret_key == keys->secret_key);
+  BOOST_TEST(read->secret_key == keys.secret_key);
   const auto odd = dir.path / "odd";
-  write_file(odd, "public-key=" + keys->public_key + "\nsecret-key=" + keys->secret_key +
+  write_file(odd, "public-key=" + keys.public_key + "\nsecret-key=" + keys.secret_key +
                     "\nkey-type=curve\n",
              owner_only);
   require_error(failure(read_key_file(odd)), error_code::invalid_option, {"unexpected line"});
@@ -325,11 +329,10 @@ BOOST_AUTO_TEST_CASE(crlf_and_comments_in_a_key_file_are_accepted_other_lines_ar
 
 BOOST_AUTO_TEST_CASE(a_key_that_is_not_z85_is_refused) {
   test::temp_dir dir;
-  auto keys = make_curve_keypair();
-  BOOST_REQUIRE(keys.has_value());
+  const auto keys = new_keys();
   const std::vector<std::pair<std::string, std::string>> bad_public{
-    {keys->public_key.substr(0, 39), "39 characters"},
-    {keys->public_key + "A", "41 characters"},
+    {keys.public_key.substr(0, 39), "39 characters"},
+    {keys.public_key + "A", "41 characters"},
     {std::string(40, '~'), "'~' is not in Z85's alphabet"},
     {std::string(40, ' '), "spaces"},
     // Five '#' decode to 85^5 - 1, more than 32 bits hold.
@@ -340,14 +343,14 @@ BOOST_AUTO_TEST_CASE(a_key_that_is_not_z85_is_refused) {
       BOOST_TEST(!is_z85_key(key));
       const auto file = dir.path / "bad";
       fs::remove(file);
-      write_file(file, "public-key=" + key + "\nsecret-key=" + keys->secret_key + "\n",
+      write_file(file, "public-key=" + key + "\nsecret-key=" + keys.secret_key + "\n",
                  owner_only);
       require_error(failure(read_key_file(file)), error_code::invalid_option,
                     {file.string(), "public-key is not 40 characters of Z85"});
     }
   }
   const auto file = dir.path / "bad-secret";
-  write_file(file, "public-key=" + keys->public_key + "\nsecret-key=" + std::string(40, '~') + "\n",
+  write_file(file, "public-key=" + keys.public_key + "\nsecret-key=" + std::string(40, '~') + "\n",
              owner_only);
   require_error(failure(read_key_file(file)), error_code::invalid_option,
                 {"secret-key is not 40 characters of Z85"});
@@ -355,12 +358,9 @@ BOOST_AUTO_TEST_CASE(a_key_that_is_not_z85_is_refused) {
 
 BOOST_AUTO_TEST_CASE(a_public_key_that_does_not_belong_to_the_secret_key_is_refused) {
   test::temp_dir dir;
-  auto a = make_curve_keypair();
-  auto b = make_curve_keypair();
-  BOOST_REQUIRE(a.has_value());
-  BOOST_REQUIRE(b.has_value());
+  const auto a = new_keys(), b = new_keys();
   const auto file = dir.path / "mixed";
-  write_file(file, "public-key=" + a->public_key + "\nsecret-key=" + b->secret_key + "\n",
+  write_file(file, "public-key=" + a.public_key + "\nsecret-key=" + b.secret_key + "\n",
              owner_only);
   require_error(failure(read_key_file(file)), error_code::invalid_option,
                 {file.string(), "public-key does not belong to secret-key"});
@@ -370,14 +370,11 @@ BOOST_AUTO_TEST_CASE(a_key_file_given_twice_the_same_key_line_is_refused) {
   // Two public-key lines: which one is meant? Taking the last in silence hides an edit
   // gone wrong.
   test::temp_dir dir;
-  auto a = make_curve_keypair();
-  auto b = make_curve_keypair();
-  BOOST_REQUIRE(a.has_value());
-  BOOST_REQUIRE(b.has_value());
+  const auto a = new_keys(), b = new_keys();
   const auto file = dir.path / "twice";
   write_file(file,
-             "public-key=" + b->public_key + "\npublic-key=" + a->public_key +
-               "\nsecret-key=" + a->secret_key + "\n",
+             "public-key=" + b.public_key + "\npublic-key=" + a.public_key +
+               "\nsecret-key=" + a.secret_key + "\n",
              owner_only);
   require_error(failure(read_key_file(file)), error_code::invalid_option,
                 {file.string(), "public-key", "twice"});

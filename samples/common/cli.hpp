@@ -6,6 +6,7 @@
 #include "sluice/core/log.hpp"
 #include "sluice/monitor/progress_log.hpp"
 #include "sluice/monitor/server.hpp"
+#include "sluice/net/cluster.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -46,6 +47,12 @@ struct common_flags {
   std::string progress_interval = "10s";
   std::string log_level = "warn";
   std::vector<std::string> taps; ///< OPERATOR[:PER_SECOND]
+  // A multi-node run (docs/cluster.md); without `cluster` the job runs in this process.
+  std::string cluster;            ///< cluster file: one host:port per line, node 0 first
+  std::optional<int> node;        ///< this process's line in the cluster file, from 0
+  std::string cluster_key;        ///< CurveZMQ key file (sluice-cluster-key); empty: none
+  std::string heartbeat_interval; ///< empty: 1s (only with --cluster)
+  std::string heartbeat_timeout;  ///< empty: 10s (only with --cluster)
 };
 
 inline void add_common_flags(CLI::App& app, common_flags& f) {
@@ -89,6 +96,18 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
   app.add_option("--tap", f.taps,
                  "print a sample of the records leaving OPERATOR to stderr, at most "
                  "PER_SECOND a second (default 5): OPERATOR[:PER_SECOND]; repeatable");
+  app.add_option("--cluster", f.cluster,
+                 "run as one node of a multi-node job: FILE lists every node's host:port, one "
+                 "a line, node 0 (the coordinator) first (docs/cluster.md)");
+  app.add_option("--node", f.node, "this process's line in the --cluster file, from 0");
+  app.add_option("--cluster-key", f.cluster_key,
+                 "authenticate and encrypt the traffic between nodes (CurveZMQ) with the key "
+                 "FILE made by sluice-cluster-key (needs --cluster)");
+  app.add_option("--heartbeat-interval", f.heartbeat_interval,
+                 "time between heartbeats to each node, e.g. 1s (default 1s; needs --cluster)");
+  app.add_option("--heartbeat-timeout", f.heartbeat_timeout,
+                 "a node silent this long is lost and fails the job, e.g. 10s (default 10s; "
+                 "longer than the interval; needs --cluster)");
 }
 
 /// What a duration flag may be.
@@ -112,6 +131,66 @@ inline result<std::chrono::microseconds> duration_flag(const std::string& flag,
   return *d;
 }
 
+/// A heartbeat flag as whole milliseconds (the link's unit): positive, at least 1ms.
+inline result<std::chrono::milliseconds> heartbeat_flag(const std::string& flag,
+                                                        const std::string& text) {
+  auto d = duration_flag(flag, text, duration_rule::positive);
+  if (!d)
+    return d.error();
+  if (*d < std::chrono::milliseconds{1})
+    return make_error(error_code::invalid_option, flag + ": must be at least 1ms, got " + text);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+/// Fills `c` from `--cluster`, `--node`, `--cluster-key` and the heartbeat flags. Errors
+/// name the flag; those of the cluster file, the key file and `cluster_options::validate`
+/// are returned as they are (they name the file, the line or the field).
+inline result<void> apply_cluster_flags(const common_flags& f, net::cluster_options& c) {
+  if (f.cluster.empty()) {
+    // Without a cluster file these would be ignored in silence.
+    const std::pair<bool, const char*> alone[] = {
+      {f.node.has_value(), "--node"},
+      {!f.cluster_key.empty(), "--cluster-key"},
+      {!f.heartbeat_interval.empty(), "--heartbeat-interval"},
+      {!f.heartbeat_timeout.empty(), "--heartbeat-timeout"},
+    };
+    for (const auto& [given, flag] : alone)
+      if (given)
+        return make_error(error_code::invalid_option,
+                          std::string{flag} + ": needs --cluster (the file listing the nodes)");
+    return {};
+  }
+  // Two processes both taking node 0 by default would both coordinate.
+  if (!f.node)
+    return make_error(error_code::invalid_option,
+                      "--cluster: needs --node N, this process's line in the cluster file "
+                      "(0: the coordinator)");
+  auto nodes = net::read_cluster_file(f.cluster);
+  if (!nodes)
+    return nodes.error();
+  c.nodes = std::move(*nodes);
+  c.node = *f.node;
+  if (!f.cluster_key.empty()) {
+    // Read now, so a bad key file fails before anything starts (also with --explain).
+    if (auto keys = net::read_key_file(f.cluster_key); !keys)
+      return keys.error();
+    c.key_file = f.cluster_key;
+  }
+  if (!f.heartbeat_interval.empty()) {
+    auto every = heartbeat_flag("--heartbeat-interval", f.heartbeat_interval);
+    if (!every)
+      return every.error();
+    c.heartbeat_interval = *every;
+  }
+  if (!f.heartbeat_timeout.empty()) {
+    auto silent = heartbeat_flag("--heartbeat-timeout", f.heartbeat_timeout);
+    if (!silent)
+      return silent.error();
+    c.heartbeat_timeout = *silent;
+  }
+  return c.validate();
+}
+
 /// Applies the flags to job options; errors name the offending flag.
 inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const common_flags& f,
                                                                           job_options& o) {
@@ -124,6 +203,8 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
   if (!linger)
     return linger.error();
   o.runtime.linger = *linger;
+  if (auto ok = apply_cluster_flags(f, o.runtime.cluster); !ok)
+    return ok.error();
   // An interval without a directory would silently take no checkpoints at all.
   if (f.checkpoint_dir.empty() && !f.checkpoint_interval.empty())
     return make_error(error_code::invalid_option,

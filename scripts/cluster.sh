@@ -5,7 +5,9 @@
 #   scripts/cluster.sh N SAMPLE [ARGS...]
 #   scripts/cluster.sh 2 windowed_wordcount --input in/ --output-dir out/ --checkpoint-dir cp/
 #
-# Node i runs `SAMPLE --cluster FILE --node i ARGS...`. FILE lists N loopback endpoints on
+# Node i runs `SAMPLE --cluster FILE --node i ARGS...`, with `{node}` in ARGS replaced by i
+# (`--output out-{node}.jsonl`: processes on one machine must not share an output file).
+# FILE lists N loopback endpoints on
 # free ports (written to the log directory), or is $SLUICE_CLUSTER_FILE when set (it must
 # list N nodes). Each node's stderr goes to node-i.log in the log directory, which is printed
 # at start; stdout is this script's. A node that exits 0 is done; one that exits otherwise
@@ -132,9 +134,9 @@ declare -a pid=() runs=() state=() timer=()
 start_node() {
   local i=$1
   runs[i]=$((${runs[i]:-0} + 1))
-  echo "== $(date -u +%FT%TZ) start ${runs[i]} of node $i: $program --cluster $cluster_file --node $i ${args[*]}" \
+  echo "== $(date -u +%FT%TZ) start ${runs[i]} of node $i: $program --cluster $cluster_file --node $i ${args[*]//\{node\}/$i}" \
     >>"$logs/node-$i.log"
-  "$program" --cluster "$cluster_file" --node "$i" "${args[@]}" 2>>"$logs/node-$i.log" &
+  "$program" --cluster "$cluster_file" --node "$i" "${args[@]//\{node\}/$i}" 2>>"$logs/node-$i.log" &
   pid[i]=$!
   state[i]=running
 }

@@ -71,12 +71,13 @@ run() {
 }
 
 # A node failing twice, then succeeding: restarted twice, and the cluster ends with 0.
-run restarts FAKE_PLAN_1="3 137 0" -- 3 some_sample --input in/ --flag "two words"
+run restarts FAKE_PLAN_1="3 137 0" -- 3 some_sample --input in/ --flag "two words" --output "out-{node}.jsonl"
 expect_eq "restarts: exit status" "$status" 0
 expect_eq "restarts: runs of node 0" "$(cat "$state/runs-0")" 1
 expect_eq "restarts: runs of node 1" "$(cat "$state/runs-1")" 3
 expect_eq "restarts: runs of node 2" "$(cat "$state/runs-2")" 1
-expect_eq "restarts: arguments passed on" "$(cat "$state/args-1")" "--input in/ --flag two words"
+expect_eq "restarts: arguments passed on, {node} replaced" "$(cat "$state/args-1")" "--input in/ --flag two words --output out-1.jsonl"
+expect_eq "restarts: node 2's arguments" "$(cat "$state/args-2")" "--input in/ --flag two words --output out-2.jsonl"
 expect_in "restarts: stderr" "$err" "node 1 exited with status 3: restart 1 of 3"
 expect_in "restarts: stderr" "$err" "node 1 exited with status 137: restart 2 of 3"
 expect_in "restarts: stderr" "$err" "every node finished"

@@ -33,6 +33,10 @@ endforeach()
 if(TARGET sluice-kafka-mock)
   install(TARGETS sluice-kafka-mock RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+# A user of multi-node runs needs it wherever the library is installed.
+if(TARGET sluice-cluster-key)
+  install(TARGETS sluice-cluster-key RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/SluiceConfig.cmake.in
   ${PROJECT_BINARY_DIR}/SluiceConfig.cmake

@@ -51,8 +51,10 @@ struct cluster_options {
 };
 
 /// The lines of a cluster file: one `host:port` per line, node 0 first; blank lines and
-/// lines starting with `#` are skipped, spaces around an entry trimmed. Fails with
-/// `io_error` (the file cannot be read) or `invalid_option` (naming the line).
+/// lines starting with `#` are skipped, spaces around an entry trimmed, CRLF line ends
+/// accepted. Fails with `io_error` (the file cannot be read, or is no regular file) or
+/// `invalid_option` (naming the line; a line over 1024 characters or a file over 1 MiB is
+/// refused before it is read whole).
 [[nodiscard]] result<std::vector<std::string>> read_cluster_file(const std::filesystem::path& file);
 
 /// A digest of the cluster's node list (XXH64 of the lines, in hex): peers started with
@@ -60,13 +62,15 @@ struct cluster_options {
 [[nodiscard]] std::string cluster_digest(const std::vector<std::string>& nodes);
 
 /// Writes a new cluster key (`make_curve_keypair`) to `file`, readable by its owner only
-/// (mode 0600). Format: two lines, `public-key=Z85` and `secret-key=Z85`. Refuses to
-/// overwrite an existing file.
+/// (mode 0600 from its creation). Format: two lines, `public-key=Z85` and `secret-key=Z85`.
+/// Refuses (`io_error`) an existing file and a symbolic link, even a dangling one: the
+/// secret is written only into a file this call created.
 [[nodiscard]] result<curve_keypair> write_key_file(const std::filesystem::path& file);
 
 /// Reads a key file written by `write_key_file`. Fails with `io_error` or
-/// `invalid_option` naming the file and what is wrong (a missing key, a key that is not
-/// 40 characters of Z85, a file others may read).
+/// `invalid_option` naming the file and what is wrong (a missing or repeated key line, a key
+/// that is not 40 characters of Z85, a public key not derived from the secret key, a file
+/// the group or others may access, a file over 4 KiB or not a regular file).
 [[nodiscard]] result<curve_keypair> read_key_file(const std::filesystem::path& file);
 
 } // namespace sluice::net

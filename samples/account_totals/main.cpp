@@ -191,20 +191,9 @@ int main(int argc, char** argv) {
       .name("console");
   }
 
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text) {
-      std::cerr << "account_totals: " << text.error().to_string() << "\n";
-      return 2;
-    }
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, common, *duration);
-  if (!done) {
-    std::cerr << "account_totals: job failed: " << done.error().to_string() << "\n";
-    return 1;
-  }
+  auto done = samples::explain_or_run(j, common, *duration, {.program = "account_totals"});
+  if (!done)
+    return done.exit_code();
   std::uint64_t read = 0, late = 0, behind = 0;
   for (auto& t : done->tasks) {
     if (t.chain_id == 0)

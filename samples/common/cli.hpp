@@ -6,6 +6,7 @@
 #include "sluice/core/log.hpp"
 #include "sluice/monitor/progress_log.hpp"
 #include "sluice/monitor/server.hpp"
+#include "sluice/net/cluster.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -18,8 +19,11 @@
 #include <memory>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace sluice::samples {
 
@@ -43,6 +47,12 @@ struct common_flags {
   std::string progress_interval = "10s";
   std::string log_level = "warn";
   std::vector<std::string> taps; ///< OPERATOR[:PER_SECOND]
+  // A multi-node run (docs/cluster.md); without `cluster` the job runs in this process.
+  std::string cluster;            ///< cluster file: one host:port per line, node 0 first
+  std::optional<int> node;        ///< this process's line in the cluster file, from 0
+  std::string cluster_key;        ///< CurveZMQ key file (sluice-cluster-key); empty: none
+  std::string heartbeat_interval; ///< empty: 1s (only with --cluster)
+  std::string heartbeat_timeout;  ///< empty: 10s (only with --cluster)
 };
 
 inline void add_common_flags(CLI::App& app, common_flags& f) {
@@ -86,6 +96,18 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
   app.add_option("--tap", f.taps,
                  "print a sample of the records leaving OPERATOR to stderr, at most "
                  "PER_SECOND a second (default 5): OPERATOR[:PER_SECOND]; repeatable");
+  app.add_option("--cluster", f.cluster,
+                 "run as one node of a multi-node job: FILE lists every node's host:port, one "
+                 "a line, node 0 (the coordinator) first (docs/cluster.md)");
+  app.add_option("--node", f.node, "this process's line in the --cluster file, from 0");
+  app.add_option("--cluster-key", f.cluster_key,
+                 "authenticate and encrypt the traffic between nodes (CurveZMQ) with the key "
+                 "FILE made by sluice-cluster-key (needs --cluster)");
+  app.add_option("--heartbeat-interval", f.heartbeat_interval,
+                 "time between heartbeats to each node, e.g. 1s (default 1s; needs --cluster)");
+  app.add_option("--heartbeat-timeout", f.heartbeat_timeout,
+                 "a node silent this long is lost and fails the job, e.g. 10s (default 10s; "
+                 "longer than the interval; needs --cluster)");
 }
 
 /// What a duration flag may be.
@@ -109,6 +131,66 @@ inline result<std::chrono::microseconds> duration_flag(const std::string& flag,
   return *d;
 }
 
+/// A heartbeat flag as whole milliseconds (the link's unit): positive, at least 1ms.
+inline result<std::chrono::milliseconds> heartbeat_flag(const std::string& flag,
+                                                        const std::string& text) {
+  auto d = duration_flag(flag, text, duration_rule::positive);
+  if (!d)
+    return d.error();
+  if (*d < std::chrono::milliseconds{1})
+    return make_error(error_code::invalid_option, flag + ": must be at least 1ms, got " + text);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+/// Fills `c` from `--cluster`, `--node`, `--cluster-key` and the heartbeat flags. Errors
+/// name the flag; those of the cluster file, the key file and `cluster_options::validate`
+/// are returned as they are (they name the file, the line or the field).
+inline result<void> apply_cluster_flags(const common_flags& f, net::cluster_options& c) {
+  if (f.cluster.empty()) {
+    // Without a cluster file these would be ignored in silence.
+    const std::pair<bool, const char*> alone[] = {
+      {f.node.has_value(), "--node"},
+      {!f.cluster_key.empty(), "--cluster-key"},
+      {!f.heartbeat_interval.empty(), "--heartbeat-interval"},
+      {!f.heartbeat_timeout.empty(), "--heartbeat-timeout"},
+    };
+    for (const auto& [given, flag] : alone)
+      if (given)
+        return make_error(error_code::invalid_option,
+                          std::string{flag} + ": needs --cluster (the file listing the nodes)");
+    return {};
+  }
+  // Two processes both taking node 0 by default would both coordinate.
+  if (!f.node)
+    return make_error(error_code::invalid_option,
+                      "--cluster: needs --node N, this process's line in the cluster file "
+                      "(0: the coordinator)");
+  auto nodes = net::read_cluster_file(f.cluster);
+  if (!nodes)
+    return nodes.error();
+  c.nodes = std::move(*nodes);
+  c.node = *f.node;
+  if (!f.cluster_key.empty()) {
+    // Read now, so a bad key file fails before anything starts (also with --explain).
+    if (auto keys = net::read_key_file(f.cluster_key); !keys)
+      return keys.error();
+    c.key_file = f.cluster_key;
+  }
+  if (!f.heartbeat_interval.empty()) {
+    auto every = heartbeat_flag("--heartbeat-interval", f.heartbeat_interval);
+    if (!every)
+      return every.error();
+    c.heartbeat_interval = *every;
+  }
+  if (!f.heartbeat_timeout.empty()) {
+    auto silent = heartbeat_flag("--heartbeat-timeout", f.heartbeat_timeout);
+    if (!silent)
+      return silent.error();
+    c.heartbeat_timeout = *silent;
+  }
+  return c.validate();
+}
+
 /// Applies the flags to job options; errors name the offending flag.
 inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const common_flags& f,
                                                                           job_options& o) {
@@ -121,6 +203,8 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
   if (!linger)
     return linger.error();
   o.runtime.linger = *linger;
+  if (auto ok = apply_cluster_flags(f, o.runtime.cluster); !ok)
+    return ok.error();
   // An interval without a directory would silently take no checkpoints at all.
   if (f.checkpoint_dir.empty() && !f.checkpoint_interval.empty())
     return make_error(error_code::invalid_option,
@@ -196,19 +280,91 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
 }
 
 /// Runs the job until its input ends, `duration` passes or Ctrl-C, with the monitor
-/// (`--metrics-port`) while it runs.
+/// (`--metrics-port`) while it runs, serving `pages` beside its own (a dashboard).
 inline result<job_result> run_job(job& j, const common_flags& f,
-                                  std::optional<std::chrono::nanoseconds> duration) {
-  return run_until_stopped(j, duration, [&f](job_execution& exec) -> result<std::shared_ptr<void>> {
+                                  std::optional<std::chrono::nanoseconds> duration,
+                                  std::vector<monitor::extra_page> pages = {}) {
+  return run_until_stopped(j, duration, [&f, &pages](job_execution& exec) -> result<std::shared_ptr<void>> {
     if (f.metrics_port < 0)
       return std::shared_ptr<void>{};
-    auto server = monitor::server::start(exec, {.port = f.metrics_port});
+    std::vector<std::string> paths;
+    for (const auto& p : pages)
+      paths.push_back(p.path);
+    auto server = monitor::server::start(exec, {.port = f.metrics_port, .pages = std::move(pages)});
     if (!server)
       return make_error(error_code::invalid_option, "--metrics-port: " + server.error().message);
-    std::cerr << "status page: " << (*server)->url() << "/  metrics: " << (*server)->url()
-              << "/metrics\n";
+    // "dashboard: http://127.0.0.1:9249/dashboard  status page: ...": each page by its name.
+    const auto url = (*server)->url();
+    for (const auto& path : paths)
+      std::cerr << path.substr(1) << ": " << url << path << "  ";
+    std::cerr << "status page: " << url << "/  metrics: " << url << "/metrics\n";
     return std::shared_ptr<void>{std::move(*server)};
   });
+}
+
+/// How a sample ends when its job cannot be planned or fails (`explain_or_run`).
+struct sample_run_options {
+  /// Starts every message: "nexmark: job failed: ...".
+  std::string_view program;
+  /// The exit code of a failed job. Default 1; 2 is for bad flags and plans.
+  int job_failed_exit = 1;
+  /// Reports a failed job instead of the line on stderr (a tutorial that shows a failure
+  /// prints it with its output).
+  std::function<void(const error&)> on_failure{};
+  /// Pages served on `--metrics-port` beside the monitor's own.
+  std::vector<monitor::extra_page> pages{};
+};
+
+/// What `explain_or_run` ended with: the job's result, or the code `main` exits with.
+class sample_run {
+public:
+  explicit sample_run(job_result done) : done_(std::move(done)) {}
+  explicit sample_run(int exit_code) : exit_code_(exit_code) {}
+
+  /// Whether the job ran to its end (or was stopped) and its result is here.
+  explicit operator bool() const noexcept { return done_.has_value(); }
+  /// Without a result: 0 after `--explain` printed the plans, 2 when the job could not be
+  /// planned, `job_failed_exit` when it failed (each reported already).
+  int exit_code() const noexcept { return exit_code_; }
+  job_result& operator*() { return *done_; }
+  job_result* operator->() { return &*done_; }
+
+private:
+  std::optional<job_result> done_;
+  int exit_code_ = 0;
+};
+
+/// The end of a sample's main(), once its job is built. With `--explain`: prints the
+/// logical and physical plans to stdout and gives exit code 0, or reports
+/// "<program>: <error>" on stderr and gives 2 when the job cannot be planned. Otherwise runs
+/// the job as `run_job` does (the monitor, `--duration`, Ctrl-C); a failed job is reported
+/// ("<program>: job failed: <error>", or `on_failure`) and gives `job_failed_exit`.
+///
+///   auto done = samples::explain_or_run(j, common, *duration, {.program = "nexmark"});
+///   if (!done)
+///     return done.exit_code();
+///   report(done->tasks);
+inline sample_run explain_or_run(job& j, const common_flags& f,
+                                 std::optional<std::chrono::nanoseconds> duration,
+                                 sample_run_options how) {
+  if (f.explain) {
+    auto text = j.explain();
+    if (!text) {
+      std::cerr << how.program << ": " << text.error().to_string() << "\n";
+      return sample_run{2};
+    }
+    std::cout << *text;
+    return sample_run{0};
+  }
+  auto done = run_job(j, f, duration, std::move(how.pages));
+  if (!done) {
+    if (how.on_failure)
+      how.on_failure(done.error());
+    else
+      std::cerr << how.program << ": job failed: " << done.error().to_string() << "\n";
+    return sample_run{how.job_failed_exit};
+  }
+  return sample_run{std::move(*done)};
 }
 
 /// Crash tests only: SLUICE_CRASH_AT=<step>:<n> kills the process with SIGKILL the n-th

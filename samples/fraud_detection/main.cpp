@@ -294,18 +294,9 @@ int main(int argc, char** argv) {
       return fail(ok.error(), 2);
   }
 
-  if (s.common.explain) {
-    auto text = j.explain();
-    if (!text)
-      return fail(text.error(), 2);
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, s.common, *duration);
-  if (!done) {
-    std::cerr << "fraud_detection: job failed: " << done.error().to_string() << "\n";
-    return 1;
-  }
+  auto done = samples::explain_or_run(j, s.common, *duration, {.program = "fraud_detection"});
+  if (!done)
+    return done.exit_code();
 
   if (s.sink == "kafka-transactions") {
     std::cerr << fmt::format("fraud_detection: wrote {} transactions to Kafka topic '{}'\n",

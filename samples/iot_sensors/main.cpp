@@ -155,16 +155,9 @@ int main(int argc, char** argv) {
   out.alerts.sink_to(sinks::console<band_alert>{}).name("alerts-out");
   out.late.sink_to(sinks::console<late_reading>{}).name("late-out");
 
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text)
-      return fail(text.error());
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, common, *duration);
+  auto done = samples::explain_or_run(j, common, *duration, {.program = "iot_sensors"});
   if (!done)
-    return fail(done.error(), 1);
+    return done.exit_code();
   std::uint64_t read = 0, late = 0, behind = 0;
   for (const auto& t : done->tasks) {
     if (t.chain_id == 0)

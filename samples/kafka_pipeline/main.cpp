@@ -91,20 +91,9 @@ int main(int argc, char** argv) {
         .transactional_id_prefix = prefix},
        [](const account_total& t) { return std::optional{std::to_string(t.account)}; }}})
     .name("out");
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text) {
-      std::cerr << "kafka_pipeline: " << text.error().to_string() << "\n";
-      return 2;
-    }
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, common, *duration);
-  if (!done) {
-    std::cerr << "kafka_pipeline: job failed: " << done.error().to_string() << "\n";
-    return 1;
-  }
+  auto done = samples::explain_or_run(j, common, *duration, {.program = "kafka_pipeline"});
+  if (!done)
+    return done.exit_code();
   std::uint64_t read = 0;
   for (auto& t : done->tasks)
     if (t.chain_id == 0)

@@ -59,25 +59,11 @@ int main(int argc, char** argv) {
   out.minutes.sink_to(sinks::console<logs::minute_result>{}).name("minutes-out");
   out.malformed.sink_to(sinks::console<logs::malformed_line>{{.out = &std::cerr}}).name("malformed-out");
 
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text)
-      return fail(text.error());
-    std::cout << *text;
-    return 0;
-  }
-  // As samples::run_job, with the dashboard's pages on the monitor's server.
-  auto done = run_until_stopped(j, *duration, [&](job_execution& exec) -> result<std::shared_ptr<void>> {
-    if (common.metrics_port < 0)
-      return std::shared_ptr<void>{};
-    auto server = monitor::server::start(exec, {.port = common.metrics_port, .pages = board->pages(board)});
-    if (!server)
-      return make_error(error_code::invalid_option, "--metrics-port: " + server.error().message);
-    std::cerr << "dashboard: " << (*server)->url() << "/dashboard  status page: " << (*server)->url() << "/\n";
-    return std::shared_ptr<void>{std::move(*server)};
-  });
+  // The dashboard's pages are served on the monitor's server (--metrics-port).
+  auto done = samples::explain_or_run(j, common, *duration,
+                                      {.program = "log_analytics", .pages = board->pages(board)});
   if (!done)
-    return fail(done.error(), 1);
+    return done.exit_code();
   const auto t = board->current();
   std::cerr << fmt::format("log_analytics: {}, {} requests ({} 4xx, {} 5xx), {} malformed lines, "
                            "{} minutes closed\n",

@@ -99,20 +99,9 @@ int main(int argc, char** argv) {
       out->file << r << '\n';
   })).name("results");
 
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text) {
-      std::cerr << "nexmark: " << text.error().to_string() << "\n";
-      return 2;
-    }
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, common, *duration);
-  if (!done) {
-    std::cerr << "nexmark: job failed: " << done.error().to_string() << "\n";
-    return 1;
-  }
+  auto done = samples::explain_or_run(j, common, *duration, {.program = "nexmark"});
+  if (!done)
+    return done.exit_code();
   if (out->file.is_open()) {
     out->file.flush();
     if (!out->file) {

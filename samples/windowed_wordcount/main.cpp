@@ -241,15 +241,7 @@ int main(int argc, char** argv) {
       return result<void>{};
     }));
 
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text)
-      return fail(text.error());
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, common, *duration);
-  if (!done)
-    return fail(done.error());
-  return 0;
+  auto done = samples::explain_or_run(j, common, *duration,
+                                      {.program = "windowed_wordcount", .job_failed_exit = 2});
+  return done.exit_code();
 }

@@ -129,16 +129,10 @@ int main(int argc, char** argv) {
                                                .truncate = 0}})
       .name("console");
 
-    if (common.explain) {
-      auto text = j.explain();
-      if (!text)
-        return fail(text.error());
-      std::cout << *text;
-      return 0;
-    }
-    auto done = samples::run_job(j, common, *duration);
+    auto done = samples::explain_or_run(
+      j, common, *duration, {.program = "tutorial_01_streaming_basics", .job_failed_exit = 2});
     if (!done)
-      return fail(done.error());
+      return done.exit_code();
   }
   return 0;
 }

@@ -149,16 +149,10 @@ int main(int argc, char** argv) {
       .name("kafka-out");
   }
 
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text)
-      return fail(text.error());
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, common, *duration);
+  auto done = samples::explain_or_run(j, common, *duration,
+                                      {.program = "tutorial_02_sources_sinks", .job_failed_exit = 2});
   if (!done)
-    return fail(done.error());
+    return done.exit_code();
 
   if (s.sink == "file") {
     // What a reader that follows the manifest sees: exactly the committed rows.

@@ -194,15 +194,7 @@ int main(int argc, char** argv) {
       .sink_to(sinks::console<total_stats>{table});
   }
 
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text)
-      return fail(text.error());
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, common, *duration);
-  if (!done)
-    return fail(done.error());
-  return 0;
+  auto done = samples::explain_or_run(j, common, *duration,
+                                      {.program = "tutorial_03_transformations", .job_failed_exit = 2});
+  return done.exit_code();
 }

@@ -256,16 +256,10 @@ int main(int argc, char** argv) {
       .sink_to(sinks::for_each<std::string>(print_line));
   }
 
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text)
-      return fail(text.error());
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, common, *duration);
+  auto done = samples::explain_or_run(j, common, *duration,
+                                      {.program = "tutorial_04_stateful_operations", .job_failed_exit = 2});
   if (!done)
-    return fail(done.error());
+    return done.exit_code();
   if (micro_batch) {
     printer.print(std::cout);
     return 0;

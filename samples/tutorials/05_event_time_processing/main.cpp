@@ -115,16 +115,10 @@ int run_guide(const std::string& input, samples::common_flags& common, job_optio
       }))
     .name("output-rows");
 
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text)
-      return fail(text.error());
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, common, *duration);
+  auto done = samples::explain_or_run(j, common, *duration,
+                                      {.program = "tutorial_05_event_time_processing", .job_failed_exit = 2});
   if (!done)
-    return fail(done.error());
+    return done.exit_code();
 
   // Printed after the run, batch by batch: the sinks and the progress reports of one batch
   // arrive on different threads.
@@ -181,16 +175,10 @@ int run_lateness(const std::string& input, samples::common_flags& common, job_op
     }))
     .name("late-records");
 
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text)
-      return fail(text.error());
-    std::cout << *text;
-    return 0;
-  }
-  auto done = samples::run_job(j, common, *duration);
+  auto done = samples::explain_or_run(j, common, *duration,
+                                      {.program = "tutorial_05_event_time_processing", .job_failed_exit = 2});
   if (!done)
-    return fail(done.error());
+    return done.exit_code();
   std::cout << "window results, in the order they fired:\n";
   for (auto& r : results)
     std::cout << "  " << r << "\n";

@@ -253,23 +253,19 @@ int main(int argc, char** argv) {
            part == "failure"   ? reject_negative
            : part == "restart" ? fail_once_on_negative
                                : [](const payment&) {});
-  if (common.explain) {
-    auto text = j.explain();
-    if (!text)
-      return fail(text.error());
-    std::cout << *text;
-    return 0;
-  }
-  if (part == "metrics")
+  // This part starts the job and its monitor itself, to scrape it once the job ended.
+  if (part == "metrics" && !common.explain)
     return run_metrics(j, pj);
 
-  auto done = samples::run_job(j, common, *duration);
-  if (!done) {
-    // The error names the operator, its instance, the cause and the record.
-    std::cout << "the job failed: " << done.error().to_string() << "\n";
-    pj.print(std::cout);
-    return 1;
-  }
+  auto done = samples::explain_or_run(
+    j, common, *duration,
+    {.program = "tutorial_06_monitoring_debugging", .on_failure = [&pj](const error& e) {
+       // The error names the operator, its instance, the cause and the record.
+       std::cout << "the job failed: " << e.to_string() << "\n";
+       pj.print(std::cout);
+     }});
+  if (!done)
+    return done.exit_code();
   pj.print(std::cout);
   if (part == "dead-letters")
     for (auto d : pj.dead) {

@@ -575,6 +575,18 @@ public:
     next_.reset();
   }
 
+  /// Node 0 saying hello again restarted: this node's attempt belongs to a coordinator that
+  /// is gone, so the node ends (its supervisor starts it anew, to join the new one).
+  void on_peer_up(int peer) override {
+    bridge_base::on_peer_up(peer);
+    if (peer != 0)
+      return;
+    if (seen_node_0_)
+      end(make_error(error_code::node_lost, peer_name(0) + " restarted: this node's run ends "
+                                                           "so that it joins the new one"));
+    seen_node_0_ = true;
+  }
+
 private:
   /// The sender is task `task` of the running attempt (a killed attempt's task may still
   /// have messages on their way).
@@ -792,6 +804,7 @@ private:
   std::optional<control_message> next_;   ///< an attempt waiting for the old one to stop
   std::map<std::int64_t, std::vector<checkpoint_piece>> pieces_; ///< per checkpoint, reported
   std::set<int> finished_;
+  bool seen_node_0_ = false;
   bool ended_ = false;
 };
 

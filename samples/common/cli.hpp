@@ -42,6 +42,7 @@ struct common_flags {
   std::string on_unreadable_checkpoints;
   bool allow_non_restored_state = false; ///< only with a checkpoint directory
   std::int64_t restore_from = -1;  ///< -1: the latest usable checkpoint
+  int max_restarts = -1; ///< -1: the restart strategy's default (3)
   int metrics_port = -1; ///< -1: no monitor; 0: any free port
   std::string progress;  ///< progress log file
   std::string progress_interval = "10s";
@@ -84,6 +85,10 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
                  "restore this checkpoint or savepoint id instead of the latest; a new history "
                  "starts there: newer checkpoints, and the output the exactly-once file sink "
                  "committed for them, are rolled back (needs --checkpoint-dir)");
+  app.add_option("--max-restarts", f.max_restarts,
+                 "restarts after failures before the job fails (default 3; Flink's "
+                 "restart-strategy attempts; needs --checkpoint-dir)")
+    ->check(CLI::Range(0, 1000000));
   app.add_option("--metrics-port", f.metrics_port,
                  "serve Prometheus /metrics and the status page / on this port (0: any free)")
     ->check(CLI::Range(0, 65535));
@@ -225,6 +230,11 @@ inline result<std::optional<std::chrono::nanoseconds>> apply_common_flags(const 
                             ": a checkpoint id is 0 or more");
   if (f.restore_from >= 0)
     o.checkpoints.restore_from = f.restore_from;
+  if (f.max_restarts >= 0) {
+    if (f.checkpoint_dir.empty()) // restarts resume from checkpoints: none without them
+      return make_error(error_code::invalid_option, "--max-restarts: needs --checkpoint-dir");
+    o.checkpoints.restart.max_restarts = f.max_restarts;
+  }
   if (!f.checkpoint_dir.empty()) {
     o.checkpoints.on_unreadable = f.on_unreadable_checkpoints == "repair"
                                     ? unreadable_checkpoints::repair

@@ -11,6 +11,7 @@
 
 #include "sluice/tests/common/child_process.hpp"
 #include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/tests/recovery/wordcount_input.hpp"
 
 #include "sluice/sinks/file_manifest.hpp"
 
@@ -32,47 +33,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// 60 files of 400 lines: words from a small vocabulary, event times rising over the
-/// files and out of order by less than the watermark delay (so no row is late, whatever
-/// the batching after a restart).
-void write_input(const fs::path& dir) {
-  fs::create_directories(dir);
-  std::mt19937_64 rng{7};
-  const char* words[] = {"cat", "dog", "owl", "emu", "yak", "gnu", "elk", "fox", "bee", "ant"};
-  long t = 0; // seconds after 2026-01-01T00:00:00Z
-  for (int f = 0; f < 60; ++f) {
-    char name[16];
-    std::snprintf(name, sizeof name, "%03d.jsonl", f);
-    std::ofstream out{dir / name};
-    for (int i = 0; i < 400; ++i) {
-      t += 3;
-      const long jitter = static_cast<long>(rng() % 120); // < the 5 min delay
-      const long s = std::max(0L, t - jitter);
-      char ts[32];
-      std::snprintf(ts, sizeof ts, "2026-01-01T%02ld:%02ld:%02ldZ", s / 3600, (s / 60) % 60, s % 60);
-      out << "{\"timestamp\": \"" << ts << "\", \"line\": \"" << words[rng() % 10] << ' '
-          << words[rng() % 10] << "\"}\n";
-    }
-  }
-}
-
+using sluice::test::committed_rows;
 using sluice::test::run_child;
-
-/// The committed output, as a reader that follows the sink's manifest sees it.
-std::vector<std::string> committed_rows(const fs::path& dir) {
-  std::vector<std::string> rows;
-  if (!fs::exists(dir))
-    return rows;
-  auto files = sluice::sinks::read_committed_files(dir);
-  BOOST_REQUIRE_MESSAGE(files.has_value(), (files ? std::string{} : files.error().to_string()));
-  for (auto& f : *files) {
-    std::ifstream in{f.path};
-    for (std::string line; std::getline(in, line);)
-      rows.push_back(line);
-  }
-  std::sort(rows.begin(), rows.end());
-  return rows;
-}
+using sluice::test::write_input;
 
 std::vector<std::string> sample_args(const fs::path& input, const fs::path& out,
                                      const fs::path& checkpoints, const std::string& trigger) {

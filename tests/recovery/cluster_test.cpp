@@ -1,0 +1,238 @@
+// Multi-node runs of the windowed_wordcount sample as separate processes on loopback
+// (issue 24): two and three nodes write the one-process output byte for byte; with
+// checkpoints, nodes killed with SIGKILL at seeded random moments (node 1, and node 0, the
+// coordinator) and restarted by the test as a supervisor would leave committed output equal
+// to an uninterrupted run's. Longer loops: scripts/soak.sh.
+#define BOOST_TEST_MODULE cluster_processes
+#include <boost/test/unit_test.hpp>
+
+#include "sluice/tests/common/child_process.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
+#include "sluice/tests/recovery/wordcount_input.hpp"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using sluice::test::committed_rows;
+using sluice::test::write_input;
+
+namespace {
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+/// A cluster file of `nodes` loopback endpoints on free ports.
+fs::path cluster_file(const fs::path& dir, int nodes) {
+  const auto file = dir / "cluster.txt";
+  std::ofstream out{file};
+  for (int n = 0; n < nodes; ++n)
+    out << "127.0.0.1:" << free_port() << "\n";
+  return file;
+}
+
+/// Starts `args` with its stderr appended to `log`; returns the pid.
+pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t io;
+  posix_spawn_file_actions_init(&io);
+  posix_spawn_file_actions_addopen(&io, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&io);
+  BOOST_REQUIRE_EQUAL(rc, 0);
+  return pid;
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in{p, std::ios::binary};
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+/// The sample's flags for this test's input, micro-batches of one file each.
+std::vector<std::string> wordcount(const fs::path& input) {
+  return {SLUICE_WORDCOUNT_BIN, "--input",  input.string(), "--window", "10m", "--slide",
+          "5m",                 "--watermark", "5m",        "--output-mode", "append",
+          "--trigger",          "available-now", "--max-files-per-trigger", "1", "--bounded",
+          "--parallelism",      "2"};
+}
+
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& more) {
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
+}
+
+/// The nodes of one cluster run, supervised: a node that dies is started again, as
+/// scripts/cluster.sh or a StatefulSet would.
+struct cluster {
+  std::vector<std::vector<std::string>> args; ///< per node
+  fs::path logs;
+  std::vector<std::optional<pid_t>> pids;
+  std::vector<bool> done;
+  int restarts = 0;
+
+  void start(std::size_t n) { pids[n] = spawn(args[n], logs / ("node-" + std::to_string(n) + ".log")); }
+  void start_all() {
+    pids.assign(args.size(), std::nullopt);
+    done.assign(args.size(), false);
+    for (std::size_t n = 0; n < args.size(); ++n)
+      start(n);
+  }
+  void kill(std::size_t n) {
+    if (pids[n])
+      ::kill(*pids[n], SIGKILL);
+  }
+  /// Reaps what exited: 0 is done, anything else is started again (at most 40 times in
+  /// all). Returns true when every node is done.
+  bool step() {
+    for (std::size_t n = 0; n < args.size(); ++n) {
+      if (!pids[n])
+        continue;
+      int status = 0;
+      if (::waitpid(*pids[n], &status, WNOHANG) != *pids[n])
+        continue;
+      pids[n].reset();
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        done[n] = true;
+        continue;
+      }
+      // Node 0 ended the job: a node that dies after that has nothing left to do.
+      if (done[0])
+        continue;
+      BOOST_REQUIRE_MESSAGE(++restarts <= 40, "node " << n << " keeps failing; see " << logs);
+      start(n);
+    }
+    for (std::size_t n = 0; n < args.size(); ++n)
+      if (!done[n] && (pids[n] || !done[0]))
+        return false;
+    return true;
+  }
+  void stop_all() {
+    for (auto& p : pids)
+      if (p) {
+        ::kill(*p, SIGKILL);
+        int status = 0;
+        ::waitpid(*p, &status, 0);
+        p.reset();
+      }
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(cluster_processes)
+
+BOOST_AUTO_TEST_CASE(two_and_three_nodes_write_the_one_process_output_byte_for_byte) {
+  sluice::test::temp_dir tmp;
+  const auto input = tmp.path / "in";
+  write_input(input);
+  const auto alone = sluice::test::run_to_exit(with(wordcount(input), {"--output", (tmp.path / "ref.jsonl").string()}));
+  BOOST_REQUIRE_MESSAGE(alone.exit_code == 0, alone.err);
+  const auto reference = read_all(tmp.path / "ref.jsonl");
+  BOOST_REQUIRE_GT(reference.size(), 1000u);
+
+  for (int nodes : {2, 3}) {
+    BOOST_TEST_CONTEXT(nodes << " nodes") {
+      const auto dir = tmp.path / ("n" + std::to_string(nodes));
+      fs::create_directories(dir);
+      const auto file = cluster_file(dir, nodes);
+      cluster c;
+      c.logs = dir;
+      for (int n = 0; n < nodes; ++n)
+        c.args.push_back(with(wordcount(input),
+                              {"--output", (dir / ("out-" + std::to_string(n) + ".jsonl")).string(),
+                               "--cluster", file.string(), "--node", std::to_string(n)}));
+      c.start_all();
+      const auto deadline = std::chrono::steady_clock::now() + 120s;
+      bool finished = false;
+      while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+      c.stop_all();
+      BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish; logs in " << dir);
+      BOOST_TEST(c.restarts == 0);
+      // The output sink runs at parallelism 1: on node 0, the coordinator.
+      BOOST_TEST(read_all(dir / "out-0.jsonl") == reference);
+      for (int n = 1; n < nodes; ++n)
+        BOOST_TEST(read_all(dir / ("out-" + std::to_string(n) + ".jsonl")).empty());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(nodes_killed_at_random_moments_lose_and_duplicate_nothing) {
+  sluice::test::temp_dir tmp;
+  const auto input = tmp.path / "in";
+  write_input(input);
+  const auto checkpointed = [&](const fs::path& out, const fs::path& cp) {
+    return with(wordcount(input), {"--output-dir", out.string(), "--checkpoint-dir", cp.string(),
+                                   "--checkpoint-interval", "20ms", "--max-restarts", "100"});
+  };
+  const auto alone = sluice::test::run_to_exit(checkpointed(tmp.path / "ref", tmp.path / "ref-cp"));
+  BOOST_REQUIRE_MESSAGE(alone.exit_code == 0, alone.err);
+  const auto reference = committed_rows(tmp.path / "ref");
+  BOOST_REQUIRE_GT(reference.size(), 100u);
+
+  const auto seed = std::getenv("SLUICE_CLUSTER_SEED") ? std::stoull(std::getenv("SLUICE_CLUSTER_SEED")) : 11;
+  const int kills = std::getenv("SLUICE_CLUSTER_KILLS") ? std::stoi(std::getenv("SLUICE_CLUSTER_KILLS")) : 4;
+  std::mt19937_64 rng{seed};
+  const auto file = cluster_file(tmp.path, 2);
+  cluster c;
+  c.logs = tmp.path;
+  for (int n = 0; n < 2; ++n)
+    c.args.push_back(with(checkpointed(tmp.path / "out", tmp.path / "cp"),
+                          {"--cluster", file.string(), "--node", std::to_string(n),
+                           "--heartbeat-interval", "100ms", "--heartbeat-timeout", "1s"}));
+  c.start_all();
+  int killed = 0;
+  auto next_kill = std::chrono::steady_clock::now() + std::chrono::milliseconds{100 + rng() % 400};
+  const auto deadline = std::chrono::steady_clock::now() + 240s;
+  bool finished = false;
+  while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline) {
+    if (killed < kills && std::chrono::steady_clock::now() >= next_kill && !c.done[0]) {
+      // Mostly node 1; every third kill the coordinator.
+      const std::size_t victim = killed % 3 == 2 ? 0 : 1;
+      BOOST_TEST_MESSAGE("kill node " << victim);
+      c.kill(victim);
+      ++killed;
+      next_kill = std::chrono::steady_clock::now() + std::chrono::milliseconds{300 + rng() % 700};
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  c.stop_all();
+  BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish; logs in " << tmp.path);
+  BOOST_TEST(killed >= 1); // the job outlived at least one kill
+  BOOST_TEST_MESSAGE("seed " << seed << ": " << killed << " kills, " << c.restarts << " restarts");
+  const auto got = committed_rows(tmp.path / "out");
+  BOOST_TEST(got.size() == reference.size());
+  BOOST_TEST(got == reference, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -13,6 +13,7 @@
 #include "sluice/api/signals.hpp"
 #include "sluice/core/codec/csv.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/sinks/console.hpp"
 #include "sluice/sources/file.hpp"
 #include "sluice/sources/generator.hpp"

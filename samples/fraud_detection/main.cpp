@@ -13,6 +13,7 @@
 #include "sluice/api/signals.hpp"
 #include "sluice/core/codec/time_format.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/samples/fraud_detection/alert_sink.hpp"
 #include "sluice/samples/fraud_detection/pipeline.hpp"
 #include "sluice/samples/fraud_detection/summary.hpp"

@@ -6,6 +6,7 @@
 //   iot_sensors --source file --input samples/iot_sensors/data/readings.jsonl
 #include "sluice/api/job.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/samples/iot_sensors/devices.hpp"
 #include "sluice/samples/iot_sensors/pipeline.hpp"
 #include "sluice/sinks/console.hpp"

@@ -11,6 +11,7 @@
 #include "sluice/api/job.hpp"
 #include "sluice/api/signals.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/samples/kafka_pipeline/payments.hpp"
 #include "sluice/sinks/kafka.hpp"
 #include "sluice/sources/kafka.hpp"

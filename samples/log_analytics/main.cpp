@@ -5,6 +5,7 @@
 //   log_analytics --input samples/log_analytics/data --no-watch
 #include "sluice/api/job.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/samples/log_analytics/analytics.hpp"
 #include "sluice/sinks/console.hpp"
 

@@ -6,6 +6,7 @@
 // checksum; with it they go to FILE as CSV (a header, then the rows in arrival order).
 // At the end it prints the events per second and the number of result rows.
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/samples/nexmark/pipeline.hpp"
 #include "sluice/sinks/callback.hpp"
 

@@ -24,6 +24,7 @@
 #include "sluice/api/signals.hpp"
 #include "sluice/core/codec/time_format.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/sinks/file.hpp"
 #include "sluice/sinks/foreach_batch.hpp"
 #include "sluice/sources/file.hpp"

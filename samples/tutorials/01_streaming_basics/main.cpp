@@ -7,6 +7,7 @@
 #include "sluice/api/job.hpp"
 #include "sluice/core/codec/time_format.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/sinks/console.hpp"
 #include "sluice/sources/file.hpp"
 #include "sluice/sources/rate.hpp"

@@ -10,6 +10,7 @@
 #include "sluice/core/codec/json.hpp"
 #include "sluice/core/codec/time_format.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/sinks/console.hpp"
 #include "sluice/sinks/file.hpp"
 #include "sluice/sinks/file_manifest.hpp"
@@ -149,8 +150,8 @@ int main(int argc, char** argv) {
       .name("kafka-out");
   }
 
-  auto done = samples::explain_or_run(j, common, *duration,
-                                      {.program = "tutorial_02_sources_sinks", .job_failed_exit = 2});
+  auto done = samples::explain_or_run(
+    j, common, *duration, {.program = "tutorial_02_sources_sinks", .job_failed_exit = 2});
   if (!done)
     return done.exit_code();
 

@@ -5,6 +5,7 @@
 //   tutorial_03_transformations --query select|explode|aggregate|join
 #include "sluice/api/job.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/sinks/console.hpp"
 #include "sluice/sources/file.hpp"
 #include "sluice/sources/static_table.hpp"
@@ -194,7 +195,7 @@ int main(int argc, char** argv) {
       .sink_to(sinks::console<total_stats>{table});
   }
 
-  auto done = samples::explain_or_run(j, common, *duration,
-                                      {.program = "tutorial_03_transformations", .job_failed_exit = 2});
+  auto done = samples::explain_or_run(
+    j, common, *duration, {.program = "tutorial_03_transformations", .job_failed_exit = 2});
   return done.exit_code();
 }

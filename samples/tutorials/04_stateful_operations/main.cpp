@@ -6,6 +6,7 @@
 #include "sluice/api/job.hpp"
 #include "sluice/core/codec/time_format.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/sinks/callback.hpp"
 #include "sluice/sinks/foreach_batch.hpp"
 #include "sluice/sources/file.hpp"
@@ -256,8 +257,8 @@ int main(int argc, char** argv) {
       .sink_to(sinks::for_each<std::string>(print_line));
   }
 
-  auto done = samples::explain_or_run(j, common, *duration,
-                                      {.program = "tutorial_04_stateful_operations", .job_failed_exit = 2});
+  auto done = samples::explain_or_run(
+    j, common, *duration, {.program = "tutorial_04_stateful_operations", .job_failed_exit = 2});
   if (!done)
     return done.exit_code();
   if (micro_batch) {

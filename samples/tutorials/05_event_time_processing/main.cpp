@@ -8,6 +8,7 @@
 #include "sluice/api/job.hpp"
 #include "sluice/core/codec/time_format.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/sinks/callback.hpp"
 #include "sluice/sinks/foreach_batch.hpp"
 #include "sluice/sources/file.hpp"
@@ -115,8 +116,8 @@ int run_guide(const std::string& input, samples::common_flags& common, job_optio
       }))
     .name("output-rows");
 
-  auto done = samples::explain_or_run(j, common, *duration,
-                                      {.program = "tutorial_05_event_time_processing", .job_failed_exit = 2});
+  auto done = samples::explain_or_run(
+    j, common, *duration, {.program = "tutorial_05_event_time_processing", .job_failed_exit = 2});
   if (!done)
     return done.exit_code();
 
@@ -175,8 +176,8 @@ int run_lateness(const std::string& input, samples::common_flags& common, job_op
     }))
     .name("late-records");
 
-  auto done = samples::explain_or_run(j, common, *duration,
-                                      {.program = "tutorial_05_event_time_processing", .job_failed_exit = 2});
+  auto done = samples::explain_or_run(
+    j, common, *duration, {.program = "tutorial_05_event_time_processing", .job_failed_exit = 2});
   if (!done)
     return done.exit_code();
   std::cout << "window results, in the order they fired:\n";

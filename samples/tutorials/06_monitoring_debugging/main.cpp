@@ -9,6 +9,7 @@
 #include "sluice/core/codec/time_format.hpp"
 #include "sluice/monitor/server.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/run.hpp"
 #include "sluice/sinks/callback.hpp"
 #include "sluice/sinks/foreach_batch.hpp"
 #include "sluice/sources/file.hpp"

@@ -51,9 +51,12 @@ public:
                                                     to_string(m.reason)));
     });
     set_down_handler([this](caf::down_msg& m) { on_task_stopped(m.source); });
+    // A multi-node run starts once every node has joined: one job on all of them, never a
+    // part of it alone (the bridge says when, or that the join timeout passed).
     if (cluster_)
       bridge_ = spawn_coordinator_bridge(system(), bp_, cluster_, caf::actor_cast<caf::actor>(this));
-    start_tasks(std::exchange(first_from_, nullptr));
+    else
+      start_tasks(std::exchange(first_from_, nullptr));
     {
       std::lock_guard guard{state_->mtx};
       state_->id = ids_.query;
@@ -118,9 +121,16 @@ public:
         }
         return rp;
       },
+      [this](msg::joined, int code, const std::string& failure) {
+        if (completed_ || !first_from_)
+          return;
+        if (!failure.empty())
+          return complete(make_error(static_cast<error_code>(code), failure));
+        start_tasks(std::exchange(first_from_, nullptr));
+      },
       [this](msg::cancel) {
         cancelled_ = true;
-        if (restarting_) { // no tasks to stop: the job ends here, cancelled
+        if (restarting_ || first_from_) { // no tasks to stop: the job ends here, cancelled
           complete(std::nullopt);
           return;
         }
@@ -278,10 +288,16 @@ private:
     ++attempt_;
     if (cluster_)
       cluster_->attempt.store(attempt_);
+    auto local_from = from;
+    if (cluster_ && from->meta) { // node 0's tasks read node 0's pieces
+      auto own = std::make_shared<restore_point>(*from);
+      keep_pieces_of_this_node(*own->meta, 0);
+      local_from = std::move(own);
+    }
     for (std::size_t i = 0; i < n; ++i) {
       const bool remote = cluster_ && cluster_->where.remote(static_cast<int>(i), 0);
       auto t = remote ? spawn_task_stand_in(this, bp_, cluster_, static_cast<int>(i), attempt_, this)
-                      : spawn_task(this, bp_, static_cast<int>(i), attempt_, this, from);
+                      : spawn_task(this, bp_, static_cast<int>(i), attempt_, this, local_from);
       link_to(t); // if the coordinator is killed, the tasks go with it
       monitor(t); // a restart waits until every task of the failed attempt has stopped
       running_.insert(t.address());

@@ -51,6 +51,9 @@ using written = caf::atom_constant<caf::atom("written")>;
 using drain = caf::atom_constant<caf::atom("drain")>;
 /// (jobend, error): the job ended on node 0 (error: "" when it succeeded).
 using job_end = caf::atom_constant<caf::atom("jobend")>;
+/// (joined, code, failure): bridge -> coordinator: every node has joined (failure ""), or
+/// one was refused, lost or did not join within the join timeout (failure names it).
+using joined = caf::atom_constant<caf::atom("joined")>;
 /// (joincheck, attempt): the join timeout of an attempt has passed.
 using join_check = caf::atom_constant<caf::atom("joincheck")>;
 using savepoint = caf::atom_constant<caf::atom("savepoint")>;

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -372,6 +373,12 @@ public:
 
   caf::behavior make_behavior() override {
     attach();
+    if (c_->where.nodes == 1) { // a cluster of one: nobody to wait for
+      all_joined_ = true;
+      send(coordinator_, msg::joined::value, 0, std::string{});
+    }
+    delayed_send(this, bp_->options.cluster.join_timeout, msg::join_check::value,
+                 std::int64_t{-1});
     return {
       [this](msg::drain) { on_drain(); },
       [this](msg::wire, const std::vector<caf::actor>& all) {
@@ -380,6 +387,12 @@ public:
                      c_->attempt.load());
       },
       [this](msg::join_check, std::int64_t attempt) {
+        if (attempt < 0) { // the first start
+          if (!all_joined_)
+            send(coordinator_, msg::joined::value, static_cast<int>(error_code::node_lost),
+                 missing_nodes());
+          return;
+        }
         if (attempt != c_->attempt.load())
           return;
         for (int n = 1; n < c_->where.nodes; ++n)
@@ -432,9 +445,12 @@ private:
         caf::send_as(from, coordinator_, msg::failed::value, m.task, m.code, std::move(m.text));
         break;
       case control_kind::ack:
-        if (m.report)
+        if (m.report) {
+          if (auto ok = keep_source_positions(*m.report, m.pieces); !ok)
+            m.report->checkpoint_problem = fmt::format("node {}: {}", peer, ok.error().message);
           caf::send_as(from, coordinator_, msg::ack::value,
                        epoch_report_ptr{std::make_shared<const epoch_report>(std::move(*m.report))});
+        }
         break;
       case control_kind::finishing:
         caf::send_as(from, coordinator_, msg::finishing::value, m.task, m.epoch);
@@ -454,6 +470,24 @@ private:
     }
   }
 
+  /// Source positions go to node 0's store: a source may restore every old instance's
+  /// position, whatever node ran it, so node 0 keeps them all and hands them to every node
+  /// at each attempt's start. The report then names node 0 as their holder.
+  result<void> keep_source_positions(epoch_report& r,
+                                     const std::vector<control_message::shipped_piece>& pieces) {
+    if (pieces.empty() || !bp_->store)
+      return {};
+    for (const auto& shipped : pieces) {
+      auto put = bp_->store->put(shipped.stored_in, shipped.name, shipped.bytes);
+      if (!put)
+        return std::move(put).error();
+      for (auto& p : r.pieces)
+        if (p.name == shipped.name)
+          p = *put;
+    }
+    return {};
+  }
+
   /// A node that comes back after a loss takes part in the next attempt (the attempt's
   /// start waits for it in the link); one that says hello again without having been lost
   /// restarted unnoticed: its tasks of this attempt are gone.
@@ -463,6 +497,11 @@ private:
     up_[p] = true;
     lost_[p] = false;
     logging::get().info("cluster: {} {}", peer_name(peer), restarted ? "restarted" : "joined");
+    if (!all_joined_ && std::count(up_.begin() + 1, up_.end(), true) == c_->where.nodes - 1) {
+      all_joined_ = true;
+      logging::get().info("cluster: all {} nodes joined", c_->where.nodes);
+      send(coordinator_, msg::joined::value, 0, std::string{});
+    }
     if (restarted)
       on_peer_failed(peer, make_error(error_code::node_lost,
                                       peer_name(peer) + " restarted: its tasks are gone"));
@@ -473,6 +512,11 @@ private:
   void on_peer_failed(int peer, error e) override {
     if (e.code == error_code::node_lost)
       lost_[static_cast<std::size_t>(peer)] = true;
+    if (!all_joined_) { // refused or lost before the job started: it cannot start
+      all_joined_ = true;
+      send(coordinator_, msg::joined::value, static_cast<int>(e.code), e.message);
+      return;
+    }
     for (std::size_t t = 0; t < tasks_.size(); ++t)
       if (c_->where.node_of_task[t] == peer) {
         caf::send_as(tasks_[t], coordinator_, msg::failed::value, static_cast<int>(t),
@@ -483,7 +527,19 @@ private:
     logging::get().warn("cluster: {}", e.message);
   }
 
+  /// "node 1 (...) did not join within 60000 ms (join timeout)", for each node missing.
+  std::string missing_nodes() const {
+    std::string out;
+    for (int n = 1; n < c_->where.nodes; ++n)
+      if (!up_[static_cast<std::size_t>(n)])
+        out += (out.empty() ? "" : "; ") +
+               fmt::format("{} did not join within {} ms (join timeout)", peer_name(n),
+                           bp_->options.cluster.join_timeout.count());
+    return out;
+  }
+
   caf::actor coordinator_;
+  bool all_joined_ = false;
   std::vector<bool> up_;   ///< per node: it was up at some point
   std::vector<bool> lost_; ///< per node: lost since it was last up
 };
@@ -539,6 +595,8 @@ public:
         }
         control_message m{control_kind::ack};
         m.report = *report;
+        if (auto ok = ship_source_positions(*report, m.pieces); !ok)
+          m.report->checkpoint_problem = fmt::format("node {}: {}", c_->node, ok.error().message);
         to_coordinator(std::move(m), report->task);
       },
       [this](msg::finishing, int task, std::int64_t last_epoch) {
@@ -563,6 +621,8 @@ public:
           to_coordinator(std::move(m), task);
       },
       [this](msg::cancel) { // this node's user stops the job: node 0 stops every node
+        if (c_->attempt.load() < 0 || !c_->link->is_up(0))
+          return end(std::nullopt); // no job here to stop, or no node 0 to ask
         control_message m{control_kind::cancel};
         to_coordinator(std::move(m), -1);
       },
@@ -594,6 +654,26 @@ private:
     return task >= 0 && static_cast<std::size_t>(task) < tasks_.size() &&
            caf::actor_cast<caf::actor_addr>(current_sender()) ==
              tasks_[static_cast<std::size_t>(task)].address();
+  }
+
+  /// The source positions a task just wrote, whole, for node 0 to keep (see the coordinator
+  /// bridge's `keep_source_positions`).
+  result<void> ship_source_positions(const epoch_report& r,
+                                     std::vector<control_message::shipped_piece>& out) {
+    if (!r.checkpoint || !bp_->store)
+      return {};
+    for (const auto& p : r.pieces) {
+      if (p.name.rfind("source/", 0) != 0 || p.node != c_->node)
+        continue;
+      checkpoint_meta one;
+      one.id = p.stored_in >= 0 ? p.stored_in : r.epoch;
+      one.pieces = {p};
+      auto bytes = bp_->store->get(one, p.name);
+      if (!bytes)
+        return std::move(bytes).error();
+      out.push_back({p.name, one.id, std::move(*bytes)});
+    }
+    return {};
   }
 
   /// A stand-in of this attempt reports that it cannot send.
@@ -679,7 +759,18 @@ private:
     from->meta = std::move(m.meta);
     from->requested = m.flag;
     from->first_epoch = m.first_epoch;
+    const auto full = from->meta; // what the store completes, before the tasks' view
     if (bp_->store) {
+      // Node 0 completed the checkpoint; this node may not have heard before it stopped: its
+      // store completes it now (its own pieces, written before it acknowledged), else the
+      // line below would take them for an unfinished checkpoint's leftovers.
+      if (full && !bp_->store->find(full->id)) {
+        auto own = *full;
+        own.savepoint = false; // its pieces are this node's own: nothing to copy
+        std::erase_if(own.pieces, [&](const checkpoint_piece& p) { return p.node != c_->node; });
+        if (auto ok = bp_->store->complete(own); !ok)
+          return end(std::move(ok).error());
+      }
       // A new history starts at the restored checkpoint (or from scratch): pieces of later,
       // unfinished checkpoints go; node 0's source positions come in, under their own ids.
       if (auto gone = bp_->store->discard_after(from->meta ? from->meta->id : -1); !gone)
@@ -688,6 +779,8 @@ private:
         if (auto put = bp_->store->put(p.stored_in, p.name, p.bytes); !put)
           return end(std::move(put).error());
     }
+    if (from->meta)
+      keep_pieces_of_this_node(*from->meta, c_->node);
     pieces_.clear();
     finished_.clear();
     std::vector<caf::actor> all;
@@ -809,6 +902,12 @@ private:
 };
 
 } // namespace
+
+void keep_pieces_of_this_node(checkpoint_meta& meta, int node) {
+  std::erase_if(meta.pieces, [&](const checkpoint_piece& p) {
+    return p.node != node && p.name.rfind("source/", 0) != 0;
+  });
+}
 
 result<void> send_to_node(cluster_context& c, int node, const control_message& m) {
   return send_control(c, c.attempt.load(), node, m);

@@ -45,6 +45,12 @@ struct cluster_context {
   void wake();
 };
 
+/// What a node's tasks restore of checkpoint `meta`: the pieces in this node's store, and the
+/// source positions (node 0 hands them to every node). The placement is the one that wrote
+/// the checkpoint (same nodes, same parallelism: checked at start), so an operator
+/// instance's key groups are in its own node's pieces.
+void keep_pieces_of_this_node(checkpoint_meta& meta, int node);
+
 /// Sends control message `m` to `node` at once, from any thread (frames to one node leave
 /// in the order they were sent).
 [[nodiscard]] result<void> send_to_node(cluster_context& c, int node,

@@ -31,6 +31,25 @@ event_time_stats event_times_from(const json& j) {
   return s;
 }
 
+json shipped_to_json(const std::vector<control_message::shipped_piece>& pieces) {
+  json out = json::array();
+  for (const auto& p : pieces)
+    out.push_back({{"name", p.name},
+                   {"in", p.stored_in},
+                   {"b", json::binary(std::vector<std::uint8_t>(p.bytes.begin(), p.bytes.end()))}});
+  return out;
+}
+
+std::vector<control_message::shipped_piece> shipped_from(const json& j) {
+  std::vector<control_message::shipped_piece> out;
+  for (const auto& p : j) {
+    const auto& b = p.at("b").get_binary();
+    out.push_back({p.at("name").get<std::string>(), p.at("in").get<std::int64_t>(),
+                   std::string(b.begin(), b.end())});
+  }
+  return out;
+}
+
 json to_json(const checkpoint_piece& p) {
   return {{"name", p.name}, {"size", p.size}, {"hash", p.hash}, {"in", p.stored_in},
           {"node", p.node}};
@@ -176,7 +195,10 @@ std::string encode_control(const control_message& m) {
       j["c"] = m.code;
       j["x"] = m.text;
       break;
-    case kind::ack: j["r"] = m.report ? to_json(*m.report) : json{}; break;
+    case kind::ack:
+      j["r"] = m.report ? to_json(*m.report) : json{};
+      j["pieces"] = shipped_to_json(m.pieces);
+      break;
     case kind::prepared:
       j["e"] = m.epoch;
       j["f"] = m.flag;
@@ -193,13 +215,7 @@ std::string encode_control(const control_message& m) {
       j["first"] = m.first_epoch;
       if (m.meta)
         j["meta"] = to_json(*m.meta);
-      json shipped = json::array();
-      for (const auto& p : m.pieces)
-        shipped.push_back({{"name", p.name},
-                           {"in", p.stored_in},
-                           {"b", json::binary(std::vector<std::uint8_t>(p.bytes.begin(),
-                                                                         p.bytes.end()))}});
-      j["pieces"] = std::move(shipped);
+      j["pieces"] = shipped_to_json(m.pieces);
       break;
     }
     case kind::completed: j["e"] = m.epoch; break;
@@ -246,7 +262,10 @@ result<control_message> decode_control(std::string_view bytes) {
         m.code = j.at("c").get<int>();
         m.text = j.at("x").get<std::string>();
         break;
-      case kind::ack: m.report = report_from(j.at("r")); break;
+      case kind::ack:
+        m.report = report_from(j.at("r"));
+        m.pieces = shipped_from(j.at("pieces"));
+        break;
       case kind::prepared:
         m.epoch = j.at("e").get<std::int64_t>();
         m.flag = j.at("f").get<bool>();
@@ -265,11 +284,7 @@ result<control_message> decode_control(std::string_view bytes) {
         m.first_epoch = j.at("first").get<std::int64_t>();
         if (j.contains("meta"))
           m.meta = meta_from(j.at("meta"));
-        for (const auto& p : j.at("pieces")) {
-          const auto& b = p.at("b").get_binary();
-          m.pieces.push_back({p.at("name").get<std::string>(), p.at("in").get<std::int64_t>(),
-                              std::string(b.begin(), b.end())});
-        }
+        m.pieces = shipped_from(j.at("pieces"));
         break;
       case kind::completed: m.epoch = j.at("e").get<std::int64_t>(); break;
     }

@@ -33,7 +33,7 @@ struct control_message {
     // a task -> the coordinator (task: the sender)
     done,
     failed,   ///< code, text
-    ack,      ///< report
+    ack,      ///< report; pieces: the task's source positions, whole (node 0 keeps them)
     finishing,      ///< epoch: the last epoch
     prepared,       ///< epoch, flag: available, text: the end
     final_position, ///< text: the piece, bytes

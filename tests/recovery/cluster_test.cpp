@@ -78,6 +78,17 @@ std::string read_all(const fs::path& p) {
   return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
 }
 
+/// The end of each node's log, for a failure's message.
+std::string log_tails(const fs::path& dir, std::size_t nodes) {
+  std::string out;
+  for (std::size_t n = 0; n < nodes; ++n) {
+    const auto text = read_all(dir / ("node-" + std::to_string(n) + ".log"));
+    out += "\n--- node " + std::to_string(n) + " ---\n" +
+           text.substr(text.size() > 60000 ? text.size() - 60000 : 0);
+  }
+  return out;
+}
+
 /// The sample's flags for this test's input, micro-batches of one file each.
 std::vector<std::string> wordcount(const fs::path& input) {
   return {SLUICE_WORDCOUNT_BIN, "--input",  input.string(), "--window", "10m", "--slide",
@@ -128,7 +139,8 @@ struct cluster {
       // Node 0 ended the job: a node that dies after that has nothing left to do.
       if (done[0])
         continue;
-      BOOST_REQUIRE_MESSAGE(++restarts <= 40, "node " << n << " keeps failing; see " << logs);
+      BOOST_REQUIRE_MESSAGE(++restarts <= 40, "node " << n << " keeps failing"
+                                                       << log_tails(logs, args.size()));
       start(n);
     }
     for (std::size_t n = 0; n < args.size(); ++n)
@@ -177,7 +189,7 @@ BOOST_AUTO_TEST_CASE(two_and_three_nodes_write_the_one_process_output_byte_for_b
       while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(10ms);
       c.stop_all();
-      BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish; logs in " << dir);
+      BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(dir, c.args.size()));
       BOOST_TEST(c.restarts == 0);
       // The output sink runs at parallelism 1: on node 0, the coordinator.
       BOOST_TEST(read_all(dir / "out-0.jsonl") == reference);
@@ -209,7 +221,8 @@ BOOST_AUTO_TEST_CASE(nodes_killed_at_random_moments_lose_and_duplicate_nothing) 
   for (int n = 0; n < 2; ++n)
     c.args.push_back(with(checkpointed(tmp.path / "out", tmp.path / "cp"),
                           {"--cluster", file.string(), "--node", std::to_string(n),
-                           "--heartbeat-interval", "100ms", "--heartbeat-timeout", "1s"}));
+                           "--heartbeat-interval", "100ms", "--heartbeat-timeout", "1s",
+                           "--log-level", "info"}));
   c.start_all();
   int killed = 0;
   auto next_kill = std::chrono::steady_clock::now() + std::chrono::milliseconds{100 + rng() % 400};
@@ -227,7 +240,7 @@ BOOST_AUTO_TEST_CASE(nodes_killed_at_random_moments_lose_and_duplicate_nothing) 
     std::this_thread::sleep_for(10ms);
   }
   c.stop_all();
-  BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish; logs in " << tmp.path);
+  BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(tmp.path, 2));
   BOOST_TEST(killed >= 1); // the job outlived at least one kill
   BOOST_TEST_MESSAGE("seed " << seed << ": " << killed << " kills, " << c.restarts << " restarts");
   const auto got = committed_rows(tmp.path / "out");

@@ -7,7 +7,9 @@
 # checkpoint_test.multi_source: 2-4 sources killed and restored in-process at random;
 # kafka_crash_test.kafka_kill9: the Kafka pipeline killed with SIGKILL through a real broker
 # (started by CTest's kafka_broker fixture). A failure prints the seed, each attempt's crash
-# point and its log. Also the install test's full subproject build (a second library build,
+# point and its log. cluster_process_test.cluster_processes: a two-node windowed_wordcount
+# with node 0 and node 1 killed with SIGKILL at random, for N seeds (10 kills each at most).
+# Also the install test's full subproject build (a second library build,
 # too long for CI), install_test.subproject with SLUICE_SUBPROJECT_BUILD=1.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,4 +21,8 @@ fi
 cd "$root/build"
 SLUICE_MULTI_SOURCE_SEEDS="$n" SLUICE_KAFKA_CRASH_SEEDS="$n" \
   ctest --output-on-failure --timeout 0 -R 'checkpoint_test\.multi_source|kafka_crash_test\.kafka_kill9'
+for ((seed = 1; seed <= n; ++seed)); do
+  SLUICE_CLUSTER_SEED="$seed" SLUICE_CLUSTER_KILLS=10 \
+    ctest --output-on-failure --timeout 0 -R 'cluster_process_test\.cluster_processes'
+done
 SLUICE_SUBPROJECT_BUILD=1 ctest --output-on-failure --timeout 0 -R 'install_test\.subproject'

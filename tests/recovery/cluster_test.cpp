@@ -225,7 +225,7 @@ BOOST_AUTO_TEST_CASE(nodes_killed_at_random_moments_lose_and_duplicate_nothing) 
                            "--log-level", "info"}));
   c.start_all();
   int killed = 0;
-  auto next_kill = std::chrono::steady_clock::now() + std::chrono::milliseconds{100 + rng() % 400};
+  auto next_kill = std::chrono::steady_clock::now() + std::chrono::milliseconds{50 + rng() % 250};
   const auto deadline = std::chrono::steady_clock::now() + 240s;
   bool finished = false;
   while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline) {
@@ -235,7 +235,7 @@ BOOST_AUTO_TEST_CASE(nodes_killed_at_random_moments_lose_and_duplicate_nothing) 
       BOOST_TEST_MESSAGE("kill node " << victim);
       c.kill(victim);
       ++killed;
-      next_kill = std::chrono::steady_clock::now() + std::chrono::milliseconds{300 + rng() % 700};
+      next_kill = std::chrono::steady_clock::now() + std::chrono::milliseconds{100 + rng() % 300};
     }
     std::this_thread::sleep_for(10ms);
   }

@@ -158,9 +158,14 @@ public:
   }
 
 private:
-  static bool later(const window_timer<K>& a, const window_timer<K>& b) noexcept {
-    return a.when > b.when;
-  }
+  // A function object, not a function: `std::push_heap` given a function pointer called it
+  // out of line for every comparison (12% of the session benchmark's CPU).
+  struct later_t {
+    bool operator()(const window_timer<K>& a, const window_timer<K>& b) const noexcept {
+      return a.when > b.when;
+    }
+  };
+  static constexpr later_t later{};
   std::vector<window_timer<K>>& heap(int key_group) noexcept {
     return heaps_[static_cast<std::size_t>(key_group - range_.first)];
   }

@@ -667,8 +667,9 @@ public:
       auto& tab = state_.group(g);
       auto it = tab.find(key);
       touching.clear();
+      std::size_t insert_at = 0;
       if (it != tab.end())
-        find_touching(it->second, fresh, touching);
+        insert_at = find_touching(it->second, fresh, touching);
       // Flink: late only when it would open a new session (any live session it touches
       // ends after the watermark minus the lateness, and so does the merge). Spark: late
       // when the row's own session ends by the watermark, whatever it touches, in every
@@ -691,12 +692,9 @@ public:
       if (touching.empty()) {
         const std::uint32_t firings = complete ? epochs_.born() : 0;
         // In start order (see `find_touching`); in-order input appends.
-        auto at = sessions.end();
-        while (at != sessions.begin() && fresh.start < (at - 1)->window.start)
-          --at;
-        at = sessions.insert(at, session_state{fresh, fn_.create(), firings, min_watermark,
-                                               max_watermark});
-        target = static_cast<std::size_t>(at - sessions.begin());
+        sessions.insert(sessions.begin() + static_cast<std::ptrdiff_t>(insert_at),
+                        session_state{fresh, fn_.create(), firings, min_watermark, max_watermark});
+        target = insert_at;
       } else {
         target = touching.front();
         auto& s = sessions[target];
@@ -956,22 +954,22 @@ private:
     return a.window.start < b.window.start;
   }
 
-  /// The indices of the sessions in `sessions` that `fresh` touches, ascending. They are
-  /// adjacent in start order, so the scan runs from the newest session back and stops at
-  /// the first that ends before `fresh` starts: for in-order input one or two sessions,
-  /// however many older ones still wait for the watermark (at parallelism 2 a source
-  /// instance that runs ahead leaves dozens per key; scanning them all was half of the
-  /// session benchmark's time).
-  static void find_touching(const session_list& sessions, const time_window& fresh,
-                            std::vector<std::size_t>& touching) {
-    for (auto i = sessions.size(); i-- > 0;) {
-      const auto& w = sessions[i].window;
-      if (w.end < fresh.start)
-        break;
-      if (w.touches(fresh))
-        touching.push_back(i);
-    }
-    std::reverse(touching.begin(), touching.end());
+  /// The indices of the sessions in `sessions` that `fresh` touches, ascending, and where
+  /// `fresh` goes in start order when it touches none. In start order the ones it touches
+  /// are adjacent: from the first that does not end before `fresh` starts (a binary search)
+  /// to the last that starts by its end. So a record costs O(log n) whatever number of
+  /// older sessions still wait for the watermark: at parallelism 2 a source instance that
+  /// runs ahead of its sibling holds the watermark back and leaves dozens per key, and
+  /// scanning them all was half of the session benchmark's time.
+  static std::size_t find_touching(const session_list& sessions, const time_window& fresh,
+                                   std::vector<std::size_t>& touching) {
+    const auto first = std::partition_point(
+      sessions.begin(), sessions.end(),
+      [&](const session_state& s) { return s.window.end < fresh.start; });
+    const auto at = static_cast<std::size_t>(first - sessions.begin());
+    for (auto i = at; i < sessions.size() && sessions[i].window.start <= fresh.end; ++i)
+      touching.push_back(i);
+    return at;
   }
 
   /// When the session needs attention: its end while it has grown past its last firing,

@@ -23,7 +23,7 @@ for w in "${workloads[@]}"; do
     # shellcheck disable=SC2086 # the workload is several words on purpose
     out=$("$bin" $w 2>&1)
     engine=$(awk '/engine:/ {print $2}' <<<"$out")
-    loop=$(awk '/loop:/ {print $2}' <<<"$out")
+    loop=$(awk '/^ *loop:/ {print $2}' <<<"$out")
     ratio=$(awk '/ratio engine\/loop/ {print $NF}' <<<"$out")
     printf '%-32s %-5s %10s %10s %6s %5s\n' "$w" "$side" "$engine" "$loop" "$ratio" \
       "$(cut -d' ' -f1 /proc/loadavg)"

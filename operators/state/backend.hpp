@@ -2,9 +2,13 @@
 /// The per-key storage behind state handles: one table per named state, each split into
 /// key groups (keyed_state_table), with TTL bookkeeping.
 ///
-/// Memory: a state without TTL stores exactly its payload per key in a hash-map node. A
-/// state with TTL adds two 64-bit times per key (expiry, and the time of its entry in the
-/// cleanup queue) plus one cleanup-queue entry (a time and a copy of the key).
+/// Memory: a state without TTL stores its key and payload per key in a slot of a flat
+/// hash map (absl, one per key group: one control byte per slot, 7/16 to 7/8 of the slots
+/// in use), with no allocation per key. A state with TTL keeps a hash-map node per key
+/// holding the payload and two 64-bit times (expiry, and the time of its entry in the
+/// cleanup queue), plus one cleanup-queue entry (a time and a copy of the key). Payload
+/// references stay valid until the next access to the same state (an insertion may move
+/// a flat group's entries).
 ///
 /// Checkpoints: the backend writes and reads its states per key group as `state_section`s
 /// (keyed_process.hpp frames them into a piece). States are created by name on first use,
@@ -37,6 +41,7 @@
 #include <string>
 #include <string_view>
 #include <typeindex>
+#include <type_traits>
 #include <typeinfo>
 #include <unordered_set>
 #include <utility>
@@ -283,6 +288,11 @@ template <class K, class P, bool Ttl>
 class slot final : public state_slot<K>, public cell_access<P> {
 public:
   using cell_type = cell<P, Ttl>;
+  /// Flat (one slot per key, no allocation) without TTL. With TTL a node per key: a slot of
+  /// key and cell (32 bytes for an int64 payload) in a table at about half load cost more
+  /// than the node (state-memory: 86 against 76 bytes per key at 1M keys).
+  using table_type =
+    std::conditional_t<Ttl, keyed_state_table<K, cell_type>, flat_state_table<K, cell_type>>;
 
   slot(std::string name, std::optional<state_ttl> ttl, key_group_range range,
        const key_cursor<K>& cursor, state_clock& clk)
@@ -575,7 +585,7 @@ private:
     return a.first > b.first;
   }
 
-  typename keyed_state_table<K, cell_type>::map_type& group() {
+  typename table_type::map_type& group() {
     return table_.group(cursor_->key_group);
   }
   void note_change() { table_.note_change(cursor_->key_group, *cursor_->key); }
@@ -622,7 +632,7 @@ private:
 
   const key_cursor<K>* cursor_;
   state_clock* clock_;
-  keyed_state_table<K, cell_type> table_;
+  table_type table_;
   std::vector<std::vector<queue_entry>> heaps_; // per key group; TTL only
   time_domain domain_ = time_domain::processing_time;
   bool update_on_read_ = false;

@@ -397,6 +397,36 @@ BOOST_AUTO_TEST_CASE(a_record_bridging_two_sessions_merges_them) {
   BOOST_TEST(op.timer_count() == 0u);
 }
 
+// Sessions opened out of order (a source instance that runs ahead leaves many open sessions
+// per key): a key's sessions are kept in start order and a record's touching sessions are
+// found from the newest back, stopping at the first that ends before it.
+BOOST_AUTO_TEST_CASE(sessions_opened_out_of_order_merge_with_the_ones_they_touch) {
+  operator_harness h{agg_op(windows::session{.gap = 10s}, sum_agg{&value_of})};
+  require_ok(h.open());
+  auto& op = static_cast<session_window_operator<int, ev, key_fn_t, ts_fn_t, windows::session,
+                                                 aggregate_window_function<int, ev, sum_agg>>&>(
+    h.op());
+  require_ok(h.push(std::vector<ev>{
+    {1, 100 * sec, 1}, {1, 0, 2}, {1, 50 * sec, 4}, {1, 200 * sec, 8}, {1, 20 * sec, 16}}));
+  BOOST_TEST(op.window_count() == 5u);
+  require_ok(h.push(std::vector<ev>{{1, 10 * sec, 32}})); // [10s, 20s) touches [0, 10s), [20s, 30s)
+  BOOST_TEST(op.window_count() == 4u);
+  require_ok(h.push(std::vector<ev>{{1, 55 * sec, 64}, {1, 150 * sec, 128}}));
+  BOOST_TEST(op.window_count() == 5u);
+  require_ok(h.watermark(at(65 * sec - 1)));
+  BOOST_TEST(sorted(h.take<res<std::int64_t>>()) ==
+               (std::vector<res<std::int64_t>>{r<std::int64_t>(1, 0, 30 * sec, 50),
+                                               r<std::int64_t>(1, 50 * sec, 65 * sec, 68)}),
+             boost::test_tools::per_element());
+  require_ok(h.end_input());
+  BOOST_TEST(sorted(h.take<res<std::int64_t>>()) ==
+               (std::vector<res<std::int64_t>>{r<std::int64_t>(1, 100 * sec, 110 * sec, 1),
+                                               r<std::int64_t>(1, 150 * sec, 160 * sec, 128),
+                                               r<std::int64_t>(1, 200 * sec, 210 * sec, 8)}),
+             boost::test_tools::per_element());
+  BOOST_TEST(op.window_count() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(touching_sessions_merge_and_element_lists_merge) {
   operator_harness h{process_op(windows::session{.gap = 10s}, list_window)};
   require_ok(h.open());

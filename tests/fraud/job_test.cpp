@@ -14,6 +14,7 @@
 #include "sluice/samples/fraud_detection/summary.hpp"
 #include "sluice/sinks/file.hpp"
 #include "sluice/sinks/memory.hpp"
+#include "sluice/tests/common/loopback.hpp"
 #include "sluice/tests/common/temp_dir.hpp"
 #include "sluice/tests/engine/test_helpers.hpp"
 #include "sluice/tests/fraud/fraud_test_helpers.hpp"
@@ -29,6 +30,7 @@ using namespace sluice;
 using namespace sluice::fraud;
 using namespace sluice::test;
 using sluice::fraud::test::committed_alerts;
+using sluice::test::loopback_cluster;
 
 namespace sluice::fraud {
 inline std::ostream& operator<<(std::ostream& os, const expected_alert& e) {
@@ -93,21 +95,38 @@ rules_options rules_of(const job_setup& s) {
 
 /// Runs the job to the end of its bounded input. Processing time comes from a manual clock
 /// that never moves, so small-then-large's one minute can never run out under a slow run.
-job_outcome run_job(const job_setup& s) {
-  job_options opts{.name = "fraud-test", .parallelism = s.parallelism};
-  opts.runtime.batch_size = s.batch;
-  opts.runtime.processing_clock = std::make_shared<manual_clock>();
-  job j{opts};
+/// With `nodes` > 1 the job runs as that many nodes of a cluster on loopback (each an
+/// execution of its own in this process, sharing the sink's store); the outcome is node 0's.
+job_outcome run_job(const job_setup& s, int nodes = 1) {
   const auto rules = rules_of(s);
   auto gen = make_generator({.seed = s.seed}, rules.for_generator());
   auto progress = std::make_shared<generator_progress>();
-  auto txns = from_generator(j, gen, {.count = s.count}, progress);
-  auto alerts = require_ok(detect_fraud(txns, rules));
   auto out = sinks::collect<alert>{};
   auto stats = std::make_shared<alert_stats>();
-  alerts.sink_to(measured(out, stats)).name("alerts").parallelism(s.sink_parallelism);
+  const auto clock = std::make_shared<manual_clock>();
+  const auto cluster = nodes > 1 ? loopback_cluster(nodes) : std::vector<std::string>{};
+  std::vector<job> jobs;
+  for (int n = 0; n < nodes; ++n) {
+    job_options opts{.name = "fraud-test", .parallelism = s.parallelism};
+    opts.runtime.batch_size = s.batch;
+    opts.runtime.processing_clock = clock;
+    opts.runtime.cluster.nodes = cluster;
+    opts.runtime.cluster.node = n;
+    job& j = jobs.emplace_back(opts);
+    auto txns = from_generator(j, gen, {.count = s.count}, progress);
+    auto alerts = require_ok(detect_fraud(txns, rules));
+    alerts.sink_to(measured(out, stats)).name("alerts").parallelism(s.sink_parallelism);
+  }
+  std::vector<std::unique_ptr<job_execution>> runs;
+  for (auto& j : jobs)
+    runs.push_back(require_ok(j.start()));
   job_outcome o;
-  o.result = require_ok(j.run());
+  for (auto& r : runs) {
+    BOOST_REQUIRE_MESSAGE(r->wait_for(std::chrono::minutes{2}), "the job did not finish");
+    auto done = require_ok(r->wait());
+    if (&r == &runs.front())
+      o.result = std::move(done);
+  }
   o.alerts = out.records();
   o.latencies = stats->latencies_us().size();
   BOOST_REQUIRE_EQUAL(progress->first.load(), 0u);
@@ -140,6 +159,24 @@ void require_exact(const job_outcome& o, const std::vector<rule_kind>& rules) {
 } // namespace
 
 // ---------------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(cluster)
+
+BOOST_AUTO_TEST_CASE(alerts_equal_the_ground_truth_on_two_and_three_nodes) {
+  // Transactions cross nodes to the rules' key groups; alerts to the sink's instances.
+  for (int nodes : {2, 3}) {
+    job_setup s;
+    s.seed = 9;
+    s.parallelism = 3;
+    s.sink_parallelism = 2;
+    BOOST_TEST_CONTEXT(nodes << " nodes: " << s) {
+      const auto o = run_job(s, nodes);
+      require_exact(o, s.rules);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(generator)
 

@@ -6,20 +6,23 @@
 #include <boost/test/unit_test.hpp>
 
 #include "sluice/api/job.hpp"
+#include "sluice/tests/common/loopback.hpp"
 #include "sluice/core/log.hpp"
+#include "sluice/net/cluster.hpp"
+#include "sluice/net/frame.hpp"
 #include "sluice/sinks/memory.hpp"
 #include "sluice/sources/generator.hpp"
 
-#include <sys/socket.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <zmq.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string_view>
 #include <cstdlib>
@@ -30,28 +33,11 @@
 
 using namespace sluice;
 using namespace std::chrono_literals;
+using sluice::test::loopback_cluster;
 
 namespace {
 
-/// A free TCP port on 127.0.0.1 (bound and released: good enough on loopback).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
-std::vector<std::string> loopback_cluster(int nodes) {
-  std::vector<std::string> out;
-  for (int i = 0; i < nodes; ++i)
-    out.push_back("127.0.0.1:" + std::to_string(free_port()));
-  return out;
-}
 
 struct reading {
   std::int64_t sensor = 0;
@@ -219,6 +205,102 @@ BOOST_AUTO_TEST_CASE(a_failure_on_node_1_restarts_every_node_from_the_last_check
   // not transactional).
   BOOST_TEST(finals(out.records()) == expected);
   BOOST_TEST(std::filesystem::exists(dir / "node-1"));
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(garbage_sent_to_the_nodes_ports_while_the_job_runs_changes_nothing) {
+  sinks::collect<reading> alone;
+  job_options single;
+  single.parallelism = 2;
+  BOOST_REQUIRE(sums_job(single, alone).run());
+  const auto expected = finals(alone.records());
+
+  const auto cluster = loopback_cluster(2);
+  sinks::collect<reading> out;
+  std::vector<std::unique_ptr<job_execution>> runs;
+  std::vector<job> jobs;
+  for (int n = 0; n < 2; ++n) {
+    job_options o;
+    o.parallelism = 2;
+    o.runtime.cluster.nodes = cluster;
+    o.runtime.cluster.node = n;
+    jobs.push_back(sums_job(o, out, nullptr, 400'000.0)); // about half a second
+  }
+  for (auto& j : jobs) {
+    auto started = j.start();
+    BOOST_REQUIRE(started);
+    runs.push_back(std::move(*started));
+  }
+  // A stranger on both ports: a ZeroMQ peer that never says hello sending random messages,
+  // multi-part messages and a well-formed data frame, and raw TCP noise. Bounded loops.
+  zmq::context_t ctx;
+  std::mt19937 rng{5};
+  for (const auto& endpoint : cluster) {
+    zmq::socket_t dealer{ctx, zmq::socket_type::dealer};
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.connect("tcp://" + endpoint);
+    for (int i = 0; i < 500; ++i) {
+      std::vector<std::uint8_t> bytes(1 + rng() % 100);
+      for (auto& b : bytes)
+        b = static_cast<std::uint8_t>(rng());
+      dealer.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
+    }
+    dealer.send(zmq::str_buffer("two"), zmq::send_flags::sndmore);
+    dealer.send(zmq::str_buffer("parts"), zmq::send_flags::dontwait);
+    std::vector<std::byte> frame;
+    net::encode_frame({0, 0, net::data_body{{std::byte{1}, std::byte{7}}}}, frame);
+    dealer.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
+    zmq::socket_t stream{ctx, zmq::socket_type::stream};
+    stream.set(zmq::sockopt::linger, 0);
+    stream.connect("tcp://" + endpoint);
+    const auto rid = stream.get(zmq::sockopt::routing_id);
+    for (int i = 0; i < 50; ++i) {
+      std::vector<std::uint8_t> bytes(1 + rng() % 200);
+      for (auto& b : bytes)
+        b = static_cast<std::uint8_t>(rng() | 1);
+      stream.send(zmq::buffer(rid), zmq::send_flags::sndmore);
+      stream.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
+    }
+  }
+  for (auto& r : runs) {
+    BOOST_REQUIRE_MESSAGE(r->wait_for(60s), "a node did not finish within a minute");
+    auto res = r->wait();
+    BOOST_REQUIRE_MESSAGE(res, (res ? "" : res.error().to_string()));
+  }
+  BOOST_TEST(out.size() == records);
+  BOOST_TEST(finals(out.records()) == expected);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_without_the_cluster_key_cannot_join) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sluice-cluster-key-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  BOOST_REQUIRE(net::write_key_file(dir / "cluster.key"));
+  BOOST_REQUIRE(net::write_key_file(dir / "other.key"));
+  const auto cluster = loopback_cluster(2);
+  sinks::collect<reading> a, b;
+  std::vector<job> jobs;
+  for (int n = 0; n < 2; ++n) {
+    job_options o;
+    o.parallelism = 2;
+    o.runtime.cluster.nodes = cluster;
+    o.runtime.cluster.node = n;
+    o.runtime.cluster.key_file = dir / (n == 0 ? "cluster.key" : "other.key");
+    o.runtime.cluster.heartbeat_interval = 100ms;
+    o.runtime.cluster.heartbeat_timeout = 1s;
+    o.runtime.cluster.join_timeout = 2s;
+    jobs.push_back(sums_job(o, n == 0 ? a : b));
+  }
+  auto results = run_all(jobs);
+  BOOST_REQUIRE(!results[0]);
+  const auto text = results[0].error().to_string();
+  BOOST_TEST_MESSAGE(text);
+  BOOST_TEST(text.find("node 1 (127.0.0.1:") != std::string::npos);
+  BOOST_TEST(text.find("did not join within 2000 ms") != std::string::npos);
+  BOOST_REQUIRE(!results[1]); // nor does node 1 start anything
+  BOOST_TEST(a.size() == 0u);
+  BOOST_TEST(b.size() == 0u);
   std::filesystem::remove_all(dir);
 }
 

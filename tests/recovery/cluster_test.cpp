@@ -7,13 +7,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "sluice/tests/common/child_process.hpp"
+#include "sluice/tests/common/loopback.hpp"
 #include "sluice/tests/common/temp_dir.hpp"
 #include "sluice/tests/recovery/wordcount_input.hpp"
 
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,21 +31,11 @@ extern char** environ;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using sluice::test::committed_rows;
+using sluice::test::free_port;
 using sluice::test::write_input;
 
 namespace {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 /// A cluster file of `nodes` loopback endpoints on free ports.
 fs::path cluster_file(const fs::path& dir, int nodes) {

@@ -10,6 +10,7 @@
 #include "sluice/core/log.hpp"
 #include "sluice/net/cluster.hpp"
 #include "sluice/net/frame.hpp"
+#include "sluice/sinks/callback.hpp"
 #include "sluice/sinks/memory.hpp"
 #include "sluice/sources/generator.hpp"
 
@@ -302,6 +303,57 @@ BOOST_AUTO_TEST_CASE(a_node_without_the_cluster_key_cannot_join) {
   BOOST_TEST(a.size() == 0u);
   BOOST_TEST(b.size() == 0u);
   std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_sink_on_node_1_slows_node_0_within_the_credits) {
+  // Node 1's sink instance takes a millisecond per record: node 0's source must wait for
+  // credit instead of queueing, and never have more batches in flight on a channel than
+  // its window (remote_credits across nodes, credits within a node).
+  const auto cluster = loopback_cluster(2);
+  constexpr std::uint64_t n = 2'000;
+  std::atomic<std::uint64_t> seen{0};
+  std::vector<job> jobs;
+  for (int node = 0; node < 2; ++node) {
+    job_options o;
+    o.parallelism = 2;
+    o.runtime.batch_size = 8;
+    o.runtime.credits = 2;
+    o.runtime.remote_credits = 3;
+    o.runtime.cluster.nodes = cluster;
+    o.runtime.cluster.node = node;
+    job j{o};
+    j.from(sources::generator({.count = n}, [](std::uint64_t i) {
+       return reading{static_cast<std::int64_t>(i % 50), 1};
+     }))
+      .name("readings")
+      .rebalance()
+      .map([](const reading& r) { return r; })
+      .name("pass")
+      .sink_to(sinks::for_each<reading>([&seen, node](const reading&) {
+        ++seen;
+        if (node == 1) // a throttled sink: it makes the node slow, nothing waits on it
+          std::this_thread::sleep_for(std::chrono::microseconds{300});
+      }))
+      .name("out");
+    jobs.push_back(std::move(j));
+  }
+  auto results = run_all(jobs);
+  for (auto& res : results)
+    BOOST_REQUIRE_MESSAGE(res, (res ? "" : res.error().to_string()));
+  BOOST_TEST(seen.load() == n);
+  std::uint64_t waited = 0;
+  for (const auto& t : results[0]->tasks) {
+    if (t.chain.find("readings") != 0)
+      continue;
+    BOOST_TEST_MESSAGE("node 0 " << t.chain << "[" << t.instance << "]: max in flight "
+                                 << t.max_in_flight << ", backpressure events "
+                                 << t.backpressure_events);
+    BOOST_TEST(t.max_in_flight <= 3u); // the remote window bounds every channel
+    waited += t.backpressure_events;
+  }
+  BOOST_TEST(waited > 0u); // node 1's slowness reached node 0's source
+  for (const auto& t : results[1]->tasks)
+    BOOST_TEST(t.max_input_queue <= 2u * 3u * 2u); // credits of its inputs, nothing more
 }
 
 BOOST_AUTO_TEST_CASE(explain_names_the_node_of_every_instance) {

@@ -2,6 +2,7 @@
 //
 //   cluster_bench w2 --records 10000000 --runs 5 [--nodes 2] [--parallelism 2] [--threads 1]
 //                    [--remote-credits 16]
+//   cluster_bench w3 --rate 100000 --seconds 5 [--nodes 2] [--threads 1]
 //
 // W2 (generator -> key_by(key) -> running count and sum -> counting sink) runs, run after
 // run interleaved, (a) in one process and (b) as `--nodes` node processes: this process is
@@ -9,6 +10,12 @@
 // groups, so about (nodes-1)/nodes of them cross to another node, encoded with the binary
 // record codec. Both give the same count and sum (checked); the figure is the median rate
 // and the ratio (b)/(a).
+//
+// W3 (generator at a fixed rate -> key_by(key) -> keyed reduce -> sink): the latency from a
+// record's creation to its sink, in one process and on the nodes (about half the records
+// cross to another node at the keyed hop). The nodes share this machine's steady clock, so
+// the sink on either node measures against the generator's stamp. p50/p99/p99.9 over every
+// record of the run.
 #include "sluice/api/job.hpp"
 #include "sluice/bench/workload.hpp"
 #include "sluice/sinks/sink.hpp"
@@ -26,6 +33,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -94,7 +102,51 @@ struct count_sink {
   std::string describe() const { return "count-sum"; }
 };
 
+/// Latencies seen by the sinks of this process, in ns.
+struct latencies {
+  std::mutex mtx;
+  std::vector<std::int64_t> ns;
+};
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
+    .count();
+}
+
+class latency_sink final : public sink<record> {
+public:
+  explicit latency_sink(latencies* l) : l_(l) {}
+  result<void> write(std::vector<record>& records) override {
+    const auto now = now_ns();
+    for (auto& r : records)
+      mine_.push_back(now - r.ts);
+    return {};
+  }
+  result<void> flush() override {
+    std::lock_guard guard{l_->mtx};
+    l_->ns.insert(l_->ns.end(), mine_.begin(), mine_.end());
+    mine_.clear();
+    return {};
+  }
+
+private:
+  latencies* l_;
+  std::vector<std::int64_t> mine_;
+};
+
+struct latency_sink_of {
+  using record_type = record;
+  latencies* l;
+  std::unique_ptr<sink<record>> create(const sink_context&) const {
+    return std::make_unique<latency_sink>(l);
+  }
+  std::string describe() const { return "latency"; }
+};
+
 struct options {
+  std::string workload = "w2";
+  double rate = 100'000;
+  double seconds = 5;
   std::uint64_t records = 10'000'000;
   int runs = 5;
   int nodes = 2;
@@ -129,6 +181,36 @@ std::pair<std::uint64_t, std::uint64_t> run_w2(const options& o, const std::vect
   return {t.count.load(), t.sum.load()};
 }
 
+/// W3 on this process, as node `node` of `cluster` (empty: alone): the latencies its sinks
+/// saw, in ns.
+std::vector<std::int64_t> run_w3(const options& o, const std::vector<std::string>& cluster,
+                                 int node) {
+  job_options jo;
+  jo.parallelism = o.parallelism;
+  jo.runtime.threads = o.threads;
+  jo.runtime.remote_credits = o.remote_credits;
+  jo.runtime.cluster.nodes = cluster;
+  jo.runtime.cluster.node = node;
+  latencies l;
+  job j{jo};
+  const auto count = static_cast<std::uint64_t>(o.rate * o.seconds);
+  j.from(sources::generator({.count = count, .rate = o.rate}, [](std::uint64_t i) {
+     auto r = make_record(i);
+     r.ts = now_ns();
+     return r;
+   }))
+    .name("generator")
+    .key_by([](const record& r) { return r.key; })
+    .reduce([](const record&, const record& next) { return next; })
+    .name("latest")
+    .sink_to(latency_sink_of{&l});
+  if (auto r = j.run(); !r) {
+    fmt::print(stderr, "node {}: {}\n", node, r.error().to_string());
+    std::exit(1);
+  }
+  return std::move(l.ns);
+}
+
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -141,14 +223,24 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
+/// What this process produces as a node (or alone): W2's count and sum, W3's latencies.
+std::vector<std::int64_t> run_node(const options& o, const std::vector<std::string>& cluster,
+                                   int node) {
+  if (o.workload == "w3")
+    return run_w3(o, cluster, node);
+  auto [count, sum] = run_w2(o, cluster, node);
+  return {static_cast<std::int64_t>(count), static_cast<std::int64_t>(sum)};
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-/// One cluster run: children for nodes 1.., this process node 0. Returns the seconds and
-/// the totals over every node.
-std::tuple<double, std::uint64_t, std::uint64_t> cluster_run(const options& o) {
+/// One cluster run: children for nodes 1.., this process node 0, each running `o.workload`.
+/// Returns the seconds and what every node produced (node 0's first): W2's count and sum,
+/// W3's latencies.
+std::pair<double, std::vector<std::int64_t>> cluster_run(const options& o) {
   std::vector<std::string> cluster;
   std::string joined;
   for (int n = 0; n < o.nodes; ++n) {
@@ -162,6 +254,9 @@ std::tuple<double, std::uint64_t, std::uint64_t> cluster_run(const options& o) {
     outs.push_back("/tmp/cluster_bench." + std::to_string(::getpid()) + "." + std::to_string(n));
     std::vector<std::string> args{"/proc/self/exe", "node",      "--index",
                                   std::to_string(n), "--cluster", joined,
+                                  "--workload",      o.workload,
+                                  "--rate",          std::to_string(o.rate),
+                                  "--seconds",       std::to_string(o.seconds),
                                   "--records",       std::to_string(o.records),
                                   "--parallelism",   std::to_string(o.parallelism),
                                   "--threads",       std::to_string(o.threads),
@@ -178,7 +273,7 @@ std::tuple<double, std::uint64_t, std::uint64_t> cluster_run(const options& o) {
     }
     children.push_back(pid);
   }
-  auto [count, sum] = run_w2(o, cluster, 0);
+  auto produced = run_node(o, cluster, 0);
   for (std::size_t i = 0; i < children.size(); ++i) {
     int status = 0;
     ::waitpid(children[i], &status, 0);
@@ -187,19 +282,17 @@ std::tuple<double, std::uint64_t, std::uint64_t> cluster_run(const options& o) {
       std::exit(1);
     }
     std::ifstream in{outs[i]};
-    std::uint64_t c = 0, s = 0;
-    in >> c >> s;
-    count += c;
-    sum += s;
+    for (std::int64_t v; in >> v;)
+      produced.push_back(v);
     std::remove(outs[i].c_str());
   }
-  return {std::chrono::duration<double>(steady::now() - t0).count(), count, sum};
+  return {std::chrono::duration<double>(steady::now() - t0).count(), std::move(produced)};
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"multi-node runs against one process (W2)"};
+  CLI::App app{"multi-node runs against one process (W2, W3)"};
   options o;
   int index = 0;
   std::string cluster, out;
@@ -214,8 +307,16 @@ int main(int argc, char** argv) {
   common(w2);
   w2->add_option("--runs", o.runs)->check(CLI::Range(1, 100));
   w2->add_option("--nodes", o.nodes)->check(CLI::Range(2, 8));
+  auto* w3 = app.add_subcommand("w3", "latency at a fixed rate, keyed hop across nodes");
+  common(w3);
+  w3->add_option("--rate", o.rate, "records per second")->check(CLI::Range(1.0, 1e8));
+  w3->add_option("--seconds", o.seconds)->check(CLI::Range(0.1, 3600.0));
+  w3->add_option("--nodes", o.nodes)->check(CLI::Range(2, 8));
   auto* node = app.add_subcommand("node", "internal: one node of a cluster run");
   common(node);
+  node->add_option("--workload", o.workload)->check(CLI::IsMember({"w2", "w3"}));
+  node->add_option("--rate", o.rate);
+  node->add_option("--seconds", o.seconds);
   node->add_option("--index", index)->required();
   node->add_option("--cluster", cluster)->required();
   node->add_option("--out", out)->required();
@@ -229,8 +330,35 @@ int main(int argc, char** argv) {
       nodes.push_back(cluster.substr(at, comma - at));
       at = comma + 1;
     }
-    auto [count, sum] = run_w2(o, nodes, index);
-    std::ofstream{out} << count << ' ' << sum << '\n';
+    std::ofstream file{out};
+    for (auto v : run_node(o, nodes, index))
+      file << v << '\n';
+    return 0;
+  }
+
+  if (*w3) {
+    o.workload = "w3";
+    auto alone = run_w3(o, {}, 0);
+    auto [secs, together] = cluster_run(o);
+    auto pct = [](std::vector<std::int64_t>& v, double q) {
+      std::sort(v.begin(), v.end());
+      return v.empty() ? 0.0
+                       : static_cast<double>(v[std::min(v.size() - 1,
+                                                        static_cast<std::size_t>(q * v.size()))]) /
+                           1e3;
+    };
+    const auto expected = static_cast<std::size_t>(o.rate * o.seconds);
+    fmt::print("w3 on {} nodes: rate={} seconds={} parallelism={} threads={} per process\n",
+               o.nodes, o.rate, o.seconds, o.parallelism, o.threads);
+    fmt::print("  one process: p50 {:8.1f} us  p99 {:8.1f} us  p99.9 {:8.1f} us  ({} records)\n",
+               pct(alone, 0.5), pct(alone, 0.99), pct(alone, 0.999), alone.size());
+    fmt::print("  {} nodes:     p50 {:8.1f} us  p99 {:8.1f} us  p99.9 {:8.1f} us  ({} records)\n",
+               o.nodes, pct(together, 0.5), pct(together, 0.99), pct(together, 0.999),
+               together.size());
+    if (alone.size() != expected || together.size() != expected) {
+      fmt::print(stderr, "w3: {} records expected\n", expected);
+      return 1;
+    }
     return 0;
   }
 
@@ -241,10 +369,13 @@ int main(int argc, char** argv) {
     std::tie(alone_count, alone_sum) = run_w2(o, {}, 0);
     alone_rates.push_back(static_cast<double>(o.records) /
                           std::chrono::duration<double>(steady::now() - t0).count());
-    auto [secs, c, s] = cluster_run(o);
+    auto [secs, produced] = cluster_run(o);
     cluster_rates.push_back(static_cast<double>(o.records) / secs);
-    cluster_count = c;
-    cluster_sum = s;
+    cluster_count = cluster_sum = 0;
+    for (std::size_t k = 0; k + 1 < produced.size(); k += 2) {
+      cluster_count += static_cast<std::uint64_t>(produced[k]);
+      cluster_sum += static_cast<std::uint64_t>(produced[k + 1]);
+    }
   }
   const auto a = median(alone_rates), c = median(cluster_rates);
   fmt::print("w2 on {} nodes: records={} runs={} parallelism={} threads={} per process\n",

@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE connectors_test
 #include <boost/test/unit_test.hpp>
 
+#include "sluice/tests/connectors/reading.hpp"
 #include "sluice/tests/common/temp_dir.hpp"
 #include "sluice/api/job.hpp"
 #include "sluice/sinks/callback.hpp"
@@ -38,24 +39,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace test_records {
-
-struct reading {
-  std::int64_t id = 0;
-  std::string name;
-  double value = 0;
-
-  friend bool operator==(const reading&, const reading&) = default;
-  friend bool operator<(const reading& a, const reading& b) { return a.id < b.id; }
-  friend std::ostream& operator<<(std::ostream& os, const reading& r) {
-    return os << "reading{" << r.id << ", " << r.name << ", " << r.value << "}";
-  }
-};
-
-template <class Inspector>
-bool inspect(Inspector& f, reading& x) {
-  return f.object("reading").fields(f.field("id", x.id), f.field("name", x.name),
-                                    f.field("value", x.value));
-}
 
 struct point {
   int x = 0;

@@ -4,6 +4,7 @@
 // The ZeroMQ connectors (sources/zmq.hpp, sinks/zmq.hpp) against sockets the test owns, on
 // loopback. Every wait has a deadline and waits on a condition (a message arriving, a log
 // line appearing); none sleeps and hopes.
+#include "sluice/tests/connectors/reading.hpp"
 #include "sluice/tests/common/temp_dir.hpp"
 #include "sluice/api/job.hpp"
 #include "sluice/core/log.hpp"
@@ -27,29 +28,8 @@
 using namespace sluice;
 using namespace std::chrono_literals;
 
-namespace zmq_test_records {
 
-struct reading {
-  std::int64_t id = 0;
-  std::string name;
-  double value = 0;
-
-  friend bool operator==(const reading&, const reading&) = default;
-  friend bool operator<(const reading& a, const reading& b) { return a.id < b.id; }
-  friend std::ostream& operator<<(std::ostream& os, const reading& r) {
-    return os << "reading{" << r.id << ", " << r.name << ", " << r.value << "}";
-  }
-};
-
-template <class Inspector>
-bool inspect(Inspector& f, reading& x) {
-  return f.object("reading").fields(f.field("id", x.id), f.field("name", x.name),
-                                    f.field("value", x.value));
-}
-
-} // namespace zmq_test_records
-
-using zmq_test_records::reading;
+using test_records::reading;
 
 namespace {
 
@@ -632,9 +612,9 @@ BOOST_AUTO_TEST_CASE(push_waits_for_a_slow_reader_and_loses_nothing) {
 BOOST_AUTO_TEST_CASE(push_with_no_reader_fails_after_send_timeout_naming_the_endpoint) {
   // Nothing ever listens here: ZeroMQ queues up to the high-water mark, then the sink waits
   // and fails; it never drops.
-  peer placeholder{zmq::socket_type::pull};
-  const auto endpoint = placeholder.endpoint;
-  placeholder.socket.close();
+  peer vacated{zmq::socket_type::pull}; // bound for a free port, then closed
+  const auto endpoint = vacated.endpoint;
+  vacated.socket.close();
   sink_driver<reading> s{sinks::zmq<reading>{
     {.endpoint = endpoint, .high_water_mark = 3, .send_timeout = 50ms, .linger = 0ms}}};
   BOOST_REQUIRE_MESSAGE(s.open_result, error_text(s.open_result));

@@ -6,6 +6,7 @@
 #include "sluice/actors/progress_builder.hpp"
 #include "sluice/actors/remote.hpp"
 #include "sluice/actors/remote_control.hpp"
+#include "sluice/actors/task_restore.hpp"
 #include "sluice/actors/task.hpp"
 #include "sluice/actors/trigger_plans.hpp"
 #include "sluice/actors/tsan.hpp"
@@ -340,7 +341,7 @@ private:
     m.meta = from.meta;
     if (from.meta)
       for (const auto& p : from.meta->pieces)
-        if (p.node == 0 && p.name.rfind("source/", 0) == 0) {
+        if (p.node == 0 && is_source_piece(p.name)) {
           auto bytes = bp_->store->get(*from.meta, p.name);
           if (!bytes) {
             complete(std::move(bytes).error());

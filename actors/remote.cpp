@@ -4,6 +4,7 @@
 #include "sluice/actors/messages.hpp"
 #include "sluice/actors/progress_builder.hpp"
 #include "sluice/actors/remote_control.hpp"
+#include "sluice/actors/task_restore.hpp"
 #include "sluice/actors/task.hpp"
 #include "sluice/actors/tsan.hpp"
 
@@ -663,7 +664,7 @@ private:
     if (!r.checkpoint || !bp_->store)
       return {};
     for (const auto& p : r.pieces) {
-      if (p.name.rfind("source/", 0) != 0 || p.node != c_->node)
+      if (!is_source_piece(p.name) || p.node != c_->node)
         continue;
       checkpoint_meta one;
       one.id = p.stored_in >= 0 ? p.stored_in : r.epoch;
@@ -905,7 +906,7 @@ private:
 
 void keep_pieces_of_this_node(checkpoint_meta& meta, int node) {
   std::erase_if(meta.pieces, [&](const checkpoint_piece& p) {
-    return p.node != node && p.name.rfind("source/", 0) != 0;
+    return p.node != node && !is_source_piece(p.name);
   });
 }
 

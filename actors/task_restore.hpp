@@ -8,15 +8,19 @@
 #include "sluice/sources/source.hpp"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice {
 
 /// Where a source node's positions lie in a checkpoint: one piece per instance under this
 /// prefix, named by the instance's index. An operator's pieces lie under "<name>/".
+inline constexpr std::string_view source_pieces = "source/";
 inline std::string source_piece_prefix(const std::string& node_name) {
-  return "source/" + node_name + "/";
+  return std::string{source_pieces} + node_name + "/";
 }
+/// Whether piece `name` is a source's position (under some `source_piece_prefix`).
+inline bool is_source_piece(std::string_view name) { return name.starts_with(source_pieces); }
 
 /// One task's chain as a restore sees it.
 struct restore_target {

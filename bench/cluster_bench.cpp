@@ -19,13 +19,12 @@
 #include "sluice/api/job.hpp"
 #include "sluice/bench/workload.hpp"
 #include "sluice/sinks/sink.hpp"
+#include "sluice/tests/common/loopback.hpp" // free_port
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include <netinet/in.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -211,17 +210,6 @@ std::vector<std::int64_t> run_w3(const options& o, const std::vector<std::string
   return std::move(l.ns);
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 /// What this process produces as a node (or alone): W2's count and sum, W3's latencies.
 std::vector<std::int64_t> run_node(const options& o, const std::vector<std::string>& cluster,
@@ -244,7 +232,7 @@ std::pair<double, std::vector<std::int64_t>> cluster_run(const options& o) {
   std::vector<std::string> cluster;
   std::string joined;
   for (int n = 0; n < o.nodes; ++n) {
-    cluster.push_back("127.0.0.1:" + std::to_string(free_port()));
+    cluster.push_back("127.0.0.1:" + std::to_string(test::free_port()));
     joined += (n ? "," : "") + cluster.back();
   }
   const auto t0 = steady::now();

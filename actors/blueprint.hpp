@@ -26,10 +26,6 @@ struct blueprint {
   /// Taps, by logical node id; tasks hand their nodes' points to their chain. Never null
   /// once the job runs (mutable through a const blueprint: taps change while it runs).
   std::shared_ptr<tap_registry> taps;
-  /// A multi-node run: this process's node and every task's (actors/placement.hpp); empty
-  /// in a one-process run.
-  int node = 0;
-  std::vector<int> node_of_task;
 };
 
 } // namespace sluice

@@ -6,12 +6,15 @@
 #include "sluice/actors/progress_builder.hpp"
 #include "sluice/actors/remote.hpp"
 #include "sluice/actors/remote_control.hpp"
+#include "sluice/actors/replan.hpp"
+#include "sluice/actors/restore.hpp"
 #include "sluice/actors/task_restore.hpp"
 #include "sluice/actors/task.hpp"
 #include "sluice/actors/trigger_plans.hpp"
 #include "sluice/actors/tsan.hpp"
 
 #include "sluice/core/log.hpp"
+#include "sluice/graph/fingerprint.hpp"
 
 #include <algorithm>
 #include <map>
@@ -122,6 +125,21 @@ public:
         }
         return rp;
       },
+      [this](msg::node_gone, int node, std::string& why) {
+        if (completed_)
+          return;
+        // A node cut off but running still holds its store: leaving it out would make two
+        // nodes run its tasks. Wait for it instead, and look again later.
+        if (auto free = can_take_over(node, bp_->options.checkpoints.dir, stores()); !free) {
+          logging::get().warn("job '{}': {}, and it cannot be left out: {}; waiting for it",
+                              bp_->options.query_name, why, free.error().message);
+          delayed_send(bridge_, *bp_->options.cluster.rejoin_timeout, msg::rejoin::value, node, -1);
+          return;
+        }
+        logging::get().warn("job '{}': {}: going on without it", bp_->options.query_name, why);
+        gone_.insert(node);
+        on_task_failed(make_error(error_code::node_lost, std::move(why)));
+      },
       [this](msg::joined, int code, const std::string& failure) {
         if (completed_ || !first_from_)
           return;
@@ -231,8 +249,11 @@ public:
     if (checkpoints_.enabled()) {
       planner_.save(properties);
       properties["query_id"] = ids_.query;
-      if (cluster_) // its pieces lie in that many nodes' stores
-        properties["cluster_nodes"] = std::to_string(cluster_->where.nodes);
+      if (cluster_) { // its pieces lie in that many nodes' stores
+        const auto where = cluster_->where();
+        properties["cluster_nodes"] = std::to_string(where->nodes);
+        record_placement(*where, properties);
+      }
     }
     auto out = checkpoints_.epoch_ended(id, e, final_positions_, std::move(properties),
                                         !savepoint_waiters_.empty(), clock_->now());
@@ -289,6 +310,10 @@ private:
     ++attempt_;
     if (cluster_)
       cluster_->attempt.store(attempt_);
+    std::vector<control_message::shipped_piece> adopted;
+    if (cluster_ && !replan(from, adopted))
+      return;
+    const auto where = cluster_ ? cluster_->where() : nullptr;
     auto local_from = from;
     if (cluster_ && from->meta) { // node 0's tasks read node 0's pieces
       auto own = std::make_shared<restore_point>(*from);
@@ -296,9 +321,9 @@ private:
       local_from = std::move(own);
     }
     for (std::size_t i = 0; i < n; ++i) {
-      const bool remote = cluster_ && cluster_->where.remote(static_cast<int>(i), 0);
+      const bool remote = where && where->remote(static_cast<int>(i), 0);
       auto t = remote ? spawn_task_stand_in(this, bp_, cluster_, static_cast<int>(i), attempt_, this)
-                      : spawn_task(this, bp_, static_cast<int>(i), attempt_, this, local_from);
+                      : spawn_task(this, bp_, static_cast<int>(i), attempt_, this, local_from, where);
       link_to(t); // if the coordinator is killed, the tasks go with it
       monitor(t); // a restart waits until every task of the failed attempt has stopped
       running_.insert(t.address());
@@ -308,7 +333,7 @@ private:
     done_ = 0;
     checkpoints_.restart();
     if (cluster_)
-      start_attempt_on_every_node(*from);
+      start_attempt_on_every_node(*from, std::move(adopted));
     if (from->meta)
       if (auto it = from->meta->properties.find("query_id"); it != from->meta->properties.end())
         ids_.query = it->second;
@@ -332,13 +357,17 @@ private:
   /// tasks, which checkpoint the attempt starts from (remote.hpp), with node 0's source
   /// positions its tasks may need. Sent from here, not through a stand-in, so that it
   /// leads the attempt's frames to each node.
-  void start_attempt_on_every_node(const restore_point& from) {
+  void start_attempt_on_every_node(const restore_point& from,
+                                   std::vector<control_message::shipped_piece> adopted) {
     control_message m{control_message::kind::attempt};
     m.task = -1;
     m.epoch = attempt_;
     m.flag = from.requested;
     m.first_epoch = from.first_epoch;
     m.meta = from.meta;
+    m.nodes = cluster_->where()->live;
+    m.task_nodes = cluster_->where()->node_of_task;
+    m.pieces = std::move(adopted);
     if (from.meta)
       for (const auto& p : from.meta->pieces)
         if (p.node == 0 && is_source_piece(p.name)) {
@@ -353,9 +382,55 @@ private:
     tell_every_node(std::move(m));
   }
 
+  /// Re-planning (replan.hpp): when a node was given up (`node_gone`), the attempt runs on
+  /// the nodes left, and node 0 takes over the pieces of `from` the missing nodes held
+  /// (into `adopted`, for every node; `from` then lists them as node 0's). False when the
+  /// job cannot go on (it completed with the error).
+  bool replan(std::shared_ptr<const restore_point>& from,
+              std::vector<control_message::shipped_piece>& adopted) {
+    const auto now = cluster_->where();
+    if (!gone_.empty()) {
+      std::vector<int> live;
+      for (int n : now->live)
+        if (!gone_.count(n))
+          live.push_back(n);
+      auto where = leave_out(bp_->logical, bp_->plan, bp_->tasks, *now, live);
+      if (!where) {
+        complete(std::move(where).error());
+        return false;
+      }
+      logging::get().warn("job '{}': re-planned onto nodes {} (of {}): {}", bp_->options.query_name,
+                          describe_nodes(live), now->nodes,
+                          from->meta ? "restoring checkpoint " + std::to_string(from->meta->id)
+                                     : std::string{"from the start (no checkpoint yet)"});
+      cluster_->set_where(std::move(*where));
+      gone_.clear();
+    }
+    const auto where = cluster_->where();
+    if (!from->meta || where->live.size() == static_cast<std::size_t>(where->nodes))
+      return true;
+    auto changed = std::make_shared<restore_point>(*from);
+    auto taken = adopt_pieces(*bp_->store, *changed->meta, where->live, bp_->options.checkpoints.dir,
+                              stores());
+    if (!taken) {
+      complete(std::move(taken).error());
+      return false;
+    }
+    adopted = std::move(*taken);
+    from = std::move(changed);
+    return true;
+  }
+
+  /// How stores are opened (re-planning opens a missing node's).
+  checkpoint_store_options stores() const {
+    return store_options(fingerprint_of(bp_->logical, bp_->plan), bp_->options, 0);
+  }
+
   void tell_every_node(const control_message& m) {
-    for (int n = 1; n < cluster_->where.nodes; ++n)
-      if (auto ok = send_to_node(*cluster_, n, m); !ok) {
+    for (int n : cluster_->where()->live)
+      if (n == 0)
+        continue;
+      else if (auto ok = send_to_node(*cluster_, n, m); !ok) {
         complete(std::move(ok).error());
         return;
       }
@@ -594,7 +669,7 @@ private:
       rp.deliver(caf::make_error(caf::sec::request_receiver_down));
     savepoint_waiters_.clear();
     for (std::size_t i = 0; i < tasks_.size(); ++i) // stand-ins never stop by themselves
-      if (err || (cluster_ && cluster_->where.remote(static_cast<int>(i), 0)))
+      if (err || (cluster_ && cluster_->where()->remote(static_cast<int>(i), 0)))
         send_exit(tasks_[i], caf::exit_reason::kill);
     for (auto& t : tasks_)
       unlink_from(t);
@@ -657,6 +732,9 @@ private:
   final_positions final_positions_;
   std::size_t done_ = 0;
   bool cancelled_ = false;
+  /// Nodes given up (`node_gone`): the next attempt re-plans the job without them.
+  std::set<int> gone_;
+
   bool completed_ = false;
   std::optional<sluice::clock::time_point> tick_at_;
   bool tick_scheduled_ = false;

@@ -56,6 +56,12 @@ using job_end = caf::atom_constant<caf::atom("jobend")>;
 using joined = caf::atom_constant<caf::atom("joined")>;
 /// (joincheck, attempt): the join timeout of an attempt has passed.
 using join_check = caf::atom_constant<caf::atom("joincheck")>;
+/// (rejoin, node, loss): the rejoin timeout of a node's `loss`-th loss has passed (-1: the
+/// coordinator asks to look again).
+using rejoin = caf::atom_constant<caf::atom("rejoin")>;
+/// (nodegone, node, why): bridge -> coordinator: a lost node did not come back within the
+/// rejoin timeout; the job is to go on without it.
+using node_gone = caf::atom_constant<caf::atom("nodegone")>;
 using savepoint = caf::atom_constant<caf::atom("savepoint")>;
 /// (finishing, task, last epoch): a continuous source's input ended (or it was cancelled);
 /// it asks for the barrier that ends its last epoch, numbered by the coordinator like every

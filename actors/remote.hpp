@@ -17,6 +17,7 @@
 /// - Frames name the attempt; frames of another attempt are dropped (counted).
 #include "sluice/actors/blueprint.hpp"
 #include "sluice/actors/placement.hpp"
+#include "sluice/actors/remote_control.hpp"
 #include "sluice/net/link.hpp"
 
 #include <caf/fwd.hpp>
@@ -35,7 +36,6 @@ struct cluster_context {
   /// The attempt this node runs now (-1 on a node that has not heard from node 0 yet):
   /// frames of older attempts are dropped, of newer ones held until it starts.
   std::atomic<std::int64_t> attempt{0};
-  placement where;
   std::shared_ptr<net::link> link;
   /// Set once the bridge runs: the link's I/O thread wakes it through this.
   std::mutex mtx;
@@ -43,18 +43,33 @@ struct cluster_context {
   std::atomic<bool> drain_pending{false};
   /// Tells the bridge, from the link's I/O thread, that events wait.
   void wake();
+
+  /// The placement of the current attempt. It changes only between attempts, when node 0
+  /// re-plans the job onto the nodes left; stand-ins keep the one of their attempt.
+  std::shared_ptr<const placement> where() const;
+  void set_where(placement p);
+
+private:
+  mutable std::mutex where_mtx_;
+  std::shared_ptr<const placement> where_;
 };
 
 /// What a node's tasks restore of checkpoint `meta`: the pieces in this node's store, and the
-/// source positions (node 0 hands them to every node). The placement is the one that wrote
-/// the checkpoint (same nodes, same parallelism: checked at start), so an operator
-/// instance's key groups are in its own node's pieces.
+/// source positions (node 0 hands them to every node). An operator instance's key groups
+/// are in its own node's pieces: the placement is the one that wrote the checkpoint, or,
+/// after a re-plan, node 0 copied the pieces of the nodes left out and handed them to every
+/// node, which relabels them as its own (`take_shipped_pieces`).
 void keep_pieces_of_this_node(checkpoint_meta& meta, int node);
+
+/// The pieces node 0 shipped with an attempt (`shipped`) are now in `node`'s store too:
+/// `meta` lists them as that node's, so that `keep_pieces_of_this_node` keeps them.
+void take_shipped_pieces(checkpoint_meta& meta, int node,
+                         const std::vector<control_message::shipped_piece>& shipped);
 
 /// Sends control message `m` to `node` at once, from any thread (frames to one node leave
 /// in the order they were sent).
 [[nodiscard]] result<void> send_to_node(cluster_context& c, int node,
-                                        const struct control_message& m);
+                                        const control_message& m);
 
 /// Starts this node's link for the job `bp` (its cluster options, the job's fingerprint),
 /// placed as `where`. Fails when the link cannot start (the port cannot be bound, a key

@@ -11,9 +11,10 @@ namespace {
 using json = nlohmann::json;
 using kind = control_message::kind;
 
-constexpr std::array<std::string_view, 16> names{
+constexpr std::array<std::string_view, 17> names{
   "wire",   "start", "cancel",    "commit",   "prepare",  "run",   "inject",  "done",
-  "failed", "ack",   "finishing", "prepared", "finalpos", "ended", "attempt", "completed"};
+  "failed", "ack",   "finishing", "prepared", "finalpos", "ended", "attempt", "completed",
+  "removed"};
 
 json to_json(const event_time_stats& s) {
   return {{"n", s.count},
@@ -216,9 +217,12 @@ std::string encode_control(const control_message& m) {
       if (m.meta)
         j["meta"] = to_json(*m.meta);
       j["pieces"] = shipped_to_json(m.pieces);
+      j["n"] = m.nodes;
+      j["tn"] = m.task_nodes;
       break;
     }
     case kind::completed: j["e"] = m.epoch; break;
+    case kind::removed: j["x"] = m.text; break;
   }
   const auto cbor = json::to_cbor(j);
   return {cbor.begin(), cbor.end()};
@@ -285,8 +289,11 @@ result<control_message> decode_control(std::string_view bytes) {
         if (j.contains("meta"))
           m.meta = meta_from(j.at("meta"));
         m.pieces = shipped_from(j.at("pieces"));
+        m.nodes = j.at("n").get<std::vector<int>>();
+        m.task_nodes = j.at("tn").get<std::vector<int>>();
         break;
       case kind::completed: m.epoch = j.at("e").get<std::int64_t>(); break;
+      case kind::removed: m.text = j.at("x").get<std::string>(); break;
     }
     return m;
   } catch (const json::exception& e) {

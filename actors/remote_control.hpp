@@ -40,11 +40,16 @@ struct control_message {
     // node 0 -> every node: the job ended (text: its error; empty when it succeeded)
     job_ended,
     // node 0 -> every node, before the attempt's tasks hear anything: attempt `epoch`
-    // starts from `meta` (none: from scratch), flag: `requested`, first_epoch; `pieces`:
-    // node 0's source positions that the node's tasks may need
+    // starts from `meta` (none: from scratch), flag: `requested`, first_epoch, on the
+    // nodes `nodes` (ascending; after a re-plan not every node), task t on node
+    // `task_nodes[t]`; `pieces`: node 0's source
+    // positions and the pieces it took over from nodes left out, which the node's tasks
+    // may need
     attempt,
     // node 0 -> every node: checkpoint `epoch` is complete (before any task commits it)
     completed,
+    // node 0 -> a node the job was re-planned without, when it joins (text: why)
+    removed,
   };
   /// A piece of node 0's store, sent whole (bytes as the store returns them).
   struct shipped_piece {
@@ -67,6 +72,8 @@ struct control_message {
   std::optional<checkpoint_meta> meta;
   std::int64_t first_epoch = -1;
   std::vector<shipped_piece> pieces;
+  std::vector<int> nodes;
+  std::vector<int> task_nodes; ///< attempt: the node of every task
 };
 
 /// "wire", "start", ...

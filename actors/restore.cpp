@@ -1,5 +1,7 @@
 #include "sluice/actors/restore.hpp"
 
+#include "sluice/actors/replan.hpp"
+
 #include "sluice/core/log.hpp"
 
 #include <algorithm>
@@ -206,6 +208,16 @@ result<std::optional<checkpoint_meta>> find_restore_point(checkpoint_store& stor
   return meta;
 }
 
+checkpoint_store_options store_options(const job_fingerprint& job, const runtime_options& opts,
+                                       int node) {
+  return {.retained = opts.checkpoints.retained,
+          .file_threshold = opts.checkpoints.file_threshold,
+          .compress = opts.checkpoints.compression,
+          .on_unreadable = opts.checkpoints.on_unreadable,
+          .graph = job.to_json(),
+          .node = node};
+}
+
 result<opened_checkpoints> open_checkpoints(const graph& g, const physical_plan& plan,
                                             const runtime_options& opts) {
   if (auto ok = check_checkpointable(g, plan); !ok)
@@ -216,14 +228,8 @@ result<opened_checkpoints> open_checkpoints(const graph& g, const physical_plan&
   // cluster (docs/cluster.md).
   const auto& cluster = opts.cluster;
   const int node = cluster.enabled() ? cluster.node : 0;
-  const auto dir = node == 0 ? opts.checkpoints.dir
-                             : opts.checkpoints.dir / ("node-" + std::to_string(node));
-  auto store = checkpoint_store::open(dir, {.retained = opts.checkpoints.retained,
-                                            .file_threshold = opts.checkpoints.file_threshold,
-                                            .compress = opts.checkpoints.compression,
-                                            .on_unreadable = opts.checkpoints.on_unreadable,
-                                            .graph = job.to_json(),
-                                            .node = node});
+  auto store = checkpoint_store::open(node_store_dir(opts.checkpoints.dir, node),
+                                      store_options(job, opts, node));
   if (!store)
     return std::move(store).error();
   opened_checkpoints out;

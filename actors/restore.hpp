@@ -63,6 +63,10 @@ find_restore_point(checkpoint_store& store, const checkpoint_options& o, const p
                    const job_fingerprint& job, const std::string& job_name,
                    std::vector<std::string>& skipped);
 
+/// The options node `node`'s store is opened with, for the job `job`.
+checkpoint_store_options store_options(const job_fingerprint& job, const runtime_options& opts,
+                                       int node);
+
 /// Opens the store in `opts.checkpoints.dir` (which must be set) for the job `g`/`plan`
 /// and chooses where its first run begins. With `restore_from`, a new history starts there:
 /// newer checkpoints (not savepoints) are deleted. Every checkpoint the job completes

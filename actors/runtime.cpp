@@ -7,6 +7,7 @@
 #include "sluice/actors/placement.hpp"
 #include "sluice/actors/progress_builder.hpp"
 #include "sluice/actors/remote.hpp"
+#include "sluice/actors/replan.hpp"
 #include "sluice/actors/restore.hpp"
 #include "sluice/actors/tsan.hpp"
 
@@ -247,11 +248,25 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
   }
   std::shared_ptr<cluster_context> cluster;
   if (opts.cluster.enabled()) {
-    auto where = place(bp->logical, bp->plan, bp->tasks, static_cast<int>(opts.cluster.nodes.size()));
+    // A restored checkpoint written after a re-plan runs placed as it ran.
+    const int nodes = static_cast<int>(opts.cluster.nodes.size());
+    std::optional<recorded_placement> recorded;
+    if (from->meta) {
+      auto of = recorded_placement_of(*from->meta);
+      if (!of)
+        return std::move(of).error();
+      recorded = std::move(*of);
+    }
+    auto where = recorded ? place_as(bp->logical, bp->plan, bp->tasks, nodes,
+                                     std::move(recorded->live), std::move(recorded->node_of_task))
+                          : place(bp->logical, bp->plan, bp->tasks, nodes);
+    if (!where && recorded)
+      return make_error(error_code::restore_conflict,
+                        "checkpoint " + std::to_string(from->meta->id) +
+                          " was written by a re-planned run whose placement does not fit this "
+                          "job and cluster: " + where.error().message);
     if (!where)
       return std::move(where).error();
-    bp->node = opts.cluster.node;
-    bp->node_of_task = where->node_of_task;
     auto started = start_cluster(*bp, std::move(*where));
     if (!started)
       return std::move(started).error();

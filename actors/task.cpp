@@ -101,9 +101,10 @@ class task_actor final : public tsan_visible_actor,
                          public timer_service {
 public:
   task_actor(caf::actor_config& cfg, std::shared_ptr<const blueprint> bp, int index, int attempt,
-             caf::actor coordinator, std::shared_ptr<const restore_point> from)
+             caf::actor coordinator, std::shared_ptr<const restore_point> from,
+             std::shared_ptr<const placement> where)
     : tsan_visible_actor(cfg), bp_(std::move(bp)), index_(index), attempt_(attempt),
-      coordinator_(std::move(coordinator)), from_(std::move(from)),
+      coordinator_(std::move(coordinator)), from_(std::move(from)), where_(std::move(where)),
       wiring_(bp_->tasks[static_cast<std::size_t>(index)]),
       plan_(bp_->plan.chains[static_cast<std::size_t>(wiring_.chain)]),
       metrics_(bp_->metrics[static_cast<std::size_t>(index)]) {}
@@ -333,11 +334,11 @@ private:
       routes_[{w.from_node_index, w.from_port}].push_back(static_cast<int>(e));
     }
     out_.emplace(targets, opts.credits, transport_, &metrics_);
-    if (!bp_->node_of_task.empty()) // channels to another node get the remote window
+    if (where_) // channels to another node get the remote window
       for (std::size_t e = 0; e < wiring_.outputs.size(); ++e)
         for (std::size_t t = 0; t < wiring_.outputs[e].targets.size(); ++t)
-          if (bp_->node_of_task[static_cast<std::size_t>(wiring_.outputs[e].targets[t].to_task)] !=
-              bp_->node)
+          if (where_->remote(wiring_.outputs[e].targets[t].to_task,
+                             where_->node_of_task[static_cast<std::size_t>(index_)]))
             out_->set_window(static_cast<int>(e), static_cast<int>(t), opts.remote_credits);
   }
 
@@ -980,6 +981,7 @@ private:
   int attempt_; ///< the job's attempt this task belongs to
   caf::actor coordinator_;
   std::shared_ptr<const restore_point> from_; ///< the checkpoint this run restores
+  std::shared_ptr<const placement> where_;    ///< the attempt's placement; null in one process
   const task_wiring& wiring_;
   const chain_plan& plan_;
   task_metrics& metrics_;
@@ -1029,9 +1031,10 @@ private:
 
 caf::actor spawn_task(caf::local_actor* parent, std::shared_ptr<const blueprint> bp, int index,
                       int attempt, caf::actor coordinator,
-                      std::shared_ptr<const restore_point> from) {
+                      std::shared_ptr<const restore_point> from,
+                      std::shared_ptr<const placement> where) {
   return parent->spawn<task_actor>(std::move(bp), index, attempt, std::move(coordinator),
-                                   std::move(from));
+                                   std::move(from), std::move(where));
 }
 
 } // namespace sluice

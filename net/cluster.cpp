@@ -67,6 +67,9 @@ result<void> cluster_options::validate() const {
                                heartbeat_timeout.count(), heartbeat_interval.count()));
   if (join_timeout.count() <= 0)
     return invalid(fmt::format("join timeout must be positive, got {} ms", join_timeout.count()));
+  if (rejoin_timeout && rejoin_timeout->count() <= 0)
+    return invalid(fmt::format("rejoin timeout must be positive, got {} ms",
+                               rejoin_timeout->count()));
   return {};
 }
 

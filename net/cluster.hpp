@@ -42,11 +42,17 @@ struct cluster_options {
   /// with an error when node 0 has not started its tasks this long after it started.
   /// Default 60 s.
   std::chrono::milliseconds join_timeout{60'000};
+  /// How long node 0 waits for a lost node to come back before it re-plans the job onto
+  /// the nodes left and restores the last checkpoint there (the missing node's pieces are
+  /// read from its store: this needs a checkpoint directory every node shares, and
+  /// checkpoints). A node left out stays out for the rest of the job. Unset: never; the
+  /// restart strategy waits for the node. Default 60 s.
+  std::optional<std::chrono::milliseconds> rejoin_timeout{std::chrono::seconds{60}};
 
   bool enabled() const noexcept { return !nodes.empty(); }
   /// Checks the fields: at least one node, `node` in range, every entry `host:port` with
   /// a port in 1..65535 and no entry twice, the timeout longer than the interval, both
-  /// positive, a positive join timeout. Errors (`invalid_option`) name the field and repeat the value.
+  /// positive, positive join and rejoin timeouts. Errors (`invalid_option`) name the field and repeat the value.
   [[nodiscard]] result<void> validate() const;
 };
 

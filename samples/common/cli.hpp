@@ -51,6 +51,7 @@ struct common_flags {
   std::string cluster_key;        ///< CurveZMQ key file (sluice-cluster-key); empty: none
   std::string heartbeat_interval; ///< empty: 1s (only with --cluster)
   std::string heartbeat_timeout;  ///< empty: 10s (only with --cluster)
+  std::string rejoin_timeout;     ///< empty: 60s; "never" (only with --cluster)
 };
 
 inline void add_common_flags(CLI::App& app, common_flags& f) {
@@ -110,6 +111,10 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
   app.add_option("--heartbeat-timeout", f.heartbeat_timeout,
                  "a node silent this long is lost and fails the job, e.g. 10s (default 10s; "
                  "longer than the interval; needs --cluster)");
+  app.add_option("--rejoin-timeout", f.rejoin_timeout,
+                 "a lost node not back within this long is left out: node 0 re-plans the job "
+                 "onto the other nodes from the last checkpoint (needs --checkpoint-dir shared "
+                 "by the nodes), e.g. 60s (the default), or never (needs --cluster)");
 }
 
 /// What a duration flag may be.
@@ -133,7 +138,7 @@ inline result<std::chrono::microseconds> duration_flag(const std::string& flag,
   return *d;
 }
 
-/// A heartbeat flag as whole milliseconds (the link's unit): positive, at least 1ms.
+/// A heartbeat (or rejoin) flag as whole milliseconds (the link's unit): positive, at least 1ms.
 inline result<std::chrono::milliseconds> heartbeat_flag(const std::string& flag,
                                                         const std::string& text) {
   auto d = duration_flag(flag, text, duration_rule::positive);
@@ -155,6 +160,7 @@ inline result<void> apply_cluster_flags(const common_flags& f, net::cluster_opti
       {!f.cluster_key.empty(), "--cluster-key"},
       {!f.heartbeat_interval.empty(), "--heartbeat-interval"},
       {!f.heartbeat_timeout.empty(), "--heartbeat-timeout"},
+      {!f.rejoin_timeout.empty(), "--rejoin-timeout"},
     };
     for (const auto& [given, flag] : alone)
       if (given)
@@ -189,6 +195,14 @@ inline result<void> apply_cluster_flags(const common_flags& f, net::cluster_opti
     if (!silent)
       return silent.error();
     c.heartbeat_timeout = *silent;
+  }
+  if (f.rejoin_timeout == "never") {
+    c.rejoin_timeout.reset();
+  } else if (!f.rejoin_timeout.empty()) {
+    auto wait = heartbeat_flag("--rejoin-timeout", f.rejoin_timeout);
+    if (!wait)
+      return wait.error();
+    c.rejoin_timeout = *wait;
   }
   return c.validate();
 }

@@ -620,6 +620,7 @@ private:
       control_message m{control_message::kind::completed};
       m.task = -1;
       m.epoch = st.id;
+      m.flag = st.savepoint;
       tell_every_node(m);
     }
     for (std::size_t t = 0; t < tasks_.size(); ++t)

@@ -181,7 +181,7 @@ private:
           end(make_error(error_code::internal, "the job failed (node 0 says): " + m.text));
         return;
       case control_kind::attempt: begin_attempt(std::move(m)); return;
-      case control_kind::completed: complete_checkpoint(m.epoch); return;
+      case control_kind::completed: complete_checkpoint(m.epoch, m.flag); return;
       case control_kind::removed:
         end(make_error(error_code::node_lost, fmt::format("node {}: {}", c_->node, m.text)));
         return;
@@ -310,12 +310,14 @@ private:
   }
 
   /// Node 0 completed checkpoint `id`: so does this node's store (its pieces of it, as
-  /// the tasks reported them), which applies retention.
-  void complete_checkpoint(std::int64_t id) {
+  /// the tasks reported them), which applies retention. A savepoint's pieces are kept (and
+  /// those it shares with earlier checkpoints copied), as node 0's.
+  void complete_checkpoint(std::int64_t id, bool savepoint) {
     if (!bp_->store)
       return;
     checkpoint_meta meta;
     meta.id = id;
+    meta.savepoint = savepoint;
     meta.job = bp_->options.query_name;
     meta.max_key_groups = bp_->plan.max_key_groups;
     meta.created = "node " + std::to_string(c_->node);

@@ -221,7 +221,10 @@ std::string encode_control(const control_message& m) {
       j["tn"] = m.task_nodes;
       break;
     }
-    case kind::completed: j["e"] = m.epoch; break;
+    case kind::completed:
+      j["e"] = m.epoch;
+      j["f"] = m.flag;
+      break;
     case kind::removed: j["x"] = m.text; break;
   }
   const auto cbor = json::to_cbor(j);
@@ -292,7 +295,10 @@ result<control_message> decode_control(std::string_view bytes) {
         m.nodes = j.at("n").get<std::vector<int>>();
         m.task_nodes = j.at("tn").get<std::vector<int>>();
         break;
-      case kind::completed: m.epoch = j.at("e").get<std::int64_t>(); break;
+      case kind::completed:
+        m.epoch = j.at("e").get<std::int64_t>();
+        m.flag = j.at("f").get<bool>();
+        break;
       case kind::removed: m.text = j.at("x").get<std::string>(); break;
     }
     return m;

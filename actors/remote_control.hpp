@@ -46,7 +46,8 @@ struct control_message {
     // positions and the pieces it took over from nodes left out, which the node's tasks
     // may need
     attempt,
-    // node 0 -> every node: checkpoint `epoch` is complete (before any task commits it)
+    // node 0 -> every node: checkpoint `epoch` is complete (before any task commits it);
+    // flag: it is a savepoint (every node's store keeps its pieces of it)
     completed,
     // node 0 -> a node the job was re-planned without, when it joins (text: why)
     removed,

@@ -209,6 +209,76 @@ BOOST_AUTO_TEST_CASE(a_failure_on_node_1_restarts_every_node_from_the_last_check
   std::filesystem::remove_all(dir);
 }
 
+BOOST_AUTO_TEST_CASE(a_savepoint_of_a_two_node_run_outlives_retention_on_every_node) {
+  sinks::collect<reading> alone;
+  job_options single;
+  single.parallelism = 2;
+  auto r = sums_job(single, alone).run();
+  BOOST_REQUIRE(r);
+  const auto expected = finals(alone.records());
+
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sluice-cluster-savepoint-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const auto cluster = loopback_cluster(2);
+  auto completed = std::make_shared<std::atomic<std::int64_t>>(-1); // node 0's newest
+  auto options = [&](int n, std::optional<std::int64_t> restore) {
+    job_options o;
+    o.parallelism = 2;
+    o.trigger = triggers::continuous(20ms);
+    o.runtime.cluster.nodes = cluster;
+    o.runtime.cluster.node = n;
+    o.checkpoints.dir = dir;
+    o.checkpoints.interval = 20ms;
+    o.checkpoints.retained = 2;
+    o.checkpoints.restore_from = restore;
+    if (n == 0)
+      o.runtime.sync_point = [completed](const char* step, std::int64_t id) {
+        if (std::string_view{step} == "completed")
+          completed->store(id);
+      };
+    return o;
+  };
+  // The first run: a savepoint while the input is read, then checkpoints enough for
+  // retention (2 kept) to remove every older checkpoint of every node's store.
+  std::int64_t savepoint = -1;
+  {
+    sinks::collect<reading> out;
+    std::vector<std::unique_ptr<job_execution>> runs;
+    for (int n = 0; n < 2; ++n) {
+      auto started = sums_job(options(n, std::nullopt), out, nullptr, 100'000.0).start();
+      BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
+      runs.push_back(std::move(*started));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (completed->load() < 2 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    auto id = runs[0]->savepoint(false);
+    BOOST_REQUIRE_MESSAGE(id, (id ? "" : id.error().to_string()));
+    savepoint = *id;
+    while (completed->load() < savepoint + 4 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    BOOST_REQUIRE_MESSAGE(completed->load() >= savepoint + 4,
+                          "fewer than 4 checkpoints after the savepoint: retention was not tried");
+    runs[0]->cancel();
+    for (auto& run : runs) {
+      BOOST_REQUIRE(run->wait_for(60s));
+      const auto ended = run->wait();
+      BOOST_REQUIRE_MESSAGE(ended, (ended ? "" : ended.error().to_string()));
+    }
+  }
+  // The second run restores the savepoint on both nodes: every record counted once.
+  sinks::collect<reading> out;
+  std::vector<job> jobs;
+  for (int n = 0; n < 2; ++n)
+    jobs.push_back(sums_job(options(n, savepoint), out));
+  auto results = run_all(jobs);
+  for (auto& res : results)
+    BOOST_REQUIRE_MESSAGE(res, (res ? "" : res.error().to_string()));
+  BOOST_TEST(finals(out.records()) == expected);
+  std::filesystem::remove_all(dir);
+}
+
 BOOST_AUTO_TEST_CASE(garbage_sent_to_the_nodes_ports_while_the_job_runs_changes_nothing) {
   sinks::collect<reading> alone;
   job_options single;

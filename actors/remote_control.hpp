@@ -41,7 +41,8 @@ struct control_message {
     job_ended,
     // node 0 -> every node, before the attempt's tasks hear anything: attempt `epoch`
     // starts from `meta` (none: from scratch), flag: `requested`, first_epoch; `pieces`:
-    // node 0's source positions that the node's tasks may need
+    // node 0's source positions that the node's tasks may need; job_start_us: the job's
+    // start time (source_context::job_start)
     attempt,
     // node 0 -> every node: checkpoint `epoch` is complete (before any task commits it)
     completed,
@@ -67,6 +68,8 @@ struct control_message {
   std::optional<checkpoint_meta> meta;
   std::int64_t first_epoch = -1;
   std::vector<shipped_piece> pieces;
+  std::optional<std::int64_t> job_start_us; ///< attempt: µs since the epoch
+
 };
 
 /// "wire", "start", ...

@@ -162,7 +162,11 @@ result<void> rate_source::open(const source_context& ctx) {
   micro_batch_ = ctx.epochs.micro_batch();
   max_seconds_ = int64_max / opts_.rows_per_second;
   last_time_ms_ = std::numeric_limits<std::int64_t>::min();
-  creation_ms_ = timeline_->creation_ms(now_ms());
+  // Spark creates the source once, on the driver: one creation time for every partition.
+  // The job's start (the same on every node) is it; outside the runtime, the first
+  // instance's clock, shared with its siblings through the descriptor's timeline.
+  creation_ms_ = timeline_->creation_ms(
+    ctx.job_start ? floor_div(ctx.job_start->time_since_epoch().count(), 1000) : now_ms());
   last_time_ms_ = std::max(last_time_ms_, creation_ms_);
   if (ctx.epochs.how == trigger::kind::available_now)
     available_now_ = -1; // fixed at the first plan

@@ -69,7 +69,6 @@ struct control_message {
   std::int64_t first_epoch = -1;
   std::vector<shipped_piece> pieces;
   std::optional<std::int64_t> job_start_us; ///< attempt: µs since the epoch
-
 };
 
 /// "wire", "start", ...

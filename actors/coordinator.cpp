@@ -305,6 +305,15 @@ private:
 
   /// Spawns, wires and starts every task, restoring checkpoint `from` (or none).
   void start_tasks(std::shared_ptr<const restore_point> from) {
+    // One start time for the whole job (source_context::job_start): read at the first
+    // attempt, kept for the later ones, handed to every node with each attempt.
+    if (!job_start_)
+      job_start_ = clock_->wall_time(clock_->now());
+    if (from->job_start != job_start_) {
+      auto stamped = std::make_shared<restore_point>(*from);
+      stamped->job_start = job_start_;
+      from = std::move(stamped);
+    }
     const auto n = bp_->tasks.size();
     tasks_.clear();
     ++attempt_;
@@ -368,6 +377,8 @@ private:
     m.nodes = cluster_->where()->live;
     m.task_nodes = cluster_->where()->node_of_task;
     m.pieces = std::move(adopted);
+    if (from.job_start)
+      m.job_start_us = from.job_start->time_since_epoch().count();
     if (from.meta)
       for (const auto& p : from.meta->pieces)
         if (p.node == 0 && is_source_piece(p.name)) {
@@ -741,6 +752,7 @@ private:
   bool tick_scheduled_ = false;
   // Restarts and savepoints.
   std::shared_ptr<const restore_point> first_from_;
+  std::optional<event_time> job_start_; ///< fixed at the first attempt (start_tasks)
   std::optional<std::int64_t> restored_from_;
   int restarts_ = 0;
   std::vector<std::chrono::milliseconds> restart_delays_;

@@ -260,6 +260,8 @@ private:
     from->meta = std::move(m.meta);
     from->requested = m.flag;
     from->first_epoch = m.first_epoch;
+    if (m.job_start_us)
+      from->job_start = event_time{duration{*m.job_start_us}};
     const auto full = from->meta; // what the store completes, before the tasks' view
     if (bp_->store) {
       // Node 0 completed the checkpoint; this node may not have heard before it stopped: its

@@ -214,6 +214,8 @@ std::string encode_control(const control_message& m) {
       j["e"] = m.epoch;
       j["f"] = m.flag;
       j["first"] = m.first_epoch;
+      if (m.job_start_us)
+        j["js"] = *m.job_start_us;
       if (m.meta)
         j["meta"] = to_json(*m.meta);
       j["pieces"] = shipped_to_json(m.pieces);
@@ -289,6 +291,8 @@ result<control_message> decode_control(std::string_view bytes) {
         m.epoch = j.at("e").get<std::int64_t>();
         m.flag = j.at("f").get<bool>();
         m.first_epoch = j.at("first").get<std::int64_t>();
+        if (j.contains("js"))
+          m.job_start_us = j.at("js").get<std::int64_t>();
         if (j.contains("meta"))
           m.meta = meta_from(j.at("meta"));
         m.pieces = shipped_from(j.at("pieces"));

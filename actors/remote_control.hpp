@@ -42,9 +42,9 @@ struct control_message {
     // node 0 -> every node, before the attempt's tasks hear anything: attempt `epoch`
     // starts from `meta` (none: from scratch), flag: `requested`, first_epoch, on the
     // nodes `nodes` (ascending; after a re-plan not every node), task t on node
-    // `task_nodes[t]`; `pieces`: node 0's source
-    // positions and the pieces it took over from nodes left out, which the node's tasks
-    // may need
+    // `task_nodes[t]`; `pieces`: node 0's source positions and the pieces it took over
+    // from nodes left out, which the node's tasks may need; job_start_us: the job's start
+    // time (source_context::job_start)
     attempt,
     // node 0 -> every node: checkpoint `epoch` is complete (before any task commits it);
     // flag: it is a savepoint (every node's store keeps its pieces of it)
@@ -75,6 +75,7 @@ struct control_message {
   std::vector<shipped_piece> pieces;
   std::vector<int> nodes;
   std::vector<int> task_nodes; ///< attempt: the node of every task
+  std::optional<std::int64_t> job_start_us; ///< attempt: µs since the epoch
 };
 
 /// "wire", "start", ...

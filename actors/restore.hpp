@@ -3,6 +3,7 @@
 /// restore. CAF-free; private to actors/.
 #include "sluice/actors/runtime.hpp"
 #include "sluice/checkpoint/store.hpp"
+#include "sluice/core/time.hpp"
 #include "sluice/graph/fingerprint.hpp"
 #include "sluice/graph/graph.hpp"
 #include "sluice/graph/plan.hpp"
@@ -24,6 +25,9 @@ struct restore_point {
   /// The first epoch of the run when it must not follow `meta` directly (savepoints newer
   /// than an explicitly restored checkpoint keep their ids); -1: `meta->id + 1`.
   std::int64_t first_epoch = -1;
+  /// When the job first started (`source_context::job_start`): fixed by the coordinator at
+  /// its first attempt, kept for later ones and handed to every node.
+  std::optional<event_time> job_start;
 };
 
 /// A job's opened checkpoint store and the point its first run starts from.

@@ -369,7 +369,8 @@ private:
       infos.push_back(info);
       if (spec.kind == node_kind::source) {
         source_context ctx{spec.name, wiring_.instance, plan_.parallelism,
-                           bp_->options.processing_clock, bp_->options.epochs};
+                           bp_->options.processing_clock, bp_->options.epochs,
+                           from_ ? from_->job_start : std::nullopt};
         if (!guarded([&]() -> result<void> {
               source_ = spec.make_source(ctx);
               return source_->open(ctx);

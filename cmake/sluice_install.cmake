@@ -1,6 +1,6 @@
 # Install rules and the CMake package (issue 27): after `cmake --install build --prefix P`,
 #   find_package(Sluice CONFIG REQUIRED [COMPONENTS kafka monitor])
-#   target_link_libraries(app PRIVATE Sluice::sluice [Sluice::monitor])
+#   target_link_libraries(app PRIVATE Sluice::sluice [Sluice::kafka Sluice::monitor])
 # is all a user writes; headers are included as <sluice/api/job.hpp>.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -8,11 +8,17 @@ include(CMakePackageConfigHelpers)
 set(SLUICE_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Sluice)
 
 # Sluice::sluice and everything it links. The libraries are static, so their private
-# dependencies (LevelDB, CAF, librdkafka) are still needed at link time and the package
-# config finds them; no CAF or LevelDB header reaches a user's compile.
-install(TARGETS sluice_core sluice_channels sluice_kafka sluice_operators sluice_sources
+# dependencies (LevelDB, CAF) are still needed at link time and the package config finds
+# them; no CAF or LevelDB header reaches a user's compile.
+install(TARGETS sluice_core sluice_channels sluice_operators sluice_sources
                 sluice_sinks sluice_checkpoint sluice_graph sluice_net sluice_actors sluice_api
         EXPORT SluiceTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# The Kafka source and sink (Sluice::kafka) and the librdkafka wrapper they link
+# (Sluice::kafka_client): a component of its own, so only a job that uses Kafka links
+# librdkafka.
+install(TARGETS sluice_kafka_connectors sluice_kafka
+        EXPORT SluiceKafkaTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # The monitor (metrics, status page) is a component of its own: only it needs cpp-httplib.
 install(TARGETS sluice_monitor
@@ -20,6 +26,7 @@ install(TARGETS sluice_monitor
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(EXPORT SluiceTargets NAMESPACE Sluice:: DESTINATION ${SLUICE_CMAKE_DIR})
 install(EXPORT SluiceMonitorTargets NAMESPACE Sluice:: DESTINATION ${SLUICE_CMAKE_DIR})
+install(EXPORT SluiceKafkaTargets NAMESPACE Sluice:: DESTINATION ${SLUICE_CMAKE_DIR})
 
 # Headers: <prefix>/include/sluice/<folder>/... The actors/ headers that include CAF are
 # the runtime's own and stay out (actors/runtime.hpp, which api/ includes, is CAF-free).

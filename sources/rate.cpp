@@ -105,6 +105,16 @@ std::int64_t rate_timeline::creation_ms(std::int64_t proposed) {
   return *creation_ms_;
 }
 
+std::int64_t rate_timeline::creation_for_start(std::int64_t job_start) {
+  std::lock_guard lock{mutex_};
+  if (job_start_ != job_start) { // a new run of the job: its start is the creation time
+    job_start_ = job_start;
+    creation_ms_ = job_start;
+    ends_.clear();
+  }
+  return *creation_ms_;
+}
+
 void rate_timeline::restore_creation_ms(std::int64_t creation) {
   std::lock_guard lock{mutex_};
   if (creation_ms_ != creation)
@@ -162,7 +172,17 @@ result<void> rate_source::open(const source_context& ctx) {
   micro_batch_ = ctx.epochs.micro_batch();
   max_seconds_ = int64_max / opts_.rows_per_second;
   last_time_ms_ = std::numeric_limits<std::int64_t>::min();
-  creation_ms_ = timeline_->creation_ms(now_ms());
+  // Spark creates the source once, on the driver: one creation time for every partition.
+  // The job's start (the same on every node) is it, and it wins over what this process's
+  // timeline held from an earlier attempt (node 0 restarted: a new start for every node).
+  // Outside the runtime, the first instance's clock, shared with its siblings through the
+  // descriptor's timeline.
+  if (ctx.job_start) {
+    creation_ms_ =
+      timeline_->creation_for_start(floor_div(ctx.job_start->time_since_epoch().count(), 1000));
+  } else {
+    creation_ms_ = timeline_->creation_ms(now_ms());
+  }
   last_time_ms_ = std::max(last_time_ms_, creation_ms_);
   if (ctx.epochs.how == trigger::kind::available_now)
     available_now_ = -1; // fixed at the first plan

@@ -108,6 +108,11 @@ class rate_timeline {
 public:
   /// The creation time (ms since the epoch): fixed by the first caller.
   std::int64_t creation_ms(std::int64_t proposed);
+  /// The creation time of the job run that started at `job_start` (ms since the epoch,
+  /// `source_context::job_start`, the same on every node): that start, unless an instance
+  /// of this run already restored another (`restore_creation_ms`). A new start (node 0
+  /// began the job again) replaces what an earlier run left here.
+  std::int64_t creation_for_start(std::int64_t job_start);
   /// A restored position carries the creation time: it wins over a fresh one.
   void restore_creation_ms(std::int64_t creation);
   /// The end second of the batch that starts at second `start`: fixed by the first caller
@@ -117,6 +122,7 @@ public:
 private:
   std::mutex mutex_;
   std::optional<std::int64_t> creation_ms_;
+  std::optional<std::int64_t> job_start_; ///< the run `creation_ms_` belongs to, if known
   std::map<std::int64_t, std::int64_t> ends_;
 };
 

@@ -65,6 +65,11 @@ public:
   /// next call. Never blocks. Fails with `io_error` if reading fails (a reset connection).
   [[nodiscard]] result<status> next_line(std::string_view& line);
 
+  /// Whether `next_line` has something other than `would_block` to return: a complete (or
+  /// over-long) line has arrived, or the peer closed. Reads what is waiting, never blocks;
+  /// invalidates the last returned `line`. Fails as `next_line`.
+  [[nodiscard]] result<bool> has_input();
+
   /// "socket 127.0.0.1:9999 line 4": where the last returned line came from.
   std::string location() const;
   /// "127.0.0.1:9999"
@@ -86,6 +91,9 @@ private:
   bool discarding_ = false; // skipping the rest of an over-long line
 };
 
+/// Logs once per instance that available_now reads only what has arrived at the start.
+void note_available_now(const std::string& name, const socket_options& options);
+
 /// How a socket source turns a line into a record.
 enum class line_decoding { text, json };
 
@@ -97,7 +105,30 @@ public:
 
   result<void> open(const source_context& ctx) override {
     name_ = ctx.name;
+    // Spark's socket source lacks SupportsTriggerAvailableNow, so Spark wraps it
+    // (AvailableNowDataStreamWrapper): available_now, like once, takes the lines received
+    // when the query starts and then stops, rather than waiting for the peer.
+    one_trigger_ = ctx.epochs.how == trigger::kind::available_now ||
+                   ctx.epochs.how == trigger::kind::once;
+    if (ctx.epochs.how == trigger::kind::available_now)
+      note_available_now(name_, options_);
     return socket_.connect(options_);
+  }
+
+  /// Micro-batch: input is waiting when a line (or the peer's close) has arrived, so a
+  /// trigger finds nothing rather than running an empty batch. Under available_now and
+  /// once only the first trigger takes input.
+  result<bool> begin_trigger(bool /*unlimited*/) override {
+    if (reading_)
+      return true; // asked again before the trigger's polls ended: the same input
+    if (took_last_)
+      return false;
+    auto waiting = socket_.has_input();
+    if (!waiting)
+      return std::move(waiting).error();
+    took_last_ = one_trigger_;
+    reading_ = *waiting;
+    return *waiting;
   }
 
   result<poll_result> poll(source_output<T>& out, std::size_t max) override {
@@ -131,8 +162,10 @@ public:
           break;
         }
         case line_socket::status::would_block:
+          reading_ = false;
           return poll_result::idle(options_.poll_interval);
         case line_socket::status::closed:
+          reading_ = false;
           return poll_result::end();
       }
     }
@@ -158,6 +191,9 @@ private:
   std::string name_;
   line_socket socket_;
   std::uint64_t malformed_ = 0;
+  bool one_trigger_ = false; ///< available_now or once: one trigger takes input
+  bool took_last_ = false;   ///< that trigger has begun
+  bool reading_ = false;     ///< a trigger with input is being read
 };
 
 /// Checks options shared by both socket descriptors.
@@ -171,6 +207,9 @@ private:
 /// - Connects in `open` (failing with `io_error` naming host:port if unreachable); `poll`
 ///   never blocks and returns `idle(poll_interval)` when no data is waiting.
 /// - Ends when the peer closes the connection, after a final line without newline if any.
+/// - Micro-batch: a trigger runs when a line has arrived. Under `available_now` and `once`
+///   the first trigger takes the lines that have arrived, then the query stops, as Spark's
+///   wrapped socket source does; use `processing_time` or `continuous` to keep reading.
 /// - Only over-long lines are malformed (see `socket_options::max_line_bytes`).
 /// - One instance only (`max_parallelism() == 1`): a second would open its own connection.
 /// - Delivery: at-most-once. Nothing is replayed after a restart.

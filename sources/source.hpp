@@ -32,6 +32,11 @@ struct source_context {
   /// `begin_trigger`) fixes what polls read; under `available_now` a source that can tell
   /// what is available takes it at its first plan and ends there, as Spark's sources do.
   trigger epochs{};
+  /// When the job first started, as the coordinator (node 0 in a multi-node run) read its
+  /// processing clock's wall time: the same for every instance on every node and for every
+  /// attempt of one run. Sources that count from their creation (`rate`) start there, as
+  /// Spark's driver creates a source once for all partitions. Unset outside the runtime.
+  std::optional<event_time> job_start{};
 };
 
 /// What one `poll` call achieved.

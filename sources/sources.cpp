@@ -1,6 +1,7 @@
 // The non-template halves of the connectors in sources/: file listing and line reading,
 // and the POSIX socket code (kept out of the headers so users never include <sys/socket.h>).
 #include "sluice/core/codec/record_text.hpp"
+#include "sluice/core/log.hpp"
 #include "sluice/sources/file.hpp"
 #include "sluice/sources/malformed.hpp"
 #include "sluice/sources/socket.hpp"
@@ -691,6 +692,30 @@ result<bool> line_socket::receive() {
     return make_error(error_code::io_error,
                       "socket source: reading from " + peer_ + " failed: " + errno_text(errno));
   }
+}
+
+result<bool> line_socket::has_input() {
+  if (fd_ < 0 && !eof_)
+    return make_error(error_code::io_error, "socket source: " + peer_ + " is not connected");
+  for (;;) {
+    if (eof_ || buf_.find('\n', scanned_) != std::string::npos ||
+        (!discarding_ && buf_.size() - pos_ > max_line_))
+      return true;
+    scanned_ = buf_.size(); // no newline up to here: next_line need not look again
+    auto got = receive();
+    if (!got)
+      return std::move(got).error();
+    if (!*got)
+      return false;
+  }
+}
+
+void note_available_now(const std::string& name, const socket_options& options) {
+  logging::get().warn("socket source '{}' ({}:{}): under available_now it reads the lines that "
+                      "have arrived when the first trigger starts, then the query stops (as "
+                      "Spark's socket source under Trigger.AvailableNow); use processing_time "
+                      "or continuous to keep reading",
+                      name, options.host, options.port);
 }
 
 result<line_socket::status> line_socket::next_line(std::string_view& line) {

@@ -660,6 +660,62 @@ BOOST_AUTO_TEST_CASE(poll_is_idle_until_data_arrives) {
              boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(available_now_and_once_take_what_has_arrived_and_stop_without_spinning) {
+  // Spark's socket source lacks SupportsTriggerAvailableNow, so Spark wraps it
+  // (AvailableNowDataStreamWrapper): the lines received when the query starts, then stop.
+  // The peer here sends only once the query has ended (or after a bound): the query must
+  // neither wait for it nor run empty batch after empty batch meanwhile.
+  for (auto when : {triggers::available_now(), triggers::once()}) {
+    BOOST_TEST_CONTEXT((when.how == trigger::kind::once ? "once" : "available_now")) {
+      line_server server{"late\n"};
+      job_options o;
+      o.trigger = when;
+      job j{o};
+      auto out = sinks::collect<std::string>{};
+      j.from(sources::socket_text{{.host = "127.0.0.1", .port = server.port()}}).name("sock")
+        .sink_to(out);
+      auto started = j.start();
+      BOOST_REQUIRE_MESSAGE(started, error_text(started));
+      auto& run = **started;
+      const bool ended_before_the_peer_sent = run.wait_for(10s);
+      server.open_gate();
+      auto r = run.wait();
+      BOOST_REQUIRE_MESSAGE(r, error_text(r));
+      BOOST_TEST(ended_before_the_peer_sent, "the query waited for the peer");
+      const auto batches = run.recent_progress().size();
+      BOOST_TEST(batches <= 1u, batches << " batches ran while nothing arrived");
+      BOOST_TEST(out.records().empty());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(has_input_says_whether_a_trigger_would_find_a_line) {
+  // What begin_trigger asks, so that a micro-batch trigger without input runs no batch.
+  line_server server{"one\ntwo"};
+  sources::detail::line_socket sock;
+  auto connected = sock.connect({.host = "127.0.0.1", .port = server.port()});
+  BOOST_REQUIRE_MESSAGE(connected, error_text(connected));
+  auto before = sock.has_input();
+  BOOST_REQUIRE(before);
+  BOOST_TEST(!*before); // the server holds its data back until the gate opens
+  server.open_gate();
+  server.wait_done(); // sent and closed
+  bool waiting = false;
+  for (int i = 0; i < 5000 && !waiting; ++i) { // bounded wait for the bytes to arrive
+    auto r = sock.has_input();
+    BOOST_REQUIRE(r);
+    waiting = *r;
+    if (!waiting)
+      std::this_thread::sleep_for(1ms);
+  }
+  BOOST_REQUIRE(waiting);
+  std::string_view line;
+  auto got = sock.next_line(line);
+  BOOST_REQUIRE(got);
+  BOOST_TEST((*got == sources::detail::line_socket::status::line));
+  BOOST_TEST(line == "one");
+}
+
 BOOST_AUTO_TEST_CASE(json_lines_with_dead_letters) {
   line_server server{json_of({1, "a", 1}) + "\nnot json\n\n" + json_of({2, "b", 2}) + "\n" +
                      std::string(40, 'y') + "\n" + json_of({3, "c", 3})};

@@ -268,6 +268,34 @@ BOOST_AUTO_TEST_CASE(continuous_rows_come_when_their_time_has_come) {
              boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(the_jobs_start_is_the_creation_time_and_a_new_start_replaces_an_old_one) {
+  // source_context::job_start is what the coordinator (node 0) fixed for every node. One
+  // process keeps the descriptor's timeline over attempts: when node 0 starts the job anew,
+  // its new start must replace the old creation time, and a restored one must win.
+  auto clk = std::make_shared<manual_clock>(clock::time_point{10s});
+  sources::rate d{{.rows_per_second = 2, .num_partitions = 2}};
+  auto started_at = [&](std::chrono::milliseconds start, int instance) {
+    auto c = ctx(clk, triggers::continuous(1s), instance, 2);
+    c.job_start = event_time{start};
+    return c;
+  };
+  // Value v at start + 500 ms * v, although this instance opens at 10 s.
+  auto first = open(d, started_at(7000ms, 0));
+  BOOST_TEST(due(*first) == (rows{{7000, 0}, {8000, 2}, {9000, 4}, {10000, 6}}),
+             boost::test_tools::per_element());
+  const auto position = first->position().value();
+  // Node 0 began the job again at 9 s: the same process, the same timeline, a new creation.
+  auto again = open(d, started_at(9000ms, 0));
+  BOOST_TEST(due(*again) == (rows{{9000, 0}, {10000, 2}}), boost::test_tools::per_element());
+  // ... from a checkpoint of the first run: its creation time wins, for the other
+  // instance of this process too.
+  auto restored = open(d, started_at(9000ms, 0));
+  require_ok(restored->seek(position));
+  auto sibling = open(d, started_at(9000ms, 1));
+  BOOST_TEST(due(*sibling) == (rows{{7500, 1}, {8500, 3}, {9500, 5}}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(continuous_restore_mid_second_has_no_gap_or_duplicate) {
   auto clk = std::make_shared<manual_clock>();
   const sources::rate_options o{.rows_per_second = 10, .ramp_up_time = 2s, .num_partitions = 3};

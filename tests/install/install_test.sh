@@ -3,8 +3,9 @@
 #   install_test.sh installed  SOURCE_DIR BUILD_DIR WORK_DIR
 #     `cmake --install` of BUILD_DIR (already built) into WORK_DIR/prefix; checks the
 #     installed headers (no CAF, no include without the sluice/ prefix, each compiles
-#     against the package alone); builds examples/starter with find_package(Sluice) and
-#     -DCMAKE_PREFIX_PATH; runs it on its data and compares with starter_expected.txt;
+#     against the package alone) and a Kafka job links with COMPONENTS kafka (Sluice::kafka);
+#     builds examples/starter with find_package(Sluice) and -DCMAKE_PREFIX_PATH, checks its
+#     link line has no librdkafka; runs it on its data and compares with starter_expected.txt;
 #     runs it on bad input and checks the error names the file, line and field.
 #   install_test.sh subproject SOURCE_DIR BUILD_DIR WORK_DIR
 #     configures tests/install/subproject (add_subdirectory of the source tree, which fails
@@ -64,6 +65,10 @@ installed)
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$prefix" > "$work/starter-configure.log" ||
     { cat "$work/starter-configure.log"; fail "configuring examples/starter against $prefix"; }
   nice -n 10 cmake --build "$work/starter-build" -j "$jobs" || fail "building examples/starter"
+  # Sluice::sluice alone links no librdkafka (Kafka is the `kafka` component, Sluice::kafka).
+  if grep -rlE 'rdkafka' "$work/starter-build" --include=build.ninja --include=link.txt; then
+    fail "the starter (Sluice::sluice only) links librdkafka (in the build files above)"
+  fi
   run_starter "$work/starter-build/starter"
   ;;
 subproject)

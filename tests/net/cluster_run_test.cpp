@@ -13,6 +13,7 @@
 #include "sluice/sinks/callback.hpp"
 #include "sluice/sinks/memory.hpp"
 #include "sluice/sources/generator.hpp"
+#include "sluice/sources/rate.hpp"
 
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include <filesystem>
 #include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string_view>
 #include <cstdlib>
@@ -120,6 +122,34 @@ struct log_to_stderr {
   }
 };
 
+/// `sources::rate` that counts its instances once they are open, so that a test moves the
+/// clocks only after every instance has read its own.
+struct counted_rate {
+  using record_type = sources::rate_row;
+  sources::rate inner;
+  std::shared_ptr<std::atomic<int>> opened = std::make_shared<std::atomic<int>>(0);
+
+  struct instance final : source<sources::rate_row> {
+    std::unique_ptr<source<sources::rate_row>> s;
+    std::shared_ptr<std::atomic<int>> opened;
+    result<void> open(const source_context& c) override {
+      auto ok = s->open(c);
+      ++*opened;
+      return ok;
+    }
+    result<poll_result> poll(source_output<sources::rate_row>& out, std::size_t max) override {
+      return s->poll(out, max);
+    }
+  };
+  std::unique_ptr<source<sources::rate_row>> create(const source_context& c) const {
+    auto i = std::make_unique<instance>();
+    i->s = inner.create(c);
+    i->opened = opened;
+    return i;
+  }
+  std::string describe() const { return inner.describe(); }
+};
+
 } // namespace
 
 BOOST_TEST_GLOBAL_FIXTURE(log_to_stderr);
@@ -160,6 +190,78 @@ BOOST_AUTO_TEST_CASE(keyed_sums_on_two_and_three_nodes_equal_one_process) {
       BOOST_TEST(finals(out.records()) == expected);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_rate_source_over_two_nodes_has_one_creation_time) {
+  // Spark's rate source has one creation time: row v is stamped creation + v / rows_per_second
+  // whichever partition emits it. Each node builds its own descriptor (as separate processes
+  // do) and reads its own clock; node 1's runs 750 ms ahead (another machine, or a later
+  // start). The union of the instances must still be Spark's output.
+  const auto cluster = loopback_cluster(2);
+  sinks::collect<sources::rate_row> out;
+  std::vector<std::shared_ptr<manual_clock>> clocks;
+  std::vector<job> jobs;
+  std::vector<counted_rate> rates;
+  for (int n = 0; n < 2; ++n) {
+    rates.push_back(counted_rate{sources::rate({.rows_per_second = 10})});
+    clocks.push_back(std::make_shared<manual_clock>(
+      clock::time_point{std::chrono::milliseconds{1'000'000 + 750 * n}}));
+    job_options o;
+    o.parallelism = 2;
+    o.runtime.processing_clock = clocks.back();
+    o.runtime.cluster.nodes = cluster;
+    o.runtime.cluster.node = n;
+    job j{o};
+    j.from(rates.back()).name("rate").sink_to(out).name("out");
+    jobs.push_back(std::move(j));
+  }
+  std::vector<std::unique_ptr<job_execution>> runs;
+  for (auto& j : jobs) {
+    auto started = j.start();
+    BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
+    runs.push_back(std::move(*started));
+  }
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while ((*rates[0].opened < 1 || *rates[1].opened < 1) &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms); // polling a condition, bounded by `until`
+  BOOST_REQUIRE_MESSAGE(*rates[0].opened == 1 && *rates[1].opened == 1,
+                        "the instances did not open within a minute");
+  // Two seconds on every clock: each instance emits the rows due by its own clock, at least
+  // values 0..19 between them.
+  for (auto& c : clocks)
+    c->advance(2s);
+  auto have_first_20 = [&] {
+    std::set<std::int64_t> seen;
+    for (const auto& r : out.records())
+      if (r.value < 20)
+        seen.insert(r.value);
+    return seen.size() == 20;
+  };
+  while (!have_first_20() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms); // polling a condition, bounded by `until`
+  BOOST_REQUIRE_MESSAGE(have_first_20(), "values 0..19 did not arrive within a minute");
+  runs[0]->cancel();
+  for (auto& r : runs) {
+    BOOST_REQUIRE_MESSAGE(r->wait_for(60s), "a node did not stop within a minute");
+    auto res = r->wait();
+    BOOST_REQUIRE_MESSAGE(res, (res ? "" : res.error().to_string()));
+  }
+  std::map<std::int64_t, int> times_seen;
+  std::set<std::int64_t> creations; // timestamp - value * 100 ms: one, as in Spark
+  for (const auto& r : out.records()) {
+    ++times_seen[r.value];
+    creations.insert(
+      std::chrono::duration_cast<std::chrono::milliseconds>(r.timestamp.time_since_epoch()).count() -
+      r.value * 100);
+  }
+  for (const auto& [value, n] : times_seen)
+    BOOST_TEST(n == 1, "value " << value << " emitted " << n << " times");
+  BOOST_TEST(creations.size() == 1u, "rows stamped from " << creations.size()
+                                                          << " creation times: "
+                                                          << *creations.begin() << " and "
+                                                          << *creations.rbegin() << " ms");
+  BOOST_TEST(*creations.begin() == 1'000'000, "not node 0's clock when the job started");
 }
 
 BOOST_AUTO_TEST_CASE(a_failure_on_node_1_restarts_every_node_from_the_last_checkpoint) {

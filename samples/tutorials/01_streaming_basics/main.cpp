@@ -1,9 +1,11 @@
 // Tutorial 01, streaming basics: one windowed count, read from a directory or from Spark's
 // rate-micro-batch source, under append, update and complete output mode, printed by the
-// console sink with Spark's "Batch: N" headers. See README.md.
+// console sink with Spark's "Batch: N" headers; and Spark's rate source on the real clock,
+// its rows as they come. See README.md.
 //
 //   tutorial_01_streaming_basics --output-mode append|update|complete
-//   tutorial_01_streaming_basics --source rate --output-mode complete --runs 3 --checkpoint-dir DIR
+//   tutorial_01_streaming_basics --source rate-micro-batch --output-mode complete --runs 3 --checkpoint-dir DIR
+//   tutorial_01_streaming_basics --source rate --rows-per-second 5 --duration 3s
 #include "sluice/api/job.hpp"
 #include "sluice/core/codec/time_format.hpp"
 #include "sluice/samples/common/cli.hpp"
@@ -12,6 +14,7 @@
 #include "sluice/sources/file.hpp"
 #include "sluice/sources/rate.hpp"
 
+#include <cstdint>
 #include <iostream>
 #include <string>
 
@@ -69,8 +72,14 @@ int main(int argc, char** argv) {
   std::string input = SLUICE_TUTORIAL_DATA "/events";
   std::string mode_text = "append";
   int runs = 1;
-  app.add_option("--source", source, "file (a directory of JSON lines) or rate (rate-micro-batch)")
-    ->check(CLI::IsMember({"file", "rate"}));
+  std::int64_t rows_per_second = 5;
+  app.add_option("--source", source,
+                 "file (a directory of JSON lines), rate (Spark's rate, on the real clock) or "
+                 "rate-micro-batch")
+    ->check(CLI::IsMember({"file", "rate", "rate-micro-batch"}));
+  app.add_option("--rows-per-second", rows_per_second,
+                 "--source rate: rows per second (Spark's rowsPerSecond; default 5)")
+    ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}));
   app.add_option("--input", input, "the directory the file source reads");
   app.add_option("--output-mode", mode_text, "append, update or complete")
     ->check(CLI::IsMember({"append", "update", "complete"}));
@@ -90,11 +99,26 @@ int main(int argc, char** argv) {
                            "--runs: needs --checkpoint-dir (a run resumes from the last one's "
                            "checkpoint)"));
   // Spark's Trigger.AvailableNow: micro-batches over what is there at the start, then stop.
-  opts.trigger = triggers::available_now();
+  // The rate source never runs dry: a micro-batch every second until --duration or Ctrl-C.
+  opts.trigger = source == "rate" ? triggers::processing_time(1s) : triggers::available_now();
   opts.output_mode = parse_mode(mode_text);
 
   for (int run = 0; run < runs; ++run) {
     job j{opts};
+    if (source == "rate") {
+      // Spark's rate source: value v is stamped creation + v / rows_per_second on the
+      // processing clock; each batch holds the whole seconds that passed since the last.
+      j.from(sources::rate({.rows_per_second = rows_per_second}))
+        .name("rate")
+        .sink_to(sinks::console<sources::rate_row>{{.format = sinks::console_format::table,
+                                                    .truncate = 0}})
+        .name("console");
+      auto done = samples::explain_or_run(
+        j, common, *duration, {.program = "tutorial_01_streaming_basics", .job_failed_exit = 2});
+      if (!done)
+        return done.exit_code();
+      continue;
+    }
     stream<count_row> counts = [&] {
       if (source == "file") {
         // maxFilesPerTrigger 1: one file per micro-batch, so the batches can be told apart.

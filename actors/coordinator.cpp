@@ -193,9 +193,11 @@ public:
       logging::get().warn("job '{}': micro-batch {} ran before without completing; it reads "
                           "exactly the same input again (offset log)",
                           bp_->options.query_name, epoch);
+    // One time for every instance, as Spark's driver plans a batch once.
+    const auto wall = clock_->wall_time(clock_->now()).time_since_epoch().count();
     for (std::size_t s = 0; s < sources_.size(); ++s)
       send(tasks_[static_cast<std::size_t>(sources_[s])], msg::prepare::value, epoch, unlimited,
-           static_cast<std::int32_t>((*steps)[s].what), (*steps)[s].end);
+           static_cast<std::int32_t>((*steps)[s].what), (*steps)[s].end, std::int64_t{wall});
   }
 
   void run(std::int64_t epoch, event_time watermark) override {

@@ -202,7 +202,7 @@ private:
       case control_kind::cancel: send(to, msg::cancel::value); break;
       case control_kind::commit: send(to, msg::commit::value, m.epoch); break;
       case control_kind::prepare:
-        send(to, msg::prepare::value, m.epoch, m.flag, m.step, std::move(m.text));
+        send(to, msg::prepare::value, m.epoch, m.flag, m.step, std::move(m.text), m.wall_us);
         break;
       case control_kind::run: send(to, msg::run::value, m.epoch, m.watermark_us); break;
       case control_kind::inject: send(to, msg::inject::value, m.epoch, m.flag); break;

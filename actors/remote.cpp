@@ -152,12 +152,13 @@ public:
         control(std::move(m));
       },
       [this](msg::prepare, std::int64_t epoch, bool unlimited, std::int32_t step,
-             const std::string& end) {
+             const std::string& end, std::int64_t wall_us) {
         control_message m{control_kind::prepare};
         m.epoch = epoch;
         m.flag = unlimited;
         m.step = step;
         m.text = end;
+        m.wall_us = wall_us;
         control(std::move(m));
       },
       [this](msg::run, std::int64_t epoch, std::int64_t wm_us) {

@@ -183,6 +183,7 @@ std::string encode_control(const control_message& m) {
       j["f"] = m.flag;
       j["s"] = m.step;
       j["x"] = m.text;
+      j["a"] = m.wall_us;
       break;
     case kind::run:
       j["e"] = m.epoch;
@@ -258,6 +259,7 @@ result<control_message> decode_control(std::string_view bytes) {
         m.flag = j.at("f").get<bool>();
         m.step = j.at("s").get<std::int32_t>();
         m.text = j.at("x").get<std::string>();
+        m.wall_us = j.at("a").get<std::int64_t>();
         break;
       case kind::run:
         m.epoch = j.at("e").get<std::int64_t>();

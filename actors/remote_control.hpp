@@ -27,7 +27,8 @@ struct control_message {
     start,
     cancel,
     commit,   ///< epoch: the completed checkpoint's id
-    prepare,  ///< epoch, flag: unlimited, step, text: the logged end
+    prepare,  ///< epoch, flag: unlimited, step, text: the logged end, wall_us: the
+              ///< coordinator's wall time (source_base::trigger_time)
     run,      ///< epoch, watermark_us
     inject,   ///< epoch, flag: checkpoint
     // a task -> the coordinator (task: the sender)
@@ -66,6 +67,7 @@ struct control_message {
   bool flag = false;
   std::int32_t step = 0;
   std::int64_t watermark_us = 0;
+  std::int64_t wall_us = 0;
   int code = 0;
   std::string text;
   std::string bytes;

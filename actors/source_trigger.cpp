@@ -23,6 +23,8 @@ result<trigger_plan> source_trigger::prepare(source_base& source, const request&
         return std::move(ok).error();
       plan = trigger_plan{true, r.end};
     } else {
+      if (r.wall)
+        source.trigger_time(*r.wall);
       auto planned = source.plan_trigger(r.unlimited, r.max_records);
       if (!planned)
         return std::move(planned).error();

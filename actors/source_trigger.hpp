@@ -23,6 +23,8 @@ public:
     std::string end;                ///< the logged end (`replay`, `replay_merged`)
     std::uint64_t max_records = 0;  ///< the runtime's per-trigger record cap
     int parallelism = 1;            ///< the source's parallelism in this run
+    /// The coordinator's wall time when it asked (`source_base::trigger_time`).
+    std::optional<event_time> wall;
   };
 
   /// Fixes this trigger's input and says whether there is any. `step` (trigger_plans): plan

@@ -131,8 +131,9 @@ public:
         on_written(report);
       },
       [this](msg::prepare, std::int64_t epoch, bool unlimited, std::int32_t step,
-             const std::string& end) {
-        on_prepare(epoch, unlimited, static_cast<trigger_plans::step>(step), end);
+             const std::string& end, std::int64_t wall_us) {
+        on_prepare(epoch, unlimited, static_cast<trigger_plans::step>(step), end,
+                   event_time{duration{wall_us}});
       },
       [this](msg::run, std::int64_t epoch, std::int64_t wm_us) { on_run(epoch, wm_us); },
       [this](msg::inject, std::int64_t epoch, bool checkpoint) {
@@ -703,14 +704,14 @@ private:
   /// Micro-batch: fix this trigger's input (where it ends) and say whether there is any
   /// (source_trigger.hpp: planned afresh or replayed from the offset log).
   void on_prepare(std::int64_t epoch, bool unlimited, trigger_plans::step step,
-                  const std::string& end) {
+                  const std::string& end, event_time wall) {
     if (!source_ || failed_)
       return;
     trigger_plan plan;
     if (!guarded([&]() -> result<void> {
           auto r = trigger_.prepare(*source_,
                                     {unlimited, step, end, bp_->options.max_records_per_trigger,
-                                     plan_.parallelism},
+                                     plan_.parallelism, wall},
                                     finishing_);
           if (!r)
             return std::move(r).error();

@@ -263,13 +263,19 @@ result<poll_result> rate_source::poll(source_output<rate_row>& out, std::size_t 
   return poll_result::more();
 }
 
+void rate_source::trigger_time(event_time wall) {
+  trigger_ms_ = floor_div(wall.time_since_epoch().count(), 1000);
+}
+
 result<trigger_plan> rate_source::plan_trigger(bool /*unlimited*/, std::uint64_t /*max_records*/) {
   // Spark's rate source has no read limit: every trigger reads up to the latest offset.
   if (in_trigger_ && range_.peek())
     return trigger_plan{true, std::to_string(end_)}; // asked again: the same input
   in_trigger_ = false;
   const auto start = end_;
-  last_time_ms_ = now_ms();
+  // The coordinator's time when it asked, if it said: Spark's driver reads its clock once.
+  last_time_ms_ = trigger_ms_ ? std::max(last_time_ms_, *trigger_ms_) : now_ms();
+  trigger_ms_.reset();
   // Spark's latestOffset: whole seconds since creation, not behind the last batch's end.
   auto latest = std::max(start, (last_time_ms_ - creation_ms_) / 1000);
   if (available_now_) {

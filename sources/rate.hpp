@@ -136,6 +136,7 @@ public:
 
   result<void> open(const source_context& ctx) override;
   result<poll_result> poll(source_output<rate_row>& out, std::size_t max) override;
+  void trigger_time(event_time wall) override;
   result<trigger_plan> plan_trigger(bool unlimited, std::uint64_t max_records) override;
   result<bool> begin_trigger(bool unlimited) override;
   result<void> replay_trigger(std::string_view end) override;
@@ -164,6 +165,8 @@ private:
   std::int64_t max_seconds_ = 0;   ///< Spark's maxSeconds: later offsets overflow int64
   std::int64_t creation_ms_ = 0;
   std::int64_t last_time_ms_ = 0;  ///< Spark's lastTimeMs: the clock as read, never going back
+  /// The coordinator's wall time for the coming trigger (ms): every instance plans from it.
+  std::optional<std::int64_t> trigger_ms_;
   // The range being read: seconds [start_, end_) (continuous: one second at a time).
   std::int64_t start_ = 0;
   std::int64_t end_ = 0;

@@ -136,6 +136,13 @@ public:
 
   // -- micro-batch mode ------------------------------------------------------------------
 
+  /// The coordinator's wall time when it asked for the coming trigger, given just before
+  /// `plan_trigger` plans one afresh. Spark computes a batch's offsets once, on the driver:
+  /// a source whose plan depends on the clock (`rate`) plans from this time, so that every
+  /// instance, on any node and whatever its own clock, cuts the batch alike. Default:
+  /// ignored.
+  virtual void trigger_time(event_time /*wall*/) {}
+
   /// Starts a trigger: fixes what the polls of this trigger read (Spark's latest offset
   /// under the read limit, e.g. `max_files_per_trigger` new files) and says whether any
   /// input is waiting. Polls then return `idle` or `end` once the trigger's input is read.

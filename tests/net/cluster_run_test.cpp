@@ -11,6 +11,7 @@
 #include "sluice/net/cluster.hpp"
 #include "sluice/net/frame.hpp"
 #include "sluice/sinks/callback.hpp"
+#include "sluice/sinks/foreach_batch.hpp"
 #include "sluice/sinks/memory.hpp"
 #include "sluice/sources/generator.hpp"
 #include "sluice/sources/rate.hpp"
@@ -30,6 +31,7 @@
 #include <string_view>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -262,6 +264,92 @@ BOOST_AUTO_TEST_CASE(a_rate_source_over_two_nodes_has_one_creation_time) {
                                                           << *creations.begin() << " and "
                                                           << *creations.rbegin() << " ms");
   BOOST_TEST(*creations.begin() == 1'000'000, "not node 0's clock when the job started");
+}
+
+BOOST_AUTO_TEST_CASE(a_rate_source_over_two_nodes_cuts_each_micro_batch_at_one_second) {
+  // Spark's driver computes a micro-batch's latest offset once, from its clock. Here node 1's
+  // clock runs 1.5 s ahead: its instance must still end each batch at the second node 0's
+  // coordinator chose (its trigger time), or a batch holds one instance's rows of a second
+  // the other's rows are missing from.
+  const auto cluster = loopback_cluster(2);
+  std::mutex mtx;
+  std::map<std::int64_t, std::vector<std::int64_t>> batches; // values per batch id
+  std::size_t calls = 0;                                     // batches ended, empty ones too
+  std::vector<std::shared_ptr<manual_clock>> clocks;
+  std::vector<job> jobs;
+  for (int n = 0; n < 2; ++n) {
+    clocks.push_back(std::make_shared<manual_clock>(
+      clock::time_point{std::chrono::milliseconds{1'000'000 + 1'500 * n}}));
+    job_options o;
+    o.parallelism = 2;
+    o.trigger = triggers::processing_time(1s);
+    o.runtime.processing_clock = clocks.back();
+    o.runtime.cluster.nodes = cluster;
+    o.runtime.cluster.node = n;
+    job j{o};
+    j.from(sources::rate({.rows_per_second = 10}))
+      .name("rate")
+      .sink_to(sinks::foreach_batch<sources::rate_row>(
+        [&](std::int64_t id, std::vector<sources::rate_row>& rows) {
+          std::lock_guard guard{mtx};
+          ++calls;
+          for (const auto& r : rows)
+            batches[id].push_back(r.value);
+        }))
+      .name("out");
+    jobs.push_back(std::move(j));
+  }
+  std::vector<std::unique_ptr<job_execution>> runs;
+  for (auto& j : jobs) {
+    auto started = j.start();
+    BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
+    runs.push_back(std::move(*started));
+  }
+  const auto rows = [&] {
+    std::lock_guard guard{mtx};
+    std::size_t n = 0;
+    for (const auto& [id, values] : batches)
+      n += values.size();
+    return n;
+  };
+  const auto ended = [&] {
+    std::lock_guard guard{mtx};
+    return calls;
+  };
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  // Batch 0 (at the start: no rows) ends before the clocks move: the next trigger is then
+  // due at second 1 of the coordinator's clock, and each later one a second on.
+  while (ended() < 1 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms); // polling a condition, bounded by `until`
+  for (std::size_t second = 1; second <= 3; ++second) {
+    const auto before = ended();
+    for (auto& c : clocks)
+      c->advance(1s);
+    while ((rows() < 10 * second || ended() == before) && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(5ms); // polling a condition, bounded by `until`
+    BOOST_REQUIRE_MESSAGE(rows() >= 10 * second, "second " << second << "'s rows did not arrive");
+  }
+  runs[0]->cancel();
+  for (auto& r : runs) {
+    BOOST_REQUIRE_MESSAGE(r->wait_for(60s), "a node did not stop within a minute");
+    auto res = r->wait();
+    BOOST_REQUIRE_MESSAGE(res, (res ? "" : res.error().to_string()));
+  }
+  std::lock_guard guard{mtx};
+  std::int64_t next = 0; // batches hold whole seconds, in order, every value once
+  for (auto& [id, values] : batches) {
+    if (values.empty())
+      continue;
+    std::sort(values.begin(), values.end());
+    BOOST_TEST_CONTEXT("batch " << id) {
+      BOOST_TEST(values.front() == next);
+      BOOST_TEST(values.size() % 10 == 0u, values.size() << " rows: not whole seconds");
+      for (std::size_t i = 0; i < values.size(); ++i)
+        BOOST_TEST(values[i] == next + static_cast<std::int64_t>(i));
+    }
+    next = values.back() + 1;
+  }
+  BOOST_TEST(next >= 30);
 }
 
 BOOST_AUTO_TEST_CASE(a_failure_on_node_1_restarts_every_node_from_the_last_checkpoint) {

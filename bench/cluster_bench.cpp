@@ -1,7 +1,7 @@
 // Multi-node runs against one process (issue 24), on this machine over loopback.
 //
 //   cluster_bench w2 --records 10000000 --runs 5 [--nodes 2] [--parallelism 2] [--threads 1]
-//                    [--remote-credits 16]
+//                    [--remote-credits 16] [--nodes-only]
 //   cluster_bench w3 --rate 100000 --seconds 5 [--nodes 2] [--threads 1]
 //
 // W2 (generator -> key_by(key) -> running count and sum -> counting sink) runs, run after
@@ -152,6 +152,7 @@ struct options {
   int parallelism = 2;
   int threads = 2;
   int remote_credits = runtime_options{}.remote_credits; ///< per channel between nodes
+  bool nodes_only = false; ///< W2: only the cluster runs (to profile them)
 };
 
 /// W2 on this process, as node `node` of `cluster` (empty: alone). Returns count and sum
@@ -295,6 +296,7 @@ int main(int argc, char** argv) {
   common(w2);
   w2->add_option("--runs", o.runs)->check(CLI::Range(1, 100));
   w2->add_option("--nodes", o.nodes)->check(CLI::Range(2, 8));
+  w2->add_flag("--nodes-only", o.nodes_only, "skip the one-process runs (for a profile of the nodes)");
   auto* w3 = app.add_subcommand("w3", "latency at a fixed rate, keyed hop across nodes");
   common(w3);
   w3->add_option("--rate", o.rate, "records per second")->check(CLI::Range(1.0, 1e8));
@@ -353,10 +355,12 @@ int main(int argc, char** argv) {
   std::vector<double> alone_rates, cluster_rates;
   std::uint64_t alone_count = 0, alone_sum = 0, cluster_count = 0, cluster_sum = 0;
   for (int i = 0; i < o.runs; ++i) {
-    const auto t0 = steady::now();
-    std::tie(alone_count, alone_sum) = run_w2(o, {}, 0);
-    alone_rates.push_back(static_cast<double>(o.records) /
-                          std::chrono::duration<double>(steady::now() - t0).count());
+    if (!o.nodes_only) {
+      const auto t0 = steady::now();
+      std::tie(alone_count, alone_sum) = run_w2(o, {}, 0);
+      alone_rates.push_back(static_cast<double>(o.records) /
+                            std::chrono::duration<double>(steady::now() - t0).count());
+    }
     auto [secs, produced] = cluster_run(o);
     cluster_rates.push_back(static_cast<double>(o.records) / secs);
     cluster_count = cluster_sum = 0;
@@ -365,7 +369,13 @@ int main(int argc, char** argv) {
       cluster_sum += static_cast<std::uint64_t>(produced[k + 1]);
     }
   }
-  const auto a = median(alone_rates), c = median(cluster_rates);
+  const auto c = median(cluster_rates);
+  if (o.nodes_only) {
+    fmt::print("w2 on {} nodes: {:.2f} M records/s (count={} sum={})\n", o.nodes, c / 1e6,
+               cluster_count, cluster_sum);
+    return 0;
+  }
+  const auto a = median(alone_rates);
   fmt::print("w2 on {} nodes: records={} runs={} parallelism={} threads={} per process\n",
              o.nodes, o.records, o.runs, o.parallelism, o.threads);
   fmt::print("  one process: {:8.2f} M records/s  (count={} sum={})\n", a / 1e6, alone_count,

@@ -1,7 +1,7 @@
 // Multi-node runs against one process (issue 24), on this machine over loopback.
 //
 //   cluster_bench w2 --records 10000000 --runs 5 [--nodes 2] [--parallelism 2] [--threads 1]
-//                    [--remote-credits 16]
+//                    [--remote-credits 16] [--batch-size 1024] [--nodes-only]
 //   cluster_bench w3 --rate 100000 --seconds 5 [--nodes 2] [--threads 1]
 //
 // W2 (generator -> key_by(key) -> running count and sum -> counting sink) runs, run after
@@ -25,6 +25,7 @@
 #include <fmt/core.h>
 
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -152,6 +153,8 @@ struct options {
   int parallelism = 2;
   int threads = 2;
   int remote_credits = runtime_options{}.remote_credits; ///< per channel between nodes
+  std::size_t batch_size = runtime_options{}.batch_size; ///< records per batch
+  bool nodes_only = false; ///< W2: only the cluster runs (to profile them)
 };
 
 /// W2 on this process, as node `node` of `cluster` (empty: alone). Returns count and sum
@@ -162,6 +165,7 @@ std::pair<std::uint64_t, std::uint64_t> run_w2(const options& o, const std::vect
   jo.parallelism = o.parallelism;
   jo.runtime.threads = o.threads;
   jo.runtime.remote_credits = o.remote_credits;
+  jo.runtime.batch_size = o.batch_size;
   jo.runtime.cluster.nodes = cluster;
   jo.runtime.cluster.node = node;
   totals t;
@@ -188,6 +192,7 @@ std::vector<std::int64_t> run_w3(const options& o, const std::vector<std::string
   jo.parallelism = o.parallelism;
   jo.runtime.threads = o.threads;
   jo.runtime.remote_credits = o.remote_credits;
+  jo.runtime.batch_size = o.batch_size;
   jo.runtime.cluster.nodes = cluster;
   jo.runtime.cluster.node = node;
   latencies l;
@@ -220,6 +225,18 @@ std::vector<std::int64_t> run_node(const options& o, const std::vector<std::stri
   return {static_cast<std::int64_t>(count), static_cast<std::int64_t>(sum)};
 }
 
+/// CPU seconds (user + system) this process and its reaped children have used so far.
+double cpu_seconds() {
+  auto secs = [](const rusage& u) {
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  };
+  rusage self{}, children{};
+  ::getrusage(RUSAGE_SELF, &self);
+  ::getrusage(RUSAGE_CHILDREN, &children);
+  return secs(self) + secs(children);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
@@ -249,6 +266,7 @@ std::pair<double, std::vector<std::int64_t>> cluster_run(const options& o) {
                                   "--parallelism",   std::to_string(o.parallelism),
                                   "--threads",       std::to_string(o.threads),
                                   "--remote-credits", std::to_string(o.remote_credits),
+                                  "--batch-size",    std::to_string(o.batch_size),
                                   "--out",           outs.back()};
     std::vector<char*> argv;
     for (auto& a : args)
@@ -290,11 +308,14 @@ int main(int argc, char** argv) {
     sub->add_option("--threads", o.threads)->check(CLI::Range(1, 64));
     sub->add_option("--remote-credits", o.remote_credits, "batches in flight per channel between nodes")
       ->check(CLI::Range(1, 1024));
+    sub->add_option("--batch-size", o.batch_size, "records per batch (also on the wire)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   };
   auto* w2 = app.add_subcommand("w2", "keyed running aggregation: nodes vs one process");
   common(w2);
   w2->add_option("--runs", o.runs)->check(CLI::Range(1, 100));
   w2->add_option("--nodes", o.nodes)->check(CLI::Range(2, 8));
+  w2->add_flag("--nodes-only", o.nodes_only, "skip the one-process runs (for a profile of the nodes)");
   auto* w3 = app.add_subcommand("w3", "latency at a fixed rate, keyed hop across nodes");
   common(w3);
   w3->add_option("--rate", o.rate, "records per second")->check(CLI::Range(1.0, 1e8));
@@ -350,22 +371,34 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  std::vector<double> alone_rates, cluster_rates;
+  std::vector<double> alone_rates, cluster_rates, alone_cpu, cluster_cpu; // cpu: ns per record
   std::uint64_t alone_count = 0, alone_sum = 0, cluster_count = 0, cluster_sum = 0;
   for (int i = 0; i < o.runs; ++i) {
-    const auto t0 = steady::now();
-    std::tie(alone_count, alone_sum) = run_w2(o, {}, 0);
-    alone_rates.push_back(static_cast<double>(o.records) /
-                          std::chrono::duration<double>(steady::now() - t0).count());
+    if (!o.nodes_only) {
+      const auto t0 = steady::now();
+      const auto c0 = cpu_seconds();
+      std::tie(alone_count, alone_sum) = run_w2(o, {}, 0);
+      alone_rates.push_back(static_cast<double>(o.records) /
+                            std::chrono::duration<double>(steady::now() - t0).count());
+      alone_cpu.push_back((cpu_seconds() - c0) * 1e9 / static_cast<double>(o.records));
+    }
+    const auto c0 = cpu_seconds();
     auto [secs, produced] = cluster_run(o);
     cluster_rates.push_back(static_cast<double>(o.records) / secs);
+    cluster_cpu.push_back((cpu_seconds() - c0) * 1e9 / static_cast<double>(o.records));
     cluster_count = cluster_sum = 0;
     for (std::size_t k = 0; k + 1 < produced.size(); k += 2) {
       cluster_count += static_cast<std::uint64_t>(produced[k]);
       cluster_sum += static_cast<std::uint64_t>(produced[k + 1]);
     }
   }
-  const auto a = median(alone_rates), c = median(cluster_rates);
+  const auto c = median(cluster_rates);
+  if (o.nodes_only) {
+    fmt::print("w2 on {} nodes: {:.2f} M records/s (count={} sum={})\n", o.nodes, c / 1e6,
+               cluster_count, cluster_sum);
+    return 0;
+  }
+  const auto a = median(alone_rates);
   fmt::print("w2 on {} nodes: records={} runs={} parallelism={} threads={} per process\n",
              o.nodes, o.records, o.runs, o.parallelism, o.threads);
   fmt::print("  one process: {:8.2f} M records/s  (count={} sum={})\n", a / 1e6, alone_count,
@@ -373,6 +406,10 @@ int main(int argc, char** argv) {
   fmt::print("  {} nodes:     {:8.2f} M records/s  (count={} sum={})\n", o.nodes, c / 1e6,
              cluster_count, cluster_sum);
   fmt::print("  ratio nodes/one process: {:.2f}\n", c / a);
+  // Less sensitive to other load on the machine than the rates: what each record cost.
+  fmt::print("  CPU per record (user+sys, every process): one process {:.0f} ns, {} nodes {:.0f} ns, "
+             "ratio {:.2f}\n",
+             median(alone_cpu), o.nodes, median(cluster_cpu), median(alone_cpu) / median(cluster_cpu));
   if (alone_count != cluster_count || alone_sum != cluster_sum) {
     fmt::print(stderr, "w2: the cluster's result differs from one process's\n");
     return 1;

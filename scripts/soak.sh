@@ -9,6 +9,8 @@
 # (started by CTest's kafka_broker fixture). A failure prints the seed, each attempt's crash
 # point and its log. cluster_process_test.cluster_processes: a two-node windowed_wordcount
 # with node 0 and node 1 killed with SIGKILL at random, for N seeds (10 kills each at most).
+# kafka_cluster_test.kafka_cluster: kafka_pipeline on 2 and 3 nodes against the mock cluster
+# with 100k payments instead of 3000 (the mock keeps about 5 MiB per partition: no more).
 # Also the install test's full subproject build (a second library build,
 # too long for CI), install_test.subproject with SLUICE_SUBPROJECT_BUILD=1.
 set -euo pipefail
@@ -25,4 +27,6 @@ for ((seed = 1; seed <= n; ++seed)); do
   SLUICE_CLUSTER_SEED="$seed" SLUICE_CLUSTER_KILLS=10 \
     ctest --output-on-failure --timeout 0 -R 'cluster_process_test\.cluster_processes'
 done
+SLUICE_KAFKA_CLUSTER_PAYMENTS=100000 \
+  ctest --output-on-failure --timeout 0 -R 'kafka_cluster_test\.kafka_cluster'
 SLUICE_SUBPROJECT_BUILD=1 ctest --output-on-failure --timeout 0 -R 'install_test\.subproject'

@@ -86,8 +86,12 @@ bool get_fixed(std::span<const std::byte>& in, U& out, decode_error& e) {
   if (in.size() < sizeof(U))
     return truncated(sizeof(U), in.size(), e);
   U v = 0;
-  for (std::size_t i = 0; i < sizeof(U); ++i)
-    v |= static_cast<U>(std::to_integer<U>(in[i]) << (8 * i));
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(&v, in.data(), sizeof(U)); // the layout's bytes are the value's own
+  } else {
+    for (std::size_t i = 0; i < sizeof(U); ++i)
+      v |= static_cast<U>(std::to_integer<U>(in[i]) << (8 * i));
+  }
   in = in.subspan(sizeof(U));
   out = v;
   return true;
@@ -352,6 +356,21 @@ bool binary_read(std::span<const std::byte>& in, T& x, decode_error& e) {
     if (!get_varint(in, count, e))
       return false;
     x.clear();
+    using E = typename T::value_type;
+    // Raw numbers and flat records (see `layout_probe`: no bool, so every byte pattern is a
+    // value) are their bytes: one copy for all of them, as `binary_write` writes them. Short
+    // input takes the element-by-element path below, which names the element that is cut.
+    if constexpr (!std::same_as<E, bool> && std::is_trivially_copyable_v<E> &&
+                  std::default_initializable<E>) {
+      if ((raw_scalar_v<E> || fixed_size<E>()) && count <= in.size() / sizeof(E)) {
+        const auto n = static_cast<std::size_t>(count);
+        x.resize(n);
+        if (n != 0)
+          std::memcpy(static_cast<void*>(x.data()), in.data(), n * sizeof(E));
+        in = in.subspan(n * sizeof(E));
+        return true;
+      }
+    }
     // A corrupt count must not trigger a huge allocation: every element takes at least one
     // byte unless it is an empty struct, so the input size bounds the reservation.
     x.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(count, in.size())));

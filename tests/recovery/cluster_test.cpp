@@ -9,78 +9,33 @@
 #include <boost/test/unit_test.hpp>
 
 #include "sluice/tests/common/child_process.hpp"
-#include "sluice/tests/common/loopback.hpp"
+#include "sluice/tests/common/cluster_nodes.hpp"
 #include "sluice/tests/common/temp_dir.hpp"
 #include "sluice/tests/recovery/wordcount_input.hpp"
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iterator>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using sluice::test::committed_rows;
-using sluice::test::free_port;
+using sluice::test::cluster_file;
+using sluice::test::cluster_nodes;
+using sluice::test::log_tails;
+using sluice::test::read_all;
+using sluice::test::with;
 using sluice::test::write_input;
 
 namespace {
-
-
-/// A cluster file of `nodes` loopback endpoints on free ports.
-fs::path cluster_file(const fs::path& dir, int nodes) {
-  const auto file = dir / "cluster.txt";
-  std::ofstream out{file};
-  for (int n = 0; n < nodes; ++n)
-    out << "127.0.0.1:" << free_port() << "\n";
-  return file;
-}
-
-/// Starts `args` with its stderr appended to `log`; returns the pid.
-pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t io;
-  posix_spawn_file_actions_init(&io);
-  posix_spawn_file_actions_addopen(&io, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&io);
-  BOOST_REQUIRE_EQUAL(rc, 0);
-  return pid;
-}
-
-std::string read_all(const fs::path& p) {
-  std::ifstream in{p, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-}
-
-/// The end of each node's log, for a failure's message.
-std::string log_tails(const fs::path& dir, std::size_t nodes) {
-  std::string out;
-  for (std::size_t n = 0; n < nodes; ++n) {
-    const auto text = read_all(dir / ("node-" + std::to_string(n) + ".log"));
-    out += "\n--- node " + std::to_string(n) + " ---\n" +
-           text.substr(text.size() > 60000 ? text.size() - 60000 : 0);
-  }
-  return out;
-}
 
 /// The sample's flags for this test's input, micro-batches of one file each.
 std::vector<std::string> wordcount(const fs::path& input, int parallelism = 2) {
@@ -89,72 +44,6 @@ std::vector<std::string> wordcount(const fs::path& input, int parallelism = 2) {
           "--trigger",          "available-now", "--max-files-per-trigger", "1", "--bounded",
           "--parallelism",      std::to_string(parallelism)};
 }
-
-std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& more) {
-  a.insert(a.end(), more.begin(), more.end());
-  return a;
-}
-
-/// The nodes of one cluster run, supervised: a node that dies is started again, as
-/// scripts/cluster.sh or a StatefulSet would.
-struct cluster {
-  std::vector<std::vector<std::string>> args; ///< per node
-  fs::path logs;
-  std::vector<std::optional<pid_t>> pids;
-  std::vector<bool> done;
-  std::vector<bool> gone; ///< killed for good: never started again
-  int restarts = 0;
-
-  void start(std::size_t n) { pids[n] = spawn(args[n], logs / ("node-" + std::to_string(n) + ".log")); }
-  void start_all() {
-    pids.assign(args.size(), std::nullopt);
-    done.assign(args.size(), false);
-    gone.assign(args.size(), false);
-    for (std::size_t n = 0; n < args.size(); ++n)
-      start(n);
-  }
-  void kill(std::size_t n) {
-    if (pids[n])
-      ::kill(*pids[n], SIGKILL);
-  }
-  /// Reaps what exited: 0 is done, anything else is started again (at most 40 times in
-  /// all). Returns true when every node is done.
-  bool step() {
-    for (std::size_t n = 0; n < args.size(); ++n) {
-      if (!pids[n])
-        continue;
-      int status = 0;
-      if (::waitpid(*pids[n], &status, WNOHANG) != *pids[n])
-        continue;
-      pids[n].reset();
-      if (gone[n])
-        continue;
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        done[n] = true;
-        continue;
-      }
-      // Node 0 ended the job: a node that dies after that has nothing left to do.
-      if (done[0])
-        continue;
-      BOOST_REQUIRE_MESSAGE(++restarts <= 40, "node " << n << " keeps failing"
-                                                       << log_tails(logs, args.size()));
-      start(n);
-    }
-    for (std::size_t n = 0; n < args.size(); ++n)
-      if (!done[n] && !gone[n] && (pids[n] || !done[0]))
-        return false;
-    return true;
-  }
-  void stop_all() {
-    for (auto& p : pids)
-      if (p) {
-        ::kill(*p, SIGKILL);
-        int status = 0;
-        ::waitpid(*p, &status, 0);
-        p.reset();
-      }
-  }
-};
 
 /// The first rows only one of two sorted row lists has, for a failure's message.
 std::string differences(const std::vector<std::string>& want, const std::vector<std::string>& got) {
@@ -188,7 +77,7 @@ BOOST_AUTO_TEST_CASE(two_and_three_nodes_write_the_one_process_output_byte_for_b
       const auto dir = tmp.path / ("n" + std::to_string(nodes));
       fs::create_directories(dir);
       const auto file = cluster_file(dir, nodes);
-      cluster c;
+      cluster_nodes c;
       c.logs = dir;
       for (int n = 0; n < nodes; ++n)
         c.args.push_back(with(wordcount(input),
@@ -227,7 +116,7 @@ BOOST_AUTO_TEST_CASE(nodes_killed_at_random_moments_lose_and_duplicate_nothing) 
   const int kills = std::getenv("SLUICE_CLUSTER_KILLS") ? std::stoi(std::getenv("SLUICE_CLUSTER_KILLS")) : 4;
   std::mt19937_64 rng{seed};
   const auto file = cluster_file(tmp.path, 2);
-  cluster c;
+  cluster_nodes c;
   c.logs = tmp.path;
   for (int n = 0; n < 2; ++n)
     c.args.push_back(with(checkpointed(tmp.path / "out", tmp.path / "cp"),
@@ -277,7 +166,7 @@ BOOST_AUTO_TEST_CASE(a_node_that_never_returns_is_left_out_and_the_survivors_fin
   const auto seed = std::getenv("SLUICE_CLUSTER_SEED") ? std::stoull(std::getenv("SLUICE_CLUSTER_SEED")) : 5;
   std::mt19937_64 rng{seed};
   const auto file = cluster_file(tmp.path, 3);
-  cluster c;
+  cluster_nodes c;
   c.logs = tmp.path;
   for (int n = 0; n < 3; ++n)
     c.args.push_back(with(checkpointed(tmp.path / "out", tmp.path / "cp"),
@@ -333,7 +222,7 @@ BOOST_AUTO_TEST_CASE(a_node_cut_off_but_running_is_never_left_out_and_rejoins_ex
   const auto reference = committed_rows(tmp.path / "ref");
 
   const auto file = cluster_file(tmp.path, 3);
-  cluster c;
+  cluster_nodes c;
   c.logs = tmp.path;
   for (int n = 0; n < 3; ++n)
     c.args.push_back(with(checkpointed(tmp.path / "out", tmp.path / "cp"),

@@ -1,0 +1,135 @@
+#pragma once
+/// The node processes of one multi-node run on loopback, supervised as scripts/cluster.sh or
+/// a StatefulSet would: a node that dies is started again. Shared by the process tests of
+/// multi-node runs (tests/recovery/cluster_test.cpp, tests/kafka/kafka_cluster_test.cpp).
+#include "loopback.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace sluice::test {
+
+/// A cluster file of `nodes` loopback endpoints on free ports.
+inline std::filesystem::path cluster_file(const std::filesystem::path& dir, int nodes) {
+  const auto file = dir / "cluster.txt";
+  std::ofstream out{file};
+  for (int n = 0; n < nodes; ++n)
+    out << "127.0.0.1:" << free_port() << "\n";
+  return file;
+}
+
+/// Starts `args` with its stderr appended to `log`; returns the pid.
+inline pid_t spawn_node(const std::vector<std::string>& args, const std::filesystem::path& log) {
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t io;
+  posix_spawn_file_actions_init(&io);
+  posix_spawn_file_actions_addopen(&io, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&io);
+  BOOST_REQUIRE_EQUAL(rc, 0);
+  return pid;
+}
+
+inline std::string read_all(const std::filesystem::path& p) {
+  std::ifstream in{p, std::ios::binary};
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+/// The end of each node's log, for a failure's message.
+inline std::string log_tails(const std::filesystem::path& dir, std::size_t nodes) {
+  std::string out;
+  for (std::size_t n = 0; n < nodes; ++n) {
+    const auto text = read_all(dir / ("node-" + std::to_string(n) + ".log"));
+    out += "\n--- node " + std::to_string(n) + " ---\n" +
+           text.substr(text.size() > 60000 ? text.size() - 60000 : 0);
+  }
+  return out;
+}
+
+inline std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& more) {
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
+}
+
+/// The nodes of one cluster run, supervised: a node that dies is started again, as
+/// scripts/cluster.sh or a StatefulSet would. Node n's stderr goes to `logs/node-n.log`.
+struct cluster_nodes {
+  std::vector<std::vector<std::string>> args; ///< per node
+  std::filesystem::path logs;
+  std::vector<std::optional<pid_t>> pids;
+  std::vector<bool> done;
+  std::vector<bool> gone; ///< killed for good: never started again
+  int restarts = 0;
+
+  void start(std::size_t n) {
+    pids[n] = spawn_node(args[n], logs / ("node-" + std::to_string(n) + ".log"));
+  }
+  void start_all() {
+    pids.assign(args.size(), std::nullopt);
+    done.assign(args.size(), false);
+    gone.assign(args.size(), false);
+    for (std::size_t n = 0; n < args.size(); ++n)
+      start(n);
+  }
+  void kill(std::size_t n) {
+    if (pids[n])
+      ::kill(*pids[n], SIGKILL);
+  }
+  /// Reaps what exited: 0 is done, anything else is started again (at most 40 times in
+  /// all) unless it is `gone`. Returns true when every node is done or gone.
+  bool step() {
+    for (std::size_t n = 0; n < args.size(); ++n) {
+      if (!pids[n])
+        continue;
+      int status = 0;
+      if (::waitpid(*pids[n], &status, WNOHANG) != *pids[n])
+        continue;
+      pids[n].reset();
+      if (gone[n])
+        continue;
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        done[n] = true;
+        continue;
+      }
+      // Node 0 ended the job: a node that dies after that has nothing left to do.
+      if (done[0])
+        continue;
+      BOOST_REQUIRE_MESSAGE(++restarts <= 40, "node " << n << " keeps failing"
+                                                       << log_tails(logs, args.size()));
+      start(n);
+    }
+    for (std::size_t n = 0; n < args.size(); ++n)
+      if (!done[n] && !gone[n] && (pids[n] || !done[0]))
+        return false;
+    return true;
+  }
+  void stop_all() {
+    for (auto& p : pids)
+      if (p) {
+        ::kill(*p, SIGKILL);
+        int status = 0;
+        ::waitpid(*p, &status, 0);
+        p.reset();
+      }
+  }
+};
+
+} // namespace sluice::test

@@ -334,6 +334,22 @@ std::vector<micro_batch> golden_stream_join_batches() {
   };
 }
 
+/// The golden stream_join_left case's input (keys a..h as 1..8): W(1) = 11:53, W(2) = 12:15,
+/// W(3) = 12:30, then a batch without data at W(4) = 12:31.
+std::vector<micro_batch> golden_stream_join_left_batches() {
+  return {
+    {{{1, hm(12, 0), 1}, {2, hm(12, 2), 2}, {3, hm(12, 4), 3}}, {{1, hm(12, 3), 10}},
+     min_watermark},
+    {{{1, hm(12, 20), 4}, {4, hm(12, 25), 5}}, {{2, hm(12, 6), 11}, {1, hm(12, 30), 12}},
+     hm(11, 53)},
+    {{{5, hm(12, 8), 6}, {6, hm(12, 9), 7}, {7, hm(11, 50), 8}, {1, hm(12, 40), 9}},
+     {{5, hm(12, 10), 13}, {1, hm(12, 41), 14}},
+     hm(12, 15)},
+    {{{8, hm(12, 50), 10}}, {{4, hm(12, 27), 16}, {1, hm(12, 20), 15}}, hm(12, 30)},
+    {{}, {}, hm(12, 31)},
+  };
+}
+
 /// "total updated removed dropped" per batch, as the golden progress files list them.
 strings counts(const micro_batch_run& r) {
   strings out;
@@ -386,6 +402,32 @@ BOOST_AUTO_TEST_CASE(the_single_watermark_rule_drops_by_the_batch_watermark_in_e
       BOOST_TEST(counts(run) == want_counts, boost::test_tools::per_element());
     }
   }
+}
+
+// Left outer: batch 2's left rows e 12:08 and f 12:09 are behind W(2) = 12:15's cleanup but
+// not late by W(1): e still joins the batch's right e 12:10, f comes out unmatched in that
+// batch, with c 12:04 (whose range W(2) passed). Rows matched in a later batch never come
+// out unmatched.
+BOOST_AUTO_TEST_CASE(a_left_outer_join_emits_unmatched_rows_at_the_end_of_the_batch_that_frees_them) {
+  const strings want{"0/1:10", "1/2:11", "2/3:-", "2/6:13", "2/7:-", "2/9:14", "3/4:15", "3/5:16"};
+  const strings want_counts{"4 4 0 0", "8 4 0 0", "6 5 7 1", "6 2 2 0", "5 0 1 0"};
+  for (auto order : {arrival::watermark_first, arrival::left_then_watermark_then_right,
+                     arrival::right_then_watermark_then_left}) {
+    BOOST_TEST_CONTEXT("arrival order " << static_cast<int>(order)) {
+      auto run = run_micro_batches(golden_stream_join_left_batches(), order,
+                                   join_type::left_outer, late_row_rule::previous_watermark);
+      BOOST_TEST(flat(run) == want, boost::test_tools::per_element());
+      BOOST_TEST(counts(run) == want_counts, boost::test_tools::per_element());
+    }
+  }
+  // Spark 3.3's rule: e, f and g are late in batch 2, the right d 12:27 in batch 3, so d 12:25
+  // comes out unmatched in the batch without data.
+  const strings want_single{"0/1:10", "1/2:11", "2/3:-", "2/9:14", "3/4:-", "4/5:-"};
+  const strings want_single_counts{"4 4 0 0", "8 4 0 0", "5 2 5 4", "5 1 1 2", "4 0 1 0"};
+  auto run = run_micro_batches(golden_stream_join_left_batches(), arrival::watermark_first,
+                               join_type::left_outer, late_row_rule::epoch_watermark);
+  BOOST_TEST(flat(run) == want_single, boost::test_tools::per_element());
+  BOOST_TEST(counts(run) == want_single_counts, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -260,7 +260,8 @@ struct interval_join_spec {
 ///
 /// Output order: matches are emitted when the later of the two rows arrives, in event-time
 /// order of the buffered partners. Unmatched left rows come out on the watermark that
-/// expires them, in event-time order.
+/// expires them, in event-time order. In micro-batches everything comes out at the batch's
+/// end: the left rows' matches, the right rows', then the unmatched left rows.
 template <class K, class L, class R, class Out, class KeyL, class KeyR, class F>
 class interval_join_operator final : public operator_base {
 public:
@@ -367,6 +368,78 @@ public:
     return out.emit(0, std::make_shared<batch<Out>>(std::move(produced)));
   }
 
+  // -- checkpoints: per key group, each key's buffered rows of both sides (event time,
+  // matched flag, record), as bases and deltas (table_checkpoints) --------------------
+
+  static constexpr bool snapshottable =
+    detail::snapshottable_v<K> && detail::snapshottable_v<L> && detail::snapshottable_v<R>;
+
+  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
+    if constexpr (snapshottable) {
+      // A snapshot follows `end_epoch`, which joins a micro-batch's rows: none can be held.
+      if (!pending_left_.empty() || !pending_right_.empty())
+        return make_error(error_code::internal,
+                          "interval join '" + info_.name +
+                            "': a snapshot was asked for while a micro-batch's rows are held");
+      // Deltas list rows (a key's changes), so a key group weighs its keys and rows.
+      if (auto ok = checkpoints_.snapshot(
+            state_, w, [&](int g) { return state_.view(g).size() + rows_in(g); });
+          !ok)
+        return ok;
+      // Per instance: an instance whose key groups are all empty must restore it too.
+      detail::state_encoder enc;
+      enc.put(late_watermark_);
+      return w.put(instance_piece(info_.instance), enc.take());
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
+
+  /// Restores the buffers of this instance's key groups (any parallelism wrote them) and
+  /// derives the row counts and each group's earliest expiry from them.
+  result<void> restore(snapshot_reader& r) override {
+    if constexpr (snapshottable) {
+      // Checkpoints written before the join kept its late-row watermark have no such piece.
+      auto read = for_each_instance_piece(r, [&](int i, std::string_view bytes) -> result<void> {
+        detail::state_decoder dec{bytes};
+        event_time late{};
+        auto ok = dec.get(late);
+        if (ok && !dec.done())
+          ok = make_error(error_code::malformed_record, "bytes after the late-row watermark");
+        if (!ok)
+          return make_error(error_code::io_error, "interval join '" + info_.name +
+                                                    "', instance " + std::to_string(i) +
+                                                    ": unreadable state: " + ok.error().message);
+        late_watermark_ = std::max(late_watermark_, late);
+        return {};
+      });
+      if (!read)
+        return read;
+      if (auto ok = checkpoints_.restore(state_, r, info_.name); !ok)
+        return ok;
+      for (int g = state_.range().first; g < state_.range().last; ++g)
+        for (auto& [key, b] : state_.group(g)) {
+          left_rows_ += b.left.size();
+          right_rows_ += b.right.size();
+          rows_in(g) += b.left.size() + b.right.size();
+          if (!b.left.empty())
+            note_due(g, left_expiry(b.left.front().ts));
+          if (!b.right.empty())
+            note_due(g, right_expiry(b.right.front().ts));
+        }
+      return {};
+    } else {
+      return detail::not_snapshottable(info_.name);
+    }
+  }
+
+  /// Left rows buffered now, over all keys of this instance.
+  std::size_t buffered_left() const noexcept { return left_rows_; }
+  /// Right rows buffered now, over all keys of this instance.
+  std::size_t buffered_right() const noexcept { return right_rows_; }
+  /// Keys with at least one buffered row.
+  std::size_t buffered_keys() const noexcept { return state_.size(); }
+
 private:
   /// Frees the rows that no partner still to come can match once the watermark is `wm`;
   /// in a left outer join, left rows that never matched are appended to `out` (in event-time
@@ -445,81 +518,6 @@ private:
     return {};
   }
 
-public:
-
-  // -- checkpoints: per key group, each key's buffered rows of both sides (event time,
-  // matched flag, record), as bases and deltas (table_checkpoints) --------------------
-
-  static constexpr bool snapshottable =
-    detail::snapshottable_v<K> && detail::snapshottable_v<L> && detail::snapshottable_v<R>;
-
-  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
-    if constexpr (snapshottable) {
-      // A snapshot follows `end_epoch`, which joins a micro-batch's rows: none can be held.
-      if (!pending_left_.empty() || !pending_right_.empty())
-        return make_error(error_code::internal,
-                          "interval join '" + info_.name +
-                            "': a snapshot was asked for while a micro-batch's rows are held");
-      // Deltas list rows (a key's changes), so a key group weighs its keys and rows.
-      if (auto ok = checkpoints_.snapshot(
-            state_, w, [&](int g) { return state_.view(g).size() + rows_in(g); });
-          !ok)
-        return ok;
-      // Per instance: an instance whose key groups are all empty must restore it too.
-      detail::state_encoder enc;
-      enc.put(late_watermark_);
-      return w.put(instance_piece(info_.instance), enc.take());
-    } else {
-      return detail::not_snapshottable(info_.name);
-    }
-  }
-
-  /// Restores the buffers of this instance's key groups (any parallelism wrote them) and
-  /// derives the row counts and each group's earliest expiry from them.
-  result<void> restore(snapshot_reader& r) override {
-    if constexpr (snapshottable) {
-      // Checkpoints written before the join kept its late-row watermark have no such piece.
-      auto read = for_each_instance_piece(r, [&](int i, std::string_view bytes) -> result<void> {
-        detail::state_decoder dec{bytes};
-        event_time late{};
-        auto ok = dec.get(late);
-        if (ok && !dec.done())
-          ok = make_error(error_code::malformed_record, "bytes after the late-row watermark");
-        if (!ok)
-          return make_error(error_code::io_error, "interval join '" + info_.name +
-                                                    "', instance " + std::to_string(i) +
-                                                    ": unreadable state: " + ok.error().message);
-        late_watermark_ = std::max(late_watermark_, late);
-        return {};
-      });
-      if (!read)
-        return read;
-      if (auto ok = checkpoints_.restore(state_, r, info_.name); !ok)
-        return ok;
-      for (int g = state_.range().first; g < state_.range().last; ++g)
-        for (auto& [key, b] : state_.group(g)) {
-          left_rows_ += b.left.size();
-          right_rows_ += b.right.size();
-          rows_in(g) += b.left.size() + b.right.size();
-          if (!b.left.empty())
-            note_due(g, left_expiry(b.left.front().ts));
-          if (!b.right.empty())
-            note_due(g, right_expiry(b.right.front().ts));
-        }
-      return {};
-    } else {
-      return detail::not_snapshottable(info_.name);
-    }
-  }
-
-  /// Left rows buffered now, over all keys of this instance.
-  std::size_t buffered_left() const noexcept { return left_rows_; }
-  /// Right rows buffered now, over all keys of this instance.
-  std::size_t buffered_right() const noexcept { return right_rows_; }
-  /// Keys with at least one buffered row.
-  std::size_t buffered_keys() const noexcept { return state_.size(); }
-
-private:
   // When a buffered row can no longer meet a partner that is still to come.
   event_time left_expiry(event_time ts) const noexcept {
     return detail::join_bound_add(ts, spec_.upper);

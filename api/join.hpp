@@ -80,6 +80,7 @@ public:
     spec.name = b->unique_name("interval_join");
     spec.kind_name = "interval_join";
     spec.role.stream_join = true;
+    spec.role.outer_join = spec_.type == join_type::left_outer;
     spec.role.stateful = true;
     spec.role.event_time_state = true;
     spec.description = std::string{spec_.type == join_type::inner ? "inner" : "left outer"} +

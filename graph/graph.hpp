@@ -81,6 +81,9 @@ struct query_role {
   bool session_window = false;
   /// A join of two streams.
   bool stream_join = false;
+  /// A stream join that also emits unmatched rows (left outer): Spark runs it only in
+  /// append mode.
+  bool outer_join = false;
   /// Keeps per-key state across epochs: aggregations, joins, deduplication and keyed
   /// process functions (Spark's stateful operators, flatMapGroupsWithState among them). In
   /// update and complete mode none may follow an aggregation (`check_query_rules`).

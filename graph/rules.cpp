@@ -96,8 +96,14 @@ result<void> check_query_rules(const graph& g, std::optional<output_mode> mode,
   if (*mode == output_mode::complete && !aggregation)
     return unsupported("Complete output mode not supported when there are no streaming "
                        "aggregations on streaming DataFrames/Datasets");
-  // Without an aggregation update mode emits what append does, and pyspark 4.3 runs a
-  // stream-stream join under it with append's answers (tests/golden/spark, stream_join).
+  // Without an aggregation update mode emits what append does, and pyspark 4.3 runs an
+  // inner stream-stream join under it with append's answers (tests/golden/spark, stream_join),
+  // but not an outer one (stream_join_left).
+  for (auto& n : g.nodes())
+    if (n.role.stream_join && n.role.outer_join && *mode == output_mode::update)
+      return unsupported("LeftOuter join between two streaming DataFrames/Datasets is not "
+                         "supported in Update output mode, only in Append output mode ('" +
+                         n.name + "')");
   for (auto& n : g.nodes())
     if (n.role.stream_join && *mode != output_mode::append &&
         (*mode == output_mode::complete || aggregation))

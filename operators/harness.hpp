@@ -34,6 +34,8 @@ struct harness_options {
   std::optional<output_mode> mode{};
   /// Epochs are micro-batches (default: continuous epochs).
   bool micro_batch = false;
+  /// Micro-batches: which watermark judges late rows (default: Spark 3.4+'s, the previous).
+  late_row_rule late_rows = late_row_rule::previous_watermark;
 };
 
 class operator_harness final : private output, private timer_service {
@@ -46,6 +48,7 @@ public:
     info_.max_key_groups = opts.max_key_groups;
     info_.mode = opts.mode;
     info_.micro_batch = opts.micro_batch;
+    info_.late_rows = opts.late_rows;
     info_.key_groups = key_groups_of_instance(opts.instance, opts.max_key_groups, opts.parallelism);
     info_.processing_clock = clock_;
     info_.timers = this;

@@ -15,6 +15,15 @@
 /// A record arriving with `ts <= W` is late: its partners may already be gone, so joining it
 /// would give a partial, timing-dependent answer. It is dropped and counted
 /// (`task_stats::late_records`), never silently. See docs/joins.md.
+///
+/// Micro-batches follow Spark's StreamingSymmetricHashJoinExec instead, so that the answer
+/// does not depend on how the two inputs' rows and watermarks interleave within a batch: the
+/// batch's rows are held until its end (every input's barrier, hence its watermark, is in),
+/// then the left rows join the right rows buffered before the batch and are all buffered,
+/// then the right rows join every buffered left row (this batch's too) and are buffered
+/// unless the batch's watermark already frees them; rows late by the late-row watermark
+/// (the previous batch's by default, `late_row_rule`) are dropped first. Rows the batch's
+/// watermark frees go last, left outer rows that never matched with them.
 #include "sluice/core/key_group.hpp"
 #include "sluice/operators/join/join_common.hpp"
 #include "sluice/operators/keyed_state.hpp"
@@ -27,6 +36,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -250,7 +260,8 @@ struct interval_join_spec {
 ///
 /// Output order: matches are emitted when the later of the two rows arrives, in event-time
 /// order of the buffered partners. Unmatched left rows come out on the watermark that
-/// expires them, in event-time order.
+/// expires them, in event-time order. In micro-batches everything comes out at the batch's
+/// end: the left rows' matches, the right rows', then the unmatched left rows.
 template <class K, class L, class R, class Out, class KeyL, class KeyR, class F>
 class interval_join_operator final : public operator_base {
 public:
@@ -288,13 +299,20 @@ public:
   }
 
   result<void> process(int input, batch_ptr in, output& out) override {
+    if (info_.micro_batch) {
+      // Joined at the batch's end, in Spark's order (see the top of this file).
+      (input == 0 ? pending_left_ : pending_right_).push_back(std::move(in));
+      return {};
+    }
+    const auto wm = current_watermark();
+    const row_rules rules{wm, wm, false};
     auto produced = make_batch<Out>();
     auto looped =
       input == 0
         ? for_each_record(std::as_const(records_of<L>(*in)),
-                          [&](const L& l) { return on_left(l, produced->records); })
+                          [&](const L& l) { return on_left(l, rules, produced->records); })
         : for_each_record(std::as_const(records_of<R>(*in)),
-                          [&](const R& r) { return on_right(r, produced->records); });
+                          [&](const R& r) { return on_right(r, rules, produced->records); });
     if (!looped)
       return looped;
     if (produced->records.empty())
@@ -302,54 +320,52 @@ public:
     return out.emit(0, std::move(produced));
   }
 
+  /// Frees what the watermark passed, except in micro-batches (see `end_epoch`).
   result<void> on_watermark(event_time wm, output& out) override {
-    // (event time, row) of left rows that expire unmatched, emitted in event-time order.
-    std::vector<std::pair<event_time, L>> unmatched;
-    const auto range = state_.range();
-    const auto gen = checkpoints_.generation();
-    for (int kg = range.first; kg < range.last; ++kg) {
-      auto& due = next_due_[static_cast<std::size_t>(kg - range.first)];
-      if (due > wm)
-        continue;
-      due = max_watermark;
-      auto& group = state_.group(kg);
-      for (auto it = group.begin(); it != group.end();) {
-        auto& b = it->second;
-        const auto rows_before = b.left.size() + b.right.size();
-        while (!b.left.empty() && left_expiry(b.left.front().ts) <= wm) {
-          auto& row = b.left.front();
-          if (spec_.type == join_type::left_outer && !row.matched)
-            unmatched.emplace_back(row.ts, std::move(row.record));
-          b.left.pop_front(gen);
-          --left_rows_;
-          --rows_in(kg);
-        }
-        while (!b.right.empty() && right_expiry(b.right.front().ts) <= wm) {
-          b.right.pop_front(gen);
-          --right_rows_;
-          --rows_in(kg);
-        }
-        if (b.left.size() + b.right.size() != rows_before)
-          state_.note_change(kg, it->first);
-        if (b.empty()) {
-          it = group.erase(it);
-          continue;
-        }
-        if (!b.left.empty())
-          due = std::min(due, left_expiry(b.left.front().ts));
-        if (!b.right.empty())
-          due = std::min(due, right_expiry(b.right.front().ts));
-        ++it;
-      }
-    }
+    if (info_.micro_batch)
+      return {};
+    std::vector<Out> unmatched;
+    evict(wm, unmatched);
     if (unmatched.empty())
       return {};
-    std::stable_sort(unmatched.begin(), unmatched.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    auto produced = make_batch<Out>(unmatched.size());
-    for (auto& [ts, l] : unmatched)
-      produced->records.push_back(unmatched_result(l));
-    return out.emit(0, std::move(produced));
+    return out.emit(0, std::make_shared<batch<Out>>(std::move(unmatched)));
+  }
+
+  /// Micro-batches: joins the batch's rows in Spark's order and frees what the batch's
+  /// watermark passed. Every epoch: the join's `stateOperators` entry (rows of both sides
+  /// buffered, buffered in the epoch, freed in it, dropped as late).
+  result<void> end_epoch(std::int64_t, output& out, operator_epoch_stats& stats) override {
+    const auto wm = current_watermark();
+    std::vector<Out> produced;
+    if (info_.micro_batch) {
+      if (auto ok = join_pending(produced); !ok)
+        return ok;
+      evict(wm, produced);
+      late_watermark_ = wm; // the next batch's rows are late by this one (Spark 3.4+)
+    }
+    const std::uint64_t total = left_rows_ + right_rows_;
+    stats.state = state_epoch_report{
+      0, {}, total, epoch_.updated, epoch_.removed, epoch_.dropped,
+      left_rows_ * (sizeof(left_row) + 16) + right_rows_ * (sizeof(right_row) + 16) +
+        buffered_keys() * (sizeof(K) + sizeof(buffers) + 32),
+      0};
+    epoch_ = {};
+    if (produced.empty())
+      return {};
+    return out.emit(0, std::make_shared<batch<Out>>(std::move(produced)));
+  }
+
+  /// Rows of a micro-batch whose end never came (the inputs ended without a last barrier)
+  /// are joined as a batch's would be.
+  result<void> finish(output& out) override {
+    if (pending_left_.empty() && pending_right_.empty())
+      return {};
+    std::vector<Out> produced;
+    if (auto ok = join_pending(produced); !ok)
+      return ok;
+    if (produced.empty())
+      return {};
+    return out.emit(0, std::make_shared<batch<Out>>(std::move(produced)));
   }
 
   // -- checkpoints: per key group, each key's buffered rows of both sides (event time,
@@ -359,18 +375,46 @@ public:
     detail::snapshottable_v<K> && detail::snapshottable_v<L> && detail::snapshottable_v<R>;
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
-    if constexpr (snapshottable)
+    if constexpr (snapshottable) {
+      // A snapshot follows `end_epoch`, which joins a micro-batch's rows: none can be held.
+      if (!pending_left_.empty() || !pending_right_.empty())
+        return make_error(error_code::internal,
+                          "interval join '" + info_.name +
+                            "': a snapshot was asked for while a micro-batch's rows are held");
       // Deltas list rows (a key's changes), so a key group weighs its keys and rows.
-      return checkpoints_.snapshot(state_, w,
-                                   [&](int g) { return state_.view(g).size() + rows_in(g); });
-    else
+      if (auto ok = checkpoints_.snapshot(
+            state_, w, [&](int g) { return state_.view(g).size() + rows_in(g); });
+          !ok)
+        return ok;
+      // Per instance: an instance whose key groups are all empty must restore it too.
+      detail::state_encoder enc;
+      enc.put(late_watermark_);
+      return w.put(instance_piece(info_.instance), enc.take());
+    } else {
       return detail::not_snapshottable(info_.name);
+    }
   }
 
   /// Restores the buffers of this instance's key groups (any parallelism wrote them) and
   /// derives the row counts and each group's earliest expiry from them.
   result<void> restore(snapshot_reader& r) override {
     if constexpr (snapshottable) {
+      // Checkpoints written before the join kept its late-row watermark have no such piece.
+      auto read = for_each_instance_piece(r, [&](int i, std::string_view bytes) -> result<void> {
+        detail::state_decoder dec{bytes};
+        event_time late{};
+        auto ok = dec.get(late);
+        if (ok && !dec.done())
+          ok = make_error(error_code::malformed_record, "bytes after the late-row watermark");
+        if (!ok)
+          return make_error(error_code::io_error, "interval join '" + info_.name +
+                                                    "', instance " + std::to_string(i) +
+                                                    ": unreadable state: " + ok.error().message);
+        late_watermark_ = std::max(late_watermark_, late);
+        return {};
+      });
+      if (!read)
+        return read;
       if (auto ok = checkpoints_.restore(state_, r, info_.name); !ok)
         return ok;
       for (int g = state_.range().first; g < state_.range().last; ++g)
@@ -397,6 +441,83 @@ public:
   std::size_t buffered_keys() const noexcept { return state_.size(); }
 
 private:
+  /// Frees the rows that no partner still to come can match once the watermark is `wm`;
+  /// in a left outer join, left rows that never matched are appended to `out` (in event-time
+  /// order).
+  void evict(event_time wm, std::vector<Out>& out) {
+    // (event time, row) of left rows that expire unmatched, emitted in event-time order.
+    std::vector<std::pair<event_time, L>> unmatched;
+    const auto range = state_.range();
+    const auto gen = checkpoints_.generation();
+    for (int kg = range.first; kg < range.last; ++kg) {
+      auto& due = next_due_[static_cast<std::size_t>(kg - range.first)];
+      if (due > wm)
+        continue;
+      due = max_watermark;
+      auto& group = state_.group(kg);
+      for (auto it = group.begin(); it != group.end();) {
+        auto& b = it->second;
+        const auto rows_before = b.left.size() + b.right.size();
+        while (!b.left.empty() && left_expiry(b.left.front().ts) <= wm) {
+          auto& row = b.left.front();
+          if (spec_.type == join_type::left_outer && !row.matched)
+            unmatched.emplace_back(row.ts, std::move(row.record));
+          b.left.pop_front(gen);
+          --left_rows_;
+          --rows_in(kg);
+          ++epoch_.removed;
+        }
+        while (!b.right.empty() && right_expiry(b.right.front().ts) <= wm) {
+          b.right.pop_front(gen);
+          --right_rows_;
+          --rows_in(kg);
+          ++epoch_.removed;
+        }
+        if (b.left.size() + b.right.size() != rows_before)
+          state_.note_change(kg, it->first);
+        if (b.empty()) {
+          it = group.erase(it);
+          continue;
+        }
+        if (!b.left.empty())
+          due = std::min(due, left_expiry(b.left.front().ts));
+        if (!b.right.empty())
+          due = std::min(due, right_expiry(b.right.front().ts));
+        ++it;
+      }
+    }
+    std::stable_sort(unmatched.begin(), unmatched.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [ts, l] : unmatched)
+      out.push_back(unmatched_result(l));
+  }
+
+  /// Joins the rows held for the current micro-batch (Spark's order): late rows dropped,
+  /// then every left row, then every right row.
+  result<void> join_pending(std::vector<Out>& out) {
+    const auto wm = current_watermark();
+    // Spark's rule `ts <= W` on the engine's watermark, which is Spark's W minus 1 us.
+    const auto spark_late = [](event_time w) {
+      return w == min_watermark ? w : detail::join_bound_add(w, duration{1});
+    };
+    const row_rules rules{
+      spark_late(info_.late_rows == late_row_rule::previous_watermark ? late_watermark_ : wm), wm,
+      true};
+    auto left = std::exchange(pending_left_, {});
+    auto right = std::exchange(pending_right_, {});
+    for (auto& b : left)
+      if (auto ok = for_each_record(std::as_const(records_of<L>(*b)),
+                                    [&](const L& l) { return on_left(l, rules, out); });
+          !ok)
+        return ok;
+    for (auto& b : right)
+      if (auto ok = for_each_record(std::as_const(records_of<R>(*b)),
+                                    [&](const R& r) { return on_right(r, rules, out); });
+          !ok)
+        return ok;
+    return {};
+  }
+
   // When a buffered row can no longer meet a partner that is still to come.
   event_time left_expiry(event_time ts) const noexcept {
     return detail::join_bound_add(ts, spec_.upper);
@@ -435,11 +556,21 @@ private:
     due = std::min(due, t);
   }
 
-  result<void> on_left(const L& l, std::vector<Out>& out) {
+  /// How a row is judged: late when `ts <= late`; its partners still to come are gone when
+  /// its expiry is `<= expired` (then a right row is not buffered, and a left row only
+  /// with `buffer_expired_left`, Spark's micro-batches, where the batch's right rows still
+  /// meet it and the batch's end frees it).
+  struct row_rules {
+    event_time late;
+    event_time expired;
+    bool buffer_expired_left;
+  };
+
+  result<void> on_left(const L& l, const row_rules& rules, std::vector<Out>& out) {
     const event_time ts = ts_l_(l);
-    const event_time wm = current_watermark();
-    if (ts <= wm) {
+    if (ts <= rules.late) {
       count_late(1, false);
+      ++epoch_.dropped;
       return {};
     }
     const K key = key_l_(l);
@@ -457,7 +588,7 @@ private:
         out.push_back(detail::call_join_matched(fn_, l, first->record));
     }
     const event_time expiry = left_expiry(ts);
-    if (expiry <= wm) {
+    if (expiry <= rules.expired && !rules.buffer_expired_left) {
       // With upper < 0 the whole range can already be behind the watermark: no right row
       // to come can match, so the row is done now.
       if (spec_.type == join_type::left_outer && !matched)
@@ -468,17 +599,18 @@ private:
       it = group.try_emplace(key).first;
     it->second.left.insert(left_row{ts, matched, l}, checkpoints_.generation());
     state_.note_change(*kg, it->first);
+    ++epoch_.updated;
     ++left_rows_;
     ++rows_in(*kg);
     note_due(*kg, expiry);
     return {};
   }
 
-  result<void> on_right(const R& r, std::vector<Out>& out) {
+  result<void> on_right(const R& r, const row_rules& rules, std::vector<Out>& out) {
     const event_time ts = ts_r_(r);
-    const event_time wm = current_watermark();
-    if (ts <= wm) {
+    if (ts <= rules.late) {
       count_late(1, false);
+      ++epoch_.dropped;
       return {};
     }
     const K key = key_r_(r);
@@ -503,12 +635,13 @@ private:
       }
     }
     const event_time expiry = right_expiry(ts);
-    if (expiry <= wm)
-      return {}; // with lower > 0: no left row to come can match
+    if (expiry <= rules.expired)
+      return {}; // no left row to come can match (with lower > 0, or in a micro-batch)
     if (it == group.end())
       it = group.try_emplace(key).first;
     it->second.right.insert(right_row{ts, r}, checkpoints_.generation());
     state_.note_change(*kg, it->first);
+    ++epoch_.updated;
     ++right_rows_;
     ++rows_in(*kg);
     note_due(*kg, expiry);
@@ -529,6 +662,15 @@ private:
   std::vector<std::size_t> group_rows_; ///< rows buffered per key group of this instance
   std::size_t left_rows_ = 0;
   std::size_t right_rows_ = 0;
+  /// Micro-batches: the current batch's rows of each input, joined at its end.
+  std::vector<batch_ptr> pending_left_;
+  std::vector<batch_ptr> pending_right_;
+  /// Micro-batches: the watermark at the last batch's end (Spark 3.4+'s late-row rule).
+  event_time late_watermark_ = min_watermark;
+  struct epoch_counts {
+    std::uint64_t updated = 0, removed = 0, dropped = 0;
+  };
+  epoch_counts epoch_; ///< this epoch's figures for its stateOperators entry
 };
 
 /// Creates an interval join operator; the concrete type is returned so that tests can read

@@ -253,6 +253,185 @@ BOOST_AUTO_TEST_CASE(a_record_of_a_key_group_this_instance_does_not_own_is_an_er
 
 BOOST_AUTO_TEST_SUITE_END()
 
+// -- the interval join under micro-batches (Spark's order) -----------------------------------
+
+namespace {
+
+event_time hm(int h, int m) { return at(std::chrono::hours{h} + std::chrono::minutes{m}); }
+
+/// One micro-batch of the golden stream_join case (tests/golden/spark/cases/stream_join):
+/// both inputs' rows and the batch's watermark, Spark's W (the engine's is W - 1 us).
+struct micro_batch {
+  std::vector<click> left;
+  std::vector<view> right;
+  event_time spark_watermark;
+};
+
+/// How a batch's rows and its watermark reach the join. In a task the combined watermark
+/// moves once both inputs delivered theirs, and each input's watermark precedes its rows,
+/// so one input's rows may come before or after the watermark moves.
+enum class arrival {
+  watermark_first,             ///< both watermarks, then the left rows, then the right
+  left_then_watermark_then_right,
+  right_then_watermark_then_left,
+};
+
+struct micro_batch_run {
+  std::vector<strings> rows;                      ///< per batch, sorted
+  std::vector<state_epoch_report> state;          ///< per batch
+};
+
+micro_batch_run run_micro_batches(const std::vector<micro_batch>& batches, arrival order,
+                                  join_type type, late_row_rule rule) {
+  join_fixture f{make_join(-5min, 5min, type),
+                 harness_options{.mode = output_mode::append, .micro_batch = true,
+                                 .late_rows = rule}};
+  micro_batch_run run;
+  std::int64_t id = 0;
+  for (auto& b : batches) {
+    const auto wm = b.spark_watermark == min_watermark ? min_watermark
+                                                        : b.spark_watermark - 1us;
+    switch (order) {
+    case arrival::watermark_first:
+      require_ok(f.h.watermark(wm));
+      require_ok(f.h.push(0, b.left));
+      require_ok(f.h.push(1, b.right));
+      break;
+    case arrival::left_then_watermark_then_right:
+      require_ok(f.h.push(0, b.left));
+      require_ok(f.h.watermark(wm));
+      require_ok(f.h.push(1, b.right));
+      break;
+    case arrival::right_then_watermark_then_left:
+      require_ok(f.h.push(1, b.right));
+      require_ok(f.h.watermark(wm));
+      require_ok(f.h.push(0, b.left));
+      break;
+    }
+    require_ok(f.h.end_epoch(id++));
+    auto got = f.take();
+    std::sort(got.begin(), got.end());
+    run.rows.push_back(std::move(got));
+    BOOST_TEST(f.h.epoch_stats().state.has_value(),
+               "batch " << id - 1 << ": no stateOperators entry");
+    run.state.push_back(f.h.epoch_stats().state.value_or(state_epoch_report{}));
+  }
+  return run;
+}
+
+/// The golden case's input: bound 5 minutes, watermark delay 10 minutes, W(1) = 11:53,
+/// W(2) = 12:10, then a batch without data at W(3) = 12:30.
+std::vector<micro_batch> golden_stream_join_batches() {
+  return {
+    {{{1, hm(12, 0), 1}, {2, hm(12, 5), 2}}, {{1, hm(12, 3), 10}}, min_watermark},
+    {{{1, hm(12, 20), 3}},
+     {{2, hm(12, 9), 11}, {1, hm(12, 24), 12}, {1, hm(12, 16), 13}},
+     hm(11, 53)},
+    {{{3, hm(12, 40), 4}, {2, hm(12, 21), 5}},
+     {{1, hm(12, 25), 14}, {2, hm(12, 0), 15}, {3, hm(12, 45), 16}},
+     hm(12, 10)},
+    {{}, {}, hm(12, 30)},
+  };
+}
+
+/// The golden stream_join_left case's input (keys a..h as 1..8): W(1) = 11:53, W(2) = 12:15,
+/// W(3) = 12:30, then a batch without data at W(4) = 12:31.
+std::vector<micro_batch> golden_stream_join_left_batches() {
+  return {
+    {{{1, hm(12, 0), 1}, {2, hm(12, 2), 2}, {3, hm(12, 4), 3}}, {{1, hm(12, 3), 10}},
+     min_watermark},
+    {{{1, hm(12, 20), 4}, {4, hm(12, 25), 5}}, {{2, hm(12, 6), 11}, {1, hm(12, 30), 12}},
+     hm(11, 53)},
+    {{{5, hm(12, 8), 6}, {6, hm(12, 9), 7}, {7, hm(11, 50), 8}, {1, hm(12, 40), 9}},
+     {{5, hm(12, 10), 13}, {1, hm(12, 41), 14}},
+     hm(12, 15)},
+    {{{8, hm(12, 50), 10}}, {{4, hm(12, 27), 16}, {1, hm(12, 20), 15}}, hm(12, 30)},
+    {{}, {}, hm(12, 31)},
+  };
+}
+
+/// "total updated removed dropped" per batch, as the golden progress files list them.
+strings counts(const micro_batch_run& r) {
+  strings out;
+  for (auto& s : r.state)
+    out.push_back(std::to_string(s.rows_total) + " " + std::to_string(s.rows_updated) + " " +
+                  std::to_string(s.rows_removed) + " " +
+                  std::to_string(s.rows_dropped_by_watermark));
+  return out;
+}
+
+/// Every batch's rows as "batch/left:right", in batch order.
+strings flat(const micro_batch_run& r) {
+  strings out;
+  for (std::size_t b = 0; b < r.rows.size(); ++b)
+    for (auto& row : r.rows[b])
+      out.push_back(std::to_string(b) + "/" + row);
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(interval_join_micro_batch)
+
+// Spark 3.4+: a right row of batch 2 at 12:00 is behind W(2) = 12:10 but not W(1) = 11:53,
+// so it joins the left row at 12:05 whichever way the batch reaches the join.
+BOOST_AUTO_TEST_CASE(every_arrival_order_gives_sparks_rows_and_counts) {
+  const strings want{"0/1:10", "1/2:11", "1/3:12", "1/3:13", "2/2:15", "2/3:14", "2/4:16"};
+  const strings want_counts{"3 3 0 0", "7 4 0 0", "9 4 2 0", "3 0 6 0"};
+  for (auto order : {arrival::watermark_first, arrival::left_then_watermark_then_right,
+                     arrival::right_then_watermark_then_left}) {
+    BOOST_TEST_CONTEXT("arrival order " << static_cast<int>(order)) {
+      auto run = run_micro_batches(golden_stream_join_batches(), order, join_type::inner,
+                                   late_row_rule::previous_watermark);
+      BOOST_TEST(flat(run) == want, boost::test_tools::per_element());
+      BOOST_TEST(counts(run) == want_counts, boost::test_tools::per_element());
+    }
+  }
+}
+
+// Spark 3.3 (one watermark): the same right row is late by W(2) and dropped, in every order.
+BOOST_AUTO_TEST_CASE(the_single_watermark_rule_drops_by_the_batch_watermark_in_every_order) {
+  const strings want{"0/1:10", "1/2:11", "1/3:12", "1/3:13", "2/3:14", "2/4:16"};
+  const strings want_counts{"3 3 0 0", "7 4 0 0", "9 4 2 1", "3 0 6 0"};
+  for (auto order : {arrival::watermark_first, arrival::left_then_watermark_then_right,
+                     arrival::right_then_watermark_then_left}) {
+    BOOST_TEST_CONTEXT("arrival order " << static_cast<int>(order)) {
+      auto run = run_micro_batches(golden_stream_join_batches(), order, join_type::inner,
+                                   late_row_rule::epoch_watermark);
+      BOOST_TEST(flat(run) == want, boost::test_tools::per_element());
+      BOOST_TEST(counts(run) == want_counts, boost::test_tools::per_element());
+    }
+  }
+}
+
+// Left outer: batch 2's left rows e 12:08 and f 12:09 are behind W(2) = 12:15's cleanup but
+// not late by W(1): e still joins the batch's right e 12:10, f comes out unmatched in that
+// batch, with c 12:04 (whose range W(2) passed). Rows matched in a later batch never come
+// out unmatched.
+BOOST_AUTO_TEST_CASE(a_left_outer_join_emits_unmatched_rows_at_the_end_of_the_batch_that_frees_them) {
+  const strings want{"0/1:10", "1/2:11", "2/3:-", "2/6:13", "2/7:-", "2/9:14", "3/4:15", "3/5:16"};
+  const strings want_counts{"4 4 0 0", "8 4 0 0", "6 5 7 1", "6 2 2 0", "5 0 1 0"};
+  for (auto order : {arrival::watermark_first, arrival::left_then_watermark_then_right,
+                     arrival::right_then_watermark_then_left}) {
+    BOOST_TEST_CONTEXT("arrival order " << static_cast<int>(order)) {
+      auto run = run_micro_batches(golden_stream_join_left_batches(), order,
+                                   join_type::left_outer, late_row_rule::previous_watermark);
+      BOOST_TEST(flat(run) == want, boost::test_tools::per_element());
+      BOOST_TEST(counts(run) == want_counts, boost::test_tools::per_element());
+    }
+  }
+  // Spark 3.3's rule: e, f and g are late in batch 2, the right d 12:27 in batch 3, so d 12:25
+  // comes out unmatched in the batch without data.
+  const strings want_single{"0/1:10", "1/2:11", "2/3:-", "2/9:14", "3/4:-", "4/5:-"};
+  const strings want_single_counts{"4 4 0 0", "8 4 0 0", "5 2 5 4", "5 1 1 2", "4 0 1 0"};
+  auto run = run_micro_batches(golden_stream_join_left_batches(), arrival::watermark_first,
+                               join_type::left_outer, late_row_rule::epoch_watermark);
+  BOOST_TEST(flat(run) == want_single, boost::test_tools::per_element());
+  BOOST_TEST(counts(run) == want_single_counts, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 // -- the interval join in jobs ---------------------------------------------------------------
 
 namespace {

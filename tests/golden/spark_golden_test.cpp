@@ -87,8 +87,9 @@ std::string command(const fs::path& dir, const json& spec, const std::string& mo
   cmd << " --input " << quoted(dir / "input");
   if (fs::exists(dir / "input_right"))
     cmd << " --input-right " << quoted(dir / "input_right");
-  if (fs::exists(dir / "static.jsonl"))
-    cmd << " --static " << quoted(dir / "static.jsonl");
+  for (const char* table : {"static.jsonl", "static.csv"})
+    if (fs::exists(dir / table))
+      cmd << " --static " << quoted(dir / table);
   for (auto& [k, value] : spec.items()) {
     if (k == "query" || k == "seed" || k == "triggers" || k == "variants" || k == "notes")
       continue;
@@ -347,8 +348,10 @@ GOLDEN_CASE(dedup_event_time)
 GOLDEN_CASE(dedup_forever)
 GOLDEN_CASE(static_join_inner)
 GOLDEN_CASE(static_join_left)
+GOLDEN_CASE(static_join_csv)
 GOLDEN_CASE(window_filter)
 GOLDEN_CASE(stream_join)
+GOLDEN_CASE(stream_join_left)
 GOLDEN_CASE(chained)
 GOLDEN_CASE(keyed_timer)
 // The randomized differential test's fixed seeds (generate.py --random KIND SEED).

@@ -41,6 +41,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -234,13 +235,15 @@ int main(int argc, char** argv) {
                            "chained", "keyed_timer"}));
   app.add_option("--input", input, "directory of JSON-lines files")->required();
   app.add_option("--input-right", input_right, "stream_join: the right side's directory");
-  app.add_option("--static", static_file, "static_join: the table ({\"key\", \"name\"} lines)");
+  app.add_option("--static", static_file,
+                 "static_join: the table, {\"key\", \"name\"} lines, or a .csv file with a "
+                 "header line and the columns key, name");
   app.add_option("--window", window, "tumbling window length, e.g. 10m");
   app.add_option("--window2", window2, "chained: the second window's length");
   app.add_option("--gap", gap, "session: the inactivity gap");
   app.add_option("--watermark", watermark, "how late a row may arrive, e.g. 10m");
   app.add_option("--bound", bound, "stream_join: right time within this of left time");
-  app.add_option("--join", join, "static_join: inner or left_outer")
+  app.add_option("--join", join, "static_join, stream_join: inner or left_outer")
     ->check(CLI::IsMember({"inner", "left_outer"}));
   app.add_option("--min-count", min_count, "window_filter: keep rows with count >= this");
   app.add_option("--output-mode", mode_text, "append, update or complete");
@@ -339,8 +342,12 @@ int main(int argc, char** argv) {
   } else if (query == "static_join") {
     if (static_file.empty())
       return fail(make_error(error_code::invalid_option, "--query static_join needs --static"));
+    // Spark's `spark.read.csv(path, header=True, schema="key STRING, name STRING")` for a
+    // .csv file: the header line skipped, columns by position.
+    const auto format = std::filesystem::path{static_file}.extension() == ".csv" ? sources::file_format::csv
+                                                                      : sources::file_format::json_lines;
     auto table = static_table<std::string, name_row>::from_file(
-      static_file, sources::file_format::json_lines, [](const name_row& n) { return n.key; });
+      static_file, format, [](const name_row& n) { return n.key; });
     // Spark's query has no watermark (a stream-static join keeps no state).
     auto joined = read(input, false).name("input").join_static(
       table, by_key,
@@ -367,16 +374,18 @@ int main(int argc, char** argv) {
     auto left = read(input, true).name("left");
     auto right = read(input_right, true).name("right");
     const auto b = *bound_d;
-    auto joined = left.key_by(by_key, "key")
-                    .interval_join(right.key_by(by_key, "key"))
-                    .between(-b, b)
-                    .apply([](const kv_row& l, const kv_row& r) {
-                      return joined_row{l, std::nullopt, r};
-                    });
+    auto between = left.key_by(by_key, "key")
+                     .interval_join(right.key_by(by_key, "key"))
+                     .between(-b, b);
+    if (join == "left_outer")
+      between = between.left_outer();
+    auto joined = between.apply([](const kv_row& l, const kv_row* r) {
+      return joined_row{l, std::nullopt, r ? std::optional<kv_row>{*r} : std::nullopt};
+    });
     sink_rows(joined, file, [](const joined_row& r) {
       auto j = kv_json(r.left);
-      j["right_timestamp"] = iso(r.right->timestamp);
-      j["right_value"] = r.right->value;
+      j["right_timestamp"] = r.right ? ojson(iso(r.right->timestamp)) : ojson(nullptr);
+      j["right_value"] = r.right ? ojson(r.right->value) : ojson(nullptr);
       return j;
     });
   } else if (query == "chained") {

@@ -220,6 +220,36 @@ BOOST_AUTO_TEST_CASE(a_stream_stream_join_with_an_aggregation_only_runs_in_appen
   require_ok(ok.plan());
 }
 
+// pyspark 4.3 runs an inner stream-stream join in update mode but refuses an outer one
+// (tests/golden/spark/cases/stream_join_left).
+BOOST_AUTO_TEST_CASE(a_left_outer_stream_stream_join_runs_only_in_append_mode) {
+  auto build = [](job& j, const reach_counter& reached) {
+    auto left = word_input(j).key_by(word_of);
+    left.interval_join(right_words(j))
+      .between(-1s, 1s)
+      .left_outer()
+      .apply()
+      .name("joined")
+      .sink_to(reached.sink<join_result<word_event, word_event>>());
+  };
+  {
+    job j{with(output_mode::update)};
+    reach_counter reached;
+    build(j, reached);
+    auto e = rule_error(j);
+    BOOST_TEST((e.code == error_code::invalid_graph));
+    BOOST_TEST(mentions(e, "LeftOuter join between two streaming DataFrames/Datasets is not "
+                           "supported in Update output mode, only in Append output mode"),
+               e.message);
+    BOOST_TEST(mentions(e, "'joined'"), e.message);
+    BOOST_TEST(reached.n->load() == 0);
+  }
+  job ok{with(output_mode::append)};
+  reach_counter reached;
+  build(ok, reached);
+  require_ok(ok.plan());
+}
+
 BOOST_AUTO_TEST_CASE(the_file_sink_is_append_only) {
   temp_dir dir;
   for (auto [mode, name] : {std::pair{output_mode::update, "Update"},

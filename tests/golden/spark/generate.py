@@ -164,8 +164,12 @@ def q_dedup_forever(spark, read, p):
 
 
 def q_static_join(spark, read, p):
-    """The stream joined with cases/<case>/static.jsonl ({"key", "name"}) on key."""
-    static = spark.read.schema("key STRING, name STRING").json(p["_static"])
+    """The stream joined on key with cases/<case>/static.jsonl ({"key", "name"}) or static.csv
+    (a header line, then key,name), read as a user reads a table."""
+    if os.path.exists(p["_static_csv"]):
+        static = spark.read.csv(p["_static_csv"], header=True, schema="key STRING, name STRING")
+    else:
+        static = spark.read.schema("key STRING, name STRING").json(p["_static"])
     df = read("input", KV_SCHEMA).join(static, "key", p["join"])
     return df.select(ts("timestamp").alias("timestamp"), "key", "value", "name"), \
         lambda r: {"timestamp": r["timestamp"], "key": r["key"], "value": r["value"], "name": r["name"]}
@@ -179,14 +183,15 @@ def q_window_filter(spark, read, p):
 
 
 def q_stream_join(spark, read, p):
-    """input/ joined with input_right/ on key, right time within `bound` of left time, both watermarked."""
+    """input/ joined with input_right/ on key, right time within `bound` of left time, both
+    watermarked; `join` is inner (default) or left_outer."""
     left = read("input", KV_SCHEMA).withWatermark("timestamp", p["watermark"])
     right = read("input_right", KV_SCHEMA).select(
         col("timestamp").alias("rtimestamp"), col("key").alias("rkey"), col("value").alias("rvalue")
     ).withWatermark("rtimestamp", p["watermark"])
     bound = p["bound"]
     cond = expr(f"key = rkey AND rtimestamp >= timestamp - interval {bound} AND rtimestamp <= timestamp + interval {bound}")
-    df = left.join(right, cond, "inner")
+    df = left.join(right, cond, p.get("join", "inner"))
     return df.select(ts("timestamp").alias("timestamp"), "key", "value",
                      ts("rtimestamp").alias("right_timestamp"), col("rvalue").alias("right_value")), \
         lambda r: {"timestamp": r["timestamp"], "key": r["key"], "value": r["value"],
@@ -400,6 +405,7 @@ def generate_case(spark, cases_dir, name, keep):
     if params.get("query", "wordcount") not in QUERIES:
         raise ValueError(f"{name}: unknown query {params['query']!r}; have {sorted(QUERIES)}")
     params["_static"] = os.path.join(case_dir, "static.jsonl")
+    params["_static_csv"] = os.path.join(case_dir, "static.csv")
     work = tempfile.mkdtemp(prefix=f"sluice-spark-golden-{name}-")
     try:
         staged = {d: stage_input(case_dir, work, d) for d in input_dirs(case_dir)}

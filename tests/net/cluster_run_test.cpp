@@ -98,15 +98,31 @@ std::map<std::int64_t, std::int64_t> finals(const std::vector<reading>& rows) {
   return m;
 }
 
-/// Runs `jobs` (one per node) at once and waits for each, at most a minute.
-std::vector<result<job_result>> run_all(std::vector<job>& jobs) {
+/// Starts `jobs` (one per node) at once.
+std::vector<std::unique_ptr<job_execution>> start_all(std::vector<job>& jobs) {
   std::vector<std::unique_ptr<job_execution>> runs;
-  std::vector<result<job_result>> out;
   for (auto& j : jobs) {
     auto started = j.start();
     BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
     runs.push_back(std::move(*started));
   }
+  return runs;
+}
+
+/// Cancels the job (through node 0) and requires every node to stop cleanly within a minute.
+void cancel_all(std::vector<std::unique_ptr<job_execution>>& runs) {
+  runs[0]->cancel();
+  for (auto& r : runs) {
+    BOOST_REQUIRE_MESSAGE(r->wait_for(60s), "a node did not stop within a minute");
+    auto res = r->wait();
+    BOOST_REQUIRE_MESSAGE(res, (res ? "" : res.error().to_string()));
+  }
+}
+
+/// Runs `jobs` (one per node) at once and waits for each, at most a minute.
+std::vector<result<job_result>> run_all(std::vector<job>& jobs) {
+  auto runs = start_all(jobs);
+  std::vector<result<job_result>> out;
   for (auto& r : runs) {
     BOOST_REQUIRE_MESSAGE(r->wait_for(60s), "a node did not finish within a minute");
     out.push_back(r->wait());
@@ -217,12 +233,7 @@ BOOST_AUTO_TEST_CASE(a_rate_source_over_two_nodes_has_one_creation_time) {
     j.from(rates.back()).name("rate").sink_to(out).name("out");
     jobs.push_back(std::move(j));
   }
-  std::vector<std::unique_ptr<job_execution>> runs;
-  for (auto& j : jobs) {
-    auto started = j.start();
-    BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
-    runs.push_back(std::move(*started));
-  }
+  auto runs = start_all(jobs);
   const auto until = std::chrono::steady_clock::now() + 60s;
   while ((*rates[0].opened < 1 || *rates[1].opened < 1) &&
          std::chrono::steady_clock::now() < until)
@@ -243,12 +254,7 @@ BOOST_AUTO_TEST_CASE(a_rate_source_over_two_nodes_has_one_creation_time) {
   while (!have_first_20() && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(5ms); // polling a condition, bounded by `until`
   BOOST_REQUIRE_MESSAGE(have_first_20(), "values 0..19 did not arrive within a minute");
-  runs[0]->cancel();
-  for (auto& r : runs) {
-    BOOST_REQUIRE_MESSAGE(r->wait_for(60s), "a node did not stop within a minute");
-    auto res = r->wait();
-    BOOST_REQUIRE_MESSAGE(res, (res ? "" : res.error().to_string()));
-  }
+  cancel_all(runs);
   std::map<std::int64_t, int> times_seen;
   std::set<std::int64_t> creations; // timestamp - value * 100 ms: one, as in Spark
   for (const auto& r : out.records()) {
@@ -299,12 +305,7 @@ BOOST_AUTO_TEST_CASE(a_rate_source_over_two_nodes_cuts_each_micro_batch_at_one_s
       .name("out");
     jobs.push_back(std::move(j));
   }
-  std::vector<std::unique_ptr<job_execution>> runs;
-  for (auto& j : jobs) {
-    auto started = j.start();
-    BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
-    runs.push_back(std::move(*started));
-  }
+  auto runs = start_all(jobs);
   const auto rows = [&] {
     std::lock_guard guard{mtx};
     std::size_t n = 0;
@@ -329,12 +330,7 @@ BOOST_AUTO_TEST_CASE(a_rate_source_over_two_nodes_cuts_each_micro_batch_at_one_s
       std::this_thread::sleep_for(5ms); // polling a condition, bounded by `until`
     BOOST_REQUIRE_MESSAGE(rows() >= 10 * second, "second " << second << "'s rows did not arrive");
   }
-  runs[0]->cancel();
-  for (auto& r : runs) {
-    BOOST_REQUIRE_MESSAGE(r->wait_for(60s), "a node did not stop within a minute");
-    auto res = r->wait();
-    BOOST_REQUIRE_MESSAGE(res, (res ? "" : res.error().to_string()));
-  }
+  cancel_all(runs);
   std::lock_guard guard{mtx};
   std::int64_t next = 0; // batches hold whole seconds, in order, every value once
   for (auto& [id, values] : batches) {
@@ -450,12 +446,7 @@ BOOST_AUTO_TEST_CASE(a_savepoint_of_a_two_node_run_outlives_retention_on_every_n
       std::this_thread::sleep_for(1ms);
     BOOST_REQUIRE_MESSAGE(completed->load() >= savepoint + 4,
                           "fewer than 4 checkpoints after the savepoint: retention was not tried");
-    runs[0]->cancel();
-    for (auto& run : runs) {
-      BOOST_REQUIRE(run->wait_for(60s));
-      const auto ended = run->wait();
-      BOOST_REQUIRE_MESSAGE(ended, (ended ? "" : ended.error().to_string()));
-    }
+    cancel_all(runs);
   }
   // The second run restores the savepoint on both nodes: every record counted once.
   sinks::collect<reading> out;

@@ -59,6 +59,42 @@ std::string differences(const std::vector<std::string>& want, const std::vector<
   return out;
 }
 
+/// The word count with exactly-once output and checkpoints every 20 ms: its one-process
+/// committed output (the reference), and the node processes of a cluster run of it.
+struct checkpointed_wordcount {
+  sluice::test::temp_dir tmp;
+  int parallelism;
+  std::vector<std::string> reference;
+
+  explicit checkpointed_wordcount(int p) : parallelism(p) {
+    write_input(tmp.path / "in");
+    const auto alone = sluice::test::run_to_exit(args(tmp.path / "ref", tmp.path / "ref-cp"));
+    BOOST_REQUIRE_MESSAGE(alone.exit_code == 0, alone.err);
+    reference = committed_rows(tmp.path / "ref");
+    BOOST_REQUIRE_GT(reference.size(), 100u);
+  }
+  std::vector<std::string> args(const fs::path& out, const fs::path& cp) const {
+    return with(wordcount(tmp.path / "in", parallelism),
+                {"--output-dir", out.string(), "--checkpoint-dir", cp.string(),
+                 "--checkpoint-interval", "20ms", "--max-restarts", "100"});
+  }
+  /// `nodes` processes writing to out/, checkpointing to cp/, heartbeats every 100 ms (lost
+  /// after 1 s), with `more` flags; logs in the temporary directory.
+  cluster_nodes cluster(int nodes, const std::vector<std::string>& more = {}) const {
+    const auto file = cluster_file(tmp.path, nodes);
+    cluster_nodes c;
+    c.logs = tmp.path;
+    for (int n = 0; n < nodes; ++n)
+      c.args.push_back(with(with(args(tmp.path / "out", tmp.path / "cp"),
+                                 {"--cluster", file.string(), "--node", std::to_string(n),
+                                  "--heartbeat-interval", "100ms", "--heartbeat-timeout", "1s",
+                                  "--log-level", "info"}),
+                            more));
+    return c;
+  }
+  std::vector<std::string> committed() const { return committed_rows(tmp.path / "out"); }
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(cluster_processes)
@@ -100,29 +136,13 @@ BOOST_AUTO_TEST_CASE(two_and_three_nodes_write_the_one_process_output_byte_for_b
 }
 
 BOOST_AUTO_TEST_CASE(nodes_killed_at_random_moments_lose_and_duplicate_nothing) {
-  sluice::test::temp_dir tmp;
-  const auto input = tmp.path / "in";
-  write_input(input);
-  const auto checkpointed = [&](const fs::path& out, const fs::path& cp) {
-    return with(wordcount(input), {"--output-dir", out.string(), "--checkpoint-dir", cp.string(),
-                                   "--checkpoint-interval", "20ms", "--max-restarts", "100"});
-  };
-  const auto alone = sluice::test::run_to_exit(checkpointed(tmp.path / "ref", tmp.path / "ref-cp"));
-  BOOST_REQUIRE_MESSAGE(alone.exit_code == 0, alone.err);
-  const auto reference = committed_rows(tmp.path / "ref");
-  BOOST_REQUIRE_GT(reference.size(), 100u);
-
+  const checkpointed_wordcount job{2};
+  const auto& tmp = job.tmp;
+  const auto& reference = job.reference;
   const auto seed = std::getenv("SLUICE_CLUSTER_SEED") ? std::stoull(std::getenv("SLUICE_CLUSTER_SEED")) : 11;
   const int kills = std::getenv("SLUICE_CLUSTER_KILLS") ? std::stoi(std::getenv("SLUICE_CLUSTER_KILLS")) : 4;
   std::mt19937_64 rng{seed};
-  const auto file = cluster_file(tmp.path, 2);
-  cluster_nodes c;
-  c.logs = tmp.path;
-  for (int n = 0; n < 2; ++n)
-    c.args.push_back(with(checkpointed(tmp.path / "out", tmp.path / "cp"),
-                          {"--cluster", file.string(), "--node", std::to_string(n),
-                           "--heartbeat-interval", "100ms", "--heartbeat-timeout", "1s",
-                           "--log-level", "info"}));
+  auto c = job.cluster(2);
   c.start_all();
   int killed = 0;
   auto next_kill = std::chrono::steady_clock::now() + std::chrono::milliseconds{50 + rng() % 250};
@@ -143,36 +163,19 @@ BOOST_AUTO_TEST_CASE(nodes_killed_at_random_moments_lose_and_duplicate_nothing) 
   BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(tmp.path, 2));
   BOOST_TEST(killed >= 1); // the job outlived at least one kill
   BOOST_TEST_MESSAGE("seed " << seed << ": " << killed << " kills, " << c.restarts << " restarts");
-  const auto got = committed_rows(tmp.path / "out");
+  const auto got = job.committed();
   BOOST_TEST(got.size() == reference.size());
   BOOST_TEST(got == reference, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_node_that_never_returns_is_left_out_and_the_survivors_finish_exactly) {
-  sluice::test::temp_dir tmp;
-  const auto input = tmp.path / "in";
-  write_input(input);
   // Parallelism 3 on 3 nodes: node 2 runs an instance of every operator but the sink.
-  const auto checkpointed = [&](const fs::path& out, const fs::path& cp) {
-    return with(wordcount(input, 3), {"--output-dir", out.string(), "--checkpoint-dir",
-                                      cp.string(), "--checkpoint-interval", "20ms",
-                                      "--max-restarts", "100"});
-  };
-  const auto alone = sluice::test::run_to_exit(checkpointed(tmp.path / "ref", tmp.path / "ref-cp"));
-  BOOST_REQUIRE_MESSAGE(alone.exit_code == 0, alone.err);
-  const auto reference = committed_rows(tmp.path / "ref");
-  BOOST_REQUIRE_GT(reference.size(), 100u);
-
+  const checkpointed_wordcount job{3};
+  const auto& tmp = job.tmp;
+  const auto& reference = job.reference;
   const auto seed = std::getenv("SLUICE_CLUSTER_SEED") ? std::stoull(std::getenv("SLUICE_CLUSTER_SEED")) : 5;
   std::mt19937_64 rng{seed};
-  const auto file = cluster_file(tmp.path, 3);
-  cluster_nodes c;
-  c.logs = tmp.path;
-  for (int n = 0; n < 3; ++n)
-    c.args.push_back(with(checkpointed(tmp.path / "out", tmp.path / "cp"),
-                          {"--cluster", file.string(), "--node", std::to_string(n),
-                           "--heartbeat-interval", "100ms", "--heartbeat-timeout", "1s",
-                           "--rejoin-timeout", "1s", "--log-level", "info"}));
+  auto c = job.cluster(3, {"--rejoin-timeout", "1s"});
   c.start_all();
   // Killed once the job runs on every node (a node missing at the start fails the start).
   std::optional<std::chrono::steady_clock::time_point> kill_at;
@@ -198,7 +201,7 @@ BOOST_AUTO_TEST_CASE(a_node_that_never_returns_is_left_out_and_the_survivors_fin
   BOOST_TEST_MESSAGE("seed " << seed << ": " << c.restarts << " restarts");
   BOOST_TEST(log0.find("re-planned onto nodes 0, 1") != std::string::npos,
              "node 0's log does not say it re-planned" << log_tails(tmp.path, 3));
-  const auto got = committed_rows(tmp.path / "out");
+  const auto got = job.committed();
   BOOST_TEST(got.size() == reference.size(), "rows lost or duplicated" << differences(reference, got)
                                                                      << log_tails(tmp.path, 3));
   BOOST_TEST(got == reference, boost::test_tools::per_element());
@@ -209,26 +212,10 @@ BOOST_AUTO_TEST_CASE(a_node_cut_off_but_running_is_never_left_out_and_rejoins_ex
   // store open, as a node behind a network partition does. Node 0 must not re-plan its
   // tasks onto other nodes (two writers); once it runs again, its old attempt's frames are
   // dropped and the job ends with the exact output.
-  sluice::test::temp_dir tmp;
-  const auto input = tmp.path / "in";
-  write_input(input);
-  const auto checkpointed = [&](const fs::path& out, const fs::path& cp) {
-    return with(wordcount(input, 3), {"--output-dir", out.string(), "--checkpoint-dir",
-                                      cp.string(), "--checkpoint-interval", "20ms",
-                                      "--max-restarts", "100"});
-  };
-  const auto alone = sluice::test::run_to_exit(checkpointed(tmp.path / "ref", tmp.path / "ref-cp"));
-  BOOST_REQUIRE_MESSAGE(alone.exit_code == 0, alone.err);
-  const auto reference = committed_rows(tmp.path / "ref");
-
-  const auto file = cluster_file(tmp.path, 3);
-  cluster_nodes c;
-  c.logs = tmp.path;
-  for (int n = 0; n < 3; ++n)
-    c.args.push_back(with(checkpointed(tmp.path / "out", tmp.path / "cp"),
-                          {"--cluster", file.string(), "--node", std::to_string(n),
-                           "--heartbeat-interval", "100ms", "--heartbeat-timeout", "1s",
-                           "--rejoin-timeout", "500ms", "--log-level", "info"}));
+  const checkpointed_wordcount job{3};
+  const auto& tmp = job.tmp;
+  const auto& reference = job.reference;
+  auto c = job.cluster(3, {"--rejoin-timeout", "500ms"});
   c.start_all();
   enum class phase { running, stopped, resumed } now = phase::running;
   const auto deadline = std::chrono::steady_clock::now() + 180s;
@@ -252,7 +239,7 @@ BOOST_AUTO_TEST_CASE(a_node_cut_off_but_running_is_never_left_out_and_rejoins_ex
                                                   << log_tails(tmp.path, 3));
   const auto log0 = read_all(tmp.path / "node-0.log");
   BOOST_TEST(log0.find("re-planned onto") == std::string::npos, "node 0 re-planned" << log_tails(tmp.path, 3));
-  const auto got = committed_rows(tmp.path / "out");
+  const auto got = job.committed();
   BOOST_TEST(got.size() == reference.size(), "rows lost or duplicated" << differences(reference, got)
                                                                      << log_tails(tmp.path, 3));
   BOOST_TEST(got == reference, boost::test_tools::per_element());

@@ -402,6 +402,15 @@ private:
   bool replan(std::shared_ptr<const restore_point>& from,
               std::vector<control_message::shipped_piece>& adopted) {
     const auto now = cluster_->where();
+    // A node given up that came back meanwhile (or runs on behind a partition) holds its
+    // store: it stays in the job.
+    std::erase_if(gone_, [&](int n) {
+      auto free = can_take_over(n, bp_->options.checkpoints.dir, stores());
+      if (!free)
+        logging::get().warn("job '{}': node {} is not left out after all: {}",
+                            bp_->options.query_name, n, free.error().message);
+      return !free;
+    });
     if (!gone_.empty()) {
       std::vector<int> live;
       for (int n : now->live)
@@ -416,6 +425,10 @@ private:
                           describe_nodes(live), now->nodes,
                           from->meta ? "restoring checkpoint " + std::to_string(from->meta->id)
                                      : std::string{"from the start (no checkpoint yet)"});
+      // Kept at once, not only in the next checkpoint: node 0 restarting before that
+      // checkpoint must not go back to the nodes left out.
+      if (auto kept = write_placement_file(bp_->options.checkpoints.dir, *where); !kept)
+        logging::get().warn("job '{}': {}", bp_->options.query_name, kept.error().message);
       cluster_->set_where(std::move(*where));
       gone_.clear();
     }
@@ -423,6 +436,15 @@ private:
     if (!from->meta || where->live.size() == static_cast<std::size_t>(where->nodes))
       return true;
     auto changed = std::make_shared<restore_point>(*from);
+    // Restoring the same checkpoint again (a failure before the next one completed): the
+    // copies are in node 0's store already, and the missing node's store may be held by
+    // now (its supervisor started it again before it heard it was left out).
+    if (adopted_ && adopted_->checkpoint == changed->meta->id && adopted_->live == where->live) {
+      changed->meta->pieces = adopted_->pieces;
+      adopted = adopted_->shipped;
+      from = std::move(changed);
+      return true;
+    }
     auto taken = adopt_pieces(*bp_->store, *changed->meta, where->live, bp_->options.checkpoints.dir,
                               stores());
     if (!taken) {
@@ -430,6 +452,7 @@ private:
       return false;
     }
     adopted = std::move(*taken);
+    adopted_ = adoption{changed->meta->id, where->live, changed->meta->pieces, adopted};
     from = std::move(changed);
     return true;
   }
@@ -748,6 +771,15 @@ private:
   bool cancelled_ = false;
   /// Nodes given up (`node_gone`): the next attempt re-plans the job without them.
   std::set<int> gone_;
+  /// The pieces node 0 took over for a checkpoint restored after a re-plan, to restore it
+  /// again without reading the missing node's store (held in memory until then).
+  struct adoption {
+    std::int64_t checkpoint = -1;
+    std::vector<int> live;
+    std::vector<checkpoint_piece> pieces; ///< the checkpoint's, relabelled
+    std::vector<control_message::shipped_piece> shipped;
+  };
+  std::optional<adoption> adopted_;
 
   bool completed_ = false;
   std::optional<sluice::clock::time_point> tick_at_;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,6 +68,53 @@ result<std::optional<recorded_placement>> recorded_placement_of(const checkpoint
   auto t = numbers(tasks->second);
   if (!t)
     return bad(task_nodes_property);
+  return std::optional<recorded_placement>{recorded_placement{std::move(*l), std::move(*t)}};
+}
+
+namespace {
+
+constexpr const char* placement_file = "cluster-placement";
+
+} // namespace
+
+result<void> write_placement_file(const std::filesystem::path& dir, const placement& p) {
+  const auto file = dir / placement_file;
+  const auto tmp = dir / (std::string{placement_file} + ".tmp");
+  {
+    std::ofstream out{tmp, std::ios::trunc};
+    out << "live=" << joined(p.live) << "\ntasks=" << joined(p.node_of_task) << "\n";
+    out.flush();
+    if (!out)
+      return make_error(error_code::io_error, "cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, file, ec);
+  if (ec)
+    return make_error(error_code::io_error,
+                      "cannot rename " + tmp.string() + " to " + file.string() + ": " + ec.message());
+  return {};
+}
+
+result<std::optional<recorded_placement>> read_placement_file(const std::filesystem::path& dir) {
+  const auto file = dir / placement_file;
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec))
+    return std::optional<recorded_placement>{};
+  std::ifstream in{file};
+  std::string live, tasks;
+  const auto bad = [&] {
+    return make_error(error_code::restore_conflict,
+                      "cannot read the re-planned placement in " + file.string() +
+                        " (two lines: live=0,1 and tasks=0,1,...); remove it to run on every node "
+                        "from a new checkpoint directory");
+  };
+  if (!std::getline(in, live) || !std::getline(in, tasks) || !live.starts_with("live=") ||
+      !tasks.starts_with("tasks="))
+    return bad();
+  auto l = numbers(live.substr(5));
+  auto t = numbers(tasks.substr(6));
+  if (!l || !t)
+    return bad();
   return std::optional<recorded_placement>{recorded_placement{std::move(*l), std::move(*t)}};
 }
 

@@ -40,6 +40,15 @@ void record_placement(const placement& p, std::map<std::string, std::string>& pr
 /// a list of node numbers (`place_as` checks that they fit the job and the cluster).
 [[nodiscard]] result<std::optional<recorded_placement>> recorded_placement_of(const checkpoint_meta& meta);
 
+/// Node 0 keeps the placement of a re-plan at once in `dir/cluster-placement` (written to a
+/// temporary file and renamed): restarted before a checkpoint records it, it must not go
+/// back to the nodes left out. Errors name the file.
+[[nodiscard]] result<void> write_placement_file(const std::filesystem::path& dir, const placement& p);
+/// The placement kept there, if any. Fails (`restore_conflict`) naming the file when it
+/// cannot be read or does not parse.
+[[nodiscard]] result<std::optional<recorded_placement>>
+read_placement_file(const std::filesystem::path& dir);
+
 /// Where node `node` keeps its checkpoint store under the job's checkpoint directory `dir`:
 /// node 0 in `dir` itself, node N in `dir/node-N`.
 std::filesystem::path node_store_dir(const std::filesystem::path& dir, int node);

@@ -257,14 +257,22 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
         return std::move(of).error();
       recorded = std::move(*of);
     }
+    // Node 0 keeps a re-plan's placement at once (replan.hpp): it wins over the checkpoint's.
+    if (opts.cluster.node == 0 && !opts.checkpoints.dir.empty()) {
+      auto kept = read_placement_file(opts.checkpoints.dir);
+      if (!kept)
+        return std::move(kept).error();
+      if (*kept)
+        recorded = std::move(*kept);
+    }
     auto where = recorded ? place_as(bp->logical, bp->plan, bp->tasks, nodes,
                                      std::move(recorded->live), std::move(recorded->node_of_task))
                           : place(bp->logical, bp->plan, bp->tasks, nodes);
     if (!where && recorded)
       return make_error(error_code::restore_conflict,
-                        "checkpoint " + std::to_string(from->meta->id) +
-                          " was written by a re-planned run whose placement does not fit this "
-                          "job and cluster: " + where.error().message);
+                        "the placement of a re-planned run (in " +
+                          opts.checkpoints.dir.string() +
+                          ") does not fit this job and cluster: " + where.error().message);
     if (!where)
       return std::move(where).error();
     auto started = start_cluster(*bp, std::move(*where));

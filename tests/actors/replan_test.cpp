@@ -153,6 +153,29 @@ BOOST_AUTO_TEST_CASE(a_placement_is_recorded_only_when_it_leaves_nodes_out_and_r
              "checkpoint 4: its placement (cluster_live) is not a list of node numbers: 'missing'");
 }
 
+BOOST_AUTO_TEST_CASE(a_re_planned_placement_is_kept_in_a_file_at_once_and_read_back) {
+  three_by_three j;
+  test::temp_dir tmp;
+  auto none = read_placement_file(tmp.path);
+  BOOST_REQUIRE(none);
+  BOOST_TEST(!none->has_value());
+  auto all = place(j.g, j.plan, j.wiring, 3);
+  BOOST_REQUIRE(all);
+  auto left = leave_out(j.g, j.plan, j.wiring, *all, {0, 1});
+  BOOST_REQUIRE(left);
+  BOOST_REQUIRE(write_placement_file(tmp.path, *left));
+  auto back = read_placement_file(tmp.path);
+  BOOST_REQUIRE(back);
+  BOOST_REQUIRE(back->has_value());
+  BOOST_TEST((*back)->live == left->live);
+  BOOST_TEST((*back)->node_of_task == left->node_of_task);
+  tmp.write("cluster-placement", "live=0,1\n");
+  auto bad = read_placement_file(tmp.path);
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(message_of(bad.error()).find("cannot read the re-planned placement in " +
+                                          (tmp.path / "cluster-placement").string()) == 0u);
+}
+
 /// A checkpoint 5 whose "sums/kg-1" piece node 2 wrote into its store under `dir`, listed
 /// in node 0's metadata, with node 0's own piece beside it.
 struct two_stores {

@@ -98,6 +98,23 @@ std::map<std::int64_t, std::int64_t> finals(const std::vector<reading>& rows) {
   return m;
 }
 
+/// The final sums of a one-process run at `parallelism`: what every cluster run must give.
+std::map<std::int64_t, std::int64_t> one_process_sums(int parallelism) {
+  sinks::collect<reading> alone;
+  job_options single;
+  single.parallelism = parallelism;
+  auto r = sums_job(single, alone).run();
+  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+  return finals(alone.records());
+}
+
+/// An empty directory under the temp directory, named `prefix` and this process's id.
+std::filesystem::path fresh_dir(const std::string& prefix) {
+  const auto dir = std::filesystem::temp_directory_path() / (prefix + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
 /// Starts `jobs` (one per node) at once.
 std::vector<std::unique_ptr<job_execution>> start_all(std::vector<job>& jobs) {
   std::vector<std::unique_ptr<job_execution>> runs;
@@ -349,16 +366,8 @@ BOOST_AUTO_TEST_CASE(a_rate_source_over_two_nodes_cuts_each_micro_batch_at_one_s
 }
 
 BOOST_AUTO_TEST_CASE(a_failure_on_node_1_restarts_every_node_from_the_last_checkpoint) {
-  sinks::collect<reading> alone;
-  job_options single;
-  single.parallelism = 2;
-  auto r = sums_job(single, alone).run();
-  BOOST_REQUIRE(r);
-  const auto expected = finals(alone.records());
-
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("sluice-cluster-restart-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
+  const auto expected = one_process_sums(2);
+  const auto dir = fresh_dir("sluice-cluster-restart-");
   const auto cluster = loopback_cluster(2);
   sinks::collect<reading> out;
   auto fail = std::make_shared<injected_failure>();
@@ -396,16 +405,8 @@ BOOST_AUTO_TEST_CASE(a_failure_on_node_1_restarts_every_node_from_the_last_check
 }
 
 BOOST_AUTO_TEST_CASE(a_savepoint_of_a_two_node_run_outlives_retention_on_every_node) {
-  sinks::collect<reading> alone;
-  job_options single;
-  single.parallelism = 2;
-  auto r = sums_job(single, alone).run();
-  BOOST_REQUIRE(r);
-  const auto expected = finals(alone.records());
-
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("sluice-cluster-savepoint-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
+  const auto expected = one_process_sums(2);
+  const auto dir = fresh_dir("sluice-cluster-savepoint-");
   const auto cluster = loopback_cluster(2);
   auto completed = std::make_shared<std::atomic<std::int64_t>>(-1); // node 0's newest
   auto options = [&](int n, std::optional<std::int64_t> restore) {

@@ -13,6 +13,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${SLUICE_BUILD_DIR:-$root/build}"
+cmake --build "$build" --target cluster_bench >/dev/null
 records="${1:-20000000}"
 if ! [[ "$records" =~ ^[0-9]+$ ]] || (( records < 1000 )); then
   echo "cluster_profile.sh: RECORDS must be a whole number of at least 1000, not '$records'" >&2

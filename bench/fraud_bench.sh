@@ -83,6 +83,7 @@ done
 
 fraud="$build/samples/fraud_detection/fraud_detection"
 pipeline="$build/samples/kafka_pipeline"
+cmake --build "$build" --target sluice_kafka_load >/dev/null
 load="$build/bench/sluice_kafka_load"
 need=("$fraud")
 [[ " $only " == *" kafka "* ]] && need+=("$pipeline" "$load")

@@ -105,6 +105,7 @@ set_priority() { [[ -z "$priority" ]] || echo "$priority" > "/proc/$1/autogroup"
 set_priority $$
 
 pipeline="$build/samples/kafka_pipeline"
+cmake --build "$build" --target sluice_kafka_load >/dev/null
 load="$build/bench/sluice_kafka_load"
 for b in "$pipeline" "$load"; do
   [[ -x "$b" ]] || {

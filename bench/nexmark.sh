@@ -46,6 +46,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 sample="$build/samples/nexmark/nexmark"
+cmake --build "$build" --target nexmark_loop >/dev/null
 loop="$build/bench/nexmark_loop"
 for b in "$sample" "$loop"; do
   [[ -x "$b" ]] || { echo "nexmark.sh: $b is missing: ninja -C $build nexmark nexmark_loop" >&2; exit 2; }

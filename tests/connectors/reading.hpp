@@ -1,6 +1,8 @@
 #pragma once
 // The record the connector tests send through sources and sinks, readable from JSON, CSV
 // and the binary codec by its inspect().
+#include "sluice/core/codec/json.hpp"
+
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -24,5 +26,8 @@ bool inspect(Inspector& f, reading& x) {
   return f.object("reading").fields(f.field("id", x.id), f.field("name", x.name),
                                     f.field("value", x.value));
 }
+
+/// One reading as a JSON line, fields in declared order (no newline).
+inline std::string json_of(const reading& r) { return sluice::codec::to_json_line(r); }
 
 } // namespace test_records

@@ -42,7 +42,7 @@ std::vector<reading> make_readings(int first, int count) {
   return out;
 }
 
-std::string json_of(const reading& r) { return codec::to_json_line(r); }
+using test_records::json_of;
 
 std::string binary_of(const reading& r) {
   std::vector<std::byte> bytes;

@@ -40,11 +40,20 @@ endfunction()
 
 # sluice_add_test(name SOURCES ... DEPS ... SUITES s1 s2 ...): one Boost.Test binary,
 # each suite registered with CTest as its own test (name.suite).
+# sluice_test_optimization(target): test programs at -O1 in optimized builds. Tests assert
+# outcomes, never speed (speed is the benchmarks' business, and they stay at -O2), and -O1
+# halves the compile time of a test file full of job templates, which is most of a cold CI
+# build on two cores. The engine's libraries and the samples keep the build type's flags.
+function(sluice_test_optimization target)
+  target_compile_options(${target} PRIVATE $<$<CONFIG:RelWithDebInfo,Release,MinSizeRel>:-O1>)
+endfunction()
+
 function(sluice_add_test name)
   cmake_parse_arguments(A "" "" "SOURCES;DEPS;SUITES;LABELS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE ${A_DEPS} Boost::unit_test_framework)
   target_compile_options(${name} PRIVATE -Wall -Wextra)
+  sluice_test_optimization(${name})
   foreach(suite IN LISTS A_SUITES)
     add_test(NAME ${name}.${suite} COMMAND ${name} --run_test=${suite} --log_level=test_suite
              WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})

@@ -24,9 +24,22 @@ checkpoint_coordinator::checkpoint_coordinator(std::shared_ptr<checkpoint_store>
     max_key_groups_(max_key_groups) {}
 
 bool checkpoint_coordinator::due(clock::time_point now) const {
+  const auto at = next_due();
+  return at && now >= *at;
+}
+
+std::optional<clock::time_point> checkpoint_coordinator::next_due() const {
   if (!store_ || !in_flight_.empty())
-    return false;
-  return options_.due(now, last_started_, last_done_);
+    return std::nullopt;
+  // `interval` counts from a start (or the run's), `min_pause` from an end: the rule of
+  // checkpoint_options::due.
+  auto from = last_started_;
+  if (run_started_ && (!from || *from < *run_started_))
+    from = run_started_;
+  auto at = from ? *from + options_.interval : clock::time_point::min();
+  if (last_done_)
+    at = std::max(at, *last_done_ + options_.min_pause);
+  return at;
 }
 
 void checkpoint_coordinator::begin(std::int64_t id, clock::time_point now) {

@@ -39,10 +39,21 @@ public:
   bool in_flight() const noexcept { return !in_flight_.empty(); }
   /// Continuous mode: whether the epoch starting `now` is also a checkpoint.
   bool due(clock::time_point now) const;
+  /// Continuous mode: when the next checkpoint is due (none while one is in flight, or
+  /// without a store). The coordinator starts it then, between epoch boundaries if need be:
+  /// the checkpoint interval is its own, as in Flink, not a multiple of the epochs'.
+  std::optional<clock::time_point> next_due() const;
+  /// Whether checkpoints keep that interval of their own (a positive `interval`). With an
+  /// interval of 0 every epoch boundary is a checkpoint and none comes between two.
+  bool between_epochs() const noexcept { return store_ && options_.interval.count() > 0; }
   /// Checkpoint `id`'s barriers were injected at `now`.
   void begin(std::int64_t id, clock::time_point now);
-  /// A new run starts its tasks: nothing of the old one is in flight.
-  void restart() noexcept { in_flight_.clear(); }
+  /// A new run starts its tasks at `now`: nothing of the old one is in flight, and its first
+  /// checkpoint is due one interval later (Flink's first checkpoint also waits the interval).
+  void restart(clock::time_point now) noexcept {
+    in_flight_.clear();
+    run_started_ = now;
+  }
   /// Continuous mode: a checkpoint still in flight `timeout` after it began is given up
   /// (Flink's checkpoint timeout); its barriers still flow and its late acknowledgements are
   /// ignored. Returns the oldest such checkpoint as a failure, to count with `count_failure`.
@@ -82,6 +93,7 @@ private:
   std::set<std::int64_t> expired_; ///< given up after the timeout, acks still to come
   std::optional<clock::time_point> last_started_;
   std::optional<clock::time_point> last_done_;
+  std::optional<clock::time_point> run_started_; ///< set by `restart`
   int failed_in_a_row_ = 0;
   std::int64_t completed_ = 0;
   std::vector<checkpoint_stats> history_;

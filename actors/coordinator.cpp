@@ -225,13 +225,22 @@ public:
 
   void schedule_tick(sluice::clock::time_point at) override {
     tick_at_ = at;
-    if (tick_scheduled_)
-      return;
-    tick_scheduled_ = true;
+    wake_at(at);
+  }
+
+  /// A delayed tick at `at`, or sooner when a checkpoint is due sooner. A tick already on
+  /// its way that comes no later does: ticks re-check the time, so one more costs nothing.
+  void wake_at(sluice::clock::time_point at) {
+    if (!planner_.micro_batch() && checkpoints_.between_epochs())
+      if (auto checkpoint = checkpoints_.next_due(); checkpoint && *checkpoint < at)
+        at = *checkpoint;
+    const auto now = clock_->now();
     // The clock may be injected (it moves in jumps): real waits are capped, then re-checked.
-    const auto wait = std::clamp<std::chrono::nanoseconds>(at - clock_->now(),
-                                                           std::chrono::nanoseconds{0},
+    const auto wait = std::clamp<std::chrono::nanoseconds>(at - now, std::chrono::nanoseconds{0},
                                                            std::chrono::milliseconds{100});
+    if (wake_scheduled_ && *wake_scheduled_ <= now + wait)
+      return;
+    wake_scheduled_ = now + wait;
     delayed_send(this, wait, msg::tick::value);
   }
 
@@ -265,6 +274,10 @@ public:
     }
     if (out.failed && !checkpoint_failed(*out.failed))
       return false;
+    if (out.completed || out.failed) {
+      if (tick_at_) // the next checkpoint may be due before the next epoch boundary
+        wake_at(*tick_at_);
+    }
     if (out.completed) {
       checkpoint_completed(*out.completed);
       if (auto purged = plans_.completed(id); !purged)
@@ -342,7 +355,7 @@ private:
     }
     final_positions_.clear();
     done_ = 0;
-    checkpoints_.restart();
+    checkpoints_.restart(clock_->now());
     if (cluster_)
       start_attempt_on_every_node(*from, std::move(adopted));
     if (from->meta)
@@ -589,21 +602,25 @@ private:
   // -- triggers ---------------------------------------------------------------------------
 
   void on_tick() {
-    tick_scheduled_ = false;
+    wake_scheduled_.reset();
     // While a restart waits for its delay there are no tasks; start_tasks schedules anew.
     if (completed_ || restarting_ || planner_.current() == epoch_planner::phase::stopping ||
         !tick_at_)
       return;
     const auto now = clock_->now();
-    if (now < *tick_at_) {
-      schedule_tick(*tick_at_);
-      return;
-    }
-    tick_at_.reset();
     if (!planner_.micro_batch()) {
       if (auto expired = checkpoints_.expire(now); expired && !checkpoint_failed(*expired))
         return;
+      // A checkpoint due before the next epoch boundary does not wait for it: it starts an
+      // epoch of its own now (the epochs' own schedule goes on).
+      if (now < *tick_at_ && checkpoints_.between_epochs() && checkpoints_.due(now))
+        planner_.inject_now(now, true);
     }
+    if (now < *tick_at_) {
+      wake_at(*tick_at_);
+      return;
+    }
+    tick_at_.reset();
     planner_.tick(now, checkpoints_.due(now));
   }
 
@@ -783,7 +800,8 @@ private:
 
   bool completed_ = false;
   std::optional<sluice::clock::time_point> tick_at_;
-  bool tick_scheduled_ = false;
+  /// When the earliest delayed tick on its way arrives (none on its way: unset).
+  std::optional<sluice::clock::time_point> wake_scheduled_;
   // Restarts and savepoints.
   std::shared_ptr<const restore_point> first_from_;
   std::optional<event_time> job_start_; ///< fixed at the first attempt (start_tasks)

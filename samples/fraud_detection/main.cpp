@@ -266,10 +266,6 @@ int main(int argc, char** argv) {
   auto duration = samples::apply_common_flags(s.common, opts);
   if (!duration)
     return fail(duration.error(), 2);
-  // Checkpoints ride on epoch barriers, cut every second by default: a shorter checkpoint
-  // interval needs shorter epochs.
-  if (!opts.checkpoints.dir.empty() && opts.checkpoints.interval < std::chrono::seconds{1})
-    opts.trigger = triggers::continuous(opts.checkpoints.interval);
   samples::install_crash_hook(opts);
   job j{opts};
 

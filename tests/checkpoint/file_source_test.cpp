@@ -49,6 +49,7 @@ struct copy_job {
     o.parallelism = 2; // the map and the sink
     o.trigger = triggers::continuous(1h); // only a source's last barrier is a checkpoint
     o.checkpoints.dir = checkpoints;
+    o.checkpoints.interval = 1h;
     o.checkpoints.restart = restart_strategy::none();
     o.runtime.batch_size = 16;
     o.runtime.threads = 4; // a gate blocks one worker

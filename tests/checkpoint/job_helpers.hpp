@@ -347,10 +347,11 @@ struct generator_job {
   std::shared_ptr<std::atomic<bool>> fail_next{};
   /// Both file sinks' `roll_back_on_fallback`.
   bool roll_back_on_fallback = false;
-  /// Continuous trigger interval: long, so that only the last barrier of a source (at its
-  /// end or at cancel) is an epoch and a checkpoint, unless the test wants more.
+  /// Continuous trigger and checkpoint intervals: long, so that only the last barrier of a
+  /// source (at its end or at cancel) is an epoch and a checkpoint, unless the test wants
+  /// more.
   std::chrono::milliseconds epoch = 1h;
-  std::chrono::milliseconds checkpoint_interval = 1s;
+  std::chrono::milliseconds checkpoint_interval = 1h;
   std::function<void(const char*, std::int64_t)> sync_point{};
 
   job_options options() const {

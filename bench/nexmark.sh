@@ -9,7 +9,9 @@
 #
 # Parallelism above 1 runs once per --splits mode (ranges: Beam's split into consecutive
 # ranges; interleaved: every p-th event; docs/nexmark.md). --checkpoint-interval 1s adds
-# checkpoints into a fresh temporary directory per run (the loops run without).
+# checkpoints into a fresh temporary directory per run, and the result rows also go exactly
+# once into CSV part files there (--output-dir: the transactional file sink); the loops run
+# without.
 # --flink adds q0-q2 as Flink 2.3 DataStream jobs (bench/nexmark-flink: the same generator
 # rules with the JDK's Random, a local mini-cluster, object reuse on) at each parallelism;
 # Maven resolves Flink's jars on first use. Its events/s is the job's net runtime; its CPU
@@ -40,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     --splits) splits="$2"; shift 2 ;;
     --checkpoint-interval) checkpoints="$2"; shift 2 ;;
     --flink) flink=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "nexmark.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -68,8 +70,9 @@ fi
 run() {
   local name="$1"; shift
   if [[ -n "$checkpoints" && "$1" == "$sample" ]]; then
-    rm -rf "$tmp/ckpt"
-    set -- "$@" --checkpoint-dir "$tmp/ckpt" --checkpoint-interval "$checkpoints"
+    rm -rf "$tmp/ckpt" "$tmp/rows"
+    set -- "$@" --checkpoint-dir "$tmp/ckpt" --checkpoint-interval "$checkpoints" \
+      --output-dir "$tmp/rows"
   fi
   /usr/bin/time -v -o "$tmp/time" "$@" > "$tmp/out" 2> "$tmp/err" || {
     echo "nexmark.sh: $name failed:" >&2; cat "$tmp/err" "$tmp/out" >&2; exit 1; }

@@ -15,10 +15,20 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace sluice::sinks {
+
+/// How the file sink writes records (Spark's `format`).
+enum class file_format {
+  json_lines, ///< one `codec::to_json_line` per record; files end in `.jsonl`
+  /// Records that are `std::string`, one per line as they are (Spark's `text`); files end
+  /// in `.txt`. Rows already formatted (CSV, say) keep their text. A record holding a line
+  /// break is refused (`malformed_record`): it would read back as two records.
+  text,
+};
 
 /// Options of the file sink. Every field but `path` has a working default.
 struct file_sink_options {
@@ -27,6 +37,11 @@ struct file_sink_options {
   /// Part files are named `<prefix>-<instance>.jsonl`, instances counted from 0.
   /// Default: `part`.
   std::string prefix = "part";
+  /// How records become lines. Default: JSON lines.
+  file_format format = file_format::json_lines;
+  /// A first line of every part file, such as CSV column names (Spark writes its CSV
+  /// header into every part file the same way). Default: empty, no first line.
+  std::string header{};
   /// Exactly-once part files (Flink's FileSink): records go to a hidden in-progress file,
   /// which is synced and sealed as pending at each checkpoint (or, without checkpoints, each
   /// epoch) and made visible as `<prefix>-<instance>-<id>.jsonl` when that checkpoint
@@ -47,6 +62,32 @@ struct file_sink_options {
 };
 
 namespace detail {
+
+/// `.jsonl` or `.txt`.
+std::string file_extension(file_format format);
+
+/// Appends `records` to `out`, one line each, as `format` says.
+template <class T>
+result<void> append_lines(std::string& out, const std::vector<T>& records, file_format format) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (format == file_format::text) {
+      for (const auto& r : records) {
+        if (r.find('\n') != std::string::npos)
+          return make_error(error_code::malformed_record,
+                            "file sink: a text record holds a line break: \"" +
+                              r.substr(0, r.find('\n')) + "...\"");
+        out += r;
+        out += '\n';
+      }
+      return {};
+    }
+  }
+  for (const auto& r : records) {
+    out += codec::to_json_line(r);
+    out += '\n';
+  }
+  return {};
+}
 
 /// One output file, written through a buffer; errors name the file.
 class part_file {
@@ -80,11 +121,13 @@ private:
 /// before it is complete); a rollback unlists before it removes.
 class part_transactions {
 public:
+  /// Committed files are `<prefix>-<instance>-<checkpoint><extension>`.
   part_transactions(std::shared_ptr<file_io> io, std::filesystem::path dir, std::string prefix,
-                    std::string sink_name, int instance, int parallelism, int attempt = 0)
+                    std::string sink_name, int instance, int parallelism, int attempt = 0,
+                    std::string extension = ".jsonl")
     : io_(std::move(io)), dir_(std::move(dir)), prefix_(std::move(prefix)),
-      sink_name_(std::move(sink_name)), instance_(instance), parallelism_(parallelism),
-      attempt_(attempt) {}
+      sink_name_(std::move(sink_name)), extension_(std::move(extension)), instance_(instance),
+      parallelism_(parallelism), attempt_(attempt) {}
 
   /// Creates the output directory and its manifest directory, durably.
   [[nodiscard]] result<void> prepare();
@@ -115,6 +158,7 @@ private:
   std::filesystem::path dir_;
   std::string prefix_;
   std::string sink_name_;
+  std::string extension_;
   int instance_;
   int parallelism_;
   int attempt_;
@@ -132,16 +176,18 @@ public:
   }
 
   result<void> open(const sink_context& ctx) override {
-    return file_.open(*options_.io, options_.path,
-                      options_.prefix + "-" + std::to_string(ctx.instance) + ".jsonl");
+    if (auto r = file_.open(*options_.io, options_.path,
+                            options_.prefix + "-" + std::to_string(ctx.instance) +
+                              detail::file_extension(options_.format));
+        !r)
+      return r;
+    return options_.header.empty() ? result<void>{} : file_.write(options_.header + "\n");
   }
 
   result<void> write(std::vector<T>& records) override {
     buffer_.clear();
-    for (const auto& r : records) {
-      buffer_ += codec::to_json_line(r);
-      buffer_ += '\n';
-    }
+    if (auto r = detail::append_lines(buffer_, records, options_.format); !r)
+      return r;
     return file_.write(buffer_);
   }
 
@@ -168,7 +214,7 @@ public:
     checkpoints_ = ctx.checkpoints;
     restore_requested_ = ctx.restore_requested;
     tx_.emplace(options_.io, options_.path, options_.prefix, ctx.name, ctx.instance,
-                ctx.parallelism, ctx.attempt);
+                ctx.parallelism, ctx.attempt, detail::file_extension(options_.format));
     if (auto r = tx_->prepare(); !r)
       return r;
     // With checkpoints the runtime calls recover() with the restored checkpoint; without,
@@ -178,13 +224,14 @@ public:
   }
 
   result<void> write(std::vector<T>& records) override {
-    if (!file_.is_open())
+    buffer_.clear();
+    if (auto r = detail::append_lines(buffer_, records, options_.format); !r)
+      return r;
+    if (!file_.is_open()) {
       if (auto r = file_.open(*options_.io, options_.path, tx_->in_progress_name()); !r)
         return r;
-    buffer_.clear();
-    for (const auto& r : records) {
-      buffer_ += codec::to_json_line(r);
-      buffer_ += '\n';
+      if (!options_.header.empty())
+        buffer_.insert(0, options_.header + "\n");
     }
     return file_.write(buffer_);
   }
@@ -245,7 +292,8 @@ private:
 /// Descriptor: `stream.sink_to(sinks::file<T>{{.path = "out/"}})`.
 ///
 /// - Instance i writes `<path>/<prefix>-<i>.jsonl`, one `codec::to_json_line` per record, in
-///   arrival order. `open` creates the directory and replaces an existing part file.
+///   arrival order (`.format = file_format::text`: string records as they are, `.txt`), after
+///   `header` if set. `open` creates the directory and replaces an existing part file.
 /// - `flush()` hands buffered lines to the operating system; `close()` flushes and closes.
 /// - Errors are `io_error` naming the file.
 /// - Delivery: no atomic commit. Readers may see partial part files while the job runs or
@@ -275,6 +323,13 @@ struct file : file_sink_options {
     if (prefix.empty() || prefix.find('/') != std::string::npos)
       return make_error(error_code::invalid_option,
                         "file sink: prefix must be a non-empty file name part without '/'");
+    if (format == file_format::text && !std::is_same_v<T, std::string>)
+      return make_error(error_code::invalid_option,
+                        "file sink: format text needs std::string records (map them to text "
+                        "first, or use json_lines)");
+    if (header.find('\n') != std::string::npos)
+      return make_error(error_code::invalid_option,
+                        "file sink: header must be one line, without a line break");
     return {};
   }
 };

@@ -13,6 +13,10 @@ namespace sluice::sinks::detail {
 
 namespace fs = std::filesystem;
 
+std::string file_extension(file_format format) {
+  return format == file_format::text ? ".txt" : ".jsonl";
+}
+
 namespace {
 
 /// Buffered text is handed to the operating system once it reaches this size.
@@ -102,7 +106,7 @@ std::string part_transactions::in_progress_name() const {
 }
 
 std::string part_transactions::visible_name(int instance, std::int64_t id) const {
-  return prefix_ + "-" + std::to_string(instance) + "-" + std::to_string(id) + ".jsonl";
+  return prefix_ + "-" + std::to_string(instance) + "-" + std::to_string(id) + extension_;
 }
 
 result<void> part_transactions::prepare() {
@@ -199,7 +203,7 @@ result<void> part_transactions::recover(std::int64_t id, newer_output newer) {
         } catch (const std::exception&) {
         }
       }
-    } else if (parse_part(name, prefix_, ".jsonl", j, pid) && mine(j)) {
+    } else if (parse_part(name, prefix_, extension_, j, pid) && mine(j)) {
       visible[{j, pid}] = it->path();
     }
   }

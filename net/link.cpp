@@ -16,6 +16,7 @@
 #include <cstring>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -144,6 +145,11 @@ struct link::state {
   /// frame leaves, without the lock.
   std::unique_ptr<std::atomic<std::size_t>[]> queued;
   std::vector<char> up; // per peer, for is_up
+  /// Per peer: `discard` was called; the I/O thread drops its `pending` frames of attempts
+  /// up to this one.
+  std::vector<std::optional<std::int64_t>> discard_through;
+  /// `set_current_attempt`: what a reconnection while up drops.
+  std::atomic<std::int64_t> current_attempt{std::numeric_limits<std::int64_t>::max()};
   link_stats counters;
   std::atomic<bool> stopping{false};
   /// ZeroMQ's linger when the sockets close, in ms: 0 but after `drain`.
@@ -438,6 +444,22 @@ struct link::state {
       routes.erase(p.routing_id);
       p.routing_id = rid;
       routes[rid] = claimed;
+      if (reconnected && p.up) {
+        // It still looked up, so nothing was queued for a run to come: what waits was meant
+        // for the connection that is gone (a dialler says hello again only when it lost
+        // this node, or as a new process). Its next run must not get it.
+        std::size_t dropped = 0;
+        {
+          std::lock_guard lock{mu};
+          const auto through = current_attempt.load();
+          dropped = drop_locked(claimed, outbox[claimed], through) +
+                    drop_locked(claimed, p.pending, through);
+        }
+        if (dropped > 0)
+          logging::get().info("net: {} connected anew: {} frames queued for its previous "
+                              "connection dropped",
+                              name(claimed), dropped);
+      }
     }
     set_up(claimed, reconnected);
   }
@@ -534,9 +556,26 @@ struct link::state {
                 i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
 
-  /// Moves what callers queued into the per-peer pending queues.
+  /// Drops the messages of `q` of attempts up to `through`, for `peer`; `mu` held.
+  std::size_t drop_locked(std::uint32_t peer, std::deque<zmq::message_t>& q,
+                          std::int64_t through) {
+    const auto n = std::erase_if(q, [&](const zmq::message_t& m) {
+      const auto attempt = peek_frame_attempt(bytes_of(m));
+      return attempt && *attempt <= through;
+    });
+    queued[peer].fetch_sub(n, std::memory_order_acq_rel);
+    counters.frames_discarded += n;
+    return n;
+  }
+
+  /// Moves what callers queued into the per-peer pending queues, after dropping what a
+  /// caller discarded (of what was taken before its `discard`; the outbox holds only what
+  /// it sent after).
   void take_outbox() {
     std::lock_guard lock{mu};
+    for (std::uint32_t i = 0; i < outbox.size(); ++i)
+      if (auto through = std::exchange(discard_through[i], std::nullopt))
+        drop_locked(i, peers[i].pending, *through);
     for (std::size_t i = 0; i < outbox.size(); ++i)
       while (!outbox[i].empty()) {
         peers[i].pending.push_back(std::move(outbox[i].front()));
@@ -731,6 +770,7 @@ result<std::unique_ptr<link>> link::start(link_options options) {
   s->outbox = std::vector<std::deque<zmq::message_t>>(n); // resize() would need copies
   s->queued = std::make_unique<std::atomic<std::size_t>[]>(n);
   s->up.assign(n, 0);
+  s->discard_through.assign(n, std::nullopt);
   s->peers = std::vector<state::peer_state>(n);
   s->dealers.resize(o.node);
 
@@ -866,6 +906,28 @@ std::optional<link_event> link::receive_for(std::chrono::milliseconds timeout) {
       return std::nullopt;
   }
   return try_receive();
+}
+
+void link::discard(std::uint32_t peer, std::int64_t through_attempt) {
+  if (peer >= s_->opt.nodes.size() || peer == s_->opt.node)
+    return;
+  {
+    std::lock_guard lock{s_->mu};
+    s_->drop_locked(peer, s_->outbox[peer], through_attempt);
+    // What the I/O thread took was sent before this call: it drops those at its next turn
+    // (under `mu` again, before it takes what is sent after).
+    auto& through = s_->discard_through[peer];
+    through = std::max(through.value_or(through_attempt), through_attempt);
+  }
+  s_->wake();
+}
+
+void link::set_current_attempt(std::int64_t attempt) { s_->current_attempt.store(attempt); }
+
+std::size_t link::queued(std::uint32_t peer) const {
+  if (peer >= s_->opt.nodes.size())
+    return 0;
+  return s_->queued[peer].load(std::memory_order_acquire);
 }
 
 bool link::is_up(std::uint32_t peer) const {

@@ -396,10 +396,7 @@ struct link::state {
       if (version && *version != frame_format_version) {
         // Another version cannot be read, but it can be told ours: the dialler then names
         // the difference itself.
-        zmq::message_t reply_id{rid.data(), rid.size()};
-        auto reply = hello_message();
-        if (router.send(reply_id, zmq::send_flags::sndmore | zmq::send_flags::dontwait))
-          static_cast<void>(router.send(reply, zmq::send_flags::dontwait));
+        answer_hello(rid);
       }
       return;
     }
@@ -413,6 +410,23 @@ struct link::state {
       return;
     }
     deliver(route->second, std::move(*f));
+  }
+
+  /// Sends our hello to the connection `rid` on the ROUTER, if it still exists: false when
+  /// it closed after its message arrived (a peer that died right after its hello).
+  bool answer_hello(const std::string& rid) {
+    try {
+      zmq::message_t reply_id{rid.data(), rid.size()};
+      auto reply = hello_message();
+      if (router.send(reply_id, zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+        static_cast<void>(router.send(reply, zmq::send_flags::dontwait));
+      return true;
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EHOSTUNREACH)
+        throw;
+      logging::get().debug("net: a hello from a connection that closed since: not answered");
+      return false;
+    }
   }
 
   void on_router_hello(const std::string& rid, const hello_body& theirs) {
@@ -430,10 +444,8 @@ struct link::state {
       return;
     }
     // Tell the peer who we are either way, so that a mismatch is named on both sides.
-    zmq::message_t reply_id{rid.data(), rid.size()};
-    auto reply = hello_message();
-    if (router.send(reply_id, zmq::send_flags::sndmore | zmq::send_flags::dontwait))
-      static_cast<void>(router.send(reply, zmq::send_flags::dontwait));
+    if (!answer_hello(rid))
+      return; // it is gone already: its next run says hello again
     if (!check_hello(claimed, theirs))
       return;
     auto& p = peers[claimed];

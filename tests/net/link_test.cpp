@@ -342,6 +342,40 @@ BOOST_AUTO_TEST_CASE(garbage_from_raw_sockets_is_counted_and_harms_nothing) {
   BOOST_TEST(a->is_up(1));
 }
 
+BOOST_AUTO_TEST_CASE(a_hello_from_a_peer_gone_before_the_answer_harms_nothing) {
+  // A node restarting in a loop dials, says hello and dies before the listener has read
+  // the hello: the answer goes to a connection that no longer exists (ZeroMQ: "host
+  // unreachable"). The listener's link must go on, not lose its I/O thread.
+  auto three = [](link_options& o) {
+    o.nodes = {o.nodes[0], o.nodes[1], "127.0.0.1:0"};
+    o.max_inbound_frames = 1; // node 0 stops reading while one frame waits for the caller
+  };
+  auto [a, b] = pair_of(three, three);
+  both_up(*a, *b);
+  BOOST_REQUIRE(b->send(0, {0, 3, end_body{}}).has_value());
+  wait_until([&] { return a->stats().frames_received == 1u; }, "node 0's inbound queue full");
+  {
+    zmq::context_t ctx;
+    zmq::socket_t dealer{ctx, zmq::socket_type::dealer};
+    dealer.set(zmq::sockopt::linger, 5000); // the hello leaves before the socket closes
+    dealer.connect("tcp://" + a->endpoint());
+    std::vector<std::byte> hello;
+    encode_frame({0, control_channel, hello_body{2, "job-1", "cluster-1"}}, hello);
+    dealer.send(zmq::buffer(hello.data(), hello.size()));
+  } // gone
+  // Only picks the moment: node 0's ZeroMQ sees the connection close before its link reads
+  // the hello (it reads it either way once the caller takes the waiting frame).
+  std::this_thread::sleep_for(200ms);
+  std::vector<link_event> skipped;
+  BOOST_TEST(next(*a, link_event::kind::frame, &skipped).frame.channel == 3u);
+  round_trip(*a, *b, 4);
+  round_trip(*a, *b, 5);
+  while (auto ev = a->try_receive())
+    skipped.push_back(std::move(*ev));
+  for (const auto& ev : skipped)
+    BOOST_TEST((ev.what != link_event::kind::peer_error), ev.error.message);
+}
+
 BOOST_AUTO_TEST_CASE(with_curve_a_peer_without_the_cluster_key_gets_nothing_through) {
   auto key = make_curve_keypair();
   BOOST_REQUIRE(key.has_value());

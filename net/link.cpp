@@ -148,8 +148,8 @@ struct link::state {
   /// Per peer: `discard` was called; the I/O thread drops its `pending` frames of attempts
   /// up to this one.
   std::vector<std::optional<std::int64_t>> discard_through;
-  /// `set_current_attempt`: what a reconnection while up drops.
-  std::atomic<std::int64_t> current_attempt{std::numeric_limits<std::int64_t>::max()};
+  /// `set_current_attempt`: what a reconnection while up drops (none before it is set).
+  std::atomic<std::int64_t> current_attempt{std::numeric_limits<std::int64_t>::min()};
   link_stats counters;
   std::atomic<bool> stopping{false};
   /// ZeroMQ's linger when the sockets close, in ms: 0 but after `drain`.

@@ -182,11 +182,12 @@ public:
   /// for it would otherwise wait (memory held) and then go to its next run, while the next
   /// attempt's start must wait for it. An unknown peer or this node is ignored.
   void discard(std::uint32_t peer, std::int64_t through_attempt);
-  /// The attempt the caller runs now (default: none, as if every attempt were current).
-  /// When a peer says hello on a new connection while it still looked up (it restarted
-  /// before its loss was noticed), the frames queued for it of this attempt and older
-  /// are dropped: they were meant for its run that is gone, and this attempt fails with
-  /// it. Frames of newer attempts are kept.
+  /// The attempt the caller runs now. When a peer says hello on a new connection while it
+  /// still looked up (it restarted before its loss was noticed), the frames queued for it
+  /// of this attempt and older are dropped: they were meant for its run that is gone, and
+  /// this attempt fails with it. Frames of newer attempts are kept. Default: none, and
+  /// nothing is dropped (before the runtime wires its first attempt, the first attempt's
+  /// start may be waiting for that very peer).
   void set_current_attempt(std::int64_t attempt);
   /// Frames queued for `peer` and not handed to ZeroMQ yet (0 for an unknown peer).
   std::size_t queued(std::uint32_t peer) const;

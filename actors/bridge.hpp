@@ -68,6 +68,16 @@ protected:
   /// arrived before are delivered now.
   void wired(std::vector<caf::actor> tasks) {
     where_ = c_->where(); // the attempt's placement (a re-plan changes it)
+    wired_attempt_ = c_->attempt.load();
+    c_->inflight.begin_attempt(wired_attempt_); // the old attempt's batches are gone
+    // A node that restarts unnoticed fails this attempt (on_peer_up): the link drops what
+    // this attempt and older ones queued for it, not a newer attempt's start.
+    c_->link->set_current_attempt(wired_attempt_);
+    // A node left out by a re-plan gets nothing more; what older attempts queued for it
+    // (their starts, while it was away) must not reach it when it comes back.
+    for (int n = 0; n < where_->nodes; ++n)
+      if (n != c_->node && !where_->runs_on(n))
+        c_->link->discard(static_cast<std::uint32_t>(n), wired_attempt_);
     tasks_ = std::move(tasks);
     wired_ = true;
     auto held = std::exchange(held_, {});
@@ -108,6 +118,13 @@ private:
           logging::get().warn("cluster: {}", ev.error.message);
           return;
         }
+        // A lost node that ran tasks fails the attempt wired here (on_peer_failed names
+        // its task): what that attempt and older ones queued for it belongs to its run that
+        // is gone. A newer attempt's start, queued already, is kept; so is the queue of a
+        // node without tasks (the job goes on without restarting, and what node 0 queued
+        // for it may be the running attempt's start).
+        if (ev.what == k::peer_lost && !c_->where()->tasks_of(peer).empty())
+          c_->link->discard(ev.peer, wired_attempt_);
         on_peer_failed(peer, std::move(ev.error));
         return;
       case k::frame: break;
@@ -168,6 +185,7 @@ private:
         } else if constexpr (std::is_same_v<B, net::end_body>) {
           send(dest, msg::eoi::value, input);
         } else if constexpr (std::is_same_v<B, net::credit_body>) {
+          c_->inflight.credited(f.attempt, f.channel, body.credits);
           send<caf::message_priority::high>(dest, msg::credit::value, in.sender_output,
                                             in.sender_target, body.credits);
         } else {
@@ -189,6 +207,7 @@ private:
   bool wired_ = false;
   std::vector<net::link_event> held_;
   std::uint64_t stale_ = 0;
+  std::int64_t wired_attempt_ = -1; ///< the attempt of `tasks_`
 };
 
 } // namespace sluice

@@ -331,7 +331,11 @@ private:
       f.code = static_cast<int>(ok.error().code);
       f.text = fmt::format("node {}: {}", c_->node, ok.error().message);
       to_coordinator(std::move(f), first_local_task());
+      return;
     }
+    // This node's "completed": its store has the checkpoint, its tasks have not committed.
+    if (bp_->options.sync_point)
+      bp_->options.sync_point("completed", id);
   }
 
   void on_peer_failed(int peer, error e) override {

@@ -119,6 +119,8 @@ public:
         std::vector<std::byte> bytes;
         net::encode_data_frame(attempt_, g, bytes,
                                [&](std::vector<std::byte>& out) { codec->encode(*records, out); });
+        // Counted before it leaves: its credit may come back before send_encoded returns.
+        c_->inflight.sent(attempt_, g, bytes.size());
         check(c_->link->send_encoded(static_cast<std::uint32_t>(node_), std::move(bytes)));
       },
       [this](msg::eoi, int channel) { item(channel, net::end_body{}); },

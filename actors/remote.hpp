@@ -18,6 +18,7 @@
 #include "sluice/actors/blueprint.hpp"
 #include "sluice/actors/placement.hpp"
 #include "sluice/actors/remote_control.hpp"
+#include "sluice/net/inflight.hpp"
 #include "sluice/net/link.hpp"
 
 #include <caf/fwd.hpp>
@@ -43,6 +44,9 @@ struct cluster_context {
   std::atomic<bool> drain_pending{false};
   /// Tells the bridge, from the link's I/O thread, that events wait.
   void wake();
+  /// Bytes sent on each channel to another node and not credited back yet: stand-ins count
+  /// what they send, the bridge the credits that come back (net/inflight.hpp).
+  net::inflight_meter inflight;
 
   /// The placement of the current attempt. It changes only between attempts, when node 0
   /// re-plans the job onto the nodes left; stand-ins keep the one of their attempt.

@@ -162,10 +162,42 @@ public:
     s.checkpoint_failures = state_->checkpoint_failures;
     s.last_failure = state_->last_failure;
     s.checkpoints.assign(state_->checkpoints.begin(), state_->checkpoints.end());
+    if (cluster_)
+      s.remote_channels = remote_channels();
     return s;
   }
 
 private:
+  /// The in-flight meter's channels, named by their tasks.
+  std::vector<remote_channel_stats> remote_channels() const {
+    std::vector<remote_channel_stats> out;
+    const auto where = cluster_->where();
+    for (const auto& f : cluster_->inflight.snapshot()) {
+      remote_channel_stats r;
+      r.channel = f.channel;
+      r.node = cluster_->node;
+      r.window = bp_->options.remote_credits;
+      r.inflight_bytes = f.bytes;
+      r.inflight_batches = f.batches;
+      r.max_inflight_bytes = f.max_bytes;
+      r.max_inflight_batches = f.max_batches;
+      r.largest_batch_bytes = f.largest_batch;
+      for (std::size_t t = 0; t < bp_->tasks.size(); ++t)
+        for (std::size_t i = 0; i < bp_->tasks[t].inputs.size(); ++i)
+          if (where->channel(static_cast<int>(t), static_cast<int>(i)) == f.channel) {
+            const auto& to = bp_->tasks[t];
+            const auto& from = bp_->tasks[static_cast<std::size_t>(to.inputs[i].from_task)];
+            r.to = bp_->plan.chains[static_cast<std::size_t>(to.chain)].name;
+            r.to_instance = to.instance;
+            r.to_node = where->node_of_task[t];
+            r.from = bp_->plan.chains[static_cast<std::size_t>(from.chain)].name;
+            r.from_instance = from.instance;
+          }
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
   bool finished() {
     std::lock_guard guard{state_->mtx};
     return state_->outcome.has_value();

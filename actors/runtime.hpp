@@ -175,7 +175,9 @@ struct runtime_options {
   /// Tests only (RocksDB's SyncPoint): called at each step of the checkpoint protocol with
   /// the step's name and checkpoint id: "snapshot" (a task is about to snapshot),
   /// "snapshotted" (its pieces are written), "completed" (the metadata is durable, no sink
-  /// has committed), "commit" (a task is about to commit). Outside checkpoints, with the
+  /// has committed; on a node other than 0 of a cluster: node 0 said so and the node's
+  /// store completed its part, before its tasks commit), "commit" (a task is about to
+  /// commit). Outside checkpoints, with the
   /// task's index as id: "start" (the coordinator is about to start a task) and "queued"
   /// (input reached a task before its start). Runs on runtime threads; it may block to force
   /// an interleaving, or kill the process to test recovery.
@@ -208,6 +210,25 @@ struct checkpoint_stats {
 };
 
 /// Everything a monitor shows about a job, copied at one moment.
+/// A channel from a task of this node to a task on another node, in a multi-node run
+/// (docs/cluster.md). The bytes are the encoded data frames sent and not credited back yet
+/// (net/inflight.hpp says what that covers); they are at most `window` times the largest.
+struct remote_channel_stats {
+  std::uint32_t channel = 0; ///< the global channel number
+  std::string from;          ///< the sending task's chain
+  int from_instance = 0;
+  std::string to;            ///< the receiving task's chain
+  int to_instance = 0;
+  int node = 0;    ///< this node, which sends
+  int to_node = 0; ///< the receiver's node
+  int window = 0;  ///< the channel's credits: batches it may have in flight
+  std::uint64_t inflight_bytes = 0;
+  std::uint64_t inflight_batches = 0;
+  std::uint64_t max_inflight_bytes = 0;   ///< the most so far in this attempt
+  std::uint64_t max_inflight_batches = 0; ///< the most so far in this attempt
+  std::uint64_t largest_batch_bytes = 0;  ///< the largest data frame sent in this attempt
+};
+
 struct job_snapshot {
   std::string name;
   std::string id;     ///< the query id (kept across restarts from a checkpoint)
@@ -228,6 +249,9 @@ struct job_snapshot {
   std::string plan_json;
   /// Processing time now, in µs since the epoch (for watermark lags).
   std::int64_t now_us = 0;
+  /// Multi-node runs: this node's channels to other nodes that carried data in the current
+  /// attempt (empty in a one-process run).
+  std::vector<remote_channel_stats> remote_channels;
 };
 
 /// How a finished job ended.

@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <iterator>
 #include <cmath>
 #include <cstdio>
 #include <map>
 #include <sstream>
+#include <utility>
 
 namespace sluice::monitor {
 
@@ -188,6 +190,39 @@ std::string prometheus_text(const job_snapshot& s) {
     job_metric("sluice_last_checkpoint_alignment_seconds", "gauge",
                "Longest barrier alignment of the newest completed checkpoint.",
                std::chrono::duration<double>(c.alignment).count());
+  }
+  if (!s.remote_channels.empty()) {
+    // Multi-node runs: each channel from this node to a task on another node.
+    auto channel_labels = [&](const remote_channel_stats& c) {
+      return job + "," + label("node", std::to_string(c.node)) + "," +
+             label("peer", std::to_string(c.to_node)) + "," +
+             label("channel", std::to_string(c.channel)) + "," + label("from_task", c.from) + "," +
+             label("from_instance", std::to_string(c.from_instance)) + "," +
+             label("to_task", c.to) + "," + label("to_instance", std::to_string(c.to_instance));
+    };
+    using remote_field = std::uint64_t remote_channel_stats::*;
+    const std::pair<const char*, const char*> names[] = {
+      {"sluice_remote_inflight_bytes",
+       "Encoded batch bytes sent on the channel to another node and not credited back yet."},
+      {"sluice_remote_inflight_batches", "Batches sent on the channel and not credited back yet."},
+      {"sluice_remote_inflight_bytes_max", "The most bytes in flight on the channel in this attempt."},
+      {"sluice_remote_inflight_batches_max", "The most batches in flight on the channel in this attempt."},
+      {"sluice_remote_batch_bytes_max", "The largest encoded batch sent on the channel in this attempt."},
+    };
+    const remote_field fields[] = {&remote_channel_stats::inflight_bytes,
+                                   &remote_channel_stats::inflight_batches,
+                                   &remote_channel_stats::max_inflight_bytes,
+                                   &remote_channel_stats::max_inflight_batches,
+                                   &remote_channel_stats::largest_batch_bytes};
+    for (std::size_t i = 0; i < std::size(fields); ++i) {
+      family f{out, names[i].first, "gauge", names[i].second};
+      for (auto& c : s.remote_channels)
+        f.sample(channel_labels(c), static_cast<double>(c.*(fields[i])));
+    }
+    family w{out, "sluice_remote_credit_window", "gauge",
+             "Batches the channel to another node may have in flight (remote_credits)."};
+    for (auto& c : s.remote_channels)
+      w.sample(channel_labels(c), c.window);
   }
   const char* states[] = {"running", "restarting", "finished", "cancelled", "failed"};
   family up{out, "sluice_job_state", "gauge", "1 for the job's current state."};

@@ -215,6 +215,12 @@ std::optional<std::uint16_t> peek_frame_version(std::span<const std::byte> bytes
   return get_at<std::uint16_t>(bytes, 4);
 }
 
+std::optional<std::int64_t> peek_frame_attempt(std::span<const std::byte> bytes) noexcept {
+  if (bytes.size() < frame_header_bytes || std::memcmp(bytes.data(), magic, 4) != 0)
+    return std::nullopt;
+  return static_cast<std::int64_t>(get_at<std::uint64_t>(bytes, 8));
+}
+
 result<frame> decode_frame(std::span<const std::byte> bytes, std::size_t max_body) {
   // Magic first, then the version: a peer of another version is named as such, even when
   // its header has another size.

@@ -132,6 +132,10 @@ void encode_data_frame(std::int64_t attempt, std::uint32_t channel,
 /// version: lets a node name the version of a peer it cannot otherwise understand.
 std::optional<std::uint16_t> peek_frame_version(std::span<const std::byte> bytes) noexcept;
 
+/// The attempt a frame's header declares, if `bytes` hold a whole header: lets the link
+/// drop queued frames of attempts that are over without decoding them.
+std::optional<std::int64_t> peek_frame_attempt(std::span<const std::byte> bytes) noexcept;
+
 namespace detail {
 /// Writes the header with a body length of 0 and returns its offset in `out`.
 std::size_t begin_frame(std::vector<std::byte>& out, frame_kind kind, std::int64_t attempt,

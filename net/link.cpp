@@ -16,6 +16,7 @@
 #include <cstring>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -144,6 +145,11 @@ struct link::state {
   /// frame leaves, without the lock.
   std::unique_ptr<std::atomic<std::size_t>[]> queued;
   std::vector<char> up; // per peer, for is_up
+  /// Per peer: `discard` was called; the I/O thread drops its `pending` frames of attempts
+  /// up to this one.
+  std::vector<std::optional<std::int64_t>> discard_through;
+  /// `set_current_attempt`: what a reconnection while up drops (none before it is set).
+  std::atomic<std::int64_t> current_attempt{std::numeric_limits<std::int64_t>::min()};
   link_stats counters;
   std::atomic<bool> stopping{false};
   /// ZeroMQ's linger when the sockets close, in ms: 0 but after `drain`.
@@ -390,10 +396,7 @@ struct link::state {
       if (version && *version != frame_format_version) {
         // Another version cannot be read, but it can be told ours: the dialler then names
         // the difference itself.
-        zmq::message_t reply_id{rid.data(), rid.size()};
-        auto reply = hello_message();
-        if (router.send(reply_id, zmq::send_flags::sndmore | zmq::send_flags::dontwait))
-          static_cast<void>(router.send(reply, zmq::send_flags::dontwait));
+        answer_hello(rid);
       }
       return;
     }
@@ -407,6 +410,23 @@ struct link::state {
       return;
     }
     deliver(route->second, std::move(*f));
+  }
+
+  /// Sends our hello to the connection `rid` on the ROUTER, if it still exists: false when
+  /// it closed after its message arrived (a peer that died right after its hello).
+  bool answer_hello(const std::string& rid) {
+    try {
+      zmq::message_t reply_id{rid.data(), rid.size()};
+      auto reply = hello_message();
+      if (router.send(reply_id, zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+        static_cast<void>(router.send(reply, zmq::send_flags::dontwait));
+      return true;
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EHOSTUNREACH)
+        throw;
+      logging::get().debug("net: a hello from a connection that closed since: not answered");
+      return false;
+    }
   }
 
   void on_router_hello(const std::string& rid, const hello_body& theirs) {
@@ -424,10 +444,8 @@ struct link::state {
       return;
     }
     // Tell the peer who we are either way, so that a mismatch is named on both sides.
-    zmq::message_t reply_id{rid.data(), rid.size()};
-    auto reply = hello_message();
-    if (router.send(reply_id, zmq::send_flags::sndmore | zmq::send_flags::dontwait))
-      static_cast<void>(router.send(reply, zmq::send_flags::dontwait));
+    if (!answer_hello(rid))
+      return; // it is gone already: its next run says hello again
     if (!check_hello(claimed, theirs))
       return;
     auto& p = peers[claimed];
@@ -438,6 +456,22 @@ struct link::state {
       routes.erase(p.routing_id);
       p.routing_id = rid;
       routes[rid] = claimed;
+      if (reconnected && p.up) {
+        // It still looked up, so nothing was queued for a run to come: what waits was meant
+        // for the connection that is gone (a dialler says hello again only when it lost
+        // this node, or as a new process). Its next run must not get it.
+        std::size_t dropped = 0;
+        {
+          std::lock_guard lock{mu};
+          const auto through = current_attempt.load();
+          dropped = drop_locked(claimed, outbox[claimed], through) +
+                    drop_locked(claimed, p.pending, through);
+        }
+        if (dropped > 0)
+          logging::get().info("net: {} connected anew: {} frames queued for its previous "
+                              "connection dropped",
+                              name(claimed), dropped);
+      }
     }
     set_up(claimed, reconnected);
   }
@@ -534,9 +568,26 @@ struct link::state {
                 i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
 
-  /// Moves what callers queued into the per-peer pending queues.
+  /// Drops the messages of `q` of attempts up to `through`, for `peer`; `mu` held.
+  std::size_t drop_locked(std::uint32_t peer, std::deque<zmq::message_t>& q,
+                          std::int64_t through) {
+    const auto n = std::erase_if(q, [&](const zmq::message_t& m) {
+      const auto attempt = peek_frame_attempt(bytes_of(m));
+      return attempt && *attempt <= through;
+    });
+    queued[peer].fetch_sub(n, std::memory_order_acq_rel);
+    counters.frames_discarded += n;
+    return n;
+  }
+
+  /// Moves what callers queued into the per-peer pending queues, after dropping what a
+  /// caller discarded (of what was taken before its `discard`; the outbox holds only what
+  /// it sent after).
   void take_outbox() {
     std::lock_guard lock{mu};
+    for (std::uint32_t i = 0; i < outbox.size(); ++i)
+      if (auto through = std::exchange(discard_through[i], std::nullopt))
+        drop_locked(i, peers[i].pending, *through);
     for (std::size_t i = 0; i < outbox.size(); ++i)
       while (!outbox[i].empty()) {
         peers[i].pending.push_back(std::move(outbox[i].front()));
@@ -731,6 +782,7 @@ result<std::unique_ptr<link>> link::start(link_options options) {
   s->outbox = std::vector<std::deque<zmq::message_t>>(n); // resize() would need copies
   s->queued = std::make_unique<std::atomic<std::size_t>[]>(n);
   s->up.assign(n, 0);
+  s->discard_through.assign(n, std::nullopt);
   s->peers = std::vector<state::peer_state>(n);
   s->dealers.resize(o.node);
 
@@ -866,6 +918,28 @@ std::optional<link_event> link::receive_for(std::chrono::milliseconds timeout) {
       return std::nullopt;
   }
   return try_receive();
+}
+
+void link::discard(std::uint32_t peer, std::int64_t through_attempt) {
+  if (peer >= s_->opt.nodes.size() || peer == s_->opt.node)
+    return;
+  {
+    std::lock_guard lock{s_->mu};
+    s_->drop_locked(peer, s_->outbox[peer], through_attempt);
+    // What the I/O thread took was sent before this call: it drops those at its next turn
+    // (under `mu` again, before it takes what is sent after).
+    auto& through = s_->discard_through[peer];
+    through = std::max(through.value_or(through_attempt), through_attempt);
+  }
+  s_->wake();
+}
+
+void link::set_current_attempt(std::int64_t attempt) { s_->current_attempt.store(attempt); }
+
+std::size_t link::queued(std::uint32_t peer) const {
+  if (peer >= s_->opt.nodes.size())
+    return 0;
+  return s_->queued[peer].load(std::memory_order_acquire);
 }
 
 bool link::is_up(std::uint32_t peer) const {

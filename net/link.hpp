@@ -23,6 +23,13 @@
 /// and must say hello again before its frames are taken. Time comes from the injected
 /// clock.
 ///
+/// Frames queued for a peer wait while it is away, and leave when it is up again: a caller
+/// that knows they were meant for the run of the peer that is gone drops them (`discard`,
+/// by attempt). A peer that says hello on a new connection while it still looked up
+/// restarted before its loss was noticed: what was queued for it up to the caller's
+/// current attempt is dropped then (`set_current_attempt`; counted in
+/// `frames_discarded`).
+///
 /// Security: with `cluster_key` set, every connection uses CurveZMQ (authenticated and
 /// encrypted); each node's server key is the cluster's public key, and a ZAP handler admits
 /// only clients that prove they hold the cluster key. Without a key the link works but
@@ -133,6 +140,10 @@ struct link_stats {
   /// parse as ZMTP 1.0, which libzmq still accepts without CURVE, arrive as messages and
   /// are counted in `garbage_received`.)
   std::uint64_t transport_refusals = 0;
+  /// Frames dropped unsent: by `discard`, or because the peer they waited for said hello on
+  /// a new connection while it still looked up (it restarted before its loss was noticed):
+  /// see `set_current_attempt`.
+  std::uint64_t frames_discarded = 0;
   /// The last refusal or garbage, in words ("" if none).
   std::string last_refusal;
 };
@@ -163,6 +174,23 @@ public:
   std::optional<link_event> try_receive();
   /// The next event, waiting up to `timeout` for one.
   std::optional<link_event> receive_for(std::chrono::milliseconds timeout);
+
+  /// Drops the frames of attempts up to `through_attempt` queued for `peer` and not handed
+  /// to ZeroMQ yet (the I/O thread drops those it took soon after; `stats()
+  /// .frames_discarded` counts them). Frames of newer attempts, and frames sent after this
+  /// call, are kept, in order. For a peer that was lost: what its failed attempt queued
+  /// for it would otherwise wait (memory held) and then go to its next run, while the next
+  /// attempt's start must wait for it. An unknown peer or this node is ignored.
+  void discard(std::uint32_t peer, std::int64_t through_attempt);
+  /// The attempt the caller runs now. When a peer says hello on a new connection while it
+  /// still looked up (it restarted before its loss was noticed), the frames queued for it
+  /// of this attempt and older are dropped: they were meant for its run that is gone, and
+  /// this attempt fails with it. Frames of newer attempts are kept. Default: none, and
+  /// nothing is dropped (before the runtime wires its first attempt, the first attempt's
+  /// start may be waiting for that very peer).
+  void set_current_attempt(std::int64_t attempt);
+  /// Frames queued for `peer` and not handed to ZeroMQ yet (0 for an unknown peer).
+  std::size_t queued(std::uint32_t peer) const;
 
   /// Waits up to `timeout` until every frame queued for a peer that is up has been handed
   /// to ZeroMQ, and lets ZeroMQ use the rest of the time to send them when the link is

@@ -8,7 +8,10 @@
 # kafka_crash_test.kafka_kill9: the Kafka pipeline killed with SIGKILL through a real broker
 # (started by CTest's kafka_broker fixture). A failure prints the seed, each attempt's crash
 # point and its log. cluster_process_test.cluster_processes: a two-node windowed_wordcount
-# with node 0 and node 1 killed with SIGKILL at random, for N seeds (10 kills each at most).
+# with node 0 and node 1 killed with SIGKILL at random, for N seeds (10 kills each at most);
+# then the same test's kills at each checkpoint step (snapshot, snapshotted, completed,
+# commit) on 2 and 3 nodes, every node a victim, each step's 1st, 2nd, 3rd, 5th and 8th
+# occurrence (CI: 2 nodes, the 2nd only).
 # kafka_cluster_test.kafka_cluster: kafka_pipeline on 2 and 3 nodes against the mock cluster
 # with 100k payments instead of 3000 (the mock keeps about 5 MiB per partition: no more).
 # Also the install test's full subproject build (a second library build,
@@ -26,6 +29,10 @@ SLUICE_MULTI_SOURCE_SEEDS="$n" SLUICE_KAFKA_CRASH_SEEDS="$n" \
 for ((seed = 1; seed <= n; ++seed)); do
   SLUICE_CLUSTER_SEED="$seed" SLUICE_CLUSTER_KILLS=10 \
     ctest --output-on-failure --timeout 0 -R 'cluster_process_test\.cluster_processes'
+done
+for nodes in 2 3; do
+  SLUICE_CLUSTER_STEP_NODES="$nodes" SLUICE_CLUSTER_STEP_KILLS=1,2,3,5,8 tests/cluster_process_test \
+    --run_test=cluster_processes/a_node_killed_at_each_checkpoint_step_loses_and_duplicates_nothing
 done
 SLUICE_KAFKA_CLUSTER_PAYMENTS=100000 \
   ctest --output-on-failure --timeout 0 -R 'kafka_cluster_test\.kafka_cluster'

@@ -17,6 +17,7 @@
 #include <iterator>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 extern char** environ;
@@ -32,17 +33,29 @@ inline std::filesystem::path cluster_file(const std::filesystem::path& dir, int 
   return file;
 }
 
-/// Starts `args` with its stderr appended to `log`; returns the pid.
-inline pid_t spawn_node(const std::vector<std::string>& args, const std::filesystem::path& log) {
+/// Starts `args` with its stderr appended to `log`, and `SLUICE_CRASH_AT=crash_at` in its
+/// environment when not empty (samples/common/cli.hpp); returns the pid.
+inline pid_t spawn_node(const std::vector<std::string>& args, const std::filesystem::path& log,
+                        const std::string& crash_at = {}) {
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e; ++e)
+    if (!std::string_view{*e}.starts_with("SLUICE_CRASH_AT="))
+      env_text.emplace_back(*e);
+  if (!crash_at.empty())
+    env_text.push_back("SLUICE_CRASH_AT=" + crash_at);
+  std::vector<char*> envp;
+  for (auto& e : env_text)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t io;
   posix_spawn_file_actions_init(&io);
   posix_spawn_file_actions_addopen(&io, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&io);
   BOOST_REQUIRE_EQUAL(rc, 0);
   return pid;
@@ -77,15 +90,25 @@ struct cluster_nodes {
   std::vector<std::optional<pid_t>> pids;
   std::vector<bool> done;
   std::vector<bool> gone; ///< killed for good: never started again
+  /// Per node (may be shorter than `args`): SLUICE_CRASH_AT for its first start only, so
+  /// that it kills itself once at a step of the checkpoint protocol and its restarts run on.
+  std::vector<std::string> crash_at;
+  /// Per node: the runs that died of SIGKILL (their own crash hook, or `kill`).
+  std::vector<int> killed;
   int restarts = 0;
 
   void start(std::size_t n) {
-    pids[n] = spawn_node(args[n], logs / ("node-" + std::to_string(n) + ".log"));
+    const bool first = !started_[n];
+    started_[n] = true;
+    pids[n] = spawn_node(args[n], logs / ("node-" + std::to_string(n) + ".log"),
+                         first && n < crash_at.size() ? crash_at[n] : std::string{});
   }
   void start_all() {
     pids.assign(args.size(), std::nullopt);
     done.assign(args.size(), false);
     gone.assign(args.size(), false);
+    killed.assign(args.size(), 0);
+    started_.assign(args.size(), false);
     for (std::size_t n = 0; n < args.size(); ++n)
       start(n);
   }
@@ -103,6 +126,8 @@ struct cluster_nodes {
       if (::waitpid(*pids[n], &status, WNOHANG) != *pids[n])
         continue;
       pids[n].reset();
+      if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        ++killed[n];
       if (gone[n])
         continue;
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -130,6 +155,9 @@ struct cluster_nodes {
         p.reset();
       }
   }
+
+private:
+  std::vector<bool> started_;
 };
 
 } // namespace sluice::test

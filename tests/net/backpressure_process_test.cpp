@@ -4,16 +4,20 @@
 // RSS (VmHWM, which the nodes report themselves at their end; the test also samples VmRSS
 // from /proc/PID/status while they run), so a queue that grew without bound anywhere (node
 // 0's stand-in or link, ZeroMQ's buffers, node 1's input) would fail it. The credit windows
-// bound the batches in flight: remote_credits on the channel between the nodes. (The
-// runtime counts batches in flight, not bytes; the bytes follow from the batch size and the
-// record's size, computed below.) The limit bites: with --remote-credits 1024 (a 256 MiB
-// window, close to no flow control for this input) the same run peaks at about 84 MiB on
-// node 0 and 152 MiB on node 1.
+// bound the batches in flight: remote_credits on the channel between the nodes. The bytes
+// in flight on it (encoded batches sent and not credited back: net/inflight.hpp) are read
+// from both nodes' Prometheus /metrics while the sink is throttled: never more than the
+// credits times the largest batch's encoding. The limit bites: with --remote-credits 1024 (a
+// 256 MiB window, close to no flow control for this input) the same run peaks at about
+// 84 MiB on node 0 and 152 MiB on node 1.
 #define BOOST_TEST_MODULE cluster_backpressure
 #include <boost/test/unit_test.hpp>
 
 #include "sluice/tests/common/cluster_nodes.hpp"
+#include "sluice/tests/common/loopback.hpp"
 #include "sluice/tests/common/temp_dir.hpp"
+
+#include <httplib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -44,6 +49,42 @@ std::uint64_t rss_kib(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0)
       return std::stoull(line.substr(6));
   return 0;
+}
+
+/// The samples of one metric family in Prometheus text, by their label set.
+std::map<std::string, double> samples_of(const std::string& text, const std::string& name) {
+  std::map<std::string, double> out;
+  std::istringstream in{text};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(name + "{", 0) == 0) {
+      const auto close = line.rfind('}');
+      out[line.substr(name.size(), close + 1 - name.size())] = std::stod(line.substr(close + 2));
+    }
+  return out;
+}
+
+/// What one scrape of a node's /metrics said about its channels to the other node.
+struct remote_scrape {
+  std::map<std::string, double> bytes, batches, max_bytes, max_batches, largest, window;
+};
+
+/// GET /metrics of the node on `port`; nothing when it does not answer (not up yet, or
+/// ended).
+std::optional<remote_scrape> scrape(int port) {
+  httplib::Client client{"127.0.0.1", port};
+  client.set_connection_timeout(std::chrono::milliseconds{200});
+  client.set_read_timeout(std::chrono::seconds{2});
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200)
+    return std::nullopt;
+  const auto& t = res->body;
+  return remote_scrape{samples_of(t, "sluice_remote_inflight_bytes"),
+                       samples_of(t, "sluice_remote_inflight_batches"),
+                       samples_of(t, "sluice_remote_inflight_bytes_max"),
+                       samples_of(t, "sluice_remote_inflight_batches_max"),
+                       samples_of(t, "sluice_remote_batch_bytes_max"),
+                       samples_of(t, "sluice_remote_credit_window")};
 }
 
 /// The "key=value ..." line a node prints at its end.
@@ -86,11 +127,13 @@ BOOST_AUTO_TEST_CASE(a_throttled_sink_on_node_1_keeps_both_nodes_rss_bounded) {
   const auto file = cluster_file(tmp.path, 2);
   cluster_nodes c;
   c.logs = tmp.path;
+  const int metrics_port[2] = {sluice::test::free_port(), sluice::test::free_port()};
   for (int node = 0; node < 2; ++node)
     c.args.push_back({SLUICE_BACKPRESSURE_NODE_BIN, "--cluster", file.string(), "--node",
                       std::to_string(node), "--records", std::to_string(records), "--payload",
                       std::to_string(payload), "--batch-size", std::to_string(batch),
-                      "--remote-credits", std::to_string(remote_credits), "--threads", "2"});
+                      "--remote-credits", std::to_string(remote_credits), "--threads", "2",
+                      "--metrics-port", std::to_string(metrics_port[node])});
   // stdout of each node: its report line.
   for (int node = 0; node < 2; ++node)
     c.args[node].insert(c.args[node].begin(), {"/bin/sh", "-c",
@@ -98,12 +141,38 @@ BOOST_AUTO_TEST_CASE(a_throttled_sink_on_node_1_keeps_both_nodes_rss_bounded) {
                                                  (tmp.path / ("report-" + std::to_string(node))).string() + "'"});
   c.start_all();
   std::uint64_t seen_rss[2] = {0, 0};
+  // The channel from node 0's generator to node 1's sink instance, scraped: how often it
+  // was seen, the most bytes in flight seen, and the peak and largest batch node 0 reports.
+  int scrapes_with_channel[2] = {0, 0};
+  double seen_inflight = 0, peak_bytes = 0, peak_batches = 0, largest = 0;
+  std::string over; // a scrape that broke the bound, in words
   const auto deadline = std::chrono::steady_clock::now() + 120s;
   bool finished = false;
   while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline) {
-    for (int node = 0; node < 2; ++node)
-      if (c.pids[node])
-        seen_rss[node] = std::max(seen_rss[node], rss_kib(*c.pids[node]));
+    for (int node = 0; node < 2; ++node) {
+      if (!c.pids[node])
+        continue;
+      seen_rss[node] = std::max(seen_rss[node], rss_kib(*c.pids[node]));
+      const auto m = scrape(metrics_port[node]);
+      if (!m || m->bytes.empty())
+        continue;
+      ++scrapes_with_channel[node];
+      for (const auto& [labels, bytes] : m->bytes) {
+        const double window = m->window.at(labels);
+        const double batch_max = m->largest.at(labels);
+        seen_inflight = std::max(seen_inflight, bytes);
+        peak_bytes = std::max(peak_bytes, m->max_bytes.at(labels));
+        peak_batches = std::max(peak_batches, m->max_batches.at(labels));
+        largest = std::max(largest, batch_max);
+        BOOST_TEST(window == static_cast<double>(remote_credits));
+        if ((bytes > window * batch_max || m->max_bytes.at(labels) > window * batch_max ||
+             m->batches.at(labels) > window) && over.empty())
+          over = "node " + std::to_string(node) + " " + labels + ": " + std::to_string(bytes) +
+                 " bytes (" + std::to_string(m->batches.at(labels)) + " batches, at most " +
+                 std::to_string(m->max_bytes.at(labels)) + ") in flight, window " +
+                 std::to_string(window) + " x largest batch " + std::to_string(batch_max);
+      }
+    }
     std::this_thread::sleep_for(20ms);
   }
   c.stop_all();
@@ -131,6 +200,23 @@ BOOST_AUTO_TEST_CASE(a_throttled_sink_on_node_1_keeps_both_nodes_rss_bounded) {
   // (node 0's channel to its own sink instance has 4, the in-process default).
   BOOST_TEST(r0["max_in_flight"] <= remote_credits);
   BOOST_TEST(r1["max_input_queue"] <= remote_credits);
+  // In flight in bytes: never over the credits times the largest batch (each scrape, and
+  // the peak node 0 kept); a batch's encoding is about its records' payloads (16 records of
+  // 16 KiB, a few bytes of framing each), so the bound is about 2 MiB here. Node 0 sends
+  // the batches; node 1 only credits (its sink instance sends nothing on), so it has no
+  // channel to show. The throttle filled the window at least once.
+  BOOST_TEST_MESSAGE("node 0 -> node 1: " << scrapes_with_channel[0] << " scrapes, up to "
+                                          << seen_inflight << " bytes in flight seen, peak "
+                                          << peak_bytes << " bytes / " << peak_batches
+                                          << " batches, largest batch " << largest << " bytes");
+  BOOST_TEST(over == "");
+  BOOST_TEST(scrapes_with_channel[0] > 0);
+  BOOST_TEST(scrapes_with_channel[1] == 0);
+  BOOST_TEST(largest >= static_cast<double>(batch * payload));
+  BOOST_TEST(largest <= static_cast<double>(batch * (payload + 64) + 64));
+  BOOST_TEST(peak_bytes <= static_cast<double>(remote_credits) * largest);
+  BOOST_TEST(peak_batches == static_cast<double>(remote_credits));
+  BOOST_TEST(seen_inflight > 0);
   // And the memory of both processes, at its peak, is bounded.
   for (int node = 0; node < 2; ++node) {
     const auto peak = (node == 0 ? r0 : r1)["vmhwm_kib"];

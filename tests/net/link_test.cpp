@@ -1,7 +1,8 @@
 // net/link.hpp over loopback: two links exchange every frame kind in order; a wrong
 // fingerprint is refused naming the difference and the peer; garbage from raw sockets is
 // counted and harms nothing; with CURVE a peer without the cluster key gets nothing
-// through; a silent peer is reported lost (manual clocks). Every wait is bounded.
+// through; a silent peer is reported lost (manual clocks); frames queued for a node that
+// was lost or restarted never reach its next run. Every wait is bounded.
 #include "sluice/net/batch_codec.hpp"
 #include "sluice/net/link.hpp"
 
@@ -341,6 +342,40 @@ BOOST_AUTO_TEST_CASE(garbage_from_raw_sockets_is_counted_and_harms_nothing) {
   BOOST_TEST(a->is_up(1));
 }
 
+BOOST_AUTO_TEST_CASE(a_hello_from_a_peer_gone_before_the_answer_harms_nothing) {
+  // A node restarting in a loop dials, says hello and dies before the listener has read
+  // the hello: the answer goes to a connection that no longer exists (ZeroMQ: "host
+  // unreachable"). The listener's link must go on, not lose its I/O thread.
+  auto three = [](link_options& o) {
+    o.nodes = {o.nodes[0], o.nodes[1], "127.0.0.1:0"};
+    o.max_inbound_frames = 1; // node 0 stops reading while one frame waits for the caller
+  };
+  auto [a, b] = pair_of(three, three);
+  both_up(*a, *b);
+  BOOST_REQUIRE(b->send(0, {0, 3, end_body{}}).has_value());
+  wait_until([&] { return a->stats().frames_received == 1u; }, "node 0's inbound queue full");
+  {
+    zmq::context_t ctx;
+    zmq::socket_t dealer{ctx, zmq::socket_type::dealer};
+    dealer.set(zmq::sockopt::linger, 5000); // the hello leaves before the socket closes
+    dealer.connect("tcp://" + a->endpoint());
+    std::vector<std::byte> hello;
+    encode_frame({0, control_channel, hello_body{2, "job-1", "cluster-1"}}, hello);
+    dealer.send(zmq::buffer(hello.data(), hello.size()));
+  } // gone
+  // Only picks the moment: node 0's ZeroMQ sees the connection close before its link reads
+  // the hello (it reads it either way once the caller takes the waiting frame).
+  std::this_thread::sleep_for(200ms);
+  std::vector<link_event> skipped;
+  BOOST_TEST(next(*a, link_event::kind::frame, &skipped).frame.channel == 3u);
+  round_trip(*a, *b, 4);
+  round_trip(*a, *b, 5);
+  while (auto ev = a->try_receive())
+    skipped.push_back(std::move(*ev));
+  for (const auto& ev : skipped)
+    BOOST_TEST((ev.what != link_event::kind::peer_error), ev.error.message);
+}
+
 BOOST_AUTO_TEST_CASE(with_curve_a_peer_without_the_cluster_key_gets_nothing_through) {
   auto key = make_curve_keypair();
   BOOST_REQUIRE(key.has_value());
@@ -437,6 +472,82 @@ BOOST_AUTO_TEST_CASE(a_silent_peer_is_reported_lost_and_a_live_one_is_not) {
   BOOST_TEST(lost.error.message.find("(heartbeat timeout 5000 ms)") != std::string::npos,
              lost.error.message);
   BOOST_TEST(!a->is_up(1));
+}
+
+BOOST_AUTO_TEST_CASE(frames_queued_for_a_lost_node_do_not_reach_its_next_run) {
+  // Node 1 dies; node 0's runtime still sends it frames of the attempt that ran there (a
+  // task's last batches, a completed checkpoint) until it hears of the loss. Those must
+  // not reach node 1's next run, which starts knowing no attempt; what node 0 sends after
+  // (the next attempt's start) must.
+  auto c0 = std::make_shared<manual_clock>();
+  auto [a, b] = pair_of([&](link_options& o) {
+    o.time_source = c0;
+    o.heartbeat_interval = 1s;
+    o.heartbeat_timeout = 5s;
+  });
+  both_up(*a, *b);
+  b.reset();
+  bool lost = false;
+  for (int step = 0; step < 50 && !lost; ++step) {
+    c0->advance(1s);
+    while (auto ev = a->receive_for(50ms))
+      lost = lost || (ev->what == link_event::kind::peer_lost && ev->peer == 1u);
+  }
+  BOOST_REQUIRE(lost);
+  // Attempt 3's frames, sent before node 0 acted on the loss; attempt 4's start, which
+  // node 0 had already queued (another failure restarted the job meanwhile).
+  for (int i = 0; i < 3; ++i)
+    BOOST_REQUIRE(a->send(1, {3, 5, data_body{std::vector<std::byte>(1000, std::byte{7})}}).has_value());
+  BOOST_REQUIRE(a->send(1, {4, control_channel, control_body{"start attempt 4"}}).has_value());
+  BOOST_TEST(a->queued(1) == 4u);
+  // (The runtime's bridge does this when it hears of the loss: attempt 3 failed with it.)
+  a->discard(1, 3);
+  wait_until([&] { return a->stats().frames_discarded == 3u; }, "3 frames discarded");
+  BOOST_TEST(a->queued(1) == 1u);
+  // Sent after the discard: kept too, behind the start.
+  BOOST_REQUIRE(a->send(1, {3, 5, end_body{}}).has_value());
+  auto b2 = start(options_for(1, {a->endpoint(), "127.0.0.1:0"}));
+  BOOST_TEST(next(*a, link_event::kind::peer_up).peer == 1u);
+  const auto first = next(*b2, link_event::kind::frame);
+  BOOST_TEST(first.frame.attempt == 4);
+  BOOST_TEST(first.frame.channel == control_channel);
+  const auto second = next(*b2, link_event::kind::frame);
+  BOOST_TEST(second.frame.attempt == 3);
+  BOOST_TEST((second.frame.kind() == frame_kind::end));
+  round_trip(*a, *b2, 9);
+  BOOST_TEST(a->stats().frames_discarded == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_that_restarts_before_its_loss_is_noticed_gets_none_of_its_old_frames) {
+  // Node 1 dies and its next run says hello before node 0's heartbeat timeout: node 1
+  // still looks up, so node 0's frames for it wait (the old connection is gone). They
+  // were meant for the run that died: the new connection's hello drops them.
+  auto c0 = std::make_shared<manual_clock>(); // never advanced: no loss is noticed
+  auto [a, b] = pair_of([&](link_options& o) { o.time_source = c0; });
+  a->set_current_attempt(3);
+  both_up(*a, *b);
+  b.reset();
+  // Frames sent while ZeroMQ still had the old connection vanish with it; wait until
+  // frames stay queued (the connection is gone), sending one at a time.
+  wait_until(
+    [&] {
+      if (a->queued(1) < 3)
+        BOOST_REQUIRE(a->send(1, {3, 5, data_body{std::vector<std::byte>(100, std::byte{7})}}).has_value());
+      return a->queued(1) >= 3;
+    },
+    "frames waiting for the dead node 1");
+  BOOST_TEST(a->is_up(1));
+  // A newer attempt than the caller runs (its start queued before the caller knew of it):
+  // kept for the next run.
+  BOOST_REQUIRE(a->send(1, {4, control_channel, control_body{"start attempt 4"}}).has_value());
+  auto b2 = start(options_for(1, {a->endpoint(), "127.0.0.1:0"}));
+  BOOST_TEST(next(*a, link_event::kind::peer_up).peer == 1u); // again: a new connection
+  BOOST_TEST(a->stats().frames_discarded >= 3u);
+  const auto first = next(*b2, link_event::kind::frame);
+  BOOST_TEST(first.frame.attempt == 4);
+  BOOST_TEST(first.frame.channel == control_channel);
+  round_trip(*a, *b2, 9);
+  BOOST_TEST(a->queued(1) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(bad_options_are_named) {

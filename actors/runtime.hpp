@@ -66,7 +66,10 @@ struct checkpoint_options {
   /// Where checkpoints live. Empty: no checkpoints. A job started with a directory that
   /// holds a complete checkpoint resumes from the latest one.
   std::filesystem::path dir{};
-  /// Time between checkpoints in continuous mode (every micro-batch is one). Default 1 s.
+  /// Time between checkpoints in continuous mode (every micro-batch is one), counted from
+  /// the run's start, whatever the epochs' interval (Flink's): a checkpoint due between two
+  /// epoch boundaries starts an epoch of its own. 0: every epoch boundary is a checkpoint,
+  /// and none comes between. Default 1 s.
   std::chrono::milliseconds interval{1000};
   /// Continuous mode: a checkpoint not complete this long after its barriers left the
   /// sources is given up and counts as a failure (`tolerable_failures`); 0 never gives up.

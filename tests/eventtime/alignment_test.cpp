@@ -9,10 +9,14 @@
 #include "sluice/api/job.hpp"
 #include "sluice/sinks/memory.hpp"
 #include "sluice/sources/watermarks.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
 
 using namespace sluice;
 using namespace sluice::test;
@@ -87,6 +91,9 @@ struct spread_seen {
   std::uint64_t n0 = 0;
   std::uint64_t n1 = 0;
   duration widest{0};
+  /// Armed: the recorder fails once, on instance 0's fifth batch, and forgets what it saw
+  /// (the attempt after the restart is measured alone).
+  bool fail_armed = false;
 
   template <class F>
   auto read(F f) const {
@@ -101,6 +108,14 @@ public:
   result<void> process(int, batch_ptr in, output& out) override {
     {
       std::lock_guard lk{s_->m};
+      const auto& rs = records_of<ev>(*in);
+      if (s_->fail_armed && s_->n0 >= 40 && !rs.empty() && rs.front().key == 0) {
+        s_->fail_armed = false;
+        s_->max0 = s_->max1 = min_watermark;
+        s_->n0 = s_->n1 = 0;
+        s_->widest = duration{0};
+        throw std::runtime_error("injected failure");
+      }
       for (const auto& r : records_of<ev>(*in)) {
         if (r.key == 0) {
           s_->max0 = std::max(s_->max0, r.ts);
@@ -128,15 +143,28 @@ struct drifting_job {
   std::shared_ptr<pacing> pace = std::make_shared<pacing>();
   std::shared_ptr<spread_seen> seen = std::make_shared<spread_seen>();
   sinks::collect<ev> got;
-  job j{{.parallelism = 2, .runtime = {.processing_clock = clk}}};
+  job j;
 
-  explicit drifting_job(watermark_strategy<ev> strategy) {
+  /// With `checkpoints`: a checkpoint directory, so that a failure restarts the job.
+  explicit drifting_job(watermark_strategy<ev> strategy,
+                        std::optional<std::filesystem::path> checkpoints = std::nullopt)
+    : j{options(clk, checkpoints)} {
     auto src = j.from(paced{pace}, std::move(strategy)).name("paced");
     auto rec = src.rebalance().attach<ev>("recorder", [s = seen] {
       return std::make_unique<spread_recorder>(s);
     });
     rec.parallelism(1);
     rec.sink_to(got);
+  }
+
+  static job_options options(std::shared_ptr<manual_clock> clk,
+                             const std::optional<std::filesystem::path>& checkpoints) {
+    job_options o{.parallelism = 2, .runtime = {.processing_clock = std::move(clk)}};
+    if (checkpoints) {
+      o.checkpoints.dir = checkpoints->string();
+      o.checkpoints.restart = restart_strategy::fixed(3, std::chrono::milliseconds{10});
+    }
+    return o;
   }
 
   duration widest() const { return seen->read([](auto& s) { return s.widest; }); }
@@ -320,6 +348,29 @@ BOOST_AUTO_TEST_CASE(a_finished_instance_releases_the_others) {
   require_ok(exec->wait());
   BOOST_TEST(d.n1() == 10u * fast_polls);
   BOOST_TEST(d.got.size() == 10u + 10u * fast_polls);
+}
+
+// A failure restarts the job (alignment is not checkpointed, as in Flink): the new attempt's
+// instances report afresh, instance 1 is held and released again, and the spread stays
+// within the bound.
+BOOST_AUTO_TEST_CASE(after_a_restart_alignment_rebuilds_from_new_reports) {
+  temp_dir dir;
+  drifting_job d{aligned(), dir.path / "ckpt"};
+  {
+    std::lock_guard lk{d.seen->m};
+    d.seen->fail_armed = true;
+  }
+  auto exec = require_ok(d.j.start());
+  for (int step = 1; step <= 200; ++step) {
+    d.pace->released0 = step;
+    BOOST_REQUIRE(wait_until(*exec, [&] { return d.n0() == 10u * static_cast<unsigned>(step); }));
+    BOOST_REQUIRE(wait_until(*exec, [&] { return d.fast_one_pushes(); }));
+  }
+  d.pace->end0 = true;
+  auto r = require_ok(exec->wait());
+  BOOST_TEST(r.restarts == 1);
+  BOOST_TEST(d.n1() == 10u * fast_polls);
+  BOOST_TEST(d.widest().count() <= duration{drift + fast_span}.count());
 }
 
 // Instance 0 gets nothing more; once its idle timeout passes on the job's clock it is idle

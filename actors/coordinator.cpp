@@ -12,6 +12,7 @@
 #include "sluice/actors/task.hpp"
 #include "sluice/actors/trigger_plans.hpp"
 #include "sluice/actors/tsan.hpp"
+#include "sluice/actors/watermark_alignment.hpp"
 
 #include "sluice/core/log.hpp"
 #include "sluice/graph/fingerprint.hpp"
@@ -39,7 +40,8 @@ public:
                bp_->options.has_event_time_state, *this),
       checkpoints_(bp_->store, bp_->options.checkpoints, bp_->options.query_name,
                    bp_->plan.max_key_groups),
-      progress_(*bp_, clock_, bp_->options.epochs.micro_batch()), plans_(make_plans(*bp_)) {
+      progress_(*bp_, clock_, bp_->options.epochs.micro_batch()), plans_(make_plans(*bp_)),
+      alignment_(alignment_groups::members_of(*bp_)) {
     if (from->meta)
       restored_from_ = from->meta->id;
     first_from_ = std::move(from);
@@ -176,6 +178,14 @@ public:
         planner_.prepared(clock_->now(), epoch, available);
       },
       [this](msg::tick) { on_tick(); },
+      [this](msg::wm_report, int task, std::int32_t state, std::int64_t us) {
+        if (!from_current(task) || completed_ || !valid_alignment_state(state))
+          return;
+        for (const auto& a : alignment_.report(task, static_cast<alignment_state>(state),
+                                               event_time{duration{us}}))
+          send(tasks_[static_cast<std::size_t>(a.task)], msg::wm_allow::value,
+               static_cast<std::int64_t>(a.max_watermark.time_since_epoch().count()));
+      },
     };
   }
 
@@ -356,6 +366,7 @@ private:
     final_positions_.clear();
     done_ = 0;
     checkpoints_.restart(clock_->now());
+    alignment_.restart();
     if (cluster_)
       start_attempt_on_every_node(*from, std::move(adopted));
     if (from->meta)
@@ -780,6 +791,7 @@ private:
   checkpoint_coordinator checkpoints_;
   progress_builder progress_;
   trigger_plans plans_;
+  alignment_groups alignment_; ///< the aligned source tasks' reports (watermark alignment)
   query_ids ids_ = query_ids::fresh();
   std::vector<caf::actor> tasks_;
   std::vector<int> sources_;

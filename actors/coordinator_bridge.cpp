@@ -135,6 +135,10 @@ private:
         caf::send_as(from, coordinator_, msg::final_position::value, m.task, std::move(m.text),
                      std::move(m.bytes));
         break;
+      case control_kind::wm_report:
+        caf::send_as(from, coordinator_, msg::wm_report::value, m.task,
+                     static_cast<std::int32_t>(m.code), m.watermark_us);
+        break;
       default:
         on_peer_failed(peer, make_error(error_code::malformed_frame,
                                         fmt::format("{} sent '{}', which only node 0 sends",

@@ -10,6 +10,9 @@
 ///                 (run, epoch, watermark µs), (inject, epoch, checkpoint?)
 /// task -> coord:  (done, task), (failed, task, code, message), (ack, report),
 ///                 (finishing, task, last epoch), (finalpos, task, piece, bytes)
+/// aligned source task -> coord: (wmreport, task, alignment_state, watermark µs);
+/// coord -> aligned source task: (wmallow, max watermark µs) (watermark_alignment.hpp);
+/// task -> self:   (wmreport) when a report held back by the update interval is due
 /// task -> self:   (poll), (flush), (timer), (written, report) from the writer thread
 /// coord -> self:  (tick), (restart), (stopwait, attempt)
 /// multi-node (remote.hpp): link -> bridge: (drain); coord -> bridge: (wire, actors),
@@ -69,6 +72,10 @@ using savepoint = caf::atom_constant<caf::atom("savepoint")>;
 using finishing = caf::atom_constant<caf::atom("finishing")>;
 /// (final, task, piece, bytes): a finished source's last position, for later checkpoints.
 using final_position = caf::atom_constant<caf::atom("finalpos")>;
+/// Watermark alignment (watermark_alignment.hpp): a source task's report to the
+/// coordinator, and the watermark the coordinator allows it.
+using wm_report = caf::atom_constant<caf::atom("wmreport")>;
+using wm_allow = caf::atom_constant<caf::atom("wmallow")>;
 
 } // namespace sluice::msg
 

@@ -99,6 +99,13 @@ public:
         if (current(task))
           to_coordinator(std::move(m), task);
       },
+      [this](msg::wm_report, int task, std::int32_t state, std::int64_t us) {
+        control_message m{control_kind::wm_report};
+        m.code = state;
+        m.watermark_us = us;
+        if (current(task))
+          to_coordinator(std::move(m), task);
+      },
       [this](msg::cancel) { // this node's user stops the job: node 0 stops every node
         if (c_->attempt.load() < 0 || !c_->link->is_up(0))
           return end(std::nullopt); // no job here to stop, or no node 0 to ask
@@ -206,6 +213,7 @@ private:
         break;
       case control_kind::run: send(to, msg::run::value, m.epoch, m.watermark_us); break;
       case control_kind::inject: send(to, msg::inject::value, m.epoch, m.flag); break;
+      case control_kind::wm_allow: send(to, msg::wm_allow::value, m.watermark_us); break;
       default:
         on_peer_failed(peer, make_error(error_code::malformed_frame,
                                         fmt::format("{} sent '{}', which only tasks send",

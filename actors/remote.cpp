@@ -175,6 +175,11 @@ public:
         m.flag = checkpoint;
         control(std::move(m));
       },
+      [this](msg::wm_allow, std::int64_t us) {
+        control_message m{control_kind::wm_allow};
+        m.watermark_us = us;
+        control(std::move(m));
+      },
     };
   }
 

@@ -1,5 +1,7 @@
 #include "sluice/actors/remote_control.hpp"
 
+#include "sluice/actors/watermark_alignment.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -11,10 +13,10 @@ namespace {
 using json = nlohmann::json;
 using kind = control_message::kind;
 
-constexpr std::array<std::string_view, 17> names{
+constexpr std::array<std::string_view, 19> names{
   "wire",   "start", "cancel",    "commit",   "prepare",  "run",   "inject",  "done",
   "failed", "ack",   "finishing", "prepared", "finalpos", "ended", "attempt", "completed",
-  "removed"};
+  "removed", "wmreport", "wmallow"};
 
 json to_json(const event_time_stats& s) {
   return {{"n", s.count},
@@ -229,6 +231,11 @@ std::string encode_control(const control_message& m) {
       j["f"] = m.flag;
       break;
     case kind::removed: j["x"] = m.text; break;
+    case kind::wm_report:
+      j["c"] = m.code;
+      j["w"] = m.watermark_us;
+      break;
+    case kind::wm_allow: j["w"] = m.watermark_us; break;
   }
   const auto cbor = json::to_cbor(j);
   return {cbor.begin(), cbor.end()};
@@ -306,6 +313,15 @@ result<control_message> decode_control(std::string_view bytes) {
         m.flag = j.at("f").get<bool>();
         break;
       case kind::removed: m.text = j.at("x").get<std::string>(); break;
+      case kind::wm_report:
+        m.code = j.at("c").get<int>();
+        if (!valid_alignment_state(m.code))
+          return make_error(error_code::malformed_frame,
+                            "control message: wmreport: no alignment state " +
+                              std::to_string(m.code));
+        m.watermark_us = j.at("w").get<std::int64_t>();
+        break;
+      case kind::wm_allow: m.watermark_us = j.at("w").get<std::int64_t>(); break;
     }
     return m;
   } catch (const json::exception& e) {

@@ -52,6 +52,11 @@ struct control_message {
     completed,
     // node 0 -> a node the job was re-planned without, when it joins (text: why)
     removed,
+    // watermark alignment (watermark_alignment.hpp): a source task -> the coordinator,
+    // code: its alignment_state, watermark_us; the coordinator -> a source task,
+    // watermark_us: the watermark it may reach
+    wm_report,
+    wm_allow,
   };
   /// A piece of node 0's store, sent whole (bytes as the store returns them).
   struct shipped_piece {

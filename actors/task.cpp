@@ -5,6 +5,7 @@
 #include "sluice/actors/source_trigger.hpp"
 #include "sluice/actors/task_restore.hpp"
 #include "sluice/actors/trigger_plans.hpp"
+#include "sluice/actors/watermark_alignment.hpp"
 #include "sluice/channels/input_gate.hpp"
 #include "sluice/channels/output_gate.hpp"
 #include "sluice/operators/chain.hpp"
@@ -150,6 +151,13 @@ public:
         busy([&] { on_credit(output, target, n); });
       },
       [this](msg::poll) { busy([&] { on_poll(); }); },
+      [this](msg::wm_allow, std::int64_t us) { on_allowance(event_time{duration{us}}); },
+      [this](msg::wm_report) {
+        if (align_) {
+          align_->report_scheduled = false;
+          report_alignment();
+        }
+      },
       [this](msg::flush) {
         flush_scheduled_ = false;
         flush_routers();
@@ -397,6 +405,9 @@ private:
       return;
     if (source_) {
       source_->collect_event_time_stats(true);
+      const auto& head = bp_->logical.node(plan_.nodes[0]);
+      if (head.alignment && source_->has_watermarks() && !micro_batch())
+        align_.emplace(alignment{.interval = head.alignment->update_interval});
       if (!micro_batch()) {
         source_active_ = true;
         schedule_poll();
@@ -757,7 +768,7 @@ private:
 
   void on_poll() {
     poll_scheduled_ = false;
-    if (!source_active_ || out_->pending() > 0 || failed_)
+    if (!source_active_ || out_->pending() > 0 || failed_ || held_by_alignment())
       return;
     batch_ptr records;
     batch_ptr dead_letters;
@@ -805,6 +816,7 @@ private:
         return;
     }
     after_input();
+    report_alignment();
     switch (polled->state) {
       case poll_result::status::more:
         schedule_poll();
@@ -820,6 +832,65 @@ private:
         finish(true);
         break;
     }
+  }
+
+  // -- watermark alignment (watermark_alignment.hpp) --------------------------------------
+
+  /// An aligned source with a watermark polls only while it is within the allowance the
+  /// coordinator sent; before the first allowance it waits (its group may be unknown).
+  bool held_by_alignment() const {
+    if (!align_ || out_watermark_ == min_watermark)
+      return false;
+    return !align_->allowed || out_watermark_ > *align_->allowed;
+  }
+
+  void on_allowance(event_time allowed) {
+    if (!align_)
+      return;
+    align_->allowed = allowed;
+    if (source_active_ && !held_by_alignment())
+      schedule_poll();
+  }
+
+  alignment_state current_alignment_state() const {
+    if (output_idle_)
+      return alignment_state::idle;
+    return out_watermark_ == min_watermark ? alignment_state::waiting : alignment_state::active;
+  }
+
+  /// Reports a change of state at once, a new watermark at most every update interval.
+  /// Only once the output holds nothing back: what the coordinator allows from this report
+  /// lets other instances run ahead, and their records must not overtake the ones before
+  /// this watermark downstream.
+  void report_alignment() {
+    if (!align_ || failed_ || finishing_ || final_requested_ || out_->pending() > 0)
+      return;
+    const auto state = current_alignment_state();
+    if (state != align_->state) {
+      send_alignment(state);
+      return;
+    }
+    if (state != alignment_state::active || out_watermark_ == align_->watermark ||
+        align_->report_scheduled)
+      return;
+    const auto now = std::chrono::steady_clock::now();
+    const auto due = align_->last_report + align_->interval;
+    if (now >= due) {
+      send_alignment(state);
+      return;
+    }
+    align_->report_scheduled = true;
+    delayed_send(this, due - now, msg::wm_report::value);
+  }
+
+  void send_alignment(alignment_state state) {
+    if (align_->state == alignment_state::ended)
+      return;
+    align_->state = state;
+    align_->watermark = out_watermark_;
+    align_->last_report = std::chrono::steady_clock::now();
+    send(coordinator_, msg::wm_report::value, index_, static_cast<std::int32_t>(state),
+         static_cast<std::int64_t>(out_watermark_.time_since_epoch().count()));
   }
 
   // -- output -----------------------------------------------------------------------------
@@ -841,6 +912,7 @@ private:
     if (out_->pending() > 0)
       return;
     set_backpressured(false);
+    report_alignment(); // a report waits until the records before its watermark left
     if (source_active_)
       schedule_poll();
     else
@@ -876,6 +948,8 @@ private:
   void finish(bool end_of_input) {
     if (finishing_ || failed_ || final_requested_)
       return;
+    if (align_) // before the final watermark: an ended instance no longer holds its group
+      send_alignment(alignment_state::ended);
     if (end_of_input && out_watermark_ < max_watermark && all_inputs_reached_end_of_time()) {
       advance_watermark(max_watermark);
       if (failed_)
@@ -1027,6 +1101,16 @@ private:
   std::int64_t last_checkpoint_ = -1; ///< the last checkpoint snapshotted here
   std::int64_t last_committed_ = -1;  ///< the last checkpoint known complete
   std::optional<clock::time_point> wakeup_at_;
+  /// An aligned continuous source: what it last reported and the allowance it holds.
+  struct alignment {
+    std::chrono::nanoseconds interval;
+    std::optional<event_time> allowed{}; ///< none until the coordinator's first answer
+    alignment_state state = alignment_state::waiting;
+    event_time watermark = min_watermark; ///< reported last
+    std::chrono::steady_clock::time_point last_report{};
+    bool report_scheduled = false;
+  };
+  std::optional<alignment> align_;
 };
 
 } // namespace

@@ -125,18 +125,23 @@ private:
         b_->g.record_error(make_error(error_code::invalid_option,
                                       "source '" + spec.name +
                                         "': the idle timeout must be positive"));
-      // A negative delay puts the watermark ahead of the newest record, which would drop
-      // the newest rows as late (Spark rejects it too). Named after `.name()`.
-      if (strategy->bounded_delay && *strategy->bounded_delay < duration::zero())
-        spec.check = [delay = *strategy->bounded_delay](const std::string& name) {
-          return result<void>{make_error(error_code::invalid_option,
-                                         "source '" + name + "': the watermark delay must not "
-                                         "be negative, got " + std::to_string(delay.count()) +
-                                         "us")};
-        };
+      // Named after `.name()`, so checked by `validate`.
+      spec.check = [delay = strategy->bounded_delay,
+                    align = strategy->alignment](const std::string& name) -> result<void> {
+        // A negative delay puts the watermark ahead of the newest record, which would drop
+        // the newest rows as late (Spark rejects it too).
+        if (delay && *delay < duration::zero())
+          return make_error(error_code::invalid_option,
+                            "source '" + name + "': the watermark delay must not be negative, "
+                            "got " + std::to_string(delay->count()) + "us");
+        if (align)
+          return check_watermark_alignment(name, *align);
+        return {};
+      };
       spec.description += ", watermarks: " + strategy->description;
       spec.event_time = true;
       spec.watermark_delay = strategy->bounded_delay;
+      spec.alignment = strategy->alignment;
     }
     spec.make_source = [desc, strategy](const source_context& ctx) -> std::unique_ptr<source_base> {
       std::unique_ptr<source<T>> s = desc.create(ctx);

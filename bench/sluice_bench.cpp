@@ -5,7 +5,7 @@
 //   sluice_bench w2 --records 10000000 --runs 5
 //   sluice_bench w3 --rate 100000 --seconds 5
 //   sluice_bench w4 --window 1s --parallelism 1 --runs 5   (also --window 10ms)
-//   sluice_bench session --gap 2ms --parallelism 2 --runs 5
+//   sluice_bench session --gap 2ms --parallelism 2 --runs 5   (--align 10ms: watermark alignment)
 //   sluice_bench join --records 2000000 --bound-ms 1 --runs 5
 #include "sluice/api/job.hpp"
 #include "sluice/bench/checkpoint_bench.hpp"
@@ -634,6 +634,10 @@ int main(int argc, char** argv) {
     sub->add_option("--batch-size", wo.batch_size, "records per batch");
     sub->add_option("--parallelism", wo.parallelism, "parallelism of source and windows");
     sub->add_option("--threads", wo.threads, "actor scheduler threads");
+    sub->add_option("--align", wo.align,
+                    "watermark alignment of the generator's instances: max drift (10ms)");
+    sub->add_option("--align-interval", wo.align_interval,
+                    "with --align: how often instances report their watermark");
   };
   auto* w4 = app.add_subcommand("w4", "keyed tumbling event-time window count vs a loop");
   w4->add_option("--window", wo.window, "window size: 1s, 10ms, 500us");

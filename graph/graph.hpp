@@ -134,6 +134,8 @@ struct node_spec {
   /// bound when it is one of the bounded strategies (micro-batch mode needs it).
   bool event_time = false;
   std::optional<duration> watermark_delay;
+  /// Sources: the strategy's watermark alignment (group, drift), for the runtime.
+  std::optional<watermark_alignment> alignment;
   /// What it keeps in checkpoints (for the fingerprint; empty: none declared).
   state_spec state{};
 };

@@ -12,6 +12,7 @@
 /// exactly `delay` behind the maximum is still on time. Each split of a source instance
 /// (a Kafka partition, a file) has its own generator; the instance's watermark is the
 /// minimum over its splits that are not idle, and it never goes back.
+#include "sluice/core/error.hpp"
 #include "sluice/core/time.hpp"
 
 #include <algorithm>
@@ -56,6 +57,51 @@ private:
   event_time max_ = min_watermark;
 };
 
+/// Flink's watermark alignment (`WatermarkStrategy.withWatermarkAlignment`): the source
+/// instances of one group stop polling while their watermark is more than `max_drift` ahead
+/// of the group's slowest, so that a fast instance cannot fill downstream state (windows,
+/// joins) with records the slow one's watermark holds back. See docs/event-time.md.
+///
+/// - The group's minimum is taken over its instances that are neither idle nor at the end
+///   of their input: idle and finished instances do not hold the group back.
+/// - An instance that has not emitted a watermark yet holds the group at "unknown": the
+///   others wait after their first watermark until it has one, goes idle or ends (Flink
+///   leaves it out instead, so its first minutes may run unaligned; downstream waits for it
+///   anyway, so records of the others would only pile up). `with_idleness` releases an
+///   instance that never gets records, as it releases the downstream watermark.
+/// - Instances report their watermark to the coordinator (node 0 in a multi-node job) at
+///   most every `update_interval` of real time, and the coordinator sends each instance
+///   the watermark it may reach; so an instance runs at most one polled batch past
+///   `group minimum + max_drift`, never further.
+/// - Not checkpointed (as in Flink): after a restore the group rebuilds from new reports.
+///   Micro-batch triggers ignore it (each trigger reads a planned, bounded input).
+struct watermark_alignment {
+  std::string group;        ///< instances of every source with the same group align together
+  duration max_drift{};     ///< how far ahead of the group's minimum an instance may run; > 0
+  /// How often, at most, an instance reports its watermark (real time, not the job's
+  /// processing clock: it paces control messages). Default 1 s, as Flink; > 0.
+  std::chrono::nanoseconds update_interval = std::chrono::seconds{1};
+};
+
+/// Checks `a`'s options for source `source` (`job` does so before the start): a named
+/// group, a positive drift and a positive update interval.
+[[nodiscard]] inline result<void> check_watermark_alignment(const std::string& source,
+                                                            const watermark_alignment& a) {
+  const auto bad = [&](const std::string& what) {
+    return make_error(error_code::invalid_option,
+                      "source '" + source + "': watermark alignment: " + what);
+  };
+  if (a.group.empty())
+    return bad("the group needs a name");
+  if (a.max_drift <= duration::zero())
+    return bad("the max drift must be positive, got " + std::to_string(a.max_drift.count()) +
+               "us");
+  if (a.update_interval <= std::chrono::nanoseconds::zero())
+    return bad("the update interval must be positive, got " +
+               std::to_string(a.update_interval.count()) + "ns");
+  return {};
+}
+
 /// How a source stamps records with event time and makes watermarks from them.
 template <class T>
 struct watermark_strategy {
@@ -72,6 +118,9 @@ struct watermark_strategy {
   /// tight loop instead of a virtual call per record (same watermarks as `generator`).
   std::optional<duration> bounded_delay;
 
+  /// Unset: not aligned (see `with_watermark_alignment`).
+  std::optional<watermark_alignment> alignment;
+
   /// Marks inputs idle after `timeout` without records (Flink's withIdleness).
   watermark_strategy with_idleness(std::chrono::nanoseconds timeout) const {
     auto copy = *this;
@@ -79,6 +128,22 @@ struct watermark_strategy {
     copy.description += ", idle after " + std::to_string(
                           std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
                         "ms";
+    return copy;
+  }
+
+  /// Aligns this source's instances with every instance of group `group` (Flink's
+  /// withWatermarkAlignment): an instance whose watermark is more than `max_drift` ahead of
+  /// the group's minimum stops polling until the minimum catches up. Both durations must be
+  /// positive (checked when the job is built). See `watermark_alignment`.
+  watermark_strategy with_watermark_alignment(
+    std::string group, duration max_drift,
+    std::chrono::nanoseconds update_interval = std::chrono::seconds{1}) const {
+    auto copy = *this;
+    copy.description += ", aligned in group '" + group + "' (max drift " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         max_drift).count()) +
+                        "ms)";
+    copy.alignment = watermark_alignment{std::move(group), max_drift, update_interval};
     return copy;
   }
 };
@@ -103,7 +168,8 @@ watermark_strategy<T> bounded_out_of_orderness(duration max_delay, F timestamp) 
           },
           std::nullopt,
           "bounded out-of-orderness " + std::to_string(max_delay.count()) + "us",
-          max_delay};
+          max_delay,
+          std::nullopt};
 }
 
 /// Event times only ever increase within a split: W = max event time seen - 1µs.
@@ -119,7 +185,7 @@ template <class T, class F, class Make>
 watermark_strategy<T> custom(F timestamp, Make make, std::string description = "custom") {
   return {detail::timestamp_of<T>(std::move(timestamp)),
           [make = std::move(make)]() -> std::unique_ptr<watermark_generator<T>> { return make(); },
-          std::nullopt, std::move(description), std::nullopt};
+          std::nullopt, std::move(description), std::nullopt, std::nullopt};
 }
 
 } // namespace watermarks

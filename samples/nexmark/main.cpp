@@ -2,6 +2,7 @@
 //
 //   nexmark --query 5 --events 10000000 [--rate R] [--parallelism P] [--output FILE]
 //     [--output-dir DIR] [--checkpoint-dir CKPT --checkpoint-interval 1s]
+//     [--split ranges|interleaved] [--align DRIFT [--align-interval 1s]]
 //
 // The result rows are counted and summed into an order-independent checksum; with --output
 // they also go to FILE as CSV (a header, then the rows in arrival order: at least once
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
   std::int64_t rate = 0;
   std::string output;
   std::string split = "ranges";
+  std::string align;
+  std::string align_interval = "1s";
   samples::add_common_flags(app, common);
   app.add_option("--query", query, "the query: 0-8, 11 or 12")->required();
   app.add_option("--events", events, "events to generate (2% persons, 6% auctions, 92% bids)")
@@ -64,6 +67,12 @@ int main(int argc, char** argv) {
                  "(instance i of p takes every p-th event, so all advance together in event "
                  "time); the events are the same either way")
     ->check(CLI::IsMember({"ranges", "interleaved"}));
+  app.add_option("--align", align,
+                 "watermark alignment of the source instances (Flink's "
+                 "withWatermarkAlignment): the max drift of event time between them, e.g. 10s; "
+                 "default: not aligned");
+  app.add_option("--align-interval", align_interval,
+                 "with --align: how often each instance reports its watermark (default 1s)");
   CLI11_PARSE(app, argc, argv);
   if (events <= 0) {
     std::cerr << "nexmark: --events: must be positive, got " << events << "\n";
@@ -83,6 +92,17 @@ int main(int argc, char** argv) {
   ro.query = query;
   ro.events = events;
   ro.split = split == "interleaved" ? nexmark::split_mode::interleaved : nexmark::split_mode::ranges;
+  if (!align.empty()) {
+    auto drift = samples::duration_flag("--align", align, samples::duration_rule::positive);
+    auto interval = samples::duration_flag("--align-interval", align_interval,
+                                           samples::duration_rule::positive);
+    if (!drift || !interval) {
+      std::cerr << "nexmark: " << (drift ? interval.error() : drift.error()).to_string() << "\n";
+      return 2;
+    }
+    ro.align_drift = *drift;
+    ro.align_interval = *interval;
+  }
   if (rate > 0) {
     ro.events_per_second = rate;
     ro.throttle = static_cast<double>(rate);

@@ -21,7 +21,10 @@ result<stream<row>> add_query(job& j, const run_options& o) {
   source.split = o.split;
   if (auto ok = source.validate(); !ok)
     return ok.error();
-  auto in = j.from(std::move(source), nexmark_watermarks()).name("nexmark");
+  auto strategy = nexmark_watermarks();
+  if (o.align_drift)
+    strategy = strategy.with_watermark_alignment("nexmark", *o.align_drift, o.align_interval);
+  auto in = j.from(std::move(source), std::move(strategy)).name("nexmark");
   return q->build(std::move(in));
 }
 

@@ -4,6 +4,7 @@
 #include "sluice/samples/nexmark/queries.hpp"
 #include "sluice/samples/nexmark/source.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 
@@ -20,6 +21,11 @@ struct run_options {
   std::optional<double> throttle{};
   /// How events are dealt out to parallel source instances.
   split_mode split = split_mode::ranges;
+  /// Watermark alignment of the source instances (`with_watermark_alignment`, group
+  /// "nexmark"): their max drift; none: not aligned.
+  std::optional<duration> align_drift{};
+  /// With `align_drift`: how often instances report their watermark (Flink's default 1 s).
+  std::chrono::nanoseconds align_interval = std::chrono::seconds{1};
 };
 
 /// Adds the source and the query to `j`; the query's rows. Errors name a bad option.

@@ -288,4 +288,34 @@ BOOST_AUTO_TEST_CASE(an_attempt_carries_its_nodes_and_placement_and_a_removed_no
   BOOST_TEST(removed->text == r.text);
 }
 
+// Watermark alignment across nodes: a remote source task's report reaches node 0's
+// coordinator, and its allowance the task, as control messages; a report naming no
+// alignment state is refused, not taken as some state.
+BOOST_AUTO_TEST_CASE(alignment_reports_and_allowances_cross_nodes_and_bad_states_are_refused) {
+  control_message r{control_message::kind::wm_report};
+  r.task = 4;
+  r.code = 1; // active
+  r.watermark_us = 1'234'567;
+  auto report = decode_control(encode_control(r));
+  BOOST_REQUIRE(report);
+  BOOST_TEST(to_string(report->what) == "wmreport");
+  BOOST_TEST(report->task == 4);
+  BOOST_TEST(report->code == 1);
+  BOOST_TEST(report->watermark_us == 1'234'567);
+
+  control_message a{control_message::kind::wm_allow};
+  a.task = 4;
+  a.watermark_us = -5;
+  auto allow = decode_control(encode_control(a));
+  BOOST_REQUIRE(allow);
+  BOOST_TEST(to_string(allow->what) == "wmallow");
+  BOOST_TEST(allow->watermark_us == -5);
+
+  r.code = 7;
+  auto bad = decode_control(encode_control(r));
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST((bad.error().code == error_code::malformed_frame));
+  BOOST_TEST(bad.error().message.find("no alignment state 7") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

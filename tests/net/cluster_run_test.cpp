@@ -185,6 +185,52 @@ struct counted_rate {
   std::string describe() const { return inner.describe(); }
 };
 
+/// An event of `drifting`: which instance made it, and its event time in µs.
+struct tick {
+  std::int64_t instance = 0;
+  std::int64_t us = 0;
+};
+
+template <class Inspector>
+bool inspect(Inspector& f, tick& x) {
+  return f.object("tick").fields(f.field("instance", x.instance), f.field("us", x.us));
+}
+
+/// Two instances over the same 2 s of event time: instance 0 in 200 polls of 10 records
+/// 1 ms apart, instance 1 ten times faster, in 20 polls of 10 records 10 ms apart (a poll
+/// moves its watermark 100 ms).
+struct drifting {
+  using record_type = tick;
+  struct instance final : source<tick> {
+    int id = 0;
+    int polls = 0;
+    result<void> open(const source_context& c) override {
+      id = c.instance;
+      return {};
+    }
+    result<poll_result> poll(source_output<tick>& out, std::size_t) override {
+      const std::int64_t step = id == 0 ? 1'000 : 10'000;
+      for (std::int64_t i = 0; i < 10; ++i)
+        out.records.push_back({id, (polls * 10 + i) * step});
+      return ++polls == (id == 0 ? 200 : 20) ? poll_result::end() : poll_result::more();
+    }
+  };
+  std::unique_ptr<source<tick>> create(const source_context&) const {
+    return std::make_unique<instance>();
+  }
+  std::string describe() const { return "drifting"; }
+  int max_parallelism() const { return 2; }
+};
+
+/// Seen by the one instance downstream of both: each instance's newest event time and the
+/// widest spread between them.
+struct spread_seen {
+  std::mutex m;
+  std::int64_t max[2] = {-1, -1};
+  std::int64_t widest = 0;
+  std::uint64_t n = 0;
+};
+
 } // namespace
 
 BOOST_TEST_GLOBAL_FIXTURE(log_to_stderr);
@@ -606,6 +652,55 @@ BOOST_AUTO_TEST_CASE(a_slow_sink_on_node_1_slows_node_0_within_the_credits) {
   BOOST_TEST(waited > 0u); // node 1's slowness reached node 0's source
   for (const auto& t : results[1]->tasks)
     BOOST_TEST(t.max_input_queue <= 2u * 3u * 2u); // credits of its inputs, nothing more
+}
+
+// Watermark alignment across nodes: the source instances run on different nodes, report to
+// node 0's coordinator and get their allowances back as control messages. The fast
+// instance never gets further ahead downstream than the drift plus one poll; without the
+// remote path it would wait for its first allowance forever.
+BOOST_AUTO_TEST_CASE(watermark_alignment_holds_across_nodes) {
+  const auto cluster = loopback_cluster(2);
+  auto seen = std::make_shared<spread_seen>();
+  std::vector<job> jobs;
+  for (int node = 0; node < 2; ++node) {
+    job_options o;
+    o.parallelism = 2;
+    o.runtime.batch_size = 16;
+    o.runtime.cluster.nodes = cluster;
+    o.runtime.cluster.node = node;
+    job j{o};
+    j.from(drifting{}, watermarks::monotonous<tick>([](const tick& t) {
+                         return event_time{duration{t.us}};
+                       }).with_watermark_alignment("g", 300ms, 1ms))
+      .name("ticks")
+      .rebalance()
+      .map([seen](const tick& t) {
+        std::lock_guard lk{seen->m};
+        auto& mx = seen->max[t.instance];
+        mx = std::max(mx, t.us);
+        ++seen->n;
+        if (seen->max[0] >= 0 && seen->max[1] >= 0)
+          seen->widest = std::max({seen->widest, seen->max[1] - seen->max[0],
+                                   seen->max[0] - seen->max[1]});
+        return t;
+      })
+      .name("spread")
+      .parallelism(1)
+      .sink_to(sinks::for_each<tick>([](const tick&) {}))
+      .name("out");
+    jobs.push_back(std::move(j));
+  }
+  {
+    auto explained = jobs[0].explain();
+    BOOST_REQUIRE(explained);
+    BOOST_TEST_MESSAGE(*explained);
+  }
+  auto results = run_all(jobs);
+  for (auto& res : results)
+    BOOST_REQUIRE_MESSAGE(res, (res ? "" : res.error().to_string()));
+  std::lock_guard lk{seen->m};
+  BOOST_TEST(seen->n == 2200u);
+  BOOST_TEST(seen->widest <= 400'000); // drift 300 ms + one poll of the fast instance
 }
 
 BOOST_AUTO_TEST_CASE(explain_names_the_node_of_every_instance) {

@@ -20,7 +20,8 @@
 # Per run: events/s (events / the job's own elapsed time, as the sample prints it),
 # events/s per core (events / (user + sys CPU seconds) from /usr/bin/time -v: what one
 # fully used core would do), peak RSS, the result rows and their checksum (equal at every
-# parallelism, and for q0-q2 equal to the loop's). Unthrottled: the source emits as fast as
+# parallelism, and for q0-q2 equal to the loop's), the 1-minute load average just before the
+# run (the machine may be shared). Unthrottled: the source emits as fast as
 # it can; event time runs at Beam's 10 000 events/s timeline.
 #
 # Environment: SLUICE_BUILD (default build).
@@ -44,7 +45,7 @@ while [[ $# -gt 0 ]]; do
     --splits) splits="$2"; shift 2 ;;
     --checkpoint-interval) checkpoints="$2"; shift 2 ;;
     --flink) flink=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "nexmark.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -71,6 +72,8 @@ run() {
     rm -rf "$tmp/ckpt"
     set -- "$@" --checkpoint-dir "$tmp/ckpt" --checkpoint-interval "$checkpoints"
   fi
+  local load
+  load="$(cut -d' ' -f1 /proc/loadavg)"
   /usr/bin/time -v -o "$tmp/time" "$@" > "$tmp/out" 2> "$tmp/err" || {
     echo "nexmark.sh: $name failed:" >&2; cat "$tmp/err" "$tmp/out" >&2; exit 1; }
   local line rate rows sum user sys rss
@@ -84,15 +87,15 @@ run() {
   rss="$(awk -F': ' '/Maximum resident/ {print $2}' "$tmp/time")"
   last_rows="$rows" last_sum="$sum"
   awk -v n="$name" -v r="$rate" -v e="$events" -v u="$user" -v s="$sys" -v m="$rss" \
-      -v rows="$rows" -v sum="$sum" 'BEGIN {
+      -v rows="$rows" -v sum="$sum" -v l="$load" 'BEGIN {
     cpu = u + s; per = cpu > 0 ? e / cpu : 0
-    printf "| %-22s | %11.0f | %14.0f | %7.2f | %8.0f | %10s | %s |\n", n, r, per, cpu, m / 1024, rows, sum }'
+    printf "| %-22s | %11.0f | %14.0f | %7.2f | %8.0f | %10s | %s | %5s |\n", n, r, per, cpu, m / 1024, rows, sum, l }'
 }
 
 echo "# Nexmark, $events events${checkpoints:+, checkpoints every $checkpoints}, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| run                    |    events/s | events/s/core | CPU s   | RSS MiB  |       rows | checksum |"
-echo "|------------------------|-------------|----------------|---------|----------|------------|----------|"
+echo "| run                    |    events/s | events/s/core | CPU s   | RSS MiB  |       rows | checksum | load  |"
+echo "|------------------------|-------------|----------------|---------|----------|------------|----------|-------|"
 for q in $queries; do
   if [[ "$q" == 0 || "$q" == 1 || "$q" == 2 ]]; then
     run "loop q$q" "$loop" --query "$q" --events "$events"

@@ -14,10 +14,13 @@
 //   java -cp CLASSES:$(cat cp.txt) sluice.bench.NexmarkFlink QUERY EVENTS PARALLELISM
 package sluice.bench;
 
+import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import org.apache.flink.api.common.JobExecutionResult;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.JobListener;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
@@ -92,11 +95,30 @@ public class NexmarkFlink {
       return;
     }
     rows.flatMap(new Rows.Checksum()).name("results").sinkTo(new DiscardingSink<>());
+    JobCpu cpu = new JobCpu();
+    env.registerJobListener(cpu);
     JobExecutionResult r = env.execute("nexmark-q" + q);
+    double jobCpu = cpu.seconds();
     double seconds = r.getNetRuntime() / 1000.0;
     long count = r.getAccumulatorResult(Rows.Checksum.ROWS);
     long checksum = r.getAccumulatorResult(Rows.Checksum.CHECKSUM);
-    System.out.printf("flink q%d: %d events in %.3f s: %.0f events/s, %d result rows, checksum %016x%n",
-                      q, n, seconds, n / seconds, count, checksum);
+    System.out.printf("flink q%d: %d events in %.3f s: %.0f events/s, %d result rows, checksum %016x, "
+                      + "job CPU %.2f s%n", q, n, seconds, n / seconds, count, checksum, jobCpu);
+  }
+
+  /**
+   * The JVM's CPU time from the job's submission to now: the job's own work with the JIT and
+   * GC threads it keeps busy, without the JVM's start and the mini-cluster's (which the
+   * process's CPU time, measured outside, includes).
+   */
+  static final class JobCpu implements JobListener {
+    private volatile long atSubmit = -1;
+    static long processCpuNanos() {
+      return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
+    }
+    @Override public void onJobSubmitted(JobClient client, Throwable failure) { atSubmit = processCpuNanos(); }
+    @Override public void onJobExecuted(JobExecutionResult result, Throwable failure) {}
+    double seconds() { return atSubmit < 0 ? Double.NaN : (processCpuNanos() - atSubmit) / 1e9; }
   }
 }

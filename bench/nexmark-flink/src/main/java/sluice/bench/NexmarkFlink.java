@@ -1,178 +1,124 @@
-// q0-q2 of Nexmark as Flink DataStream jobs, for the side-by-side of bench/nexmark.sh.
+// Nexmark q0-q8, q11, q12 as Flink DataStream jobs, for the side-by-side of bench/nexmark.sh
+// (docs/nexmark.md, BENCHMARKS.md "Nexmark (issue 26)").
 //
-// The events are those of samples/nexmark: Beam's generator rules with the JDK's
-// java.util.Random (the same code as tests/nexmark/reference/NexmarkReference.java, which
-// the C++ generator matches field by field). A parallel sequence source yields event
-// numbers; each instance generates its events, keeps the bids, makes the same CSV rows as
-// samples/nexmark and discards them, counting rows in an accumulator. Object reuse is on,
-// as in the nexmark project's Flink configuration.
+// The events are those of samples/nexmark (Generator: Beam's rules with java.util.Random).
+// Instance i of p generates the events i, i + p, ... (Interleaved, as the sample's --split
+// interleaved); event time is the event's dateTime and the watermark the nexmark project's
+// DDL, dateTime - 4 s (WatermarkStrategy.forBoundedOutOfOrderness, per source split). The
+// queries (Stateless, Q3, ClosingPrices, Windowed, Q12) compute the sample's rows; Rows
+// counts them and sums their XXH64 hashes as the sample does, so equal row counts and
+// checksums prove equal answers (q12's rows depend on the wall clock: count only).
+// Local mini-cluster, heap state, no checkpoints, object reuse on (as the nexmark project's
+// Flink configuration); the rows are discarded after counting.
 //
-//   java -cp target/classes:$(cat cp.txt) sluice.bench.NexmarkFlink QUERY EVENTS PARALLELISM
+//   java -cp CLASSES:$(cat cp.txt) sluice.bench.NexmarkFlink QUERY EVENTS PARALLELISM
 package sluice.bench;
 
-import java.util.Random;
+import java.lang.management.ManagementFactory;
+import java.time.Duration;
 import org.apache.flink.api.common.JobExecutionResult;
-import org.apache.flink.api.common.accumulators.LongCounter;
-import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.functions.RichFlatMapFunction;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.JobListener;
+import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
-import org.apache.flink.util.Collector;
+import sluice.bench.Generator.Event;
 
 public class NexmarkFlink {
-  static final long BASE_TIME = 1436918400000L;
-  static final int P = 1, A = 3, T = 50;
-  static final String[] STATES = {"AZ", "CA", "ID", "OR", "WA", "WY"};
-  static final String[] CITIES = {"Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland",
-                                  "Bend", "Redmond", "Seattle", "Kent", "Cheyenne"};
-  static final String[] FIRST = {"Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate",
-                                 "Julie", "Sarah", "Deiter", "Walter"};
-  static final String[] LAST = {"Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton",
-                                "Smith", "Jones", "Noris"};
-
-  public static class Bid {
-    public long auction, bidder, price, dateTime;
-    public String extra;
-    public Bid() {}
-  }
-  public static class Person {
-    public long id, dateTime;
-    public String name, email, creditCard, city, state, extra;
-    public Person() {}
-  }
-  public static class Auction {
-    public long id, initialBid, reserve, dateTime, expires, seller, category;
-    public String itemName, description, extra;
-    public Auction() {}
+  /** Number k of the source -> the event it stands for. */
+  static final class Generate implements MapFunction<Long, Event> {
+    private final Interleaved numbers;
+    Generate(Interleaved numbers) { this.numbers = numbers; }
+    @Override public Event map(Long k) { return Generator.event(numbers.number(k)); }
   }
 
-  static long timestamp(long n) { return BASE_TIME + (n * 100L) / 1000L; } // 10 000/s
-  static long boundedLong(Random r, long n) {
-    return n < Integer.MAX_VALUE ? r.nextInt((int) n) : Math.abs(r.nextLong() % n);
-  }
-  static long price(Random r) { return Math.round(Math.pow(10.0, r.nextDouble() * 6.0) * 100.0); }
-  static String string(Random r, int max) {
-    int len = 3 + r.nextInt(max - 3);
-    StringBuilder sb = new StringBuilder();
-    for (int i = 0; i < len; ++i)
-      sb.append(r.nextInt(13) == 0 ? ' ' : (char) ('a' + r.nextInt(26)));
-    return sb.toString().trim();
-  }
-  static String exactString(Random r, int length) {
-    StringBuilder sb = new StringBuilder();
-    int rnd = 0, left = 0;
-    for (int i = 0; i < length; ++i) {
-      if (left == 0) { rnd = r.nextInt(); left = 6; }
-      sb.append((char) ('a' + rnd % 26));
-      rnd /= 26;
-      --left;
+  static DataStream<String> query(int q, DataStream<Event> events) {
+    switch (q) {
+      case 0: case 1: case 2: return Stateless.query(q, events);
+      case 3: return Q3.query(events);
+      case 4: return ClosingPrices.q4(events);
+      case 5: return Windowed.q5(events);
+      case 6: return ClosingPrices.q6(events);
+      case 7: return Windowed.q7(events);
+      case 8: return Windowed.q8(events);
+      case 11: return Windowed.q11(events);
+      case 12: return Q12.query(events);
+      default: throw new IllegalArgumentException("unknown query " + q + ": 0-8, 11 or 12");
     }
-    return sb.toString();
-  }
-  static String extra(Random r, int current, int average) {
-    if (current > average) return "";
-    int want = average - current;
-    int delta = (int) Math.round(want * 0.2);
-    return exactString(r, want - delta + (delta == 0 ? 0 : r.nextInt(2 * delta)));
-  }
-  static long lastPerson(long id) { return id / T; }
-  static long lastAuction(long id) {
-    long epoch = id / T, offset = id % T;
-    if (offset < P) { epoch--; offset = A - 1; }
-    else if (offset >= P + A) offset = A - 1;
-    else offset -= P;
-    return epoch * A + offset;
-  }
-  static long randomPerson(long id, Random r) {
-    long people = lastPerson(id) + 1;
-    long active = Math.min(people, 1000);
-    return people - active + boundedLong(r, active + 10);
-  }
-  static long randomAuction(long id, Random r) {
-    long hi = lastAuction(id), lo = Math.max(hi - 100, 0);
-    return lo + boundedLong(r, hi - lo + 1 + 10);
   }
 
-  /** The event number `c`: a Person, an Auction or a Bid, as Beam makes it. */
-  static Object event(long c) {
-    long ts = timestamp(c);
-    Random r = new Random(c);
-    long rem = c % T;
-    if (rem < P) {
-      Person p = new Person();
-      p.id = lastPerson(c) + 1000;
-      p.name = FIRST[r.nextInt(FIRST.length)] + " " + LAST[r.nextInt(LAST.length)];
-      p.email = string(r, 7) + "@" + string(r, 5) + ".com";
-      StringBuilder cc = new StringBuilder();
-      for (int i = 0; i < 4; ++i) {
-        if (i > 0) cc.append(' ');
-        cc.append(String.format("%04d", r.nextInt(10000)));
-      }
-      p.creditCard = cc.toString();
-      p.city = CITIES[r.nextInt(CITIES.length)];
-      p.state = STATES[r.nextInt(STATES.length)];
-      p.extra = extra(r, 8 + p.name.length() + p.email.length() + p.creditCard.length()
-                           + p.city.length() + p.state.length(), 200);
-      p.dateTime = ts;
-      return p;
+  static long parse(String what, String s, long min) {
+    long v;
+    try {
+      v = Long.parseLong(s);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(what + ": not a number: " + s);
     }
-    if (rem < P + A) {
-      Auction a = new Auction();
-      a.id = lastAuction(c) + 1000;
-      a.seller = (r.nextInt(4) > 0 ? (lastPerson(c) / 100) * 100 : randomPerson(c, r)) + 1000;
-      a.category = 10 + r.nextInt(5);
-      a.initialBid = price(r);
-      long horizon = timestamp(c + 1666) - ts;
-      a.expires = ts + 1 + boundedLong(r, Math.max(horizon * 2, 1L));
-      a.itemName = string(r, 20);
-      a.description = string(r, 100);
-      a.reserve = a.initialBid + price(r);
-      a.extra = extra(r, 8 + a.itemName.length() + a.description.length() + 40, 500);
-      a.dateTime = ts;
-      return a;
-    }
-    Bid b = new Bid();
-    b.auction = (r.nextInt(2) > 0 ? (lastAuction(c) / 100) * 100 : randomAuction(c, r)) + 1000;
-    b.bidder = (r.nextInt(4) > 0 ? (lastPerson(c) / 100) * 100 + 1 : randomPerson(c, r)) + 1000;
-    b.price = price(r);
-    b.extra = extra(r, 32, 100);
-    b.dateTime = ts;
-    return b;
-  }
-
-  /** Generates the events, keeps the bids, makes query `q`'s rows, counts them. */
-  public static class Query extends RichFlatMapFunction<Long, String> {
-    private final int q;
-    private final LongCounter rows = new LongCounter();
-    public Query(int q) { this.q = q; }
-    @Override public void open(OpenContext ctx) { getRuntimeContext().addAccumulator("rows", rows); }
-    @Override public void flatMap(Long c, Collector<String> out) {
-      Object e = event(c);
-      if (!(e instanceof Bid)) return;
-      Bid b = (Bid) e;
-      String row;
-      if (q == 0) row = b.auction + "," + b.bidder + "," + b.price + "," + b.dateTime + "," + b.extra;
-      else if (q == 1) row = b.auction + "," + b.bidder + "," + (908 * b.price + 500) / 1000 + ","
-                               + b.dateTime + "," + b.extra;
-      else if (b.auction % 123 == 0) row = b.auction + "," + b.price;
-      else return;
-      rows.add(1L);
-      out.collect(row);
-    }
+    if (v < min) throw new IllegalArgumentException(what + ": must be at least " + min + ", got " + v);
+    return v;
   }
 
   public static void main(String[] args) throws Exception {
-    int q = Integer.parseInt(args[0]);
-    long n = Long.parseLong(args[1]);
-    int parallelism = Integer.parseInt(args[2]);
+    if (args.length != 3) {
+      System.err.println("usage: NexmarkFlink QUERY EVENTS PARALLELISM");
+      System.exit(2);
+    }
+    int q;
+    long n;
+    int parallelism;
+    try {
+      q = (int) parse("QUERY", args[0], 0);
+      n = parse("EVENTS", args[1], 1);
+      parallelism = (int) parse("PARALLELISM", args[2], 1);
+    } catch (IllegalArgumentException e) {
+      System.err.println("NexmarkFlink: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
     env.setParallelism(parallelism);
     env.getConfig().enableObjectReuse();
-    env.fromSequence(0, n - 1).flatMap(new Query(q)).sinkTo(new DiscardingSink<>());
+    Interleaved numbers = new Interleaved(n, parallelism);
+    WatermarkStrategy<Long> watermarks = WatermarkStrategy
+      .<Long>forBoundedOutOfOrderness(Duration.ofSeconds(4))
+      .withTimestampAssigner((k, previous) -> Generator.timestamp(numbers.number(k)));
+    DataStream<Event> events = env.fromSource(numbers, watermarks, "nexmark")
+      .map(new Generate(numbers)).name("events");
+    DataStream<String> rows;
+    try {
+      rows = query(q, events);
+    } catch (IllegalArgumentException e) {
+      System.err.println("NexmarkFlink: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    rows.flatMap(new Rows.Checksum()).name("results").sinkTo(new DiscardingSink<>());
+    JobCpu cpu = new JobCpu();
+    env.registerJobListener(cpu);
     JobExecutionResult r = env.execute("nexmark-q" + q);
+    double jobCpu = cpu.seconds();
     double seconds = r.getNetRuntime() / 1000.0;
-    long rows = r.getAccumulatorResult("rows");
-    System.out.printf("flink q%d: %d events in %.3f s: %.0f events/s, %d result rows%n", q, n,
-                      seconds, n / seconds, rows);
+    long count = r.getAccumulatorResult(Rows.Checksum.ROWS);
+    long checksum = r.getAccumulatorResult(Rows.Checksum.CHECKSUM);
+    System.out.printf("flink q%d: %d events in %.3f s: %.0f events/s, %d result rows, checksum %016x, "
+                      + "job CPU %.2f s%n", q, n, seconds, n / seconds, count, checksum, jobCpu);
+  }
+
+  /**
+   * The JVM's CPU time from the job's submission to now: the job's own work with the JIT and
+   * GC threads it keeps busy, without the JVM's start and the mini-cluster's (which the
+   * process's CPU time, measured outside, includes).
+   */
+  static final class JobCpu implements JobListener {
+    private volatile long atSubmit = -1;
+    static long processCpuNanos() {
+      return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
+    }
+    @Override public void onJobSubmitted(JobClient client, Throwable failure) { atSubmit = processCpuNanos(); }
+    @Override public void onJobExecuted(JobExecutionResult result, Throwable failure) {}
+    double seconds() { return atSubmit < 0 ? Double.NaN : (processCpuNanos() - atSubmit) / 1e9; }
   }
 }

@@ -27,26 +27,44 @@ extern char** environ;
 
 namespace sluice::test {
 
+/// The argument and environment arrays `posix_spawn` takes: `args` (args[0] is the program),
+/// and this process's environment with `SLUICE_CRASH_AT=crash_at` in place of its own when
+/// `crash_at` is not empty (samples/common/cli.hpp). Not copyable: the arrays point into it.
+class spawn_arrays {
+public:
+  spawn_arrays(const std::vector<std::string>& args, const std::string& crash_at) {
+    for (auto& a : args)
+      argv_.push_back(const_cast<char*>(a.c_str()));
+    argv_.push_back(nullptr);
+    for (char** e = environ; *e; ++e)
+      if (!std::string_view{*e}.starts_with("SLUICE_CRASH_AT="))
+        env_text_.emplace_back(*e);
+    if (!crash_at.empty())
+      env_text_.push_back("SLUICE_CRASH_AT=" + crash_at);
+    for (auto& e : env_text_)
+      envp_.push_back(e.data());
+    envp_.push_back(nullptr);
+  }
+  spawn_arrays(const spawn_arrays&) = delete;
+  spawn_arrays& operator=(const spawn_arrays&) = delete;
+
+  char* program() const { return argv_[0]; }
+  char* const* argv() const { return argv_.data(); }
+  char* const* envp() const { return envp_.data(); }
+
+private:
+  std::vector<char*> argv_;
+  std::vector<std::string> env_text_;
+  std::vector<char*> envp_;
+};
+
 /// Runs `args` (args[0] is the program) with `SLUICE_CRASH_AT=crash_at` when not empty, its
 /// stdout and stderr to the files given (empty: this process's); `kill_after` kills it after
 /// that long. Returns the wait status.
 inline int run_child(const std::vector<std::string>& args, const std::string& crash_at = {},
                      std::optional<std::chrono::milliseconds> kill_after = {},
                      const std::string& stdout_file = {}, const std::string& stderr_file = {}) {
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text;
-  for (char** e = environ; *e; ++e)
-    if (!std::string_view{*e}.starts_with("SLUICE_CRASH_AT="))
-      env_text.emplace_back(*e);
-  if (!crash_at.empty())
-    env_text.push_back("SLUICE_CRASH_AT=" + crash_at);
-  std::vector<char*> envp;
-  for (auto& e : env_text)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
+  const spawn_arrays arrays{args, crash_at};
   posix_spawn_file_actions_t io;
   posix_spawn_file_actions_init(&io);
   if (!stdout_file.empty())
@@ -54,7 +72,7 @@ inline int run_child(const std::vector<std::string>& args, const std::string& cr
   if (!stderr_file.empty())
     posix_spawn_file_actions_addopen(&io, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), envp.data());
+  const int spawned = posix_spawn(&pid, arrays.program(), &io, nullptr, arrays.argv(), arrays.envp());
   posix_spawn_file_actions_destroy(&io);
   BOOST_REQUIRE_EQUAL(spawned, 0);
   if (kill_after) {

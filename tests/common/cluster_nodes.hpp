@@ -2,6 +2,7 @@
 /// The node processes of one multi-node run on loopback, supervised as scripts/cluster.sh or
 /// a StatefulSet would: a node that dies is started again. Shared by the process tests of
 /// multi-node runs (tests/recovery/cluster_test.cpp, tests/kafka/kafka_cluster_test.cpp).
+#include "child_process.hpp"
 #include "loopback.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -20,8 +21,6 @@
 #include <string_view>
 #include <vector>
 
-extern char** environ;
-
 namespace sluice::test {
 
 /// A cluster file of `nodes` loopback endpoints on free ports.
@@ -37,25 +36,12 @@ inline std::filesystem::path cluster_file(const std::filesystem::path& dir, int 
 /// environment when not empty (samples/common/cli.hpp); returns the pid.
 inline pid_t spawn_node(const std::vector<std::string>& args, const std::filesystem::path& log,
                         const std::string& crash_at = {}) {
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text;
-  for (char** e = environ; *e; ++e)
-    if (!std::string_view{*e}.starts_with("SLUICE_CRASH_AT="))
-      env_text.emplace_back(*e);
-  if (!crash_at.empty())
-    env_text.push_back("SLUICE_CRASH_AT=" + crash_at);
-  std::vector<char*> envp;
-  for (auto& e : env_text)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
+  const spawn_arrays arrays{args, crash_at};
   posix_spawn_file_actions_t io;
   posix_spawn_file_actions_init(&io);
   posix_spawn_file_actions_addopen(&io, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), envp.data());
+  const int rc = posix_spawn(&pid, arrays.program(), &io, nullptr, arrays.argv(), arrays.envp());
   posix_spawn_file_actions_destroy(&io);
   BOOST_REQUIRE_EQUAL(rc, 0);
   return pid;

@@ -176,6 +176,16 @@ struct drifting_job {
       return s.n1 == 10u * fast_polls || (s.n0 > 0 && s.max1 - s.max0 >= drift);
     });
   }
+  /// Releases instance 0 ten records at a time, 200 times, letting instance 1 push against
+  /// its limit after each step; then ends instance 0's input.
+  void release_step_by_step(job_execution& exec) const {
+    for (int step = 1; step <= 200; ++step) {
+      pace->released0 = step;
+      BOOST_REQUIRE(wait_until(exec, [&] { return n0() == 10u * static_cast<unsigned>(step); }));
+      BOOST_REQUIRE(wait_until(exec, [&] { return fast_one_pushes(); }));
+    }
+    pace->end0 = true;
+  }
 };
 
 watermark_strategy<ev> aligned() {
@@ -325,12 +335,7 @@ BOOST_AUTO_TEST_CASE(without_alignment_the_fast_instance_runs_far_ahead) {
 BOOST_AUTO_TEST_CASE(with_alignment_the_spread_downstream_stays_within_the_drift_and_one_batch) {
   drifting_job d{aligned()};
   auto exec = require_ok(d.j.start());
-  for (int step = 1; step <= 200; ++step) {
-    d.pace->released0 = step;
-    BOOST_REQUIRE(wait_until(*exec, [&] { return d.n0() == 10u * static_cast<unsigned>(step); }));
-    BOOST_REQUIRE(wait_until(*exec, [&] { return d.fast_one_pushes(); }));
-  }
-  d.pace->end0 = true;
+  d.release_step_by_step(*exec);
   require_ok(exec->wait());
   BOOST_TEST(d.got.size() == 2000u + 10u * fast_polls); // nothing lost, nothing doubled
   BOOST_TEST(d.widest().count() <= duration{drift + fast_span}.count());
@@ -361,12 +366,7 @@ BOOST_AUTO_TEST_CASE(after_a_restart_alignment_rebuilds_from_new_reports) {
     d.seen->fail_armed = true;
   }
   auto exec = require_ok(d.j.start());
-  for (int step = 1; step <= 200; ++step) {
-    d.pace->released0 = step;
-    BOOST_REQUIRE(wait_until(*exec, [&] { return d.n0() == 10u * static_cast<unsigned>(step); }));
-    BOOST_REQUIRE(wait_until(*exec, [&] { return d.fast_one_pushes(); }));
-  }
-  d.pace->end0 = true;
+  d.release_step_by_step(*exec);
   auto r = require_ok(exec->wait());
   BOOST_TEST(r.restarts == 1);
   BOOST_TEST(d.n1() == 10u * fast_polls);

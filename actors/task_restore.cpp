@@ -28,7 +28,7 @@ struct store_reader final : snapshot_reader {
 } // namespace
 
 result<bool> restore_chain(checkpoint_store& store, const checkpoint_meta* meta,
-                           const restore_target& t) {
+                           const chain_view& t) {
   std::unordered_set<std::string> names;
   if (meta)
     for (auto& p : meta->pieces)

@@ -22,8 +22,8 @@ inline std::string source_piece_prefix(const std::string& node_name) {
 /// Whether piece `name` is a source's position (under some `source_piece_prefix`).
 inline bool is_source_piece(std::string_view name) { return name.starts_with(source_pieces); }
 
-/// One task's chain as a restore sees it.
-struct restore_target {
+/// One task's chain as a snapshot or a restore sees it.
+struct chain_view {
   chain* ops = nullptr;           ///< node i's operator; null at a source head
   source_base* source = nullptr;  ///< the source heading the chain, if any
   std::vector<std::string> names; ///< node i's name, the key of its pieces (unique in the job)
@@ -40,6 +40,6 @@ struct restore_target {
 /// source and both parallelisms), never guessed. Returns whether the source was positioned,
 /// or the first error.
 [[nodiscard]] result<bool> restore_chain(checkpoint_store& store, const checkpoint_meta* meta,
-                                         const restore_target& t);
+                                         const chain_view& t);
 
 } // namespace sluice

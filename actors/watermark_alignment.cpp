@@ -78,4 +78,37 @@ alignment_groups::report(int task, alignment_state state, event_time wm) {
   return out;
 }
 
+bool alignment_reporter::holds(event_time wm) const {
+  if (wm == min_watermark)
+    return false;
+  return !allowed_ || wm > *allowed_;
+}
+
+alignment_reporter::step alignment_reporter::update(alignment_state state, event_time wm,
+                                                    time_point now) {
+  if (last_.state == alignment_state::ended)
+    return {};
+  if (state != last_.state)
+    return {sent(state, wm, now), {}};
+  if (state != alignment_state::active || wm == last_.watermark || wake_pending_)
+    return {};
+  const auto due = last_at_ + interval_;
+  if (now >= due)
+    return {sent(state, wm, now), {}};
+  wake_pending_ = true;
+  return {{}, due};
+}
+
+std::optional<alignment_report> alignment_reporter::end(event_time wm, time_point now) {
+  if (last_.state == alignment_state::ended)
+    return std::nullopt;
+  return sent(alignment_state::ended, wm, now);
+}
+
+alignment_report alignment_reporter::sent(alignment_state state, event_time wm, time_point now) {
+  last_ = {state, wm};
+  last_at_ = now;
+  return last_;
+}
+
 } // namespace sluice

@@ -3,7 +3,7 @@
 /// coordinator keeps it: the last state each aligned source instance reported, each group's
 /// minimum, and the watermark each instance may reach. CAF-free; private to actors/: the
 /// coordinator carries out what it says (tests/eventtime/alignment_test.cpp drives it
-/// directly), the source tasks report and pause (task.cpp).
+/// directly), the source tasks report and pause (task.cpp, through `alignment_reporter`).
 ///
 /// Protocol: a source task reports (wmreport, task, state, watermark µs) when its state
 /// changes, and a new watermark at most every `update_interval`; the coordinator answers
@@ -13,6 +13,7 @@
 /// only until it has a watermark. Multi-node runs carry both as control messages.
 #include "sluice/core/time.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -76,6 +77,53 @@ private:
     std::optional<event_time> sent{}; ///< the last allowance sent
   };
   std::vector<slot> members_;
+};
+
+/// What a source task sends the coordinator about itself.
+struct alignment_report {
+  alignment_state state = alignment_state::waiting;
+  event_time watermark = min_watermark;
+  friend bool operator==(const alignment_report&, const alignment_report&) = default;
+};
+
+/// The source task's side: whether the allowance holds it, and when to report. CAF-free:
+/// the task feeds it its state, watermark and the steady clock, and sends what it says.
+class alignment_reporter {
+public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  /// What to do after an update: send `report` now, or ask again at `wake_at` (at most one
+  /// wake-up is outstanding), or neither.
+  struct step {
+    std::optional<alignment_report> report{};
+    std::optional<time_point> wake_at{};
+  };
+
+  explicit alignment_reporter(std::chrono::nanoseconds update_interval)
+    : interval_(update_interval) {}
+
+  /// Whether a source whose watermark is `wm` must stop polling: it has a watermark and is
+  /// past its allowance, or has had none yet (its group may still be unknown).
+  bool holds(event_time wm) const;
+  /// The coordinator's answer: the watermark this instance may reach.
+  void allow(event_time allowed) { allowed_ = allowed; }
+
+  /// A change of state is reported at once; a new watermark at most once per update
+  /// interval (the first that comes due wakes the task once). Nothing after `end`.
+  [[nodiscard]] step update(alignment_state state, event_time wm, time_point now);
+  /// The wake-up asked for by `update` came: the next `update` may report.
+  void woke() noexcept { wake_pending_ = false; }
+  /// The instance ended: a last report (once), which releases its group.
+  [[nodiscard]] std::optional<alignment_report> end(event_time wm, time_point now);
+
+private:
+  alignment_report sent(alignment_state state, event_time wm, time_point now);
+
+  std::chrono::nanoseconds interval_;
+  std::optional<event_time> allowed_{}; ///< none until the coordinator's first answer
+  alignment_report last_{};             ///< reported last
+  time_point last_at_{};
+  bool wake_pending_ = false;
 };
 
 } // namespace sluice

@@ -34,7 +34,7 @@ foreach(folder core channels kafka operators sources sinks checkpoint graph net 
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder}/
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sluice/${folder}
           FILES_MATCHING PATTERN "*.hpp"
-          REGEX "/actors/(bridge|coordinator|messages|remote|task|tsan)\\.hpp$" EXCLUDE)
+          REGEX "/actors/(actor_transport|bridge|coordinator|messages|remote|task|task_actor|tsan)\\.hpp$" EXCLUDE)
 endforeach()
 
 if(TARGET sluice-kafka-mock)

@@ -1,12 +1,14 @@
 #define BOOST_TEST_MODULE task_test
 // The task actor's CAF-free parts, driven directly: a micro-batch source's trigger
-// (actors/source_trigger: planning, exact replay, when polls stop) and restoring a chain
-// from a real checkpoint store (actors/task_restore). No actor system runs here; the
-// engine, checkpoint and microbatch tests run the same code inside tasks.
+// (actors/source_trigger: planning, exact replay, when polls stop), snapshotting a chain
+// into a real checkpoint store (actors/task_snapshot) and restoring it (actors/task_restore).
+// No actor system runs here; the engine, checkpoint and microbatch tests run the same code
+// inside tasks.
 #include <boost/test/unit_test.hpp>
 
 #include "sluice/actors/source_trigger.hpp"
 #include "sluice/actors/task_restore.hpp"
+#include "sluice/actors/task_snapshot.hpp"
 #include "sluice/tests/common/temp_dir.hpp"
 
 #include <algorithm>
@@ -238,8 +240,8 @@ struct source_chain {
     nodes.push_back(std::move(op));
     ops = std::make_unique<chain>(std::move(nodes), out);
   }
-  restore_target target(source_base& src, int instance, int parallelism) {
-    return restore_target{ops.get(), &src, {"src", "counts"}, instance, parallelism};
+  chain_view target(source_base& src, int instance, int parallelism) {
+    return chain_view{ops.get(), &src, {"src", "counts"}, instance, parallelism};
   }
 };
 
@@ -309,6 +311,188 @@ BOOST_AUTO_TEST_CASE(a_source_with_no_position_in_the_checkpoint_stays_where_it_
   BOOST_TEST(!*positioned);
   BOOST_TEST(src.calls.empty());
   BOOST_TEST(c.counts->found == "state of kg 0");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// An operator whose snapshot is one piece "kg/0" holding `state`: written at once,
+/// deferred to the writer thread, or referred to in the previous snapshot.
+struct snapshotting_operator final : operator_base {
+  enum class how { now, later, reuse, failing_later };
+  how mode = how::now;
+  std::string state = "counts v1";
+  std::string found = "not restored";
+
+  result<void> process(int, batch_ptr, output&) override { return {}; }
+  result<void> snapshot(std::int64_t, snapshot_writer& w) override {
+    switch (mode) {
+      case how::now:
+        return w.put(key_group_piece(0), state);
+      case how::later:
+        return w.put_later(key_group_piece(0), [s = state]() -> result<std::string> { return s; });
+      case how::reuse:
+        return w.reuse(key_group_piece(0));
+      case how::failing_later:
+        return w.put_later(key_group_piece(0), []() -> result<std::string> {
+          return make_error(error_code::io_error, "state too large");
+        });
+    }
+    return {};
+  }
+  result<void> restore(snapshot_reader& r) override {
+    auto piece = r.get(key_group_piece(0));
+    if (!piece)
+      return std::move(piece).error();
+    found = *piece ? **piece : "nothing";
+    return {};
+  }
+};
+
+/// A source whose position is "at <n>".
+struct positioned_source final : source_base {
+  std::string at = "at 0";
+  std::string sought;
+  result<void> open(const source_context&) override { return {}; }
+  result<poll_result> poll_batches(std::size_t, batch_ptr&, batch_ptr&) override {
+    return poll_result::more();
+  }
+  std::optional<std::string> position() const override { return at; }
+  result<void> seek(std::string_view p) override {
+    sought = std::string{p};
+    return {};
+  }
+};
+
+/// The chain "src" -> "counts" (instance `instance` of `parallelism`), and an empty store.
+struct snapshot_fixture {
+  test::temp_dir dir;
+  std::unique_ptr<checkpoint_store> store;
+  discard_output out;
+  snapshotting_operator* counts = nullptr;
+  std::unique_ptr<chain> ops;
+  positioned_source src;
+  std::unordered_map<std::string, checkpoint_piece> previous;
+  int instance = 0;
+  int parallelism = 1;
+
+  snapshot_fixture() {
+    auto opened = checkpoint_store::open(dir.path);
+    BOOST_REQUIRE(opened);
+    store = std::move(*opened);
+    std::vector<std::unique_ptr<operator_base>> nodes;
+    nodes.push_back(nullptr);
+    auto op = std::make_unique<snapshotting_operator>();
+    counts = op.get();
+    nodes.push_back(std::move(op));
+    ops = std::make_unique<chain>(std::move(nodes), out);
+  }
+  chain_view view() {
+    return chain_view{ops.get(), &src, {"src", "counts"}, instance, parallelism};
+  }
+
+  /// Snapshot `id` through both parts, as the task and the writer thread do.
+  result<std::vector<checkpoint_piece>> take(std::int64_t id, bool has_previous) {
+    std::vector<pending_piece> pending;
+    if (auto r = snapshot_chain(id, view(), has_previous, pending); !r)
+      return std::move(r).error();
+    return store_pieces(*store, id, pending, previous);
+  }
+  checkpoint_meta complete(std::int64_t id, std::vector<checkpoint_piece> pieces) {
+    checkpoint_meta meta;
+    meta.id = id;
+    meta.job = "snapshot-test";
+    meta.pieces = std::move(pieces);
+    BOOST_REQUIRE(store->complete(meta));
+    return meta;
+  }
+};
+
+std::vector<std::string> names_of(const std::vector<checkpoint_piece>& pieces) {
+  std::vector<std::string> out;
+  for (const auto& p : pieces)
+    out.push_back(p.name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(task_snapshot)
+
+BOOST_AUTO_TEST_CASE(a_snapshot_names_operator_pieces_by_node_and_the_position_by_instance) {
+  snapshot_fixture f;
+  f.instance = 1;
+  f.parallelism = 2;
+  auto named = f.take(2, false);
+  BOOST_REQUIRE(named);
+  BOOST_TEST(names_of(*named) == (lines{"counts/kg/0", "source/src/1"}),
+             boost::test_tools::per_element());
+  f.instance = 0;
+  f.parallelism = 1;
+  f.src.at = "at 42";
+  f.counts->mode = snapshotting_operator::how::later; // made on the writer thread
+  auto pieces = f.take(3, false);
+  BOOST_REQUIRE(pieces);
+  const auto meta = f.complete(3, *pieces);
+  // What was stored is what a restart of the same chain takes back.
+  snapshot_fixture again;
+  again.store = std::move(f.store);
+  auto positioned = restore_chain(*again.store, &meta, again.view());
+  BOOST_REQUIRE_MESSAGE(positioned, (positioned ? "" : positioned.error().message));
+  BOOST_TEST(*positioned);
+  BOOST_TEST(again.src.sought == "at 42");
+  BOOST_TEST(again.counts->found == "counts v1");
+}
+
+BOOST_AUTO_TEST_CASE(an_unchanged_piece_refers_to_the_previous_snapshot_of_the_run) {
+  snapshot_fixture f;
+  auto first = f.take(1, false);
+  BOOST_REQUIRE(first);
+  f.complete(1, *first);
+  f.counts->mode = snapshotting_operator::how::reuse;
+  f.src.at = "at 7";
+  auto second = f.take(2, true);
+  BOOST_REQUIRE(second);
+  const auto is_counts = [](const checkpoint_piece& p) { return p.name == "counts/kg/0"; };
+  const auto reused = std::find_if(second->begin(), second->end(), is_counts);
+  BOOST_REQUIRE((reused != second->end()));
+  const auto original = std::find_if(first->begin(), first->end(), is_counts);
+  BOOST_TEST((*reused == *original)); // the same stored bytes, not a copy
+  const auto meta = f.complete(2, *second);
+  auto state = f.store->get(meta, "counts/kg/0");
+  BOOST_REQUIRE(state);
+  BOOST_TEST(*state == "counts v1");
+}
+
+BOOST_AUTO_TEST_CASE(the_first_snapshot_of_a_run_cannot_refer_to_an_earlier_one) {
+  snapshot_fixture f;
+  f.counts->mode = snapshotting_operator::how::reuse;
+  std::vector<pending_piece> pending;
+  auto refused = snapshot_chain(1, f.view(), false, pending);
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(refused.error().message.find("'kg/0'") != std::string::npos, refused.error().message);
+  // A writer that lost its record of the previous snapshot refuses the reference too.
+  f.previous.clear();
+  pending.clear();
+  BOOST_REQUIRE(snapshot_chain(2, f.view(), true, pending));
+  auto lost = store_pieces(*f.store, 2, pending, f.previous);
+  BOOST_REQUIRE(!lost);
+  BOOST_TEST(lost.error().message ==
+             "piece 'counts/kg/0' refers to a previous snapshot without it");
+}
+
+BOOST_AUTO_TEST_CASE(a_deferred_piece_that_fails_is_named_and_nothing_is_stored) {
+  snapshot_fixture f;
+  f.counts->mode = snapshotting_operator::how::failing_later;
+  auto failed = f.take(5, false);
+  BOOST_REQUIRE(!failed);
+  BOOST_TEST((failed.error().code == error_code::io_error));
+  BOOST_TEST(failed.error().message == "piece 'counts/kg/0': state too large");
+  auto highest = f.store->highest_id();
+  BOOST_REQUIRE(highest);
+  BOOST_TEST(*highest == -1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,6 @@
-// Watermark alignment (Flink's withWatermarkAlignment): the coordinator's group logic driven
-// directly (actors/watermark_alignment), and jobs whose source instances would drift apart
-// in event time.
+// Watermark alignment (Flink's withWatermarkAlignment): the coordinator's group logic and a
+// source task's reporter driven directly (actors/watermark_alignment), and jobs whose source
+// instances would drift apart in event time.
 #define BOOST_TEST_MODULE alignment_test
 #include <boost/test/unit_test.hpp>
 
@@ -308,6 +308,67 @@ BOOST_AUTO_TEST_CASE(groups_are_independent_and_a_restart_forgets_every_report) 
   const auto again1 = g.report(1, state::active, at(1s));
   const std::vector<allowance> want1{{0, at(1s + 10ms)}};
   BOOST_TEST((again1 == want1));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(alignment_reporter_suite)
+
+using state = alignment_state;
+using steady = std::chrono::steady_clock;
+const steady::time_point t0{std::chrono::seconds{100}};
+
+BOOST_AUTO_TEST_CASE(a_source_polls_until_its_first_watermark_then_within_its_allowance) {
+  alignment_reporter r{1s};
+  BOOST_TEST(!r.holds(min_watermark)); // no watermark: it reads until it has one
+  BOOST_TEST(r.holds(at(5ms)));        // a watermark but no answer yet: its group may be unknown
+  r.allow(at(10ms));
+  BOOST_TEST(!r.holds(at(10ms)));
+  BOOST_TEST(r.holds(at(11ms)));
+}
+
+BOOST_AUTO_TEST_CASE(a_change_of_state_is_reported_at_once_a_new_watermark_once_per_interval) {
+  alignment_reporter r{100ms};
+  BOOST_TEST(!r.update(state::waiting, min_watermark, t0).report); // the state it starts in
+  auto first = r.update(state::active, at(5ms), t0);
+  BOOST_REQUIRE(first.report);
+  BOOST_TEST((*first.report == alignment_report{state::active, at(5ms)}));
+  // A newer watermark within the interval: one wake-up at its end, not one per update.
+  auto early = r.update(state::active, at(7ms), t0 + 30ms);
+  BOOST_TEST(!early.report);
+  BOOST_REQUIRE(early.wake_at);
+  BOOST_TEST((*early.wake_at == t0 + 100ms));
+  auto again = r.update(state::active, at(8ms), t0 + 40ms);
+  BOOST_TEST((!again.report && !again.wake_at));
+  // A change of state does not wait for the interval.
+  auto idle = r.update(state::idle, at(8ms), t0 + 50ms);
+  BOOST_REQUIRE(idle.report);
+  BOOST_TEST((idle.report->state == state::idle));
+  r.woke();
+  auto back = r.update(state::active, at(9ms), t0 + 60ms);
+  BOOST_REQUIRE(back.report);
+  // The interval counts from the last report: due at +160 ms.
+  auto next = r.update(state::active, at(12ms), t0 + 70ms);
+  BOOST_REQUIRE(next.wake_at);
+  BOOST_TEST((*next.wake_at == t0 + 160ms));
+  r.woke();
+  auto due = r.update(state::active, at(12ms), t0 + 160ms);
+  BOOST_REQUIRE(due.report);
+  BOOST_TEST((*due.report == alignment_report{state::active, at(12ms)}));
+  // The same watermark again: nothing to say.
+  auto same = r.update(state::active, at(12ms), t0 + 500ms);
+  BOOST_TEST((!same.report && !same.wake_at));
+}
+
+BOOST_AUTO_TEST_CASE(an_ended_instance_reports_once_and_then_nothing) {
+  alignment_reporter r{1ms};
+  BOOST_REQUIRE(r.update(state::active, at(5ms), t0).report);
+  auto last = r.end(at(5ms), t0 + 1ms);
+  BOOST_REQUIRE(last);
+  BOOST_TEST((last->state == state::ended));
+  BOOST_TEST(!r.end(at(5ms), t0 + 2ms));
+  auto after = r.update(state::active, at(9ms), t0 + 1s);
+  BOOST_TEST((!after.report && !after.wake_at));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

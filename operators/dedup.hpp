@@ -44,9 +44,7 @@ public:
     if constexpr (detail::snapshottable_v<K>) {
       if (auto ok = checkpoints_.snapshot(seen_, w); !ok)
         return ok;
-      detail::state_encoder enc;
-      enc.put(late_watermark_);
-      return w.put(instance_piece(info_.instance), enc.take());
+      return detail::put_late_watermark(w, info_.instance, late_watermark_);
     } else {
       return detail::not_snapshottable(info_.name);
     }
@@ -54,19 +52,8 @@ public:
 
   result<void> restore(snapshot_reader& r) override {
     if constexpr (detail::snapshottable_v<K>) {
-      auto read = for_each_instance_piece(r, [&](int i, std::string_view bytes) -> result<void> {
-        detail::state_decoder dec{bytes};
-        event_time late{};
-        auto ok = dec.get(late);
-        if (ok && !dec.done())
-          ok = make_error(error_code::malformed_record, "bytes after the late-row watermark");
-        if (!ok)
-          return make_error(error_code::io_error, "deduplication '" + info_.name + "', instance " +
-                                                    std::to_string(i) +
-                                                    ": unreadable state: " + ok.error().message);
-        late_watermark_ = std::max(late_watermark_, late);
-        return {};
-      });
+      auto read =
+        detail::restore_late_watermark(r, "deduplication '" + info_.name + "'", late_watermark_);
       if (!read)
         return read;
       if (auto ok = checkpoints_.restore(seen_, r, info_.name); !ok)

@@ -9,6 +9,7 @@
 #include "sluice/operators/keyed_state.hpp"
 #include "sluice/operators/operator.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <concepts>
 #include <cstdint>
@@ -109,6 +110,34 @@ inline error not_snapshottable(const std::string& op) {
   return make_error(error_code::invalid_graph,
                     "operator '" + op + "': its state types cannot be checkpointed; give "
                     "the key, value or accumulator types an inspect() function");
+}
+
+/// The late-row watermark of an operator instance (in micro-batches a row is late by the
+/// watermark at the previous batch's end, Spark 3.4+), kept in a per-instance piece.
+inline result<void> put_late_watermark(snapshot_writer& w, int instance, event_time late) {
+  state_encoder enc;
+  enc.put(late);
+  return w.put(instance_piece(instance), enc.take());
+}
+
+/// Restores the late-row watermark: the highest of every instance's piece (whatever the
+/// parallelism that wrote them; the watermark was the job's, and a rescaled instance may
+/// find none of its own). Pieces that do not read fail naming `what` ("deduplication
+/// 'name'") and the instance. Checkpoints without the pieces leave `late` as it is.
+inline result<void> restore_late_watermark(snapshot_reader& r, const std::string& what,
+                                           event_time& late) {
+  return for_each_instance_piece(r, [&](int i, std::string_view bytes) -> result<void> {
+    state_decoder dec{bytes};
+    event_time got{};
+    auto ok = dec.get(got);
+    if (ok && !dec.done())
+      ok = make_error(error_code::malformed_record, "bytes after the late-row watermark");
+    if (!ok)
+      return make_error(error_code::io_error, what + ", instance " + std::to_string(i) +
+                                                ": unreadable state: " + ok.error().message);
+    late = std::max(late, got);
+    return {};
+  });
 }
 
 inline std::string delta_piece(int key_group, int n) {

@@ -1334,4 +1334,27 @@ BOOST_AUTO_TEST_CASE(an_interval_join_piece_with_rows_out_of_time_order_is_refus
   BOOST_TEST(m.find("field 'left': inspect() rejected the value") != std::string::npos, m);
 }
 
+BOOST_AUTO_TEST_CASE(the_late_row_watermark_restores_as_the_highest_of_every_instance) {
+  // Deduplication and the interval join keep it per instance; a rescaled instance takes
+  // the highest of all (the watermark was the job's when they were written).
+  memory_checkpoints m;
+  const event_time t5{std::chrono::seconds{5}}, t7{std::chrono::seconds{7}};
+  BOOST_REQUIRE(detail::put_late_watermark(m, 0, t5));
+  BOOST_REQUIRE(detail::put_late_watermark(m, 1, t7));
+  event_time late = min_watermark;
+  BOOST_REQUIRE(detail::restore_late_watermark(m, "deduplication 'd'", late));
+  BOOST_TEST((late == t7));
+  // Damaged: a piece with bytes after the watermark is named, not guessed.
+  m.current["instance/1"] += "x";
+  auto bad = detail::restore_late_watermark(m, "deduplication 'd'", late);
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(bad.error().message ==
+             "deduplication 'd', instance 1: unreadable state: bytes after the late-row watermark");
+  // A checkpoint written before the operator kept it: nothing to read, nothing changes.
+  memory_checkpoints none;
+  event_time kept = t5;
+  BOOST_REQUIRE(detail::restore_late_watermark(none, "interval join 'j'", kept));
+  BOOST_TEST((kept == t5));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -119,6 +119,15 @@ public:
         std::vector<std::byte> bytes;
         net::encode_data_frame(attempt_, g, bytes,
                                [&](std::vector<std::byte>& out) { codec->encode(*records, out); });
+        // The peer would drop a larger frame with the connection: fail here, saying why.
+        if (bytes.size() > net::default_max_frame_body) {
+          check(make_error(error_code::invalid_option,
+                           fmt::format("a batch of {} records is {} bytes encoded, over the frame "
+                                       "limit of {} bytes: lower remote_batch_size (now {})",
+                                       records->size(), bytes.size(), net::default_max_frame_body,
+                                       bp_->options.remote_batch_size)));
+          return;
+        }
         // Counted before it leaves: its credit may come back before send_encoded returns.
         c_->inflight.sent(attempt_, g, bytes.size());
         check(c_->link->send_encoded(static_cast<std::uint32_t>(node_), std::move(bytes)));

@@ -32,6 +32,9 @@ namespace sluice {
 
 namespace {
 
+/// Far above any useful frame, and it keeps a batch of small records under the frame limit.
+constexpr std::size_t max_remote_batch_size = std::size_t{1} << 20;
+
 class execution final : public job_execution {
 public:
   execution(std::shared_ptr<blueprint> bp, int threads, scheduler_policy policy,
@@ -230,6 +233,11 @@ result<std::unique_ptr<job_execution>> execute(const graph& g, const physical_pl
     return make_error(error_code::invalid_option, "credits must be at least 1");
   if (opts.remote_credits < 1)
     return make_error(error_code::invalid_option, "remote_credits must be at least 1");
+  if (opts.remote_batch_size == 0 || opts.remote_batch_size > max_remote_batch_size)
+    return make_error(error_code::invalid_option,
+                      "remote_batch_size must be between 1 and " +
+                        std::to_string(max_remote_batch_size) + ", got " +
+                        std::to_string(opts.remote_batch_size));
   if (opts.linger.count() < 0)
     return make_error(error_code::invalid_option, "linger must not be negative");
   if (opts.threads < 0)

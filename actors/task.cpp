@@ -153,6 +153,10 @@ void task_actor::on_wire(const std::vector<caf::actor>& all) {
     auto& out = outputs_[e];
     router_config cfg{static_cast<int>(w.targets.size()), opts.batch_size,
                       bp_->plan.max_key_groups};
+    if (where_) // channels to another node: larger batches, fewer frames
+      for (const auto& t : w.targets)
+        cfg.target_batch_sizes.push_back(remote(t.to_task) ? opts.remote_batch_size
+                                                           : opts.batch_size);
     out.router = edge.make_router(cfg);
     out.writer.self = this;
     out.writer.edge = static_cast<int>(e);
@@ -160,12 +164,15 @@ void task_actor::on_wire(const std::vector<caf::actor>& all) {
     routes_[{w.from_node_index, w.from_port}].push_back(static_cast<int>(e));
   }
   out_.emplace(targets, opts.credits, transport_, &metrics_);
-  if (where_) // channels to another node get the remote window
-    for (std::size_t e = 0; e < wiring_.outputs.size(); ++e)
-      for (std::size_t t = 0; t < wiring_.outputs[e].targets.size(); ++t)
-        if (where_->remote(wiring_.outputs[e].targets[t].to_task,
-                           where_->node_of_task[static_cast<std::size_t>(index_)]))
-          out_->set_window(static_cast<int>(e), static_cast<int>(t), opts.remote_credits);
+  // Channels to another node get the remote window.
+  for (std::size_t e = 0; e < wiring_.outputs.size(); ++e)
+    for (std::size_t t = 0; t < wiring_.outputs[e].targets.size(); ++t)
+      if (remote(wiring_.outputs[e].targets[t].to_task))
+        out_->set_window(static_cast<int>(e), static_cast<int>(t), opts.remote_credits);
+}
+
+bool task_actor::remote(int task) const {
+  return where_ && where_->remote(task, where_->node_of_task[static_cast<std::size_t>(index_)]);
 }
 
 void task_actor::on_start() {

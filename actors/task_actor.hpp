@@ -98,6 +98,9 @@ private:
 
   void on_start();
 
+  /// Whether task `task` runs on another node than this one.
+  bool remote(int task) const;
+
   // -- input ------------------------------------------------------------------------------
 
   void accept_input(int channel, channel_item item);

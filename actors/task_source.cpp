@@ -83,6 +83,7 @@ void task_actor::on_poll() {
     return;
   batch_ptr records;
   batch_ptr dead_letters;
+  bool full = false; ///< the poll filled a whole batch
   result<poll_result> polled = poll_result::more();
   if (!guarded([&]() -> result<void> {
         polled = source_->poll_batches(bp_->options.batch_size, records, dead_letters);
@@ -100,6 +101,7 @@ void task_actor::on_poll() {
           epoch_rows_ += records->size();
           trigger_.count(records->size());
           rows_read_ += records->size();
+          full = records->size() >= bp_->options.batch_size;
           if (auto r = chain_->deliver(0, 0, std::move(records)); !r)
             return r;
         }
@@ -126,7 +128,14 @@ void task_actor::on_poll() {
     if (failed_)
       return;
   }
-  after_input();
+  // A source with more input at hand (a full batch, and more to come) polls again at once:
+  // partly filled buffers wait for it and leave full, which saves a message (and between
+  // nodes a frame) per target and poll. Any watermark, barrier, idle mark or end sends
+  // them first, and so does the next poll that is not full.
+  const bool more_at_hand = full && polled->state == poll_result::status::more &&
+                            bp_->options.linger.count() == 0;
+  if (!more_at_hand)
+    after_input();
   report_alignment();
   switch (polled->state) {
     case poll_result::status::more:

@@ -1,7 +1,8 @@
 // Multi-node runs against one process (issue 24), on this machine over loopback.
 //
 //   cluster_bench w2 --records 10000000 --runs 5 [--nodes 2] [--parallelism 2] [--threads 1]
-//                    [--remote-credits 16] [--batch-size 1024] [--nodes-only]
+//                    [--remote-credits 16] [--batch-size 1024] [--remote-batch-size 4096]
+//                    [--nodes-only]
 //   cluster_bench w3 --rate 100000 --seconds 5 [--nodes 2] [--threads 1]
 //
 // W2 (generator -> key_by(key) -> running count and sum -> counting sink) runs, run after
@@ -154,6 +155,7 @@ struct options {
   int threads = 2;
   int remote_credits = runtime_options{}.remote_credits; ///< per channel between nodes
   std::size_t batch_size = runtime_options{}.batch_size; ///< records per batch
+  std::size_t remote_batch_size = runtime_options{}.remote_batch_size; ///< between nodes
   bool nodes_only = false; ///< W2: only the cluster runs (to profile them)
 };
 
@@ -166,6 +168,7 @@ std::pair<std::uint64_t, std::uint64_t> run_w2(const options& o, const std::vect
   jo.runtime.threads = o.threads;
   jo.runtime.remote_credits = o.remote_credits;
   jo.runtime.batch_size = o.batch_size;
+  jo.runtime.remote_batch_size = o.remote_batch_size;
   jo.runtime.cluster.nodes = cluster;
   jo.runtime.cluster.node = node;
   totals t;
@@ -193,6 +196,7 @@ std::vector<std::int64_t> run_w3(const options& o, const std::vector<std::string
   jo.runtime.threads = o.threads;
   jo.runtime.remote_credits = o.remote_credits;
   jo.runtime.batch_size = o.batch_size;
+  jo.runtime.remote_batch_size = o.remote_batch_size;
   jo.runtime.cluster.nodes = cluster;
   jo.runtime.cluster.node = node;
   latencies l;
@@ -267,6 +271,7 @@ std::pair<double, std::vector<std::int64_t>> cluster_run(const options& o) {
                                   "--threads",       std::to_string(o.threads),
                                   "--remote-credits", std::to_string(o.remote_credits),
                                   "--batch-size",    std::to_string(o.batch_size),
+                                  "--remote-batch-size", std::to_string(o.remote_batch_size),
                                   "--out",           outs.back()};
     std::vector<char*> argv;
     for (auto& a : args)
@@ -308,7 +313,10 @@ int main(int argc, char** argv) {
     sub->add_option("--threads", o.threads)->check(CLI::Range(1, 64));
     sub->add_option("--remote-credits", o.remote_credits, "batches in flight per channel between nodes")
       ->check(CLI::Range(1, 1024));
-    sub->add_option("--batch-size", o.batch_size, "records per batch (also on the wire)")
+    sub->add_option("--batch-size", o.batch_size, "records per batch within a process")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+    sub->add_option("--remote-batch-size", o.remote_batch_size,
+                    "records per batch (frame) between nodes")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   };
   auto* w2 = app.add_subcommand("w2", "keyed running aggregation: nodes vs one process");

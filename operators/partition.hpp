@@ -37,6 +37,15 @@ struct router_config {
   int targets = 1;              ///< downstream channels of this router
   std::size_t batch_size = 1024; ///< a buffer is sent as soon as it holds this many records
   int max_key_groups = default_max_key_groups;
+  /// Per target, when some differ from `batch_size` (channels to another node of a
+  /// multi-node run carry larger batches: fewer frames); empty: `batch_size` for every one.
+  std::vector<std::size_t> target_batch_sizes{};
+
+  /// The batch size of target `t`.
+  std::size_t batch_size_of(int t) const noexcept {
+    const auto i = static_cast<std::size_t>(t);
+    return i < target_batch_sizes.size() ? target_batch_sizes[i] : batch_size;
+  }
 };
 
 /// Splits and re-batches the records of one edge of one task.
@@ -59,8 +68,11 @@ namespace detail {
 template <class T>
 class buffers {
 public:
-  buffers(int targets, std::size_t batch_size)
-    : bufs_(static_cast<std::size_t>(targets)), batch_size_(batch_size) {}
+  /// `targets` buffers, sized as `cfg` says for targets 0, 1, ...
+  buffers(int targets, const router_config& cfg) : bufs_(static_cast<std::size_t>(targets)) {
+    for (int t = 0; t < targets; ++t)
+      limits_.push_back(cfg.batch_size_of(t));
+  }
 
   /// Adopts `in` as target's buffer when possible (zero copy), else appends its records.
   void take(int target, batch_ptr in, channel_writer& out) {
@@ -75,7 +87,7 @@ public:
       else
         dst.insert(dst.end(), src.begin(), src.end());
     }
-    if (buf->records.size() >= batch_size_)
+    if (buf->records.size() >= limit(target))
       send(target, out);
   }
 
@@ -83,7 +95,7 @@ public:
   batch<T>* slot(int target) {
     auto& buf = bufs_[static_cast<std::size_t>(target)];
     if (!buf) [[unlikely]]
-      buf = make_batch<T>(batch_size_);
+      buf = make_batch<T>(limit(target));
     return buf.get();
   }
 
@@ -106,11 +118,12 @@ public:
     return false;
   }
 
-  std::size_t batch_size() const noexcept { return batch_size_; }
+  /// The records after which target `t`'s buffer is sent.
+  std::size_t limit(int t) const noexcept { return limits_[static_cast<std::size_t>(t)]; }
 
 private:
   std::vector<std::shared_ptr<batch<T>>> bufs_;
-  std::size_t batch_size_;
+  std::vector<std::size_t> limits_;
 };
 
 } // namespace detail
@@ -120,7 +133,7 @@ template <class T>
 class round_robin_router final : public router_base {
 public:
   explicit round_robin_router(const router_config& cfg)
-    : bufs_(cfg.targets, cfg.batch_size), targets_(cfg.targets) {}
+    : bufs_(cfg.targets, cfg), targets_(cfg.targets) {}
 
   void push(batch_ptr in, channel_writer& out) override {
     bufs_.take(next_, std::move(in), out);
@@ -150,7 +163,7 @@ class hash_router final : public router_base {
 
 public:
   hash_router(const router_config& cfg, KeyFn key_fn)
-    : bufs_(cfg.targets, cfg.batch_size), targets_(cfg.targets),
+    : bufs_(cfg.targets, cfg), targets_(cfg.targets),
       max_key_groups_(cfg.max_key_groups), key_fn_(std::move(key_fn)) {
     owner_.reserve(static_cast<std::size_t>(std::max(cfg.max_key_groups, 0)));
     for (int kg = 0; kg < cfg.max_key_groups; ++kg)
@@ -158,7 +171,8 @@ public:
     if constexpr (staged)
       if (targets_ > 1)
         for (int t = 0; t < targets_; ++t)
-          stages_.push_back({std::make_unique_for_overwrite<T[]>(bufs_.batch_size()), 0});
+          stages_.push_back(
+            {std::make_unique_for_overwrite<T[]>(bufs_.limit(t)), 0, bufs_.limit(t)});
   }
 
   void push(batch_ptr in, channel_writer& out) override {
@@ -168,7 +182,6 @@ public:
       return;
     }
     auto& src = records_of<T>(*in);
-    const auto batch_size = bufs_.batch_size();
     const int* owner = owner_.data();
     if constexpr (staged) {
       stage* stages = stages_.data();
@@ -176,7 +189,7 @@ public:
         const auto kg = key_group_of(key_hash<K>{}(key_fn_(r)), max_key_groups_);
         auto& st = stages[owner[kg]];
         st.records[st.fill++] = r;
-        if (st.fill == batch_size) [[unlikely]]
+        if (st.fill == st.capacity) [[unlikely]]
           send_stage(owner[kg], out);
       }
     } else {
@@ -191,7 +204,7 @@ public:
           records.push_back(std::move(r));
         else
           records.push_back(r);
-        if (records.size() >= batch_size) [[unlikely]]
+        if (records.size() >= bufs_.limit(target)) [[unlikely]]
           bufs_.send(target, out);
       }
     }
@@ -213,8 +226,9 @@ public:
 
 private:
   struct stage {
-    std::unique_ptr<T[]> records; ///< `batch_size` records, the first `fill` in use
+    std::unique_ptr<T[]> records; ///< `capacity` records, the first `fill` in use
     std::size_t fill = 0;
+    std::size_t capacity = 0; ///< the target's batch size
   };
 
   /// Sends what target `t`'s stage holds, as one batch.
@@ -238,7 +252,7 @@ template <class T>
 class broadcast_router final : public router_base {
 public:
   explicit broadcast_router(const router_config& cfg)
-    : buf_(1, cfg.batch_size), targets_(cfg.targets) {}
+    : buf_(1, router_config{1, cfg.batch_size}), targets_(cfg.targets) {}
 
   void push(batch_ptr in, channel_writer& out) override {
     fan_out_writer w{*this, out};

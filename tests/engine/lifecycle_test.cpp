@@ -299,6 +299,27 @@ BOOST_AUTO_TEST_CASE(a_failure_under_load_does_not_hang) {
   BOOST_TEST(contains(err.message, " of 3) threw: late boom"), err.message);
 }
 
+BOOST_AUTO_TEST_CASE(a_source_with_more_at_hand_sends_full_batches_on_a_keyed_edge) {
+  // 40 polls of a full batch of 64, hashed over two instances: each poll gives each target
+  // about 32 records. Sending at the end of every poll made about 80 half-full batches; a
+  // source with more at hand fills them first: about 40 full ones (and the last two partly).
+  job j{{.runtime = {.batch_size = 64}}};
+  auto out = sinks::collect<std::uint64_t>{};
+  j.from(sources::generator({.count = 40 * 64}, [](std::uint64_t n) { return n; }))
+    .name("numbers")
+    .key_by([](const std::uint64_t& x) { return x; })
+    .reduce([](const std::uint64_t& a, const std::uint64_t& b) { return a + b; })
+    .name("keyed")
+    .parallelism(2)
+    .sink_to(out)
+    .name("out")
+    .parallelism(2);
+  auto done = require_ok(j.run());
+  BOOST_TEST(out.size() == 40u * 64u);
+  const auto batches = sum_of(done.tasks, "keyed -> out", &task_stats::batches_in);
+  BOOST_TEST(batches <= 42u, batches << " batches for 40 batches' worth of records");
+}
+
 BOOST_AUTO_TEST_CASE(destroying_a_running_execution_cancels_it_cleanly) {
   auto a = std::make_shared<arrivals>();
   auto produced = std::make_shared<std::atomic<std::uint64_t>>(0);
@@ -394,6 +415,13 @@ BOOST_AUTO_TEST_CASE(invalid_runtime_options_are_rejected_before_start) {
   BOOST_TEST(try_with({.linger = std::chrono::microseconds{-1}}).code == error_code::invalid_option);
   BOOST_TEST(try_with({.threads = -1}).code == error_code::invalid_option);
   BOOST_TEST(try_with({.processing_clock = nullptr}).code == error_code::invalid_option);
+  runtime_options absurd;
+  absurd.remote_batch_size = std::size_t{1} << 30;
+  const auto e = try_with(absurd);
+  BOOST_TEST((e.code == error_code::invalid_option));
+  BOOST_TEST(e.message == "remote_batch_size must be between 1 and 1048576, got 1073741824");
+  absurd.remote_batch_size = 0;
+  BOOST_TEST((try_with(absurd).code == error_code::invalid_option));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -138,6 +138,42 @@ BOOST_AUTO_TEST_CASE(hash_router_rebatches_to_the_batch_size_and_keeps_order_per
   BOOST_TEST(total == 130u);
 }
 
+BOOST_AUTO_TEST_CASE(targets_on_another_node_get_batches_of_their_own_size) {
+  // Channels between nodes carry larger batches (runtime_options::remote_batch_size); both
+  // router paths honour a size per target: staged (flat records) and appended (strings).
+  router_config cfg{2, 4, 128};
+  cfg.target_batch_sizes = {4, 10};
+  auto key_fn = [](const keyed_rec& r) { return r.key; };
+  auto flat = make_hash_router_factory<keyed_rec, int>(key_fn)(cfg);
+  auto str_key = [](const std::string& s) { return s; };
+  auto strings = make_hash_router_factory<std::string, std::string>(str_key)(cfg);
+  auto rotating = make_router_factory<int>(partition_kind::rebalance)(cfg);
+  capture_writer wf, ws, wr;
+  std::vector<keyed_rec> recs;
+  std::vector<std::string> words;
+  for (int i = 0; i < 200; ++i) {
+    recs.push_back(keyed_rec{static_cast<std::uint64_t>(i), i});
+    words.push_back("w" + std::to_string(i));
+  }
+  flat->push(batch_of(recs), wf);
+  strings->push(batch_of(words), ws);
+  for (int b = 0; b < 4; ++b)
+    rotating->push(batch_of(std::vector<int>(3, b)), wr); // 3 records to each target in turn
+  for (auto* w : {&wf, &ws}) {
+    std::map<int, std::size_t> sent_to;
+    for (auto& [t, b] : w->sent) {
+      BOOST_TEST(b->size() == (t == 0 ? 4u : 10u), "target " << t << ": full batches only");
+      sent_to[t] += b->size();
+    }
+    BOOST_TEST(sent_to.size() == 2u);
+  }
+  // Round robin: target 0 sends at 4 (after 6 records), target 1 still holds its 6 (< 10).
+  BOOST_REQUIRE(wr.sent.size() == 1u);
+  BOOST_TEST(wr.sent[0].first == 0);
+  BOOST_TEST(wr.sent[0].second->size() == 6u);
+  BOOST_TEST(rotating->buffered());
+}
+
 BOOST_AUTO_TEST_CASE(hash_router_does_not_move_out_of_a_shared_batch) {
   auto key_fn = [](const std::string& s) { return s; };
   auto router = make_hash_router_factory<std::string, std::string>(key_fn)(router_config{2, 100, 128});

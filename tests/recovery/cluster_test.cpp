@@ -4,8 +4,9 @@
 // coordinator) and restarted by the test as a supervisor would leave committed output equal
 // to an uninterrupted run's, and so do nodes that kill themselves at each step of the
 // checkpoint protocol; a node killed for good is left out (node 0 re-plans onto the
-// others); a node cut off but running (SIGSTOP) is never left out and rejoins. Longer
-// loops: scripts/soak.sh.
+// others); a node cut off but running (SIGSTOP) is never left out and rejoins; and
+// (`cluster_partitions`) real partitions, each node in a network namespace of its own and
+// node 2 cut off by its link going down while it runs. Longer loops: scripts/soak.sh.
 #define BOOST_TEST_MODULE cluster_processes
 #include <boost/test/unit_test.hpp>
 

@@ -475,7 +475,7 @@ void check_partitioned_run(const checkpointed_wordcount& job, std::size_t log2_a
 
 BOOST_AUTO_TEST_SUITE(cluster_partitions)
 
-BOOST_AUTO_TEST_CASE(a_node_cut_off_by_the_network_commits_nothing_for_its_old_attempt_and_rejoins_exactly,
+BOOST_AUTO_TEST_CASE(a_node_cut_off_by_the_network_restarts_cut_off_and_rejoins_exactly,
                      *boost::unit_test::precondition(sluice::test::netns_available{})) {
   // Node 2 is cut off once it has committed; both sides notice (1 s heartbeat timeout): node
   // 0 fails the attempt and waits for node 2 (no rejoin timeout), node 2's run ends (no node

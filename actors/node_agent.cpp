@@ -207,7 +207,13 @@ private:
       case control_kind::wire: break; // wired when spawned
       case control_kind::start: send(to, msg::start::value); break;
       case control_kind::cancel: send(to, msg::cancel::value); break;
-      case control_kind::commit: send(to, msg::commit::value, m.epoch); break;
+      case control_kind::commit:
+        // Which attempt's commits a node carried out: the partition test's evidence that a
+        // node cut off never commits for an attempt node 0 has replaced.
+        logging::get().debug("cluster: node {} attempt {}: task {} commits checkpoint {}",
+                             c_->node, c_->attempt.load(), m.task, m.epoch);
+        send(to, msg::commit::value, m.epoch);
+        break;
       case control_kind::prepare:
         send(to, msg::prepare::value, m.epoch, m.flag, m.step, std::move(m.text), m.wall_us);
         break;

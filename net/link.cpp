@@ -171,6 +171,9 @@ struct link::state {
     std::string routing_id; // on the ROUTER, for peers that dial us
     clock::time_point last_heard{};
     clock::time_point last_sent{};
+    clock::time_point last_hello{}; // sent to it (a node this one dials)
+    clock::time_point lost_at{};
+    clock::time_point last_told{};  // a hello sent to it as a lost node still talking
     std::uint64_t heartbeat_seq = 0;
     std::deque<zmq::message_t> pending; // taken from outbox, not yet sent
   };
@@ -407,9 +410,24 @@ struct link::state {
     if (!known) {
       count_garbage(fmt::format("{}: a {} frame before the handshake", from(),
                                 to_string(f->kind())));
+      if (route != routes.end())
+        tell_lost(route->second, rid);
       return;
     }
     deliver(route->second, std::move(*f));
+  }
+
+  /// `peer` talks on the connection of a run this node lost (a partition that healed before
+  /// the peer noticed anything: its heartbeat timeout is longer, or it ran late). It would
+  /// go on in its old attempt until its own timeout, its frames refused: an unasked hello
+  /// tells it (see `on_dealer`) to say hello again. At most one per heartbeat interval.
+  void tell_lost(std::uint32_t peer, const std::string& rid) {
+    auto& p = peers[peer];
+    const auto now = time->now();
+    if (p.last_told != clock::time_point{} && now - p.last_told < opt.heartbeat_interval)
+      return;
+    p.last_told = now;
+    static_cast<void>(answer_hello(rid));
   }
 
   /// Sends our hello to the connection `rid` on the ROUTER, if it still exists: false when
@@ -476,6 +494,11 @@ struct link::state {
     set_up(claimed, reconnected);
   }
 
+  /// A hello arriving this many heartbeat intervals after this node's last one answers
+  /// none (answers to hellos queued behind a partition come together, right after the
+  /// first); taking a late answer for an unasked hello costs a restart, not a wrong result.
+  static constexpr int unasked_after = 10;
+
   void on_dealer(std::uint32_t peer) {
     zmq::message_t msg;
     if (!dealers[peer]->recv(msg, zmq::recv_flags::dontwait))
@@ -498,6 +521,19 @@ struct link::state {
     }
     if (f->kind() == frame_kind::hello) {
       const auto& theirs = std::get<hello_body>(f->body);
+      if (p.up && time->now() - p.last_hello > unasked_after * opt.heartbeat_interval) {
+        // No answer to a hello of ours (this node says hello only while the peer is not up,
+        // and answers come at once): the node lost this one, which it tells so
+        // (`tell_lost`), or it restarted. Either way what this node runs with it is gone:
+        // lost, and the next hello greets it again. Not this node's heartbeat timeout: a
+        // node whose timeout is longer than its peers' would wait that long.
+        lose(peer, fmt::format("{}: it no longer knows this node (it lost this node, or it "
+                               "restarted) while this node still heard from it",
+                               name(peer)));
+        return;
+      }
+      if (!p.up && p.last_hello < p.lost_at)
+        return; // another unasked one (`tell_lost` repeats): the answer to our next counts
       if (theirs.node != peer) {
         refuse(peer,
                fmt::format("{}: answers as node {}: the cluster files disagree", name(peer),
@@ -613,6 +649,18 @@ struct link::state {
     }
   }
 
+  /// `peer` is lost (`what` says why): reported, and it must say hello again.
+  void lose(std::uint32_t peer, std::string what) {
+    peers[peer].up = false;
+    peers[peer].lost_at = time->now();
+    logging::get().error("net: {}", what);
+    link_event ev;
+    ev.what = link_event::kind::peer_lost;
+    ev.peer = peer;
+    ev.error = make_error(error_code::node_lost, std::move(what));
+    post(std::move(ev));
+  }
+
   void timers() {
     const auto now = time->now();
     const bool full = inbound_full();
@@ -620,28 +668,19 @@ struct link::state {
       if (i == opt.node)
         continue;
       auto& p = peers[i];
-      if (p.up && !full && now - p.last_heard > opt.heartbeat_timeout) {
-        p.up = false;
-        auto what = fmt::format("{}: nothing received for {} ms (heartbeat timeout {} ms)",
-                                name(i),
-                                std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  now - p.last_heard)
-                                  .count(),
-                                opt.heartbeat_timeout.count());
-        logging::get().error("net: {}", what);
-        link_event ev;
-        ev.what = link_event::kind::peer_lost;
-        ev.peer = i;
-        ev.error = make_error(error_code::node_lost, std::move(what));
-        post(std::move(ev));
-      }
+      if (p.up && !full && now - p.last_heard > opt.heartbeat_timeout)
+        lose(i, fmt::format("{}: nothing received for {} ms (heartbeat timeout {} ms)", name(i),
+                            std::chrono::duration_cast<std::chrono::milliseconds>(
+                              now - p.last_heard)
+                              .count(),
+                            opt.heartbeat_timeout.count()));
       if (now - p.last_sent < opt.heartbeat_interval)
         continue;
       if (p.up) {
         p.last_sent = now;
         send_control(i, encode({opt.attempt, control_channel, heartbeat_body{++p.heartbeat_seq}}));
       } else if (i < opt.node) {
-        p.last_sent = now;
+        p.last_sent = p.last_hello = now;
         send_control(i, hello_message());
       }
     }
@@ -681,7 +720,7 @@ struct link::state {
   void loop() {
     // Greet the nodes this one dials; DEALERs queue it until connected.
     for (std::uint32_t j = 0; j < opt.node; ++j) {
-      peers[j].last_sent = time->now();
+      peers[j].last_sent = peers[j].last_hello = time->now();
       send_control(j, hello_message());
     }
     std::vector<zmq::pollitem_t> items;

@@ -12,6 +12,8 @@
 # then the same test's kills at each checkpoint step (snapshot, snapshotted, completed,
 # commit) on 2 and 3 nodes, every node a victim, each step's 1st, 2nd, 3rd, 5th and 8th
 # occurrence (CI: 2 nodes, the 2nd only).
+# cluster_process_test.cluster_partitions: the real partition cases (network namespaces,
+# root only; skipped elsewhere), N/5 rounds (at least 1).
 # kafka_cluster_test.kafka_cluster: kafka_pipeline on 2 and 3 nodes against the mock cluster
 # with 100k payments instead of 3000 (the mock keeps about 5 MiB per partition: no more).
 # Also the install test's full subproject build (a second library build,
@@ -33,6 +35,9 @@ done
 for nodes in 2 3; do
   SLUICE_CLUSTER_STEP_NODES="$nodes" SLUICE_CLUSTER_STEP_KILLS=1,2,3,5,8 tests/cluster_process_test \
     --run_test=cluster_processes/a_node_killed_at_each_checkpoint_step_loses_and_duplicates_nothing
+done
+for ((round = 1; round <= (n + 4) / 5; ++round)); do
+  tests/cluster_process_test --run_test=cluster_partitions
 done
 SLUICE_KAFKA_CLUSTER_PAYMENTS=100000 \
   ctest --output-on-failure --timeout 0 -R 'kafka_cluster_test\.kafka_cluster'

@@ -1,8 +1,9 @@
 // net/link.hpp over loopback: two links exchange every frame kind in order; a wrong
 // fingerprint is refused naming the difference and the peer; garbage from raw sockets is
 // counted and harms nothing; with CURVE a peer without the cluster key gets nothing
-// through; a silent peer is reported lost (manual clocks); frames queued for a node that
-// was lost or restarted never reach its next run. Every wait is bounded.
+// through; a silent peer is reported lost (manual clocks), and a lost peer that talks on is
+// told so; frames queued for a node that was lost or restarted never reach its next run.
+// Every wait is bounded.
 #include "sluice/net/batch_codec.hpp"
 #include "sluice/net/link.hpp"
 
@@ -472,6 +473,66 @@ BOOST_AUTO_TEST_CASE(a_silent_peer_is_reported_lost_and_a_live_one_is_not) {
   BOOST_TEST(lost.error.message.find("(heartbeat timeout 5000 ms)") != std::string::npos,
              lost.error.message);
   BOOST_TEST(!a->is_up(1));
+}
+
+BOOST_AUTO_TEST_CASE(a_node_lost_by_its_peer_but_still_talking_is_told_and_greets_again) {
+  // A partition heals after node 0 lost node 1 but before node 1 noticed anything (its
+  // heartbeat timeout is longer): node 1 talks on over its old connection. Node 0 refuses
+  // its frames and answers them with an unasked hello; node 1 reports node 0 lost (what it
+  // ran with node 0 is gone) and greets it again, instead of sitting in its old attempt
+  // until its own heartbeat timeout.
+  auto c0 = std::make_shared<manual_clock>();
+  auto c1 = std::make_shared<manual_clock>();
+  auto [a, b] = pair_of(
+    [&](link_options& o) {
+      o.time_source = c0;
+      o.heartbeat_interval = 1s;
+      o.heartbeat_timeout = 5s;
+    },
+    [&](link_options& o) {
+      o.time_source = c1;
+      o.heartbeat_interval = 1s;
+      o.heartbeat_timeout = 600s;
+    });
+  both_up(*a, *b);
+  // Node 1's clock stands still: it sends nothing, and node 0 loses it.
+  bool lost = false;
+  for (int step = 0; step < 50 && !lost; ++step) {
+    c0->advance(1s);
+    while (auto ev = a->receive_for(50ms))
+      lost = lost || (ev->what == link_event::kind::peer_lost && ev->peer == 1u);
+  }
+  BOOST_REQUIRE(lost);
+  BOOST_TEST(b->is_up(0));
+  // Node 1 talks again (heartbeats): it is told, and says so.
+  link_event told;
+  bool found = false;
+  for (int step = 0; step < 50 && !found; ++step) {
+    c0->advance(1s);
+    c1->advance(1s);
+    while (auto ev = b->receive_for(50ms))
+      if (ev->what == link_event::kind::peer_lost) {
+        told = std::move(*ev);
+        found = true;
+        break;
+      }
+  }
+  BOOST_REQUIRE_MESSAGE(found, "node 1 was never told that node 0 lost it");
+  BOOST_TEST(told.peer == 0u);
+  BOOST_TEST((told.error.code == error_code::node_lost));
+  BOOST_TEST(told.error.message.find("it no longer knows this node") != std::string::npos,
+             told.error.message);
+  // Its next hello (one heartbeat interval on) makes both up again.
+  bool up0 = false, up1 = false;
+  for (int step = 0; step < 50 && !(up0 && up1); ++step) {
+    c1->advance(1s);
+    while (auto ev = b->receive_for(50ms))
+      up1 = up1 || (ev->what == link_event::kind::peer_up && ev->peer == 0u);
+    while (auto ev = a->receive_for(10ms))
+      up0 = up0 || (ev->what == link_event::kind::peer_up && ev->peer == 1u);
+  }
+  BOOST_REQUIRE(up0 && up1);
+  round_trip(*a, *b, 9);
 }
 
 BOOST_AUTO_TEST_CASE(frames_queued_for_a_lost_node_do_not_reach_its_next_run) {

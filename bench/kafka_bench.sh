@@ -49,6 +49,7 @@ settle=3
 # shared with the broker, starved it and librdkafka's threads (stalls of seconds at 5k rec/s).
 extra="--scheduler sharing"
 priority=""
+systems_arg=""
 args=("$@")
 tmp_root="${TMPDIR:-/tmp}"
 [[ -d /dev/shm && -w /dev/shm ]] && tmp_root=/dev/shm
@@ -60,6 +61,7 @@ usage() {
 Options: --records N ($records)  --runs N ($runs)  --rate R ($rate)  --seconds S ($seconds)
          --warmup S ($warmup)  --parallelism P ($parallelism)  --partitions N ($partitions)
          --checkpoint-interval D ($interval)  --only throughput|latency  --build DIR ($build)
+         --systems "sluice-eo ..." (only these of sluice-alo sluice-eo kcat direct; default all)
          --pipeline-flags "..." (more kafka_pipeline flags; default "$extra")
          --tmp DIR ($tmp_root: the broker's data and the checkpoints)
          --priority N (e.g. -10, needs root: run in a session of its own whose scheduler
@@ -83,6 +85,7 @@ while (($#)); do
     --pipeline-flags) extra="$2"; shift 2 ;;
     --tmp) tmp_root="$2"; shift 2 ;;
     --priority) priority="$2"; shift 2 ;;
+    --systems) systems_arg="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     -h | --help) usage 0 ;;
     *) echo "unknown option $1" >&2; usage ;;
@@ -105,7 +108,8 @@ set_priority() { [[ -z "$priority" ]] || echo "$priority" > "/proc/$1/autogroup"
 set_priority $$
 
 pipeline="$build/samples/kafka_pipeline"
-cmake --build "$build" --target sluice_kafka_load >/dev/null
+# A copied build (binaries only, e.g. to measure an older commit) has no build system.
+[[ ! -f "$build/CMakeCache.txt" ]] || cmake --build "$build" --target sluice_kafka_load >/dev/null
 load="$build/bench/sluice_kafka_load"
 for b in "$pipeline" "$load"; do
   [[ -x "$b" ]] || {
@@ -149,6 +153,17 @@ systems=(sluice-alo sluice-eo kcat)
 # direct: no copy, the load driver reads the topic it writes (the broker's and the driver's
 # share of every latency figure).
 lat_systems=(sluice-alo sluice-eo kcat direct)
+if [[ -n "$systems_arg" ]]; then
+  read -r -a lat_systems <<< "$systems_arg"
+  systems=()
+  for sys in "${lat_systems[@]}"; do
+    case "$sys" in
+      sluice-alo | sluice-eo | kcat) systems+=("$sys") ;;
+      direct) ;;
+      *) echo "unknown system '$sys' in --systems (sluice-alo sluice-eo kcat direct)" >&2; exit 2 ;;
+    esac
+  done
+fi
 
 # The systems of list `1` in repetition `2`'s order (rotated: no system always runs first).
 order() {
@@ -317,7 +332,7 @@ if [[ " $only " == *" throughput "* ]]; then
   for sys in "${systems[@]}"; do
     read -r m lo hi <<< "$(stat thr "$sys" 5)"
     printf "%-11s %10.0f [%7.0f-%7.0f] %8.2f\n" "$sys" "$m" "$lo" "$hi" \
-      "$(awk -v a="$m" -v b="$kt" 'BEGIN { print a / b }')"
+      "$(awk -v a="$m" -v b="$kt" 'BEGIN { print (b + 0 == 0) ? "nan" : a / b }')"
   done
 fi
 if [[ " $only " == *" latency "* ]]; then
@@ -332,6 +347,6 @@ if [[ " $only " == *" latency "* ]]; then
     read -r d _ _ <<< "$(stat lat "$sys" 7)"
     printf "%-11s %8.2f [%5.2f-%5.2f] %8.2f [%5.2f-%5.2f] %8.2f [%5.2f-%5.2f] %10.2f %8.2f\n" \
       "$sys" "$a" "$alo" "$ahi" "$b" "$blo" "$bhi" "$c" "$clo" "$chi" "$d" \
-      "$(awk -v a="$b" -v b="$k99" 'BEGIN { print a / b }')"
+      "$(awk -v a="$b" -v b="$k99" 'BEGIN { print (b + 0 == 0) ? "nan" : a / b }')"
   done
 fi

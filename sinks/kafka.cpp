@@ -219,9 +219,12 @@ struct kafka_writer::impl {
       current.seq = next_seq++;
       // The marker now, not at the barrier: its round trips stay off the path from a
       // checkpoint's barrier to its commit.
+      const auto t0 = steady::now();
       if (auto ok = send_marker(*sl.producer, txid(ctx.instance, current.slot), current.seq, token);
           !ok)
         return std::move(ok).error();
+      logging::get().debug("{}: transaction {} began on producer {}, marker in {} us", label,
+                           current.seq, current.slot, micros_since(t0));
       for (const auto& r : current.records)
         if (auto ok = produce(*sl.producer, r); !ok)
           return std::move(ok).error();

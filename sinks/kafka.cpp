@@ -338,7 +338,12 @@ result<void> kafka_writer::open(const kafka_sink_settings& settings, const sink_
     return make_error(error_code::invalid_option,
                       p.label + ": exactly_once delivery needs checkpoints (give the job a "
                                 "checkpoint directory), since transactions commit per checkpoint");
-  const int n = p.eo() ? std::clamp(settings.producer_pool_size, 1, max_kafka_producer_pool) : 1;
+  if (p.eo() && (settings.producer_pool_size < 1 || settings.producer_pool_size > max_kafka_producer_pool))
+    return make_error(error_code::invalid_option,
+                      p.label + ": producer_pool_size must be between 1 and " +
+                        std::to_string(max_kafka_producer_pool) + ", not " +
+                        std::to_string(settings.producer_pool_size));
+  const int n = p.eo() ? settings.producer_pool_size : 1;
   p.slots.resize(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     auto prod = p.make_producer(p.eo() ? std::optional{p.txid(ctx.instance, i)} : std::nullopt);

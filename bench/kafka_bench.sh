@@ -49,6 +49,8 @@ settle=3
 # shared with the broker, starved it and librdkafka's threads (stalls of seconds at 5k rec/s).
 extra="--scheduler sharing"
 priority=""
+systems_arg=""
+ref_pipeline=""
 args=("$@")
 tmp_root="${TMPDIR:-/tmp}"
 [[ -d /dev/shm && -w /dev/shm ]] && tmp_root=/dev/shm
@@ -60,6 +62,9 @@ usage() {
 Options: --records N ($records)  --runs N ($runs)  --rate R ($rate)  --seconds S ($seconds)
          --warmup S ($warmup)  --parallelism P ($parallelism)  --partitions N ($partitions)
          --checkpoint-interval D ($interval)  --only throughput|latency  --build DIR ($build)
+         --systems "sluice-eo ..." (only these of sluice-alo sluice-eo kcat direct; default all)
+         --ref-pipeline PATH (adds sluice-eo-ref: sluice-eo with this kafka_pipeline binary,
+                              e.g. an older commit's, interleaved with the others)
          --pipeline-flags "..." (more kafka_pipeline flags; default "$extra")
          --tmp DIR ($tmp_root: the broker's data and the checkpoints)
          --priority N (e.g. -10, needs root: run in a session of its own whose scheduler
@@ -83,6 +88,8 @@ while (($#)); do
     --pipeline-flags) extra="$2"; shift 2 ;;
     --tmp) tmp_root="$2"; shift 2 ;;
     --priority) priority="$2"; shift 2 ;;
+    --systems) systems_arg="$2"; shift 2 ;;
+    --ref-pipeline) ref_pipeline="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     -h | --help) usage 0 ;;
     *) echo "unknown option $1" >&2; usage ;;
@@ -105,7 +112,8 @@ set_priority() { [[ -z "$priority" ]] || echo "$priority" > "/proc/$1/autogroup"
 set_priority $$
 
 pipeline="$build/samples/kafka_pipeline"
-cmake --build "$build" --target sluice_kafka_load >/dev/null
+# A copied build (binaries only, e.g. to measure an older commit) has no build system.
+[[ ! -f "$build/CMakeCache.txt" ]] || cmake --build "$build" --target sluice_kafka_load >/dev/null
 load="$build/bench/sluice_kafka_load"
 for b in "$pipeline" "$load"; do
   [[ -x "$b" ]] || {
@@ -149,6 +157,22 @@ systems=(sluice-alo sluice-eo kcat)
 # direct: no copy, the load driver reads the topic it writes (the broker's and the driver's
 # share of every latency figure).
 lat_systems=(sluice-alo sluice-eo kcat direct)
+if [[ -n "$systems_arg" ]]; then
+  read -r -a lat_systems <<< "$systems_arg"
+  systems=()
+  for sys in "${lat_systems[@]}"; do
+    case "$sys" in
+      sluice-alo | sluice-eo | kcat) systems+=("$sys") ;;
+      direct) ;;
+      *) echo "unknown system '$sys' in --systems (sluice-alo sluice-eo kcat direct)" >&2; exit 2 ;;
+    esac
+  done
+fi
+if [[ -n "$ref_pipeline" ]]; then
+  [[ -x "$ref_pipeline" ]] || { echo "--ref-pipeline $ref_pipeline is not executable" >&2; exit 2; }
+  [[ " ${lat_systems[*]} " == *" sluice-eo-ref "* ]] || lat_systems+=(sluice-eo-ref)
+  [[ " ${systems[*]} " == *" sluice-eo-ref "* ]] || systems+=(sluice-eo-ref)
+fi
 
 # The systems of list `1` in repetition `2`'s order (rotated: no system always runs first).
 order() {
@@ -163,10 +187,11 @@ order() {
 pipeline_cmd() {
   local sys="$1" in="$2" out="$3" tag="$4"
   shift 4
-  local delivery=at-least-once more
-  [[ "$sys" == sluice-eo ]] && delivery=exactly-once
+  local delivery=at-least-once more bin="$pipeline"
+  [[ "$sys" == sluice-eo* ]] && delivery=exactly-once
+  [[ "$sys" == sluice-eo-ref ]] && bin="$ref_pipeline"
   read -r -a more <<< "$extra"
-  cmd=("$pipeline" --bootstrap "$bootstrap" --input "$in" --output "$out" --map
+  cmd=("$bin" --bootstrap "$bootstrap" --input "$in" --output "$out" --map
     --delivery "$delivery" --checkpoint-dir "$tmp/ckpt-$tag" --checkpoint-interval "$interval"
     --group "bench-$tag" --transactional-id-prefix "bench-$tag" --parallelism "$parallelism"
     "${more[@]}" "$@")
@@ -252,11 +277,26 @@ stop_copy() {
 
 latency() {
   local r sys tag line out
-  # Untimed warm-up of a fresh broker (JIT, first transactions): 5 s of the load on its own.
+  # Untimed warm-up of a fresh broker (JIT): 5 s of the load on its own. With an exactly-once
+  # system, also 5 s of exactly-once copying: the first transactional producer and marker
+  # create the broker's __transaction_state and __consumer_offsets topics (50 partitions
+  # each), which stalled the first measured run for seconds.
   "$load" --bootstrap "$bootstrap" create --topic lat-warm --partitions "$partitions"
   "$load" --bootstrap "$bootstrap" latency --in lat-warm --out lat-warm --rate "$rate" \
     --seconds 5 --warmup 0 > /dev/null || true
   "$load" --bootstrap "$bootstrap" delete --topic lat-warm
+  if [[ " ${lat_systems[*]} " == *" sluice-eo"* ]]; then
+    "$load" --bootstrap "$bootstrap" create --topic lat-in-warm --partitions "$partitions"
+    "$load" --bootstrap "$bootstrap" create --topic lat-out-warm --partitions "$partitions"
+    start_copy sluice-eo warm
+    sleep "$settle"
+    "$load" --bootstrap "$bootstrap" latency --in lat-in-warm --out lat-out-warm --rate "$rate" \
+      --seconds 5 --warmup 0 --drain 60 > /dev/null || true
+    stop_copy
+    rm -rf "$tmp/ckpt-lat-warm"
+    "$load" --bootstrap "$bootstrap" delete --topic lat-in-warm
+    "$load" --bootstrap "$bootstrap" delete --topic lat-out-warm
+  fi
   for ((r = 1; r <= runs; r++)); do
     for sys in $(order lat_systems "$r"); do
       tag="$sys-$r"
@@ -317,7 +357,7 @@ if [[ " $only " == *" throughput "* ]]; then
   for sys in "${systems[@]}"; do
     read -r m lo hi <<< "$(stat thr "$sys" 5)"
     printf "%-11s %10.0f [%7.0f-%7.0f] %8.2f\n" "$sys" "$m" "$lo" "$hi" \
-      "$(awk -v a="$m" -v b="$kt" 'BEGIN { print a / b }')"
+      "$(awk -v a="$m" -v b="$kt" 'BEGIN { print (b + 0 == 0) ? "nan" : a / b }')"
   done
 fi
 if [[ " $only " == *" latency "* ]]; then
@@ -332,6 +372,6 @@ if [[ " $only " == *" latency "* ]]; then
     read -r d _ _ <<< "$(stat lat "$sys" 7)"
     printf "%-11s %8.2f [%5.2f-%5.2f] %8.2f [%5.2f-%5.2f] %8.2f [%5.2f-%5.2f] %10.2f %8.2f\n" \
       "$sys" "$a" "$alo" "$ahi" "$b" "$blo" "$bhi" "$c" "$clo" "$chi" "$d" \
-      "$(awk -v a="$b" -v b="$k99" 'BEGIN { print a / b }')"
+      "$(awk -v a="$b" -v b="$k99" 'BEGIN { print (b + 0 == 0) ? "nan" : a / b }')"
   done
 fi

@@ -36,11 +36,13 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace sluice;
@@ -227,7 +229,7 @@ double percentile(const std::vector<std::int64_t>& sorted, double q) {
 
 int latency(const std::string& bootstrap, const std::string& in, const std::string& out,
             double rate, double seconds, double warmup, double drain, std::size_t size,
-            bool series) {
+            bool series, const std::string& arrivals_file) {
   // Records 0..total-1 are measured (after the warmup); the load then goes on at the same
   // rate until all of them arrived, so none is judged at the end of a stream (kcat -P holds
   // its last partial read; a transaction commits at the next checkpoint).
@@ -247,6 +249,8 @@ int latency(const std::string& bootstrap, const std::string& in, const std::stri
   std::atomic<std::int64_t> series_from_us{0};
   id_check ids(static_cast<std::size_t>(total));
   std::optional<std::string> reader_error;
+  // --arrivals: (receive, send) wall clock µs of every measured record, for timelines.
+  std::vector<std::pair<std::int64_t, std::int64_t>> arrivals;
 
   std::thread consume([&] {
     try {
@@ -260,8 +264,11 @@ int latency(const std::string& bootstrap, const std::string& in, const std::stri
           auto sent = int_field(m.value(), "\"sent_us\":");
           if (!sent)
             return;
-          if (*sent >= measure_from_us.load())
+          if (*sent >= measure_from_us.load()) {
             lat.push_back(now - *sent);
+            if (!arrivals_file.empty())
+              arrivals.emplace_back(now, *sent);
+          }
           const auto sec = static_cast<std::size_t>(
             std::max<std::int64_t>(0, *sent - series_from_us.load()) / 1'000'000);
           if (sec < worst.size())
@@ -312,6 +319,13 @@ int latency(const std::string& bootstrap, const std::string& in, const std::stri
       line += fmt::format(" {:.0f}", worst[i] / 1e3);
     fmt::print(stderr, "{}\n", line);
   }
+  if (!arrivals_file.empty()) {
+    std::ofstream a{arrivals_file};
+    for (auto [recv, snd] : arrivals)
+      a << recv << ' ' << snd << '\n';
+    if (!a)
+      throw std::runtime_error("cannot write " + arrivals_file);
+  }
   std::sort(lat.begin(), lat.end());
   const bool ok = ids.distinct == static_cast<std::uint64_t>(total) && ids.bad == 0;
   fmt::print("latency: sent {} at {:.0f} rec/s (asked {:.0f}) in {:.1f} s, then {} more until "
@@ -360,6 +374,7 @@ int main(int argc, char** argv) {
   std::string in, out;
   double rate = 20000, seconds = 20, warmup = 2, drain = 30;
   bool series = false;
+  std::string arrivals;
   auto* l = app.add_subcommand("latency", "fixed-rate load and end-to-end latency");
   l->add_option("--in", in)->required();
   l->add_option("--out", out)->required();
@@ -368,6 +383,8 @@ int main(int argc, char** argv) {
   l->add_option("--warmup", warmup, "seconds of sending not measured");
   l->add_option("--drain", drain, "seconds to wait for the last records");
   l->add_flag("--series", series, "also print the worst latency of each second (stderr)");
+  l->add_option("--arrivals", arrivals,
+                 "write 'receive_us sent_us' (wall clock) of each measured record to this file");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -383,7 +400,7 @@ int main(int argc, char** argv) {
       return fill(bootstrap, topic, records, partitions, size);
     if (*c)
       return count(bootstrap, topic, expect, timeout);
-    return latency(bootstrap, in, out, rate, seconds, warmup, drain, size, series);
+    return latency(bootstrap, in, out, rate, seconds, warmup, drain, size, series, arrivals);
   } catch (const std::exception& e) {
     fmt::print(stderr, "sluice_kafka_load: {}\n", e.what());
     return 2;

@@ -10,10 +10,13 @@
 /// ```
 ///
 /// With `exactly_once` each checkpoint's output is one Kafka transaction, committed when
-/// the checkpoint completes. The records of a transaction that is not yet committed are
-/// also kept in the checkpoint, and the transaction carries a marker (a group offset holding
-/// the checkpoint id), so a restart decides from Kafka itself whether that output is
-/// already there, and writes it again if not. docs/kafka.md explains the design.
+/// the checkpoint completes. Each instance keeps a pool of transactional producers
+/// (`producer_pool_size`, as Flink's KafkaSink), so the records after a barrier go into the
+/// next transaction at once while the previous one waits, pre-committed, for its checkpoint.
+/// The records of a transaction that is not yet committed are also kept in the checkpoint,
+/// and each transaction carries a marker (a group offset holding the transaction's number
+/// in its run), so a restart decides from Kafka itself whether that output is already
+/// there, and writes it again if not. docs/kafka.md explains the design and recovery.
 #include "sluice/kafka/client.hpp"
 #include "sluice/kafka/record.hpp"
 #include "sluice/sinks/sink.hpp"
@@ -40,10 +43,18 @@ struct kafka_sink_settings {
   std::string topic{};
   kafka::value_format format = kafka::value_format::json;
   kafka_delivery delivery = kafka_delivery::at_least_once;
-  /// `exactly_once`: transactional ids are "<prefix>-<sink name>-<instance>", stable across
-  /// restarts so a restarted instance fences its predecessor off. Required for exactly_once
-  /// and unique per job (Flink's transactionalIdPrefix).
+  /// `exactly_once`: transactional ids are "<prefix>-<sink name>-<instance>" for the first
+  /// producer of the pool and "<prefix>-<sink name>-<instance>.<n>" for the others, stable
+  /// across restarts so a restarted instance fences its predecessors off. Required for
+  /// exactly_once and unique per job (Flink's transactionalIdPrefix).
   std::string transactional_id_prefix{};
+  /// `exactly_once`: transactional producers per instance (each a librdkafka producer with
+  /// its own threads and connection). With 2, the records after a checkpoint's barrier go
+  /// into Kafka at once, in the next transaction, while the previous one waits for its
+  /// checkpoint to complete; with 1 they wait in memory until that commit. More than 2
+  /// helps only when barriers overtake commits (checkpoints that fail or complete late).
+  /// When none is free, records wait in memory: never lost. Default 2, 1 to 16.
+  int producer_pool_size = 2;
   /// Kafka aborts a transaction left open longer than this (a crashed job's blocks
   /// read_committed readers at most this long). Must not exceed the broker's
   /// `transaction.max.timeout.ms`. Default 60 s.
@@ -55,6 +66,9 @@ struct kafka_sink_settings {
   /// librdkafka producer properties, passed through.
   kafka::properties properties{};
 };
+
+/// The largest `producer_pool_size`.
+inline constexpr int max_kafka_producer_pool = 16;
 
 namespace detail {
 

@@ -170,6 +170,17 @@ BOOST_AUTO_TEST_CASE(bad_options_are_rejected_before_start) {
              .validate();
   BOOST_REQUIRE(!r);
   BOOST_TEST(r.error().message.find("transactional_id_prefix") != std::string::npos);
+  for (int pool : {0, -1, sinks::max_kafka_producer_pool + 1}) {
+    sinks::kafka_sink_options<reading> o{{.bootstrap_servers = "x:1", .topic = "t",
+                                          .delivery = sinks::kafka_delivery::exactly_once,
+                                          .transactional_id_prefix = "p"}};
+    o.producer_pool_size = pool;
+    auto bad = sinks::kafka<reading>{o}.validate();
+    BOOST_REQUIRE(!bad);
+    BOOST_TEST(bad.error().message.find("producer_pool_size must be between 1 and 16, not " +
+                                        std::to_string(pool)) != std::string::npos,
+               bad.error().message);
+  }
 }
 
 /// Drives one source instance by hand with a manual clock, as the runtime would.

@@ -11,6 +11,8 @@
 #include "sluice/sinks/memory.hpp"
 #include "sluice/sources/kafka.hpp"
 
+#include "sluice/core/codec/binary.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -61,16 +63,18 @@ std::string new_topic(const std::string& base, int partitions = 1) {
 }
 
 /// An exactly-once sink instance for `topic` (also its transactional id prefix), opened.
-std::unique_ptr<sink<reading>> open_eo_sink(const std::string& topic) {
-  auto s = sinks::kafka<reading>{{eo_settings(topic, topic)}}.create({});
+std::unique_ptr<sink<reading>> open_eo_sink(const std::string& topic, int pool = 2) {
+  auto settings = eo_settings(topic, topic);
+  settings.producer_pool_size = pool;
+  auto s = sinks::kafka<reading>{{settings}}.create({});
   must(s->open(sink_context{.name = "out", .instance = 0, .parallelism = 1, .checkpoints = true}));
   return s;
 }
 
 /// `open_eo_sink` restored from no checkpoint: a first run.
-std::unique_ptr<sink<reading>> fresh_eo_sink(const std::string& topic) {
+std::unique_ptr<sink<reading>> fresh_eo_sink(const std::string& topic, int pool = 2) {
   memory_pieces none;
-  auto s = open_eo_sink(topic);
+  auto s = open_eo_sink(topic, pool);
   must(s->restore(-1, none));
   return s;
 }
@@ -117,12 +121,50 @@ std::vector<reading> read_by_job(const std::string& name, sources::kafka_source_
   return got;
 }
 
-std::vector<reading> committed_readings(const std::string& topic) {
+std::vector<reading> readings_in(const std::string& topic, bool read_committed) {
   std::vector<reading> out;
-  for (auto& m : read_topic(broker(), topic, true))
+  for (auto& m : read_topic(broker(), topic, read_committed))
     out.push_back(must(codec::from_json_line<reading>(m.value)));
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::vector<reading> committed_readings(const std::string& topic) {
+  return readings_in(topic, true);
+}
+
+/// Whether `topic` holds `want` (read_uncommitted: open transactions included) within 15 s.
+/// Produced records reach the broker a few milliseconds after `write`.
+bool reaches_kafka(const std::string& topic, const std::vector<reading>& want) {
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (readings_in(topic, false) == want)
+      return true;
+    std::this_thread::sleep_for(20ms); // waiting on the network, not on an outcome
+  }
+  return false;
+}
+
+/// The sink's state before the producer pool (one producer, the marker offset is the
+/// checkpoint id), as sinks/kafka.cpp wrote it under "instance/<i>".
+struct old_pending_txn {
+  std::int64_t id = 0;
+  std::uint64_t token = 0;
+  std::vector<sinks::detail::kafka_out_record> records;
+};
+template <class Inspector>
+bool inspect(Inspector& f, old_pending_txn& x) {
+  return f.object("pending_txn")
+    .fields(f.field("id", x.id), f.field("token", x.token), f.field("records", x.records));
+}
+struct old_writer_state {
+  std::int32_t parallelism = 0;
+  std::vector<old_pending_txn> pending;
+};
+template <class Inspector>
+bool inspect(Inspector& f, old_writer_state& x) {
+  return f.object("kafka_sink_state")
+    .fields(f.field("parallelism", x.parallelism), f.field("pending", x.pending));
 }
 
 } // namespace
@@ -222,6 +264,149 @@ BOOST_AUTO_TEST_CASE(a_zombie_producer_is_fenced_off) {
                std::string::npos,
              r.error().message);
   BOOST_TEST(committed_readings(topic).empty());
+}
+
+BOOST_AUTO_TEST_CASE(records_after_a_barrier_go_into_the_next_transaction_before_the_previous_commits) {
+  // Flink's producer pool: checkpoint 1's transaction waits, pre-committed, for the
+  // checkpoint to complete while the records after its barrier are already in Kafka, in the
+  // transaction of checkpoint 2 (on the pool's second producer).
+  const auto topic = new_topic("eo-pool", 2);
+  auto s = fresh_eo_sink(topic);
+  memory_pieces ck1;
+  write_and_snapshot(*s, 0, 20, 1, ck1);
+  auto later = readings(20, 30);
+  must(s->write(later)); // after barrier 1; checkpoint 1 is not complete yet
+  must(s->flush());
+  BOOST_TEST(reaches_kafka(topic, readings(0, 30)),
+             "the records after barrier 1 are not in Kafka before checkpoint 1 commits");
+  BOOST_TEST(committed_readings(topic).empty());
+  must(s->commit(1));
+  BOOST_TEST(committed_readings(topic) == readings(0, 20), boost::test_tools::per_element());
+  memory_pieces ck2;
+  write_and_snapshot(*s, 30, 35, 2, ck2);
+  must(s->commit(2));
+  BOOST_TEST(committed_readings(topic) == readings(0, 35), boost::test_tools::per_element());
+  must(s->close());
+}
+
+BOOST_AUTO_TEST_CASE(a_pool_of_one_producer_keeps_the_records_after_a_barrier_until_the_commit) {
+  const auto topic = new_topic("eo-pool1");
+  auto s = fresh_eo_sink(topic, 1);
+  memory_pieces ck1;
+  write_and_snapshot(*s, 0, 20, 1, ck1);
+  auto later = readings(20, 30);
+  must(s->write(later)); // no free producer: waits in memory
+  must(s->commit(1));    // then goes into the next transaction
+  BOOST_TEST(committed_readings(topic) == readings(0, 20), boost::test_tools::per_element());
+  memory_pieces ck2;
+  write_and_snapshot(*s, 30, 35, 2, ck2);
+  must(s->commit(2));
+  BOOST_TEST(committed_readings(topic) == readings(0, 35), boost::test_tools::per_element());
+  must(s->close());
+}
+
+BOOST_AUTO_TEST_CASE(a_crash_with_the_next_transaction_open_writes_the_completed_checkpoint_once) {
+  // Two transactions in Kafka at the crash: checkpoint 1's, pre-committed and complete but
+  // not committed, and the open one after barrier 1. The restart fences both producers
+  // (aborting both), writes checkpoint 1 again from the checkpoint, and leaves the rest to
+  // the sources' replay.
+  const auto topic = new_topic("eo-crash-open");
+  memory_pieces ck1;
+  {
+    auto s = fresh_eo_sink(topic);
+    write_and_snapshot(*s, 0, 20, 1, ck1);
+    auto later = readings(20, 30);
+    must(s->write(later));
+    must(s->flush());
+    BOOST_REQUIRE(reaches_kafka(topic, readings(0, 30)));
+    s.release(); // a crashed process runs no destructor
+  }
+  auto s = open_eo_sink(topic);
+  must(s->restore(1, ck1));
+  BOOST_TEST(committed_readings(topic) == readings(0, 20), boost::test_tools::per_element());
+  auto again = open_eo_sink(topic);
+  must(again->restore(1, ck1));
+  BOOST_TEST(committed_readings(topic) == readings(0, 20), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_crash_after_a_commit_on_one_producer_settles_the_other_once) {
+  // Checkpoint 1 committed on the first producer; checkpoint 2 pre-committed on the second
+  // and complete; the crash comes before commit(2), with checkpoint 3's records open on the
+  // first producer again.
+  const auto topic = new_topic("eo-crash-two");
+  memory_pieces ck2;
+  {
+    auto s = fresh_eo_sink(topic);
+    memory_pieces ck1;
+    write_and_snapshot(*s, 0, 20, 1, ck1);
+    write_and_snapshot(*s, 20, 30, 2, ck2); // barrier 2 before commit(1): two pre-committed
+    must(s->commit(1));
+    auto later = readings(30, 35);
+    must(s->write(later));
+    must(s->flush());
+    BOOST_REQUIRE(reaches_kafka(topic, readings(0, 35)));
+    s.release();
+  }
+  auto s = open_eo_sink(topic);
+  must(s->restore(2, ck2)); // ck2 holds both; 1 is found committed, 2 is written again
+  BOOST_TEST(committed_readings(topic) == readings(0, 30), boost::test_tools::per_element());
+  auto again = open_eo_sink(topic);
+  must(again->restore(2, ck2));
+  BOOST_TEST(committed_readings(topic) == readings(0, 30), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(barriers_overtaking_commits_wait_in_memory_and_stay_exactly_once) {
+  // Three barriers before any commit with a pool of two: checkpoint 3's records find no free
+  // producer and wait in memory; commit(3) writes them in a transaction of their own. A crash
+  // before that commit, and one after it, each give every record once.
+  for (bool crash_before_last_commit : {true, false}) {
+    const auto topic = new_topic(crash_before_last_commit ? "eo-overtake-a" : "eo-overtake-b");
+    memory_pieces ck1, ck2, ck3;
+    {
+      auto s = fresh_eo_sink(topic);
+      write_and_snapshot(*s, 0, 10, 1, ck1);
+      write_and_snapshot(*s, 10, 20, 2, ck2);
+      write_and_snapshot(*s, 20, 30, 3, ck3); // no producer free: in memory
+      must(s->commit(2));
+      BOOST_TEST(committed_readings(topic) == readings(0, 20), boost::test_tools::per_element());
+      auto later = readings(30, 35); // waits too: checkpoint 3 must reach Kafka first
+      must(s->write(later));
+      if (!crash_before_last_commit) {
+        must(s->commit(3));
+        BOOST_TEST(committed_readings(topic) == readings(0, 30), boost::test_tools::per_element());
+      }
+      s.release();
+    }
+    auto s = open_eo_sink(topic);
+    must(s->restore(3, ck3));
+    BOOST_TEST(committed_readings(topic) == readings(0, 30), boost::test_tools::per_element());
+    auto again = open_eo_sink(topic);
+    must(again->restore(3, ck3));
+    BOOST_TEST(committed_readings(topic) == readings(0, 30), boost::test_tools::per_element());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_of_the_single_producer_sink_restores_exactly_once) {
+  // A checkpoint written before the producer pool: its piece "instance/0" holds a pending
+  // transaction whose marker would be the checkpoint id, in the group of the same
+  // transactional id as the pool's first producer.
+  const auto topic = new_topic("eo-old-state");
+  old_writer_state st;
+  st.parallelism = 1;
+  old_pending_txn t{1, 12345, {}};
+  for (auto& r : readings(0, 5))
+    t.records.push_back({std::nullopt, codec::to_json_line(r), -1});
+  st.pending.push_back(std::move(t));
+  std::vector<std::byte> bytes;
+  codec::to_binary(st, bytes);
+  memory_pieces ck;
+  ck.pieces["instance/0"] = std::string{reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+  auto s = open_eo_sink(topic);
+  must(s->restore(1, ck));
+  BOOST_TEST(committed_readings(topic) == readings(0, 5), boost::test_tools::per_element());
+  auto again = open_eo_sink(topic);
+  must(again->restore(1, ck));
+  BOOST_TEST(committed_readings(topic) == readings(0, 5), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(the_source_skips_aborted_transactions_by_default) {

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -426,8 +427,16 @@ bool fast_for_each_member(fast_value& v,
     return false;
   for (auto member : obj) {
     od::field f;
-    std::string_view key;
-    if (std::move(member).get(f) || f.unescaped_key().get(key))
+    if (std::move(member).get(f))
+      return false;
+    // A key without escapes is its raw bytes (stage 1 checked their UTF-8 and control
+    // characters); only a key with a backslash needs unescaping.
+    const char* raw = f.key().raw();
+    std::size_t n = 0;
+    while (raw[n] != '"' && raw[n] != '\\')
+      ++n;
+    std::string_view key{raw, n};
+    if (raw[n] == '\\' && f.unescaped_key().get(key))
       return false;
     fast_value value{f.value()};
     if (!each(key, &value))
@@ -439,8 +448,28 @@ bool fast_for_each_member(fast_value& v,
 // ---- The writer -----------------------------------------------------------------------
 
 void append_json_string(std::string& out, std::string_view s) {
+  // Most strings are plain ASCII with nothing to escape: one pass, one append.
+  static constexpr auto special = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c)
+      t[static_cast<std::size_t>(c)] = true;
+    for (int c = 0x80; c < 0x100; ++c)
+      t[static_cast<std::size_t>(c)] = true;
+    t['"'] = t['\\'] = true;
+    return t;
+  }();
+  std::size_t first = 0;
+  while (first < s.size() && !special[static_cast<unsigned char>(s[first])])
+    ++first;
+  if (first == s.size()) {
+    out.reserve(out.size() + s.size() + 2);
+    out.push_back('"');
+    out.append(s);
+    out.push_back('"');
+    return;
+  }
   bool ascii = true;
-  for (const char c : s)
+  for (const char c : s.substr(first))
     ascii &= static_cast<unsigned char>(c) < 0x80;
   if (!ascii && !simdjson::validate_utf8(s.data(), s.size())) {
     // nlohmann's replacement of invalid UTF-8 decides how many bytes each U+FFFD stands for.
@@ -450,7 +479,7 @@ void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.push_back('"');
   std::size_t plain = 0; // start of the run not yet copied
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  for (std::size_t i = first; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\')
       continue;

@@ -444,6 +444,7 @@ nlohmann::json to_json(const T& x) {
 template <class T>
 std::string to_json_line(const T& x) {
   std::string out;
+  out.reserve(128); // most records: one allocation
   detail::append_json(out, x);
   return out;
 }

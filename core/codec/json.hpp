@@ -18,6 +18,8 @@
 /// again by the nlohmann reader, which decides: so what is accepted, the values read and
 /// every error message are nlohmann's, exactly as before. `to_json_line` writes records
 /// straight into a string, byte for byte what `nlohmann::ordered_json::dump` wrote.
+/// Both may run on any number of threads at once: each thread reads with its own parser and
+/// buffer (kept for lines up to 1 MiB; a longer line gets a parser of its own).
 #include "sluice/core/codec/inspect.hpp"
 #include "sluice/core/codec/time_format.hpp"
 #include "sluice/core/error.hpp"

@@ -10,6 +10,7 @@
 #include "sluice/operators/harness.hpp"
 #include "sluice/operators/join/interval_join.hpp"
 #include "sluice/operators/state/snapshot_codec.hpp"
+#include "sluice/operators/window/session_operator.hpp"
 #include "sluice/operators/window/window_operator.hpp"
 #include "sluice/sources/file.hpp"
 #include "sluice/tests/checkpoint/job_helpers.hpp"

@@ -8,6 +8,7 @@
 #include "sluice/api/job.hpp"
 #include "sluice/core/codec/json.hpp"
 #include "sluice/operators/harness.hpp"
+#include "sluice/operators/window/session_operator.hpp"
 #include "sluice/operators/window/window_operator.hpp"
 #include "sluice/sinks/memory.hpp"
 #include "sluice/sources/collection.hpp"

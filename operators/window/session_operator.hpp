@@ -61,65 +61,64 @@ public:
     std::vector<output_type> updates;
     std::vector<T> late;
     std::uint64_t late_count = 0;
-    std::vector<std::size_t> touching;
     const bool complete = info_.mode == output_mode::complete;
     const bool spark = info_.mode.has_value();
     const auto late_wm =
       info_.micro_batch && info_.late_rows == late_row_rule::previous_watermark ? late_watermark_
                                                                                  : wm;
-    auto looped = for_each_record(records, [&](const T& r) -> result<void> {
+    // The per-record loop stays `void` (a `result` per record costs, see window_operator):
+    // the first record with a bad gap or off the time line stops the batch, and the batch
+    // fails below naming it; the job fails with it, so nothing of the batch is committed.
+    const T* bad = nullptr;
+    for_each_record(records, [&](const T& r) {
+      if (bad) [[unlikely]]
+        return;
       const event_time ts = ts_fn_(r);
       const duration gap = assigner_.gap_of(r);
-      if (gap <= duration::zero())
-        return make_error(error_code::invalid_option,
-                          "window '" + info_.name + "': the session gap function returned " +
-                            detail::micros(gap) + "; gaps must be positive");
-      if (!assigner_.fits(ts, gap))
-        return detail::malformed_event_time(info_.name, "session(gap " + detail::micros(gap) + ")",
-                                            ts, r);
+      if (gap <= duration::zero() || !assigner_.fits(ts, gap)) [[unlikely]] {
+        bad = &r;
+        return;
+      }
       const time_window fresh{ts, ts + gap};
       K key = key_fn_(r);
       const int g = detail::window_key_group(key, info_.max_key_groups);
       auto& tab = state_.group(g);
       auto it = tab.find(key);
-      touching.clear();
-      std::size_t insert_at = 0;
-      if (it != tab.end())
-        insert_at = find_touching(it->second, fresh, touching);
+      const auto touch = it == tab.end() ? touch_range{} : find_touching(it->second, fresh);
       // Flink: late only when it would open a new session (any live session it touches
       // ends after the watermark minus the lateness, and so does the merge). Spark: late
       // when the row's own session ends by the watermark, whatever it touches, in every
       // mode (SessionWindowStateStoreRestoreExec filters before merging; unlike other
       // aggregations, complete mode drops these rows too, though it frees nothing).
       if (spark ? fresh.max_timestamp() <= late_wm
-                : touching.empty() && cleanup_time(fresh) <= wm) {
+                : touch.empty() && cleanup_time(fresh) <= wm) {
         ++late_count;
         ++epoch_.dropped;
         if (opts_.late_to_side_output)
           late.push_back(r);
-        return {};
+        return;
       }
       if (spark)
         note_touch(g, key, it == tab.end() ? nullptr : &it->second);
       if (it == tab.end())
-        it = tab.try_emplace(std::move(key)).first;
+        it = tab.try_emplace(std::move(key), spare_list()).first;
       auto& sessions = it->second;
-      std::size_t target;
-      if (touching.empty()) {
+      // Whether the key's list changed beyond the growth of one session: always noted.
+      bool reshaped = true;
+      if (touch.empty()) {
         const std::uint32_t firings = complete ? epochs_.born() : 0;
         // In start order (see `find_touching`); in-order input appends.
-        sessions.insert(sessions.begin() + static_cast<std::ptrdiff_t>(insert_at),
+        sessions.insert(sessions.begin() + static_cast<std::ptrdiff_t>(touch.first),
                         session_state{fresh, fn_.create(), firings, min_watermark, max_watermark});
-        target = insert_at;
       } else {
-        target = touching.front();
-        auto& s = sessions[target];
+        auto& s = sessions[touch.first];
         s.window = span(s.window, fresh);
-        // Later touching sessions fold into the first; erase from the back so the
-        // indices still to visit stay valid. The merged session answers to the earliest
-        // of their timers; the others' timers find it with another time and are skipped.
-        for (auto i = touching.size(); i-- > 1;) {
-          auto& other = sessions[touching[i]];
+        reshaped = touch.size() > 1;
+        // Later touching sessions fold into the first, from the last one back (the order
+        // user merge functions always saw). The merged session answers to the earliest of
+        // their timers; the others' timers find it with another time and are skipped.
+        for (auto i = touch.last; i-- > touch.first + 1;) {
+          auto& other = sessions[i];
           s.window = span(s.window, other.window);
           // The merged session has fired as often as the one that fired most.
           s.firings = complete ? std::min(s.firings, other.firings)
@@ -127,16 +126,23 @@ public:
           s.fired_max = std::max(s.fired_max, other.fired_max);
           s.timer_at = std::min(s.timer_at, other.timer_at);
           fn_.merge(s.acc, std::move(other.acc));
-          sessions.erase(sessions.begin() + static_cast<std::ptrdiff_t>(touching[i]));
         }
+        if (reshaped)
+          sessions.erase(sessions.begin() + static_cast<std::ptrdiff_t>(touch.first + 1),
+                         sessions.begin() + static_cast<std::ptrdiff_t>(touch.last));
       }
-      auto& s = sessions[target];
+      auto& s = sessions[touch.first];
       fn_.add(s.acc, r);
-      state_.note_change(g, it->first);
+      // A key is listed once per checkpoint: a session growing in place, already noted
+      // since the last snapshot, needs no second entry in the change log.
+      if (reshaped || s.noted != snapshots_) {
+        s.noted = snapshots_;
+        state_.note_change(g, it->first);
+      }
       if (!spark)
         ++epoch_.updated; // per record: sessions merge, so "rows" are not stable here
       if (complete)
-        return {}; // every session is emitted at the epoch's end and none is freed
+        return; // every session is emitted at the epoch's end and none is freed
       if (s.window.max_timestamp() <= wm && !info_.micro_batch)
         fire(it->first, s, wm, updates);
       // Usually the pending timer is earlier than the new due time (a session that grew):
@@ -145,10 +151,9 @@ public:
         s.timer_at = due;
         timers_.add(g, {due, it->first, s.window});
       }
-      return {};
     });
-    if (!looped)
-      return looped;
+    if (bad)
+      return bad_record(*bad);
     if (late_count)
       count_late(late_count, opts_.late_to_side_output);
     return detail::emit_updates_and_late(out, std::move(updates), std::move(late));
@@ -186,6 +191,10 @@ public:
 
   result<void> snapshot(std::int64_t, snapshot_writer& w) override {
     if constexpr (snapshottable) {
+      // The snapshot takes the change logs: a change from now on is noted again (whether
+      // or not the snapshot succeeds; never 0, see `session_state::noted`).
+      if (++snapshots_ == 0)
+        snapshots_ = 1;
       if (auto ok = checkpoints_.snapshot(state_, w); !ok)
         return ok;
       detail::state_encoder enc;
@@ -331,8 +340,10 @@ private:
       }
       sessions.erase(s);
       ++epoch_.removed;
-      if (sessions.empty())
+      if (sessions.empty()) {
+        keep_spare(std::move(sessions));
         tab.erase(it);
+      }
       state_.note_change(g, t.key);
     });
   }
@@ -352,6 +363,9 @@ private:
     /// When the one timer that answers for this session is due. Not checkpointed: a
     /// restore derives it (`due_time`).
     event_time timer_at = max_watermark;
+    /// The snapshot count when the key was last noted in the change log for this session's
+    /// growth (see `process`). Not checkpointed.
+    std::uint32_t noted = 0;
     template <class Inspector>
     friend bool inspect(Inspector& f, session_state& x) {
       return f.object("session_state")
@@ -370,23 +384,65 @@ private:
     return a.window.start < b.window.start;
   }
 
-  /// The indices of the sessions in `sessions` that `fresh` touches, ascending, and where
-  /// `fresh` goes in start order when it touches none. In start order the ones it touches
-  /// are adjacent: from the first that does not end before `fresh` starts (a binary search)
-  /// to the last that starts by its end. So a record costs O(log n) whatever number of
-  /// older sessions still wait for the watermark: at parallelism 2 a source instance that
-  /// runs ahead of its sibling holds the watermark back and leaves dozens per key, and
-  /// scanning them all was half of the session benchmark's time.
-  static std::size_t find_touching(const session_list& sessions, const time_window& fresh,
-                                   std::vector<std::size_t>& touching) {
+  /// The sessions of a key that a record's window touches: indices `[first, last)`, adjacent
+  /// in start order. When it touches none, `first` is where its session goes.
+  struct touch_range {
+    std::size_t first = 0, last = 0;
+    bool empty() const noexcept { return first == last; }
+    std::size_t size() const noexcept { return last - first; }
+  };
+
+  /// The sessions in `sessions` that `fresh` touches. In start order they are adjacent:
+  /// from the first that does not end before `fresh` starts to the last that starts by its
+  /// end. In-order input starts at or after the key's last session: then only that one can
+  /// touch it (the others end before it starts), and one comparison answers. Otherwise a
+  /// binary search, so a record costs O(log n) whatever number of older sessions still
+  /// wait for the watermark: at parallelism 2 a source instance that runs ahead of its
+  /// sibling holds the watermark back and leaves dozens per key, and scanning them all was
+  /// half of the session benchmark's time.
+  static touch_range find_touching(const session_list& sessions,
+                                   const time_window& fresh) noexcept {
+    const auto n = sessions.size();
+    if (n != 0 && sessions[n - 1].window.start <= fresh.start) [[likely]]
+      return sessions[n - 1].window.end < fresh.start ? touch_range{n, n} : touch_range{n - 1, n};
     const auto first = std::partition_point(
       sessions.begin(), sessions.end(),
       [&](const session_state& s) { return s.window.end < fresh.start; });
     const auto at = static_cast<std::size_t>(first - sessions.begin());
-    for (auto i = at; i < sessions.size() && sessions[i].window.start <= fresh.end; ++i)
-      touching.push_back(i);
-    return at;
+    auto last = at;
+    while (last < n && sessions[last].window.start <= fresh.end)
+      ++last;
+    return {at, last};
   }
+
+  /// The error of the first record of a batch with a bad gap or off the time line.
+  error bad_record(const T& r) {
+    const duration gap = assigner_.gap_of(r);
+    if (gap <= duration::zero())
+      return make_error(error_code::invalid_option,
+                        "window '" + info_.name + "': the session gap function returned " +
+                          detail::micros(gap) + "; gaps must be positive");
+    return detail::malformed_event_time(info_.name, "session(gap " + detail::micros(gap) + ")",
+                                        ts_fn_(r), r);
+  }
+
+  /// An empty session list for a new key: one a key emptied before, with its capacity, so
+  /// that a key whose sessions come and go does not allocate a list for every session.
+  session_list spare_list() {
+    if (spare_.empty())
+      return {};
+    auto l = std::move(spare_.back());
+    spare_.pop_back();
+    return l;
+  }
+  /// Keeps the emptied list of an erased key for `spare_list` (a bounded number of them).
+  void keep_spare(session_list&& l) {
+    if (spare_.size() < max_spare_lists && l.capacity() <= max_spare_capacity) {
+      l.clear();
+      spare_.push_back(std::move(l));
+    }
+  }
+  static constexpr std::size_t max_spare_lists = 256, max_spare_capacity = 4;
 
   /// When the session needs attention: its end while it has grown past its last firing,
   /// else the end of its allowed lateness.
@@ -418,6 +474,9 @@ private:
   epoch_counts epoch_;
   detail::complete_mode_epochs epochs_;
   event_time late_watermark_ = min_watermark; ///< the watermark at the last epoch's end
+  /// Snapshots taken, from 1: `session_state::noted` against it (0 is never).
+  std::uint32_t snapshots_ = 1;
+  std::vector<session_list> spare_; ///< emptied lists of erased keys (`spare_list`)
   struct touched_key {
     int group = 0;
     std::vector<event_time> starts; ///< its sessions' starts before the epoch's first row

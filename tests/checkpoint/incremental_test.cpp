@@ -967,7 +967,7 @@ BOOST_AUTO_TEST_CASE(a_session_growing_in_place_reaches_every_later_delta) {
   auto h = window_harness(gap, window_options{});
   memory_checkpoints w;
   std::vector<reading> first;
-  for (std::int64_t k = 0; k < 1'000; ++k)
+  for (std::int64_t k = 0; k < 10'000; ++k)
     first.push_back(rec(k, 1, 10'000));
   BOOST_REQUIRE(h->push(first));
   checkpoint(*h, w);
@@ -987,7 +987,7 @@ BOOST_AUTO_TEST_CASE(a_session_growing_in_place_reaches_every_later_delta) {
   BOOST_TEST(group_pieces(w.written) == next_deltas({5}, chains), names(group_pieces(w.written)));
   for (int parallelism : {1, 2}) {
     const auto back = restore_and_fire(w, gap, window_options{}, parallelism);
-    BOOST_TEST(back.size() == 1'000u);
+    BOOST_TEST(back.size() == 10'000u);
     BOOST_TEST(std::count(back.begin(), back.end(),
                           sum_result{5, at_ms(10'000), at_ms(13'000), 11'111, false, 0}) == 1,
                "parallelism " << parallelism);

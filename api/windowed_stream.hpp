@@ -18,6 +18,7 @@
 ///
 /// This header is included at the end of api/stream.hpp; include that one.
 #include "sluice/api/stream.hpp"
+#include "sluice/operators/window/session_operator.hpp"
 #include "sluice/operators/window/window_operator.hpp"
 
 #include <functional>

@@ -10,6 +10,7 @@
 #include "sluice/operators/harness.hpp"
 #include "sluice/operators/join/interval_join.hpp"
 #include "sluice/operators/state/snapshot_codec.hpp"
+#include "sluice/operators/window/session_operator.hpp"
 #include "sluice/operators/window/window_operator.hpp"
 #include "sluice/sources/file.hpp"
 #include "sluice/tests/checkpoint/job_helpers.hpp"
@@ -957,6 +958,40 @@ BOOST_AUTO_TEST_CASE(complete_mode_windows_fire_every_epoch_and_checkpoints_writ
   BOOST_TEST((one == original));
   BOOST_TEST((two == original));
   BOOST_TEST((three == original));
+}
+
+// A session that grows in place is noted in the change log once per checkpoint, not once
+// per record: its growth after each checkpoint must still reach the next delta.
+BOOST_AUTO_TEST_CASE(a_session_growing_in_place_reaches_every_later_delta) {
+  const windows::session gap{.gap = 1s};
+  auto h = window_harness(gap, window_options{});
+  memory_checkpoints w;
+  std::vector<reading> first;
+  for (std::int64_t k = 0; k < 10'000; ++k)
+    first.push_back(rec(k, 1, 10'000));
+  BOOST_REQUIRE(h->push(first));
+  checkpoint(*h, w);
+  BOOST_TEST(group_pieces(w.written).size() == 128u);
+  std::map<int, int> chains;
+  // Key 5 grows twice between two checkpoints, then once before each of the next two.
+  BOOST_REQUIRE(h->push(std::vector{rec(5, 10, 10'500), rec(5, 100, 10'900)}));
+  checkpoint(*h, w);
+  BOOST_TEST(group_pieces(w.written) == next_deltas({5}, chains), names(group_pieces(w.written)));
+  BOOST_TEST(entries_written(w) == 1u);
+  BOOST_REQUIRE(h->push(std::vector{rec(5, 1'000, 11'500)}));
+  checkpoint(*h, w);
+  BOOST_TEST(group_pieces(w.written) == next_deltas({5}, chains), names(group_pieces(w.written)));
+  BOOST_TEST(entries_written(w) == 1u);
+  BOOST_REQUIRE(h->push(std::vector{rec(5, 10'000, 12'000)}));
+  checkpoint(*h, w);
+  BOOST_TEST(group_pieces(w.written) == next_deltas({5}, chains), names(group_pieces(w.written)));
+  for (int parallelism : {1, 2}) {
+    const auto back = restore_and_fire(w, gap, window_options{}, parallelism);
+    BOOST_TEST(back.size() == 10'000u);
+    BOOST_TEST(std::count(back.begin(), back.end(),
+                          sum_result{5, at_ms(10'000), at_ms(13'000), 11'111, false, 0}) == 1,
+               "parallelism " << parallelism);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(complete_mode_sessions_keep_firing_numbers_across_merges_and_restores) {

@@ -8,6 +8,7 @@
 #include "sluice/api/job.hpp"
 #include "sluice/core/codec/json.hpp"
 #include "sluice/operators/harness.hpp"
+#include "sluice/operators/window/session_operator.hpp"
 #include "sluice/operators/window/window_operator.hpp"
 #include "sluice/sinks/memory.hpp"
 #include "sluice/sources/collection.hpp"
@@ -425,6 +426,45 @@ BOOST_AUTO_TEST_CASE(sessions_opened_out_of_order_merge_with_the_ones_they_touch
                                                r<std::int64_t>(1, 200 * sec, 210 * sec, 8)}),
              boost::test_tools::per_element());
   BOOST_TEST(op.window_count() == 0u);
+}
+
+// In-order input (a record at or after the start of its key's last session) is matched
+// against that session alone; everything else takes the binary search. Both must keep
+// Flink's merging: a record at a session's end touches it, one at its start extends it,
+// and a record that falls between two sessions merges them.
+BOOST_AUTO_TEST_CASE(in_order_records_extend_the_last_session_and_a_bridge_still_merges) {
+  operator_harness h{agg_op(windows::session{.gap = 10s}, sum_agg{&value_of})};
+  require_ok(h.open());
+  auto& op = static_cast<session_window_operator<int, ev, key_fn_t, ts_fn_t, windows::session,
+                                                 aggregate_window_function<int, ev, sum_agg>>&>(
+    h.op());
+  require_ok(h.push(std::vector<ev>{{1, 0, 1}, {1, 10 * sec, 2}})); // at the end: [0, 20s)
+  BOOST_TEST(op.window_count() == 1u);
+  require_ok(h.push(std::vector<ev>{{1, 25 * sec, 4}})); // after the end: [25s, 35s)
+  BOOST_TEST(op.window_count() == 2u);
+  require_ok(h.push(std::vector<ev>{{1, 25 * sec, 8}})); // at the last one's start
+  BOOST_TEST(op.window_count() == 2u);
+  // [20s, 30s) starts before the last session: it touches [0, 20s) and [25s, 35s).
+  require_ok(h.push(std::vector<ev>{{1, 20 * sec, 16}}));
+  BOOST_TEST(op.window_count() == 1u);
+  require_ok(h.push(std::vector<ev>{{1, 35 * sec, 32}, {1, 2 * sec, 64}})); // [0, 45s)
+  BOOST_TEST(op.window_count() == 1u);
+  require_ok(h.watermark(at(45 * sec - 2)));
+  BOOST_TEST(h.take<res<std::int64_t>>().empty());
+  require_ok(h.watermark(at(45 * sec - 1)));
+  BOOST_TEST(h.take<res<std::int64_t>>() ==
+               (std::vector<res<std::int64_t>>{r<std::int64_t>(1, 0, 45 * sec, 127)}),
+             boost::test_tools::per_element());
+  BOOST_TEST(op.window_count() == 0u);
+  // The key comes back: a new session, and a record late for it is dropped and counted.
+  require_ok(h.push(std::vector<ev>{{1, 100 * sec, 128}, {1, 20 * sec, 256}}));
+  BOOST_TEST(op.window_count() == 1u);
+  BOOST_TEST(h.metrics().late_records.load() == 1u);
+  require_ok(h.end_input());
+  BOOST_TEST(h.take<res<std::int64_t>>() ==
+               (std::vector<res<std::int64_t>>{r<std::int64_t>(1, 100 * sec, 110 * sec, 128)}),
+             boost::test_tools::per_element());
+  BOOST_TEST(op.timer_count() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(touching_sessions_merge_and_element_lists_merge) {

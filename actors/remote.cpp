@@ -123,9 +123,10 @@ public:
         if (bytes.size() > net::default_max_frame_body) {
           check(make_error(error_code::invalid_option,
                            fmt::format("a batch of {} records is {} bytes encoded, over the frame "
-                                       "limit of {} bytes: lower remote_batch_size (now {})",
+                                       "limit of {} bytes: lower batch_size (now {}) or "
+                                       "remote_batch_size (now {})",
                                        records->size(), bytes.size(), net::default_max_frame_body,
-                                       bp_->options.remote_batch_size)));
+                                       bp_->options.batch_size, bp_->options.remote_batch_size)));
           return;
         }
         // Counted before it leaves: its credit may come back before send_encoded returns.

@@ -140,11 +140,12 @@ struct runtime_options {
   /// busy (Flink gives remote channels floating buffers for this). W2 on two nodes of this
   /// machine: 0.28x one process with 4, 0.56x with 16 (BENCHMARKS.md). Default 16.
   int remote_credits = 16;
-  /// Records per batch on a channel to another node (each batch is one frame). Frames cost
-  /// more per frame than per byte (wake-ups of the threads they pass), so batches between
-  /// nodes are larger than `batch_size`: W2 on two nodes spent 88 ns of CPU per record
-  /// with 1024 records per frame and 60 with 4096 (BENCHMARKS.md). Memory in flight per
-  /// channel is up to `remote_credits` such batches. Default 4096; at most 1 048 576.
+  /// Records per batch on a channel to another node (each batch is one frame), for flat
+  /// records (trivially copyable), up to 1 MiB a batch; other records cross in batches of
+  /// `batch_size`, their encoded size unknown beforehand. Frames cost more per frame than
+  /// per byte (wake-ups of the threads they pass): W2 on two nodes spent 88 ns of CPU per
+  /// record with 1024 records per frame and 60 with 4096 (BENCHMARKS.md). Memory in flight
+  /// per channel is up to `remote_credits` such batches. Default 4096; at most 1 048 576.
   std::size_t remote_batch_size = 4096;
   /// Processing time; inject a `manual_clock` in tests.
   std::shared_ptr<const clock> processing_clock = default_clock();

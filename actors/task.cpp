@@ -153,10 +153,10 @@ void task_actor::on_wire(const std::vector<caf::actor>& all) {
     auto& out = outputs_[e];
     router_config cfg{static_cast<int>(w.targets.size()), opts.batch_size,
                       bp_->plan.max_key_groups};
+    cfg.remote_batch_size = opts.remote_batch_size;
     if (where_) // channels to another node: larger batches, fewer frames
       for (const auto& t : w.targets)
-        cfg.target_batch_sizes.push_back(remote(t.to_task) ? opts.remote_batch_size
-                                                           : opts.batch_size);
+        cfg.remote_targets.push_back(remote(t.to_task));
     out.router = edge.make_router(cfg);
     out.writer.self = this;
     out.writer.edge = static_cast<int>(e);

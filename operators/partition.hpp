@@ -37,14 +37,25 @@ struct router_config {
   int targets = 1;              ///< downstream channels of this router
   std::size_t batch_size = 1024; ///< a buffer is sent as soon as it holds this many records
   int max_key_groups = default_max_key_groups;
-  /// Per target, when some differ from `batch_size` (channels to another node of a
-  /// multi-node run carry larger batches: fewer frames); empty: `batch_size` for every one.
-  std::vector<std::size_t> target_batch_sizes{};
+  /// Per target, whether it runs on another node of a multi-node run (empty: none does).
+  /// Each batch to such a target is one frame, and frames cost more per frame than per
+  /// byte, so flat records (trivially copyable: their encoding is their memory) go there
+  /// in batches of up to `remote_batch_size` records and `remote_batch_bytes` bytes. Other
+  /// records go in batches of `batch_size`: their encoded size is not known beforehand.
+  std::vector<bool> remote_targets{};
+  std::size_t remote_batch_size = 4096;
+  std::size_t remote_batch_bytes = std::size_t{1} << 20;
 
-  /// The batch size of target `t`.
+  /// The batch size of target `t` for records of type `T`.
+  template <class T>
   std::size_t batch_size_of(int t) const noexcept {
     const auto i = static_cast<std::size_t>(t);
-    return i < target_batch_sizes.size() ? target_batch_sizes[i] : batch_size;
+    if (i >= remote_targets.size() || !remote_targets[i])
+      return batch_size;
+    if constexpr (std::is_trivially_copyable_v<T>)
+      return std::max(batch_size, std::min(remote_batch_size, remote_batch_bytes / sizeof(T)));
+    else
+      return batch_size;
   }
 };
 
@@ -71,7 +82,7 @@ public:
   /// `targets` buffers, sized as `cfg` says for targets 0, 1, ...
   buffers(int targets, const router_config& cfg) : bufs_(static_cast<std::size_t>(targets)) {
     for (int t = 0; t < targets; ++t)
-      limits_.push_back(cfg.batch_size_of(t));
+      limits_.push_back(cfg.template batch_size_of<T>(t));
   }
 
   /// Adopts `in` as target's buffer when possible (zero copy), else appends its records.

@@ -487,7 +487,11 @@ BOOST_AUTO_TEST_CASE(watching_job_delivers_then_cancels) {
     return cv.wait_for(g, 30s, [&] { return seen.size() >= n; });
   };
   BOOST_REQUIRE(wait_for_count(3));
-  dir.write("b.jsonl", json_lines(make_readings(4, 2)));
+  // Placed whole, as a watched directory requires (Spark's rule too): written in place, the
+  // source could list it still empty, read nothing and never read it again (it did, one run
+  // in about thirty under load).
+  dir.write("_b.jsonl.tmp", json_lines(make_readings(4, 2)));
+  fs::rename(dir.path / "_b.jsonl.tmp", dir.path / "b.jsonl");
   BOOST_REQUIRE(wait_for_count(5));
   (*exec)->cancel();
   auto done = (*exec)->wait();

@@ -138,11 +138,13 @@ BOOST_AUTO_TEST_CASE(hash_router_rebatches_to_the_batch_size_and_keeps_order_per
   BOOST_TEST(total == 130u);
 }
 
-BOOST_AUTO_TEST_CASE(targets_on_another_node_get_batches_of_their_own_size) {
-  // Channels between nodes carry larger batches (runtime_options::remote_batch_size); both
-  // router paths honour a size per target: staged (flat records) and appended (strings).
+BOOST_AUTO_TEST_CASE(targets_on_another_node_get_larger_batches_of_flat_records) {
+  // Channels between nodes carry larger batches of flat records (their encoded size is
+  // their memory's), capped in bytes; records of other types keep the batch size, since
+  // their encoded size is unknown until they are encoded.
   router_config cfg{2, 4, 128};
-  cfg.target_batch_sizes = {4, 10};
+  cfg.remote_targets = {false, true};
+  cfg.remote_batch_size = 10;
   auto key_fn = [](const keyed_rec& r) { return r.key; };
   auto flat = make_hash_router_factory<keyed_rec, int>(key_fn)(cfg);
   auto str_key = [](const std::string& s) { return s; };
@@ -159,19 +161,32 @@ BOOST_AUTO_TEST_CASE(targets_on_another_node_get_batches_of_their_own_size) {
   strings->push(batch_of(words), ws);
   for (int b = 0; b < 4; ++b)
     rotating->push(batch_of(std::vector<int>(3, b)), wr); // 3 records to each target in turn
-  for (auto* w : {&wf, &ws}) {
-    std::map<int, std::size_t> sent_to;
-    for (auto& [t, b] : w->sent) {
-      BOOST_TEST(b->size() == (t == 0 ? 4u : 10u), "target " << t << ": full batches only");
-      sent_to[t] += b->size();
-    }
-    BOOST_TEST(sent_to.size() == 2u);
+  std::map<int, std::size_t> flat_to, strings_to;
+  for (auto& [t, b] : wf.sent) {
+    BOOST_TEST(b->size() == (t == 0 ? 4u : 10u), "flat, target " << t << ": full batches only");
+    ++flat_to[t];
   }
+  for (auto& [t, b] : ws.sent) {
+    BOOST_TEST(b->size() == 4u, "strings, target " << t << ": the batch size");
+    ++strings_to[t];
+  }
+  BOOST_TEST(flat_to.size() == 2u);
+  BOOST_TEST(strings_to.size() == 2u);
   // Round robin: target 0 sends at 4 (after 6 records), target 1 still holds its 6 (< 10).
   BOOST_REQUIRE(wr.sent.size() == 1u);
   BOOST_TEST(wr.sent[0].first == 0);
   BOOST_TEST(wr.sent[0].second->size() == 6u);
   BOOST_TEST(rotating->buffered());
+  // The byte cap: 10 records of 400 bytes would be 4000; a cap of 2000 allows 5, and a cap
+  // below the batch size never makes a remote batch smaller than a local one.
+  struct wide {
+    char bytes[400];
+  };
+  cfg.remote_batch_bytes = 2000;
+  BOOST_TEST(cfg.batch_size_of<wide>(1) == 5u);
+  cfg.remote_batch_bytes = 100;
+  BOOST_TEST(cfg.batch_size_of<wide>(1) == 4u);
+  BOOST_TEST(cfg.batch_size_of<wide>(0) == 4u);
 }
 
 BOOST_AUTO_TEST_CASE(hash_router_does_not_move_out_of_a_shared_batch) {

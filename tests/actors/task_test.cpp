@@ -206,6 +206,28 @@ struct discard_output final : external_output {
   result<void> emit(int, int, batch_ptr) override { return {}; }
 };
 
+/// The chain "src" (a source head) -> "counts", with a `Counts` at "counts": the restore and
+/// the snapshot tests run the same chain.
+template <class Counts>
+struct counts_chain {
+  discard_output out;
+  Counts* counts = nullptr;
+  std::unique_ptr<chain> ops;
+
+  counts_chain() {
+    std::vector<std::unique_ptr<operator_base>> nodes;
+    nodes.push_back(nullptr);
+    auto op = std::make_unique<Counts>();
+    counts = op.get();
+    nodes.push_back(std::move(op));
+    ops = std::make_unique<chain>(std::move(nodes), out);
+  }
+  /// Instance `instance` of `parallelism`, with `src` at its head.
+  chain_view target(source_base& src, int instance, int parallelism) {
+    return chain_view{ops.get(), &src, {"src", "counts"}, instance, parallelism};
+  }
+};
+
 /// A checkpoint of a chain "src" -> "counts" written at parallelism 2.
 struct written_checkpoint {
   test::temp_dir dir;
@@ -226,24 +248,7 @@ struct written_checkpoint {
   }
 };
 
-/// The chain "src" (a source head) -> "counts".
-struct source_chain {
-  discard_output out;
-  remembering_operator* counts = nullptr;
-  std::unique_ptr<chain> ops;
-
-  source_chain() {
-    std::vector<std::unique_ptr<operator_base>> nodes;
-    nodes.push_back(nullptr);
-    auto op = std::make_unique<remembering_operator>();
-    counts = op.get();
-    nodes.push_back(std::move(op));
-    ops = std::make_unique<chain>(std::move(nodes), out);
-  }
-  chain_view target(source_base& src, int instance, int parallelism) {
-    return chain_view{ops.get(), &src, {"src", "counts"}, instance, parallelism};
-  }
-};
+using source_chain = counts_chain<remembering_operator>;
 
 } // namespace
 
@@ -369,9 +374,8 @@ struct positioned_source final : source_base {
 struct snapshot_fixture {
   test::temp_dir dir;
   std::unique_ptr<checkpoint_store> store;
-  discard_output out;
-  snapshotting_operator* counts = nullptr;
-  std::unique_ptr<chain> ops;
+  counts_chain<snapshotting_operator> c;
+  snapshotting_operator* counts = c.counts;
   positioned_source src;
   std::unordered_map<std::string, checkpoint_piece> previous;
   int instance = 0;
@@ -381,16 +385,8 @@ struct snapshot_fixture {
     auto opened = checkpoint_store::open(dir.path);
     BOOST_REQUIRE(opened);
     store = std::move(*opened);
-    std::vector<std::unique_ptr<operator_base>> nodes;
-    nodes.push_back(nullptr);
-    auto op = std::make_unique<snapshotting_operator>();
-    counts = op.get();
-    nodes.push_back(std::move(op));
-    ops = std::make_unique<chain>(std::move(nodes), out);
   }
-  chain_view view() {
-    return chain_view{ops.get(), &src, {"src", "counts"}, instance, parallelism};
-  }
+  chain_view view() { return c.target(src, instance, parallelism); }
 
   /// Snapshot `id` through both parts, as the task and the writer thread do.
   result<std::vector<checkpoint_piece>> take(std::int64_t id, bool has_previous) {

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iterator>
+#include <optional>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -438,6 +439,29 @@ std::vector<std::string> unlisted_files(const fs::path& out) {
   return extra;
 }
 
+/// Where node 2 was cut off: how long node 0's and node 2's logs were (what they say from
+/// there on came after the cut), the attempt node 2 ran and the pid of that run.
+struct cut_point {
+  std::size_t log0 = 0;
+  std::size_t log2 = 0;
+  long attempt = -1;
+  pid_t pid = 0;
+};
+
+/// Cuts node 2 off (its link down, the process left running) once all 3 nodes joined and
+/// node 2 has committed, so the partition falls in a run with a checkpoint to restore: where
+/// it was cut, or nullopt (nothing done) while that has not happened yet.
+std::optional<cut_point> cut_node_2_once_committed(partitioned_nodes& run, const std::string& log0,
+                                                   const std::string& log2) {
+  const auto& pid = run.nodes.pids[2];
+  if (log0.find("all 3 nodes joined") == std::string::npos || commits(log2).empty() || !pid)
+    return std::nullopt;
+  run.net.cut(2);
+  const cut_point at{log0.size(), log2.size(), last_attempt(log2), *pid};
+  BOOST_TEST_MESSAGE("node 2 cut off in attempt " << at.attempt);
+  return at;
+}
+
 /// What both partition cases check once the job ended: the output is the one-process run's;
 /// node 2 never committed for the attempt it ran when cut off beyond what node 0 decided
 /// before replacing that attempt (frames node 0 handed to TCP before the cut may still reach
@@ -445,23 +469,22 @@ std::vector<std::string> unlisted_files(const fs::path& out) {
 /// next attempt restores and commits anyway, is the only thing they can carry); it
 /// committed again once back; nothing uncommitted is left in the output; nothing was
 /// re-planned.
-void check_partitioned_run(const checkpointed_wordcount& job, std::size_t log2_at_cut,
-                           long attempt_at_cut) {
+void check_partitioned_run(const checkpointed_wordcount& job, const cut_point& cut) {
   const auto& tmp = job.tmp;
   const auto log0 = read_all(tmp.path / "node-0.log");
   const auto log1 = read_all(tmp.path / "node-1.log");
   const auto log2 = read_all(tmp.path / "node-2.log");
   BOOST_TEST(log0.find("re-planned onto") == std::string::npos, "node 0 re-planned" << log_tails(tmp.path, 3));
-  const long decided = restored_after(log1, attempt_at_cut);
+  const long decided = restored_after(log1, cut.attempt);
   bool again = false;
-  for (const auto& c : commits(log2, log2_at_cut)) {
-    BOOST_TEST(c.attempt >= attempt_at_cut);
-    if (c.attempt == attempt_at_cut)
+  for (const auto& c : commits(log2, cut.log2)) {
+    BOOST_TEST(c.attempt >= cut.attempt);
+    if (c.attempt == cut.attempt)
       BOOST_TEST(c.checkpoint <= decided,
                  "node 2 committed checkpoint " << c.checkpoint << " for attempt " << c.attempt
                                                 << ", which node 0 replaced by one restoring checkpoint "
                                                 << decided);
-    again = again || c.attempt > attempt_at_cut;
+    again = again || c.attempt > cut.attempt;
   }
   BOOST_TEST(again, "node 2 never committed after the partition healed" << log_tails(tmp.path, 3));
   BOOST_TEST(unlisted_files(tmp.path / "out").empty());
@@ -491,26 +514,20 @@ BOOST_AUTO_TEST_CASE(a_node_cut_off_by_the_network_restarts_cut_off_and_rejoins_
                       with(common, {"--log-level", "debug"})});
   c.start_all();
   enum class phase { running, cut, healed } now = phase::running;
-  std::size_t log0_at_cut = 0, log2_at_cut = 0;
-  long attempt_at_cut = -1;
-  pid_t cut_pid = 0;
+  cut_point cut;
   const auto deadline = std::chrono::steady_clock::now() + 120s;
   bool finished = false;
   while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline) {
     const auto log0 = read_all(tmp.path / "node-0.log");
     const auto log2 = read_all(tmp.path / "node-2.log");
-    if (now == phase::running && log0.find("all 3 nodes joined") != std::string::npos &&
-        !commits(log2).empty() && c.pids[2]) {
-      run.net.cut(2);
-      log0_at_cut = log0.size();
-      log2_at_cut = log2.size();
-      attempt_at_cut = last_attempt(log2);
-      cut_pid = *c.pids[2];
-      now = phase::cut;
-      BOOST_TEST_MESSAGE("node 2 cut off in attempt " << attempt_at_cut);
+    if (now == phase::running) {
+      if (const auto at = cut_node_2_once_committed(run, log0, log2)) {
+        cut = *at;
+        now = phase::cut;
+      }
     } else if (now == phase::cut &&
-               log0.find("node 2 (10.213.0.3:7000): nothing received", log0_at_cut) != std::string::npos &&
-               c.pids[2] && *c.pids[2] != cut_pid) {
+               log0.find("node 2 (10.213.0.3:7000): nothing received", cut.log0) != std::string::npos &&
+               c.pids[2] && *c.pids[2] != cut.pid) {
       // Node 0 lost node 2, and node 2's run that was cut off ended (it lost node 0) and
       // runs again: heal.
       run.net.heal(2);
@@ -523,9 +540,9 @@ BOOST_AUTO_TEST_CASE(a_node_cut_off_by_the_network_restarts_cut_off_and_rejoins_
                                                             << log_tails(tmp.path, 3));
   BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(tmp.path, 3));
   const auto log2 = read_all(tmp.path / "node-2.log");
-  BOOST_TEST(log2.find("nothing received", log2_at_cut) != std::string::npos,
+  BOOST_TEST(log2.find("nothing received", cut.log2) != std::string::npos,
              "node 2 did not notice it lost node 0" << log_tails(tmp.path, 3));
-  check_partitioned_run(job, log2_at_cut, attempt_at_cut);
+  check_partitioned_run(job, cut);
 }
 
 BOOST_AUTO_TEST_CASE(a_node_cut_off_for_long_while_running_is_never_left_out_and_rejoins_exactly,
@@ -548,27 +565,21 @@ BOOST_AUTO_TEST_CASE(a_node_cut_off_for_long_while_running_is_never_left_out_and
                       with(common, {"--heartbeat-timeout", "600s", "--log-level", "debug"})});
   c.start_all();
   enum class phase { running, cut, healed } now = phase::running;
-  std::size_t log0_at_cut = 0, log2_at_cut = 0;
-  long attempt_at_cut = -1;
-  pid_t cut_pid = 0;
+  cut_point cut;
   bool same_run = true;
   const auto deadline = std::chrono::steady_clock::now() + 120s;
   bool finished = false;
   while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline) {
     const auto log0 = read_all(tmp.path / "node-0.log");
     const auto log2 = read_all(tmp.path / "node-2.log");
-    if (now == phase::running && log0.find("all 3 nodes joined") != std::string::npos &&
-        !commits(log2).empty() && c.pids[2]) {
-      run.net.cut(2);
-      log0_at_cut = log0.size();
-      log2_at_cut = log2.size();
-      attempt_at_cut = last_attempt(log2);
-      cut_pid = *c.pids[2];
-      now = phase::cut;
-      BOOST_TEST_MESSAGE("node 2 cut off in attempt " << attempt_at_cut);
+    if (now == phase::running) {
+      if (const auto at = cut_node_2_once_committed(run, log0, log2)) {
+        cut = *at;
+        now = phase::cut;
+      }
     } else if (now == phase::cut) {
-      same_run = same_run && c.pids[2] && *c.pids[2] == cut_pid;
-      if (occurrences(log0, "cannot be left out", log0_at_cut) >= 2) {
+      same_run = same_run && c.pids[2] && *c.pids[2] == cut.pid;
+      if (occurrences(log0, "cannot be left out", cut.log0) >= 2) {
         // (Node 2 may have committed meanwhile: a commit node 0 sent just before the cut,
         // still in node 2's socket buffer. check_partitioned_run bounds what it committed.)
         run.net.heal(2);
@@ -582,7 +593,7 @@ BOOST_AUTO_TEST_CASE(a_node_cut_off_for_long_while_running_is_never_left_out_and
                                                             << log_tails(tmp.path, 3));
   BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(tmp.path, 3));
   BOOST_TEST(same_run, "node 2's run did not outlive the partition" << log_tails(tmp.path, 3));
-  check_partitioned_run(job, log2_at_cut, attempt_at_cut);
+  check_partitioned_run(job, cut);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

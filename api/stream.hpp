@@ -128,12 +128,16 @@ public:
 
   // -- stateless transformations ---------------------------------------------------------
 
-  /// One record in, one out: `fn(const T&) -> U`.
+  /// One record in, one out: `fn(const T&) -> U`, or `fn(T&&) -> U` to take the record
+  /// over (its strings move into the result instead of being copied).
   template <class F>
   auto map(F fn) {
-    static_assert(std::is_invocable_v<F&, const T&>,
-                  "map: the function must accept (const T&) and return the new record");
-    using U = std::decay_t<std::invoke_result_t<F&, const T&>>;
+    constexpr bool by_const_ref = std::is_invocable_v<F&, const T&>;
+    static_assert(by_const_ref || std::is_invocable_v<F&, T&&>,
+                  "map: the function must accept (const T&) or (T&&) and return the new "
+                  "record");
+    using Arg = std::conditional_t<by_const_ref, const T&, T&&>;
+    using U = std::decay_t<std::invoke_result_t<F&, Arg>>;
     static_assert(!std::is_void_v<U>, "map: the function must return a record");
     return attach<U>("map", [fn] { return std::make_unique<map_operator<T, U, F>>(fn); });
   }

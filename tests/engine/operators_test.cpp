@@ -170,6 +170,39 @@ BOOST_AUTO_TEST_CASE(map_to_another_type_builds_a_new_batch) {
              boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(map_by_rvalue_takes_over_the_records_of_an_unshared_batch) {
+  // The strings are longer than the small-string buffer: a move hands over the heap buffer.
+  const std::string long_a(64, 'a'), long_b(64, 'b');
+  auto in = batch_of<std::string>({long_a, long_b});
+  const char* buffer_a = records_of<std::string>(*in)[0].data();
+  std::vector<const char*> buffers_taken;
+  auto op = make_map<std::string, kv>([&](std::string&& s) {
+    const std::string taken = std::move(s);
+    buffers_taken.push_back(taken.data());
+    return kv{static_cast<int>(taken.size()), taken[0]};
+  });
+  capture_output out;
+  require_ok(op->process(0, std::move(in), out));
+  BOOST_REQUIRE_EQUAL(buffers_taken.size(), 2u);
+  BOOST_TEST(buffers_taken[0] == buffer_a, "the record's buffer moved, it was not copied");
+  BOOST_TEST(out.records<kv>() == (std::vector<kv>{{64, 'a'}, {64, 'b'}}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(map_by_rvalue_copies_the_records_of_a_shared_batch) {
+  const std::string long_a(64, 'a');
+  auto op = make_map<std::string, kv>([](std::string&& s) {
+    const std::string taken = std::move(s);
+    return kv{static_cast<int>(taken.size()), taken[0]};
+  });
+  auto in = batch_of<std::string>({long_a});
+  auto keep = in; // a second holder: its records must stay intact
+  capture_output out;
+  require_ok(op->process(0, in, out));
+  BOOST_TEST(out.records<kv>() == (std::vector<kv>{{64, 'a'}}), boost::test_tools::per_element());
+  BOOST_TEST(records_of<std::string>(*keep)[0] == long_a);
+}
+
 // -- filter ------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(filter_compacts_an_unshared_batch_in_place_keeping_order) {

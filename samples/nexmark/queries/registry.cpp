@@ -30,7 +30,7 @@ const query* find_query(int number) {
 stream<bid> bids_of(stream<event> events) {
   return events.filter([](const event& e) { return e.as_bid() != nullptr; })
     .name("bids")
-    .map([](const event& e) { return *e.as_bid(); })
+    .map([](event&& e) { return std::get<bid>(std::move(e.value)); })
     .name("as-bid")
     .with_timestamps([](const bid& b) { return at_ms(b.date_time); });
 }

@@ -3,25 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstdio>
+#include <cassert>
 #include <cstdlib>
 #include <limits>
 #include <string_view>
 
 namespace sluice::nexmark {
-
-std::int32_t java_random::next_int(std::int32_t bound) noexcept {
-  std::int32_t r = next(31);
-  const std::int32_t m = bound - 1;
-  if ((bound & m) == 0)
-    return static_cast<std::int32_t>((static_cast<std::int64_t>(bound) * r) >> 31);
-  // Java loops while `u - r + m` overflows int: draws that would bias the result.
-  for (std::int32_t u = r;; u = next(31)) {
-    r = u % bound;
-    if (static_cast<std::int64_t>(u) - r + m <= std::numeric_limits<std::int32_t>::max())
-      return r;
-  }
-}
 
 std::int64_t java_random::next_long() noexcept {
   const auto hi = static_cast<std::uint64_t>(static_cast<std::int64_t>(next(32))) << 32;
@@ -71,35 +58,46 @@ std::int64_t next_price(java_random& r) {
   return java_round(std::pow(10.0, r.next_double() * 6.0) * 100.0);
 }
 
-/// 3 to `max_length - 1` letters with about 1 in 13 spaces, trimmed.
+/// 3 to `max_length - 1` letters with about 1 in 13 spaces, trimmed; `max_length` is at
+/// most 100 (Beam's longest, a description). Built in a stack buffer: one allocation for
+/// the result instead of a push_back per letter.
 std::string next_string(java_random& r, std::int32_t max_length) {
-  auto len = 3 + r.next_int(max_length - 3);
-  std::string s;
-  s.reserve(static_cast<std::size_t>(len));
-  while (len-- > 0)
-    s.push_back(r.next_int(13) == 0 ? ' ' : static_cast<char>('a' + r.next_int(26)));
-  const auto first = s.find_first_not_of(' ');
-  if (first == std::string::npos)
-    return {};
-  return s.substr(first, s.find_last_not_of(' ') - first + 1);
+  char buf[100];
+  const auto len = 3 + r.next_int(max_length - 3);
+  assert(len <= static_cast<std::int32_t>(sizeof buf));
+  for (std::int32_t i = 0; i < len; ++i)
+    buf[i] = r.next_int(13) == 0 ? ' ' : static_cast<char>('a' + r.next_int(26));
+  std::int32_t first = 0, last = len;
+  while (first < last && buf[first] == ' ')
+    ++first;
+  while (last > first && buf[last - 1] == ' ')
+    --last;
+  return std::string(buf + first, static_cast<std::size_t>(last - first));
 }
 
 /// Exactly `length` characters, six from each draw. A negative draw gives characters below
 /// 'a' ('H' to '`'): C++'s % keeps the sign as Java's does, so the quirk is Beam's too.
 std::string next_exact_string(java_random& r, std::int32_t length) {
-  std::string s;
-  s.reserve(static_cast<std::size_t>(std::max(length, 0)));
-  std::int32_t rnd = 0;
-  int left = 0;
-  while (length-- > 0) {
-    if (left == 0) {
-      rnd = r.next_int();
-      left = 6;
-    }
-    s.push_back(static_cast<char>('a' + rnd % 26));
-    rnd /= 26;
-    --left;
+  std::string s(static_cast<std::size_t>(std::max(length, 0)), '\0');
+  char* out = s.data();
+  char* const end = out + s.size();
+  // Whole draws first, six characters each, then the rest of the last draw. Character k of
+  // a draw is (rnd / 26^k) % 26, as Beam's repeated `rnd /= 26` gives it (truncating
+  // divisions compose), but the six quotients do not wait for each other.
+  for (; end - out >= 6; out += 6) {
+    const std::int32_t q0 = r.next_int();
+    const std::int32_t q1 = q0 / 26, q2 = q0 / 676, q3 = q0 / 17'576, q4 = q0 / 456'976,
+                       q5 = q0 / 11'881'376, q6 = q0 / 308'915'776;
+    out[0] = static_cast<char>('a' + (q0 - 26 * q1));
+    out[1] = static_cast<char>('a' + (q1 - 26 * q2));
+    out[2] = static_cast<char>('a' + (q2 - 26 * q3));
+    out[3] = static_cast<char>('a' + (q3 - 26 * q4));
+    out[4] = static_cast<char>('a' + (q4 - 26 * q5));
+    out[5] = static_cast<char>('a' + (q5 - 26 * q6));
   }
+  if (out < end)
+    for (std::int32_t rnd = r.next_int(); out < end; ++out, rnd /= 26)
+      *out = static_cast<char>('a' + rnd % 26);
   return s;
 }
 
@@ -140,12 +138,12 @@ person next_person(std::int64_t id, java_random& r, std::int64_t ts, const gener
   p.email_address += '@';
   p.email_address += next_string(r, 5);
   p.email_address += ".com";
-  for (int i = 0; i < 4; ++i) {
-    char digits[8];
-    std::snprintf(digits, sizeof digits, "%04d", r.next_int(10000));
-    if (i > 0)
-      p.credit_card += ' ';
-    p.credit_card += digits;
+  // Four groups of four digits ("%04d" each), space-separated.
+  p.credit_card.assign(19, ' ');
+  for (std::size_t group = 0; group < 4; ++group) {
+    auto v = r.next_int(10000);
+    for (std::size_t k = 4; k-- > 0; v /= 10)
+      p.credit_card[group * 5 + k] = static_cast<char>('0' + v % 10);
   }
   p.city = us_cities[static_cast<std::size_t>(r.next_int(us_cities.size()))];
   p.state = us_states[static_cast<std::size_t>(r.next_int(us_states.size()))];

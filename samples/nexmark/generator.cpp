@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <cassert>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string_view>
 
@@ -75,25 +76,35 @@ std::string next_string(java_random& r, std::int32_t max_length) {
   return std::string(buf + first, static_cast<std::size_t>(last - first));
 }
 
+/// The two characters Beam's loop makes of a draw's remainder r by 26 * 26 (-675..675,
+/// negative for a negative draw): 'a' + r % 26, then 'a' + r / 26.
+constexpr auto letter_pairs = [] {
+  std::array<std::array<char, 2>, 2 * 675 + 1> t{};
+  for (int r = -675; r <= 675; ++r)
+    t[static_cast<std::size_t>(r + 675)] = {static_cast<char>('a' + r % 26),
+                                            static_cast<char>('a' + r / 26)};
+  return t;
+}();
+
 /// Exactly `length` characters, six from each draw. A negative draw gives characters below
 /// 'a' ('H' to '`'): C++'s % keeps the sign as Java's does, so the quirk is Beam's too.
 std::string next_exact_string(java_random& r, std::int32_t length) {
   std::string s(static_cast<std::size_t>(std::max(length, 0)), '\0');
   char* out = s.data();
   char* const end = out + s.size();
-  // Whole draws first, six characters each, then the rest of the last draw. Character k of
-  // a draw is (rnd / 26^k) % 26, as Beam's repeated `rnd /= 26` gives it (truncating
-  // divisions compose), but the six quotients do not wait for each other.
+  // Whole draws first, then the rest of the last draw. Beam divides a draw by 26 six times,
+  // one character per step; truncating divisions compose, so characters 2k and 2k + 1 come
+  // from (rnd / 676^k) % 676 through the table, and the three quotients do not wait for
+  // each other.
+  const auto put_pair = [](char* at, std::int32_t rem) {
+    std::memcpy(at, letter_pairs[static_cast<std::size_t>(rem + 675)].data(), 2);
+  };
   for (; end - out >= 6; out += 6) {
     const std::int32_t q0 = r.next_int();
-    const std::int32_t q1 = q0 / 26, q2 = q0 / 676, q3 = q0 / 17'576, q4 = q0 / 456'976,
-                       q5 = q0 / 11'881'376, q6 = q0 / 308'915'776;
-    out[0] = static_cast<char>('a' + (q0 - 26 * q1));
-    out[1] = static_cast<char>('a' + (q1 - 26 * q2));
-    out[2] = static_cast<char>('a' + (q2 - 26 * q3));
-    out[3] = static_cast<char>('a' + (q3 - 26 * q4));
-    out[4] = static_cast<char>('a' + (q4 - 26 * q5));
-    out[5] = static_cast<char>('a' + (q5 - 26 * q6));
+    const std::int32_t q2 = q0 / 676, q4 = q0 / 456'976, q6 = q0 / 308'915'776;
+    put_pair(out, q0 - 676 * q2);
+    put_pair(out + 2, q2 - 676 * q4);
+    put_pair(out + 4, q4 - 676 * q6);
   }
   if (out < end)
     for (std::int32_t rnd = r.next_int(); out < end; ++out, rnd /= 26)

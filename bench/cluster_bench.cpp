@@ -18,14 +18,14 @@
 // the sink on either node measures against the generator's stamp. p50/p99/p99.9 over every
 // record of the run.
 #include "sluice/api/job.hpp"
+#include "sluice/bench/cluster_nodes.hpp"
 #include "sluice/bench/workload.hpp"
 #include "sluice/sinks/sink.hpp"
-#include "sluice/tests/common/loopback.hpp" // free_port
+#include "sluice/tests/common/loopback.hpp" // loopback_cluster
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,17 +37,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-extern char** environ;
-
-namespace sluice::bench {
-// What crosses nodes is encoded by these fields (the binary record codec).
-template <class Inspector>
-bool inspect(Inspector& f, record& x) {
-  return f.object("record").fields(f.field("key", x.key), f.field("value", x.value),
-                                   f.field("ts", x.ts));
-}
-} // namespace sluice::bench
 
 using namespace sluice;
 using namespace sluice::bench;
@@ -108,11 +97,6 @@ struct latencies {
   std::mutex mtx;
   std::vector<std::int64_t> ns;
 };
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
-    .count();
-}
 
 class latency_sink final : public sink<record> {
 public:
@@ -241,48 +225,34 @@ double cpu_seconds() {
   return secs(self) + secs(children);
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 /// One cluster run: children for nodes 1.., this process node 0, each running `o.workload`.
 /// Returns the seconds and what every node produced (node 0's first): W2's count and sum,
 /// W3's latencies.
 std::pair<double, std::vector<std::int64_t>> cluster_run(const options& o) {
-  std::vector<std::string> cluster;
-  std::string joined;
-  for (int n = 0; n < o.nodes; ++n) {
-    cluster.push_back("127.0.0.1:" + std::to_string(test::free_port()));
-    joined += (n ? "," : "") + cluster.back();
-  }
+  const auto cluster = test::loopback_cluster(o.nodes);
+  const auto joined = cluster_flag(cluster);
   const auto t0 = steady::now();
   std::vector<pid_t> children;
   std::vector<std::string> outs;
   for (int n = 1; n < o.nodes; ++n) {
     outs.push_back("/tmp/cluster_bench." + std::to_string(::getpid()) + "." + std::to_string(n));
-    std::vector<std::string> args{"/proc/self/exe", "node",      "--index",
-                                  std::to_string(n), "--cluster", joined,
-                                  "--workload",      o.workload,
-                                  "--rate",          std::to_string(o.rate),
-                                  "--seconds",       std::to_string(o.seconds),
-                                  "--records",       std::to_string(o.records),
-                                  "--parallelism",   std::to_string(o.parallelism),
-                                  "--threads",       std::to_string(o.threads),
-                                  "--remote-credits", std::to_string(o.remote_credits),
-                                  "--batch-size",    std::to_string(o.batch_size),
-                                  "--remote-batch-size", std::to_string(o.remote_batch_size),
-                                  "--out",           outs.back()};
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
+    auto args = node_placement{n, joined}.command();
+    args.insert(args.end(), {"--workload",          o.workload,
+                             "--rate",              std::to_string(o.rate),
+                             "--seconds",           std::to_string(o.seconds),
+                             "--records",           std::to_string(o.records),
+                             "--parallelism",       std::to_string(o.parallelism),
+                             "--threads",           std::to_string(o.threads),
+                             "--remote-credits",    std::to_string(o.remote_credits),
+                             "--batch-size",        std::to_string(o.batch_size),
+                             "--remote-batch-size", std::to_string(o.remote_batch_size),
+                             "--out",               outs.back()});
+    auto pid = start_process(args);
+    if (!pid) {
       fmt::print(stderr, "cannot start node {}\n", n);
       std::exit(1);
     }
-    children.push_back(pid);
+    children.push_back(*pid);
   }
   auto produced = run_node(o, cluster, 0);
   for (std::size_t i = 0; i < children.size(); ++i) {
@@ -305,8 +275,8 @@ std::pair<double, std::vector<std::int64_t>> cluster_run(const options& o) {
 int main(int argc, char** argv) {
   CLI::App app{"multi-node runs against one process (W2, W3)"};
   options o;
-  int index = 0;
-  std::string cluster, out;
+  node_placement placement;
+  std::string out;
   auto common = [&](CLI::App* sub) {
     sub->add_option("--records", o.records)->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
     sub->add_option("--parallelism", o.parallelism)->check(CLI::Range(1, 64));
@@ -334,21 +304,14 @@ int main(int argc, char** argv) {
   node->add_option("--workload", o.workload)->check(CLI::IsMember({"w2", "w3"}));
   node->add_option("--rate", o.rate);
   node->add_option("--seconds", o.seconds);
-  node->add_option("--index", index)->required();
-  node->add_option("--cluster", cluster)->required();
+  placement.add_flags(*node);
   node->add_option("--out", out)->required();
   app.require_subcommand(1);
   CLI11_PARSE(app, argc, argv);
 
   if (*node) {
-    std::vector<std::string> nodes;
-    for (std::size_t at = 0; at <= cluster.size();) {
-      const auto comma = std::min(cluster.find(',', at), cluster.size());
-      nodes.push_back(cluster.substr(at, comma - at));
-      at = comma + 1;
-    }
     std::ofstream file{out};
-    for (auto v : run_node(o, nodes, index))
+    for (auto v : run_node(o, placement.nodes(), placement.index))
       file << v << '\n';
     return 0;
   }

@@ -15,17 +15,16 @@
 // (info) is kept for each run so the phases can be read from it: the node's loss or its
 // new hello, the restart strategy's delay, the join, the restore.
 #include "sluice/api/job.hpp"
+#include "sluice/bench/cluster_nodes.hpp"
 #include "sluice/bench/workload.hpp"
 #include "sluice/core/log.hpp"
 #include "sluice/sinks/sink.hpp"
-#include "sluice/tests/common/loopback.hpp" // free_port
+#include "sluice/tests/common/loopback.hpp" // loopback_cluster
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,27 +38,12 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
-namespace sluice::bench {
-template <class Inspector>
-bool inspect(Inspector& f, record& x) {
-  return f.object("record").fields(f.field("key", x.key), f.field("value", x.value),
-                                   f.field("ts", x.ts));
-}
-} // namespace sluice::bench
-
 using namespace sluice;
 using namespace sluice::bench;
 namespace fs = std::filesystem;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
-    .count();
-}
 
 /// Prints "first <steady ns> <attempt> <instance>" to stdout when its first batch arrives:
 /// a sink instance exists once per attempt, so this is the attempt's first record here.
@@ -128,22 +112,12 @@ int run_node(const options& o, const std::vector<std::string>& cluster, int node
 }
 
 pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t io;
-  posix_spawn_file_actions_init(&io);
-  posix_spawn_file_actions_addopen(&io, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&io, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&io);
-  if (rc != 0) {
+  auto pid = start_process(args, out.string(), err.string());
+  if (!pid) {
     fmt::print(stderr, "cannot start {}\n", args[0]);
     std::exit(1);
   }
-  return pid;
+  return *pid;
 }
 
 /// The earliest "first" stamp after `after` in `file`, if any.
@@ -185,25 +159,19 @@ double log_after(const fs::path& log, double after_ms, const std::string& text) 
   return -1;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 /// One run: returns the recovery time in ms (negative: the job did not recover in 60 s) and
 /// prints when each phase ended, from the nodes' logs (ms resolution).
 double one_run(const options& o, const fs::path& dir) {
   fs::create_directories(dir);
-  const std::string cluster = "127.0.0.1:" + std::to_string(test::free_port()) + ",127.0.0.1:" +
-                              std::to_string(test::free_port());
+  const std::string cluster = cluster_flag(test::loopback_cluster(2));
   auto args = [&](int node) {
-    return std::vector<std::string>{
-      "/proc/self/exe", "node", "--index", std::to_string(node), "--cluster", cluster,
-      "--dir", (dir / "cp").string(), "--rate", std::to_string(o.rate),
-      "--checkpoint-interval-ms", std::to_string(o.checkpoint_interval_ms),
-      "--heartbeat-interval-ms", std::to_string(o.heartbeat_interval_ms),
-      "--heartbeat-timeout-ms", std::to_string(o.heartbeat_timeout_ms),
-      "--threads", std::to_string(o.threads)};
+    auto a = node_placement{node, cluster}.command();
+    a.insert(a.end(), {"--dir", (dir / "cp").string(), "--rate", std::to_string(o.rate),
+                       "--checkpoint-interval-ms", std::to_string(o.checkpoint_interval_ms),
+                       "--heartbeat-interval-ms", std::to_string(o.heartbeat_interval_ms),
+                       "--heartbeat-timeout-ms", std::to_string(o.heartbeat_timeout_ms),
+                       "--threads", std::to_string(o.threads)});
+    return a;
   };
   auto out = [&](int node) { return dir / ("node-" + std::to_string(node) + ".out"); };
   auto err = [&](int node) { return dir / ("node-" + std::to_string(node) + ".log"); };
@@ -251,8 +219,8 @@ double one_run(const options& o, const fs::path& dir) {
 int main(int argc, char** argv) {
   CLI::App app{"recovery time of a two-node run after a SIGKILL of node 1"};
   options o;
-  int index = 0;
-  std::string cluster, dir;
+  node_placement placement;
+  std::string dir;
   std::string keep;
   auto common = [&](CLI::App* a) {
     a->add_option("--rate", o.rate, "records per second")->check(CLI::Range(1.0, 1e8));
@@ -269,20 +237,12 @@ int main(int argc, char** argv) {
   app.add_option("--keep", keep, "keep each run's logs in this directory");
   auto* node = app.add_subcommand("node", "internal: one node");
   common(node);
-  node->add_option("--index", index)->required();
-  node->add_option("--cluster", cluster)->required();
+  placement.add_flags(*node);
   node->add_option("--dir", dir)->required();
   CLI11_PARSE(app, argc, argv);
 
-  if (*node) {
-    std::vector<std::string> nodes;
-    for (std::size_t at = 0; at <= cluster.size();) {
-      const auto comma = std::min(cluster.find(',', at), cluster.size());
-      nodes.push_back(cluster.substr(at, comma - at));
-      at = comma + 1;
-    }
-    return run_node(o, nodes, index, dir);
-  }
+  if (*node)
+    return run_node(o, placement.nodes(), placement.index, dir);
 
   const fs::path base = keep.empty() ? fs::temp_directory_path() /
                                          ("cluster_recovery." + std::to_string(::getpid()))

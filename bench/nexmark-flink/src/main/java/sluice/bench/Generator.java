@@ -1,8 +1,17 @@
 // The Nexmark events of samples/nexmark on the JVM: Beam's generator rules with the JDK's
-// java.util.Random (the same code as tests/nexmark/reference/NexmarkReference.java, which
-// the C++ generator matches field by field). Event number c is a function of c alone, so
-// every parallel instance can generate its share (EventNumbers) and all parallelisms see the
-// same events with the same times.
+// java.util.Random, Math.pow and Math.round, in Beam's draw order, with Beam's defaults.
+// Event number c is a function of c alone, so every parallel instance can generate its share
+// (EventNumbers) and all parallelisms see the same events with the same times.
+//
+// Two programs use this file: the Flink jobs of this module, and
+// tests/nexmark/reference/NexmarkReference.java, which prints the events that the C++
+// generator must match field by field (that folder's README.md says what this proves). So it
+// imports nothing but java.util: the reference compiles it alone, without Flink's jars.
+//
+// Beam's artifact (org.apache.beam:beam-sdks-java-testing-nexmark) is not served by the
+// package registry this project can reach, so these are Beam's rules re-implemented from its
+// source (sdks/java/testing/nexmark/.../sources/generator/{Generator,GeneratorConfig}.java
+// and model/{Person,Auction,Bid,Strings,Long,Price}Generator.java).
 package sluice.bench;
 
 import java.util.Random;
@@ -10,8 +19,24 @@ import java.util.Random;
 public final class Generator {
   private Generator() {}
 
+  // Beam's defaults (NexmarkConfiguration, GeneratorConfig, NexmarkUtils). With the first
+  // event id 0 and an out-of-order group of 1, an event's id is its number; with one event
+  // generator at 10 000 events/s, consecutive events are 100 us apart. All are compile-time
+  // constants, so the formulas below cost what literals would.
   static final long BASE_TIME = 1436918400000L; // 2015-07-15T00:00:00Z
-  static final int P = 1, A = 3, T = 50;        // per 50 events: 1 person, 3 auctions, 46 bids
+  static final int EVENT_RATE = 10_000;         // firstEventRate = nextEventRate, per second
+  static final int NUM_EVENT_GENERATORS = 1;
+  static final long DELAY_US = ((1_000_000L + EVENT_RATE / 2) / EVENT_RATE) * NUM_EVENT_GENERATORS;
+  static final int NUM_IN_FLIGHT_AUCTIONS = 100;
+  static final int NUM_ACTIVE_PEOPLE = 1000;
+  static final int HOT_SELLERS_RATIO = 4, HOT_AUCTION_RATIO = 2, HOT_BIDDERS_RATIO = 4;
+  static final int AVG_PERSON = 200, AVG_AUCTION = 500, AVG_BID = 100;
+  static final long FIRST_ID = 1000; // of persons and auctions
+  static final int FIRST_CATEGORY = 10;
+  static final int P = 1, A = 3, B = 46, T = P + A + B; // per 50 events: persons, auctions, bids
+  /** Events in which NUM_IN_FLIGHT_AUCTIONS auctions start: an auction's expiry horizon. */
+  static final long EVENTS_FOR_IN_FLIGHT_AUCTIONS = ((long) NUM_IN_FLIGHT_AUCTIONS * T) / A;
+
   static final String[] STATES = {"AZ", "CA", "ID", "OR", "WA", "WY"};
   static final String[] CITIES = {"Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland",
                                   "Bend", "Redmond", "Seattle", "Kent", "Cheyenne"};
@@ -46,7 +71,7 @@ public final class Generator {
   }
 
   /** Event time of event number n: Beam's default timeline, 10 000 events/s. */
-  static long timestamp(long n) { return BASE_TIME + (n * 100L) / 1000L; }
+  static long timestamp(long n) { return BASE_TIME + (n * DELAY_US) / 1000L; }
   static long boundedLong(Random r, long n) {
     return n < Integer.MAX_VALUE ? r.nextInt((int) n) : Math.abs(r.nextLong() % n);
   }
@@ -75,6 +100,7 @@ public final class Generator {
     int delta = (int) Math.round(want * 0.2);
     return exactString(r, want - delta + (delta == 0 ? 0 : r.nextInt(2 * delta)));
   }
+  // Beam: epoch * P + min(offset, P - 1), which is the epoch when P == 1.
   static long lastPerson(long id) { return id / T; }
   static long lastAuction(long id) {
     long epoch = id / T, offset = id % T;
@@ -85,23 +111,23 @@ public final class Generator {
   }
   static long randomPerson(long id, Random r) {
     long people = lastPerson(id) + 1;
-    long active = Math.min(people, 1000);
+    long active = Math.min(people, NUM_ACTIVE_PEOPLE);
     return people - active + boundedLong(r, active + 10);
   }
   static long randomAuction(long id, Random r) {
-    long hi = lastAuction(id), lo = Math.max(hi - 100, 0);
+    long hi = lastAuction(id), lo = Math.max(hi - NUM_IN_FLIGHT_AUCTIONS, 0);
     return lo + boundedLong(r, hi - lo + 1 + 10);
   }
 
   /** The event number `c`: a Person, an Auction or a Bid, as Beam makes it. */
-  static Event event(long c) {
+  public static Event event(long c) {
     long ts = timestamp(c);
     Random r = new Random(c);
     long rem = c % T;
     Event e = new Event();
     if (rem < P) {
       Person p = new Person();
-      p.id = lastPerson(c) + 1000;
+      p.id = lastPerson(c) + FIRST_ID;
       p.name = FIRST[r.nextInt(FIRST.length)] + " " + LAST[r.nextInt(LAST.length)];
       p.email = string(r, 7) + "@" + string(r, 5) + ".com";
       StringBuilder cc = new StringBuilder();
@@ -113,32 +139,35 @@ public final class Generator {
       p.city = CITIES[r.nextInt(CITIES.length)];
       p.state = STATES[r.nextInt(STATES.length)];
       p.extra = extra(r, 8 + p.name.length() + p.email.length() + p.creditCard.length()
-                           + p.city.length() + p.state.length(), 200);
+                           + p.city.length() + p.state.length(), AVG_PERSON);
       p.dateTime = ts;
       e.person = p;
       return e;
     }
     if (rem < P + A) {
       Auction a = new Auction();
-      a.id = lastAuction(c) + 1000;
-      a.seller = (r.nextInt(4) > 0 ? (lastPerson(c) / 100) * 100 : randomPerson(c, r)) + 1000;
-      a.category = 10 + r.nextInt(5);
+      a.id = lastAuction(c) + FIRST_ID;
+      a.seller = (r.nextInt(HOT_SELLERS_RATIO) > 0 ? (lastPerson(c) / 100) * 100
+                                                   : randomPerson(c, r)) + FIRST_ID;
+      a.category = FIRST_CATEGORY + r.nextInt(5);
       a.initialBid = price(r);
-      long horizon = timestamp(c + 1666) - ts;
+      long horizon = timestamp(c + EVENTS_FOR_IN_FLIGHT_AUCTIONS) - ts;
       a.expires = ts + 1 + boundedLong(r, Math.max(horizon * 2, 1L));
       a.itemName = string(r, 20);
       a.description = string(r, 100);
       a.reserve = a.initialBid + price(r);
-      a.extra = extra(r, 8 + a.itemName.length() + a.description.length() + 40, 500);
+      a.extra = extra(r, 8 + a.itemName.length() + a.description.length() + 40, AVG_AUCTION);
       a.dateTime = ts;
       e.auction = a;
       return e;
     }
     Bid b = new Bid();
-    b.auction = (r.nextInt(2) > 0 ? (lastAuction(c) / 100) * 100 : randomAuction(c, r)) + 1000;
-    b.bidder = (r.nextInt(4) > 0 ? (lastPerson(c) / 100) * 100 + 1 : randomPerson(c, r)) + 1000;
+    b.auction = (r.nextInt(HOT_AUCTION_RATIO) > 0 ? (lastAuction(c) / 100) * 100
+                                                  : randomAuction(c, r)) + FIRST_ID;
+    b.bidder = (r.nextInt(HOT_BIDDERS_RATIO) > 0 ? (lastPerson(c) / 100) * 100 + 1
+                                                 : randomPerson(c, r)) + FIRST_ID;
     b.price = price(r);
-    b.extra = extra(r, 32, 100);
+    b.extra = extra(r, 32, AVG_BID);
     b.dateTime = ts;
     e.bid = b;
     return e;

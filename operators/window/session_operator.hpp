@@ -197,6 +197,9 @@ public:
         snapshots_ = 1;
       if (auto ok = checkpoints_.snapshot(state_, w); !ok)
         return ok;
+      // Checkpoints on disk hold this order (the epochs, then the watermark; older ones lack
+      // the watermark or both); window_operator's piece has the other, so each operator
+      // reads and writes its own.
       detail::state_encoder enc;
       epochs_.encode(enc);
       enc.put(late_watermark_);

@@ -230,7 +230,9 @@ public:
       if (auto ok = checkpoints_.snapshot(state_, w); !ok)
         return ok;
       // Per instance, not per key group: an instance whose key groups are all empty (or
-      // that a rescale gave other key groups) must restore it too.
+      // that a rescale gave other key groups) must restore it too. Checkpoints on disk hold
+      // this order (the watermark, then the epochs, which older ones lack); the session
+      // operator's piece has the other, so each operator reads and writes its own.
       detail::state_encoder enc;
       enc.put(late_watermark_);
       epochs_.encode(enc);

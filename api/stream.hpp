@@ -6,6 +6,7 @@
 /// `job::run()`.
 #include "sluice/api/traits.hpp"
 #include "sluice/core/key_group.hpp"
+#include "sluice/core/timestamp_fn.hpp"
 #include "sluice/graph/graph.hpp"
 #include "sluice/operators/co_process.hpp"
 #include "sluice/operators/dedup.hpp"
@@ -232,8 +233,8 @@ public:
     return out;
   }
   /// The event-time function, or an empty function when the stream has none.
-  const std::function<event_time(const T&)>& timestamps() const noexcept { return ts_; }
-  void set_timestamps(std::function<event_time(const T&)> fn) { ts_ = std::move(fn); }
+  const timestamp_fn<T>& timestamps() const noexcept { return ts_; }
+  void set_timestamps(timestamp_fn<T> fn) { ts_ = std::move(fn); }
 
   /// Joins two streams into one two-input operator (see `connected_streams`).
   template <class U>
@@ -343,7 +344,7 @@ private:
   std::shared_ptr<detail::job_builder> b_;
   std::vector<out_port> ends_;
   partitioning next_;
-  std::function<event_time(const T&)> ts_;
+  timestamp_fn<T> ts_;
 };
 
 /// A stream partitioned by key `K` (from `stream<T>::key_by`).

@@ -181,7 +181,7 @@ private:
   template <class Fn>
   stream<typename Fn::output_type> add_node(Fn fn, const char* what) {
     using Out = typename Fn::output_type;
-    using TsFn = std::function<event_time(const T&)>;
+    using TsFn = timestamp_fn<T>;
     constexpr bool keyed = !std::is_void_v<KOut>;
     auto& b = in_.builder();
 

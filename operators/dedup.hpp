@@ -16,6 +16,7 @@
 /// freed at the batch's end, after its rows, so a duplicate in the batch whose watermark
 /// passes its key's expiry is still dropped.
 #include "sluice/core/key_group.hpp"
+#include "sluice/core/timestamp_fn.hpp"
 #include "sluice/operators/keyed_state.hpp"
 #include "sluice/operators/operator.hpp"
 #include "sluice/operators/record_loop.hpp"
@@ -70,7 +71,7 @@ public:
     }
   }
 
-  using timestamp_fn = std::function<event_time(const T&)>;
+  using timestamp_fn = sluice::timestamp_fn<T>;
 
   /// `ts` must be set (the API checks it while building the graph); `delay` >= 0.
   dedup_within_watermark_operator(KeyFn key_fn, timestamp_fn ts, duration delay)

@@ -43,6 +43,7 @@
 /// there only when they changed: their registrations and removals, or all of them when
 /// those are too many; the earlier pieces of its chain are referred to. A restore applies
 /// base and deltas in order.
+#include "sluice/core/timestamp_fn.hpp"
 #include "sluice/operators/collector.hpp"
 #include "sluice/operators/context.hpp"
 #include "sluice/operators/operator.hpp"
@@ -160,7 +161,7 @@ public:
   static constexpr bool snapshottable = detail::snapshottable_v<K>;
   bool can_checkpoint() const noexcept override { return snapshottable; }
 
-  using timestamp_fn = std::function<event_time(const In&)>;
+  using timestamp_fn = sluice::timestamp_fn<In>;
   using context_type = keyed_process_context<K>;
 
   static constexpr bool has_event_timer =

@@ -14,6 +14,7 @@
 /// minimum over its splits that are not idle, and it never goes back.
 #include "sluice/core/error.hpp"
 #include "sluice/core/time.hpp"
+#include "sluice/core/timestamp_fn.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -105,7 +107,7 @@ struct watermark_alignment {
 /// How a source stamps records with event time and makes watermarks from them.
 template <class T>
 struct watermark_strategy {
-  using timestamp_fn = std::function<event_time(const T&)>;
+  using timestamp_fn = sluice::timestamp_fn<T>;
   using generator_factory = std::function<std::unique_ptr<watermark_generator<T>>()>;
 
   timestamp_fn timestamp;     ///< the event time of a record; required
@@ -152,10 +154,10 @@ namespace watermarks {
 
 namespace detail {
 template <class T, class F>
-std::function<event_time(const T&)> timestamp_of(F f) {
+timestamp_fn<T> timestamp_of(F f) {
   static_assert(std::is_invocable_r_v<event_time, F&, const T&>,
                 "watermarks: the timestamp function must be (const T&) -> sluice::event_time");
-  return [f = std::move(f)](const T& r) -> event_time { return std::invoke(f, r); };
+  return timestamp_fn<T>{std::move(f)};
 }
 } // namespace detail
 
@@ -292,10 +294,8 @@ private:
     s.seen = true;
     s.idle = false;
     if (strategy_.bounded_delay) {
-      auto m = s.max_ts;
-      for (auto i = begin; i < end; ++i)
-        m = std::max(m, strategy_.timestamp(records[i]));
-      s.max_ts = m;
+      s.max_ts = strategy_.timestamp.max_of(std::span{records}.subspan(begin, end - begin),
+                                            s.max_ts);
       return;
     }
     if (!s.generator)

@@ -25,6 +25,7 @@
 /// (the previous batch's by default, `late_row_rule`) are dropped first. Rows the batch's
 /// watermark frees go last, left outer rows that never matched with them.
 #include "sluice/core/key_group.hpp"
+#include "sluice/core/timestamp_fn.hpp"
 #include "sluice/operators/join/join_common.hpp"
 #include "sluice/operators/keyed_state.hpp"
 #include "sluice/operators/operator.hpp"
@@ -274,8 +275,8 @@ public:
   using right_row = typename buffers::right_row;
 
   interval_join_operator(interval_join_spec spec, KeyL key_l, KeyR key_r,
-                         std::function<event_time(const L&)> ts_l,
-                         std::function<event_time(const R&)> ts_r, F fn)
+                         timestamp_fn<L> ts_l,
+                         timestamp_fn<R> ts_r, F fn)
     : spec_(spec), key_l_(std::move(key_l)), key_r_(std::move(key_r)), ts_l_(std::move(ts_l)),
       ts_r_(std::move(ts_r)), fn_(std::move(fn)) {}
 
@@ -638,8 +639,8 @@ private:
   interval_join_spec spec_;
   KeyL key_l_;
   KeyR key_r_;
-  std::function<event_time(const L&)> ts_l_;
-  std::function<event_time(const R&)> ts_r_;
+  timestamp_fn<L> ts_l_;
+  timestamp_fn<R> ts_r_;
   F fn_;
   keyed_state_table<K, buffers> state_;
   detail::table_checkpoints<keyed_state_table<K, buffers>> checkpoints_;
@@ -664,8 +665,8 @@ private:
 /// `buffered_left()` and `buffered_right()`.
 template <class K, class L, class R, class KeyL, class KeyR, class F>
 auto make_interval_join_operator(interval_join_spec spec, KeyL key_l, KeyR key_r,
-                                 std::function<event_time(const L&)> ts_l,
-                                 std::function<event_time(const R&)> ts_r, F fn) {
+                                 timestamp_fn<L> ts_l,
+                                 timestamp_fn<R> ts_r, F fn) {
   using Out = detail::join_output<F, L, R>;
   static_assert(!std::is_void_v<Out>, "interval join: the join function must be "
                                       "(const L&, const R&) -> Out or (const L&, const R*) -> Out");

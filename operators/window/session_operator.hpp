@@ -70,10 +70,11 @@ public:
     // the first record with a bad gap or off the time line stops the batch, and the batch
     // fails below naming it; the job fails with it, so nothing of the batch is committed.
     const T* bad = nullptr;
+    const event_time* times = detail::event_times(ts_fn_, records, times_);
     for_each_record(records, [&](const T& r) {
       if (bad) [[unlikely]]
         return;
-      const event_time ts = ts_fn_(r);
+      const event_time ts = times[&r - records.data()];
       const duration gap = assigner_.gap_of(r);
       if (gap <= duration::zero() || !assigner_.fits(ts, gap)) [[unlikely]] {
         bad = &r;
@@ -471,6 +472,7 @@ private:
   Assigner assigner_;
   Fn fn_;
   window_options opts_;
+  std::vector<event_time> times_; ///< the current batch's event times (kept: no allocation)
   table_type state_;
   detail::table_checkpoints<table_type> checkpoints_;
   detail::window_timer_queues<K> timers_;

@@ -95,8 +95,9 @@ public:
     // (BENCHMARKS.md). A record off the time line is remembered and fails the batch below;
     // the job fails with it, so what the rest of the batch did is never committed.
     const T* off_the_time_line = nullptr;
+    const event_time* times = detail::event_times(ts_fn_, records, times_);
     for_each_record(records, [&](const T& r) {
-      const event_time ts = ts_fn_(r);
+      const event_time ts = times[&r - records.data()];
       if (!assigner_.fits(ts)) [[unlikely]] {
         if (!off_the_time_line)
           off_the_time_line = &r;
@@ -332,8 +333,9 @@ private:
     // (BENCHMARKS.md). A record off the time line is remembered and fails the batch below;
     // the job fails with it, so what the rest of the batch did is never committed.
     const T* off_the_time_line = nullptr;
+    const event_time* times = detail::event_times(ts_fn_, records, times_);
     for_each_record(records, [&](const T& r) {
-      const event_time ts = ts_fn_(r);
+      const event_time ts = times[&r - records.data()];
       if (!assigner_.fits(ts)) [[unlikely]] {
         if (!off_the_time_line)
           off_the_time_line = &r;
@@ -397,6 +399,7 @@ private:
   Assigner assigner_;
   Fn fn_;
   window_options opts_;
+  std::vector<event_time> times_; ///< the current batch's event times (kept: no allocation)
   table_type state_;
   detail::table_checkpoints<table_type> checkpoints_;
   detail::window_timer_queues<K> timers_;

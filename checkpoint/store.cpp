@@ -233,6 +233,13 @@ public:
     const auto in = p->stored_in >= 0 ? p->stored_in : meta.id;
     std::string record;
     auto s = db_->Get(read_options(), piece_key(in, name), &record);
+    // Every node's store copies its pieces of a savepoint under the savepoint's id
+    // (`complete`), but the metadata a multi-node run restores from is node 0's, where the
+    // other nodes' pieces still name the checkpoint that wrote them: this node's retention
+    // may have deleted that one since. The copy is the same stored bytes, checked below
+    // against the metadata's size and hash as any piece.
+    if (s.IsNotFound() && meta.savepoint && in != meta.id)
+      s = db_->Get(read_options(), piece_key(meta.id, name), &record);
     if (s.IsNotFound())
       return make_error(error_code::io_error,
                         what + ": missing (" +

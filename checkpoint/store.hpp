@@ -135,7 +135,9 @@ public:
   latest(std::vector<std::string>& skipped) = 0;
   /// A complete checkpoint by id, verified.
   [[nodiscard]] virtual result<checkpoint_meta> find(std::int64_t id) = 0;
-  /// Piece `name` of checkpoint `meta`, checked against the metadata's size and hash.
+  /// Piece `name` of checkpoint `meta`, checked against the metadata's size and hash. A
+  /// savepoint's piece that names an earlier checkpoint is also found under the
+  /// savepoint's own id, where this store copied it: the metadata may be another node's.
   [[nodiscard]] virtual result<std::string> get(const checkpoint_meta& meta,
                                                 std::string_view name) = 0;
   /// The ids of the complete checkpoints, oldest first (not verified).

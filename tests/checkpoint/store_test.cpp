@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -272,6 +273,67 @@ BOOST_AUTO_TEST_CASE(a_savepoint_copies_the_pieces_it_shares_and_stands_alone) {
     if (it->key().ToString().find("00000000000000000001") != std::string::npos)
       ++of_checkpoint_1;
   BOOST_TEST(of_checkpoint_1 == 0, "keys of checkpoint 1 left: " << of_checkpoint_1);
+}
+
+BOOST_AUTO_TEST_CASE(another_nodes_pieces_of_a_savepoint_read_through_node_0s_metadata) {
+  // A two-node run, as the coordinator (node 0) and the node agent (node 1) drive their
+  // stores: checkpoints 2 and 3, then savepoint 4, incremental, whose key group 113 of node
+  // 1 is still the one checkpoint 2 wrote; then 5, which rewrites it, and 6. Retention (2
+  // kept) deletes checkpoints 2 and 3 on both nodes, and with them every copy of node 1's
+  // key group 113 but the savepoint's own. A restore of the savepoint hands node 0's
+  // metadata to node 1, whose tasks read their pieces through it: node 0 copied only its
+  // own pieces into the savepoint, so node 1's still name checkpoint 2 there.
+  test::temp_dir dir;
+  auto open_node = [&](int node) {
+    auto s = checkpoint_store::open(dir.path / ("node-" + std::to_string(node)),
+                                    {.retained = 2, .node = node});
+    BOOST_REQUIRE_MESSAGE(s, (s ? "" : s.error().to_string()));
+    return std::move(*s);
+  };
+  auto node0 = open_node(0);
+  auto node1 = open_node(1);
+  std::map<std::string, checkpoint_piece> latest; // the newest write of each piece
+  auto write = [&](checkpoint_store& store, std::int64_t id, const std::string& name) {
+    auto p = store.put(id, name, name + "@" + std::to_string(id));
+    BOOST_REQUIRE_MESSAGE(p, (p ? "" : p.error().to_string()));
+    latest[name] = *p;
+  };
+  auto complete = [&](std::int64_t id, bool savepoint) {
+    checkpoint_meta all; // node 0's: every node's pieces, as the tasks reported them
+    all.id = id;
+    all.job = "test";
+    all.max_key_groups = 128;
+    for (auto& [name, p] : latest)
+      all.pieces.push_back(p);
+    BOOST_REQUIRE(node0->complete(all));
+    if (savepoint) {
+      all.savepoint = true; // rewritten with the flag (checkpoint_coordinator)
+      BOOST_REQUIRE(node0->complete(all));
+    }
+    auto own = all; // node 1's: the pieces its tasks reported
+    std::erase_if(own.pieces, [](const checkpoint_piece& p) { return p.node != 1; });
+    BOOST_REQUIRE(node1->complete(own));
+  };
+  for (std::int64_t id = 2; id <= 6; ++id) {
+    write(*node0, id, "sums/kg/1");
+    write(*node1, id, "sums/kg/7");
+    if (id == 2 || id == 5) { // unchanged in 3 and 4, which refer to checkpoint 2's
+      write(*node0, id, "sums/kg/64");
+      write(*node1, id, "sums/kg/113");
+    }
+    complete(id, id == 4);
+  }
+  BOOST_TEST((*node1->complete_ids() == std::vector<std::int64_t>{4, 5, 6}));
+  auto sp = node0->find(4);
+  BOOST_REQUIRE_MESSAGE(sp, (sp ? "" : sp.error().to_string()));
+  BOOST_REQUIRE(sp->savepoint);
+  std::erase_if(sp->pieces, [](const checkpoint_piece& p) { return p.node != 1; });
+  for (auto [name, bytes] : {std::pair{"sums/kg/113", "sums/kg/113@2"},
+                             std::pair{"sums/kg/7", "sums/kg/7@4"}}) {
+    auto got = node1->get(*sp, name);
+    BOOST_TEST_REQUIRE(got.has_value(), name << ": " << (got ? "" : got.error().to_string()));
+    BOOST_TEST(*got == bytes);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(large_pieces_live_in_files_that_retention_deletes) {

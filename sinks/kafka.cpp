@@ -391,9 +391,17 @@ result<void> kafka_writer::pre_commit(std::int64_t id) {
     return p.s.delivery == kafka_delivery::at_least_once ? flush() : result<void>{};
   if (p.current.records.empty())
     return {};
-  // Nothing waits on Kafka here: the records are kept in the checkpoint, and the marker
-  // went with the transaction's first record.
+  // The marker went with the transaction's first record, and the records are kept in the
+  // checkpoint. But they must be on the broker before the next transaction's, which go out
+  // on another producer of the pool: a read_committed consumer reads a partition only up to
+  // its first open transaction, so a record of the next transaction landing before one of
+  // this transaction's would hide this one after its commit until the next commits
+  // (real_broker_test caught it under load). Flink's KafkaWriter flushes here too.
   const bool in_kafka = p.current.slot >= 0;
+  if (in_kafka)
+    if (auto ok = p.slots[static_cast<std::size_t>(p.current.slot)].producer->flush(p.s.flush_timeout);
+        !ok)
+      return ok;
   pending_txn t{id, p.token, in_kafka ? p.current.slot : 0,
                 in_kafka ? p.current.seq : p.next_seq++, std::move(p.current.records)};
   logging::get().debug("{}: pre-commit {}: {} records, {}", p.label, id, t.records.size(),

@@ -45,6 +45,12 @@ struct csv_options {
 /// delimiter, a quote or a line break.
 std::string join_csv_row(std::span<const std::string> cells, const csv_options& options = {});
 
+/// True when `cell` holds `delimiter`, a quote or a line break: RFC 4180 quotes it.
+[[nodiscard]] bool csv_cell_needs_quotes(std::string_view cell, char delimiter = ',') noexcept;
+
+/// Appends `cell` to `out`, quoted (and its quotes doubled) when it needs quotes.
+void append_csv_cell(std::string& out, std::string_view cell, char delimiter = ',');
+
 namespace detail {
 
 using sluice::detail::decode_error;

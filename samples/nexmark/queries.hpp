@@ -8,11 +8,11 @@
 /// input, regular joins and aggregates emit final values once (not a changelog), money is
 /// integer cents and averages truncate.
 #include "sluice/api/job.hpp"
+#include "sluice/core/codec/csv.hpp"
 #include "sluice/samples/nexmark/generator.hpp"
 
 #include <charconv>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,43 +52,8 @@ inline void append(std::string& out, std::int64_t v) {
   out.append(digits, end);
 }
 
-/// True when `s` holds a comma, a quote or a line break. Eight bytes at a time: a zero byte
-/// of `w ^ c * ones` marks byte c (the classic "has a zero byte" test). find_first_of calls
-/// memchr once per character, and a plain loop is not vectorised at -O2; either cost q0 a
-/// tenth of its CPU.
-inline bool needs_quotes(std::string_view s) noexcept {
-  constexpr std::uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
-  const auto has = [](std::uint64_t w, unsigned char c) {
-    const auto x = w ^ (ones * c);
-    return (x - ones) & ~x & highs;
-  };
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    if (has(w, ',') | has(w, '"') | has(w, '\r') | has(w, '\n'))
-      return true;
-  }
-  for (; i < s.size(); ++i)
-    if (s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n')
-      return true;
-  return false;
-}
-
 /// RFC 4180: quoted only when the text holds a comma, a quote or a line break.
-inline void append(std::string& out, std::string_view s) {
-  if (!needs_quotes(s)) {
-    out += s;
-    return;
-  }
-  out += '"';
-  for (char c : s) {
-    if (c == '"')
-      out += '"';
-    out += c;
-  }
-  out += '"';
-}
+inline void append(std::string& out, std::string_view s) { codec::append_csv_cell(out, s); }
 inline void append(std::string& out, const std::string& s) { append(out, std::string_view{s}); }
 
 /// One CSV line of the fields, comma-separated.

@@ -291,8 +291,8 @@ BOOST_AUTO_TEST_CASE(q8_new_users) { check_query(8, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q11_user_sessions) { check_query(11, 30'000, 500); }
 
 BOOST_AUTO_TEST_CASE(csv_quotes_exactly_the_fields_with_a_comma_a_quote_or_a_line_break) {
-  // needs_quotes reads eight bytes at a time: every special at every offset, in strings
-  // shorter and longer than a word, against the plain definition.
+  // csv_cell_needs_quotes reads eight bytes at a time: every special at every offset, in
+  // strings shorter and longer than a word, against the plain definition.
   for (std::size_t len = 0; len <= 20; ++len)
     for (const char special : {',', '"', '\r', '\n', 'a', '\x80', '\xac', '\0'})
       for (std::size_t at = 0; at < std::max<std::size_t>(len, 1); ++at) {
@@ -301,7 +301,7 @@ BOOST_AUTO_TEST_CASE(csv_quotes_exactly_the_fields_with_a_comma_a_quote_or_a_lin
           s[at] = special;
         const bool want = s.find_first_of(std::string_view{",\"\r\n", 4}) != std::string::npos;
         BOOST_TEST_CONTEXT("length " << len << ", byte " << int(special) << " at " << at) {
-          BOOST_TEST(csv::needs_quotes(s) == want);
+          BOOST_TEST(codec::csv_cell_needs_quotes(s) == want);
         }
       }
   BOOST_TEST(csv::line(std::int64_t{-7}, std::string{"a,b"}, std::string{"say \"hi\""}) ==

@@ -145,6 +145,13 @@ public:
       [this](msg::joined, int code, const std::string& failure) {
         if (completed_ || !first_from_)
           return;
+        if (const auto after = ended_before_this_run()) {
+          logging::get().warn("job '{}' had ended (after checkpoint {}) before node 0 was "
+                              "restarted: this run ends too, and tells the other nodes{}{}",
+                              bp_->options.query_name, *after, failure.empty() ? "" : "; ",
+                              failure);
+          return complete(std::nullopt);
+        }
         if (!failure.empty())
           return complete(make_error(static_cast<error_code>(code), failure));
         start_tasks(std::exchange(first_from_, nullptr));
@@ -776,9 +783,45 @@ private:
       }
     }
     state_->cv.notify_all();
-    if (bridge_) // the other nodes end their part of the run
+    if (bridge_) { // the other nodes end their part of the run
+      if (!err && attempt_ >= 0)
+        record_job_end();
       send(bridge_, msg::job_end::value, failure);
+    }
     quit();
+  }
+
+  // -- the end of a multi-node job, kept across a restart of node 0 ----------------------
+  //
+  // The other nodes leave once node 0 tells them the job ended. Node 0 killed after that
+  // but before its process exits is restarted by its supervisor and would wait for nodes
+  // that never come back (and fail, and be restarted, ...). So its store records the end
+  // before the others hear of it, until the process exits (runtime.cpp). Node 0 restarted
+  // with the record, restoring the checkpoint it names, runs nothing: it tells the nodes
+  // that join (those that had not heard) and ends as the job did once all have or the
+  // join timeout passed.
+
+  void record_job_end() {
+    if (!bp_->store)
+      return;
+    if (auto ok = bp_->store->record_job_end(); !ok)
+      logging::get().warn("job '{}': {}: node 0 restarted before its process exits would wait "
+                          "for the other nodes, which leave now",
+                          bp_->options.query_name, ok.error().message);
+  }
+
+  /// The checkpoint after which the job ended, when node 0 restarted after that.
+  std::optional<std::int64_t> ended_before_this_run() {
+    if (!bp_->store)
+      return std::nullopt;
+    auto ended = bp_->store->job_end();
+    if (!ended) {
+      logging::get().warn("job '{}': {}", bp_->options.query_name, ended.error().message);
+      return std::nullopt;
+    }
+    if (*ended && **ended == restored_from_.value_or(-1))
+      return **ended;
+    return std::nullopt;
   }
 
   std::shared_ptr<const blueprint> bp_;

@@ -39,14 +39,28 @@ public:
                                                to_string(m.reason)));
     });
     c_->attempt.store(-1); // until node 0 starts one
+    if (bp_->store) {
+      auto ended = bp_->store->job_end();
+      if (!ended)
+        logging::get().warn("cluster: node {}: {}", c_->node, ended.error().message);
+      job_ended_ = ended && ended->has_value();
+    }
     attach();
     delayed_send(this, bp_->options.cluster.join_timeout, msg::join_check::value,
                  std::int64_t{-1});
     return {
       [this](msg::drain) { on_drain(); },
       [this](msg::join_check, std::int64_t) {
-        if (c_->attempt.load() < 0)
-          end(make_error(error_code::node_lost,
+        if (c_->attempt.load() >= 0)
+          return;
+        if (job_ended_) { // before this node's restart: node 0 told it so and has left
+          logging::get().warn("cluster: node {}: the job had ended before this node was "
+                              "restarted, and {} did not start it again within {} ms; this "
+                              "run ends too",
+                              c_->node, peer_name(0), bp_->options.cluster.join_timeout.count());
+          return end(std::nullopt);
+        }
+        end(make_error(error_code::node_lost,
                          fmt::format("{} did not start this node's tasks within {} ms (join "
                                      "timeout)",
                                      peer_name(0), bp_->options.cluster.join_timeout.count())));
@@ -182,9 +196,14 @@ private:
     }
     switch (m.what) {
       case control_kind::job_ended:
-        if (m.text.empty())
+        if (m.text.empty()) {
+          // Kept, so that this node, restarted before its process exits, does not wait for
+          // node 0, which leaves too (see the coordinator's `record_job_end`).
+          if (bp_->store && c_->attempt.load() >= 0)
+            if (auto ok = bp_->store->record_job_end(); !ok)
+              logging::get().warn("cluster: node {}: {}", c_->node, ok.error().message);
           end(std::nullopt);
-        else
+        } else
           end(make_error(error_code::internal, "the job failed (node 0 says): " + m.text));
         return;
       case control_kind::attempt: begin_attempt(std::move(m)); return;
@@ -237,6 +256,11 @@ private:
     logging::get().info("cluster: node {} starts attempt {}{}", c_->node, m.epoch,
                         m.meta ? ", from checkpoint " + std::to_string(m.meta->id) : "");
     c_->attempt.store(m.epoch); // frames of the old attempt are dropped from now on
+    if (job_ended_) { // a new run of the job: it ends on its own
+      job_ended_ = false;
+      if (auto ok = bp_->store->clear_job_end(); !ok)
+        logging::get().warn("cluster: node {}: {}", c_->node, ok.error().message);
+    }
     unwire();
     next_ = std::move(m);
     for (auto& t : spawned_) {
@@ -426,6 +450,9 @@ private:
   std::set<int> finished_;
   bool seen_node_0_ = false;
   bool ended_ = false;
+  /// This node's store says the job ended before this run (node 0 said so): node 0 will
+  /// not come back for it unless the whole job is started again.
+  bool job_ended_ = false;
 };
 
 

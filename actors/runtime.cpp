@@ -80,12 +80,31 @@ public:
     if (bp_->writer)
       bp_->writer.reset();
     // The job's last frames (its end, the last acknowledgements) reach the other nodes.
+    const bool node = cluster_ != nullptr;
     if (cluster_)
       cluster_->link->drain(std::chrono::seconds{2});
     cluster_.reset();
+    // The process is about to exit: its job has ended and the other nodes have heard.
+    if (bp_->options.sync_point)
+      bp_->options.sync_point("ended", 0);
+    if (node)
+      forget_job_end();
     // CAF's shutdown of its own actors is hidden from ThreadSanitizer (actors/tsan.hpp,
     // docs/sanitizers.md).
     tsan_unchecked([this] { system_.reset(); });
+  }
+
+  /// A node's record that its job ended (coordinator.cpp, `record_job_end`) served until
+  /// now: its process exits, and its supervisor does not start it again. A later start of
+  /// the whole cluster runs the job anew.
+  void forget_job_end() {
+    if (!bp_->store || !finished() || !*state_->outcome)
+      return;
+    auto ended = bp_->store->job_end();
+    if (ended && !*ended)
+      return;
+    if (auto ok = ended ? bp_->store->clear_job_end() : result<void>{std::move(ended).error()}; !ok)
+      logging::get().warn("job '{}': {}", bp_->options.query_name, ok.error().message);
   }
 
   void cancel() override { caf::anon_send(coordinator_, msg::cancel::value); }

@@ -192,7 +192,9 @@ struct runtime_options {
   /// store completed its part, before its tasks commit), "commit" (a task is about to
   /// commit). Outside checkpoints, with the
   /// task's index as id: "start" (the coordinator is about to start a task) and "queued"
-  /// (input reached a task before its start). Runs on runtime threads; it may block to force
+  /// (input reached a task before its start); and "ended", id 0, when the job's execution
+  /// is destroyed after its end (a cluster node's last frames sent). Runs on runtime
+  /// threads (or the one destroying the execution); it may block to force
   /// an interleaving, or kill the process to test recovery.
   std::function<void(const char* step, std::int64_t id)> sync_point{};
   /// Taps active from the start (see `job_execution::tap`); an unknown operator name makes

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <iterator>
 #include <mutex>
@@ -598,6 +599,42 @@ private:
     if (ids->empty())
       return std::optional<std::int64_t>{};
     return std::optional<std::int64_t>{ids->back()};
+  }
+
+  result<void> record_job_end() override {
+    auto ids = complete_ids();
+    if (!ids)
+      return std::move(ids).error();
+    leveldb::WriteOptions sync;
+    sync.sync = true;
+    const auto text = std::to_string(ids->empty() ? std::int64_t{-1} : ids->back());
+    if (auto s = db_->Put(sync, leveldb::Slice{job_end_key.data(), job_end_key.size()}, text); !s.ok())
+      return failure("cannot record that the job ended", s);
+    return {};
+  }
+
+  result<std::optional<std::int64_t>> job_end() override {
+    std::string text;
+    const auto s = db_->Get(read_options(), leveldb::Slice{job_end_key.data(), job_end_key.size()}, &text);
+    if (s.IsNotFound())
+      return std::optional<std::int64_t>{};
+    if (!s.ok())
+      return failure("cannot read the record that the job ended", s);
+    std::int64_t id = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (ec != std::errc{} || end != text.data() + text.size() || id < -1)
+      return make_error(error_code::io_error,
+                        "the record that the job ended in " + (dir_ / db_name).string() +
+                          " reads '" + text + "', not a checkpoint id");
+    return std::optional<std::int64_t>{id};
+  }
+
+  result<void> clear_job_end() override {
+    leveldb::WriteOptions sync;
+    sync.sync = true;
+    if (auto s = db_->Delete(sync, leveldb::Slice{job_end_key.data(), job_end_key.size()}); !s.ok())
+      return failure("cannot clear the record that the job ended", s);
+    return {};
   }
 
   std::unique_ptr<capturing_logger> logger_; ///< outlives the database, which logs to it

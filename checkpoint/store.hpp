@@ -150,6 +150,18 @@ public:
   /// the abandoned one must never be restored by a later restart (nor reported as lost).
   /// Returns the ids deleted.
   [[nodiscard]] virtual result<std::vector<std::int64_t>> discard_after(std::int64_t id) = 0;
+
+  /// The run writing this store ended (its job finished or was stopped) after the newest
+  /// complete checkpoint (-1: none). Kept, synced, until `clear_job_end`: a node of a cluster
+  /// restarted between its job's end and its process's exit learns from it that the job is
+  /// over, and that the other nodes, which have left, will not join again (Flink's
+  /// JobResultStore keeps a finished job from running again after a JobManager failover for
+  /// the same reason; docs/cluster.md).
+  [[nodiscard]] virtual result<void> record_job_end() = 0;
+  /// The checkpoint `record_job_end` recorded, if it was called and not cleared since.
+  [[nodiscard]] virtual result<std::optional<std::int64_t>> job_end() = 0;
+  /// A new run of the job started on every node: the record no longer holds.
+  [[nodiscard]] virtual result<void> clear_job_end() = 0;
 };
 
 } // namespace sluice

@@ -16,6 +16,9 @@ constexpr std::string_view meta_prefix = "m/";
 /// The metadata's format: 1 had no `format` field and no job fingerprint; 2 has both.
 constexpr int meta_format = 2;
 constexpr std::string_view piece_prefix = "p/";
+/// The key of the record that the job's run ended (`checkpoint_store::record_job_end`):
+/// outside both prefixes, so listing checkpoints never meets it.
+constexpr std::string_view job_end_key = "r/job-end";
 
 /// `id` zero-padded to 20 digits, so that LevelDB's order of keys and file names is the
 /// ids' order.

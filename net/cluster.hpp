@@ -40,7 +40,9 @@ struct cluster_options {
   /// How long a node may take to join: node 0 fails an attempt whose nodes are not all up
   /// this long after it started (a restart strategy may try again); another node ends
   /// with an error when node 0 has not started its tasks this long after it started.
-  /// Default 60 s.
+  /// Node 0 restarted after the job had ended (its store recorded the end before the
+  /// other nodes were told, and they have left) ends as the job did once it passes, and so
+  /// does another node restarted after node 0 told it. Default 60 s.
   std::chrono::milliseconds join_timeout{60'000};
   /// How long node 0 waits for a lost node to come back before it re-plans the job onto
   /// the nodes left and restores the last checkpoint there (the missing node's pieces are

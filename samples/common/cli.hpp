@@ -52,6 +52,7 @@ struct common_flags {
   std::string heartbeat_interval; ///< empty: 1s (only with --cluster)
   std::string heartbeat_timeout;  ///< empty: 10s (only with --cluster)
   std::string rejoin_timeout;     ///< empty: 60s; "never" (only with --cluster)
+  std::string join_timeout;       ///< empty: 60s (only with --cluster)
 };
 
 inline void add_common_flags(CLI::App& app, common_flags& f) {
@@ -115,6 +116,10 @@ inline void add_common_flags(CLI::App& app, common_flags& f) {
                  "a lost node not back within this long is left out: node 0 re-plans the job "
                  "onto the other nodes from the last checkpoint (needs --checkpoint-dir shared "
                  "by the nodes), e.g. 60s (the default), or never (needs --cluster)");
+  app.add_option("--join-timeout", f.join_timeout,
+                 "a node that has not joined within this long fails the attempt; node 0 "
+                 "restarted after the job had ended ends too, e.g. 60s (the default; needs "
+                 "--cluster)");
 }
 
 /// What a duration flag may be.
@@ -161,6 +166,7 @@ inline result<void> apply_cluster_flags(const common_flags& f, net::cluster_opti
       {!f.heartbeat_interval.empty(), "--heartbeat-interval"},
       {!f.heartbeat_timeout.empty(), "--heartbeat-timeout"},
       {!f.rejoin_timeout.empty(), "--rejoin-timeout"},
+      {!f.join_timeout.empty(), "--join-timeout"},
     };
     for (const auto& [given, flag] : alone)
       if (given)
@@ -203,6 +209,12 @@ inline result<void> apply_cluster_flags(const common_flags& f, net::cluster_opti
     if (!wait)
       return wait.error();
     c.rejoin_timeout = *wait;
+  }
+  if (!f.join_timeout.empty()) {
+    auto wait = heartbeat_flag("--join-timeout", f.join_timeout);
+    if (!wait)
+      return wait.error();
+    c.join_timeout = *wait;
   }
   return c.validate();
 }

@@ -576,6 +576,54 @@ BOOST_AUTO_TEST_CASE(a_discarded_history_is_not_reported_as_lost) {
   BOOST_TEST(skipped.empty(), (skipped.empty() ? "" : skipped[0]));
 }
 
+BOOST_AUTO_TEST_CASE(the_record_that_the_job_ended_survives_a_reopening_until_cleared) {
+  test::temp_dir dir;
+  {
+    auto store = open_store(dir.path);
+    auto none = store->job_end();
+    BOOST_REQUIRE(none);
+    BOOST_TEST(!none->has_value());
+    write_checkpoint(*store, 4);
+    write_checkpoint(*store, 5);
+    BOOST_REQUIRE(store->record_job_end()); // after checkpoint 5, the newest
+  }
+  {
+    auto store = open_store(dir.path);
+    auto ended = store->job_end();
+    BOOST_REQUIRE(ended);
+    BOOST_REQUIRE(ended->has_value());
+    BOOST_TEST(**ended == 5);
+    // Beside the checkpoints, not among them.
+    BOOST_TEST((*store->complete_ids() == std::vector<std::int64_t>{4, 5}));
+    BOOST_TEST(*store->highest_id() == 5);
+    auto [latest, skipped] = latest_of(*store);
+    BOOST_TEST(latest.id == 5);
+    BOOST_TEST(skipped.empty());
+    BOOST_REQUIRE(store->clear_job_end());
+  }
+  auto store = open_store(dir.path);
+  BOOST_TEST(!store->job_end()->has_value());
+  test::temp_dir empty;
+  auto fresh = open_store(empty.path);
+  BOOST_REQUIRE(fresh->record_job_end()); // ended before any checkpoint
+  BOOST_TEST(**fresh->job_end() == -1);
+}
+
+BOOST_AUTO_TEST_CASE(a_record_that_the_job_ended_that_does_not_read_is_an_error_naming_it) {
+  test::temp_dir dir;
+  open_store(dir.path);
+  {
+    leveldb::DB* raw = nullptr;
+    BOOST_REQUIRE(leveldb::DB::Open(leveldb::Options{}, (dir.path / "checkpoints.ldb").string(), &raw).ok());
+    std::unique_ptr<leveldb::DB> db{raw};
+    BOOST_REQUIRE(db->Put(leveldb::WriteOptions{}, "r/job-end", "seven").ok());
+  }
+  auto ended = open_store(dir.path)->job_end();
+  BOOST_REQUIRE(!ended);
+  BOOST_TEST(ended.error().message.find("'seven', not a checkpoint id") != std::string::npos,
+             ended.error().message);
+}
+
 BOOST_AUTO_TEST_CASE(metadata_carries_the_graph_and_old_metadata_still_reads) {
   test::temp_dir dir;
   auto s = checkpoint_store::open(dir.path, {.graph = R"({"format":1,"nodes":[]})"});

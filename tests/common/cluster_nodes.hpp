@@ -81,6 +81,9 @@ struct cluster_nodes {
   std::vector<std::string> crash_at;
   /// Per node: the runs that died of SIGKILL (their own crash hook, or `kill`).
   std::vector<int> killed;
+  /// Start a node that dies again even after node 0 ended the job, as scripts/cluster.sh
+  /// and a StatefulSet do (by default a node that dies then has nothing left to do).
+  bool restart_after_end = false;
   int restarts = 0;
 
   void start(std::size_t n) {
@@ -121,7 +124,7 @@ struct cluster_nodes {
         continue;
       }
       // Node 0 ended the job: a node that dies after that has nothing left to do.
-      if (done[0])
+      if (done[0] && !restart_after_end)
         continue;
       BOOST_REQUIRE_MESSAGE(++restarts <= 40, "node " << n << " keeps failing"
                                                        << log_tails(logs, args.size()));

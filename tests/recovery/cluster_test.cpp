@@ -275,6 +275,40 @@ BOOST_AUTO_TEST_CASE(a_node_killed_at_each_checkpoint_step_loses_and_duplicates_
   BOOST_TEST(runs == static_cast<int>(victims.size() * 4 * kills.size()));
 }
 
+BOOST_AUTO_TEST_CASE(a_node_killed_as_it_exits_after_the_job_ended_ends_too_when_restarted) {
+  // Node 0, then node 1, kills itself once the job has ended and the other node has heard
+  // (sync point "ended": its last frames sent, its process about to exit), and is started
+  // again even though node 0 had ended the job, as scripts/cluster.sh does. The other node
+  // has left or is leaving: the restarted one must end as the job did, not wait for it
+  // (node 0 used to fail on the join timeout, be restarted, and fail again, forever).
+  const checkpointed_wordcount job{2};
+  for (int victim : {0, 1}) {
+    const auto run = fmt_run(victim, "ended", 1);
+    BOOST_TEST_CONTEXT(run) {
+      auto c = job.cluster(2, {"--join-timeout", "2s"}, run);
+      c.crash_at.assign(2, "");
+      c.crash_at[static_cast<std::size_t>(victim)] = "ended:1";
+      c.restart_after_end = true;
+      c.start_all();
+      const auto deadline = std::chrono::steady_clock::now() + 60s;
+      bool finished = false;
+      while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+      c.stop_all();
+      const auto dir = job.dir_of(run);
+      BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(dir, 2));
+      BOOST_TEST(c.killed[static_cast<std::size_t>(victim)] == 1, log_tails(dir, 2));
+      BOOST_TEST(c.restarts == 1, log_tails(dir, 2));
+      const auto log = read_all(dir / ("node-" + std::to_string(victim) + ".log"));
+      BOOST_TEST(log.find(victim == 0 ? "had ended (after checkpoint" : "the job had ended before this node") !=
+                   std::string::npos,
+                 log_tails(dir, 2));
+      const auto got = job.committed(run);
+      BOOST_TEST(got == job.reference, boost::test_tools::per_element());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_node_that_never_returns_is_left_out_and_the_survivors_finish_exactly) {
   // Parallelism 3 on 3 nodes: node 2 runs an instance of every operator but the sink. Node 2
   // is killed for good; node 0 re-plans onto nodes 0 and 1, and is killed once right after.

@@ -137,7 +137,7 @@ BOOST_AUTO_TEST_CASE(the_cluster_flags_as_given_work) {
   cluster_files f;
   auto o = wordcount({"--cluster", f.cluster, "--node", "1", "--cluster-key", f.key,
                       "--heartbeat-interval", "200ms", "--heartbeat-timeout", "2s",
-                      "--rejoin-timeout", "30s"});
+                      "--rejoin-timeout", "30s", "--join-timeout", "20s"});
   BOOST_TEST(o.exit_code == 0, o.err);
   o = wordcount({"--cluster", f.cluster, "--node", "0", "--rejoin-timeout", "never"});
   BOOST_TEST(o.exit_code == 0, o.err);
@@ -152,7 +152,7 @@ BOOST_AUTO_TEST_CASE(every_sample_lists_them) {
     BOOST_TEST_CONTEXT(bin) {
       BOOST_TEST(o.exit_code == 0, o.err);
       for (const char* flag : {"--cluster", "--node", "--cluster-key", "--heartbeat-interval",
-                               "--heartbeat-timeout", "--rejoin-timeout"})
+                               "--heartbeat-timeout", "--rejoin-timeout", "--join-timeout"})
         BOOST_TEST(contains(o.out, flag), flag);
     }
   }
@@ -169,6 +169,7 @@ BOOST_AUTO_TEST_CASE(node_key_and_heartbeats_without_a_cluster_are_refused_namin
   require_refused(log_analytics({"--input", "x", "--heartbeat-timeout", "5s"}),
                   "--heartbeat-timeout", "needs --cluster");
   require_refused(wordcount({"--rejoin-timeout", "never"}), "--rejoin-timeout", "needs --cluster");
+  require_refused(wordcount({"--join-timeout", "5s"}), "--join-timeout", "needs --cluster");
 }
 
 BOOST_AUTO_TEST_CASE(a_cluster_needs_this_processs_node) {
@@ -220,6 +221,7 @@ BOOST_AUTO_TEST_CASE(heartbeat_durations_must_be_positive_and_the_timeout_longer
   require_refused(with({"--rejoin-timeout", "-5s"}), "--rejoin-timeout",
                   "must be positive, got -5s");
   require_refused(with({"--rejoin-timeout", "later"}), "--rejoin-timeout", "later");
+  require_refused(with({"--join-timeout", "0s"}), "--join-timeout", "must be positive, got 0s");
   // The default timeout (10 s) is checked against a longer interval too.
   require_refused(with({"--heartbeat-interval", "20s"}), "heartbeat timeout (10000 ms)",
                   "must exceed the interval (20000 ms)");

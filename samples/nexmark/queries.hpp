@@ -32,6 +32,7 @@ stream<row> q7(stream<event> events);  ///< highest bid per tumbling window
 stream<row> q8(stream<event> events);  ///< new persons who opened auctions in the same window
 stream<row> q11(stream<event> events); ///< user sessions: bids per bidder session
 stream<row> q12(stream<event> events); ///< bids per bidder per processing-time window
+stream<row> q14(stream<event> events); ///< calculation: bids in a price range, with derived columns
 
 struct query {
   int number;

@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <set>
 #include <tuple>
@@ -211,6 +212,24 @@ std::vector<row> expected(int query, const std::vector<event>& all) {
     }
     break;
   }
+  case 14:
+    for (const auto& b : bs) {
+      // The bounds divided out (neither is a whole number of cents, so no bid sits on one).
+      if (!(b.price > 1e9 / 908 && b.price < 5e10 / 908))
+        continue;
+      const std::time_t seconds = b.date_time / 1000;
+      std::tm utc{};
+      gmtime_r(&seconds, &utc);
+      const char* type = utc.tm_hour >= 8 && utc.tm_hour <= 18   ? "dayTime"
+                         : utc.tm_hour <= 6 || utc.tm_hour >= 20 ? "nightTime"
+                                                                 : "otherTime";
+      std::int64_t cs = 0;
+      for (char c : b.extra)
+        cs += c == 'c';
+      out.push_back(csv::line(b.auction, b.bidder, (908 * b.price + 500) / 1000,
+                              std::string{type}, b.date_time, b.extra, cs));
+    }
+    break;
   default:
     BOOST_FAIL("no oracle for query " << query);
   }
@@ -289,6 +308,7 @@ BOOST_AUTO_TEST_CASE(q6_average_selling_price_per_seller) { check_query(6, 30'00
 BOOST_AUTO_TEST_CASE(q7_highest_bid) { check_query(7, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q8_new_users) { check_query(8, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q11_user_sessions) { check_query(11, 30'000, 500); }
+BOOST_AUTO_TEST_CASE(q14_calculation) { check_query(14, 20'000, 10'000); }
 
 BOOST_AUTO_TEST_CASE(csv_quotes_exactly_the_fields_with_a_comma_a_quote_or_a_line_break) {
   // csv_cell_needs_quotes reads eight bytes at a time: every special at every offset, in
@@ -389,6 +409,37 @@ BOOST_AUTO_TEST_CASE(q6_takes_the_earliest_of_equal_highest_bids) {
   BOOST_TEST(want == (std::vector<row>{"9,100", "9,75"}), boost::test_tools::per_element());
   for (int p : {1, 2})
     BOOST_TEST(run_on(6, in, p) == want, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(q14_bounds_and_times_of_day) {
+  // Beam's base time is midnight UTC; the generated events span seconds, all "nightTime":
+  // here every hour at a border of each branch, and prices either side of both bounds
+  // (908 * 1 101 322 = 1 000 000 376 > 10^9 > 908 * 1 101 321; 908 * 55 066 079 < 5 * 10^10
+  // < 908 * 55 066 080).
+  constexpr std::int64_t hour = 3'600'000;
+  std::vector<event> in;
+  for (std::int64_t h : {0, 6, 7, 8, 18, 19, 20, 23})
+    in.push_back(a_bid(1, 2'000'000, h * hour + 59 * 60'000, "c-c-C"));
+  for (std::int64_t price : {1'101'321, 1'101'322, 55'066'079, 55'066'080})
+    in.push_back(a_bid(2, price, 25 * hour, "abc"));
+  const std::vector<row> want{
+    "1,2000,1816000,dayTime,1436950740000,c-c-C,2",   // 08:59
+    "1,2000,1816000,dayTime,1436986740000,c-c-C,2",   // 18:59
+    "1,2000,1816000,nightTime,1436921940000,c-c-C,2", // 00:59
+    "1,2000,1816000,nightTime,1436943540000,c-c-C,2", // 06:59
+    "1,2000,1816000,nightTime,1436993940000,c-c-C,2", // 20:59
+    "1,2000,1816000,nightTime,1437004740000,c-c-C,2", // 23:59
+    "1,2000,1816000,otherTime,1436947140000,c-c-C,2", // 07:59
+    "1,2000,1816000,otherTime,1436990340000,c-c-C,2", // 19:59
+    "2,2000,1000000,nightTime,1437008400000,abc,1",   // 01:00 the next day
+    "2,2000,50000000,nightTime,1437008400000,abc,1",
+  };
+
+  for (int p : {1, 2})
+    BOOST_TEST_CONTEXT("parallelism " << p) {
+      const auto got = run_on(14, in, p);
+      BOOST_TEST(got == want, boost::test_tools::per_element());
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

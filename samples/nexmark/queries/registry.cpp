@@ -16,6 +16,8 @@ const std::vector<query>& all_queries() {
     {11, "bidder,bid_count,starttime,endtime", &q11, "bids per bidder session (gap 10 s)"},
     {12, "bidder,bid_count,starttime,endtime", &q12,
      "bids per bidder per 10 s processing-time window"},
+    {14, "auction,bidder,price,bidTimeType,dateTime,extra,c_counts", &q14,
+     "bids priced 10k-500k after conversion, with the time of day and the c's in extra"},
   };
   return queries;
 }

@@ -13,12 +13,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace sluice::test {
@@ -134,6 +136,17 @@ struct cluster_nodes {
       if (!done[n] && !gone[n] && (pids[n] || !done[0]))
         return false;
     return true;
+  }
+  /// Starts every node and supervises them (`step`) until all are done or `limit` has
+  /// passed, then kills what still runs. Returns whether they finished.
+  bool run_all(std::chrono::seconds limit) {
+    start_all();
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    bool finished = false;
+    while (!(finished = step()) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    stop_all();
+    return finished;
   }
   void stop_all() {
     for (auto& p : pids)

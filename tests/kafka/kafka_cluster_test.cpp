@@ -136,12 +136,7 @@ BOOST_AUTO_TEST_CASE(two_and_three_nodes_commit_exactly_the_one_process_output) 
       const auto args = pipeline(out);
       for (int node = 0; node < nodes; ++node)
         c.args.push_back(with(args, {"--cluster", file.string(), "--node", std::to_string(node)}));
-      c.start_all();
-      const auto deadline = std::chrono::steady_clock::now() + 120s;
-      bool finished = false;
-      while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(10ms);
-      c.stop_all();
+      const bool finished = c.run_all(120s);
       BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(dir, c.args.size()));
       BOOST_TEST(c.restarts == 0);
       const auto got = read_output(kafka.bootstrap, out);

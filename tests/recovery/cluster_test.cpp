@@ -172,12 +172,7 @@ BOOST_AUTO_TEST_CASE(two_and_three_nodes_write_the_one_process_output_byte_for_b
         c.args.push_back(with(wordcount(input),
                               {"--output", (dir / ("out-" + std::to_string(n) + ".jsonl")).string(),
                                "--cluster", file.string(), "--node", std::to_string(n)}));
-      c.start_all();
-      const auto deadline = std::chrono::steady_clock::now() + 120s;
-      bool finished = false;
-      while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(10ms);
-      c.stop_all();
+      const bool finished = c.run_all(120s);
       BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(dir, c.args.size()));
       BOOST_TEST(c.restarts == 0);
       // The output sink runs at parallelism 1: on node 0, the coordinator.
@@ -251,12 +246,7 @@ BOOST_AUTO_TEST_CASE(a_node_killed_at_each_checkpoint_step_loses_and_duplicates_
           auto c = job.cluster(nodes, {}, run);
           c.crash_at.assign(static_cast<std::size_t>(nodes), "");
           c.crash_at[static_cast<std::size_t>(victim)] = std::string{step} + ":" + std::to_string(n);
-          c.start_all();
-          const auto deadline = std::chrono::steady_clock::now() + 120s;
-          bool finished = false;
-          while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(10ms);
-          c.stop_all();
+          const bool finished = c.run_all(120s);
           const auto dir = job.dir_of(run);
           BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(dir, c.args.size()));
           // The step was reached: the victim killed itself (else this run tested nothing).
@@ -289,12 +279,7 @@ BOOST_AUTO_TEST_CASE(a_node_killed_as_it_exits_after_the_job_ended_ends_too_when
       c.crash_at.assign(2, "");
       c.crash_at[static_cast<std::size_t>(victim)] = "ended:1";
       c.restart_after_end = true;
-      c.start_all();
-      const auto deadline = std::chrono::steady_clock::now() + 60s;
-      bool finished = false;
-      while (!(finished = c.step()) && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(10ms);
-      c.stop_all();
+      const bool finished = c.run_all(60s);
       const auto dir = job.dir_of(run);
       BOOST_REQUIRE_MESSAGE(finished, "the cluster did not finish" << log_tails(dir, 2));
       BOOST_TEST(c.killed[static_cast<std::size_t>(victim)] == 1, log_tails(dir, 2));

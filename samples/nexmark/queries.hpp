@@ -30,6 +30,7 @@ stream<row> q5(stream<event> events);  ///< hot items: most bids per sliding win
 stream<row> q6(stream<event> events);  ///< average selling price per seller, last 10
 stream<row> q7(stream<event> events);  ///< highest bid per tumbling window
 stream<row> q8(stream<event> events);  ///< new persons who opened auctions in the same window
+stream<row> q9(stream<event> events);  ///< winning bids: every auction with its winning bid
 stream<row> q11(stream<event> events); ///< user sessions: bids per bidder session
 stream<row> q12(stream<event> events); ///< bids per bidder per processing-time window
 stream<row> q14(stream<event> events); ///< calculation: bids in a price range, with derived columns

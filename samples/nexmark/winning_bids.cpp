@@ -1,6 +1,7 @@
 #include "sluice/samples/nexmark/winning_bids.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 namespace sluice::nexmark {
 namespace {
@@ -32,14 +33,47 @@ bool inspect(Inspector& f, priced& x) {
 /// at once; after that a stray bid waits (below) until the watermark passes its own time.
 constexpr auto closed_memory = std::chrono::seconds{10};
 
+/// What q4 and q6 keep of an auction and its bids: a few numbers.
+struct kept_numbers {
+  using auction_part = open_auction;
+  using bid_part = priced;
+  using result = winning_bid;
+  static open_auction keep(const auction& a) { return {a.date_time, a.expires, a.seller, a.category}; }
+  static priced keep(const bid& b) { return {b.price, b.date_time}; }
+  static winning_bid make(std::int64_t id, const open_auction& a, const priced& b) {
+    return {id, a.seller, a.category, a.expires, b.price, b.date_time};
+  }
+  /// Bids of equal price and time are the same to q4 and q6.
+  static bool wins_tie(const priced&, const priced&) { return false; }
+};
+
+/// What q9 keeps: the auction and the bid whole.
+struct kept_whole {
+  using auction_part = auction;
+  using bid_part = bid;
+  using result = auction_and_bid;
+  static const auction& keep(const auction& a) { return a; }
+  static const bid& keep(const bid& b) { return b; }
+  static auction_and_bid make(std::int64_t, const auction& a, const bid& b) { return {a, b}; }
+  /// The SQL leaves bids of equal price and time in any order; the smaller (bidder, extra)
+  /// wins here, so every run and parallelism gives the same rows.
+  static bool wins_tie(const bid& b, const bid& than) {
+    return std::tie(b.bidder, b.extra) < std::tie(than.bidder, than.extra);
+  }
+};
+
+template <class Kept>
 struct pick_winner {
-  void on_element(const event& e, keyed_process_context<std::int64_t>& ctx,
-                  collector<winning_bid>&) {
-    auto info = ctx.value_state<open_auction>("auction");
-    auto best = ctx.value_state<priced>("best");
-    auto early = ctx.list_state<priced>("early-bids");
+  using auction_part = typename Kept::auction_part;
+  using bid_part = typename Kept::bid_part;
+  using result = typename Kept::result;
+
+  void on_element(const event& e, keyed_process_context<std::int64_t>& ctx, collector<result>&) {
+    auto info = ctx.value_state<auction_part>("auction");
+    auto best = ctx.value_state<bid_part>("best");
+    auto early = ctx.list_state<bid_part>("early-bids");
     if (const auto* a = e.as_auction()) {
-      const open_auction o{a->date_time, a->expires, a->seller, a->category};
+      const auction_part o = Kept::keep(*a);
       info.update(o);
       ctx.timers().register_event_time(at_ms(o.expires));
       const auto waiting = early.get(); // a copy: the reference dies at the next state access
@@ -50,25 +84,23 @@ struct pick_winner {
     }
     const auto& b = *e.as_bid();
     if (auto o = info.value()) {
-      offer(*o, {b.price, b.date_time}, best);
+      offer(*o, Kept::keep(b), best);
     } else if (!ctx.value_state<std::int64_t>("closed").exists()) {
       // The auction may still come, out of order; any auction that could take this bid has
       // dateTime <= the bid's, so it has arrived once the watermark passes the bid's time.
-      early.add({b.price, b.date_time});
+      early.add(Kept::keep(b));
       ctx.timers().register_event_time(at_ms(b.date_time));
     }
     // Otherwise the auction closed: the watermark passed its expires, so the bid is later.
   }
 
-  void on_timer(event_time t, keyed_process_context<std::int64_t>& ctx,
-                collector<winning_bid>& out) {
-    auto info = ctx.value_state<open_auction>("auction");
+  void on_timer(event_time t, keyed_process_context<std::int64_t>& ctx, collector<result>& out) {
+    auto info = ctx.value_state<auction_part>("auction");
     auto closed = ctx.value_state<std::int64_t>("closed");
     if (auto o = info.value(); o && at_ms(o->expires) <= t) {
-      auto best = ctx.value_state<priced>("best");
+      auto best = ctx.value_state<bid_part>("best");
       if (auto w = best.value())
-        out.collect({ctx.current_key(), o->seller, o->category, o->expires, w->price,
-                     w->date_time});
+        out.collect(Kept::make(ctx.current_key(), *o, *w));
       best.clear();
       info.clear();
       closed.update(o->expires);
@@ -76,9 +108,9 @@ struct pick_winner {
     }
     if (auto c = closed.value(); c && at_ms(*c) + closed_memory <= t)
       closed.clear();
-    auto early = ctx.list_state<priced>("early-bids");
+    auto early = ctx.list_state<bid_part>("early-bids");
     if (!info.exists() && !early.get().empty()) {
-      std::vector<priced> keep;
+      std::vector<bid_part> keep;
       for (const auto& b : early.get())
         if (at_ms(b.date_time) > t)
           keep.push_back(b);
@@ -89,27 +121,41 @@ struct pick_winner {
     }
   }
 
-  static void offer(const open_auction& o, const priced& b, value_state<priced>& best) {
+  static void offer(const auction_part& o, const bid_part& b, value_state<bid_part>& best) {
     if (b.date_time < o.date_time || b.date_time > o.expires)
       return;
     auto cur = best.value();
-    if (!cur || b.price > cur->price || (b.price == cur->price && b.date_time < cur->date_time))
+    if (!cur || b.price > cur->price ||
+        (b.price == cur->price && (b.date_time < cur->date_time ||
+                                   (b.date_time == cur->date_time && Kept::wins_tie(b, *cur)))))
       best.update(b);
   }
 };
 
-} // namespace
-
-stream<winning_bid> winning_bids(stream<event> events) {
+/// The auctions and bids of `events`, keyed by auction id.
+auto by_auction(stream<event> events) {
   return events
     .filter([](const event& e) { return e.as_bid() != nullptr || e.as_auction() != nullptr; })
     .name("auctions-and-bids")
     .key_by([](const event& e) {
       return e.as_bid() ? e.as_bid()->auction : e.as_auction()->id;
-    }, "auction")
-    .process(pick_winner{})
+    }, "auction");
+}
+
+} // namespace
+
+stream<winning_bid> winning_bids(stream<event> events) {
+  return by_auction(std::move(events))
+    .process(pick_winner<kept_numbers>{})
     .name("winning-bids")
     .with_timestamps([](const winning_bid& w) { return at_ms(w.expires); });
+}
+
+stream<auction_and_bid> winning_bids_whole(stream<event> events) {
+  return by_auction(std::move(events))
+    .process(pick_winner<kept_whole>{})
+    .name("winning-bids")
+    .with_timestamps([](const auction_and_bid& w) { return at_ms(w.auction.expires); });
 }
 
 } // namespace sluice::nexmark

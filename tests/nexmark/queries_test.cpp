@@ -11,6 +11,7 @@
 #include <ctime>
 #include <map>
 #include <set>
+#include <functional>
 #include <tuple>
 
 using namespace sluice;
@@ -64,7 +65,8 @@ std::vector<bid> bids(const std::vector<event>& all) {
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
 
-/// The winning bid per auction: highest price in [dateTime, expires], earliest on ties.
+/// The winning bid per auction: highest price in [dateTime, expires], earliest on ties, then
+/// the smaller (bidder, extra).
 struct winner {
   const auction* a;
   bid b;
@@ -84,8 +86,9 @@ std::vector<winner> winners(const std::vector<event>& all) {
         b->date_time > it->second->expires)
       continue;
     auto [cur, fresh] = best.try_emplace(b->auction, *b);
-    if (!fresh && (b->price > cur->second.price ||
-                   (b->price == cur->second.price && b->date_time < cur->second.date_time)))
+    const auto& c = cur->second;
+    if (!fresh && std::make_tuple(-b->price, b->date_time, b->bidder, std::cref(b->extra)) <
+                    std::make_tuple(-c.price, c.date_time, c.bidder, std::cref(c.extra)))
       cur->second = *b;
   }
   std::vector<winner> out;
@@ -212,6 +215,12 @@ std::vector<row> expected(int query, const std::vector<event>& all) {
     }
     break;
   }
+  case 9:
+    for (const auto& [a, b] : winners(all))
+      out.push_back(csv::line(a->id, a->item_name, a->description, a->initial_bid, a->reserve,
+                              a->date_time, a->expires, a->seller, a->category, a->extra,
+                              b.auction, b.bidder, b.price, b.date_time, b.extra));
+    break;
   case 14:
     for (const auto& b : bs) {
       // The bounds divided out (neither is a whole number of cents, so no bid sits on one).
@@ -307,6 +316,7 @@ BOOST_AUTO_TEST_CASE(q5_hot_items) { check_query(5, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q6_average_selling_price_per_seller) { check_query(6, 30'000, 10'000); }
 BOOST_AUTO_TEST_CASE(q7_highest_bid) { check_query(7, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q8_new_users) { check_query(8, 30'000, 500); }
+BOOST_AUTO_TEST_CASE(q9_winning_bids) { check_query(9, 30'000, 10'000); }
 BOOST_AUTO_TEST_CASE(q11_user_sessions) { check_query(11, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q14_calculation) { check_query(14, 20'000, 10'000); }
 
@@ -331,6 +341,7 @@ BOOST_AUTO_TEST_CASE(csv_quotes_exactly_the_fields_with_a_comma_a_quote_or_a_lin
 BOOST_AUTO_TEST_CASE(q4_and_q6_at_a_slow_rate_where_auctions_last_seconds) {
   check_query(4, 20'000, 200);
   check_query(6, 20'000, 200);
+  check_query(9, 20'000, 200);
 }
 
 BOOST_AUTO_TEST_CASE(q12_counts_every_bid_once_per_bidder) {
@@ -360,9 +371,9 @@ BOOST_AUTO_TEST_CASE(q12_counts_every_bid_once_per_bidder) {
 
 BOOST_AUTO_TEST_CASE(unknown_queries_and_bad_counts_are_refused) {
   job j{job_options{}};
-  auto r = add_query(j, {.query = 9});
+  auto r = add_query(j, {.query = 10});
   BOOST_TEST_REQUIRE(!r.has_value());
-  BOOST_TEST(r.error().message.find("no query 9") != std::string::npos, r.error().message);
+  BOOST_TEST(r.error().message.find("no query 10") != std::string::npos, r.error().message);
   auto e = add_query(j, {.query = 0, .events = 0});
   BOOST_TEST_REQUIRE(!e.has_value());
   BOOST_TEST(e.error().message.find("events must be positive") != std::string::npos);
@@ -440,6 +451,26 @@ BOOST_AUTO_TEST_CASE(q14_bounds_and_times_of_day) {
       const auto got = run_on(14, in, p);
       BOOST_TEST(got == want, boost::test_tools::per_element());
     }
+}
+
+BOOST_AUTO_TEST_CASE(q9_breaks_a_tie_of_price_and_time_by_bidder_then_extra) {
+  // Two bids of the same price at the same millisecond: the SQL's ORDER BY price DESC,
+  // dateTime ASC leaves them in any order; the smaller (bidder, extra) wins, whichever comes
+  // first. A later bid of the same price loses to both.
+  for (bool swapped : {false, true}) {
+    event first{bid{1, 2002, 500, t0 + 3'000, "b"}};
+    event second{bid{1, 2001, 500, t0 + 3'000, "z"}};
+    if (swapped)
+      std::swap(first, second);
+    std::vector<event> in{an_auction(1, 7, 1'000, 9'000), std::move(first), std::move(second),
+                          a_bid(1, 500, 4'000)};
+    for (int p : {1, 2})
+      BOOST_TEST_CONTEXT((swapped ? "swapped, " : "") << "parallelism " << p) {
+        const auto got = run_on(9, in, p);
+        BOOST_TEST_REQUIRE(got.size() == 1u);
+        BOOST_TEST(got[0].ends_with(",1,2001,500,1436918403000,z"), got[0]);
+      }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

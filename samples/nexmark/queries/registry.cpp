@@ -13,6 +13,10 @@ const std::vector<query>& all_queries() {
     {6, "seller,avg_price", &q6, "average of a seller's last 10 closing prices"},
     {7, "auction,price,bidder,dateTime,extra", &q7, "highest bids per tumbling window"},
     {8, "id,name,starttime", &q8, "new persons who opened an auction in the same window"},
+    {9,
+     "id,itemName,description,initialBid,reserve,dateTime,expires,seller,category,extra,"
+     "auction,bidder,price,bid_dateTime,bid_extra",
+     &q9, "every auction with its winning bid, both whole"},
     {11, "bidder,bid_count,starttime,endtime", &q11, "bids per bidder session (gap 10 s)"},
     {12, "bidder,bid_count,starttime,endtime", &q12,
      "bids per bidder per 10 s processing-time window"},

@@ -30,6 +30,12 @@
 # the gigabytes the throughput part writes). Output topics are deleted once checked. On a
 # machine shared with other sessions, use --priority (see --help).
 #
+# The broker runs with transaction.partition.verification.enable=false unless
+# --txn-verification on: with the broker's default (on since Kafka 3.6) and Debian's
+# librdkafka 2.0.2, exactly-once output stalled for 3-30 s in about half of the runs (the
+# pipeline's source and the read_committed reader both received nothing meanwhile; the
+# broker once fenced itself). Off, 4 runs of 4 at 200 ms had none (BENCHMARKS.md, session 22).
+#
 # Environment: SLUICE_BUILD (default build), SLUICE_KAFKA_JAVA_OPTS (broker JVM; default here
 # "-Xms1g -Xmx1g -XX:+UseG1GC": full JIT, unlike the tests' fast-start default).
 set -euo pipefail
@@ -55,6 +61,7 @@ args=("$@")
 tmp_root="${TMPDIR:-/tmp}"
 [[ -d /dev/shm && -w /dev/shm ]] && tmp_root=/dev/shm
 only="throughput latency"
+txn_verification=off
 
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
@@ -67,6 +74,8 @@ Options: --records N ($records)  --runs N ($runs)  --rate R ($rate)  --seconds S
                               e.g. an older commit's, interleaved with the others)
          --pipeline-flags "..." (more kafka_pipeline flags; default "$extra")
          --tmp DIR ($tmp_root: the broker's data and the checkpoints)
+         --txn-verification on|off ($txn_verification: the broker's
+                       transaction.partition.verification.enable; see above)
          --priority N (e.g. -10, needs root: run in a session of its own whose scheduler
                        autogroup, and the broker's, get nice N; on a machine shared with
                        other sessions, plain nice does nothing across sessions)
@@ -77,6 +86,7 @@ EOF
 while (($#)); do
   case "$1" in
     --records) records="$2"; shift 2 ;;
+    --txn-verification) txn_verification="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --rate) rate="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
@@ -124,6 +134,12 @@ done
 command -v kcat > /dev/null || { echo "kcat not found (apt-get install kcat)" >&2; exit 2; }
 
 export SLUICE_KAFKA_JAVA_OPTS="${SLUICE_KAFKA_JAVA_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC}"
+case "$txn_verification" in
+  on) verification=true ;;
+  off) verification=false ;;
+  *) echo "--txn-verification: on or off, got '$txn_verification'" >&2; exit 2 ;;
+esac
+export SLUICE_KAFKA_BROKER_CONFIG="transaction.partition.verification.enable=$verification"
 tmp="$(mktemp -d "$tmp_root/sluice-kafka-bench.XXXXXX")"
 broker_dir="$tmp/broker"
 pids=()
@@ -147,7 +163,7 @@ say() { echo "[$(date +%T)] $*" >&2; }
 now_ns() { date +%s%N; }
 
 say "machine load: $(cut -d' ' -f1-3 /proc/loadavg)"
-say "starting the broker (SLUICE_KAFKA_JAVA_OPTS=$SLUICE_KAFKA_JAVA_OPTS)"
+say "starting the broker (SLUICE_KAFKA_JAVA_OPTS=$SLUICE_KAFKA_JAVA_OPTS; $SLUICE_KAFKA_BROKER_CONFIG)"
 bootstrap="$("$root/scripts/kafka-broker.sh" start "$broker_dir")"
 set_priority "$(< "$broker_dir/pid")"
 results="$tmp/results"

@@ -12,8 +12,10 @@
 #
 # Environment: SLUICE_KAFKA_VERSION (default 4.1.1), SLUICE_KAFKA_START_TIMEOUT (seconds the
 # broker has to answer, default 120), SLUICE_KAFKA_STOP_TIMEOUT (seconds between TERM and KILL,
-# default 20), SLUICE_KAFKA_JAVA_OPTS (heap, GC and JIT flags; see set_jvm). Needs java (17+),
-# kcat, and mvn for the first start.
+# default 20), SLUICE_KAFKA_JAVA_OPTS (heap, GC and JIT flags; see set_jvm),
+# SLUICE_KAFKA_BROKER_CONFIG (more server.properties settings, "key=value" separated by spaces,
+# appended after ours; e.g. bench/kafka_bench.sh's). Needs java (17+), kcat, and mvn for the
+# first start.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -111,6 +113,11 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 num.partitions=1
 EOF
+  local setting
+  for setting in ${SLUICE_KAFKA_BROKER_CONFIG:-}; do
+    [[ "$setting" == *=* ]] || die "SLUICE_KAFKA_BROKER_CONFIG: '$setting' is not key=value"
+    echo "$setting" >> "$dir/server.properties"
+  done
   cat > "$dir/log4j2.properties" << EOF
 # The broker logs to broker.log only: test output stays readable.
 status = warn

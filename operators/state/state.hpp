@@ -106,6 +106,10 @@ public:
       return *v;
     return std::nullopt;
   }
+  /// The value of the current key without a copy, or null. The pointer is valid until the
+  /// next access to this state (other states may be used meanwhile), as Flink's heap state
+  /// hands out the stored object: for values whose copy costs (strings, vectors).
+  const V* get() const { return cell_->get(); }
   /// The value of the current key, or `fallback`.
   V value_or(V fallback) const {
     if (auto* v = cell_->get())

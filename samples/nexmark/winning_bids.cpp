@@ -73,17 +73,17 @@ struct pick_winner {
     auto best = ctx.value_state<bid_part>("best");
     auto early = ctx.list_state<bid_part>("early-bids");
     if (const auto* a = e.as_auction()) {
-      const auction_part o = Kept::keep(*a);
-      info.update(o);
-      ctx.timers().register_event_time(at_ms(o.expires));
+      info.update(Kept::keep(*a));
+      const auto* o = info.get(); // no copy: `offer` touches only `best`
+      ctx.timers().register_event_time(at_ms(o->expires));
       const auto waiting = early.get(); // a copy: the reference dies at the next state access
       for (const auto& b : waiting)
-        offer(o, b, best);
+        offer(*o, b, best);
       early.clear();
       return;
     }
     const auto& b = *e.as_bid();
-    if (auto o = info.value()) {
+    if (const auto* o = info.get()) {
       offer(*o, Kept::keep(b), best);
     } else if (!ctx.value_state<std::int64_t>("closed").exists()) {
       // The auction may still come, out of order; any auction that could take this bid has
@@ -97,14 +97,15 @@ struct pick_winner {
   void on_timer(event_time t, keyed_process_context<std::int64_t>& ctx, collector<result>& out) {
     auto info = ctx.value_state<auction_part>("auction");
     auto closed = ctx.value_state<std::int64_t>("closed");
-    if (auto o = info.value(); o && at_ms(o->expires) <= t) {
+    if (const auto* o = info.get(); o && at_ms(o->expires) <= t) {
       auto best = ctx.value_state<bid_part>("best");
-      if (auto w = best.value())
+      if (const auto* w = best.get())
         out.collect(Kept::make(ctx.current_key(), *o, *w));
       best.clear();
-      info.clear();
-      closed.update(o->expires);
-      ctx.timers().register_event_time(at_ms(o->expires) + closed_memory);
+      const auto expires = o->expires;
+      info.clear(); // `o` dangles from here
+      closed.update(expires);
+      ctx.timers().register_event_time(at_ms(expires) + closed_memory);
     }
     if (auto c = closed.value(); c && at_ms(*c) + closed_memory <= t)
       closed.clear();
@@ -124,7 +125,7 @@ struct pick_winner {
   static void offer(const auction_part& o, const bid_part& b, value_state<bid_part>& best) {
     if (b.date_time < o.date_time || b.date_time > o.expires)
       return;
-    auto cur = best.value();
+    const auto* cur = best.get(); // used before the update only
     if (!cur || b.price > cur->price ||
         (b.price == cur->price && (b.date_time < cur->date_time ||
                                    (b.date_time == cur->date_time && Kept::wins_tie(b, *cur)))))

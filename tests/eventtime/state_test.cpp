@@ -20,6 +20,7 @@
 #include <ostream>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 using namespace sluice;
@@ -139,6 +140,37 @@ BOOST_AUTO_TEST_CASE(value_state_is_scoped_to_the_current_key) {
   BOOST_TEST(r.h.take<out_rec>() == expected, boost::test_tools::per_element());
   require_ok(r.h.push(std::vector<ev>{make_ev(3, -1)}));
   BOOST_TEST(r.op->state_size("count") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(value_state_get_points_at_the_stored_value_without_a_copy) {
+  // get() is the stored object itself: the same address on every read of a key, null for a
+  // key without a value, and the value an update wrote. Another state may be written while
+  // the pointer is held.
+  struct longest {
+    state_descriptor<value_state<std::string>> text{"text"};
+    state_descriptor<value_state<std::int64_t>> writes{"writes"};
+    std::map<int, const std::string*>* seen;
+    void on_element(const ev& e, ctx_t& ctx, collector<out_rec>& out) {
+      auto t = ctx.state(text);
+      const std::string* before = t.get();
+      if (!before)
+        t.update(std::string(static_cast<std::size_t>(e.value), 'x'));
+      const std::string* now = t.get();
+      BOOST_REQUIRE(now != nullptr);
+      auto w = ctx.state(writes);
+      w.update(w.value_or(0) + 1); // another state: `now` stays valid
+      if (before)
+        BOOST_TEST(before == now);
+      if (auto [it, fresh] = seen->try_emplace(ctx.current_key(), now); !fresh)
+        BOOST_TEST(it->second == now, "key " << ctx.current_key() << " moved without a write");
+      out.collect({ctx.current_key(), static_cast<std::int64_t>(now->size()), 0, 'g'});
+    }
+  };
+  std::map<int, const std::string*> seen;
+  rig r{longest{{"text"}, {"writes"}, &seen}};
+  require_ok(r.h.push(std::vector<ev>{make_ev(1, 40), make_ev(1, 7), make_ev(2, 30)}));
+  const std::vector<out_rec> expected{{1, 40, 0, 'g'}, {1, 40, 0, 'g'}, {2, 30, 0, 'g'}};
+  BOOST_TEST(r.h.take<out_rec>() == expected, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(list_state_appends_reads_and_clears) {

@@ -1,5 +1,5 @@
-// The winning bid per auction and the two queries over it, q4 and q6
-// (samples/nexmark/winning_bids.cpp, queries/q4.cpp, queries/q6.cpp).
+// The winning bid per auction and the queries over it, q4, q6 and q9
+// (samples/nexmark/winning_bids.cpp, queries/q4.cpp, queries/q6.cpp, queries/q9.cpp).
 //
 // Winning bid: the highest bid with dateTime in [auction dateTime, expires], the earliest of
 // equal highest prices:
@@ -61,76 +61,84 @@ final class ClosingPrices {
       .name("winning-bids");
   }
 
-  static final class PickWinner extends KeyedCoProcessFunction<Long, Auction, Bid, WinningBid> {
-    private transient ValueState<OpenAuction> info;
-    private transient ValueState<Priced> best;
-    private transient ListState<Priced> early;
+  /**
+   * The winner's rules over what it keeps of an auction (A) and of a bid (B), emitting R: the
+   * numbers for q4 and q6, the whole rows for q9 (as the sample's winning_bids.cpp).
+   */
+  abstract static class Winner<A, B, R> extends KeyedCoProcessFunction<Long, Auction, Bid, R> {
+    private final Class<A> auctionPart;
+    private final Class<B> bidPart;
+    private transient ValueState<A> info;
+    private transient ValueState<B> best;
+    private transient ListState<B> early;
     private transient ValueState<Long> closed;
 
+    Winner(Class<A> auctionPart, Class<B> bidPart) {
+      this.auctionPart = auctionPart;
+      this.bidPart = bidPart;
+    }
+
+    /** Copies: with object reuse on, an input object may be overwritten after the call. */
+    abstract A keep(Auction a);
+    abstract B keep(Bid b);
+    abstract long start(A a);
+    abstract long expires(A a);
+    abstract long price(B b);
+    abstract long time(B b);
+    /** Bids of equal price and time: whether b wins over `than`. */
+    abstract boolean winsTie(B b, B than);
+    abstract R make(long auction, A a, B b);
+
     @Override public void open(OpenContext ctx) {
-      info = getRuntimeContext().getState(new ValueStateDescriptor<>("auction", OpenAuction.class));
-      best = getRuntimeContext().getState(new ValueStateDescriptor<>("best", Priced.class));
-      early = getRuntimeContext().getListState(new ListStateDescriptor<>("early-bids", Priced.class));
+      info = getRuntimeContext().getState(new ValueStateDescriptor<>("auction", auctionPart));
+      best = getRuntimeContext().getState(new ValueStateDescriptor<>("best", bidPart));
+      early = getRuntimeContext().getListState(new ListStateDescriptor<>("early-bids", bidPart));
       closed = getRuntimeContext().getState(new ValueStateDescriptor<>("closed", Types.LONG));
     }
 
-    @Override public void processElement1(Auction a, Context ctx, Collector<WinningBid> out)
+    @Override public void processElement1(Auction a, Context ctx, Collector<R> out)
         throws Exception {
-      OpenAuction o = new OpenAuction();
-      o.dateTime = a.dateTime;
-      o.expires = a.expires;
-      o.seller = a.seller;
-      o.category = a.category;
+      A o = keep(a);
       info.update(o);
-      ctx.timerService().registerEventTimeTimer(o.expires);
-      for (Priced b : early.get())
+      ctx.timerService().registerEventTimeTimer(expires(o));
+      for (B b : early.get())
         offer(o, b);
       early.clear();
     }
 
-    @Override public void processElement2(Bid b, Context ctx, Collector<WinningBid> out)
-        throws Exception {
-      OpenAuction o = info.value();
+    @Override public void processElement2(Bid b, Context ctx, Collector<R> out) throws Exception {
+      A o = info.value();
       if (o != null) {
-        offer(o, new Priced(b.price, b.dateTime));
+        offer(o, keep(b));
       } else if (closed.value() == null) {
         // The auction may still come: any auction that could take this bid has dateTime <=
         // the bid's, so it has arrived once the watermark passes the bid's time.
-        early.add(new Priced(b.price, b.dateTime));
+        early.add(keep(b));
         ctx.timerService().registerEventTimeTimer(b.dateTime);
       }
       // Otherwise the auction closed: the watermark passed its expires, so the bid is later.
     }
 
-    @Override public void onTimer(long t, OnTimerContext ctx, Collector<WinningBid> out)
-        throws Exception {
-      OpenAuction o = info.value();
-      if (o != null && o.expires <= t) {
-        Priced w = best.value();
-        if (w != null) {
-          WinningBid r = new WinningBid();
-          r.auction = ctx.getCurrentKey();
-          r.seller = o.seller;
-          r.category = o.category;
-          r.expires = o.expires;
-          r.price = w.price;
-          r.dateTime = w.dateTime;
-          out.collect(r);
-        }
+    @Override public void onTimer(long t, OnTimerContext ctx, Collector<R> out) throws Exception {
+      A o = info.value();
+      if (o != null && expires(o) <= t) {
+        B w = best.value();
+        if (w != null)
+          out.collect(make(ctx.getCurrentKey(), o, w));
         best.clear();
         info.clear();
-        closed.update(o.expires);
-        ctx.timerService().registerEventTimeTimer(o.expires + CLOSED_MEMORY_MS);
+        closed.update(expires(o));
+        ctx.timerService().registerEventTimeTimer(expires(o) + CLOSED_MEMORY_MS);
       }
       Long c = closed.value();
       if (c != null && c + CLOSED_MEMORY_MS <= t)
         closed.clear();
       if (info.value() == null) {
-        List<Priced> keep = new ArrayList<>();
+        List<B> keep = new ArrayList<>();
         boolean any = false;
-        for (Priced b : early.get()) {
+        for (B b : early.get()) {
           any = true;
-          if (b.dateTime > t) keep.add(b);
+          if (time(b) > t) keep.add(b);
         }
         if (any) {
           if (keep.isEmpty()) early.clear();
@@ -139,11 +147,97 @@ final class ClosingPrices {
       }
     }
 
-    private void offer(OpenAuction o, Priced b) throws Exception {
-      if (b.dateTime < o.dateTime || b.dateTime > o.expires) return;
-      Priced cur = best.value();
-      if (cur == null || b.price > cur.price || (b.price == cur.price && b.dateTime < cur.dateTime))
+    private void offer(A o, B b) throws Exception {
+      if (time(b) < start(o) || time(b) > expires(o)) return;
+      B cur = best.value();
+      if (cur == null || price(b) > price(cur)
+          || (price(b) == price(cur)
+              && (time(b) < time(cur) || (time(b) == time(cur) && winsTie(b, cur)))))
         best.update(b);
+    }
+  }
+
+  /** q4 and q6: a few numbers of each. */
+  static final class PickWinner extends Winner<OpenAuction, Priced, WinningBid> {
+    PickWinner() { super(OpenAuction.class, Priced.class); }
+    @Override OpenAuction keep(Auction a) {
+      OpenAuction o = new OpenAuction();
+      o.dateTime = a.dateTime;
+      o.expires = a.expires;
+      o.seller = a.seller;
+      o.category = a.category;
+      return o;
+    }
+    @Override Priced keep(Bid b) { return new Priced(b.price, b.dateTime); }
+    @Override long start(OpenAuction a) { return a.dateTime; }
+    @Override long expires(OpenAuction a) { return a.expires; }
+    @Override long price(Priced b) { return b.price; }
+    @Override long time(Priced b) { return b.dateTime; }
+    @Override boolean winsTie(Priced b, Priced than) { return false; }
+    @Override WinningBid make(long auction, OpenAuction o, Priced w) {
+      WinningBid r = new WinningBid();
+      r.auction = auction;
+      r.seller = o.seller;
+      r.category = o.category;
+      r.expires = o.expires;
+      r.price = w.price;
+      r.dateTime = w.dateTime;
+      return r;
+    }
+  }
+
+  // -- q9: winning bids, both rows whole ---------------------------------------------------
+  //   SELECT A.*, B.auction, B.bidder, B.price, B.dateTime, B.extra FROM (... ROW_NUMBER()
+  //     OVER (PARTITION BY A.id ORDER BY B.price DESC, B.dateTime ASC) ...) WHERE rownum <= 1
+  // A tie of price and time goes to the smaller (bidder, extra), as in the sample.
+
+  static DataStream<String> q9(DataStream<Event> events) {
+    DataStream<Auction> auctions = events.filter(e -> e.auction != null).name("auctions")
+      .map(e -> e.auction).returns(Auction.class).name("as-auction");
+    DataStream<Bid> bids = events.filter(e -> e.bid != null).name("bids")
+      .map(e -> e.bid).returns(Bid.class).name("as-bid");
+    return auctions.connect(bids)
+      .keyBy(a -> a.id, b -> b.auction, Types.LONG)
+      .process(new PickWinnerWhole())
+      .name("q9");
+  }
+
+  static final class PickWinnerWhole extends Winner<Auction, Bid, String> {
+    PickWinnerWhole() { super(Auction.class, Bid.class); }
+    @Override Auction keep(Auction a) {
+      Auction c = new Auction();
+      c.id = a.id;
+      c.itemName = a.itemName;
+      c.description = a.description;
+      c.initialBid = a.initialBid;
+      c.reserve = a.reserve;
+      c.dateTime = a.dateTime;
+      c.expires = a.expires;
+      c.seller = a.seller;
+      c.category = a.category;
+      c.extra = a.extra;
+      return c;
+    }
+    @Override Bid keep(Bid b) {
+      Bid c = new Bid();
+      c.auction = b.auction;
+      c.bidder = b.bidder;
+      c.price = b.price;
+      c.dateTime = b.dateTime;
+      c.extra = b.extra;
+      return c;
+    }
+    @Override long start(Auction a) { return a.dateTime; }
+    @Override long expires(Auction a) { return a.expires; }
+    @Override long price(Bid b) { return b.price; }
+    @Override long time(Bid b) { return b.dateTime; }
+    @Override boolean winsTie(Bid b, Bid than) {
+      return b.bidder < than.bidder || (b.bidder == than.bidder && b.extra.compareTo(than.extra) < 0);
+    }
+    @Override String make(long auction, Auction a, Bid b) {
+      return Rows.line(a.id, a.itemName, a.description, a.initialBid, a.reserve, a.dateTime,
+                       a.expires, a.seller, a.category, a.extra, b.auction, b.bidder, b.price,
+                       b.dateTime, b.extra);
     }
   }
 

@@ -1,4 +1,4 @@
-// Nexmark q0-q8, q11, q12 as Flink DataStream jobs, for the side-by-side of bench/nexmark.sh
+// Nexmark q0-q9, q11, q12, q14 as Flink DataStream jobs, for the side-by-side of bench/nexmark.sh
 // (docs/nexmark.md, BENCHMARKS.md "Nexmark (issue 26)").
 //
 // The events are those of samples/nexmark (Generator: Beam's rules with java.util.Random).
@@ -36,16 +36,17 @@ public class NexmarkFlink {
 
   static DataStream<String> query(int q, DataStream<Event> events) {
     switch (q) {
-      case 0: case 1: case 2: return Stateless.query(q, events);
+      case 0: case 1: case 2: case 14: return Stateless.query(q, events);
       case 3: return Q3.query(events);
       case 4: return ClosingPrices.q4(events);
       case 5: return Windowed.q5(events);
       case 6: return ClosingPrices.q6(events);
       case 7: return Windowed.q7(events);
       case 8: return Windowed.q8(events);
+      case 9: return ClosingPrices.q9(events);
       case 11: return Windowed.q11(events);
       case 12: return Q12.query(events);
-      default: throw new IllegalArgumentException("unknown query " + q + ": 0-8, 11 or 12");
+      default: throw new IllegalArgumentException("unknown query " + q + ": 0-9, 11, 12 or 14");
     }
   }
 

@@ -1,4 +1,5 @@
-// q0-q2: filters and maps of the bids, no state (samples/nexmark/queries/q0.cpp - q2.cpp).
+// q0-q2 and q14: filters and maps of the bids, no state (samples/nexmark/queries/q0.cpp - q2.cpp,
+// q14.cpp).
 package sluice.bench;
 
 import org.apache.flink.api.common.functions.FlatMapFunction;
@@ -10,7 +11,10 @@ import sluice.bench.Generator.Event;
 final class Stateless {
   private Stateless() {}
 
-  /** q0 pass-through, q1 price in another currency, q2 auctions whose id is a multiple of 123. */
+  /**
+   * q0 pass-through, q1 price in another currency, q2 auctions whose id is a multiple of 123,
+   * q14 bids in a price range with the time of day and the c's in extra.
+   */
   static DataStream<String> query(int q, DataStream<Event> events) {
     return events.flatMap(new Bids(q)).name("q" + q);
   }
@@ -22,6 +26,25 @@ final class Stateless {
     @Override public void flatMap(Event e, Collector<String> out) {
       Bid b = e.bid;
       if (b == null) return;
+      if (q == 14) {
+        // WHERE 0.908 * price > 1000000 AND 0.908 * price < 50000000, exactly, in thousandths.
+        long thousandths = 908 * b.price;
+        if (thousandths <= 1_000_000_000L || thousandths >= 50_000_000_000L) return;
+        long hour = Math.floorMod(Math.floorDiv(b.dateTime, 3_600_000L), 24L); // UTC
+        String type = hour >= 8 && hour <= 18 ? "dayTime"
+                    : hour <= 6 || hour >= 20 ? "nightTime" : "otherTime";
+        long cs = 0;
+        for (int i = 0; i < b.extra.length(); ++i)
+          if (b.extra.charAt(i) == 'c') ++cs;
+        StringBuilder sb = new StringBuilder(160);
+        sb.append(b.auction).append(',').append(b.bidder).append(',')
+          .append((908 * b.price + 500) / 1000).append(',').append(type).append(',')
+          .append(b.dateTime).append(',');
+        Rows.text(sb, b.extra);
+        sb.append(',').append(cs);
+        out.collect(sb.toString());
+        return;
+      }
       if (q == 2) {
         if (b.auction % 123 == 0) out.collect(b.auction + "," + b.price);
         return;

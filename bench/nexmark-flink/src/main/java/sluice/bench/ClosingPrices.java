@@ -51,14 +51,20 @@ final class ClosingPrices {
 
   /** The winning bids; each carries its auction's expires as timestamp (the timer's). */
   static DataStream<WinningBid> winningBids(DataStream<Event> events) {
+    return byAuction(events, new PickWinner(), "winning-bids");
+  }
+
+  /** The auctions and bids of `events` connected, keyed by auction id, into `winner`. */
+  static <R> DataStream<R> byAuction(DataStream<Event> events, Winner<?, ?, R> winner,
+                                     String name) {
     DataStream<Auction> auctions = events.filter(e -> e.auction != null).name("auctions")
       .map(e -> e.auction).returns(Auction.class).name("as-auction");
     DataStream<Bid> bids = events.filter(e -> e.bid != null).name("bids")
       .map(e -> e.bid).returns(Bid.class).name("as-bid");
     return auctions.connect(bids)
       .keyBy(a -> a.id, b -> b.auction, Types.LONG)
-      .process(new PickWinner())
-      .name("winning-bids");
+      .process(winner)
+      .name(name);
   }
 
   /**
@@ -192,14 +198,7 @@ final class ClosingPrices {
   // A tie of price and time goes to the smaller (bidder, extra), as in the sample.
 
   static DataStream<String> q9(DataStream<Event> events) {
-    DataStream<Auction> auctions = events.filter(e -> e.auction != null).name("auctions")
-      .map(e -> e.auction).returns(Auction.class).name("as-auction");
-    DataStream<Bid> bids = events.filter(e -> e.bid != null).name("bids")
-      .map(e -> e.bid).returns(Bid.class).name("as-bid");
-    return auctions.connect(bids)
-      .keyBy(a -> a.id, b -> b.auction, Types.LONG)
-      .process(new PickWinnerWhole())
-      .name("q9");
+    return byAuction(events, new PickWinnerWhole(), "q9");
   }
 
   static final class PickWinnerWhole extends Winner<Auction, Bid, String> {

@@ -100,10 +100,7 @@ public:
   void forget_job_end() {
     if (!bp_->store || !finished() || !*state_->outcome)
       return;
-    auto ended = bp_->store->job_end();
-    if (ended && !*ended)
-      return;
-    if (auto ok = ended ? bp_->store->clear_job_end() : result<void>{std::move(ended).error()}; !ok)
+    if (auto ok = bp_->store->clear_job_end(); !ok)
       logging::get().warn("job '{}': {}", bp_->options.query_name, ok.error().message);
   }
 

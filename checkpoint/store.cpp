@@ -630,6 +630,11 @@ private:
   }
 
   result<void> clear_job_end() override {
+    // Called as every node's process exits: a synced write only when there is a record.
+    std::string text;
+    const auto found = db_->Get(read_options(), leveldb::Slice{job_end_key.data(), job_end_key.size()}, &text);
+    if (found.IsNotFound())
+      return {};
     leveldb::WriteOptions sync;
     sync.sync = true;
     if (auto s = db_->Delete(sync, leveldb::Slice{job_end_key.data(), job_end_key.size()}); !s.ok())

@@ -160,7 +160,8 @@ public:
   [[nodiscard]] virtual result<void> record_job_end() = 0;
   /// The checkpoint `record_job_end` recorded, if it was called and not cleared since.
   [[nodiscard]] virtual result<std::optional<std::int64_t>> job_end() = 0;
-  /// A new run of the job started on every node: the record no longer holds.
+  /// A new run of the job started on every node, or the process that ran it exits: the
+  /// record no longer holds. Writes nothing when there is none.
   [[nodiscard]] virtual result<void> clear_job_end() = 0;
 };
 

@@ -76,8 +76,7 @@ struct pick_winner {
       info.update(Kept::keep(*a));
       const auto* o = info.get(); // no copy: `offer` touches only `best`
       ctx.timers().register_event_time(at_ms(o->expires));
-      const auto waiting = early.get(); // a copy: the reference dies at the next state access
-      for (const auto& b : waiting)
+      for (const auto& b : early.get()) // valid while only `best` is touched
         offer(*o, b, best);
       early.clear();
       return;

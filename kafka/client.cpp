@@ -113,12 +113,21 @@ struct partition_list {
   }
 };
 
+/// The broker's and librdkafka's ways of saying another producer with this transactional
+/// id took over; a transactional call and a failed delivery report it alike.
+bool is_fenced(rd_kafka_resp_err_t code) {
+  return code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+         code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+constexpr const char* fenced_explanation =
+  " (another producer with the same transactional id took over: a restarted job, a zombie "
+  "instance, or two jobs sharing a transactional id prefix)";
+
 /// Turns a transactional API error into an `error` and remembers its kind.
 error txn_error(rd_kafka_error_t* e, const std::string& label, const char* what,
                 producer::failure& kind) {
   const auto code = rd_kafka_error_code(e);
-  if (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-      code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+  if (is_fenced(code))
     kind = producer::failure::fenced;
   else if (rd_kafka_error_is_fatal(e))
     kind = producer::failure::fatal;
@@ -130,8 +139,7 @@ error txn_error(rd_kafka_error_t* e, const std::string& label, const char* what,
     kind = producer::failure::fatal;
   std::string msg = std::string{what} + ": " + rd_kafka_error_string(e);
   if (kind == producer::failure::fenced)
-    msg += " (another producer with the same transactional id took over: a restarted job, a "
-           "zombie instance, or two jobs sharing a transactional id prefix)";
+    msg += fenced_explanation;
   rd_kafka_error_destroy(e);
   return fail(label, msg);
 }
@@ -501,12 +509,10 @@ struct producer::impl {
     std::lock_guard lock{r.mutex};
     if (!r.delivery_failure)
       return std::nullopt;
-    auto e = fail(label, *r.delivery_failure);
+    const bool fenced = is_fenced(r.delivery_code);
+    auto e = fail(label, *r.delivery_failure + (fenced ? fenced_explanation : ""));
     r.delivery_failure.reset();
-    const auto code = r.delivery_code;
-    last = (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
-             ? failure::fenced
-             : failure::abortable;
+    last = fenced ? failure::fenced : failure::abortable;
     return e;
   }
 };

@@ -43,12 +43,65 @@ public:
   virtual std::size_t bytes() const noexcept = 0;
 };
 
+namespace detail {
+
+/// Emptied record vectors of `T` that this thread keeps for its next batches. Without it,
+/// every batch allocated and freed a vector of a few hundred KiB, and glibc merges all its
+/// freed small blocks (`malloc_consolidate`) before serving a request that large: 7% of
+/// Nexmark q0's CPU (BENCHMARKS.md). Bounded: a few vectors per type and thread, none over
+/// `max_bytes` (at most 1 MiB per record type and thread).
+template <class T>
+class vector_pool {
+public:
+  static constexpr std::size_t max_kept = 4;
+  static constexpr std::size_t max_bytes = std::size_t{256} << 10; // a batch of 1024 Nexmark events: 216 KiB
+
+  static void give(std::vector<T>& v) noexcept {
+    const auto bytes = v.capacity() * sizeof(T);
+    if (bytes == 0 || bytes > max_bytes || gone_)
+      return;
+    auto& kept = instance().kept_;
+    if (kept.size() == max_kept)
+      return;
+    v.clear();
+    kept.push_back(std::move(v)); // never allocates: reserved in the constructor
+  }
+
+  static std::vector<T> take() noexcept {
+    if (gone_)
+      return {};
+    auto& kept = instance().kept_;
+    if (kept.empty())
+      return {};
+    auto v = std::move(kept.back());
+    kept.pop_back();
+    return v;
+  }
+
+private:
+  vector_pool() { kept_.reserve(max_kept); }
+  ~vector_pool() { gone_ = true; }
+  static vector_pool& instance() noexcept {
+    thread_local vector_pool pool;
+    return pool;
+  }
+
+  // Batches may still be freed on this thread after its pool is destroyed (at thread exit).
+  static inline thread_local bool gone_ = false;
+  std::vector<std::vector<T>> kept_;
+};
+
+} // namespace detail
+
 /// A batch of records of type `T`.
 template <class T>
 class batch final : public batch_base {
 public:
   batch() = default;
   explicit batch(std::vector<T> records) : records(std::move(records)) {}
+  batch(const batch&) = delete;
+  batch& operator=(const batch&) = delete;
+  ~batch() override { detail::vector_pool<T>::give(records); }
   std::size_t size() const noexcept override { return records.size(); }
   std::type_index type() const noexcept override { return typeid(T); }
   std::size_t bytes() const noexcept override {
@@ -65,10 +118,11 @@ public:
 /// Shared ownership of a batch. `use_count() == 1` means the holder may mutate it.
 using batch_ptr = std::shared_ptr<batch_base>;
 
-/// A new, empty batch of `T` with room for `capacity` records.
+/// A new, empty batch of `T` with room for `capacity` records (in a vector this thread
+/// freed before, when it kept one).
 template <class T>
 std::shared_ptr<batch<T>> make_batch(std::size_t capacity = 0) {
-  auto b = std::make_shared<batch<T>>();
+  auto b = std::make_shared<batch<T>>(detail::vector_pool<T>::take());
   b->records.reserve(capacity);
   return b;
 }

@@ -58,14 +58,17 @@ inline void append(std::string& out, std::int64_t v) {
 inline void append(std::string& out, std::string_view s) { codec::append_csv_cell(out, s); }
 inline void append(std::string& out, const std::string& s) { append(out, std::string_view{s}); }
 
-/// One CSV line of the fields, comma-separated.
+/// One CSV line of the fields, comma-separated. Built in a reused buffer and copied out at
+/// its exact size: a row of about 100 bytes then takes a 112-byte heap block, which glibc
+/// frees through its fast bins, where a `reserve(128)` took a 144-byte block freed through
+/// the unsorted bin (malloc and free were a fifth of q0's CPU; BENCHMARKS.md).
 template <class... Fields>
 row line(const Fields&... fields) {
-  row out;
-  out.reserve(128); // one allocation for nearly every row (q0's, the longest, ~100 bytes)
+  thread_local std::string out;
+  out.clear();
   bool first = true;
-  ((out += first ? "" : ",", first = false, append(out, fields)), ...);
-  return out;
+  ((first ? void() : out.push_back(','), first = false, append(out, fields)), ...);
+  return row(out);
 }
 } // namespace csv
 

@@ -321,9 +321,10 @@ BOOST_AUTO_TEST_CASE(q11_user_sessions) { check_query(11, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q14_calculation) { check_query(14, 20'000, 10'000); }
 
 BOOST_AUTO_TEST_CASE(csv_quotes_exactly_the_fields_with_a_comma_a_quote_or_a_line_break) {
-  // csv_cell_needs_quotes reads eight bytes at a time: every special at every offset, in
-  // strings shorter and longer than a word, against the plain definition.
-  for (std::size_t len = 0; len <= 20; ++len)
+  // csv_cell_needs_quotes reads sixteen bytes at a time, then an overlapping last sixteen,
+  // and eight at a time in short cells: every special at every offset, in cells of every
+  // length up to three vectors, against the plain definition.
+  for (std::size_t len = 0; len <= 48; ++len)
     for (const char special : {',', '"', '\r', '\n', 'a', '\x80', '\xac', '\0'})
       for (std::size_t at = 0; at < std::max<std::size_t>(len, 1); ++at) {
         std::string s(len, 'x');

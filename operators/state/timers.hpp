@@ -1,8 +1,15 @@
 #pragma once
 /// Per-key timers, kept per key group: an ordered set of (time, key) per key group and
 /// time domain. A (key, time) pair is stored once, so registering it again is a no-op.
+///
+/// A hash set beside each ordered set answers "already registered?" in one probe, as
+/// Flink's HeapPriorityQueueSet does: functions commonly register a timer on every
+/// element, nearly always one that exists, and a tree walk for each was 15% of Nexmark
+/// q12's CPU (BENCHMARKS.md).
 #include "sluice/core/key_group.hpp"
 #include "sluice/operators/state/backend.hpp"
+
+#include <absl/container/flat_hash_set.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -46,15 +53,19 @@ public:
 
   /// Adds a timer; false when (key, time) was already registered.
   bool add(time_domain d, int key_group, std::int64_t time, const K& key) {
-    if (!group(d, key_group).insert(entry{time, key}).second)
+    auto& g = group(d, key_group);
+    if (!g.index.insert(entry{time, key}).second)
       return false;
+    g.ordered.insert(entry{time, key});
     log(d, key_group, true, time, key);
     return true;
   }
   /// Removes a timer; false when there was none.
   bool remove(time_domain d, int key_group, std::int64_t time, const K& key) {
-    if (group(d, key_group).erase(entry{time, key}) == 0)
+    auto& g = group(d, key_group);
+    if (g.index.erase(entry{time, key}) == 0)
       return false;
+    g.ordered.erase(entry{time, key});
     log(d, key_group, false, time, key);
     return true;
   }
@@ -81,7 +92,7 @@ public:
     std::vector<due_timer> out;
     auto& groups = d == time_domain::event_time ? event_ : processing_;
     for (std::size_t i = 0; i < groups.size(); ++i)
-      for (auto& e : groups[i]) {
+      for (auto& e : groups[i].ordered) {
         if (e.time > up_to)
           break;
         out.push_back(due_timer{e.time, range_.first + static_cast<int>(i), e.key});
@@ -99,8 +110,8 @@ public:
   std::optional<std::int64_t> earliest(time_domain d) const {
     std::optional<std::int64_t> best;
     for (auto& g : d == time_domain::event_time ? event_ : processing_)
-      if (!g.empty() && (!best || g.begin()->time < *best))
-        best = g.begin()->time;
+      if (!g.ordered.empty() && (!best || g.ordered.begin()->time < *best))
+        best = g.ordered.begin()->time;
     return best;
   }
 
@@ -108,7 +119,7 @@ public:
   std::size_t size(time_domain d) const noexcept {
     std::size_t n = 0;
     for (auto& g : d == time_domain::event_time ? event_ : processing_)
-      n += g.size();
+      n += g.ordered.size();
     return n;
   }
 
@@ -119,7 +130,7 @@ public:
   template <class Fn>
   void for_each_in_group(time_domain d, int key_group, Fn&& fn) const {
     const auto& groups = d == time_domain::event_time ? event_ : processing_;
-    for (auto& e : groups[static_cast<std::size_t>(key_group - range_.first)])
+    for (auto& e : groups[static_cast<std::size_t>(key_group - range_.first)].ordered)
       fn(e.time, e.key);
   }
 
@@ -135,12 +146,29 @@ private:
       return detail::key_less<K>{}(a.key, b.key);
     }
   };
-  using set_type = std::set<entry, entry_less>;
+  struct entry_hash {
+    std::size_t operator()(const entry& e) const noexcept {
+      // Mixed again after the XOR, so a key equal to its timer's time does not hash to 0.
+      return static_cast<std::size_t>(
+        mix64(key_hash<K>{}(e.key) ^ mix64(static_cast<std::uint64_t>(e.time))));
+    }
+  };
+  struct entry_equal {
+    bool operator()(const entry& a, const entry& b) const noexcept {
+      const detail::key_less<K> less;
+      return a.time == b.time && !less(a.key, b.key) && !less(b.key, a.key);
+    }
+  };
+  /// The timers of one key group and domain: ordered for firing, hashed for lookups.
+  struct timer_set {
+    std::set<entry, entry_less> ordered;
+    absl::flat_hash_set<entry, entry_hash, entry_equal> index;
+  };
 
   std::size_t index(int key_group) const noexcept {
     return static_cast<std::size_t>(key_group - range_.first);
   }
-  set_type& group(time_domain d, int key_group) {
+  timer_set& group(time_domain d, int key_group) {
     auto& groups = d == time_domain::event_time ? event_ : processing_;
     return groups[index(key_group)];
   }
@@ -152,7 +180,7 @@ private:
     if (log.all)
       return;
     const auto i = index(key_group);
-    const auto held = event_[i].size() + processing_[i].size();
+    const auto held = event_[i].ordered.size() + processing_[i].ordered.size();
     if (log.changes.size() >= std::max<std::size_t>(64, held / 32)) {
       log.changes = {};
       log.all = true;
@@ -162,8 +190,8 @@ private:
   }
 
   key_group_range range_;
-  std::vector<set_type> event_;
-  std::vector<set_type> processing_;
+  std::vector<timer_set> event_;
+  std::vector<timer_set> processing_;
   std::vector<change_list> logs_; ///< per key group, since `take_changes`
 };
 

@@ -292,7 +292,7 @@ public:
     if (!ts_l_ || !ts_r_)
       return make_error(error_code::invalid_option,
                         "interval join '" + info.name + "': both inputs need event time");
-    state_ = keyed_state_table<K, buffers>{info.key_groups};
+    state_ = table{info.key_groups};
     next_due_.assign(static_cast<std::size_t>(info.key_groups.size()), max_watermark);
     group_rows_.assign(static_cast<std::size_t>(info.key_groups.size()), 0);
     left_rows_ = right_rows_ = 0;
@@ -464,7 +464,7 @@ private:
         if (b.left.size() + b.right.size() != rows_before)
           state_.note_change(kg, it->first);
         if (b.empty()) {
-          it = group.erase(it);
+          group.erase(it++); // a flat map's erase returns nothing; other iterators stay valid
           continue;
         }
         if (!b.left.empty())
@@ -642,8 +642,11 @@ private:
   timestamp_fn<L> ts_l_;
   timestamp_fn<R> ts_r_;
   F fn_;
-  keyed_state_table<K, buffers> state_;
-  detail::table_checkpoints<keyed_state_table<K, buffers>> checkpoints_;
+  // Flat maps (one probe per record; a key's buffers move when its group grows, and
+  // `on_left`/`on_right` use an entry only right after finding or adding it).
+  using table = flat_state_table<K, buffers>;
+  table state_;
+  detail::table_checkpoints<table> checkpoints_;
   /// Per key group of this instance: no buffered row of the group expires before this
   /// time, so a watermark below it skips the group. Derived from the buffers (not state).
   std::vector<event_time> next_due_;

@@ -322,7 +322,7 @@ BOOST_AUTO_TEST_CASE(q14_calculation) { check_query(14, 20'000, 10'000); }
 
 BOOST_AUTO_TEST_CASE(csv_quotes_exactly_the_fields_with_a_comma_a_quote_or_a_line_break) {
   // csv_cell_needs_quotes reads sixteen bytes at a time, then an overlapping last sixteen,
-  // and eight at a time in short cells: every special at every offset, in cells of every
+  // and short cells padded to sixteen: every special at every offset, in cells of every
   // length up to three vectors, against the plain definition.
   for (std::size_t len = 0; len <= 48; ++len)
     for (const char special : {',', '"', '\r', '\n', 'a', '\x80', '\xac', '\0'})

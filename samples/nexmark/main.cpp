@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   std::string align;
   std::string align_interval = "1s";
   samples::add_common_flags(app, common);
-  app.add_option("--query", query, "the query: 0-9, 11, 12 or 14")->required();
+  app.add_option("--query", query, "the query: 0-9, 11, 12, 14, 15 or 17")->required();
   app.add_option("--events", events, "events to generate (2% persons, 6% auctions, 92% bids)")
     ->required();
   app.add_option("--rate", rate,

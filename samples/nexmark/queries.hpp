@@ -12,6 +12,7 @@
 #include "sluice/samples/nexmark/generator.hpp"
 
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -34,6 +35,8 @@ stream<row> q9(stream<event> events);  ///< winning bids: every auction with its
 stream<row> q11(stream<event> events); ///< user sessions: bids per bidder session
 stream<row> q12(stream<event> events); ///< bids per bidder per processing-time window
 stream<row> q14(stream<event> events); ///< calculation: bids in a price range, with derived columns
+stream<row> q15(stream<event> events); ///< bidding statistics per day, with distinct counts
+stream<row> q17(stream<event> events); ///< auction statistics per auction and day
 
 struct query {
   int number;
@@ -77,6 +80,23 @@ inline event_time at_ms(std::int64_t ms) noexcept { return event_time{std::chron
 /// Epoch milliseconds of an event time.
 inline std::int64_t to_ms(event_time t) noexcept {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+/// `a` divided by `b > 0`, rounded toward negative infinity (times before 1970 included).
+inline std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
+  return a / b - (a % b < 0 ? 1 : 0);
+}
+
+/// The UTC day of epoch millisecond `ms`, as days since 1970-01-01.
+inline std::int64_t utc_day(std::int64_t ms) noexcept { return floor_div(ms, 86'400'000); }
+
+/// `DATE_FORMAT(dateTime, 'yyyy-MM-dd')` of a day from `utc_day` (UTC, as HOUR in q14).
+std::string day_text(std::int64_t day);
+
+/// The price bands of q15 and q17 (cents, as the generator's): 0 below 10 000, 1 from
+/// 10 000 below 1 000 000, 2 from 1 000 000.
+inline int price_band(std::int64_t price) noexcept {
+  return price < 10'000 ? 0 : price < 1'000'000 ? 1 : 2;
 }
 
 /// The bids of the event stream, with their dateTime as event time.

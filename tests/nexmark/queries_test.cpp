@@ -63,7 +63,24 @@ std::vector<bid> bids(const std::vector<event>& all) {
   return out;
 }
 
-std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
+/// "yyyy-mm-dd" of the UTC day of epoch millisecond `ms`, by the C library.
+std::string utc_date(std::int64_t ms) {
+  const std::time_t seconds = ms / 1000 - (ms % 1000 < 0 ? 1 : 0);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[16];
+  std::strftime(text, sizeof text, "%Y-%m-%d", &utc);
+  return text;
+}
+
+/// The price band of q15 and q17, spelled as their SQL's filters.
+int band_of(std::int64_t price) {
+  if (price < 10000)
+    return 0;
+  if (price >= 10000 && price < 1000000)
+    return 1;
+  return 2;
+}
 
 /// The winning bid per auction: highest price in [dateTime, expires], earliest on ties, then
 /// the smaller (bidder, extra).
@@ -239,6 +256,47 @@ std::vector<row> expected(int query, const std::vector<event>& all) {
                               std::string{type}, b.date_time, b.extra, cs));
     }
     break;
+  case 15: {
+    struct day_figures {
+      std::int64_t bids[3] = {};
+      std::set<std::int64_t> bidders, auctions, band_bidders[3], band_auctions[3];
+    };
+    std::map<std::string, day_figures> days;
+    for (const auto& b : bs) {
+      auto& d = days[utc_date(b.date_time)];
+      const int band = band_of(b.price);
+      ++d.bids[band];
+      d.bidders.insert(b.bidder);
+      d.auctions.insert(b.auction);
+      d.band_bidders[band].insert(b.bidder);
+      d.band_auctions[band].insert(b.auction);
+    }
+    const auto n = [](const std::set<std::int64_t>& s) { return static_cast<std::int64_t>(s.size()); };
+    for (const auto& [day, d] : days)
+      out.push_back(csv::line(day, d.bids[0] + d.bids[1] + d.bids[2], d.bids[0], d.bids[1],
+                              d.bids[2], n(d.bidders), n(d.band_bidders[0]),
+                              n(d.band_bidders[1]), n(d.band_bidders[2]), n(d.auctions),
+                              n(d.band_auctions[0]), n(d.band_auctions[1]),
+                              n(d.band_auctions[2])));
+    break;
+  }
+  case 17: {
+    std::map<std::pair<std::int64_t, std::string>, std::vector<std::int64_t>> prices;
+    for (const auto& b : bs)
+      prices[{b.auction, utc_date(b.date_time)}].push_back(b.price);
+    for (const auto& [key, ps] : prices) {
+      std::int64_t bands[3] = {}, sum = 0;
+      for (auto p : ps) {
+        ++bands[band_of(p)];
+        sum += p;
+      }
+      const auto count = static_cast<std::int64_t>(ps.size());
+      out.push_back(csv::line(key.first, key.second, count, bands[0], bands[1], bands[2],
+                              *std::min_element(ps.begin(), ps.end()),
+                              *std::max_element(ps.begin(), ps.end()), sum / count, sum));
+    }
+    break;
+  }
   default:
     BOOST_FAIL("no oracle for query " << query);
   }
@@ -319,6 +377,22 @@ BOOST_AUTO_TEST_CASE(q8_new_users) { check_query(8, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q9_winning_bids) { check_query(9, 30'000, 10'000); }
 BOOST_AUTO_TEST_CASE(q11_user_sessions) { check_query(11, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q14_calculation) { check_query(14, 20'000, 10'000); }
+BOOST_AUTO_TEST_CASE(q15_bidding_statistics_per_day) { check_query(15, 30'000, 10'000); }
+BOOST_AUTO_TEST_CASE(q17_auction_statistics_per_day) { check_query(17, 30'000, 10'000); }
+// One event per second of event time: 200 000 events span three UTC days (Beam's base time
+// is a midnight), so rows per day and auctions bid on across midnight are tested.
+BOOST_AUTO_TEST_CASE(q15_and_q17_over_three_days) {
+  const auto all = generate(200'000, 1);
+  BOOST_TEST(expected(15, all).size() == 3u);
+  // Some auction has bids on two days, so two rows.
+  std::set<std::string> auctions;
+  bool split = false;
+  for (const auto& r : expected(17, all))
+    split |= !auctions.insert(r.substr(0, r.find(','))).second;
+  BOOST_TEST(split);
+  check_query(15, 200'000, 1);
+  check_query(17, 200'000, 1);
+}
 
 BOOST_AUTO_TEST_CASE(csv_quotes_exactly_the_fields_with_a_comma_a_quote_or_a_line_break) {
   // csv_cell_needs_quotes reads sixteen bytes at a time, then an overlapping last sixteen,

@@ -64,8 +64,6 @@ struct highest_bids {
   }
 };
 
-std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
-
 } // namespace
 
 stream<row> q7(stream<event> events) {

@@ -1,5 +1,7 @@
 #include "sluice/samples/nexmark/queries.hpp"
 
+#include <fmt/format.h>
+
 namespace sluice::nexmark {
 
 const std::vector<query>& all_queries() {
@@ -22,6 +24,14 @@ const std::vector<query>& all_queries() {
      "bids per bidder per 10 s processing-time window"},
     {14, "auction,bidder,price,bidTimeType,dateTime,extra,c_counts", &q14,
      "bids priced 10k-500k after conversion, with the time of day and the c's in extra"},
+    {15,
+     "day,total_bids,rank1_bids,rank2_bids,rank3_bids,total_bidders,rank1_bidders,"
+     "rank2_bidders,rank3_bidders,total_auctions,rank1_auctions,rank2_auctions,rank3_auctions",
+     &q15, "bids, bidders and auctions per day, in all and per price band"},
+    {17,
+     "auction,day,total_bids,rank1_bids,rank2_bids,rank3_bids,min_price,max_price,avg_price,"
+     "sum_price",
+     &q17, "bid counts and price statistics per auction and day"},
   };
   return queries;
 }
@@ -31,6 +41,12 @@ const query* find_query(int number) {
     if (q.number == number)
       return &q;
   return nullptr;
+}
+
+std::string day_text(std::int64_t day) {
+  const std::chrono::year_month_day d{std::chrono::sys_days{std::chrono::days{day}}};
+  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(d.year()),
+                     static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
 }
 
 stream<bid> bids_of(stream<event> events) {

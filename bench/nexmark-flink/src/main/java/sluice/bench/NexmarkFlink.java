@@ -1,4 +1,4 @@
-// Nexmark q0-q9, q11, q12, q14 as Flink DataStream jobs, for the side-by-side of bench/nexmark.sh
+// Nexmark q0-q9, q11, q12, q14, q15, q17 as Flink DataStream jobs, for the side-by-side of bench/nexmark.sh
 // (docs/nexmark.md, BENCHMARKS.md "Nexmark (issue 26)").
 //
 // The events are those of samples/nexmark (Generator: Beam's rules with java.util.Random).
@@ -46,7 +46,9 @@ public class NexmarkFlink {
       case 9: return ClosingPrices.q9(events);
       case 11: return Windowed.q11(events);
       case 12: return Q12.query(events);
-      default: throw new IllegalArgumentException("unknown query " + q + ": 0-9, 11, 12 or 14");
+      case 15: return Daily.q15(events);
+      case 17: return Daily.q17(events);
+      default: throw new IllegalArgumentException("unknown query " + q + ": 0-9, 11, 12, 14, 15 or 17");
     }
   }
 

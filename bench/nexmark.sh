@@ -34,7 +34,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${SLUICE_BUILD:-$root/build}"
 events=10000000
-queries="0 1 2 3 4 5 6 7 8 9 11 12 14 15 17"
+queries="0 1 2 3 4 5 6 7 8 9 11 12 13 14 15 17"
 parallelism="1 2"
 splits="ranges interleaved"
 checkpoints=""

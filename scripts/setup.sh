@@ -10,7 +10,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libcaf-dev librdkafka-dev libleveldb-dev libsnappy-dev libzmq3-dev cppzmq-dev
   libboost-test-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libcpp-httplib-dev libxxhash-dev libabsl-dev libsimdjson-dev
+  libcpp-httplib-dev libxxhash-dev libabsl-dev libsimdjson-dev libjemalloc-dev
 )
 read -r -a extra <<< "${SLUICE_EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")

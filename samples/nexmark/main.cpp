@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   std::string align;
   std::string align_interval = "1s";
   samples::add_common_flags(app, common);
-  app.add_option("--query", query, "the query: 0-9, 11, 12, 14, 15 or 17")->required();
+  app.add_option("--query", query, "the query: 0-9, 11-15 or 17")->required();
   app.add_option("--events", events, "events to generate (2% persons, 6% auctions, 92% bids)")
     ->required();
   app.add_option("--rate", rate,
@@ -88,6 +88,10 @@ int main(int argc, char** argv) {
                  "possible)")
     ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}));
   std::string output_dir;
+  std::string side_input;
+  app.add_option("--side-input", side_input,
+                 "q13: the side input table, a CSV file of key,value rows (default: keys "
+                 "0-9999, each with its decimal text as the value)");
   app.add_option("--output", output, "write the result rows as CSV to FILE (at least once)");
   app.add_option("--output-dir", output_dir,
                  "write the result rows exactly once as CSV part files into DIR, committed "
@@ -137,6 +141,14 @@ int main(int argc, char** argv) {
   if (rate > 0) {
     ro.events_per_second = rate;
     ro.throttle = static_cast<double>(rate);
+  }
+  if (!side_input.empty()) {
+    auto table = nexmark::read_side_input(side_input);
+    if (!table) {
+      std::cerr << "nexmark: " << table.error().to_string() << "\n";
+      return 2;
+    }
+    ro.side_input = std::move(*table);
   }
   auto rows = nexmark::add_query(j, ro);
   if (!rows) {

@@ -25,6 +25,12 @@ result<stream<row>> add_query(job& j, const run_options& o) {
   if (o.align_drift)
     strategy = strategy.with_watermark_alignment("nexmark", *o.align_drift, o.align_interval);
   auto in = j.from(std::move(source), std::move(strategy)).name("nexmark");
+  if (o.side_input) {
+    if (o.query != 13)
+      return make_error(error_code::invalid_option,
+                        "nexmark: a side input is read by q13 only, not q" + std::to_string(o.query));
+    return q13(std::move(in), o.side_input);
+  }
   return q->build(std::move(in));
 }
 

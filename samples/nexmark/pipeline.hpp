@@ -26,6 +26,8 @@ struct run_options {
   std::optional<duration> align_drift{};
   /// With `align_drift`: how often instances report their watermark (Flink's default 1 s).
   std::chrono::nanoseconds align_interval = std::chrono::seconds{1};
+  /// q13's side input table; none: `default_side_input()`. Only q13 reads it.
+  std::shared_ptr<const side_table> side_input{};
 };
 
 /// Adds the source and the query to `j`; the query's rows. Errors name a bad option.

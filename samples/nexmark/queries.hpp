@@ -10,6 +10,7 @@
 #include "sluice/api/job.hpp"
 #include "sluice/core/codec/csv.hpp"
 #include "sluice/samples/nexmark/generator.hpp"
+#include "sluice/samples/nexmark/side_input.hpp"
 
 #include <charconv>
 #include <chrono>
@@ -34,9 +35,13 @@ stream<row> q8(stream<event> events);  ///< new persons who opened auctions in t
 stream<row> q9(stream<event> events);  ///< winning bids: every auction with its winning bid
 stream<row> q11(stream<event> events); ///< user sessions: bids per bidder session
 stream<row> q12(stream<event> events); ///< bids per bidder per processing-time window
+stream<row> q13(stream<event> events); ///< bounded side input join, the default table
 stream<row> q14(stream<event> events); ///< calculation: bids in a price range, with derived columns
 stream<row> q15(stream<event> events); ///< bidding statistics per day, with distinct counts
 stream<row> q17(stream<event> events); ///< auction statistics per auction and day
+
+/// q13 over another side input table (side_input.hpp).
+stream<row> q13(stream<event> events, std::shared_ptr<const side_table> table);
 
 struct query {
   int number;

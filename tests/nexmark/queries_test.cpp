@@ -4,11 +4,13 @@
 #include "sluice/samples/nexmark/pipeline.hpp"
 #include "sluice/sinks/memory.hpp"
 #include "sluice/sources/collection.hpp"
+#include "sluice/tests/common/temp_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <ctime>
+#include <fstream>
 #include <map>
 #include <set>
 #include <functional>
@@ -25,13 +27,17 @@ struct run_result {
 };
 
 run_result run_query(int query, std::int64_t events, std::int64_t rate, int parallelism,
-                     split_mode split = split_mode::ranges) {
+                     split_mode split = split_mode::ranges,
+                     std::shared_ptr<const side_table> side_input = {}) {
   job_options o;
   o.name = "nexmark-test";
   o.parallelism = parallelism;
   job j{o};
-  auto rows = add_query(
-    j, {.query = query, .events = events, .events_per_second = rate, .split = split});
+  auto rows = add_query(j, {.query = query,
+                           .events = events,
+                           .events_per_second = rate,
+                           .split = split,
+                           .side_input = std::move(side_input)});
   BOOST_TEST_REQUIRE(rows.has_value(), (rows ? "" : rows.error().to_string()));
   sinks::collect<row> out;
   rows->sink_to(out);
@@ -238,6 +244,11 @@ std::vector<row> expected(int query, const std::vector<event>& all) {
                               a->date_time, a->expires, a->seller, a->category, a->extra,
                               b.auction, b.bidder, b.price, b.date_time, b.extra));
     break;
+  case 13: // the default side input: key k -> the text of k, for k in [0, 10000)
+    for (const auto& b : bs)
+      out.push_back(csv::line(b.auction, b.bidder, b.price, b.date_time,
+                              std::to_string(b.auction % 10000)));
+    break;
   case 14:
     for (const auto& b : bs) {
       // The bounds divided out (neither is a whole number of cents, so no bid sits on one).
@@ -376,6 +387,7 @@ BOOST_AUTO_TEST_CASE(q7_highest_bid) { check_query(7, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q8_new_users) { check_query(8, 30'000, 500); }
 BOOST_AUTO_TEST_CASE(q9_winning_bids) { check_query(9, 30'000, 10'000); }
 BOOST_AUTO_TEST_CASE(q11_user_sessions) { check_query(11, 30'000, 500); }
+BOOST_AUTO_TEST_CASE(q13_bounded_side_input_join) { check_query(13, 20'000, 10'000); }
 BOOST_AUTO_TEST_CASE(q14_calculation) { check_query(14, 20'000, 10'000); }
 BOOST_AUTO_TEST_CASE(q15_bidding_statistics_per_day) { check_query(15, 30'000, 10'000); }
 BOOST_AUTO_TEST_CASE(q17_auction_statistics_per_day) { check_query(17, 30'000, 10'000); }
@@ -455,6 +467,46 @@ BOOST_AUTO_TEST_CASE(unknown_queries_and_bad_counts_are_refused) {
   auto t = add_query(j, {.query = 0, .events = 10, .events_per_second = 0});
   BOOST_TEST_REQUIRE(!t.has_value());
   BOOST_TEST(t.error().message.find("event rate") != std::string::npos, t.error().message);
+}
+
+// A side input from a file: only bids whose mod(auction, 10000) is a key give rows, with
+// that key's value (quoted cells read as CSV); a bad file is refused naming its line.
+BOOST_AUTO_TEST_CASE(q13_reads_its_side_input_from_a_file_and_refuses_a_bad_one) {
+  test::temp_dir dir;
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream{dir.path / name} << text;
+    return dir.path / name;
+  };
+  auto table = read_side_input(write("side.csv", "1000,first\n\n1001,\"with, comma\"\n1002,x\n"));
+  BOOST_TEST_REQUIRE(table.has_value(), (table ? "" : table.error().to_string()));
+  const auto all = generate(20'000, 10'000);
+  std::vector<row> want;
+  for (const auto& b : bids(all))
+    if (const auto k = b.auction % 10000; k >= 1000 && k <= 1002)
+      want.push_back(csv::line(b.auction, b.bidder, b.price, b.date_time,
+                               std::string{k == 1000 ? "first" : k == 1001 ? "with, comma" : "x"}));
+  std::sort(want.begin(), want.end());
+  BOOST_TEST_REQUIRE(want.size() > 10u);
+  for (int p : {1, 2})
+    BOOST_TEST(run_query(13, 20'000, 10'000, p, split_mode::ranges, *table).rows == want,
+               boost::test_tools::per_element());
+
+  const auto refused = [&](const std::string& text, const std::string& says) {
+    auto t = read_side_input(write("bad.csv", text));
+    BOOST_TEST_REQUIRE(!t.has_value(), text);
+    BOOST_TEST(t.error().message.find(says) != std::string::npos, t.error().message);
+  };
+  refused("1,a\n2\n", "bad.csv:2: expected two cells (key,value), got 1");
+  refused("1,a\nten,b\n", "bad.csv:2: the key 'ten' is not a 64-bit integer");
+  refused("1,a\n2,b\n1,c\n", "bad.csv:3: key 1 is given twice");
+  refused("1,\"a\n", "bad.csv:1");
+  auto missing = read_side_input(dir.path / "none.csv");
+  BOOST_TEST_REQUIRE(!missing.has_value());
+  BOOST_TEST(missing.error().message.find("cannot read") != std::string::npos);
+  job j{job_options{}};
+  auto other = add_query(j, {.query = 0, .side_input = default_side_input()});
+  BOOST_TEST_REQUIRE(!other.has_value());
+  BOOST_TEST(other.error().message.find("q13 only") != std::string::npos, other.error().message);
 }
 
 // Ties and boundaries the generated data hardly ever has (prices are rarely equal).

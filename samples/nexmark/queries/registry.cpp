@@ -22,6 +22,8 @@ const std::vector<query>& all_queries() {
     {11, "bidder,bid_count,starttime,endtime", &q11, "bids per bidder session (gap 10 s)"},
     {12, "bidder,bid_count,starttime,endtime", &q12,
      "bids per bidder per 10 s processing-time window"},
+    {13, "auction,bidder,price,dateTime,value", &q13,
+     "bids with the value of mod(auction, 10000) in a side input table"},
     {14, "auction,bidder,price,bidTimeType,dateTime,extra,c_counts", &q14,
      "bids priced 10k-500k after conversion, with the time of day and the c's in extra"},
     {15,

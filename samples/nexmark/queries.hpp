@@ -59,7 +59,8 @@ namespace csv {
 inline void append(std::string& out, std::int64_t v) {
   char digits[20];
   const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
-  out.append(digits, end);
+  // (pointer, length): the iterator-pair overload goes through replace(), 3% of q0's CPU.
+  out.append(digits, static_cast<std::size_t>(end - digits));
 }
 
 /// RFC 4180: quoted only when the text holds a comma, a quote or a line break.

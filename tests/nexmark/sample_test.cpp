@@ -64,9 +64,9 @@ BOOST_AUTO_TEST_CASE(output_is_csv_with_the_header_and_every_row) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_flags_are_refused_by_name) {
-  auto o = nexmark({"--query", "13", "--events", "10"});
+  auto o = nexmark({"--query", "16", "--events", "10"});
   BOOST_TEST(o.exit_code == 2);
-  BOOST_TEST(o.err.find("no query 13") != std::string::npos, o.err);
+  BOOST_TEST(o.err.find("no query 16") != std::string::npos, o.err);
   o = nexmark({"--query", "0", "--events", "0"});
   BOOST_TEST(o.exit_code == 2);
   BOOST_TEST(o.err.find("--events: must be positive, got 0") != std::string::npos, o.err);
@@ -77,6 +77,14 @@ BOOST_AUTO_TEST_CASE(bad_flags_are_refused_by_name) {
   o = nexmark({"--query", "0", "--events", "10", "--output", (dir.path / "no" / "such" / "x.csv").string()});
   BOOST_TEST(o.exit_code == 2);
   BOOST_TEST(o.err.find("--output") != std::string::npos, o.err);
+  const auto side = (dir.path / "side.csv").string();
+  o = nexmark({"--query", "13", "--events", "10", "--side-input", side});
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("--side-input: cannot read " + side) != std::string::npos, o.err);
+  std::ofstream{side} << "1,one\n";
+  o = nexmark({"--query", "0", "--events", "10", "--side-input", side});
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("q13 only, not q0") != std::string::npos, o.err);
 }
 
 // q6 and q17 emit only at the end of input, so the resumed run's rows must equal an

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,24 @@ struct event_time_stats {
     if (t > max)
       max = t;
     sum_us += static_cast<long double>(t.time_since_epoch().count());
+  }
+  /// `add` of every time in `ts`, summed exactly in 128-bit integers and converted once:
+  /// per record, the long double additions chain through memory on the x87 unit (5% of a
+  /// keyed window benchmark's CPU, in the source's poll).
+  void add_all(std::span<const event_time> ts) noexcept {
+    if (ts.empty())
+      return;
+    __int128 sum = 0;
+    auto lo = min, hi = max;
+    for (const auto t : ts) {
+      lo = t < lo ? t : lo;
+      hi = t > hi ? t : hi;
+      sum += t.time_since_epoch().count();
+    }
+    count += ts.size();
+    min = lo;
+    max = hi;
+    sum_us += static_cast<long double>(sum);
   }
   void merge(const event_time_stats& o) noexcept {
     count += o.count;

@@ -271,9 +271,11 @@ public:
     if (tracker_) {
       for (int id : added_)
         tracker_->add_split(id);
-      if (collect_stats_)
-        for (const auto& rec : recs->records)
-          stats_.add(tracker_->strategy().timestamp(rec));
+      if (collect_stats_) {
+        times_.resize(recs->records.size());
+        tracker_->strategy().timestamp.fill(recs->records, times_.data());
+        stats_.add_all(times_);
+      }
       tracker_->observe(recs->records, marks_);
       for (int id : ended_)
         tracker_->end_split(id);
@@ -301,6 +303,7 @@ public:
 
 private:
   std::vector<dead_letter> bad_; // reused: most polls have no dead letters
+  std::vector<event_time> times_; // reused: the polled records' event times, for stats_
   std::optional<watermark_tracker<T>> tracker_;
   std::vector<split_mark> marks_;
   std::vector<int> ended_;

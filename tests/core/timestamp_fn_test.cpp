@@ -4,9 +4,11 @@
 #define BOOST_TEST_MODULE timestamp_fn_test
 #include <boost/test/unit_test.hpp>
 
+#include "sluice/core/epoch.hpp"
 #include "sluice/core/timestamp_fn.hpp"
 
 #include <functional>
+#include <limits>
 #include <vector>
 
 using namespace sluice;
@@ -63,6 +65,31 @@ BOOST_AUTO_TEST_CASE(a_copy_owns_its_function_object) {
   assigned = copy;
   BOOST_TEST((assigned(r) == at(2)));
   BOOST_TEST((copy(r) == at(2)));
+}
+
+// The sources' event-time statistics (progress reports' eventTime) add a poll's times at
+// once: the same count, min, max and mean as a call per record, on top of earlier ones.
+BOOST_AUTO_TEST_CASE(event_time_stats_of_a_batch_equal_those_of_each_record) {
+  const std::vector<event_time> first{at(5), at(-3), at(42)}, second{at(7), at(100), at(-9)};
+  event_time_stats one, all;
+  for (const auto& batch : {first, second}) {
+    for (auto t : batch)
+      one.add(t);
+    all.add_all(batch);
+  }
+  all.add_all({}); // an empty poll changes nothing
+  BOOST_TEST(all.count == 6u);
+  BOOST_TEST(all.count == one.count);
+  BOOST_TEST((all.min == one.min && all.min == at(-9)));
+  BOOST_TEST((all.max == one.max && all.max == at(100)));
+  BOOST_TEST(static_cast<double>(all.sum_us) == 142.0);
+  BOOST_TEST(static_cast<double>(all.sum_us) == static_cast<double>(one.sum_us));
+  // Times whose sum needs more than long double's 64-bit mantissa: summed exactly, rounded
+  // once.
+  constexpr auto big = std::numeric_limits<std::int64_t>::max();
+  event_time_stats wide;
+  wide.add_all(std::vector<event_time>(3, at(big)));
+  BOOST_TEST((wide.sum_us == static_cast<long double>(static_cast<__int128>(big) * 3)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

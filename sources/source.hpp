@@ -271,12 +271,15 @@ public:
     if (tracker_) {
       for (int id : added_)
         tracker_->add_split(id);
+      // The records' event times, taken once for the statistics and the watermark.
+      const event_time* times = nullptr;
       if (collect_stats_) {
         times_.resize(recs->records.size());
         tracker_->strategy().timestamp.fill(recs->records, times_.data());
         stats_.add_all(times_);
+        times = times_.data();
       }
-      tracker_->observe(recs->records, marks_);
+      tracker_->observe(recs->records, marks_, times);
       for (int id : ended_)
         tracker_->end_split(id);
     }

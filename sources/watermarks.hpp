@@ -214,12 +214,15 @@ public:
   /// Feeds a polled batch. `marks` split it by split; records before the first mark belong
   /// to the split marked last (split 0 before any mark), so a source reading one split over
   /// many polls marks it once. The processing time of the batch is that of the next `update`.
-  void observe(const std::vector<T>& records, const std::vector<split_mark>& marks) {
+  /// `times`, when given, holds the records' event times (the strategy's function applied
+  /// already, as the source does for its statistics), so they are not computed again.
+  void observe(const std::vector<T>& records, const std::vector<split_mark>& marks,
+               const event_time* times = nullptr) {
     const auto first = marks.empty() ? records.size() : marks.front().begin;
-    observe_split(current_split_, records, 0, first);
+    observe_split(current_split_, records, times, 0, first);
     for (std::size_t m = 0; m < marks.size(); ++m) {
       const auto end = m + 1 < marks.size() ? marks[m + 1].begin : records.size();
-      observe_split(marks[m].split, records, marks[m].begin, end);
+      observe_split(marks[m].split, records, times, marks[m].begin, end);
       current_split_ = marks[m].split;
     }
   }
@@ -287,21 +290,25 @@ private:
     bool idle = false;
   };
 
-  void observe_split(int id, const std::vector<T>& records, std::size_t begin, std::size_t end) {
+  void observe_split(int id, const std::vector<T>& records, const event_time* times,
+                     std::size_t begin, std::size_t end) {
     if (begin == end)
       return;
     auto& s = splits_[id];
     s.seen = true;
     s.idle = false;
     if (strategy_.bounded_delay) {
-      s.max_ts = strategy_.timestamp.max_of(std::span{records}.subspan(begin, end - begin),
-                                            s.max_ts);
+      if (times)
+        s.max_ts = std::max(s.max_ts, *std::max_element(times + begin, times + end));
+      else
+        s.max_ts = strategy_.timestamp.max_of(std::span{records}.subspan(begin, end - begin),
+                                              s.max_ts);
       return;
     }
     if (!s.generator)
       s.generator = strategy_.generator();
     for (auto i = begin; i < end; ++i)
-      s.generator->on_event(records[i], strategy_.timestamp(records[i]));
+      s.generator->on_event(records[i], times ? times[i] : strategy_.timestamp(records[i]));
   }
 
   std::optional<event_time> current(split_state& s) {

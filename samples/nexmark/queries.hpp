@@ -105,6 +105,22 @@ inline int price_band(std::int64_t price) noexcept {
   return price < 10'000 ? 0 : price < 1'000'000 ? 1 : 2;
 }
 
+/// Bids per price band (price_band), as q15 and q17 count them.
+struct band_counts {
+  std::int64_t low = 0, middle = 0, high = 0;
+  void add(std::int64_t price) noexcept {
+    const int band = price_band(price);
+    ++(band == 0 ? low : band == 1 ? middle : high);
+  }
+  std::int64_t total() const noexcept { return low + middle + high; }
+};
+
+template <class Inspector>
+bool inspect(Inspector& f, band_counts& x) {
+  return f.object("band_counts")
+    .fields(f.field("low", x.low), f.field("middle", x.middle), f.field("high", x.high));
+}
+
 /// The bids of the event stream, with their dateTime as event time.
 stream<bid> bids_of(stream<event> events);
 

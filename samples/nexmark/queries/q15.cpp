@@ -18,18 +18,6 @@
 namespace sluice::nexmark {
 namespace {
 
-/// Bids per price band (price_band).
-struct band_counts {
-  std::int64_t low = 0, middle = 0, high = 0;
-  std::int64_t& operator[](int band) noexcept { return band == 0 ? low : band == 1 ? middle : high; }
-};
-
-template <class Inspector>
-bool inspect(Inspector& f, band_counts& x) {
-  return f.object("band_counts")
-    .fields(f.field("low", x.low), f.field("middle", x.middle), f.field("high", x.high));
-}
-
 struct daily_statistics {
   state_descriptor<value_state<band_counts>> counts{"bids"};
   /// Bidder (auction) -> the price bands of its bids: bit b for band b.
@@ -39,9 +27,9 @@ struct daily_statistics {
     auto c = ctx.state(counts);
     const bool first = !c.exists();
     auto v = c.value_or({});
-    const int band = price_band(b.price);
-    ++v[band];
+    v.add(b.price);
     c.update(v);
+    const int band = price_band(b.price);
     note(ctx.state(bidders), b.bidder, band);
     note(ctx.state(auctions), b.auction, band);
     if (first)
@@ -52,8 +40,8 @@ struct daily_statistics {
     const auto v = ctx.state(counts).value_or({});
     const auto b = distinct(ctx.state(bidders));
     const auto a = distinct(ctx.state(auctions));
-    out.collect(csv::line(day_text(ctx.current_key()), v.low + v.middle + v.high, v.low,
-                          v.middle, v.high, b[0], b[1], b[2], b[3], a[0], a[1], a[2], a[3]));
+    out.collect(csv::line(day_text(ctx.current_key()), v.total(), v.low, v.middle, v.high, b[0],
+                          b[1], b[2], b[3], a[0], a[1], a[2], a[3]));
     ctx.state(counts).clear();
     ctx.state(bidders).clear();
     ctx.state(auctions).clear();

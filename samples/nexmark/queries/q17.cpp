@@ -32,26 +32,24 @@ bool inspect(Inspector& f, auction_day& x) {
 namespace {
 
 struct price_statistics {
-  std::int64_t low = 0, middle = 0, high = 0; ///< bids per price band (price_band)
+  band_counts bids;
   std::int64_t min = std::numeric_limits<std::int64_t>::max();
   std::int64_t max = std::numeric_limits<std::int64_t>::min();
   std::int64_t sum = 0;
 
   void add(std::int64_t price) noexcept {
-    const int band = price_band(price);
-    ++(band == 0 ? low : band == 1 ? middle : high);
+    bids.add(price);
     min = std::min(min, price);
     max = std::max(max, price);
     sum += price;
   }
-  std::int64_t count() const noexcept { return low + middle + high; }
 };
 
 template <class Inspector>
 bool inspect(Inspector& f, price_statistics& x) {
   return f.object("price_statistics")
-    .fields(f.field("low", x.low), f.field("middle", x.middle), f.field("high", x.high),
-            f.field("min", x.min), f.field("max", x.max), f.field("sum", x.sum));
+    .fields(f.field("bids", x.bids), f.field("min", x.min), f.field("max", x.max),
+            f.field("sum", x.sum));
 }
 
 struct per_auction_day {
@@ -69,10 +67,11 @@ struct per_auction_day {
 
   void on_timer(event_time, keyed_process_context<auction_day>& ctx, collector<row>& out) {
     auto s = ctx.state(stats);
-    if (const auto* v = s.get(); v && v->count() > 0) {
+    if (const auto* v = s.get(); v && v->bids.total() > 0) {
       const auto& k = ctx.current_key();
-      out.collect(csv::line(k.auction, day_text(k.day), v->count(), v->low, v->middle, v->high,
-                            v->min, v->max, v->sum / v->count(), v->sum));
+      const auto n = v->bids.total();
+      out.collect(csv::line(k.auction, day_text(k.day), n, v->bids.low, v->bids.middle,
+                            v->bids.high, v->min, v->max, v->sum / n, v->sum));
     }
     s.clear();
   }

@@ -35,9 +35,15 @@ final class Daily {
 
   // -- q15: bids, bidders and auctions per day, in all and per band ------------------------
 
+  /** Bids per price band, as q15 and q17 count them. */
   public static class BandCounts {
     public long low, middle, high;
     public BandCounts() {}
+    void add(long price) {
+      int band = band(price);
+      if (band == 0) ++low; else if (band == 1) ++middle; else ++high;
+    }
+    long total() { return low + middle + high; }
   }
 
   static DataStream<String> q15(DataStream<Event> events) {
@@ -61,9 +67,9 @@ final class Daily {
       BandCounts c = counts.value();
       boolean first = c == null;
       if (first) c = new BandCounts();
-      int band = band(b.price);
-      if (band == 0) ++c.low; else if (band == 1) ++c.middle; else ++c.high;
+      c.add(b.price);
       counts.update(c);
+      int band = band(b.price);
       note(bidders, b.bidder, band);
       note(auctions, b.auction, band);
       if (first) ctx.timerService().registerEventTimeTimer(Long.MAX_VALUE);
@@ -88,7 +94,7 @@ final class Daily {
     @Override public void onTimer(long t, OnTimerContext ctx, Collector<String> out) throws Exception {
       BandCounts c = counts.value();
       long[] b = distinct(bidders), a = distinct(auctions);
-      out.collect(Rows.line(dayText(ctx.getCurrentKey()), c.low + c.middle + c.high, c.low,
+      out.collect(Rows.line(dayText(ctx.getCurrentKey()), c.total(), c.low,
                             c.middle, c.high, b[0], b[1], b[2], b[3], a[0], a[1], a[2], a[3]));
       counts.clear();
       bidders.clear();
@@ -99,7 +105,8 @@ final class Daily {
   // -- q17: counts and price statistics per (auction, day) ---------------------------------
 
   public static class PriceStatistics {
-    public long low, middle, high, sum;
+    public BandCounts bids = new BandCounts();
+    public long sum;
     public long min = Long.MAX_VALUE, max = Long.MIN_VALUE;
     public PriceStatistics() {}
   }
@@ -121,8 +128,7 @@ final class Daily {
       PriceStatistics s = stats.value();
       boolean first = s == null;
       if (first) s = new PriceStatistics();
-      int band = band(b.price);
-      if (band == 0) ++s.low; else if (band == 1) ++s.middle; else ++s.high;
+      s.bids.add(b.price);
       s.min = Math.min(s.min, b.price);
       s.max = Math.max(s.max, b.price);
       s.sum += b.price;
@@ -132,10 +138,10 @@ final class Daily {
 
     @Override public void onTimer(long t, OnTimerContext ctx, Collector<String> out) throws Exception {
       PriceStatistics s = stats.value();
-      long n = s.low + s.middle + s.high;
+      long n = s.bids.total();
       Tuple2<Long, Long> k = ctx.getCurrentKey();
-      out.collect(Rows.line(k.f0, dayText(k.f1), n, s.low, s.middle, s.high, s.min, s.max,
-                            s.sum / n, s.sum));
+      out.collect(Rows.line(k.f0, dayText(k.f1), n, s.bids.low, s.bids.middle, s.bids.high,
+                            s.min, s.max, s.sum / n, s.sum));
       stats.clear();
     }
   }

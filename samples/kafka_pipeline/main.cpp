@@ -11,6 +11,7 @@
 #include "sluice/api/job.hpp"
 #include "sluice/api/signals.hpp"
 #include "sluice/samples/common/cli.hpp"
+#include "sluice/samples/common/properties.hpp"
 #include "sluice/samples/common/run.hpp"
 #include "sluice/samples/kafka_pipeline/payments.hpp"
 #include "sluice/sinks/kafka.hpp"
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
   std::string group;
   bool bounded = false;
   bool map_only = false;
+  std::vector<std::string> consumer_props;
+  std::vector<std::string> producer_props;
   app.add_option("--bootstrap", bootstrap, "Kafka bootstrap servers");
   app.add_option("--input", input, "topic of payments (JSON)");
   app.add_option("--output", output, "topic of running totals (JSON)");
@@ -59,7 +62,18 @@ int main(int argc, char** argv) {
   app.add_option("--group", group, "consumer group for committed offsets (default sluice-payments)");
   app.add_flag("--bounded", bounded, "stop once every partition is read to its end");
   app.add_flag("--map", map_only, "no state: convert each payment (the benchmark's map job)");
+  app.add_option("--consumer-property", consumer_props,
+                 "librdkafka consumer property KEY=VALUE for the source (repeatable)");
+  app.add_option("--producer-property", producer_props,
+                 "librdkafka producer property KEY=VALUE for the sink (repeatable)");
   CLI11_PARSE(app, argc, argv);
+  auto consumer_properties = samples::parse_properties(consumer_props, "--consumer-property");
+  auto producer_properties = samples::parse_properties(producer_props, "--producer-property");
+  for (const auto* parsed : {&consumer_properties, &producer_properties})
+    if (!*parsed) {
+      std::cerr << "kafka_pipeline: " << parsed->error().to_string() << "\n";
+      return 2;
+    }
 
   job_options opts{.name = "kafka-pipeline"};
   auto duration = samples::apply_common_flags(common, opts);
@@ -75,7 +89,8 @@ int main(int argc, char** argv) {
   auto payments = j.from(sources::kafka<payment>{{.bootstrap_servers = bootstrap,
                                                   .topics = {input},
                                                   .group_id = group,
-                                                  .bounded = bounded}})
+                                                  .bounded = bounded,
+                                                  .properties = *consumer_properties}})
                     .name("payments");
   auto totals =
     map_only ? payments.map([](const payment& p) {
@@ -89,7 +104,8 @@ int main(int argc, char** argv) {
       {{.bootstrap_servers = bootstrap,
         .topic = output,
         .delivery = guarantee,
-        .transactional_id_prefix = prefix},
+        .transactional_id_prefix = prefix,
+        .properties = *producer_properties},
        [](const account_total& t) { return std::optional{std::to_string(t.account)}; }}})
     .name("out");
   auto done = samples::explain_or_run(j, common, *duration, {.program = "kafka_pipeline"});

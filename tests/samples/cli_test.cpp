@@ -44,6 +44,12 @@ outcome account_totals(std::vector<std::string> args) {
   return run(SLUICE_ACCOUNT_TOTALS_BIN, args);
 }
 
+/// kafka_pipeline against a loopback port where no broker listens, plus `args`.
+outcome kafka_pipeline(std::vector<std::string> args) {
+  args.insert(args.begin(), {"--bootstrap", "127.0.0.1:9", "--delivery", "at-least-once"});
+  return run(SLUICE_KAFKA_PIPELINE_BIN, args);
+}
+
 outcome iot_sensors(std::vector<std::string> args) { return run(SLUICE_IOT_SENSORS_BIN, args); }
 
 outcome log_analytics(std::vector<std::string> args) {
@@ -117,6 +123,22 @@ BOOST_AUTO_TEST_CASE(a_slide_giving_absurdly_many_windows_per_record_is_refused)
   auto o = wordcount({"--window", "10m", "--slide", "1us"});
   require_refused(o, "--window 10m --slide 1us", "600000000 windows per record");
   BOOST_TEST(o.err.find("limit of 10000") != std::string::npos, o.err);
+}
+
+BOOST_AUTO_TEST_CASE(client_properties_must_be_key_equals_value) {
+  // Refused before any client is made: the broker address leads nowhere.
+  require_refused(kafka_pipeline({"--producer-property", "linger.ms"}), "--producer-property",
+                  "'linger.ms' is not KEY=VALUE");
+  require_refused(kafka_pipeline({"--consumer-property", "fetch.wait.max.ms=10",
+                                  "--consumer-property", "=5"}),
+                  "--consumer-property", "'=5' is not KEY=VALUE");
+}
+
+BOOST_AUTO_TEST_CASE(a_property_librdkafka_does_not_know_fails_the_job_naming_it) {
+  // librdkafka judges the keys: the source's consumer is made at the start and refused.
+  auto o = kafka_pipeline({"--consumer-property", "no.such.property=1"});
+  BOOST_TEST(o.exit_code != 0, o.err);
+  BOOST_TEST(contains(o.err, "property 'no.such.property' = '1'"), o.err);
 }
 
 BOOST_AUTO_TEST_CASE(common_duration_flags_are_refused_when_negative) {

@@ -112,6 +112,33 @@ std::uint64_t fresh_token() {
 
 } // namespace
 
+kc::properties producer_properties(const kafka_sink_settings& s, bool transactional) {
+  kc::properties props = s.properties;
+  if (transactional) {
+    props.try_emplace("transaction.timeout.ms", std::to_string(s.transaction_timeout.count()));
+    // Transactional producers must be idempotent, so they keep librdkafka 2.0.2's limit
+    // described below; its spinning starts only once waiting records are older than
+    // linger.ms. Nobody reads a transaction's records before its commit, and the flush at
+    // each barrier sends what lingers at once, so 100 ms costs no visible latency and keeps
+    // the spin to responses slower than that.
+    props.try_emplace("linger.ms", "100");
+  } else if (s.delivery == kafka_delivery::at_least_once) {
+    // Not idempotent: librdkafka 2.0.2 caps an idempotent producer's partition at 5
+    // *messages* in flight (its per-request limit compared with a message count), so a
+    // partition waits for each response, and once the waiting records pass linger.ms its
+    // broker thread polls with a zero timeout until the response comes: a core per producer
+    // while the broker answers late. On 2 cores shared with a broker that fed back into
+    // stalls of 2-5 s at 50k records/s (BENCHMARKS.md, session 25). At least once allows the
+    // duplicates a retry may bring. One request in flight per connection keeps a partition's
+    // records in order across retries, as idempotence did; the next request waits in the
+    // output queue, where it does not spin. 5 in flight measured no faster.
+    props.try_emplace("enable.idempotence", "false");
+    props.try_emplace("max.in.flight.requests.per.connection", "1");
+    props.try_emplace("acks", "all");
+  }
+  return props;
+}
+
 struct kafka_writer::impl {
   kafka_sink_settings s;
   sink_context ctx;
@@ -154,17 +181,10 @@ struct kafka_writer::impl {
   kc::topic_partition marker_partition() const { return {s.topic, 0}; }
 
   result<kc::producer> make_producer(std::optional<std::string> id) const {
-    kc::properties props = s.properties;
-    if (id) {
-      props.try_emplace("transaction.timeout.ms", std::to_string(s.transaction_timeout.count()));
-    } else if (s.delivery == kafka_delivery::at_least_once) {
-      props.try_emplace("enable.idempotence", "true"); // retries do not duplicate
-      props.try_emplace("acks", "all");
-    }
     return kc::producer::open({.bootstrap_servers = s.bootstrap_servers,
-                                  .transactional_id = std::move(id),
+                                  .transactional_id = id,
                                   .connect_timeout = s.connect_timeout,
-                                  .extra = std::move(props),
+                                  .extra = producer_properties(s, id.has_value()),
                                   .label = label});
   }
 

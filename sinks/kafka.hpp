@@ -63,7 +63,8 @@ struct kafka_sink_settings {
   std::chrono::milliseconds flush_timeout = std::chrono::seconds{30};
   /// `open` fails when no broker answers within this. Default 10 s.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds{10};
-  /// librdkafka producer properties, passed through.
+  /// librdkafka producer properties, passed through; they win over the defaults each
+  /// delivery sets (`detail::producer_properties`, docs/kafka.md "Producer settings").
   kafka::properties properties{};
 };
 
@@ -71,6 +72,11 @@ struct kafka_sink_settings {
 inline constexpr int max_kafka_producer_pool = 16;
 
 namespace detail {
+
+/// The librdkafka properties of a sink instance's producers: the user's `properties` over
+/// the defaults its delivery needs (docs/kafka.md, "Producer settings").
+[[nodiscard]] kafka::properties producer_properties(const kafka_sink_settings& s,
+                                                    bool transactional);
 
 /// One record ready for Kafka.
 struct kafka_out_record {

@@ -11,6 +11,8 @@
 #include "sluice/sources/watermarks.hpp"
 #include "sluice/tools/kafka_mock/mock_cluster.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -513,6 +515,80 @@ BOOST_AUTO_TEST_CASE(at_least_once_writes_every_record_with_key_and_partitioner)
     BOOST_TEST(msg.partition == int(r.id % 3));
     BOOST_TEST(*msg.key == r.name);
   }
+}
+
+/// CPU time of this process so far, every thread.
+std::chrono::microseconds process_cpu() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto us = [](const timeval& t) {
+    return std::chrono::seconds{t.tv_sec} + std::chrono::microseconds{t.tv_usec};
+  };
+  return us(ru.ru_utime) + us(ru.ru_stime);
+}
+
+BOOST_AUTO_TEST_CASE(the_at_least_once_producer_waits_for_a_late_response_without_spinning) {
+  // librdkafka 2.0.2's idempotent producer, once a partition had 5 records in flight, polled
+  // with a zero timeout until the response came (sinks/kafka.cpp, producer_properties): a
+  // core per producer, which starved a broker on the same 2 cores into stalls of seconds.
+  mock_fixture m;
+  must(m.cluster.create_topic("late", 1));
+  const auto props = sinks::detail::producer_properties(
+    {.delivery = sinks::kafka_delivery::at_least_once}, false);
+  auto p = must(kafka::producer::open(
+    {.bootstrap_servers = m.bootstrap, .extra = props, .label = "late-response producer"}));
+  must(p.produce("late", 0, std::nullopt, "warm-up")); // connected, producer id if any
+  must(p.flush(10s));
+  must(m.cluster.set_rtt(1, 400ms));
+  for (int i = 0; i < 50; ++i)
+    must(p.produce("late", 0, std::nullopt, "first"));
+  // The first 50 leave after linger.ms (1 ms); if they had not, both groups would share a
+  // request and nothing could spin: the test would pass without showing anything.
+  std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 50; ++i)
+    must(p.produce("late", 0, std::nullopt, "second")); // wait behind the first request
+  const auto cpu_before = process_cpu();
+  const auto wall_before = std::chrono::steady_clock::now();
+  must(p.flush(10s));
+  const auto cpu = process_cpu() - cpu_before;
+  const auto wall = std::chrono::steady_clock::now() - wall_before;
+  BOOST_TEST_MESSAGE("CPU " << cpu.count() << " us in " << wall / 1us << " us");
+  BOOST_TEST(wall >= 350ms); // the late response was waited for
+  BOOST_TEST(cpu < wall / 10, "the producer used " << cpu.count() << " us of CPU in "
+                                                   << wall / 1us << " us of waiting");
+  BOOST_TEST(read_topic(m.bootstrap, "late").size() == 101u);
+}
+
+BOOST_AUTO_TEST_CASE(a_transactional_producer_waits_for_responses_without_spinning) {
+  // Idempotent, so limited as above; records written over a second while each response
+  // takes 50 ms must not be older than linger.ms when a request waits.
+  mock_fixture m;
+  must(m.cluster.create_topic("txn", 1));
+  const auto props = sinks::detail::producer_properties(
+    {.delivery = sinks::kafka_delivery::exactly_once, .transactional_id_prefix = "t"}, true);
+  auto p = must(kafka::producer::open({.bootstrap_servers = m.bootstrap,
+                                       .transactional_id = "spin-test",
+                                       .extra = props,
+                                       .label = "transactional producer"}));
+  must(p.init_transactions(10s));
+  must(p.begin_transaction());
+  must(p.produce("txn", 0, std::nullopt, "warm-up")); // the partition joins the transaction
+  must(p.flush(10s));
+  must(m.cluster.set_rtt(1, 50ms));
+  const auto cpu_before = process_cpu();
+  const auto wall_before = std::chrono::steady_clock::now();
+  for (int i = 0; i < 400; ++i) { // a record every 2.5 ms: more than 5 in flight per response
+    must(p.produce("txn", 0, std::nullopt, std::to_string(i)));
+    std::this_thread::sleep_for(2500us);
+  }
+  must(p.flush(10s));
+  const auto cpu = process_cpu() - cpu_before;
+  const auto wall = std::chrono::steady_clock::now() - wall_before;
+  must(p.commit_transaction(10s));
+  BOOST_TEST_MESSAGE("CPU " << cpu.count() << " us in " << wall / 1us << " us");
+  BOOST_TEST(cpu < wall / 10, "the producer used " << cpu.count() << " us of CPU in "
+                                                   << wall / 1us << " us of writing");
+  BOOST_TEST(read_topic(m.bootstrap, "txn").size() == 401u);
 }
 
 BOOST_AUTO_TEST_CASE(a_partitioner_out_of_range_fails_the_job_by_name) {

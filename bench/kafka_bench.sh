@@ -30,11 +30,11 @@
 # the gigabytes the throughput part writes). Output topics are deleted once checked. On a
 # machine shared with other sessions, use --priority (see --help).
 #
-# The broker runs with transaction.partition.verification.enable=false unless
-# --txn-verification on: with the broker's default (on since Kafka 3.6) and Debian's
-# librdkafka 2.0.2, exactly-once output stalled for 3-30 s in about half of the runs (the
-# pipeline's source and the read_committed reader both received nothing meanwhile; the
-# broker once fenced itself). Off, 4 runs of 4 at 200 ms had none (BENCHMARKS.md, session 22).
+# The broker verifies transactions (transaction.partition.verification.enable, its default
+# since Kafka 3.6) unless --txn-verification off. Session 22 turned it off here: exactly-once
+# output stalled for 3-30 s in about half of the runs with it. Session 25 found the stalls'
+# cause in librdkafka 2.0.2's idempotent producer (docs/kafka.md, "Producer settings"); with
+# the sink's new settings, 10 runs of 10 with verification on had none (BENCHMARKS.md).
 #
 # Environment: SLUICE_BUILD (default build), SLUICE_KAFKA_JAVA_OPTS (broker JVM; default here
 # "-Xms1g -Xmx1g -XX:+UseG1GC": full JIT, unlike the tests' fast-start default).
@@ -61,7 +61,7 @@ args=("$@")
 tmp_root="${TMPDIR:-/tmp}"
 [[ -d /dev/shm && -w /dev/shm ]] && tmp_root=/dev/shm
 only="throughput latency"
-txn_verification=off
+txn_verification=on
 
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
@@ -293,18 +293,23 @@ stop_copy() {
 
 latency() {
   local r sys tag line out
-  # Untimed warm-up of a fresh broker (JIT): 5 s of the load on its own. With an exactly-once
-  # system, also 5 s of exactly-once copying: the first transactional producer and marker
-  # create the broker's __transaction_state and __consumer_offsets topics (50 partitions
-  # each), which stalled the first measured run for seconds.
+  # Untimed warm-up of a fresh broker (JIT): 5 s of the load on its own. With a Sluice
+  # system, also 5 s of its copying (exactly-once when measured, else at-least-once): the
+  # first offset commit creates the broker's __consumer_offsets topic, and the first
+  # transactional producer __transaction_state (50 partitions each), which stalled the first
+  # measured run for up to seconds (session 25, at-least-once at 50k rec/s: stalls of
+  # 0.4-1.2 s in the first run of each of two passes, none in their second runs).
   "$load" --bootstrap "$bootstrap" create --topic lat-warm --partitions "$partitions"
   "$load" --bootstrap "$bootstrap" latency --in lat-warm --out lat-warm --rate "$rate" \
     --seconds 5 --warmup 0 > /dev/null || true
   "$load" --bootstrap "$bootstrap" delete --topic lat-warm
-  if [[ " ${lat_systems[*]} " == *" sluice-eo"* ]]; then
+  local warm_sys=""
+  [[ " ${lat_systems[*]} " == *" sluice-alo "* ]] && warm_sys=sluice-alo
+  [[ " ${lat_systems[*]} " == *" sluice-eo"* ]] && warm_sys=sluice-eo
+  if [[ -n "$warm_sys" ]]; then
     "$load" --bootstrap "$bootstrap" create --topic lat-in-warm --partitions "$partitions"
     "$load" --bootstrap "$bootstrap" create --topic lat-out-warm --partitions "$partitions"
-    start_copy sluice-eo warm
+    start_copy "$warm_sys" warm
     sleep "$settle"
     "$load" --bootstrap "$bootstrap" latency --in lat-in-warm --out lat-out-warm --rate "$rate" \
       --seconds 5 --warmup 0 --drain 60 > /dev/null || true

@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
 # Groups a perf profile of json_codec_bench by symbol into the categories of BENCHMARKS.md
-# ("JSON codec"): python3 bench/json_perf_groups.py perf.data [v]   (v: also the top symbols).
+# ("JSON codec"): python3 bench/json_perf_groups.py perf.data [--comm THREAD] [v]
+# (v: also the top symbols; --comm: only the threads of that name, e.g. caf.multiplexer,
+# the name kafka_pipeline's CAF workers carry).
 # The rules are regexes over demangled names without template arguments: approximate.
 import re,sys,subprocess,collections
-data=sys.argv[1]
-out=subprocess.run(["perf","report","-i",data,"--no-children","--sort","dso,sym","--stdio","-g","none","--percent-limit","0"],capture_output=True,text=True).stdout
+args=sys.argv[1:]
+comm=[]
+if "--comm" in args:
+    i=args.index("--comm"); comm=["--comm",args[i+1]]; del args[i:i+2]
+data=args[0]
+verbose=len(args)>1
+out=subprocess.run(["perf","report","-i",data,"--no-children","--sort","dso,sym","--stdio","-g","none","--percent-limit","0"]+comm,capture_output=True,text=True).stdout
 cats=collections.OrderedDict((k,0.0) for k in ["parse (nlohmann lexer/parser, simdjson stage 1 + On-Demand)","DOM build/destroy (nlohmann values, maps)","read into record (sluice codec)","write (nlohmann serializer / direct writer, number formatting)","malloc/free","memcpy/memmove","kernel","benchmark loop, other"])
 for line in out.splitlines():
     m=re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)",line)
@@ -27,7 +34,7 @@ user=sum(v for k,v in cats.items() if k!="kernel")
 for k,v in cats.items():
     if k=="kernel": print(f"{v:6.1f}%  kernel (of all samples; the rest are shares of user time)")
     else: print(f"{100*v/user:6.1f}%  {k}")
-if len(sys.argv)>2:
+if verbose:
     for line in out.splitlines():
         m=re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)",line)
         if m and float(m.group(1))>0.7:

@@ -32,6 +32,9 @@ result<void> validate_kafka_source(const kafka_source_options& o) {
     return bad("discovery_interval is negative");
   if (o.connect_timeout.count() <= 0)
     return bad("connect_timeout must be positive");
+  if (o.poll_interval.count() <= 0)
+    return bad("poll_interval must be positive (got " + std::to_string(o.poll_interval.count()) +
+               " us)");
   if (o.max_offsets_per_trigger && *o.max_offsets_per_trigger <= 0)
     return bad("max_offsets_per_trigger must be positive (got " +
                std::to_string(*o.max_offsets_per_trigger) + "); leave it unset for no limit");
@@ -393,7 +396,7 @@ result<std::size_t> kafka_reader::poll_trigger(
           end >= stop->second)
         reach(tp, it->second, stop->second);
     },
-    options_.poll_interval);
+    std::chrono::ceil<std::chrono::milliseconds>(options_.poll_interval));
   if (!n)
     return n;
   std::vector<topic_partition> pause;

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   bool map_only = false;
   std::vector<std::string> consumer_props;
   std::vector<std::string> producer_props;
+  std::string poll_interval = "2ms";
   app.add_option("--bootstrap", bootstrap, "Kafka bootstrap servers");
   app.add_option("--input", input, "topic of payments (JSON)");
   app.add_option("--output", output, "topic of running totals (JSON)");
@@ -66,7 +67,15 @@ int main(int argc, char** argv) {
                  "librdkafka consumer property KEY=VALUE for the source (repeatable)");
   app.add_option("--producer-property", producer_props,
                  "librdkafka producer property KEY=VALUE for the sink (repeatable)");
+  app.add_option("--poll-interval", poll_interval,
+                 "how long the source waits to poll again when nothing arrived (default 2ms)");
   CLI11_PARSE(app, argc, argv);
+  auto poll_every = samples::duration_flag("--poll-interval", poll_interval,
+                                           samples::duration_rule::positive);
+  if (!poll_every) {
+    std::cerr << "kafka_pipeline: " << poll_every.error().to_string() << "\n";
+    return 2;
+  }
   auto consumer_properties = samples::parse_properties(consumer_props, "--consumer-property");
   auto producer_properties = samples::parse_properties(producer_props, "--producer-property");
   for (const auto* parsed : {&consumer_properties, &producer_properties})
@@ -90,6 +99,7 @@ int main(int argc, char** argv) {
                                                   .topics = {input},
                                                   .group_id = group,
                                                   .bounded = bounded,
+                                                  .poll_interval = *poll_every,
                                                   .properties = *consumer_properties}})
                     .name("payments");
   auto totals =

@@ -167,6 +167,10 @@ BOOST_AUTO_TEST_CASE(bad_options_are_rejected_before_start) {
   sources::kafka_source_options text{.bootstrap_servers = "x:1", .topics = {"t"}};
   text.format = kafka::value_format::text;
   check(text, "value format 'text' needs std::string");
+  check({.bootstrap_servers = "x:1", .topics = {"t"}, .poll_interval = 0us},
+        "poll_interval must be positive (got 0 us)");
+  check({.bootstrap_servers = "x:1", .topics = {"t"}, .poll_interval = -2ms},
+        "poll_interval must be positive (got -2000 us)");
   auto r = sinks::kafka<reading>{{{.bootstrap_servers = "x:1", .topic = "t",
                                    .delivery = sinks::kafka_delivery::exactly_once}}}
              .validate();

@@ -134,6 +134,13 @@ BOOST_AUTO_TEST_CASE(client_properties_must_be_key_equals_value) {
                   "--consumer-property", "'=5' is not KEY=VALUE");
 }
 
+BOOST_AUTO_TEST_CASE(the_source_poll_interval_must_be_positive) {
+  require_refused(kafka_pipeline({"--poll-interval", "0"}), "--poll-interval",
+                  "must be positive, got 0");
+  require_refused(kafka_pipeline({"--poll-interval", "-1ms"}), "--poll-interval",
+                  "must be positive, got -1ms");
+}
+
 BOOST_AUTO_TEST_CASE(a_property_librdkafka_does_not_know_fails_the_job_naming_it) {
   // librdkafka judges the keys: the source's consumer is made at the start and refused.
   auto o = kafka_pipeline({"--consumer-property", "no.such.property=1"});

@@ -3,12 +3,15 @@
 /// the failure names the record it was given.
 #include "sluice/core/codec/record_text.hpp"
 #include "sluice/core/error.hpp"
+#include "sluice/core/time.hpp"
 
 #include <cstddef>
 #include <exception>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace sluice {
 
@@ -47,6 +50,22 @@ bool is_a(const std::exception& e) noexcept {
 template <class T>
 [[noreturn]] void throw_record_failure(const T& record, std::string cause) {
   throw record_failure(std::move(cause), record_text(record), std::current_exception());
+}
+
+/// The event times of a batch's records, `times[i]` for `records[i]` (kept in `times`):
+/// one type-erased call per batch for a `timestamp_fn`, whose loop inlines the user's
+/// function (a call per record cost W4 a fifth of its engine CPU); other callables are
+/// called per record.
+template <class TsFn, class T>
+const event_time* event_times(const TsFn& fn, const std::vector<T>& records,
+                              std::vector<event_time>& times) {
+  times.resize(records.size());
+  if constexpr (requires { fn.fill(std::span<const T>{records}, times.data()); })
+    fn.fill(std::span<const T>{records}, times.data());
+  else
+    for (std::size_t i = 0; i < records.size(); ++i)
+      times[i] = fn(records[i]);
+  return times.data();
 }
 
 } // namespace detail

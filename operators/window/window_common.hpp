@@ -59,21 +59,6 @@ struct window_options {
 
 namespace detail {
 
-/// The event times of a batch's records, `times[i]` for `records[i]`: one type-erased call
-/// per batch for a `timestamp_fn`, whose loop inlines the user's function (a call per
-/// record cost W4 a fifth of its engine CPU); other callables are called per record.
-template <class TsFn, class T>
-const event_time* event_times(const TsFn& fn, const std::vector<T>& records,
-                              std::vector<event_time>& times) {
-  times.resize(records.size());
-  if constexpr (requires { fn.fill(std::span<const T>{records}, times.data()); })
-    fn.fill(std::span<const T>{records}, times.data());
-  else
-    for (std::size_t i = 0; i < records.size(); ++i)
-      times[i] = fn(records[i]);
-  return times.data();
-}
-
 /// A pending event-time timer of one window of one key.
 template <class K>
 struct window_timer {

@@ -234,6 +234,47 @@ BOOST_AUTO_TEST_CASE(out_of_order_rows_stay_sorted_and_expire_in_time_order) {
   BOOST_TEST(f.op->buffered_left() == 1u);
 }
 
+// The buffer's range search starts where the previous one ended (a hint, rows arrive
+// nearly in order): checked against a scan of every row for ranges anywhere in the buffer,
+// so from hints before, at and after the answer, before and after rows expire from the
+// front, with rows in order, out of order and with equal times.
+BOOST_AUTO_TEST_CASE(between_finds_exactly_the_rows_in_range_wherever_the_range_lies) {
+  struct row {
+    event_time ts;
+    int id;
+  };
+  std::mt19937 rng{7};
+  for (int round = 0; round < 50; ++round) {
+    time_sorted_rows<row> rows;
+    std::vector<row> all; // every live row, kept sorted the same way (stable by arrival)
+    const int n = std::uniform_int_distribution<int>{0, 300}(rng);
+    const int disorder = std::uniform_int_distribution<int>{0, 20}(rng);
+    for (int i = 0; i < n; ++i) {
+      const auto ts = at(duration{i + std::uniform_int_distribution<int>{-disorder, 0}(rng)});
+      rows.insert(1, ts, i);
+      all.insert(std::upper_bound(all.begin(), all.end(), ts,
+                                  [](event_time t, const row& r) { return t < r.ts; }),
+                 row{ts, i});
+    }
+    const int popped = n == 0 ? 0 : std::uniform_int_distribution<int>{0, n / 2}(rng);
+    for (int i = 0; i < popped; ++i)
+      rows.pop_front(1);
+    all.erase(all.begin(), all.begin() + popped);
+    for (int q = 0; q < 40; ++q) {
+      const int lo = std::uniform_int_distribution<int>{-30, n + 30}(rng);
+      const int hi = lo + std::uniform_int_distribution<int>{-2, 40}(rng);
+      std::vector<int> expected, found;
+      for (const auto& r : all)
+        if (r.ts >= at(duration{lo}) && r.ts <= at(duration{hi}))
+          expected.push_back(r.id);
+      for (auto [it, end] = rows.between(at(duration{lo}), at(duration{hi})); it != end; ++it)
+        found.push_back(it->id);
+      BOOST_TEST_REQUIRE(found == expected, "round " << round << " range [" << lo << ", " << hi
+                                                     << "] of " << all.size() << " rows");
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(lower_bound_above_upper_bound_fails_open) {
   operator_harness h{make_join(2s, 1s, join_type::inner)};
   auto e = require_error(h.open());

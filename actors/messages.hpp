@@ -13,7 +13,9 @@
 /// aligned source task -> coord: (wmreport, task, alignment_state, watermark µs);
 /// coord -> aligned source task: (wmallow, max watermark µs) (watermark_alignment.hpp);
 /// task -> self:   (wmreport) when a report held back by the update interval is due
-/// task -> self:   (poll), (flush), (timer), (written, report) from the writer thread
+/// task -> self:   (poll), (flush), (timer), (written, report) from the writer thread,
+///                 (poll, wait) ending a source's idle wait, (wake) from a source's own
+///                 thread (source_context::wake)
 /// coord -> self:  (tick), (restart), (stopwait, attempt)
 /// multi-node (remote.hpp): link -> bridge: (drain); coord -> bridge: (wire, actors),
 ///                 (jobend, error text or ""); a task's stand-in on another node takes every
@@ -34,6 +36,8 @@ using cancel = caf::atom_constant<caf::atom("cancel")>;
 using done = caf::atom_constant<caf::atom("done")>;
 using failed = caf::atom_constant<caf::atom("failed")>;
 using poll = caf::atom_constant<caf::atom("poll")>;
+/// (wake): a source has input again; poll it now if it waits after an idle poll.
+using wake = caf::atom_constant<caf::atom("wake")>;
 using flush = caf::atom_constant<caf::atom("flush")>;
 using timer = caf::atom_constant<caf::atom("timer")>;
 using wm = caf::atom_constant<caf::atom("wm")>;

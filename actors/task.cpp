@@ -45,6 +45,19 @@ caf::behavior task_actor::make_behavior() {
       busy([&] { on_credit(output, target, n); });
     },
     [this](msg::poll) { busy([&] { on_poll(); }); },
+    [this](msg::poll, std::uint64_t wait) {
+      if (wait != idle_wait_)
+        return; // a wake-up ended this wait already
+      idle_wait_ = 0;
+      busy([&] { on_poll(); });
+    },
+    [this](msg::wake) {
+      wake_sent_->store(false);
+      if (idle_wait_ == 0)
+        return; // not waiting: polled anyway (or finished)
+      idle_wait_ = 0;
+      busy([&] { on_poll(); });
+    },
     [this](msg::wm_allow, std::int64_t us) { on_allowance(event_time{duration{us}}); },
     [this](msg::wm_report) {
       if (align_) {
@@ -204,6 +217,14 @@ void task_actor::on_start() {
       source_context ctx{spec.name, wiring_.instance, plan_.parallelism,
                          bp_->options.processing_clock, bp_->options.epochs,
                          from_ ? from_->job_start : std::nullopt};
+      // From the source's own thread: a weak address (no cycle through the source), and one
+      // message at a time however often the source calls.
+      ctx.wake = [self = address(), sent = wake_sent_] {
+        if (sent->exchange(true))
+          return;
+        if (auto task = caf::actor_cast<caf::actor>(self))
+          caf::anon_send(task, msg::wake::value);
+      };
       if (!guarded([&]() -> result<void> {
             source_ = spec.make_source(ctx);
             return source_->open(ctx);

@@ -21,6 +21,7 @@
 #include "sluice/operators/record_loop.hpp"
 #include "sluice/actors/tsan.hpp"
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <chrono>
 #include <deque>
@@ -268,6 +269,12 @@ private:
   std::map<std::pair<int, int>, std::vector<int>> routes_;
   bool source_active_ = false;
   bool poll_scheduled_ = false;
+  /// Source: the number of the idle wait under way (0: none). The delayed (poll, wait)
+  /// that ends it or a wake-up polls; a delayed poll of a wait a wake-up ended is ignored.
+  std::uint64_t idle_wait_ = 0;
+  std::uint64_t idle_waits_ = 0;
+  /// Source: a (wake) is on its way; `source_context::wake` sends one at a time.
+  std::shared_ptr<std::atomic<bool>> wake_sent_ = std::make_shared<std::atomic<bool>>(false);
   bool flush_scheduled_ = false;
   bool finishing_ = false;
   bool final_requested_ = false; ///< continuous source: waits for its last epoch's barrier

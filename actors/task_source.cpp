@@ -144,8 +144,9 @@ void task_actor::on_poll() {
     case poll_result::status::idle:
       flush_routers();
       poll_scheduled_ = true;
+      idle_wait_ = ++idle_waits_; // a wake-up (source_context::wake) may end it early
       delayed_send(this, std::max(polled->retry_after, std::chrono::nanoseconds{1000}),
-                   msg::poll::value);
+                   msg::poll::value, idle_wait_);
       break;
     case poll_result::status::end:
       source_active_ = false;

@@ -170,8 +170,21 @@ struct consumer::impl {
   rd_kafka_t* rk = nullptr;
   rd_kafka_queue_t* queue = nullptr;
   std::vector<rd_kafka_message_t*> batch;
+  std::function<void()> on_arrival; ///< options::on_arrival
+
+  /// librdkafka's queue event callback, on its thread with the queue locked. An exception
+  /// must not cross into C; a lost wake-up costs the caller only its own poll interval.
+  static void arrived(rd_kafka_t*, void* self) noexcept {
+    try {
+      static_cast<impl*>(self)->on_arrival();
+    } catch (...) {
+    }
+  }
 
   ~impl() {
+    // Disabling takes the queue's lock, so no callback runs past this line.
+    if (queue && on_arrival)
+      rd_kafka_queue_cb_event_enable(queue, nullptr, nullptr);
     if (queue)
       rd_kafka_queue_destroy(queue);
     // No consumer close: it waits for the group coordinator, forever when the brokers are
@@ -212,6 +225,10 @@ result<consumer> consumer::open(const options& o) {
   }
   rd_kafka_poll_set_consumer(p->rk);
   p->queue = rd_kafka_queue_get_consumer(p->rk);
+  if (o.on_arrival) {
+    p->on_arrival = o.on_arrival;
+    rd_kafka_queue_cb_event_enable(p->queue, &impl::arrived, p.get());
+  }
   if (auto ok = check_reachable(p->rk, o.label, o.bootstrap_servers, o.connect_timeout, p->r); !ok)
     return std::move(ok).error();
   return consumer{std::move(p)};

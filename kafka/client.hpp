@@ -87,6 +87,10 @@ public:
     properties extra{};
     /// Names this client in errors: "kafka source 'orders' instance 1".
     std::string label = "kafka consumer";
+    /// Called on a librdkafka thread when a record (or any event) arrives in the consumer's
+    /// queue while it is empty, so that a caller waiting between polls can poll at once.
+    /// Must be quick and thread-safe, and must not call this consumer. Empty: never called.
+    std::function<void()> on_arrival{};
   };
 
   static result<consumer> open(const options& o);

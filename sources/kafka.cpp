@@ -61,7 +61,9 @@ result<void> kafka_reader::open(const kafka_source_options& options, const sourc
      // marker, aborted records); the end report says the partition got there.
      .report_end = options.bounded || trigger_mode_,
      .extra = options.properties,
-     .label = label_});
+     .label = label_,
+     // A record arriving while the task waits out `poll_interval` has it polled at once.
+     .on_arrival = ctx.wake});
   if (!c)
     return std::move(c).error();
   consumer_.emplace(std::move(*c));

@@ -99,8 +99,10 @@ struct kafka_source_options {
   bool commit_offsets_on_checkpoint = true;
   /// `open` fails when no broker answers within this. Default 10 s.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds{10};
-  /// How long to wait before polling again when nothing arrived; a record that arrives
-  /// meanwhile waits for the next poll. Default 2 ms; must be positive.
+  /// How long to wait before polling again when nothing arrived. A record that arrives
+  /// meanwhile has the task poll at once (the consumer's queue event wakes it,
+  /// `source_context::wake`), so this is the fallback, not a delay records pay. Default
+  /// 2 ms; must be positive.
   std::chrono::microseconds poll_interval = std::chrono::milliseconds{2};
   /// librdkafka consumer properties, passed through (they win over the defaults above).
   kafka::properties properties{};

@@ -12,6 +12,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -37,6 +38,12 @@ struct source_context {
   /// attempt of one run. Sources that count from their creation (`rate`) start there, as
   /// Spark's driver creates a source once for all partitions. Unset outside the runtime.
   std::optional<event_time> job_start{};
+  /// Asks the task to poll this source now instead of after the `retry_after` of its last
+  /// `idle` poll: for a source whose client hears of new input on a thread of its own (a
+  /// Kafka consumer's queue event), so records do not wait out the poll interval. Callable
+  /// from any thread, cheap, and a no-op unless the task is waiting; the source must still
+  /// answer `idle` with an interval, which stays the fallback. Outside the runtime: no-op.
+  std::function<void()> wake = [] {};
 };
 
 /// What one `poll` call achieved.

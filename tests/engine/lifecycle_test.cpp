@@ -11,14 +11,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
 
 using namespace sluice;
 using namespace sluice::test;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -92,6 +97,64 @@ void require_prefixes(std::vector<std::uint64_t> got, std::uint64_t p, std::uint
   }
   BOOST_TEST(gaps == 0, "every source instance's output arrived as a prefix");
 }
+
+/// Input the test hands to `fed_source` from its own thread, as a client library's thread
+/// would: each `feed` calls the source's `source_context::wake`.
+struct fed_input {
+  std::mutex m;
+  std::deque<std::uint64_t> queue;
+  bool end = false;
+  std::function<void()> wake;
+  counter_gate idle_polls; ///< polls that found nothing
+
+  void feed(std::uint64_t x, bool last = false) {
+    std::function<void()> w;
+    {
+      std::lock_guard lk{m};
+      queue.push_back(x);
+      end = last;
+      w = wake;
+    }
+    w();
+  }
+};
+
+/// Answers an empty poll with an hour's wait: what it is fed later arrives within the
+/// test's bounds only if `wake` makes the task poll again.
+class fed_source final : public source<std::uint64_t> {
+public:
+  explicit fed_source(std::shared_ptr<fed_input> in) : in_(std::move(in)) {}
+  result<void> open(const source_context& ctx) override {
+    std::lock_guard lk{in_->m};
+    in_->wake = ctx.wake;
+    return {};
+  }
+  result<poll_result> poll(source_output<std::uint64_t>& out, std::size_t max) override {
+    std::unique_lock lk{in_->m};
+    for (; !in_->queue.empty() && out.records.size() < max; in_->queue.pop_front())
+      out.records.push_back(in_->queue.front());
+    if (!out.records.empty())
+      return poll_result::more();
+    if (in_->end)
+      return poll_result::end();
+    lk.unlock();
+    in_->idle_polls.add(1);
+    return poll_result::idle(std::chrono::hours{1});
+  }
+
+private:
+  std::shared_ptr<fed_input> in_;
+};
+
+struct fed {
+  using record_type = std::uint64_t;
+  std::shared_ptr<fed_input> in;
+  std::unique_ptr<source<std::uint64_t>> create(const source_context&) const {
+    return std::make_unique<fed_source>(in);
+  }
+  std::string describe() const { return "fed"; }
+  int max_parallelism() const { return 1; }
+};
 
 } // namespace
 
@@ -350,6 +413,28 @@ BOOST_AUTO_TEST_CASE(destroying_an_execution_right_after_start_is_clean) {
     exec.reset();
   }
   BOOST_TEST(true, "five executions started and destroyed");
+}
+
+// A source that found nothing waits `retry_after` before its next poll, unless it calls
+// `source_context::wake` (as the Kafka source does when a record arrives): each record
+// below is fed only after the source went idle for an hour, and must arrive at once.
+BOOST_AUTO_TEST_CASE(a_waiting_source_that_wakes_is_polled_at_once) {
+  auto in = std::make_shared<fed_input>();
+  auto a = std::make_shared<arrivals>();
+  job j{{.name = "woken"}};
+  j.from(fed{in}).name("src").sink_to(arrivals_sink(a)).name("sink");
+  auto exec = require_ok(j.start());
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    BOOST_REQUIRE(in->idle_polls.wait_at_least(i, 10s));
+    in->feed(i, i == 3);
+    BOOST_REQUIRE_MESSAGE(a->count.wait_at_least(i, 10s),
+                          "record " << i << " waited for the source's hour-long retry");
+  }
+  auto done = require_ok(exec->wait());
+  BOOST_TEST(!done.cancelled);
+  std::lock_guard lk{a->m};
+  BOOST_TEST(a->records == (std::vector<std::uint64_t>{1, 2, 3}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_rate_limited_source_follows_the_injected_clock) {

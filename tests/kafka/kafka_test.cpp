@@ -14,6 +14,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 using namespace sluice;
@@ -195,9 +197,12 @@ struct driven_source {
   std::unique_ptr<source<reading>> src;
   std::vector<reading> got;
 
-  explicit driven_source(sources::kafka_source_options o) {
+  /// `wake`: the context's `source_context::wake` (the runtime's asks the task to poll).
+  explicit driven_source(sources::kafka_source_options o, std::function<void()> wake = [] {}) {
     src = sources::kafka<reading>{std::move(o)}.create({});
-    must(src->open(source_context{"in", 0, 1, clock}));
+    source_context ctx{"in", 0, 1, clock};
+    ctx.wake = std::move(wake);
+    must(src->open(ctx));
   }
   /// Polls until `n` records arrived in all (bounded by a real-time deadline: the data
   /// travels over loopback).
@@ -415,6 +420,49 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_before_the_first_poll_keeps_the_restored_offse
   must(d.src->seek_all(again));
   d.poll_until(4);
   BOOST_TEST(sorted(d.got) == readings(40, 44), boost::test_tools::per_element());
+}
+
+// The source's task waits `poll_interval` after a poll that found nothing; a record that
+// arrives meanwhile must wake it (source_context::wake, called from librdkafka's queue
+// event) rather than wait. Here the wake-ups are counted: none may be missing for a record
+// that arrives at an empty queue.
+BOOST_AUTO_TEST_CASE(a_record_arriving_while_the_source_waits_wakes_its_task) {
+  mock_fixture m;
+  must(m.cluster.create_topic("in", 1));
+  produce_all(m.bootstrap, "in", json_readings(0, 10), [](std::size_t) { return 0; });
+  struct wake_count {
+    std::mutex mtx;
+    std::condition_variable cv;
+    int n = 0;
+  };
+  auto wakes = std::make_shared<wake_count>();
+  driven_source d{{.bootstrap_servers = m.bootstrap, .topics = {"in"}}, [wakes] {
+                    {
+                      std::lock_guard lk{wakes->mtx};
+                      ++wakes->n;
+                    }
+                    wakes->cv.notify_all();
+                  }};
+  d.poll_until(10);
+  for (int i = 1; i <= 3; ++i) {
+    // Drained: the next poll finds nothing, as the task's last poll before a wait does.
+    batch_ptr recs, dead;
+    BOOST_REQUIRE(must(d.src->poll_batches(100, recs, dead)).state == poll_result::status::idle);
+    BOOST_REQUIRE(!recs);
+    int before = 0;
+    {
+      std::lock_guard lk{wakes->mtx};
+      before = wakes->n;
+    }
+    produce_all(m.bootstrap, "in", {codec::to_json_line(make_reading(9 + i))},
+                [](std::size_t) { return 0; });
+    std::unique_lock lk{wakes->mtx};
+    BOOST_REQUIRE_MESSAGE(wakes->cv.wait_for(lk, 10s, [&] { return wakes->n > before; }),
+                          "record " << 9 + i << " arrived without waking the source's task");
+    lk.unlock();
+    d.poll_until(10 + static_cast<std::size_t>(i));
+  }
+  BOOST_TEST(sorted(d.got) == readings(0, 13), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_broker_outage_delays_but_loses_nothing) {

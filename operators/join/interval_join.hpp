@@ -37,7 +37,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
-#include <limits>
 #include <memory>
 #include <string_view>
 #include <utility>
@@ -99,8 +98,7 @@ public:
     const auto from = begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(cursor_, size()));
     const auto last = first_near(begin(), end(), from, [&](const Row& r) { return hi < r.ts; });
     const auto first = first_near(begin(), last, last, [&](const Row& r) { return lo <= r.ts; });
-    cursor_ = static_cast<std::uint32_t>(
-      std::min<std::size_t>(static_cast<std::size_t>(last - begin()), cursor_limit));
+    cursor_ = static_cast<std::size_t>(last - begin());
     return {first, last};
   }
 
@@ -238,8 +236,7 @@ private:
   change_mark mark_;
   /// Where the last `between` range ended, from `head_`: a hint only (pops, inserts and
   /// compaction move rows under it), so it is neither checkpointed nor kept exact.
-  std::uint32_t cursor_ = 0;
-  static constexpr std::size_t cursor_limit = std::numeric_limits<std::uint32_t>::max();
+  std::size_t cursor_ = 0;
 };
 
 /// What the interval join keeps for one key.
